@@ -1,0 +1,287 @@
+//! The receipt model: what clients get back for one uploaded image.
+//!
+//! Field names follow the "Receipt result" contract of the design: `merchant {name, address}`,
+//! `date` (ISO 8601), `currency` (ISO 4217), `subtotal`, `tax`, `tip`, `total` (decimal strings),
+//! `payment_method`, `category`, `line_items`, per-field `confidence` in 0–1, the raw `text`, the
+//! `engine` and its `timings`. A field the receipt does not support is `null`, never guessed.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{BlobKey, ReceiptId, UserId};
+use crate::money::{Amount, Currency};
+
+/// Where a receipt is in its life: `queued → processing → done | failed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptStatus {
+    /// Stored and waiting for a worker.
+    Queued,
+    /// A worker is running OCR on it.
+    Processing,
+    /// A result is stored.
+    Done,
+    /// Every attempt failed; the reason is kept on the receipt.
+    Failed,
+}
+
+impl ReceiptStatus {
+    /// The status as it appears on the wire and in the stores.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Processing => "processing",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Whether the receipt may move from `self` to `next`. A redelivered job may move a
+    /// `processing` receipt to `processing` again, and a finished receipt never changes state.
+    pub fn can_become(&self, next: ReceiptStatus) -> bool {
+        use ReceiptStatus::*;
+        matches!(
+            (self, next),
+            (Queued, Processing) | (Processing, Processing) | (Queued | Processing, Done | Failed)
+        )
+    }
+}
+
+/// The merchant as printed on the receipt.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Merchant {
+    /// Trading name, as printed.
+    pub name: Option<String>,
+    /// Postal address, lines joined with single spaces.
+    pub address: Option<String>,
+}
+
+/// How the receipt was paid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    /// Notes and coins.
+    Cash,
+    /// A credit or debit card.
+    Card,
+    /// A phone wallet or QR payment.
+    Mobile,
+    /// A voucher, gift card or store credit.
+    Voucher,
+    /// Printed, but none of the above.
+    Other,
+}
+
+/// Spending categories. The taxonomy is deliberately small so insights stay readable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// Supermarkets, grocers, convenience stores.
+    Groceries,
+    /// Restaurants, cafés, bakeries, take-away.
+    Dining,
+    /// Hardware, tools, building supplies, home improvement.
+    Hardware,
+    /// Stationery, books, printing, office supplies.
+    Office,
+    /// Pharmacies, clinics, opticians.
+    Health,
+    /// Fuel stations, parking, tolls, taxis and public transport.
+    Transport,
+    /// Hotels and other lodging.
+    Lodging,
+    /// Electronics, phones, computers.
+    Electronics,
+    /// Clothing, department stores, general retail.
+    Shopping,
+    /// Electricity, water, telecoms.
+    Utilities,
+    /// Anything else.
+    Other,
+}
+
+impl Category {
+    /// Every category, in a stable order.
+    pub const ALL: [Category; 11] = [
+        Self::Groceries,
+        Self::Dining,
+        Self::Hardware,
+        Self::Office,
+        Self::Health,
+        Self::Transport,
+        Self::Lodging,
+        Self::Electronics,
+        Self::Shopping,
+        Self::Utilities,
+        Self::Other,
+    ];
+
+    /// The category as it appears on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Groceries => "groceries",
+            Self::Dining => "dining",
+            Self::Hardware => "hardware",
+            Self::Office => "office",
+            Self::Health => "health",
+            Self::Transport => "transport",
+            Self::Lodging => "lodging",
+            Self::Electronics => "electronics",
+            Self::Shopping => "shopping",
+            Self::Utilities => "utilities",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// One purchased line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineItem {
+    /// What was bought, as printed.
+    pub description: String,
+    /// How many; decimal because goods are sold by weight.
+    pub quantity: Option<rust_decimal::Decimal>,
+    /// Price of one unit.
+    pub unit_price: Option<Amount>,
+    /// Line amount; negative for discounts and returns.
+    pub amount: Option<Amount>,
+}
+
+/// Confidence in 0–1 for each extracted field; `None` where the field is absent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FieldConfidence {
+    /// Confidence in `merchant.name`.
+    pub merchant_name: Option<f64>,
+    /// Confidence in `merchant.address`.
+    pub merchant_address: Option<f64>,
+    /// Confidence in `date`.
+    pub date: Option<f64>,
+    /// Confidence in `total`.
+    pub total: Option<f64>,
+    /// Confidence in `subtotal`.
+    pub subtotal: Option<f64>,
+    /// Confidence in `tax`.
+    pub tax: Option<f64>,
+    /// Confidence in `tip`.
+    pub tip: Option<f64>,
+    /// Confidence in `currency`.
+    pub currency: Option<f64>,
+    /// Confidence in `payment_method`.
+    pub payment_method: Option<f64>,
+    /// Confidence in `category`.
+    pub category: Option<f64>,
+    /// Confidence in `line_items` as a whole.
+    pub line_items: Option<f64>,
+}
+
+/// Which OCR engine produced a result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    /// Engine name, e.g. `tesseract`.
+    pub name: String,
+    /// Engine version as it reports itself.
+    pub version: String,
+}
+
+/// Where the time went, in milliseconds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timings {
+    /// Decoding and preprocessing the image.
+    pub preprocess_ms: u64,
+    /// Running OCR (all passes).
+    pub ocr_ms: u64,
+    /// Field extraction.
+    pub extract_ms: u64,
+    /// End to end.
+    pub total_ms: u64,
+}
+
+/// The structured result of one receipt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReceiptResult {
+    /// The merchant.
+    pub merchant: Merchant,
+    /// Date of purchase (ISO 8601, `YYYY-MM-DD`).
+    pub date: Option<NaiveDate>,
+    /// How an ambiguous printed date was read, e.g. `day_first`; `None` when unambiguous or absent.
+    pub date_order: Option<String>,
+    /// ISO 4217 currency.
+    pub currency: Option<Currency>,
+    /// Sum before tax.
+    pub subtotal: Option<Amount>,
+    /// Tax.
+    pub tax: Option<Amount>,
+    /// Tip or service charge.
+    pub tip: Option<Amount>,
+    /// Amount paid.
+    pub total: Option<Amount>,
+    /// How it was paid.
+    pub payment_method: Option<PaymentMethod>,
+    /// Spending category.
+    pub category: Option<Category>,
+    /// Purchased lines.
+    pub line_items: Vec<LineItem>,
+    /// Confidence per field.
+    pub confidence: FieldConfidence,
+    /// The OCR text the fields were extracted from.
+    pub text: String,
+    /// The engine that read the image.
+    pub engine: EngineInfo,
+    /// Where the time went.
+    pub timings: Timings,
+}
+
+/// A stored receipt: who owns it, where its image is, and how far processing got.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The receipt's id.
+    pub id: ReceiptId,
+    /// Its owner; nobody else may see it.
+    pub owner_id: UserId,
+    /// Processing state.
+    pub status: ReceiptStatus,
+    /// The original image.
+    pub blob_key: BlobKey,
+    /// Hex SHA-256 of the image, for per-user de-duplication.
+    pub image_sha256: String,
+    /// Original file name, if the client sent one.
+    pub file_name: Option<String>,
+    /// Media type detected from the image's magic bytes.
+    pub content_type: String,
+    /// When it was uploaded.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Why processing failed, when `status` is `failed`.
+    pub failure: Option<String>,
+    /// The extraction, when `status` is `done`.
+    pub result: Option<ReceiptResult>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_transitions_follow_the_lifecycle() {
+        use ReceiptStatus::*;
+        assert!(Queued.can_become(Processing));
+        assert!(Processing.can_become(Processing));
+        assert!(Processing.can_become(Done));
+        assert!(Queued.can_become(Failed));
+        assert!(!Done.can_become(Processing));
+        assert!(!Failed.can_become(Done));
+        assert!(!Done.can_become(Queued));
+    }
+
+    #[test]
+    fn categories_serialize_as_their_names() {
+        for category in Category::ALL {
+            let json = serde_json::to_value(category).expect("serializes");
+            assert_eq!(
+                json,
+                serde_json::Value::String(category.as_str().to_owned())
+            );
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! FinancialAgent's shared IO adapters, used by every binary and never copied between them.
+//!
+//! - [`telemetry`]: tracing set-up (`RUST_LOG`, `--log-format plain|json`), done once per process;
+//! - [`metrics`]: the one Prometheus registry of a process;
+//! - [`admin`]: the admin router serving `/metrics`, `/healthz` and `/readyz`;
+//! - [`testkit`] (feature `testkit`): the servers that the test harness started for this run.
+
+pub mod admin;
+pub mod metrics;
+pub mod shutdown;
+pub mod telemetry;
+#[cfg(feature = "testkit")]
+pub mod testkit;

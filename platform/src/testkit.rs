@@ -1,0 +1,62 @@
+//! The servers that `scripts/test.sh` started for this test run.
+//!
+//! The harness exports `FINAGENT_TEST_REDIS_URL` and `FINAGENT_TEST_MONGODB_URL`. Outside the
+//! harness a test that needs a server it was not given skips with a message — except in CI
+//! (`CI=true`) or under the harness (`FINAGENT_TEST_REQUIRE_SERVERS=1`), where a missing server is
+//! a failure, never a silent skip.
+
+/// Environment variable holding the Redis URL of the test run.
+pub const REDIS_URL_VAR: &str = "FINAGENT_TEST_REDIS_URL";
+/// Environment variable holding the MongoDB connection string of the test run.
+pub const MONGODB_URL_VAR: &str = "FINAGENT_TEST_MONGODB_URL";
+
+/// Whether a missing server must fail the test rather than skip it.
+pub fn servers_required() -> bool {
+    let set = |name: &str| {
+        std::env::var(name).is_ok_and(|value| value == "1" || value.eq_ignore_ascii_case("true"))
+    };
+    set("CI") || set("FINAGENT_TEST_REQUIRE_SERVERS")
+}
+
+/// The URL in `var`, or `None` (with a note on stderr) when the test should skip.
+///
+/// # Panics
+/// When the variable is unset and servers are required.
+pub fn server_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if servers_required() => panic!(
+            "{var} is not set, and servers are required (CI=true): run the tests through scripts/test.sh"
+        ),
+        _ => {
+            eprintln!("skipping: {var} is not set (run the tests through scripts/test.sh)");
+            None
+        }
+    }
+}
+
+/// The test Redis URL, if this run has one.
+pub fn redis_url() -> Option<String> {
+    server_url(REDIS_URL_VAR)
+}
+
+/// The test MongoDB connection string, if this run has one.
+pub fn mongodb_url() -> Option<String> {
+    server_url(MONGODB_URL_VAR)
+}
+
+/// A name unique to this process and call, for databases, key prefixes and streams in tests that
+/// share one server.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.subsec_nanos())
+        .unwrap_or_default();
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}

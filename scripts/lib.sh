@@ -1,0 +1,62 @@
+# Shared helpers of scripts/test.sh and scripts/run.sh. Sourced, not run.
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# Runs a command as root: directly when we are root, through sudo otherwise.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Installs the Debian packages that are not installed yet; a no-op (in about a second) when all are.
+install_debian_packages() {
+  local missing=()
+  local package
+  for package in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$package")
+    fi
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "debian packages: all present"
+    return
+  fi
+  echo "debian packages: installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The virtualenv of test-only tools, kept under target/ so a second run reuses it.
+VENV="${FINAGENT_VENV:-$root/target/test-venv}"
+TEST_PYTHON_REQUIREMENTS="$root/scripts/test-requirements.txt"
+
+ensure_test_venv() {
+  local stamp="$VENV/.requirements"
+  if [ -x "$VENV/bin/python" ] && cmp -s "$TEST_PYTHON_REQUIREMENTS" "$stamp"; then
+    echo "test virtualenv: up to date ($VENV)"
+    return
+  fi
+  echo "test virtualenv: installing into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$TEST_PYTHON_REQUIREMENTS"
+  cp "$TEST_PYTHON_REQUIREMENTS" "$stamp"
+}
+
+# Prints a TCP port that is free on the loopback interface right now.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Waits until something accepts connections on 127.0.0.1:$1; shows the log $3 and fails after 30 s.
+wait_for_port() {
+  local port="$1" name="$2" log="$3"
+  for _ in $(seq 1 300); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$name: listening on 127.0.0.1:$port"
+      return
+    fi
+    sleep 0.1
+  done
+  echo "$name did not start on port $port; its log:" >&2
+  cat "$log" >&2 || true
+  return 1
+}

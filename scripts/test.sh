@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian 12 machine or a warm one.
+#
+# 1. installs what the tests need and is missing (Debian packages; a virtualenv under target/ with
+#    the MongoDB-wire test server and the other PyPI test tools);
+# 2. starts Redis and the MongoDB-wire server on free loopback ports and hands their URLs to the
+#    tests (FINAGENT_TEST_REDIS_URL, FINAGENT_TEST_MONGODB_URL);
+# 3. runs cargo fmt --check, cargo clippy --all-targets -D warnings and every test;
+# 4. stops every server it started, whatever happened.
+#
+# Usage: scripts/test.sh [extra cargo test arguments, e.g. a test name filter]
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh"
+
+step "installing test dependencies"
+install_debian_packages \
+  tesseract-ocr tesseract-ocr-eng libtesseract-dev libleptonica-dev libclang-dev clang pkg-config \
+  redis-server python3 python3-venv curl ca-certificates
+ensure_test_venv
+
+run_dir="$(mktemp -d "${TMPDIR:-/tmp}/finagent-test.XXXXXX")"
+pids=()
+cleanup() {
+  local status=$?
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$run_dir"
+  exit "$status"
+}
+trap cleanup EXIT INT TERM
+
+step "starting test servers"
+redis_port="$(free_port)"
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+  --dir "$run_dir" --logfile "$run_dir/redis.log" --daemonize no &
+pids+=("$!")
+wait_for_port "$redis_port" redis "$run_dir/redis.log"
+
+mongo_port="$(free_port)"
+"$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$mongo_port" --storage-path ':memory:' \
+  --log-level WARNING >"$run_dir/mongo.log" 2>&1 &
+pids+=("$!")
+wait_for_port "$mongo_port" mongodb "$run_dir/mongo.log"
+
+export FINAGENT_TEST_REDIS_URL="redis://127.0.0.1:$redis_port/"
+export FINAGENT_TEST_MONGODB_URL="mongodb://127.0.0.1:$mongo_port/?directConnection=true"
+export FINAGENT_TEST_REQUIRE_SERVERS=1
+export FINAGENT_TEST_VENV="$VENV"
+export OMP_THREAD_LIMIT=1
+echo "redis: $FINAGENT_TEST_REDIS_URL"
+echo "mongodb: $FINAGENT_TEST_MONGODB_URL"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked "$@"
+
+step "all checks passed"
