@@ -1,0 +1,164 @@
+//! Reading amounts out of noisy OCR text.
+//!
+//! Receipts print `46.98`, OCR returns `46,98`, `RM41 .81`, `1,234.50`, `$ 9.00`, `12.50-` or
+//! `(3.00)`. [`amounts_in`] finds every amount in a line, most trustworthy reading first in
+//! position order, and [`parse_amount`] reads one token.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use rust_decimal::Decimal;
+
+use crate::money::Amount;
+
+/// An amount found in a line, with where it ends (for "rightmost amount" decisions).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundAmount {
+    /// The amount.
+    pub amount: Amount,
+    /// Byte offset of its end in the searched text.
+    pub end: usize,
+    /// Whether it had exactly two decimals (prices almost always do; counts and codes do not).
+    pub has_cents: bool,
+}
+
+// A currency prefix, a sign, digits with optional thousands separators, a decimal mark (possibly
+// surrounded by stray spaces) and cents, and a trailing minus or parentheses for negatives.
+static AMOUNT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?x)
+        (?P<open>\()?
+        (?:(?:RM|MYR|SGD|USD|EUR|GBP|\$|€|£)\s?)?
+        (?P<minus>-\s?)?
+        (?:(?:RM|\$)\s?)?
+        (?P<int>\d{1,3}(?:,\d{3})+|\d+)
+        (?:\s?[.,]\s?(?P<cents>\d{2})(?P<extra>\d)?)?
+        (?P<close>\))?
+        (?P<trailing_minus>-)?",
+    )
+    .unwrap_or_else(|error| panic!("invalid amount pattern: {error}"))
+});
+
+/// Every amount in `text`, left to right. Amounts without cents are included (flagged), since
+/// some receipts print whole amounts; callers decide how much to trust them.
+pub fn amounts_in(text: &str) -> Vec<FoundAmount> {
+    let mut found = Vec::new();
+    for captures in AMOUNT.captures_iter(text) {
+        let Some(whole) = captures.get(0) else {
+            continue;
+        };
+        // Not part of a longer token such as an invoice number or a date.
+        let before = text[..whole.start()].chars().next_back();
+        let after = text[whole.end()..].chars().next();
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '/' || c == ':' || c == '.')
+            || after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '/' || c == ':' || c == '%')
+        {
+            continue;
+        }
+        if captures.name("extra").is_some() {
+            // Three decimals: a unit price such as 9.000 or a quantity; read it exactly.
+            let Ok(value) =
+                Decimal::from_str_exact(&whole.as_str().replace(' ', "").replace(',', "."))
+            else {
+                continue;
+            };
+            found.push(FoundAmount {
+                amount: Amount::new(value),
+                end: whole.end(),
+                has_cents: false,
+            });
+            continue;
+        }
+        let integer = captures["int"].replace(',', "");
+        if integer.len() > 9 {
+            continue;
+        }
+        let cents = captures.name("cents").map(|m| m.as_str());
+        let text_value = match cents {
+            Some(cents) => format!("{integer}.{cents}"),
+            None => integer,
+        };
+        let Ok(mut value) = Decimal::from_str_exact(&text_value) else {
+            continue;
+        };
+        let negative = captures.name("minus").is_some()
+            || captures.name("trailing_minus").is_some()
+            || (captures.name("open").is_some() && captures.name("close").is_some());
+        if negative {
+            value = -value;
+        }
+        found.push(FoundAmount {
+            amount: Amount::new(value),
+            end: whole.end(),
+            has_cents: cents.is_some(),
+        });
+    }
+    found
+}
+
+/// Reads a single amount token, e.g. a label value such as `RM 9.00` or `46,98`.
+pub fn parse_amount(text: &str) -> Option<Amount> {
+    let found = amounts_in(text.trim());
+    match found.as_slice() {
+        [only] => Some(only.amount),
+        _ => None,
+    }
+}
+
+/// The rightmost amount with cents in `text`, the usual place of a line's value.
+pub fn rightmost_priced(text: &str) -> Option<Amount> {
+    amounts_in(text)
+        .into_iter()
+        .filter(|found| found.has_cents)
+        .max_by_key(|found| found.end)
+        .map(|found| found.amount)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn amount(text: &str) -> Amount {
+        text.parse().expect("valid")
+    }
+
+    #[test]
+    fn ocr_noise_table() {
+        let cases = [
+            ("TOTAL 46,98", Some("46.98")),
+            ("TOTAL: RM41 .81", Some("41.81")),
+            ("GRAND TOTAL 1,234.50", Some("1234.50")),
+            ("AMOUNT $ 9.00", Some("9.00")),
+            ("ROUNDED TOTAL (RM): 9.00", Some("9.00")),
+            ("DISCOUNT 3.00-", Some("-3.00")),
+            ("VOUCHER (5.00)", Some("-5.00")),
+            ("ROUNDING -0.02", Some("-0.02")),
+            ("RM 12.50", Some("12.50")),
+            ("TOTAL RM12. 50", Some("12.50")),
+            ("INVOICE NO 12345", None),
+            ("DATE 25/12/2018", None),
+            ("TIME 10:45", None),
+            ("GST 6%", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(rightmost_priced(text), expected.map(amount), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn several_amounts_are_found_left_to_right() {
+        let found: Vec<String> = amounts_in("2 X 3.50 7.00")
+            .into_iter()
+            .map(|f| f.amount.to_string())
+            .collect();
+        assert_eq!(found, ["2", "3.50", "7.00"]);
+    }
+
+    #[test]
+    fn single_tokens_parse() {
+        assert_eq!(parse_amount("RM9.00"), Some(amount("9.00")));
+        assert_eq!(parse_amount("$10.30"), Some(amount("10.30")));
+        assert_eq!(parse_amount("9.00 10.00"), None);
+        assert_eq!(parse_amount("abc"), None);
+    }
+}

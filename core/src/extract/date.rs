@@ -1,0 +1,295 @@
+//! Reading the purchase date.
+//!
+//! Receipts print dates in a dozen formats (`25/12/2018`, `25-12-18`, `25 DEC 2018`,
+//! `2018-12-25`, `DEC 25, 2018`, `20181225`). A numeric date whose first two parts could each be
+//! the day or the month is ambiguous: it is read day-first unless the receipt's currency says
+//! otherwise (USD receipts are month-first), and the decision is reported as [`DateOrder`].
+
+use std::sync::LazyLock;
+
+use chrono::NaiveDate;
+use regex::Regex;
+
+/// How a numeric date was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DateOrder {
+    /// Year first (`2018-12-25`) or a month name: no ambiguity.
+    Unambiguous,
+    /// Day first, forced by the numbers (`25/12/2018`).
+    DayFirst,
+    /// Month first, forced by the numbers (`12/25/2018`).
+    MonthFirst,
+    /// Both readings valid; read day-first by convention.
+    AssumedDayFirst,
+    /// Both readings valid; read month-first because the receipt is in US dollars.
+    AssumedMonthFirst,
+}
+
+impl DateOrder {
+    /// The decision as reported in the result (`None` when there was nothing to decide).
+    pub fn label(&self) -> Option<&'static str> {
+        match self {
+            Self::Unambiguous => None,
+            Self::DayFirst => Some("day_first"),
+            Self::MonthFirst => Some("month_first"),
+            Self::AssumedDayFirst => Some("day_first_assumed"),
+            Self::AssumedMonthFirst => Some("month_first_assumed"),
+        }
+    }
+}
+
+/// A date found in a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FoundDate {
+    /// The calendar date.
+    pub date: NaiveDate,
+    /// How its order was decided.
+    pub order: DateOrder,
+}
+
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
+
+static NUMERIC: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[^\d])(\d{1,4})\s?([/\-.])\s?(\d{1,2})\s?([/\-.])\s?(\d{2,4})(?:[^\d]|$)")
+        .unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
+});
+static DAY_MONTH_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:^|[^\d])(\d{1,2})(?:ST|ND|RD|TH)?[\s\-/.]*([A-Z]{3})[A-Z]*[\s\-/.,]*(\d{4}|\d{2})(?:[^\d]|$)")
+        .unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
+});
+static MONTH_NAME_DAY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:^|[^A-Z])([A-Z]{3})[A-Z]*\.?\s+(\d{1,2}),?\s+(\d{4})(?:[^\d]|$)")
+        .unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
+});
+static COMPACT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[^\d])(20\d{2})(\d{2})(\d{2})(?:[^\d]|$)")
+        .unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
+});
+
+fn year(text: &str) -> Option<i32> {
+    let value: i32 = text.parse().ok()?;
+    let full = match text.len() {
+        2 => 2000 + value,
+        4 => value,
+        _ => return None,
+    };
+    (1990..=2099).contains(&full).then_some(full)
+}
+
+fn month_from_name(name: &str) -> Option<u32> {
+    let upper = name.to_ascii_uppercase();
+    MONTHS
+        .iter()
+        .position(|month| *month == upper)
+        .and_then(|index| u32::try_from(index + 1).ok())
+}
+
+/// Undo the usual OCR confusions inside digit runs (`2O18` → `2018`, `l2` → `12`).
+fn fix_digit_confusions(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let digitish = |c: char| c.is_ascii_digit() || matches!(c, 'O' | 'o' | 'I' | 'l' | '|');
+    chars
+        .iter()
+        .enumerate()
+        .map(|(index, &c)| {
+            let neighbour_digit = (index > 0 && chars[index - 1].is_ascii_digit())
+                || chars.get(index + 1).is_some_and(char::is_ascii_digit);
+            let within_run = (index > 0 && digitish(chars[index - 1]))
+                || chars.get(index + 1).is_some_and(|n| digitish(*n));
+            match c {
+                'O' | 'o' if neighbour_digit && within_run => '0',
+                'I' | 'l' | '|' if neighbour_digit && within_run => '1',
+                other => other,
+            }
+        })
+        .collect()
+}
+
+/// Every date in `text`, left to right. `month_first` says how to read an ambiguous numeric date.
+pub fn dates_in(text: &str, month_first: bool) -> Vec<FoundDate> {
+    let text = fix_digit_confusions(text);
+    let mut found: Vec<(usize, FoundDate)> = Vec::new();
+    for captures in NUMERIC.captures_iter(&text) {
+        let (Some(a), Some(b), Some(c)) = (captures.get(1), captures.get(3), captures.get(5))
+        else {
+            continue;
+        };
+        if captures[2] != captures[4] {
+            continue;
+        }
+        let (a_text, b_text, c_text) = (a.as_str(), b.as_str(), c.as_str());
+        let (Ok(first), Ok(second)) = (a_text.parse::<u32>(), b_text.parse::<u32>()) else {
+            continue;
+        };
+        let candidate = if a_text.len() == 4 {
+            let (Some(y), Ok(day)) = (year(a_text), c_text.parse::<u32>()) else {
+                continue;
+            };
+            NaiveDate::from_ymd_opt(y, second, day).map(|date| FoundDate {
+                date,
+                order: DateOrder::Unambiguous,
+            })
+        } else {
+            let Some(y) = year(c_text) else { continue };
+            let day_first = NaiveDate::from_ymd_opt(y, second, first);
+            let month_first_date = NaiveDate::from_ymd_opt(y, first, second);
+            match (day_first, month_first_date) {
+                (Some(date), None) => Some(FoundDate {
+                    date,
+                    order: DateOrder::DayFirst,
+                }),
+                (None, Some(date)) => Some(FoundDate {
+                    date,
+                    order: DateOrder::MonthFirst,
+                }),
+                (Some(_), Some(date)) if first == second => Some(FoundDate {
+                    date,
+                    order: DateOrder::Unambiguous,
+                }),
+                (Some(_), Some(date)) if month_first => Some(FoundDate {
+                    date,
+                    order: DateOrder::AssumedMonthFirst,
+                }),
+                (Some(date), Some(_)) => Some(FoundDate {
+                    date,
+                    order: DateOrder::AssumedDayFirst,
+                }),
+                (None, None) => None,
+            }
+        };
+        if let Some(candidate) = candidate {
+            found.push((a.start(), candidate));
+        }
+    }
+    for captures in DAY_MONTH_NAME.captures_iter(&text) {
+        let (Some(day), Some(month), Some(y)) = (
+            captures[1].parse::<u32>().ok(),
+            month_from_name(&captures[2]),
+            year(&captures[3]),
+        ) else {
+            continue;
+        };
+        if let Some(date) = NaiveDate::from_ymd_opt(y, month, day) {
+            let start = captures.get(1).map_or(0, |m| m.start());
+            found.push((
+                start,
+                FoundDate {
+                    date,
+                    order: DateOrder::Unambiguous,
+                },
+            ));
+        }
+    }
+    for captures in MONTH_NAME_DAY.captures_iter(&text) {
+        let (Some(month), Some(day), Some(y)) = (
+            month_from_name(&captures[1]),
+            captures[2].parse::<u32>().ok(),
+            year(&captures[3]),
+        ) else {
+            continue;
+        };
+        if let Some(date) = NaiveDate::from_ymd_opt(y, month, day) {
+            let start = captures.get(1).map_or(0, |m| m.start());
+            found.push((
+                start,
+                FoundDate {
+                    date,
+                    order: DateOrder::Unambiguous,
+                },
+            ));
+        }
+    }
+    for captures in COMPACT.captures_iter(&text) {
+        let (Some(y), Ok(month), Ok(day)) =
+            (year(&captures[1]), captures[2].parse(), captures[3].parse())
+        else {
+            continue;
+        };
+        if let Some(date) = NaiveDate::from_ymd_opt(y, month, day) {
+            let start = captures.get(1).map_or(0, |m| m.start());
+            found.push((
+                start,
+                FoundDate {
+                    date,
+                    order: DateOrder::Unambiguous,
+                },
+            ));
+        }
+    }
+    found.sort_by_key(|(start, _)| *start);
+    found.dedup_by_key(|(_, date)| date.date);
+    found.into_iter().map(|(_, date)| date).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ymd(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
+    }
+
+    #[test]
+    fn date_format_table() {
+        let cases = [
+            (
+                "DATE: 25/12/2018 8:13:39 PM",
+                ymd(2018, 12, 25),
+                DateOrder::DayFirst,
+            ),
+            ("25-12-18 10:45", ymd(2018, 12, 25), DateOrder::DayFirst),
+            (
+                "Date : 02/03/2018",
+                ymd(2018, 3, 2),
+                DateOrder::AssumedDayFirst,
+            ),
+            ("2018-03-20 14:02", ymd(2018, 3, 20), DateOrder::Unambiguous),
+            ("25 DEC 2018", ymd(2018, 12, 25), DateOrder::Unambiguous),
+            ("09-JAN-2018", ymd(2018, 1, 9), DateOrder::Unambiguous),
+            ("12 MAR 18", ymd(2018, 3, 12), DateOrder::Unambiguous),
+            ("MAR 20, 2018", ymd(2018, 3, 20), DateOrder::Unambiguous),
+            ("DATE 2O/O3/2O18", ymd(2018, 3, 20), DateOrder::DayFirst),
+            (
+                "20180320 TERMINAL 1",
+                ymd(2018, 3, 20),
+                DateOrder::Unambiguous,
+            ),
+            ("12/25/2018", ymd(2018, 12, 25), DateOrder::MonthFirst),
+            ("(26/04/2018)", ymd(2018, 4, 26), DateOrder::DayFirst),
+            ("26.04.2018", ymd(2018, 4, 26), DateOrder::DayFirst),
+        ];
+        for (text, date, order) in cases {
+            assert_eq!(
+                dates_in(text, false).first(),
+                Some(&FoundDate { date, order }),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ambiguous_dates_follow_the_currency() {
+        assert_eq!(
+            dates_in("03/04/2018", true),
+            [FoundDate {
+                date: ymd(2018, 3, 4),
+                order: DateOrder::AssumedMonthFirst
+            }]
+        );
+    }
+
+    #[test]
+    fn non_dates_are_ignored() {
+        for text in [
+            "TEL 03-8724 1234",
+            "INVOICE 1234/56",
+            "31/02/2018",
+            "TOTAL 12.50",
+            "GST ID 001234567890",
+        ] {
+            assert_eq!(dates_in(text, false), [], "{text:?}");
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The OCR page as extraction sees it: text lines with boxes and confidences, grouped into rows.
+//!
+//! Both Tesseract output and ground-truth line boxes (`x1,y1,…,TEXT` files) become a [`Page`], so
+//! extraction can be developed and tested on either. Receipts print a label on the left and its
+//! amount on the right; OCR often returns them as separate lines, so [`Page::rows`] merges lines
+//! that share a baseline band into one row, left to right.
+
+/// An axis-aligned box in image pixels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BoundingBox {
+    /// Left edge.
+    pub left: i32,
+    /// Top edge.
+    pub top: i32,
+    /// Right edge.
+    pub right: i32,
+    /// Bottom edge.
+    pub bottom: i32,
+}
+
+impl BoundingBox {
+    /// Height in pixels (at least 1).
+    pub fn height(&self) -> i32 {
+        (self.bottom - self.top).max(1)
+    }
+
+    /// Vertical centre.
+    pub fn center_y(&self) -> i32 {
+        (self.top + self.bottom) / 2
+    }
+
+    /// The smallest box holding both.
+    pub fn union(&self, other: &BoundingBox) -> BoundingBox {
+        BoundingBox {
+            left: self.left.min(other.left),
+            top: self.top.min(other.top),
+            right: self.right.max(other.right),
+            bottom: self.bottom.max(other.bottom),
+        }
+    }
+}
+
+/// One line of text as OCR returned it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TextLine {
+    /// The text, words separated by single spaces.
+    pub text: String,
+    /// Where it is.
+    pub bbox: BoundingBox,
+    /// Mean word confidence in 0–1 (1 for ground truth).
+    pub confidence: f64,
+}
+
+/// A page of OCR output.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Page {
+    /// Lines in reading order.
+    pub lines: Vec<TextLine>,
+    /// Page width in pixels (0 when unknown).
+    pub width: i32,
+    /// Page height in pixels (0 when unknown).
+    pub height: i32,
+}
+
+/// Lines that sit side by side on the page, joined left to right.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// The row's text, its lines joined by single spaces.
+    pub text: String,
+    /// The union of its lines' boxes.
+    pub bbox: BoundingBox,
+    /// The lowest confidence of its lines.
+    pub confidence: f64,
+}
+
+impl Page {
+    /// A page from plain text, one line per text line, with synthetic boxes (for tests and for
+    /// OCR engines that give no layout).
+    pub fn from_text(text: &str) -> Page {
+        let lines: Vec<TextLine> = text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .enumerate()
+            .map(|(index, line)| {
+                let top = i32::try_from(index).unwrap_or(i32::MAX / 40) * 30;
+                TextLine {
+                    text: line.split_whitespace().collect::<Vec<_>>().join(" "),
+                    bbox: BoundingBox {
+                        left: 0,
+                        top,
+                        right: 600,
+                        bottom: top + 20,
+                    },
+                    confidence: 1.0,
+                }
+            })
+            .collect();
+        let height = lines.last().map_or(0, |line| line.bbox.bottom);
+        Page {
+            lines,
+            width: 600,
+            height,
+        }
+    }
+
+    /// A page from ground-truth box lines: `x1,y1,x2,y2,x3,y3,x4,y4,TEXT` (TEXT may hold commas).
+    pub fn from_box_csv(csv: &str) -> Page {
+        let mut lines = Vec::new();
+        for raw in csv.lines() {
+            let fields: Vec<&str> = raw.splitn(9, ',').collect();
+            if fields.len() < 9 {
+                continue;
+            }
+            let coordinates: Vec<i32> = fields[..8]
+                .iter()
+                .filter_map(|field| field.trim().parse().ok())
+                .collect();
+            if coordinates.len() != 8 {
+                continue;
+            }
+            let xs = [
+                coordinates[0],
+                coordinates[2],
+                coordinates[4],
+                coordinates[6],
+            ];
+            let ys = [
+                coordinates[1],
+                coordinates[3],
+                coordinates[5],
+                coordinates[7],
+            ];
+            let text = fields[8].split_whitespace().collect::<Vec<_>>().join(" ");
+            if text.is_empty() {
+                continue;
+            }
+            lines.push(TextLine {
+                text,
+                bbox: BoundingBox {
+                    left: xs.iter().copied().min().unwrap_or(0),
+                    top: ys.iter().copied().min().unwrap_or(0),
+                    right: xs.iter().copied().max().unwrap_or(0),
+                    bottom: ys.iter().copied().max().unwrap_or(0),
+                },
+                confidence: 1.0,
+            });
+        }
+        let width = lines.iter().map(|line| line.bbox.right).max().unwrap_or(0);
+        let height = lines.iter().map(|line| line.bbox.bottom).max().unwrap_or(0);
+        Page {
+            lines,
+            width,
+            height,
+        }
+    }
+
+    /// The whole text, one line per line.
+    pub fn text(&self) -> String {
+        self.lines
+            .iter()
+            .map(|line| line.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Lines merged into rows: a line joins a row when their vertical extents overlap by more than
+    /// half of the smaller height. Rows are ordered top to bottom, lines within a row left to right.
+    pub fn rows(&self) -> Vec<Row> {
+        let mut order: Vec<&TextLine> = self.lines.iter().collect();
+        order.sort_by_key(|line| (line.bbox.center_y(), line.bbox.left));
+        let mut groups: Vec<Vec<&TextLine>> = Vec::new();
+        for line in order {
+            let joined = groups.last_mut().filter(|group| {
+                group.iter().any(|member| {
+                    let overlap = member.bbox.bottom.min(line.bbox.bottom)
+                        - member.bbox.top.max(line.bbox.top);
+                    let horizontal_clash =
+                        member.bbox.left < line.bbox.right && line.bbox.left < member.bbox.right;
+                    !horizontal_clash && overlap * 2 > member.bbox.height().min(line.bbox.height())
+                })
+            });
+            match joined {
+                Some(group) => group.push(line),
+                None => groups.push(vec![line]),
+            }
+        }
+        groups
+            .into_iter()
+            .map(|mut group| {
+                group.sort_by_key(|line| line.bbox.left);
+                let bbox = group
+                    .iter()
+                    .skip(1)
+                    .fold(group[0].bbox, |acc, line| acc.union(&line.bbox));
+                Row {
+                    text: group
+                        .iter()
+                        .map(|line| line.text.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    bbox,
+                    confidence: group.iter().map(|line| line.confidence).fold(1.0, f64::min),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn box_csv_lines_become_rows_left_to_right() {
+        let page = Page::from_box_csv(
+            "245,639,293,639,293,658,245,658,TOTAL:\n401,640,443,640,443,657,401,657,9.00\n\
+             205,744,243,744,243,765,205,765,CASH\n402,748,441,748,441,763,402,763,10.00\n\
+             10,800,50,800,50,820,50,810,NO.53 55,57 & 59",
+        );
+        let rows: Vec<String> = page.rows().into_iter().map(|row| row.text).collect();
+        assert_eq!(rows, ["TOTAL: 9.00", "CASH 10.00", "NO.53 55,57 & 59"]);
+    }
+
+    #[test]
+    fn stacked_lines_stay_apart() {
+        let page = Page::from_text("FIRST LINE\nSECOND LINE");
+        assert_eq!(page.rows().len(), 2);
+    }
+}

@@ -1,0 +1,364 @@
+//! The merchant's name and address, from the top of the receipt.
+//!
+//! Two sources, the better one wins:
+//! - a [`Gazetteer`] of known merchants (name and branch addresses, learned offline from labelled
+//!   receipts): the header rows are matched against each known name with an edit-distance
+//!   similarity, and a match above [`ACCEPT`] supplies the canonical spelling — OCR rarely reads a
+//!   whole name and address without a slip, the gazetteer repairs that;
+//! - layout rules: the name is the first header row that reads like a business name (a legal
+//!   suffix such as `SDN BHD` wins), the address the rows below it up to the first row that is a
+//!   phone number, a tax id, a date or a document title.
+
+use serde::Deserialize;
+
+use super::text::{has_word, letter_share, normalize, similarity, squash};
+
+/// A name match at least this similar is accepted.
+pub const ACCEPT: f64 = 0.82;
+/// An address match at least this similar is accepted.
+pub const ACCEPT_ADDRESS: f64 = 0.72;
+
+/// How many rows from the top are searched for the merchant.
+const HEADER_ROWS: usize = 14;
+
+/// A known merchant.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct KnownMerchant {
+    /// Canonical name.
+    pub name: String,
+    /// Known branch addresses.
+    pub addresses: Vec<String>,
+}
+
+/// Known merchants, learned offline (see `scripts/train_merchants.py`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct Gazetteer {
+    /// Where the entries came from (attribution).
+    #[serde(default)]
+    pub source: String,
+    /// The merchants.
+    pub merchants: Vec<KnownMerchant>,
+}
+
+impl Gazetteer {
+    /// The gazetteer shipped with this build.
+    pub fn bundled() -> Gazetteer {
+        serde_json::from_str(include_str!("../../data/merchants.json")).unwrap_or_default()
+    }
+}
+
+/// A merchant field with its confidence and where it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Found {
+    /// The text.
+    pub value: String,
+    /// Confidence in 0–1.
+    pub confidence: f64,
+}
+
+/// The merchant as found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MerchantFields {
+    /// Name.
+    pub name: Option<Found>,
+    /// Address.
+    pub address: Option<Found>,
+    /// Row index where the name was found.
+    pub name_row: Option<usize>,
+}
+
+const LEGAL_SUFFIXES: [&str; 12] = [
+    "SDN BHD",
+    "SDN. BHD",
+    "SDN.BHD",
+    "S/B",
+    "BHD",
+    "ENTERPRISE",
+    "TRADING",
+    "PLT",
+    "LTD",
+    "LIMITED",
+    "CO.",
+    "INC",
+];
+const BUSINESS_WORDS: [&str; 22] = [
+    "RESTAURANT",
+    "RESTORAN",
+    "CAFE",
+    "BAKERY",
+    "HARDWARE",
+    "STORE",
+    "STATIONERY",
+    "MART",
+    "MARKET",
+    "SUPERMARKET",
+    "PHARMACY",
+    "FARMASI",
+    "KEDAI",
+    "HOTEL",
+    "BOOK",
+    "TRADING",
+    "MAKANAN",
+    "FOOD",
+    "SHOP",
+    "CENTRE",
+    "ELECTRICAL",
+    "HOLDINGS",
+];
+const NOT_NAME: [&str; 18] = [
+    "TAX INVOICE",
+    "INVOICE",
+    "RECEIPT",
+    "WELCOME",
+    "CASH BILL",
+    "TEL",
+    "FAX",
+    "GST",
+    "REG",
+    "DATE",
+    "COMPANY NO",
+    "CO NO",
+    "CO. NO",
+    "SIMPLIFIED",
+    "THANK",
+    "ROC",
+    "BILL",
+    "ORDER",
+];
+
+fn stop_address(row: &str) -> bool {
+    const STOPS: [&str; 20] = [
+        "TEL",
+        "FAX",
+        "PHONE",
+        "H/P",
+        "HP:",
+        "GST",
+        "TAX INVOICE",
+        "INVOICE",
+        "RECEIPT",
+        "DATE",
+        "EMAIL",
+        "E-MAIL",
+        "WEBSITE",
+        "WWW",
+        "CASHIER",
+        "DOC",
+        "SST",
+        "CASH BILL",
+        "REG NO",
+        "BUSINESS",
+    ];
+    STOPS
+        .iter()
+        .any(|stop| has_word(row, stop) || row.starts_with(stop))
+}
+
+fn registration_row(row: &str) -> bool {
+    let squashed = squash(row);
+    let digits = squashed.chars().filter(char::is_ascii_digit).count();
+    (row.contains("CO.REG")
+        || row.contains("CO REG")
+        || row.contains("COMPANY NO")
+        || row.contains("ROC"))
+        || (squashed.len() <= 14 && digits >= 4 && digits * 2 >= squashed.len())
+}
+
+fn name_score(row: &str, index: usize) -> Option<f64> {
+    if row.len() < 3 || letter_share(row) < 0.6 || NOT_NAME.iter().any(|word| has_word(row, word)) {
+        return None;
+    }
+    let mut score = 1.0 - index as f64 * 0.05;
+    if LEGAL_SUFFIXES.iter().any(|suffix| row.contains(suffix)) {
+        score += 1.5;
+    }
+    if BUSINESS_WORDS.iter().any(|word| has_word(row, word)) {
+        score += 0.6;
+    }
+    Some(score)
+}
+
+fn rules(rows: &[String]) -> MerchantFields {
+    let header = &rows[..rows.len().min(HEADER_ROWS)];
+    let best = header
+        .iter()
+        .enumerate()
+        .filter_map(|(index, row)| name_score(row, index).map(|score| (index, score)))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    let Some((name_row, score)) = best else {
+        return MerchantFields::default();
+    };
+    let name = Found {
+        value: normalize(&header[name_row]),
+        confidence: if score > 2.0 { 0.7 } else { 0.45 },
+    };
+    let mut address_rows = Vec::new();
+    for row in header.iter().skip(name_row + 1) {
+        if stop_address(row) || address_rows.len() == 5 {
+            break;
+        }
+        if registration_row(row) && address_rows.is_empty() {
+            continue;
+        }
+        address_rows.push(normalize(row));
+    }
+    let address = (!address_rows.is_empty()).then(|| Found {
+        value: address_rows.join(" "),
+        confidence: 0.4,
+    });
+    MerchantFields {
+        name: Some(name),
+        address,
+        name_row: Some(name_row),
+    }
+}
+
+/// Finds the merchant in upper-cased rows, preferring a confident gazetteer match.
+pub fn merchant(rows: &[String], gazetteer: &Gazetteer) -> MerchantFields {
+    let ruled = rules(rows);
+    let header: Vec<String> = rows[..rows.len().min(HEADER_ROWS)]
+        .iter()
+        .map(|row| squash(row))
+        .collect();
+    let mut best: Option<(f64, usize, usize, &KnownMerchant)> = None;
+    for merchant in &gazetteer.merchants {
+        let target = squash(&merchant.name);
+        if target.len() < 4 {
+            continue;
+        }
+        for start in 0..header.len() {
+            let mut window = String::new();
+            for (span, row) in header[start..].iter().take(3).enumerate() {
+                window.push_str(row);
+                let score = similarity(&window, &target);
+                if best.is_none_or(|(best_score, ..)| score > best_score) {
+                    best = Some((score, start, span + 1, merchant));
+                }
+                if window.len() > target.len() + 8 {
+                    break;
+                }
+            }
+        }
+    }
+    let Some((score, start, span, known)) = best.filter(|(score, ..)| *score >= ACCEPT) else {
+        return ruled;
+    };
+    let name = Found {
+        value: known.name.clone(),
+        confidence: score.min(0.99),
+    };
+    let after = start + span;
+    let mut best_address: Option<(f64, &String)> = None;
+    for candidate in &known.addresses {
+        let target = squash(candidate);
+        for from in after.saturating_sub(1)..header.len().min(after + 4) {
+            let mut window = String::new();
+            for row in header.iter().skip(from).take(7) {
+                window.push_str(row);
+                let score = similarity(&window, &target);
+                if best_address.is_none_or(|(best_score, _)| score > best_score) {
+                    best_address = Some((score, candidate));
+                }
+                if window.len() > target.len() + 10 {
+                    break;
+                }
+            }
+        }
+    }
+    let address = match best_address {
+        Some((score, address)) if score >= ACCEPT_ADDRESS => Some(Found {
+            value: address.clone(),
+            confidence: score.min(0.99),
+        }),
+        _ => ruled
+            .address
+            .filter(|_| ruled.name_row.is_some_and(|row| row + 1 >= after)),
+    };
+    MerchantFields {
+        name: Some(name),
+        address,
+        name_row: Some(start),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(text: &str) -> Vec<String> {
+        text.lines()
+            .map(|line| line.trim().to_uppercase())
+            .filter(|line| !line.is_empty())
+            .collect()
+    }
+
+    const RECEIPT: &str = "TAN WOON YANN\nBOOK TA .K(TAMAN DAYA) SDN BND\n789417-W\nNO.53 55,57 & 59, JALAN SAGU 18,\n\
+                           TAMAN DAYA,\n81100 JOHOR BAHRU,\nJOHOR.\nDOCUMENT NO : TD01167104\nDATE: 25/12/2018";
+
+    #[test]
+    fn rules_find_the_legal_name_and_the_address_below_it() {
+        let found = merchant(&rows(RECEIPT), &Gazetteer::default());
+        assert_eq!(
+            found.name.map(|n| n.value).as_deref(),
+            Some("BOOK TA .K(TAMAN DAYA) SDN BND")
+        );
+        assert_eq!(
+            found.address.map(|a| a.value).as_deref(),
+            Some("NO.53 55,57 & 59, JALAN SAGU 18, TAMAN DAYA, 81100 JOHOR BAHRU, JOHOR.")
+        );
+    }
+
+    #[test]
+    fn the_gazetteer_repairs_ocr_slips() {
+        let gazetteer = Gazetteer {
+            source: String::new(),
+            merchants: vec![KnownMerchant {
+                name: "BOOK TA .K (TAMAN DAYA) SDN BHD".to_owned(),
+                addresses: vec![
+                    "NO.53 55,57 & 59, JALAN SAGU 18, TAMAN DAYA, 81100 JOHOR BAHRU, JOHOR."
+                        .to_owned(),
+                ],
+            }],
+        };
+        let noisy = RECEIPT.replace("JALAN SAGU", "JALAN SACU");
+        let found = merchant(&rows(&noisy), &gazetteer);
+        assert_eq!(
+            found.name.map(|n| n.value).as_deref(),
+            Some("BOOK TA .K (TAMAN DAYA) SDN BHD")
+        );
+        assert_eq!(
+            found.address.map(|a| a.value).as_deref(),
+            Some("NO.53 55,57 & 59, JALAN SAGU 18, TAMAN DAYA, 81100 JOHOR BAHRU, JOHOR.")
+        );
+    }
+
+    #[test]
+    fn an_unknown_merchant_is_not_forced_onto_a_known_one() {
+        let gazetteer = Gazetteer {
+            source: String::new(),
+            merchants: vec![KnownMerchant {
+                name: "SANYU STATIONERY SHOP".to_owned(),
+                addresses: vec![],
+            }],
+        };
+        let found = merchant(
+            &rows("KEDAI PAPAN YEW CHUAN\nLOT 276 JALAN BANTING"),
+            &gazetteer,
+        );
+        assert_eq!(
+            found.name.map(|n| n.value).as_deref(),
+            Some("KEDAI PAPAN YEW CHUAN")
+        );
+    }
+
+    #[test]
+    fn the_bundled_gazetteer_loads() {
+        let gazetteer = Gazetteer::bundled();
+        assert!(
+            gazetteer.merchants.len() > 50,
+            "{}",
+            gazetteer.merchants.len()
+        );
+        assert!(gazetteer.source.contains("SROIE"));
+    }
+}

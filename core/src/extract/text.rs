@@ -1,0 +1,84 @@
+//! Small text helpers shared by the extractors: normalisation and edit-distance similarity.
+
+/// Upper case, whitespace collapsed to single spaces, trimmed.
+pub fn normalize(text: &str) -> String {
+    text.to_uppercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Upper-case letters and digits only, for fuzzy comparisons that ignore spacing and punctuation.
+pub fn squash(text: &str) -> String {
+    text.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// Levenshtein distance over bytes (inputs are ASCII after [`squash`]).
+pub fn levenshtein(a: &[u8], b: &[u8]) -> usize {
+    if a.is_empty() {
+        return b.len();
+    }
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, &left) in a.iter().enumerate() {
+        current[0] = i + 1;
+        for (j, &right) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(left != right);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+/// Similarity in 0–1: one minus the edit distance over the longer length.
+pub fn similarity(a: &str, b: &str) -> f64 {
+    let longest = a.len().max(b.len());
+    if longest == 0 {
+        return 1.0;
+    }
+    1.0 - levenshtein(a.as_bytes(), b.as_bytes()) as f64 / longest as f64
+}
+
+/// Share of a string's characters that are ASCII letters.
+pub fn letter_share(text: &str) -> f64 {
+    let total = text.chars().filter(|c| !c.is_whitespace()).count();
+    if total == 0 {
+        return 0.0;
+    }
+    text.chars().filter(char::is_ascii_alphabetic).count() as f64 / total as f64
+}
+
+/// Whether `text` contains `word` as a whole word (ASCII word boundaries), case-sensitively.
+pub fn has_word(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(start, _)| {
+        let before = text[..start].chars().next_back();
+        let after = text[start + word.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_alphanumeric())
+            && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_table() {
+        assert_eq!(levenshtein(b"", b"abc"), 3);
+        assert_eq!(levenshtein(b"kitten", b"sitting"), 3);
+        assert_eq!(levenshtein(b"SDNBHD", b"SDNBND"), 1);
+        assert!((similarity("ABCD", "ABCE") - 0.75).abs() < 1e-9);
+    }
+
+    #[test]
+    fn words_respect_boundaries() {
+        assert!(has_word("TOTAL: 9.00", "TOTAL"));
+        assert!(!has_word("SUBTOTAL 9.00", "TOTAL"));
+        assert_eq!(normalize("  Sdn  bhd "), "SDN BHD");
+        assert_eq!(squash("No.53, Jalan"), "NO53JALAN");
+    }
+}

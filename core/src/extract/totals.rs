@@ -1,0 +1,424 @@
+//! Totals, subtotal, tax, tip, payment method and currency, read from labelled rows.
+//!
+//! A total is the amount on a row labelled as one (`TOTAL`, `GRAND TOTAL`, `ROUNDED TOTAL`,
+//! `AMOUNT DUE`, …), or on the row just below a label that stands alone. Labels that look like a
+//! total but are not (`SUBTOTAL`, `TOTAL QTY`, `TOTAL GST`, `TOTAL DISCOUNT`) are excluded. When
+//! several rows qualify, the strongest label wins, then the later row (rounded totals follow raw
+//! ones). A cash/change pair, when printed, confirms or supplies the total.
+
+use rust_decimal::Decimal;
+
+use super::amount::{amounts_in, rightmost_priced};
+use super::text::has_word;
+use crate::money::{Amount, Currency};
+use crate::receipt::PaymentMethod;
+
+/// A value read from a labelled row, with how sure we are of it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Labelled<T> {
+    /// The value.
+    pub value: T,
+    /// Confidence in 0–1.
+    pub confidence: f64,
+}
+
+/// The money fields of a receipt.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MoneyFields {
+    /// Amount paid.
+    pub total: Option<Labelled<Amount>>,
+    /// Before tax.
+    pub subtotal: Option<Labelled<Amount>>,
+    /// Tax.
+    pub tax: Option<Labelled<Amount>>,
+    /// Tip or service charge.
+    pub tip: Option<Labelled<Amount>>,
+    /// Index of the row the total was read from.
+    pub total_row: Option<usize>,
+}
+
+/// How strongly a row's label says "this is the total", or `None`.
+fn total_strength(row: &str) -> Option<u8> {
+    const NOT_TOTAL: [&str; 16] = [
+        "SUBTOTAL",
+        "SUB TOTAL",
+        "SUB-TOTAL",
+        "TOTAL QTY",
+        "TOTAL QUANTITY",
+        "TOTAL ITEM",
+        "TOTAL NO",
+        "TOTAL GST",
+        "TOTAL TAX",
+        "TOTAL DISC",
+        "TOTAL SAVING",
+        "TOTAL EXCL",
+        "TOTAL SST",
+        "TOTAL PCS",
+        "TOTAL UNIT",
+        "TOTAL POINTS",
+    ];
+    if NOT_TOTAL.iter().any(|label| row.contains(label)) {
+        return None;
+    }
+    const STRONG: [&str; 10] = [
+        "GRAND TOTAL",
+        "ROUNDED TOTAL",
+        "ROUND TOTAL",
+        "NETT TOTAL",
+        "NET TOTAL",
+        "TOTAL AMOUNT",
+        "TOTAL PAYABLE",
+        "AMOUNT DUE",
+        "TOTAL DUE",
+        "TOTAL INCL",
+    ];
+    if STRONG.iter().any(|label| row.contains(label))
+        || (row.contains("ROUND") && has_word(row, "TOTAL"))
+    {
+        return Some(3);
+    }
+    if has_word(row, "TOTAL")
+        || has_word(row, "TOTAL:")
+        || row.contains("TOTAL(")
+        || row.contains("TOTAL RM")
+    {
+        return Some(2);
+    }
+    if [
+        "AMOUNT PAYABLE",
+        "NETT",
+        "TOTAL",
+        "AMT DUE",
+        "BALANCE DUE",
+        "PAYMENT DUE",
+        "TO PAY",
+    ]
+    .iter()
+    .any(|label| row.contains(label))
+    {
+        return Some(1);
+    }
+    None
+}
+
+fn tax_row(row: &str) -> bool {
+    let labelled = ["GST", "SST", "TAX", "VAT"]
+        .iter()
+        .any(|word| has_word(row, word) || row.contains(&format!("{word}(")))
+        || row.contains("SERVICE TAX");
+    let not_amount = [
+        "GST ID",
+        "GST REG",
+        "GST NO",
+        "TAX INVOICE",
+        "REG NO",
+        "GST SUMMARY",
+        "TAX CODE",
+        "EXCL",
+        "GST:",
+    ]
+    .iter()
+    .any(|label| row.contains(label) && !row.contains("TOTAL"));
+    labelled && !not_amount
+}
+
+/// The value of row `index`, or of the row below when the label stands alone.
+fn value_at(rows: &[String], index: usize) -> Option<(Amount, bool)> {
+    if let Some(amount) = rightmost_priced(&rows[index]) {
+        return Some((amount, true));
+    }
+    let below = rows.get(index + 1)?;
+    let found = amounts_in(below);
+    let letters = below.chars().filter(char::is_ascii_alphabetic).count();
+    match found.as_slice() {
+        [only] if only.has_cents && letters <= 3 => Some((only.amount, false)),
+        _ => None,
+    }
+}
+
+/// Reads the money fields from upper-cased rows.
+pub fn money_fields(rows: &[String]) -> MoneyFields {
+    let mut fields = MoneyFields::default();
+    let mut best: Option<(u8, usize, Amount, bool)> = None;
+    for (index, row) in rows.iter().enumerate() {
+        let Some(strength) = total_strength(row) else {
+            continue;
+        };
+        let Some((amount, same_row)) = value_at(rows, index) else {
+            continue;
+        };
+        if amount.is_negative() || amount == Amount::ZERO {
+            continue;
+        }
+        let better = match best {
+            None => true,
+            Some((best_strength, _, best_amount, _)) => {
+                strength > best_strength || (strength == best_strength && amount >= best_amount)
+            }
+        };
+        if better {
+            best = Some((strength, index, amount, same_row));
+        }
+    }
+    let cash_change = cash_minus_change(rows);
+    if let Some((strength, index, amount, same_row)) = best {
+        let agrees = cash_change == Some(amount);
+        let confidence = match (strength, agrees) {
+            (_, true) => 0.97,
+            (3, _) => 0.9,
+            (2, _) => 0.85,
+            _ => 0.6,
+        } * if same_row { 1.0 } else { 0.9 };
+        fields.total = Some(Labelled {
+            value: amount,
+            confidence,
+        });
+        fields.total_row = Some(index);
+    } else if let Some(amount) = cash_change {
+        fields.total = Some(Labelled {
+            value: amount,
+            confidence: 0.6,
+        });
+    }
+
+    for (index, row) in rows.iter().enumerate() {
+        let labelled_subtotal = [
+            "SUBTOTAL",
+            "SUB TOTAL",
+            "SUB-TOTAL",
+            "TOTAL EXCL",
+            "AMOUNT EXCL",
+            "TOTAL BEFORE",
+        ]
+        .iter()
+        .any(|label| row.contains(label));
+        if labelled_subtotal && fields.subtotal.is_none() {
+            if let Some((amount, _)) = value_at(rows, index) {
+                fields.subtotal = Some(Labelled {
+                    value: amount,
+                    confidence: 0.8,
+                });
+            }
+        }
+        if tax_row(row) && fields.tax.is_none() && !row.contains("INCL") {
+            if let Some(amount) = rightmost_priced(row) {
+                let plausible = fields
+                    .total
+                    .is_none_or(|total| amount.value() < total.value.value());
+                if plausible && !amount.is_negative() {
+                    fields.tax = Some(Labelled {
+                        value: amount,
+                        confidence: 0.7,
+                    });
+                }
+            }
+        }
+        let tip_label = has_word(row, "TIP")
+            || has_word(row, "GRATUITY")
+            || row.contains("SERVICE CHARGE")
+            || row.contains("SVC CHG");
+        if tip_label && fields.tip.is_none() {
+            if let Some(amount) = rightmost_priced(row) {
+                if !amount.is_negative() {
+                    fields.tip = Some(Labelled {
+                        value: amount,
+                        confidence: 0.7,
+                    });
+                }
+            }
+        }
+    }
+    fields
+}
+
+/// Cash tendered minus change given, when both are printed.
+fn cash_minus_change(rows: &[String]) -> Option<Amount> {
+    let cash = rows
+        .iter()
+        .find(|row| has_word(row, "CASH") && !row.contains("CASH BILL"))
+        .and_then(|row| rightmost_priced(row))?;
+    let change = rows
+        .iter()
+        .find(|row| has_word(row, "CHANGE"))
+        .and_then(|row| rightmost_priced(row))?;
+    let paid = cash.value() - change.value();
+    (paid > Decimal::ZERO).then(|| Amount::new(paid))
+}
+
+/// How the receipt was paid, from its wording.
+pub fn payment_method(rows: &[String]) -> Option<Labelled<PaymentMethod>> {
+    let has = |words: &[&str]| {
+        rows.iter()
+            .any(|row| words.iter().any(|word| has_word(row, word)))
+    };
+    if has(&[
+        "VISA",
+        "MASTERCARD",
+        "MASTER",
+        "AMEX",
+        "CREDIT CARD",
+        "DEBIT CARD",
+        "CARD",
+        "MEPS",
+        "DEBIT",
+        "CREDIT",
+    ]) {
+        return Some(Labelled {
+            value: PaymentMethod::Card,
+            confidence: 0.75,
+        });
+    }
+    if has(&[
+        "BOOST",
+        "GRABPAY",
+        "TOUCH N GO",
+        "TNG",
+        "E-WALLET",
+        "EWALLET",
+        "DUITNOW",
+        "ALIPAY",
+        "WECHAT",
+        "APPLE PAY",
+        "GOOGLE PAY",
+    ]) {
+        return Some(Labelled {
+            value: PaymentMethod::Mobile,
+            confidence: 0.75,
+        });
+    }
+    if has(&["VOUCHER", "GIFT CARD"]) {
+        return Some(Labelled {
+            value: PaymentMethod::Voucher,
+            confidence: 0.6,
+        });
+    }
+    let cash_tendered = rows.iter().any(|row| {
+        has_word(row, "CASH") && !row.contains("CASH BILL") && rightmost_priced(row).is_some()
+    });
+    if cash_tendered || has(&["CHANGE", "TENDERED"]) {
+        return Some(Labelled {
+            value: PaymentMethod::Cash,
+            confidence: 0.8,
+        });
+    }
+    None
+}
+
+/// The currency the receipt states, from explicit markers only (`RM`, `MYR`, `€`, `SGD`, …).
+/// A bare `$` is ambiguous and gives nothing.
+pub fn currency(rows: &[String]) -> Option<Labelled<Currency>> {
+    let codes = [
+        "MYR", "SGD", "USD", "EUR", "GBP", "AUD", "IDR", "THB", "HKD", "CNY", "JPY", "INR", "PHP",
+    ];
+    for row in rows {
+        for code in codes {
+            if has_word(row, code) {
+                if let Ok(currency) = code.parse() {
+                    return Some(Labelled {
+                        value: currency,
+                        confidence: 0.9,
+                    });
+                }
+            }
+        }
+    }
+    let ringgit = rows.iter().any(|row| {
+        has_word(row, "RM")
+            || row.contains("(RM)")
+            || row
+                .match_indices("RM")
+                .any(|(at, _)| row[at + 2..].starts_with(|c: char| c.is_ascii_digit()))
+    });
+    if ringgit {
+        return Some(Labelled {
+            value: Currency::MYR,
+            confidence: 0.85,
+        });
+    }
+    let symbol = |needle: &str, currency: Currency| {
+        rows.iter()
+            .any(|row| row.contains(needle))
+            .then_some(Labelled {
+                value: currency,
+                confidence: 0.8,
+            })
+    };
+    symbol("€", Currency::EUR).or_else(|| symbol("£", "GBP".parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(text: &str) -> Vec<String> {
+        text.lines()
+            .map(|line| line.trim().to_uppercase())
+            .filter(|line| !line.is_empty())
+            .collect()
+    }
+
+    fn amount(text: &str) -> Amount {
+        text.parse().expect("valid")
+    }
+
+    #[test]
+    fn total_table() {
+        let cases = [
+            (
+                "SUBTOTAL 8.50\nGST 6% 0.51\nTOTAL 9.01\nROUNDING -0.01\nROUNDED TOTAL (RM): 9.00\nCASH 10.00\nCHANGE 1.00",
+                "9.00",
+            ),
+            ("TOTAL:\n9.00\nCASH 10.00", "9.00"),
+            ("TOTAL QTY 3\nTOTAL 46,98", "46.98"),
+            ("Total Incl. GST: RM41 .81", "41.81"),
+            ("GRAND TOTAL 1,234.50\nTOTAL GST 69.88", "1234.50"),
+            ("NETT TOTAL 33.00\nTOTAL 31.13", "33.00"),
+            ("ITEM A 3.00\nCASH 20.00\nCHANGE 14.50", "5.50"),
+        ];
+        for (text, expected) in cases {
+            let total = money_fields(&rows(text)).total.map(|total| total.value);
+            assert_eq!(total, Some(amount(expected)), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn subtotal_tax_and_tip_are_read() {
+        let fields = money_fields(&rows(
+            "SUB TOTAL 30.91\nGST ID NO: 001234\nSST 6% 1.85\nSERVICE CHARGE 10% 3.09\nTOTAL 35.85",
+        ));
+        assert_eq!(fields.subtotal.map(|f| f.value), Some(amount("30.91")));
+        assert_eq!(fields.tax.map(|f| f.value), Some(amount("1.85")));
+        assert_eq!(fields.tip.map(|f| f.value), Some(amount("3.09")));
+    }
+
+    #[test]
+    fn no_label_means_no_total() {
+        assert_eq!(
+            money_fields(&rows("THANK YOU\nPLEASE COME AGAIN 12.00 OFF")).total,
+            None
+        );
+    }
+
+    #[test]
+    fn payment_and_currency_need_evidence() {
+        assert_eq!(
+            payment_method(&rows("TOTAL 9.00\nCASH 10.00\nCHANGE 1.00")).map(|p| p.value),
+            Some(PaymentMethod::Cash)
+        );
+        assert_eq!(
+            payment_method(&rows("VISA ************1234")).map(|p| p.value),
+            Some(PaymentMethod::Card)
+        );
+        assert_eq!(payment_method(&rows("CASH BILL\nTOTAL 9.00")), None);
+        assert_eq!(
+            currency(&rows("TOTAL (RM): 9.00")).map(|c| c.value),
+            Some(Currency::MYR)
+        );
+        assert_eq!(
+            currency(&rows("TOTAL RM9.00")).map(|c| c.value),
+            Some(Currency::MYR)
+        );
+        assert_eq!(currency(&rows("TOTAL $9.00")), None);
+        assert_eq!(currency(&rows("FORM 12")), None);
+    }
+}
