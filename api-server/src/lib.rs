@@ -55,20 +55,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let router = app(metrics, Readiness::new());
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     tracing::info!(http.address = %listener.local_addr()?, "api listening");
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown::signal())
-    .await?;
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown::signal())
+        .await?;
     Ok(())
 }
 
 /// The whole API router.
 pub fn app(metrics: Metrics, readiness: Readiness) -> Router {
-    Router::new()
-        .route("/", get(root))
-        .merge(admin::router(metrics, readiness))
+    Router::new().route("/", get(root)).merge(admin::router(metrics, readiness))
 }
 
 async fn root() -> axum::Json<serde_json::Value> {
@@ -90,16 +85,8 @@ mod tests {
             .await
             .expect("infallible");
         assert_eq!(response.status(), StatusCode::OK);
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
+        let body = response.into_body().collect().await.expect("body").to_bytes();
         let json: serde_json::Value = serde_json::from_slice(&body).expect("json");
-        assert_eq!(
-            json,
-            serde_json::json!({"service": SERVICE, "version": env!("CARGO_PKG_VERSION")})
-        );
+        assert_eq!(json, serde_json::json!({"service": SERVICE, "version": env!("CARGO_PKG_VERSION")}));
     }
 }

@@ -34,18 +34,13 @@ pub const FIELDS: [&str; 4] = ["company", "address", "date", "total"];
 /// Per-field outcome of one receipt: `Some(true)` right, `Some(false)` wrong, `None` not predicted.
 pub fn score(result: &ReceiptResult, label: &Label) -> BTreeMap<&'static str, Option<bool>> {
     let text_equal = |predicted: &Option<String>, expected: &Option<String>| {
-        predicted.as_ref().map(|p| {
-            expected
-                .as_ref()
-                .is_some_and(|e| normalize(p) == normalize(e))
-        })
+        predicted.as_ref().map(|p| expected.as_ref().is_some_and(|e| normalize(p) == normalize(e)))
     };
     let date = result.date.map(|predicted| {
-        label.date.as_ref().is_some_and(|expected| {
-            dates_in(expected, false)
-                .iter()
-                .any(|found| found.date == predicted)
-        })
+        label
+            .date
+            .as_ref()
+            .is_some_and(|expected| dates_in(expected, false).iter().any(|found| found.date == predicted))
     });
     let total = result.total.map(|predicted| {
         label
@@ -56,10 +51,7 @@ pub fn score(result: &ReceiptResult, label: &Label) -> BTreeMap<&'static str, Op
     });
     BTreeMap::from([
         ("company", text_equal(&result.merchant.name, &label.company)),
-        (
-            "address",
-            text_equal(&result.merchant.address, &label.address),
-        ),
+        ("address", text_equal(&result.merchant.address, &label.address)),
         ("date", date),
         ("total", total),
     ])
@@ -112,9 +104,7 @@ impl Scoreboard {
 
     /// Share of labelled receipts where the field is right, in percent.
     pub fn accuracy(&self, field: &str) -> f64 {
-        self.fields
-            .get(field)
-            .map_or(0.0, |c| percent(c.right, c.labelled))
+        self.fields.get(field).map_or(0.0, |c| percent(c.right, c.labelled))
     }
 
     /// Micro precision, recall and F1 over the four fields, in percent.
@@ -124,19 +114,11 @@ impl Scoreboard {
         let labelled: usize = self.fields.values().map(|c| c.labelled).sum();
         let precision = percent(right, predicted);
         let recall = percent(right, labelled);
-        let f1 = if precision + recall > 0.0 {
-            2.0 * precision * recall / (precision + recall)
-        } else {
-            0.0
-        };
+        let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
         (precision, recall, f1)
     }
 }
 
 fn percent(part: usize, whole: usize) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        100.0 * part as f64 / whole as f64
-    }
+    if whole == 0 { 0.0 } else { 100.0 * part as f64 / whole as f64 }
 }

@@ -120,10 +120,7 @@ mod tests {
     #[test]
     fn invalid_id_names_its_kind() {
         let error = "not-a-uuid".parse::<UserId>().expect_err("rejected");
-        assert_eq!(
-            error.to_string(),
-            "invalid UserId: \"not-a-uuid\" is not a UUID"
-        );
+        assert_eq!(error.to_string(), "invalid UserId: \"not-a-uuid\" is not a UUID");
     }
 
     #[test]
@@ -135,12 +132,7 @@ mod tests {
 
     #[test]
     fn receipt_blob_key_is_stable() {
-        let id: ReceiptId = "01890a5d-ac96-774b-bcce-b302099a8057"
-            .parse()
-            .expect("parses");
-        assert_eq!(
-            BlobKey::for_receipt(id).as_str(),
-            "receipts/01890a5d-ac96-774b-bcce-b302099a8057"
-        );
+        let id: ReceiptId = "01890a5d-ac96-774b-bcce-b302099a8057".parse().expect("parses");
+        assert_eq!(BlobKey::for_receipt(id).as_str(), "receipts/01890a5d-ac96-774b-bcce-b302099a8057");
     }
 }

@@ -53,12 +53,7 @@ pub struct OcrJob {
 
 impl OcrJob {
     /// A first-attempt job for a receipt.
-    pub fn new(
-        receipt_id: ReceiptId,
-        owner_id: UserId,
-        blob_key: BlobKey,
-        now: DateTime<Utc>,
-    ) -> Self {
+    pub fn new(receipt_id: ReceiptId, owner_id: UserId, blob_key: BlobKey, now: DateTime<Utc>) -> Self {
         Self {
             v: JOB_PROTOCOL_VERSION,
             job_id: JobId::new(),
@@ -78,8 +73,7 @@ impl OcrJob {
 
     /// Reads a job from its wire JSON, refusing unknown protocol versions.
     pub fn decode(json: &str) -> Result<Self, DecodeError> {
-        let version: Versioned =
-            serde_json::from_str(json).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        let version: Versioned = serde_json::from_str(json).map_err(|e| DecodeError::Malformed(e.to_string()))?;
         if version.v != JOB_PROTOCOL_VERSION {
             return Err(DecodeError::UnsupportedVersion(version.v));
         }
@@ -88,10 +82,7 @@ impl OcrJob {
 
     /// The same job, for its next delivery.
     pub fn retried(&self) -> Self {
-        Self {
-            attempt: self.attempt + 1,
-            ..self.clone()
-        }
+        Self { attempt: self.attempt + 1, ..self.clone() }
     }
 }
 
@@ -118,8 +109,7 @@ impl DeadLetter {
 
     /// Reads a dead letter from its wire JSON, refusing unknown protocol versions.
     pub fn decode(json: &str) -> Result<Self, DecodeError> {
-        let version: Versioned =
-            serde_json::from_str(json).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        let version: Versioned = serde_json::from_str(json).map_err(|e| DecodeError::Malformed(e.to_string()))?;
         if version.v != JOB_PROTOCOL_VERSION {
             return Err(DecodeError::UnsupportedVersion(version.v));
         }
@@ -199,53 +189,27 @@ mod tests {
         let names = QueueNames::for_instance(&instance);
         assert_eq!(names.jobs, "finagent:prod:ocr:jobs");
         assert_eq!(names.dead_letters, "finagent:prod:ocr:dead");
-        let job: JobId = "01890a5d-ac96-774b-bcce-b302099a8057"
-            .parse()
-            .expect("valid");
-        assert_eq!(
-            names.dedup_key(job),
-            "finagent:prod:ocr:job:01890a5d-ac96-774b-bcce-b302099a8057"
-        );
+        let job: JobId = "01890a5d-ac96-774b-bcce-b302099a8057".parse().expect("valid");
+        assert_eq!(names.dedup_key(job), "finagent:prod:ocr:job:01890a5d-ac96-774b-bcce-b302099a8057");
     }
 
     #[test]
     fn queue_depth_is_lag_plus_pending() {
         assert_eq!(QueueDepth { lag: 7, pending: 3 }.total(), 10);
-        assert_eq!(
-            QueueDepth {
-                lag: u64::MAX,
-                pending: 1
-            }
-            .total(),
-            u64::MAX
-        );
+        assert_eq!(QueueDepth { lag: u64::MAX, pending: 1 }.total(), u64::MAX);
     }
 
     #[test]
     fn retry_keeps_identity_and_counts_attempts() {
-        let job = OcrJob::new(
-            ReceiptId::new(),
-            UserId::new(),
-            BlobKey::new("b"),
-            Utc::now(),
-        );
+        let job = OcrJob::new(ReceiptId::new(), UserId::new(), BlobKey::new("b"), Utc::now());
         let again = job.retried();
         assert_eq!((again.job_id, again.attempt), (job.job_id, 2));
     }
 
     #[test]
     fn unknown_versions_and_garbage_are_refused() {
-        assert_eq!(
-            OcrJob::decode(r#"{"v":2,"job_id":"x"}"#),
-            Err(DecodeError::UnsupportedVersion(2))
-        );
-        assert!(matches!(
-            OcrJob::decode("not json"),
-            Err(DecodeError::Malformed(_))
-        ));
-        assert!(matches!(
-            OcrJob::decode(r#"{"v":1}"#),
-            Err(DecodeError::Malformed(_))
-        ));
+        assert_eq!(OcrJob::decode(r#"{"v":2,"job_id":"x"}"#), Err(DecodeError::UnsupportedVersion(2)));
+        assert!(matches!(OcrJob::decode("not json"), Err(DecodeError::Malformed(_))));
+        assert!(matches!(OcrJob::decode(r#"{"v":1}"#), Err(DecodeError::Malformed(_))));
     }
 }

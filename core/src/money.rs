@@ -52,17 +52,11 @@ impl FromStr for Amount {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let trimmed = text.trim();
         let valid = !trimmed.is_empty()
-            && trimmed
-                .strip_prefix('-')
-                .unwrap_or(trimmed)
-                .chars()
-                .all(|c| c.is_ascii_digit() || c == '.');
+            && trimmed.strip_prefix('-').unwrap_or(trimmed).chars().all(|c| c.is_ascii_digit() || c == '.');
         if !valid {
             return Err(AmountError(text.chars().take(64).collect()));
         }
-        Decimal::from_str_exact(trimmed)
-            .map(Self)
-            .map_err(|_| AmountError(text.chars().take(64).collect()))
+        Decimal::from_str_exact(trimmed).map(Self).map_err(|_| AmountError(text.chars().take(64).collect()))
     }
 }
 
@@ -104,19 +98,16 @@ pub struct Currency([u8; 3]);
 
 /// Active ISO 4217 alphabetic codes (list of 2024), sorted for binary search.
 const ISO_4217: &[&str] = &[
-    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
-    "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD",
-    "CDF", "CHF", "CLP", "CNY", "COP", "CRC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD",
-    "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ",
-    "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD",
-    "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR",
-    "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR",
-    "MWK", "MXN", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN",
-    "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR",
-    "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB",
-    "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU", "UZS",
-    "VED", "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW",
-    "ZWG",
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BGN", "BHD", "BIF",
+    "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF", "CHF", "CLP", "CNY", "COP", "CRC",
+    "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS",
+    "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD",
+    "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL",
+    "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN", "MYR", "MZN", "NAD",
+    "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD",
+    "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN", "SVC", "SYP",
+    "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU", "UZS", "VED",
+    "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG",
 ];
 
 impl Currency {
@@ -193,10 +184,7 @@ mod tests {
     #[test]
     fn amount_is_a_decimal_string_on_the_wire() {
         let amount = Amount::from_minor(4698, 2);
-        assert_eq!(
-            serde_json::to_string(&amount).expect("serializes"),
-            "\"46.98\""
-        );
+        assert_eq!(serde_json::to_string(&amount).expect("serializes"), "\"46.98\"");
         let back: Amount = serde_json::from_str("\"46.98\"").expect("parses");
         assert_eq!(back, amount);
     }
@@ -207,18 +195,12 @@ mod tests {
         for bad in ["", "1e3", "12,50", "RM41.81", "--1", "NaN"] {
             assert!(bad.parse::<Amount>().is_err(), "{bad:?} should be rejected");
         }
-        assert_eq!(
-            "-5.00".parse::<Amount>().expect("parses").to_string(),
-            "-5.00"
-        );
+        assert_eq!("-5.00".parse::<Amount>().expect("parses").to_string(), "-5.00");
     }
 
     #[test]
     fn amounts_sum_exactly() {
-        let total: Amount = ["0.10", "0.20"]
-            .iter()
-            .map(|a| a.parse::<Amount>().expect("parses"))
-            .sum();
+        let total: Amount = ["0.10", "0.20"].iter().map(|a| a.parse::<Amount>().expect("parses")).sum();
         assert_eq!(total, "0.30".parse().expect("parses"));
     }
 }

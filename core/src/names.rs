@@ -46,13 +46,7 @@ pub enum Component {
 
 impl Component {
     /// Every component.
-    pub const ALL: [Component; 5] = [
-        Self::ApiServer,
-        Self::OcrWorker,
-        Self::Redis,
-        Self::Mongodb,
-        Self::Prometheus,
-    ];
+    pub const ALL: [Component; 5] = [Self::ApiServer, Self::OcrWorker, Self::Redis, Self::Mongodb, Self::Prometheus];
 
     /// The component's name, used in labels and as the suffix of its objects' names.
     pub fn as_str(&self) -> &'static str {
@@ -161,24 +155,16 @@ impl FromStr for InstanceName {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let bytes = text.as_bytes();
         let valid = (1..=63).contains(&bytes.len())
-            && bytes
-                .iter()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+            && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
             && bytes[0].is_ascii_alphanumeric()
             && bytes[bytes.len() - 1].is_ascii_alphanumeric();
-        if valid {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err(InstanceNameError(text.chars().take(80).collect()))
-        }
+        if valid { Ok(Self(text.to_owned())) } else { Err(InstanceNameError(text.chars().take(80).collect())) }
     }
 }
 
 /// A name that is not a DNS-1123 label.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid instance name {0:?}: expected a DNS-1123 label (lower-case letters, digits and '-', at most 63)"
-)]
+#[error("invalid instance name {0:?}: expected a DNS-1123 label (lower-case letters, digits and '-', at most 63)")]
 pub struct InstanceNameError(String);
 
 #[cfg(test)]
@@ -198,9 +184,6 @@ mod tests {
     #[test]
     fn component_names_are_stable() {
         let names: Vec<_> = Component::ALL.iter().map(Component::as_str).collect();
-        assert_eq!(
-            names,
-            ["api-server", "ocr-worker", "redis", "mongodb", "prometheus"]
-        );
+        assert_eq!(names, ["api-server", "ocr-worker", "redis", "mongodb", "prometheus"]);
     }
 }

@@ -40,10 +40,7 @@ impl ReceiptStatus {
     /// `processing` receipt to `processing` again, and a finished receipt never changes state.
     pub fn can_become(&self, next: ReceiptStatus) -> bool {
         use ReceiptStatus::*;
-        matches!(
-            (self, next),
-            (Queued, Processing) | (Processing, Processing) | (Queued | Processing, Done | Failed)
-        )
+        matches!((self, next), (Queued, Processing) | (Processing, Processing) | (Queued | Processing, Done | Failed))
     }
 }
 
@@ -278,10 +275,7 @@ mod tests {
     fn categories_serialize_as_their_names() {
         for category in Category::ALL {
             let json = serde_json::to_value(category).expect("serializes");
-            assert_eq!(
-                json,
-                serde_json::Value::String(category.as_str().to_owned())
-            );
+            assert_eq!(json, serde_json::Value::String(category.as_str().to_owned()));
         }
     }
 }

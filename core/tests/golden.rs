@@ -4,8 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use finagent_core::job::{DeadLetter, JOB_PROTOCOL_VERSION, OcrJob, QueueDepth};
 use finagent_core::receipt::{
-    Category, EngineInfo, FieldConfidence, LineItem, Merchant, PaymentMethod, ReceiptResult,
-    Timings,
+    Category, EngineInfo, FieldConfidence, LineItem, Merchant, PaymentMethod, ReceiptResult, Timings,
 };
 use finagent_core::{Amount, BlobKey, Currency};
 use pretty_assertions::assert_eq;
@@ -17,9 +16,7 @@ fn golden(name: &str) -> String {
 }
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(rfc3339)
-        .expect("valid timestamp")
-        .with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(rfc3339).expect("valid timestamp").with_timezone(&Utc)
 }
 
 fn amount(text: &str) -> Amount {
@@ -45,20 +42,14 @@ where
 {
     let text = golden(name);
     let expected: Value = serde_json::from_str(&text).expect("golden file is JSON");
-    assert_eq!(
-        serde_json::to_value(value).expect("serializes"),
-        expected,
-        "{name}: encoding changed"
-    );
+    assert_eq!(serde_json::to_value(value).expect("serializes"), expected, "{name}: encoding changed");
     assert_eq!(&decode(&text), value, "{name}: decoding changed");
 }
 
 #[test]
 fn golden_ocr_job_v1() {
     let job = sample_job();
-    assert_golden("ocr_job_v1.json", &job, |text| {
-        OcrJob::decode(text).expect("decodes")
-    });
+    assert_golden("ocr_job_v1.json", &job, |text| OcrJob::decode(text).expect("decodes"));
     assert_eq!(OcrJob::decode(&job.encode()).expect("round trip"), job);
 }
 
@@ -66,32 +57,19 @@ fn golden_ocr_job_v1() {
 fn golden_dead_letter_v1() {
     let letter = DeadLetter {
         v: JOB_PROTOCOL_VERSION,
-        job: OcrJob {
-            attempt: 3,
-            ..sample_job()
-        },
+        job: OcrJob { attempt: 3, ..sample_job() },
         reason: "failed to decode image: unsupported format".to_owned(),
         deliveries: 3,
         failed_at: at("2026-11-24T18:31:12.500Z"),
     };
-    assert_golden("dead_letter_v1.json", &letter, |text| {
-        DeadLetter::decode(text).expect("decodes")
-    });
-    assert_eq!(
-        DeadLetter::decode(&letter.encode()).expect("round trip"),
-        letter
-    );
+    assert_golden("dead_letter_v1.json", &letter, |text| DeadLetter::decode(text).expect("decodes"));
+    assert_eq!(DeadLetter::decode(&letter.encode()).expect("round trip"), letter);
 }
 
 #[test]
 fn golden_queue_depth() {
-    let depth = QueueDepth {
-        lag: 12,
-        pending: 2,
-    };
-    assert_golden("queue_depth.json", &depth, |text| {
-        serde_json::from_str(text).expect("decodes")
-    });
+    let depth = QueueDepth { lag: 12, pending: 2 };
+    assert_golden("queue_depth.json", &depth, |text| serde_json::from_str(text).expect("decodes"));
     assert_eq!(depth.total(), 14);
 }
 
@@ -139,18 +117,8 @@ fn golden_receipt_result() {
             line_items: Some(0.6),
         },
         text: "KEDAI PAPAN YEW CHUAN\nTOTAL 32.76".to_owned(),
-        engine: EngineInfo {
-            name: "tesseract".to_owned(),
-            version: "5.3.0".to_owned(),
-        },
-        timings: Timings {
-            preprocess_ms: 12,
-            ocr_ms: 640,
-            extract_ms: 1,
-            total_ms: 655,
-        },
+        engine: EngineInfo { name: "tesseract".to_owned(), version: "5.3.0".to_owned() },
+        timings: Timings { preprocess_ms: 12, ocr_ms: 640, extract_ms: 1, total_ms: 655 },
     };
-    assert_golden("receipt_result.json", &result, |text| {
-        serde_json::from_str(text).expect("decodes")
-    });
+    assert_golden("receipt_result.json", &result, |text| serde_json::from_str(text).expect("decodes"));
 }

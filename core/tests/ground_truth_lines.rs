@@ -14,10 +14,7 @@ fn dev_set() -> Option<PathBuf> {
     if path.join("boxes").is_dir() {
         Some(path)
     } else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "../shared/receipts-dev is missing in CI"
-        );
+        assert!(std::env::var("CI").is_err(), "../shared/receipts-dev is missing in CI");
         eprintln!("skipping: ../shared/receipts-dev is not beside the repository");
         None
     }
@@ -33,46 +30,23 @@ fn extraction_on_ground_truth_lines() {
         .collect();
     let mut held_out = Scoreboard::default();
     let mut trained = Scoreboard::default();
-    let mut names: Vec<_> = std::fs::read_dir(dev.join("labels"))
-        .expect("labels")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .collect();
+    let mut names: Vec<_> =
+        std::fs::read_dir(dev.join("labels")).expect("labels").filter_map(|e| e.ok()).map(|e| e.path()).collect();
     names.sort();
     for label_path in names {
-        let stem = label_path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .expect("name")
-            .to_owned();
+        let stem = label_path.file_stem().and_then(|s| s.to_str()).expect("name").to_owned();
         let label: Label =
-            serde_json::from_str(&std::fs::read_to_string(&label_path).expect("label"))
-                .expect("label json");
+            serde_json::from_str(&std::fs::read_to_string(&label_path).expect("label")).expect("label json");
         let Ok(csv) = std::fs::read(dev.join("boxes").join(format!("{stem}.csv"))) else {
             continue;
         };
         let page = Page::from_box_csv(&String::from_utf8_lossy(&csv));
-        let result = extract::extract(&page, &gazetteer).into_result(
-            EngineInfo {
-                name: "ground-truth".into(),
-                version: "1".into(),
-            },
-            Timings::default(),
-        );
-        if with_images.contains(&stem) {
-            held_out.add(&result, &label)
-        } else {
-            trained.add(&result, &label)
-        }
+        let result = extract::extract(&page, &gazetteer)
+            .into_result(EngineInfo { name: "ground-truth".into(), version: "1".into() }, Timings::default());
+        if with_images.contains(&stem) { held_out.add(&result, &label) } else { trained.add(&result, &label) }
     }
-    for (name, board) in [
-        ("held out (124 with images)", &held_out),
-        ("gazetteer's own receipts", &trained),
-    ] {
-        let accuracies: Vec<String> = FIELDS
-            .iter()
-            .map(|f| format!("{f} {:.1}%", board.accuracy(f)))
-            .collect();
+    for (name, board) in [("held out (124 with images)", &held_out), ("gazetteer's own receipts", &trained)] {
+        let accuracies: Vec<String> = FIELDS.iter().map(|f| format!("{f} {:.1}%", board.accuracy(f))).collect();
         let (precision, recall, f1) = board.micro();
         eprintln!(
             "{name}: {} receipts; {}; micro P {precision:.1} R {recall:.1} F1 {f1:.1}",
@@ -80,19 +54,7 @@ fn extraction_on_ground_truth_lines() {
             accuracies.join(", ")
         );
     }
-    assert!(
-        held_out.accuracy("total") >= 80.0,
-        "total regressed: {:.1}%",
-        held_out.accuracy("total")
-    );
-    assert!(
-        held_out.accuracy("date") >= 90.0,
-        "date regressed: {:.1}%",
-        held_out.accuracy("date")
-    );
-    assert!(
-        held_out.micro().2 >= 60.0,
-        "micro F1 regressed: {:.1}",
-        held_out.micro().2
-    );
+    assert!(held_out.accuracy("total") >= 80.0, "total regressed: {:.1}%", held_out.accuracy("total"));
+    assert!(held_out.accuracy("date") >= 90.0, "date regressed: {:.1}%", held_out.accuracy("date"));
+    assert!(held_out.micro().2 >= 60.0, "micro F1 regressed: {:.1}", held_out.micro().2);
 }

@@ -33,9 +33,7 @@ pub struct Readiness {
 
 impl std::fmt::Debug for Readiness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries(self.checks.iter().map(|(name, _)| name))
-            .finish()
+        f.debug_list().entries(self.checks.iter().map(|(name, _)| name)).finish()
     }
 }
 
@@ -69,10 +67,7 @@ impl Readiness {
         }))
         .await;
         let ready = outcomes.iter().all(|(_, outcome)| outcome == "ok");
-        ReadinessReport {
-            status: if ready { "ready" } else { "not_ready" },
-            checks: outcomes.into_iter().collect(),
-        }
+        ReadinessReport { status: if ready { "ready" } else { "not_ready" }, checks: outcomes.into_iter().collect() }
     }
 }
 
@@ -115,20 +110,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(admin.address = %listener.local_addr()?, "admin endpoints listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
 }
 
 async fn render_metrics(State(state): State<AdminState>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
 }
 
 async fn healthz() -> Response {
@@ -137,10 +123,6 @@ async fn healthz() -> Response {
 
 async fn readyz(State(state): State<AdminState>) -> Response {
     let report = state.readiness.report().await;
-    let status = if report.is_ready() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if report.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(report)).into_response()
 }

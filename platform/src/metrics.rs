@@ -55,18 +55,11 @@ mod tests {
     #[test]
     fn registered_metrics_are_rendered() {
         let metrics = Metrics::new();
-        let counter = IntCounter::with_opts(Opts::new("finagent_test_total", "A test counter."))
-            .expect("valid");
-        metrics
-            .registry()
-            .register(Box::new(counter.clone()))
-            .expect("registers");
+        let counter = IntCounter::with_opts(Opts::new("finagent_test_total", "A test counter.")).expect("valid");
+        metrics.registry().register(Box::new(counter.clone())).expect("registers");
         counter.inc_by(3);
         let text = metrics.render();
-        assert!(
-            text.contains("# TYPE finagent_test_total counter"),
-            "{text}"
-        );
+        assert!(text.contains("# TYPE finagent_test_total counter"), "{text}");
         assert!(text.contains("finagent_test_total 3"), "{text}");
     }
 }

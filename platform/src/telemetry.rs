@@ -43,11 +43,7 @@ pub fn init(args: &TelemetryArgs) -> Result<(), TelemetryError> {
         .with_target(true);
     let installed = match args.log_format {
         LogFormat::Plain => builder.try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
     };
     installed.map_err(|e| TelemetryError::Install(e.to_string()))
 }

@@ -12,9 +12,7 @@ pub const MONGODB_URL_VAR: &str = "FINAGENT_TEST_MONGODB_URL";
 
 /// Whether a missing server must fail the test rather than skip it.
 pub fn servers_required() -> bool {
-    let set = |name: &str| {
-        std::env::var(name).is_ok_and(|value| value == "1" || value.eq_ignore_ascii_case("true"))
-    };
+    let set = |name: &str| std::env::var(name).is_ok_and(|value| value == "1" || value.eq_ignore_ascii_case("true"));
     set("CI") || set("FINAGENT_TEST_REQUIRE_SERVERS")
 }
 
@@ -25,9 +23,9 @@ pub fn servers_required() -> bool {
 pub fn server_url(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
-        _ if servers_required() => panic!(
-            "{var} is not set, and servers are required (CI=true): run the tests through scripts/test.sh"
-        ),
+        _ if servers_required() => {
+            panic!("{var} is not set, and servers are required (CI=true): run the tests through scripts/test.sh")
+        }
         _ => {
             eprintln!("skipping: {var} is not set (run the tests through scripts/test.sh)");
             None
@@ -54,9 +52,5 @@ pub fn unique_name(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| elapsed.subsec_nanos())
         .unwrap_or_default();
-    format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{prefix}-{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }

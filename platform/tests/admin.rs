@@ -9,17 +9,9 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 async fn get(router: axum::Router, path: &str) -> (StatusCode, String) {
-    let response = router
-        .oneshot(Request::get(path).body(Body::empty()).expect("request"))
-        .await
-        .expect("infallible");
+    let response = router.oneshot(Request::get(path).body(Body::empty()).expect("request")).await.expect("infallible");
     let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let body = response.into_body().collect().await.expect("body").to_bytes();
     (status, String::from_utf8(body.to_vec()).expect("utf-8"))
 }
 
@@ -36,9 +28,7 @@ async fn healthz_and_metrics_answer() {
 async fn readyz_names_the_failing_check() {
     let readiness = Readiness::new()
         .with_check("store", || async { Ok(()) }.boxed())
-        .with_check("queue", || {
-            async { Err("connection refused".to_owned()) }.boxed()
-        });
+        .with_check("queue", || async { Err("connection refused".to_owned()) }.boxed());
     let (status, body) = get(admin::router(Metrics::new(), readiness), "/readyz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     let report: serde_json::Value = serde_json::from_str(&body).expect("json");

@@ -57,16 +57,10 @@ pub fn amounts_in(text: &str) -> Vec<FoundAmount> {
         }
         if captures.name("extra").is_some() {
             // Three decimals: a unit price such as 9.000 or a quantity; read it exactly.
-            let Ok(value) =
-                Decimal::from_str_exact(&whole.as_str().replace(' ', "").replace(',', "."))
-            else {
+            let Ok(value) = Decimal::from_str_exact(&whole.as_str().replace(' ', "").replace(',', ".")) else {
                 continue;
             };
-            found.push(FoundAmount {
-                amount: Amount::new(value),
-                end: whole.end(),
-                has_cents: false,
-            });
+            found.push(FoundAmount { amount: Amount::new(value), end: whole.end(), has_cents: false });
             continue;
         }
         let integer = captures["int"].replace(',', "");
@@ -87,11 +81,7 @@ pub fn amounts_in(text: &str) -> Vec<FoundAmount> {
         if negative {
             value = -value;
         }
-        found.push(FoundAmount {
-            amount: Amount::new(value),
-            end: whole.end(),
-            has_cents: cents.is_some(),
-        });
+        found.push(FoundAmount { amount: Amount::new(value), end: whole.end(), has_cents: cents.is_some() });
     }
     found
 }
@@ -107,11 +97,7 @@ pub fn parse_amount(text: &str) -> Option<Amount> {
 
 /// The rightmost amount with cents in `text`, the usual place of a line's value.
 pub fn rightmost_priced(text: &str) -> Option<Amount> {
-    amounts_in(text)
-        .into_iter()
-        .filter(|found| found.has_cents)
-        .max_by_key(|found| found.end)
-        .map(|found| found.amount)
+    amounts_in(text).into_iter().filter(|found| found.has_cents).max_by_key(|found| found.end).map(|found| found.amount)
 }
 
 #[cfg(test)]
@@ -147,10 +133,7 @@ mod tests {
 
     #[test]
     fn several_amounts_are_found_left_to_right() {
-        let found: Vec<String> = amounts_in("2 X 3.50 7.00")
-            .into_iter()
-            .map(|f| f.amount.to_string())
-            .collect();
+        let found: Vec<String> = amounts_in("2 X 3.50 7.00").into_iter().map(|f| f.amount.to_string()).collect();
         assert_eq!(found, ["2", "3.50", "7.00"]);
     }
 

@@ -23,30 +23,9 @@ use crate::receipt::Category;
 const RULES: [(Category, &[&str]); 10] = [
     (
         Category::Hardware,
-        &[
-            "HARDWARE",
-            "PAPAN",
-            "BUILDING",
-            "MATERIAL",
-            "MATERIALS",
-            "PAINT",
-            "ELECTRICAL",
-            "TOOLS",
-            "BESI",
-        ],
+        &["HARDWARE", "PAPAN", "BUILDING", "MATERIAL", "MATERIALS", "PAINT", "ELECTRICAL", "TOOLS", "BESI"],
     ),
-    (
-        Category::Office,
-        &[
-            "BOOK",
-            "BOOKS",
-            "STATIONERY",
-            "PRINTING",
-            "OFFICE",
-            "POPULAR",
-            "PAPER",
-        ],
-    ),
+    (Category::Office, &["BOOK", "BOOKS", "STATIONERY", "PRINTING", "OFFICE", "POPULAR", "PAPER"]),
     (
         Category::Dining,
         &[
@@ -67,58 +46,20 @@ const RULES: [(Category, &[&str]); 10] = [
     ),
     (
         Category::Groceries,
-        &[
-            "MART",
-            "MARKET",
-            "SUPERMARKET",
-            "GROCER",
-            "GROCERY",
-            "MINIMARKET",
-            "PASARAYA",
-            "AEON",
-            "TESCO",
-            "GIANT",
-        ],
+        &["MART", "MARKET", "SUPERMARKET", "GROCER", "GROCERY", "MINIMARKET", "PASARAYA", "AEON", "TESCO", "GIANT"],
     ),
-    (
-        Category::Health,
-        &[
-            "PHARMACY", "FARMASI", "CLINIC", "KLINIK", "MEDICAL", "DENTAL", "OPTICAL",
-        ],
-    ),
-    (
-        Category::Transport,
-        &[
-            "PETROL", "PETRONAS", "SHELL", "PETRON", "CALTEX", "PARKING", "TOLL", "TAXI", "GRAB",
-        ],
-    ),
-    (
-        Category::Lodging,
-        &["HOTEL", "INN", "RESORT", "HOSTEL", "MOTEL"],
-    ),
-    (
-        Category::Electronics,
-        &["ELECTRONICS", "COMPUTER", "MOBILE", "PHONE", "DIGITAL"],
-    ),
-    (
-        Category::Shopping,
-        &["FASHION", "BOUTIQUE", "DEPARTMENT", "GIFT", "TOYS", "DIY"],
-    ),
-    (
-        Category::Utilities,
-        &["TNB", "ELECTRICITY", "WATER", "TELEKOM", "INTERNET"],
-    ),
+    (Category::Health, &["PHARMACY", "FARMASI", "CLINIC", "KLINIK", "MEDICAL", "DENTAL", "OPTICAL"]),
+    (Category::Transport, &["PETROL", "PETRONAS", "SHELL", "PETRON", "CALTEX", "PARKING", "TOLL", "TAXI", "GRAB"]),
+    (Category::Lodging, &["HOTEL", "INN", "RESORT", "HOSTEL", "MOTEL"]),
+    (Category::Electronics, &["ELECTRONICS", "COMPUTER", "MOBILE", "PHONE", "DIGITAL"]),
+    (Category::Shopping, &["FASHION", "BOUTIQUE", "DEPARTMENT", "GIFT", "TOYS", "DIY"]),
+    (Category::Utilities, &["TNB", "ELECTRICITY", "WATER", "TELEKOM", "INTERNET"]),
 ];
 
 fn votes(text: &str) -> Vec<(Category, usize)> {
     RULES
         .iter()
-        .map(|(category, words)| {
-            (
-                *category,
-                words.iter().filter(|word| has_word(text, word)).count(),
-            )
-        })
+        .map(|(category, words)| (*category, words.iter().filter(|word| has_word(text, word)).count()))
         .filter(|(_, count)| *count > 0)
         .collect()
 }
@@ -126,18 +67,12 @@ fn votes(text: &str) -> Vec<(Category, usize)> {
 /// The category and a confidence, or `None` without evidence.
 pub fn categorize(merchant: Option<&str>, items: &[&str]) -> Option<(Category, f64)> {
     if let Some(name) = merchant {
-        if let Some((category, _)) = votes(&name.to_uppercase())
-            .into_iter()
-            .max_by_key(|(_, count)| *count)
-        {
+        if let Some((category, _)) = votes(&name.to_uppercase()).into_iter().max_by_key(|(_, count)| *count) {
             return Some((category, 0.8));
         }
     }
     let joined = items.join("\n").to_uppercase();
-    votes(&joined)
-        .into_iter()
-        .max_by_key(|(_, count)| *count)
-        .map(|(category, _)| (category, 0.5))
+    votes(&joined).into_iter().max_by_key(|(_, count)| *count).map(|(category, _)| (category, 0.5))
 }
 
 #[cfg(test)]
@@ -147,32 +82,16 @@ mod tests {
     #[test]
     fn category_table() {
         let cases = [
-            (
-                Some("KEDAI PAPAN YEW CHUAN"),
-                vec![],
-                Some(Category::Hardware),
-            ),
-            (
-                Some("BOOK TA .K (TAMAN DAYA) SDN BHD"),
-                vec![],
-                Some(Category::Office),
-            ),
+            (Some("KEDAI PAPAN YEW CHUAN"), vec![], Some(Category::Hardware)),
+            (Some("BOOK TA .K (TAMAN DAYA) SDN BHD"), vec![], Some(Category::Office)),
             (Some("99 SPEED MART S/B"), vec![], Some(Category::Groceries)),
             (Some("RESTORAN WAN SHENG"), vec![], Some(Category::Dining)),
-            (
-                Some("SYARIKAT PERNIAGAAN GIN KEE"),
-                vec!["NASI LEMAK", "TEH TARIK"],
-                Some(Category::Dining),
-            ),
+            (Some("SYARIKAT PERNIAGAAN GIN KEE"), vec!["NASI LEMAK", "TEH TARIK"], Some(Category::Dining)),
             (Some("UNIHAKKA INTERNATIONAL SDN BHD"), vec![], None),
             (None, vec![], None),
         ];
         for (merchant, items, expected) in cases {
-            assert_eq!(
-                categorize(merchant, &items).map(|(c, _)| c),
-                expected,
-                "{merchant:?}"
-            );
+            assert_eq!(categorize(merchant, &items).map(|(c, _)| c), expected, "{merchant:?}");
         }
     }
 }

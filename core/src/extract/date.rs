@@ -47,13 +47,17 @@ pub struct FoundDate {
     pub order: DateOrder,
 }
 
-const MONTHS: [&str; 12] = [
-    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
-];
+const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
 
-static NUMERIC: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:^|[^\d])(\d{1,4})\s?([/\-.])\s?(\d{1,2})\s?([/\-.])\s?(\d{2,4})(?:[^\d]|$)")
+// One pattern per separator: the regex crate has no back-references, and a single pattern with
+// mixed separators would swallow the start of a real date (`#19- 10/03/2018`).
+static NUMERIC: LazyLock<[Regex; 3]> = LazyLock::new(|| {
+    [r"/", r"\-", r"\."].map(|separator| {
+        Regex::new(&format!(
+            r"(?:^|[^\d]){{1}}(\d{{1,4}})\s?({separator})\s?(\d{{1,2}})\s?({separator})\s?(\d{{2,4}})(?:[^\d]|$)"
+        ))
         .unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
+    })
 });
 static DAY_MONTH_NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)(?:^|[^\d])(\d{1,2})(?:ST|ND|RD|TH)?[\s\-/.]*([A-Z]{3})[A-Z]*[\s\-/.,]*(\d{4}|\d{2})(?:[^\d]|$)")
@@ -69,21 +73,26 @@ static COMPACT: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 fn year(text: &str) -> Option<i32> {
+    // OCR misreads the 0 of 20YY (`2618`, `2918`); no receipt is dated after 2099.
+    let repaired;
+    let text = if text.len() == 4 && text.starts_with('2') && !text[1..].starts_with('0') {
+        repaired = format!("20{}", &text[2..]);
+        repaired.as_str()
+    } else {
+        text
+    };
     let value: i32 = text.parse().ok()?;
     let full = match text.len() {
         2 => 2000 + value,
         4 => value,
         _ => return None,
     };
-    (1990..=2099).contains(&full).then_some(full)
+    (2000..=2039).contains(&full).then_some(full)
 }
 
 fn month_from_name(name: &str) -> Option<u32> {
     let upper = name.to_ascii_uppercase();
-    MONTHS
-        .iter()
-        .position(|month| *month == upper)
-        .and_then(|index| u32::try_from(index + 1).ok())
+    MONTHS.iter().position(|month| *month == upper).and_then(|index| u32::try_from(index + 1).ok())
 }
 
 /// Undo the usual OCR confusions inside digit runs (`2O18` → `2018`, `l2` → `12`).
@@ -96,8 +105,8 @@ fn fix_digit_confusions(text: &str) -> String {
         .map(|(index, &c)| {
             let neighbour_digit = (index > 0 && chars[index - 1].is_ascii_digit())
                 || chars.get(index + 1).is_some_and(char::is_ascii_digit);
-            let within_run = (index > 0 && digitish(chars[index - 1]))
-                || chars.get(index + 1).is_some_and(|n| digitish(*n));
+            let within_run =
+                (index > 0 && digitish(chars[index - 1])) || chars.get(index + 1).is_some_and(|n| digitish(*n));
             match c {
                 'O' | 'o' if neighbour_digit && within_run => '0',
                 'I' | 'l' | '|' if neighbour_digit && within_run => '1',
@@ -111,9 +120,8 @@ fn fix_digit_confusions(text: &str) -> String {
 pub fn dates_in(text: &str, month_first: bool) -> Vec<FoundDate> {
     let text = fix_digit_confusions(text);
     let mut found: Vec<(usize, FoundDate)> = Vec::new();
-    for captures in NUMERIC.captures_iter(&text) {
-        let (Some(a), Some(b), Some(c)) = (captures.get(1), captures.get(3), captures.get(5))
-        else {
+    for captures in NUMERIC.iter().flat_map(|pattern| pattern.captures_iter(&text)) {
+        let (Some(a), Some(b), Some(c)) = (captures.get(1), captures.get(3), captures.get(5)) else {
             continue;
         };
         if captures[2] != captures[4] {
@@ -127,35 +135,17 @@ pub fn dates_in(text: &str, month_first: bool) -> Vec<FoundDate> {
             let (Some(y), Ok(day)) = (year(a_text), c_text.parse::<u32>()) else {
                 continue;
             };
-            NaiveDate::from_ymd_opt(y, second, day).map(|date| FoundDate {
-                date,
-                order: DateOrder::Unambiguous,
-            })
+            NaiveDate::from_ymd_opt(y, second, day).map(|date| FoundDate { date, order: DateOrder::Unambiguous })
         } else {
             let Some(y) = year(c_text) else { continue };
             let day_first = NaiveDate::from_ymd_opt(y, second, first);
             let month_first_date = NaiveDate::from_ymd_opt(y, first, second);
             match (day_first, month_first_date) {
-                (Some(date), None) => Some(FoundDate {
-                    date,
-                    order: DateOrder::DayFirst,
-                }),
-                (None, Some(date)) => Some(FoundDate {
-                    date,
-                    order: DateOrder::MonthFirst,
-                }),
-                (Some(_), Some(date)) if first == second => Some(FoundDate {
-                    date,
-                    order: DateOrder::Unambiguous,
-                }),
-                (Some(_), Some(date)) if month_first => Some(FoundDate {
-                    date,
-                    order: DateOrder::AssumedMonthFirst,
-                }),
-                (Some(date), Some(_)) => Some(FoundDate {
-                    date,
-                    order: DateOrder::AssumedDayFirst,
-                }),
+                (Some(date), None) => Some(FoundDate { date, order: DateOrder::DayFirst }),
+                (None, Some(date)) => Some(FoundDate { date, order: DateOrder::MonthFirst }),
+                (Some(_), Some(date)) if first == second => Some(FoundDate { date, order: DateOrder::Unambiguous }),
+                (Some(_), Some(date)) if month_first => Some(FoundDate { date, order: DateOrder::AssumedMonthFirst }),
+                (Some(date), Some(_)) => Some(FoundDate { date, order: DateOrder::AssumedDayFirst }),
                 (None, None) => None,
             }
         };
@@ -164,58 +154,34 @@ pub fn dates_in(text: &str, month_first: bool) -> Vec<FoundDate> {
         }
     }
     for captures in DAY_MONTH_NAME.captures_iter(&text) {
-        let (Some(day), Some(month), Some(y)) = (
-            captures[1].parse::<u32>().ok(),
-            month_from_name(&captures[2]),
-            year(&captures[3]),
-        ) else {
-            continue;
-        };
-        if let Some(date) = NaiveDate::from_ymd_opt(y, month, day) {
-            let start = captures.get(1).map_or(0, |m| m.start());
-            found.push((
-                start,
-                FoundDate {
-                    date,
-                    order: DateOrder::Unambiguous,
-                },
-            ));
-        }
-    }
-    for captures in MONTH_NAME_DAY.captures_iter(&text) {
-        let (Some(month), Some(day), Some(y)) = (
-            month_from_name(&captures[1]),
-            captures[2].parse::<u32>().ok(),
-            year(&captures[3]),
-        ) else {
-            continue;
-        };
-        if let Some(date) = NaiveDate::from_ymd_opt(y, month, day) {
-            let start = captures.get(1).map_or(0, |m| m.start());
-            found.push((
-                start,
-                FoundDate {
-                    date,
-                    order: DateOrder::Unambiguous,
-                },
-            ));
-        }
-    }
-    for captures in COMPACT.captures_iter(&text) {
-        let (Some(y), Ok(month), Ok(day)) =
-            (year(&captures[1]), captures[2].parse(), captures[3].parse())
+        let (Some(day), Some(month), Some(y)) =
+            (captures[1].parse::<u32>().ok(), month_from_name(&captures[2]), year(&captures[3]))
         else {
             continue;
         };
         if let Some(date) = NaiveDate::from_ymd_opt(y, month, day) {
             let start = captures.get(1).map_or(0, |m| m.start());
-            found.push((
-                start,
-                FoundDate {
-                    date,
-                    order: DateOrder::Unambiguous,
-                },
-            ));
+            found.push((start, FoundDate { date, order: DateOrder::Unambiguous }));
+        }
+    }
+    for captures in MONTH_NAME_DAY.captures_iter(&text) {
+        let (Some(month), Some(day), Some(y)) =
+            (month_from_name(&captures[1]), captures[2].parse::<u32>().ok(), year(&captures[3]))
+        else {
+            continue;
+        };
+        if let Some(date) = NaiveDate::from_ymd_opt(y, month, day) {
+            let start = captures.get(1).map_or(0, |m| m.start());
+            found.push((start, FoundDate { date, order: DateOrder::Unambiguous }));
+        }
+    }
+    for captures in COMPACT.captures_iter(&text) {
+        let (Some(y), Ok(month), Ok(day)) = (year(&captures[1]), captures[2].parse(), captures[3].parse()) else {
+            continue;
+        };
+        if let Some(date) = NaiveDate::from_ymd_opt(y, month, day) {
+            let start = captures.get(1).map_or(0, |m| m.start());
+            found.push((start, FoundDate { date, order: DateOrder::Unambiguous }));
         }
     }
     found.sort_by_key(|(start, _)| *start);
@@ -234,38 +200,24 @@ mod tests {
     #[test]
     fn date_format_table() {
         let cases = [
-            (
-                "DATE: 25/12/2018 8:13:39 PM",
-                ymd(2018, 12, 25),
-                DateOrder::DayFirst,
-            ),
+            ("DATE: 25/12/2018 8:13:39 PM", ymd(2018, 12, 25), DateOrder::DayFirst),
             ("25-12-18 10:45", ymd(2018, 12, 25), DateOrder::DayFirst),
-            (
-                "Date : 02/03/2018",
-                ymd(2018, 3, 2),
-                DateOrder::AssumedDayFirst,
-            ),
+            ("Date : 02/03/2018", ymd(2018, 3, 2), DateOrder::AssumedDayFirst),
             ("2018-03-20 14:02", ymd(2018, 3, 20), DateOrder::Unambiguous),
             ("25 DEC 2018", ymd(2018, 12, 25), DateOrder::Unambiguous),
             ("09-JAN-2018", ymd(2018, 1, 9), DateOrder::Unambiguous),
             ("12 MAR 18", ymd(2018, 3, 12), DateOrder::Unambiguous),
             ("MAR 20, 2018", ymd(2018, 3, 20), DateOrder::Unambiguous),
             ("DATE 2O/O3/2O18", ymd(2018, 3, 20), DateOrder::DayFirst),
-            (
-                "20180320 TERMINAL 1",
-                ymd(2018, 3, 20),
-                DateOrder::Unambiguous,
-            ),
+            ("20180320 TERMINAL 1", ymd(2018, 3, 20), DateOrder::Unambiguous),
             ("12/25/2018", ymd(2018, 12, 25), DateOrder::MonthFirst),
             ("(26/04/2018)", ymd(2018, 4, 26), DateOrder::DayFirst),
+            ("ORD #07 -REG #19- 10/03/2018 17:24:07", ymd(2018, 3, 10), DateOrder::AssumedDayFirst),
+            ("12-02-2618 11:34:45 AM", ymd(2018, 2, 12), DateOrder::AssumedDayFirst),
             ("26.04.2018", ymd(2018, 4, 26), DateOrder::DayFirst),
         ];
         for (text, date, order) in cases {
-            assert_eq!(
-                dates_in(text, false).first(),
-                Some(&FoundDate { date, order }),
-                "{text:?}"
-            );
+            assert_eq!(dates_in(text, false).first(), Some(&FoundDate { date, order }), "{text:?}");
         }
     }
 
@@ -273,22 +225,13 @@ mod tests {
     fn ambiguous_dates_follow_the_currency() {
         assert_eq!(
             dates_in("03/04/2018", true),
-            [FoundDate {
-                date: ymd(2018, 3, 4),
-                order: DateOrder::AssumedMonthFirst
-            }]
+            [FoundDate { date: ymd(2018, 3, 4), order: DateOrder::AssumedMonthFirst }]
         );
     }
 
     #[test]
     fn non_dates_are_ignored() {
-        for text in [
-            "TEL 03-8724 1234",
-            "INVOICE 1234/56",
-            "31/02/2018",
-            "TOTAL 12.50",
-            "GST ID 001234567890",
-        ] {
+        for text in ["TEL 03-8724 1234", "INVOICE 1234/56", "31/02/2018", "TOTAL 12.50", "GST ID 001234567890"] {
             assert_eq!(dates_in(text, false), [], "{text:?}");
         }
     }

@@ -17,9 +17,9 @@ use crate::money::Amount;
 use crate::receipt::LineItem;
 
 const SUMMARY: [&str; 30] = [
-    "TOTAL", "SUBTOTAL", "GST", "SST", "TAX", "ROUNDING", "ROUND", "CASH", "CHANGE", "TENDER",
-    "BALANCE", "VISA", "MASTER", "CARD", "DISCOUNT", "AMOUNT", "PAYMENT", "DEPOSIT", "SERVICE",
-    "QTY", "ITEMS", "CHARGE", "DUE", "NETT", "PAID", "SAVING", "TEL", "INVOICE", "DATE", "TIME",
+    "TOTAL", "SUBTOTAL", "GST", "SST", "TAX", "ROUNDING", "ROUND", "CASH", "CHANGE", "TENDER", "BALANCE", "VISA",
+    "MASTER", "CARD", "DISCOUNT", "AMOUNT", "PAYMENT", "DEPOSIT", "SERVICE", "QTY", "ITEMS", "CHARGE", "DUE", "NETT",
+    "PAID", "SAVING", "TEL", "INVOICE", "DATE", "TIME",
 ];
 
 static QUANTITY_TIMES_PRICE: LazyLock<Regex> = LazyLock::new(|| {
@@ -28,9 +28,7 @@ static QUANTITY_TIMES_PRICE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 fn is_summary(row: &str) -> bool {
-    SUMMARY
-        .iter()
-        .any(|word| has_word(row, word) || row.starts_with(word))
+    SUMMARY.iter().any(|word| has_word(row, word) || row.starts_with(word))
 }
 
 fn decimal(text: &str) -> Option<Decimal> {
@@ -40,8 +38,7 @@ fn decimal(text: &str) -> Option<Decimal> {
 /// Reads quantity and unit price from a row, when it shows them.
 fn quantity_and_price(row: &str) -> (Option<Decimal>, Option<Amount>) {
     if let Some(captures) = QUANTITY_TIMES_PRICE.captures(row) {
-        let quantity =
-            decimal(&captures[1]).filter(|q| *q > Decimal::ZERO && *q < Decimal::from(10_000));
+        let quantity = decimal(&captures[1]).filter(|q| *q > Decimal::ZERO && *q < Decimal::from(10_000));
         let price = decimal(&captures[2]).map(|p| Amount::new(p.round_dp(2)));
         return (quantity, price);
     }
@@ -60,10 +57,7 @@ pub fn line_items(rows: &[String], start: usize, end: usize) -> Vec<LineItem> {
         let found = amounts_in(row);
         let priced: Vec<_> = found.iter().filter(|amount| amount.has_cents).collect();
         let description_end = found.first().map_or(row.len(), |first| {
-            row[..first.end]
-                .rfind(|c: char| c.is_ascii_alphabetic())
-                .map_or(0, |at| at + 1)
-                .max(0)
+            row[..first.end].rfind(|c: char| c.is_ascii_alphabetic()).map_or(0, |at| at + 1).max(0)
         });
         let description: String = row[..description_end.min(row.len())]
             .trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != ')' && c != '(')
@@ -92,12 +86,7 @@ pub fn line_items(rows: &[String], start: usize, end: usize) -> Vec<LineItem> {
                 .map(Decimal::from)
                 .filter(|_| row.split_whitespace().count() > 2);
         }
-        items.push(LineItem {
-            description,
-            quantity,
-            unit_price,
-            amount: Some(last.amount),
-        });
+        items.push(LineItem { description, quantity, unit_price, amount: Some(last.amount) });
         pending_description = None;
     }
     items
@@ -108,10 +97,7 @@ mod tests {
     use super::*;
 
     fn rows(text: &str) -> Vec<String> {
-        text.lines()
-            .map(|line| line.trim().to_uppercase())
-            .filter(|line| !line.is_empty())
-            .collect()
+        text.lines().map(|line| line.trim().to_uppercase()).filter(|line| !line.is_empty()).collect()
     }
 
     fn amount(text: &str) -> Option<Amount> {
@@ -129,10 +115,7 @@ mod tests {
         assert_eq!(items[0].description, "KF MODELLING CLAY KIDDY FISH");
         assert_eq!(items[0].amount, amount("9.00"));
         assert_eq!(items[1].description, "NASI LEMAK");
-        assert_eq!(
-            (items[1].quantity, items[1].unit_price),
-            (Some(Decimal::from(2)), amount("3.50"))
-        );
+        assert_eq!((items[1].quantity, items[1].unit_price), (Some(Decimal::from(2)), amount("3.50")));
         assert_eq!(items[1].amount, amount("7.00"));
         assert_eq!(items[2].description, "TEH TARIK");
         assert_eq!(items[2].quantity, None);

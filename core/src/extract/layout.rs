@@ -86,22 +86,13 @@ impl Page {
                 let top = i32::try_from(index).unwrap_or(i32::MAX / 40) * 30;
                 TextLine {
                     text: line.split_whitespace().collect::<Vec<_>>().join(" "),
-                    bbox: BoundingBox {
-                        left: 0,
-                        top,
-                        right: 600,
-                        bottom: top + 20,
-                    },
+                    bbox: BoundingBox { left: 0, top, right: 600, bottom: top + 20 },
                     confidence: 1.0,
                 }
             })
             .collect();
         let height = lines.last().map_or(0, |line| line.bbox.bottom);
-        Page {
-            lines,
-            width: 600,
-            height,
-        }
+        Page { lines, width: 600, height }
     }
 
     /// A page from ground-truth box lines: `x1,y1,x2,y2,x3,y3,x4,y4,TEXT` (TEXT may hold commas).
@@ -112,25 +103,12 @@ impl Page {
             if fields.len() < 9 {
                 continue;
             }
-            let coordinates: Vec<i32> = fields[..8]
-                .iter()
-                .filter_map(|field| field.trim().parse().ok())
-                .collect();
+            let coordinates: Vec<i32> = fields[..8].iter().filter_map(|field| field.trim().parse().ok()).collect();
             if coordinates.len() != 8 {
                 continue;
             }
-            let xs = [
-                coordinates[0],
-                coordinates[2],
-                coordinates[4],
-                coordinates[6],
-            ];
-            let ys = [
-                coordinates[1],
-                coordinates[3],
-                coordinates[5],
-                coordinates[7],
-            ];
+            let xs = [coordinates[0], coordinates[2], coordinates[4], coordinates[6]];
+            let ys = [coordinates[1], coordinates[3], coordinates[5], coordinates[7]];
             let text = fields[8].split_whitespace().collect::<Vec<_>>().join(" ");
             if text.is_empty() {
                 continue;
@@ -148,20 +126,12 @@ impl Page {
         }
         let width = lines.iter().map(|line| line.bbox.right).max().unwrap_or(0);
         let height = lines.iter().map(|line| line.bbox.bottom).max().unwrap_or(0);
-        Page {
-            lines,
-            width,
-            height,
-        }
+        Page { lines, width, height }
     }
 
     /// The whole text, one line per line.
     pub fn text(&self) -> String {
-        self.lines
-            .iter()
-            .map(|line| line.text.as_str())
-            .collect::<Vec<_>>()
-            .join("\n")
+        self.lines.iter().map(|line| line.text.as_str()).collect::<Vec<_>>().join("\n")
     }
 
     /// Lines merged into rows: a line joins a row when their vertical extents overlap by more than
@@ -173,10 +143,8 @@ impl Page {
         for line in order {
             let joined = groups.last_mut().filter(|group| {
                 group.iter().any(|member| {
-                    let overlap = member.bbox.bottom.min(line.bbox.bottom)
-                        - member.bbox.top.max(line.bbox.top);
-                    let horizontal_clash =
-                        member.bbox.left < line.bbox.right && line.bbox.left < member.bbox.right;
+                    let overlap = member.bbox.bottom.min(line.bbox.bottom) - member.bbox.top.max(line.bbox.top);
+                    let horizontal_clash = member.bbox.left < line.bbox.right && line.bbox.left < member.bbox.right;
                     !horizontal_clash && overlap * 2 > member.bbox.height().min(line.bbox.height())
                 })
             });
@@ -189,16 +157,9 @@ impl Page {
             .into_iter()
             .map(|mut group| {
                 group.sort_by_key(|line| line.bbox.left);
-                let bbox = group
-                    .iter()
-                    .skip(1)
-                    .fold(group[0].bbox, |acc, line| acc.union(&line.bbox));
+                let bbox = group.iter().skip(1).fold(group[0].bbox, |acc, line| acc.union(&line.bbox));
                 Row {
-                    text: group
-                        .iter()
-                        .map(|line| line.text.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" "),
+                    text: group.iter().map(|line| line.text.as_str()).collect::<Vec<_>>().join(" "),
                     bbox,
                     confidence: group.iter().map(|line| line.confidence).fold(1.0, f64::min),
                 }

@@ -11,10 +11,12 @@
 
 use serde::Deserialize;
 
-use super::text::{has_word, letter_share, normalize, similarity, squash};
+use super::text::{containment, has_word, letter_share, normalize, squash};
 
 /// A name match at least this similar is accepted.
 pub const ACCEPT: f64 = 0.82;
+/// Known names shorter than this (letters and digits) are not searched for.
+pub const MIN_NAME: usize = 6;
 /// An address match at least this similar is accepted.
 pub const ACCEPT_ADDRESS: f64 = 0.72;
 
@@ -67,20 +69,8 @@ pub struct MerchantFields {
     pub name_row: Option<usize>,
 }
 
-const LEGAL_SUFFIXES: [&str; 12] = [
-    "SDN BHD",
-    "SDN. BHD",
-    "SDN.BHD",
-    "S/B",
-    "BHD",
-    "ENTERPRISE",
-    "TRADING",
-    "PLT",
-    "LTD",
-    "LIMITED",
-    "CO.",
-    "INC",
-];
+const LEGAL_SUFFIXES: [&str; 12] =
+    ["SDN BHD", "SDN. BHD", "SDN.BHD", "S/B", "BHD", "ENTERPRISE", "TRADING", "PLT", "LTD", "LIMITED", "CO.", "INC"];
 const BUSINESS_WORDS: [&str; 22] = [
     "RESTAURANT",
     "RESTORAN",
@@ -149,18 +139,13 @@ fn stop_address(row: &str) -> bool {
         "REG NO",
         "BUSINESS",
     ];
-    STOPS
-        .iter()
-        .any(|stop| has_word(row, stop) || row.starts_with(stop))
+    STOPS.iter().any(|stop| has_word(row, stop) || row.starts_with(stop))
 }
 
 fn registration_row(row: &str) -> bool {
     let squashed = squash(row);
     let digits = squashed.chars().filter(char::is_ascii_digit).count();
-    (row.contains("CO.REG")
-        || row.contains("CO REG")
-        || row.contains("COMPANY NO")
-        || row.contains("ROC"))
+    (row.contains("CO.REG") || row.contains("CO REG") || row.contains("COMPANY NO") || row.contains("ROC"))
         || (squashed.len() <= 14 && digits >= 4 && digits * 2 >= squashed.len())
 }
 
@@ -188,10 +173,7 @@ fn rules(rows: &[String]) -> MerchantFields {
     let Some((name_row, score)) = best else {
         return MerchantFields::default();
     };
-    let name = Found {
-        value: normalize(&header[name_row]),
-        confidence: if score > 2.0 { 0.7 } else { 0.45 },
-    };
+    let name = Found { value: normalize(&header[name_row]), confidence: if score > 2.0 { 0.7 } else { 0.45 } };
     let mut address_rows = Vec::new();
     for row in header.iter().skip(name_row + 1) {
         if stop_address(row) || address_rows.len() == 5 {
@@ -202,83 +184,47 @@ fn rules(rows: &[String]) -> MerchantFields {
         }
         address_rows.push(normalize(row));
     }
-    let address = (!address_rows.is_empty()).then(|| Found {
-        value: address_rows.join(" "),
-        confidence: 0.4,
-    });
-    MerchantFields {
-        name: Some(name),
-        address,
-        name_row: Some(name_row),
-    }
+    let address = (!address_rows.is_empty()).then(|| Found { value: address_rows.join(" "), confidence: 0.4 });
+    MerchantFields { name: Some(name), address, name_row: Some(name_row) }
 }
 
 /// Finds the merchant in upper-cased rows, preferring a confident gazetteer match.
+///
+/// Each known name is searched for as a fuzzy substring of the header's letters and digits
+/// (spacing, punctuation and row breaks ignored), so a name split over two rows or preceded by
+/// OCR debris still matches. Names shorter than [`MIN_NAME`] characters are too easy to find by
+/// chance and are skipped. The matched merchant's branch addresses are searched the same way.
 pub fn merchant(rows: &[String], gazetteer: &Gazetteer) -> MerchantFields {
     let ruled = rules(rows);
-    let header: Vec<String> = rows[..rows.len().min(HEADER_ROWS)]
-        .iter()
-        .map(|row| squash(row))
-        .collect();
-    let mut best: Option<(f64, usize, usize, &KnownMerchant)> = None;
-    for merchant in &gazetteer.merchants {
-        let target = squash(&merchant.name);
-        if target.len() < 4 {
+    let header_rows = &rows[..rows.len().min(HEADER_ROWS)];
+    let header = squash(&header_rows.concat());
+    let mut best: Option<(f64, &KnownMerchant)> = None;
+    for known in &gazetteer.merchants {
+        let target = squash(&known.name);
+        if target.len() < MIN_NAME {
             continue;
         }
-        for start in 0..header.len() {
-            let mut window = String::new();
-            for (span, row) in header[start..].iter().take(3).enumerate() {
-                window.push_str(row);
-                let score = similarity(&window, &target);
-                if best.is_none_or(|(best_score, ..)| score > best_score) {
-                    best = Some((score, start, span + 1, merchant));
-                }
-                if window.len() > target.len() + 8 {
-                    break;
-                }
-            }
+        let score = containment(&target, &header);
+        if best.is_none_or(|(best_score, _)| score > best_score) {
+            best = Some((score, known));
         }
     }
-    let Some((score, start, span, known)) = best.filter(|(score, ..)| *score >= ACCEPT) else {
-        return ruled;
-    };
-    let name = Found {
-        value: known.name.clone(),
-        confidence: score.min(0.99),
-    };
-    let after = start + span;
-    let mut best_address: Option<(f64, &String)> = None;
-    for candidate in &known.addresses {
-        let target = squash(candidate);
-        for from in after.saturating_sub(1)..header.len().min(after + 4) {
-            let mut window = String::new();
-            for row in header.iter().skip(from).take(7) {
-                window.push_str(row);
-                let score = similarity(&window, &target);
-                if best_address.is_none_or(|(best_score, _)| score > best_score) {
-                    best_address = Some((score, candidate));
-                }
-                if window.len() > target.len() + 10 {
-                    break;
-                }
-            }
-        }
-    }
+    let Some((score, known)) = best.filter(|(score, _)| *score >= ACCEPT) else { return ruled };
+    let name = Found { value: known.name.clone(), confidence: score.min(0.99) };
+    let address_region = squash(&rows[..rows.len().min(HEADER_ROWS + 6)].concat());
+    let best_address = known
+        .addresses
+        .iter()
+        .map(|address| (containment(&squash(address), &address_region), address))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
     let address = match best_address {
-        Some((score, address)) if score >= ACCEPT_ADDRESS => Some(Found {
-            value: address.clone(),
-            confidence: score.min(0.99),
-        }),
-        _ => ruled
-            .address
-            .filter(|_| ruled.name_row.is_some_and(|row| row + 1 >= after)),
+        Some((score, address)) if score >= ACCEPT_ADDRESS => {
+            Some(Found { value: address.clone(), confidence: score.min(0.99) })
+        }
+        _ => ruled.address,
     };
-    MerchantFields {
-        name: Some(name),
-        address,
-        name_row: Some(start),
-    }
+    let name_row = header_rows.iter().position(|row| containment(&squash(row), &squash(&known.name)) > 0.6);
+    MerchantFields { name: Some(name), address, name_row: name_row.or(ruled.name_row) }
 }
 
 #[cfg(test)]
@@ -286,10 +232,7 @@ mod tests {
     use super::*;
 
     fn rows(text: &str) -> Vec<String> {
-        text.lines()
-            .map(|line| line.trim().to_uppercase())
-            .filter(|line| !line.is_empty())
-            .collect()
+        text.lines().map(|line| line.trim().to_uppercase()).filter(|line| !line.is_empty()).collect()
     }
 
     const RECEIPT: &str = "TAN WOON YANN\nBOOK TA .K(TAMAN DAYA) SDN BND\n789417-W\nNO.53 55,57 & 59, JALAN SAGU 18,\n\
@@ -298,10 +241,7 @@ mod tests {
     #[test]
     fn rules_find_the_legal_name_and_the_address_below_it() {
         let found = merchant(&rows(RECEIPT), &Gazetteer::default());
-        assert_eq!(
-            found.name.map(|n| n.value).as_deref(),
-            Some("BOOK TA .K(TAMAN DAYA) SDN BND")
-        );
+        assert_eq!(found.name.map(|n| n.value).as_deref(), Some("BOOK TA .K(TAMAN DAYA) SDN BND"));
         assert_eq!(
             found.address.map(|a| a.value).as_deref(),
             Some("NO.53 55,57 & 59, JALAN SAGU 18, TAMAN DAYA, 81100 JOHOR BAHRU, JOHOR.")
@@ -314,18 +254,12 @@ mod tests {
             source: String::new(),
             merchants: vec![KnownMerchant {
                 name: "BOOK TA .K (TAMAN DAYA) SDN BHD".to_owned(),
-                addresses: vec![
-                    "NO.53 55,57 & 59, JALAN SAGU 18, TAMAN DAYA, 81100 JOHOR BAHRU, JOHOR."
-                        .to_owned(),
-                ],
+                addresses: vec!["NO.53 55,57 & 59, JALAN SAGU 18, TAMAN DAYA, 81100 JOHOR BAHRU, JOHOR.".to_owned()],
             }],
         };
         let noisy = RECEIPT.replace("JALAN SAGU", "JALAN SACU");
         let found = merchant(&rows(&noisy), &gazetteer);
-        assert_eq!(
-            found.name.map(|n| n.value).as_deref(),
-            Some("BOOK TA .K (TAMAN DAYA) SDN BHD")
-        );
+        assert_eq!(found.name.map(|n| n.value).as_deref(), Some("BOOK TA .K (TAMAN DAYA) SDN BHD"));
         assert_eq!(
             found.address.map(|a| a.value).as_deref(),
             Some("NO.53 55,57 & 59, JALAN SAGU 18, TAMAN DAYA, 81100 JOHOR BAHRU, JOHOR.")
@@ -336,29 +270,16 @@ mod tests {
     fn an_unknown_merchant_is_not_forced_onto_a_known_one() {
         let gazetteer = Gazetteer {
             source: String::new(),
-            merchants: vec![KnownMerchant {
-                name: "SANYU STATIONERY SHOP".to_owned(),
-                addresses: vec![],
-            }],
+            merchants: vec![KnownMerchant { name: "SANYU STATIONERY SHOP".to_owned(), addresses: vec![] }],
         };
-        let found = merchant(
-            &rows("KEDAI PAPAN YEW CHUAN\nLOT 276 JALAN BANTING"),
-            &gazetteer,
-        );
-        assert_eq!(
-            found.name.map(|n| n.value).as_deref(),
-            Some("KEDAI PAPAN YEW CHUAN")
-        );
+        let found = merchant(&rows("KEDAI PAPAN YEW CHUAN\nLOT 276 JALAN BANTING"), &gazetteer);
+        assert_eq!(found.name.map(|n| n.value).as_deref(), Some("KEDAI PAPAN YEW CHUAN"));
     }
 
     #[test]
     fn the_bundled_gazetteer_loads() {
         let gazetteer = Gazetteer::bundled();
-        assert!(
-            gazetteer.merchants.len() > 50,
-            "{}",
-            gazetteer.merchants.len()
-        );
+        assert!(gazetteer.merchants.len() > 50, "{}", gazetteer.merchants.len());
         assert!(gazetteer.source.contains("SROIE"));
     }
 }

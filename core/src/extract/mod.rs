@@ -19,8 +19,7 @@ use chrono::NaiveDate;
 
 use crate::money::{Amount, Currency};
 use crate::receipt::{
-    Category, EngineInfo, FieldConfidence, LineItem, Merchant, PaymentMethod, ReceiptResult,
-    Timings,
+    Category, EngineInfo, FieldConfidence, LineItem, Merchant, PaymentMethod, ReceiptResult, Timings,
 };
 pub use layout::{BoundingBox, Page, TextLine};
 pub use merchant::Gazetteer;
@@ -88,23 +87,15 @@ fn purchase_date(rows: &[String], month_first: bool) -> Option<(date::FoundDate,
     if let Some(found) = labelled {
         return Some((found, 0.95));
     }
-    rows.iter()
-        .find_map(|row| date::dates_in(row, month_first).into_iter().next())
-        .map(|found| (found, 0.85))
+    rows.iter().find_map(|row| date::dates_in(row, month_first).into_iter().next()).map(|found| (found, 0.85))
 }
 
 /// Extracts every field from a page.
 pub fn extract(page: &Page, gazetteer: &Gazetteer) -> Extraction {
     let page_rows = page.rows();
-    let rows: Vec<String> = page_rows
-        .iter()
-        .map(|row| row.text.to_uppercase())
-        .collect();
-    let ocr_confidence = |index: Option<usize>| {
-        index
-            .and_then(|i| page_rows.get(i))
-            .map_or(1.0, |row| row.confidence.clamp(0.0, 1.0))
-    };
+    let rows: Vec<String> = page_rows.iter().map(|row| row.text.to_uppercase()).collect();
+    let ocr_confidence =
+        |index: Option<usize>| index.and_then(|i| page_rows.get(i)).map_or(1.0, |row| row.confidence.clamp(0.0, 1.0));
 
     let currency = totals::currency(&rows);
     let month_first = currency.is_some_and(|c| c.value == Currency::USD);
@@ -115,22 +106,14 @@ pub fn extract(page: &Page, gazetteer: &Gazetteer) -> Extraction {
     let header_end = found_merchant.name_row.map_or(0, |row| row + 1);
     let items_end = money.total_row.unwrap_or(rows.len());
     let line_items = items::line_items(&rows, header_end, items_end);
-    let item_texts: Vec<&str> = line_items
-        .iter()
-        .map(|item| item.description.as_str())
-        .collect();
-    let category = categorize_merchant(
-        found_merchant.name.as_ref().map(|n| n.value.as_str()),
-        &item_texts,
-    );
+    let item_texts: Vec<&str> = line_items.iter().map(|item| item.description.as_str()).collect();
+    let category = categorize_merchant(found_merchant.name.as_ref().map(|n| n.value.as_str()), &item_texts);
 
     let confidence = FieldConfidence {
         merchant_name: found_merchant.name.as_ref().map(|n| n.confidence),
         merchant_address: found_merchant.address.as_ref().map(|a| a.confidence),
         date: dated.map(|(_, c)| c),
-        total: money
-            .total
-            .map(|t| t.confidence * ocr_confidence(money.total_row).max(0.5)),
+        total: money.total.map(|t| t.confidence * ocr_confidence(money.total_row).max(0.5)),
         subtotal: money.subtotal.map(|f| f.confidence),
         tax: money.tax.map(|f| f.confidence),
         tip: money.tip.map(|f| f.confidence),
@@ -145,9 +128,7 @@ pub fn extract(page: &Page, gazetteer: &Gazetteer) -> Extraction {
             address: found_merchant.address.map(|a| a.value),
         },
         date: dated.map(|(found, _)| found.date),
-        date_order: dated
-            .and_then(|(found, _)| found.order.label())
-            .map(str::to_owned),
+        date_order: dated.and_then(|(found, _)| found.order.label()).map(str::to_owned),
         currency: currency.map(|c| c.value),
         subtotal: money.subtotal.map(|f| f.value),
         tax: money.tax.map(|f| f.value),

@@ -2,18 +2,12 @@
 
 /// Upper case, whitespace collapsed to single spaces, trimmed.
 pub fn normalize(text: &str) -> String {
-    text.to_uppercase()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    text.to_uppercase().split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Upper-case letters and digits only, for fuzzy comparisons that ignore spacing and punctuation.
 pub fn squash(text: &str) -> String {
-    text.chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
+    text.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_uppercase()).collect()
 }
 
 /// Levenshtein distance over bytes (inputs are ASCII after [`squash`]).
@@ -32,6 +26,33 @@ pub fn levenshtein(a: &[u8], b: &[u8]) -> usize {
         std::mem::swap(&mut previous, &mut current);
     }
     previous[b.len()]
+}
+
+/// The smallest edit distance between `needle` and any substring of `haystack` (semi-global
+/// alignment), and where that substring ends.
+pub fn best_substring_distance(needle: &[u8], haystack: &[u8]) -> (usize, usize) {
+    // previous[j]: distance between the needle prefix so far and the best substring ending at j.
+    let mut previous = vec![0usize; haystack.len() + 1];
+    let mut current = vec![0usize; haystack.len() + 1];
+    for (i, &left) in needle.iter().enumerate() {
+        current[0] = i + 1;
+        for (j, &right) in haystack.iter().enumerate() {
+            let substitution = previous[j] + usize::from(left != right);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous.iter().enumerate().map(|(end, &distance)| (distance, end)).min().unwrap_or((needle.len(), 0))
+}
+
+/// How well `needle` occurs somewhere in `haystack`, in 0–1: one minus the best substring edit
+/// distance over the needle's length.
+pub fn containment(needle: &str, haystack: &str) -> f64 {
+    if needle.is_empty() {
+        return 0.0;
+    }
+    let (distance, _) = best_substring_distance(needle.as_bytes(), haystack.as_bytes());
+    1.0 - distance as f64 / needle.len() as f64
 }
 
 /// Similarity in 0–1: one minus the edit distance over the longer length.
@@ -57,8 +78,7 @@ pub fn has_word(text: &str, word: &str) -> bool {
     text.match_indices(word).any(|(start, _)| {
         let before = text[..start].chars().next_back();
         let after = text[start + word.len()..].chars().next();
-        !before.is_some_and(|c| c.is_ascii_alphanumeric())
-            && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+        !before.is_some_and(|c| c.is_ascii_alphanumeric()) && !after.is_some_and(|c| c.is_ascii_alphanumeric())
     })
 }
 
@@ -72,6 +92,8 @@ mod tests {
         assert_eq!(levenshtein(b"kitten", b"sitting"), 3);
         assert_eq!(levenshtein(b"SDNBHD", b"SDNBND"), 1);
         assert!((similarity("ABCD", "ABCE") - 0.75).abs() < 1e-9);
+        assert_eq!(best_substring_distance(b"SDNBHD", b"XXBOOKSDNBNDYY"), (1, 12));
+        assert!((containment("JALANSAGU", "NO53JALANSACU18TAMAN") - (1.0 - 1.0 / 9.0)).abs() < 1e-9);
     }
 
     #[test]

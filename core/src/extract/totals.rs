@@ -37,8 +37,21 @@ pub struct MoneyFields {
     pub total_row: Option<usize>,
 }
 
+/// Repairs OCR slips in the word TOTAL (`TOTA]`, `T0TAL`, `TOTAI`, `TOTAL1`).
+fn repair_total(row: &str) -> String {
+    static SLIPS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\bT[O0]T[A4][L1I\]\|]").unwrap_or_else(|error| panic!("invalid pattern: {error}"))
+    });
+    SLIPS.replace_all(row, "TOTAL").into_owned()
+}
+
 /// How strongly a row's label says "this is the total", or `None`.
 fn total_strength(row: &str) -> Option<u8> {
+    let repaired = repair_total(row);
+    let row = repaired.as_str();
+    if row.contains("INCLUDES") || row.contains("EXCL") {
+        return None;
+    }
     const NOT_TOTAL: [&str; 16] = [
         "SUBTOTAL",
         "SUB TOTAL",
@@ -60,7 +73,7 @@ fn total_strength(row: &str) -> Option<u8> {
     if NOT_TOTAL.iter().any(|label| row.contains(label)) {
         return None;
     }
-    const STRONG: [&str; 10] = [
+    const STRONG: [&str; 9] = [
         "GRAND TOTAL",
         "ROUNDED TOTAL",
         "ROUND TOTAL",
@@ -70,31 +83,19 @@ fn total_strength(row: &str) -> Option<u8> {
         "TOTAL PAYABLE",
         "AMOUNT DUE",
         "TOTAL DUE",
-        "TOTAL INCL",
     ];
+    let total_word = has_word(row, "TOTAL");
     if STRONG.iter().any(|label| row.contains(label))
-        || (row.contains("ROUND") && has_word(row, "TOTAL"))
+        || (total_word && (row.contains("ROUND") || row.contains("PAYABLE") || row.contains("NETT")))
     {
         return Some(3);
     }
-    if has_word(row, "TOTAL")
-        || has_word(row, "TOTAL:")
-        || row.contains("TOTAL(")
-        || row.contains("TOTAL RM")
-    {
+    if has_word(row, "TOTAL") || has_word(row, "TOTAL:") || row.contains("TOTAL(") || row.contains("TOTAL RM") {
         return Some(2);
     }
-    if [
-        "AMOUNT PAYABLE",
-        "NETT",
-        "TOTAL",
-        "AMT DUE",
-        "BALANCE DUE",
-        "PAYMENT DUE",
-        "TO PAY",
-    ]
-    .iter()
-    .any(|label| row.contains(label))
+    if ["AMOUNT PAYABLE", "NETT", "TOTAL", "AMT DUE", "BALANCE DUE", "PAYMENT DUE", "TO PAY"]
+        .iter()
+        .any(|label| row.contains(label))
     {
         return Some(1);
     }
@@ -102,23 +103,13 @@ fn total_strength(row: &str) -> Option<u8> {
 }
 
 fn tax_row(row: &str) -> bool {
-    let labelled = ["GST", "SST", "TAX", "VAT"]
-        .iter()
-        .any(|word| has_word(row, word) || row.contains(&format!("{word}(")))
-        || row.contains("SERVICE TAX");
-    let not_amount = [
-        "GST ID",
-        "GST REG",
-        "GST NO",
-        "TAX INVOICE",
-        "REG NO",
-        "GST SUMMARY",
-        "TAX CODE",
-        "EXCL",
-        "GST:",
-    ]
-    .iter()
-    .any(|label| row.contains(label) && !row.contains("TOTAL"));
+    let labelled =
+        ["GST", "SST", "TAX", "VAT"].iter().any(|word| has_word(row, word) || row.contains(&format!("{word}(")))
+            || row.contains("SERVICE TAX");
+    let not_amount =
+        ["GST ID", "GST REG", "GST NO", "TAX INVOICE", "REG NO", "GST SUMMARY", "TAX CODE", "EXCL", "GST:"]
+            .iter()
+            .any(|label| row.contains(label) && !row.contains("TOTAL"));
     labelled && !not_amount
 }
 
@@ -139,28 +130,19 @@ fn value_at(rows: &[String], index: usize) -> Option<(Amount, bool)> {
 /// Reads the money fields from upper-cased rows.
 pub fn money_fields(rows: &[String]) -> MoneyFields {
     let mut fields = MoneyFields::default();
-    let mut best: Option<(u8, usize, Amount, bool)> = None;
+    let mut candidates: Vec<(u8, usize, Amount, bool)> = Vec::new();
     for (index, row) in rows.iter().enumerate() {
-        let Some(strength) = total_strength(row) else {
-            continue;
-        };
-        let Some((amount, same_row)) = value_at(rows, index) else {
-            continue;
-        };
-        if amount.is_negative() || amount == Amount::ZERO {
-            continue;
-        }
-        let better = match best {
-            None => true,
-            Some((best_strength, _, best_amount, _)) => {
-                strength > best_strength || (strength == best_strength && amount >= best_amount)
-            }
-        };
-        if better {
-            best = Some((strength, index, amount, same_row));
+        let Some(strength) = total_strength(row) else { continue };
+        let Some((amount, same_row)) = value_at(rows, index) else { continue };
+        if !amount.is_negative() && amount != Amount::ZERO {
+            candidates.push((strength, index, amount, same_row));
         }
     }
     let cash_change = cash_minus_change(rows);
+    // Cash tendered minus change confirms a candidate; otherwise the strongest label wins, then
+    // the larger amount (a rounded or tax-inclusive total follows the raw one).
+    let confirmed = candidates.iter().filter(|candidate| Some(candidate.2) == cash_change).max_by_key(|c| (c.0, c.1));
+    let best = confirmed.or_else(|| candidates.iter().max_by_key(|c| (c.0, c.2, c.1))).copied();
     if let Some((strength, index, amount, same_row)) = best {
         let agrees = cash_change == Some(amount);
         let confidence = match (strength, agrees) {
@@ -169,47 +151,26 @@ pub fn money_fields(rows: &[String]) -> MoneyFields {
             (2, _) => 0.85,
             _ => 0.6,
         } * if same_row { 1.0 } else { 0.9 };
-        fields.total = Some(Labelled {
-            value: amount,
-            confidence,
-        });
+        fields.total = Some(Labelled { value: amount, confidence });
         fields.total_row = Some(index);
     } else if let Some(amount) = cash_change {
-        fields.total = Some(Labelled {
-            value: amount,
-            confidence: 0.6,
-        });
+        fields.total = Some(Labelled { value: amount, confidence: 0.6 });
     }
 
     for (index, row) in rows.iter().enumerate() {
-        let labelled_subtotal = [
-            "SUBTOTAL",
-            "SUB TOTAL",
-            "SUB-TOTAL",
-            "TOTAL EXCL",
-            "AMOUNT EXCL",
-            "TOTAL BEFORE",
-        ]
-        .iter()
-        .any(|label| row.contains(label));
+        let labelled_subtotal = ["SUBTOTAL", "SUB TOTAL", "SUB-TOTAL", "TOTAL EXCL", "AMOUNT EXCL", "TOTAL BEFORE"]
+            .iter()
+            .any(|label| row.contains(label));
         if labelled_subtotal && fields.subtotal.is_none() {
             if let Some((amount, _)) = value_at(rows, index) {
-                fields.subtotal = Some(Labelled {
-                    value: amount,
-                    confidence: 0.8,
-                });
+                fields.subtotal = Some(Labelled { value: amount, confidence: 0.8 });
             }
         }
         if tax_row(row) && fields.tax.is_none() && !row.contains("INCL") {
             if let Some(amount) = rightmost_priced(row) {
-                let plausible = fields
-                    .total
-                    .is_none_or(|total| amount.value() < total.value.value());
+                let plausible = fields.total.is_none_or(|total| amount.value() < total.value.value());
                 if plausible && !amount.is_negative() {
-                    fields.tax = Some(Labelled {
-                        value: amount,
-                        confidence: 0.7,
-                    });
+                    fields.tax = Some(Labelled { value: amount, confidence: 0.7 });
                 }
             }
         }
@@ -220,10 +181,7 @@ pub fn money_fields(rows: &[String]) -> MoneyFields {
         if tip_label && fields.tip.is_none() {
             if let Some(amount) = rightmost_priced(row) {
                 if !amount.is_negative() {
-                    fields.tip = Some(Labelled {
-                        value: amount,
-                        confidence: 0.7,
-                    });
+                    fields.tip = Some(Labelled { value: amount, confidence: 0.7 });
                 }
             }
         }
@@ -237,36 +195,16 @@ fn cash_minus_change(rows: &[String]) -> Option<Amount> {
         .iter()
         .find(|row| has_word(row, "CASH") && !row.contains("CASH BILL"))
         .and_then(|row| rightmost_priced(row))?;
-    let change = rows
-        .iter()
-        .find(|row| has_word(row, "CHANGE"))
-        .and_then(|row| rightmost_priced(row))?;
+    let change = rows.iter().find(|row| has_word(row, "CHANGE")).and_then(|row| rightmost_priced(row))?;
     let paid = cash.value() - change.value();
     (paid > Decimal::ZERO).then(|| Amount::new(paid))
 }
 
 /// How the receipt was paid, from its wording.
 pub fn payment_method(rows: &[String]) -> Option<Labelled<PaymentMethod>> {
-    let has = |words: &[&str]| {
-        rows.iter()
-            .any(|row| words.iter().any(|word| has_word(row, word)))
-    };
-    if has(&[
-        "VISA",
-        "MASTERCARD",
-        "MASTER",
-        "AMEX",
-        "CREDIT CARD",
-        "DEBIT CARD",
-        "CARD",
-        "MEPS",
-        "DEBIT",
-        "CREDIT",
-    ]) {
-        return Some(Labelled {
-            value: PaymentMethod::Card,
-            confidence: 0.75,
-        });
+    let has = |words: &[&str]| rows.iter().any(|row| words.iter().any(|word| has_word(row, word)));
+    if has(&["VISA", "MASTERCARD", "MASTER", "AMEX", "CREDIT CARD", "DEBIT CARD", "CARD", "MEPS", "DEBIT", "CREDIT"]) {
+        return Some(Labelled { value: PaymentMethod::Card, confidence: 0.75 });
     }
     if has(&[
         "BOOST",
@@ -281,25 +219,15 @@ pub fn payment_method(rows: &[String]) -> Option<Labelled<PaymentMethod>> {
         "APPLE PAY",
         "GOOGLE PAY",
     ]) {
-        return Some(Labelled {
-            value: PaymentMethod::Mobile,
-            confidence: 0.75,
-        });
+        return Some(Labelled { value: PaymentMethod::Mobile, confidence: 0.75 });
     }
     if has(&["VOUCHER", "GIFT CARD"]) {
-        return Some(Labelled {
-            value: PaymentMethod::Voucher,
-            confidence: 0.6,
-        });
+        return Some(Labelled { value: PaymentMethod::Voucher, confidence: 0.6 });
     }
-    let cash_tendered = rows.iter().any(|row| {
-        has_word(row, "CASH") && !row.contains("CASH BILL") && rightmost_priced(row).is_some()
-    });
+    let cash_tendered =
+        rows.iter().any(|row| has_word(row, "CASH") && !row.contains("CASH BILL") && rightmost_priced(row).is_some());
     if cash_tendered || has(&["CHANGE", "TENDERED"]) {
-        return Some(Labelled {
-            value: PaymentMethod::Cash,
-            confidence: 0.8,
-        });
+        return Some(Labelled { value: PaymentMethod::Cash, confidence: 0.8 });
     }
     None
 }
@@ -307,17 +235,12 @@ pub fn payment_method(rows: &[String]) -> Option<Labelled<PaymentMethod>> {
 /// The currency the receipt states, from explicit markers only (`RM`, `MYR`, `€`, `SGD`, …).
 /// A bare `$` is ambiguous and gives nothing.
 pub fn currency(rows: &[String]) -> Option<Labelled<Currency>> {
-    let codes = [
-        "MYR", "SGD", "USD", "EUR", "GBP", "AUD", "IDR", "THB", "HKD", "CNY", "JPY", "INR", "PHP",
-    ];
+    let codes = ["MYR", "SGD", "USD", "EUR", "GBP", "AUD", "IDR", "THB", "HKD", "CNY", "JPY", "INR", "PHP"];
     for row in rows {
         for code in codes {
             if has_word(row, code) {
                 if let Ok(currency) = code.parse() {
-                    return Some(Labelled {
-                        value: currency,
-                        confidence: 0.9,
-                    });
+                    return Some(Labelled { value: currency, confidence: 0.9 });
                 }
             }
         }
@@ -325,23 +248,13 @@ pub fn currency(rows: &[String]) -> Option<Labelled<Currency>> {
     let ringgit = rows.iter().any(|row| {
         has_word(row, "RM")
             || row.contains("(RM)")
-            || row
-                .match_indices("RM")
-                .any(|(at, _)| row[at + 2..].starts_with(|c: char| c.is_ascii_digit()))
+            || row.match_indices("RM").any(|(at, _)| row[at + 2..].starts_with(|c: char| c.is_ascii_digit()))
     });
     if ringgit {
-        return Some(Labelled {
-            value: Currency::MYR,
-            confidence: 0.85,
-        });
+        return Some(Labelled { value: Currency::MYR, confidence: 0.85 });
     }
     let symbol = |needle: &str, currency: Currency| {
-        rows.iter()
-            .any(|row| row.contains(needle))
-            .then_some(Labelled {
-                value: currency,
-                confidence: 0.8,
-            })
+        rows.iter().any(|row| row.contains(needle)).then_some(Labelled { value: currency, confidence: 0.8 })
     };
     symbol("€", Currency::EUR).or_else(|| symbol("£", "GBP".parse().ok()?))
 }
@@ -351,10 +264,7 @@ mod tests {
     use super::*;
 
     fn rows(text: &str) -> Vec<String> {
-        text.lines()
-            .map(|line| line.trim().to_uppercase())
-            .filter(|line| !line.is_empty())
-            .collect()
+        text.lines().map(|line| line.trim().to_uppercase()).filter(|line| !line.is_empty()).collect()
     }
 
     fn amount(text: &str) -> Amount {
@@ -373,6 +283,8 @@ mod tests {
             ("Total Incl. GST: RM41 .81", "41.81"),
             ("GRAND TOTAL 1,234.50\nTOTAL GST 69.88", "1234.50"),
             ("NETT TOTAL 33.00\nTOTAL 31.13", "33.00"),
+            ("TOTAL AMT INCL. GST @ 6% : 189.00\nTOTAL AMT PAYABLE 159.00", "159.00"),
+            ("TAKEOUT TOTAL (INCL GST) 28.50\nTOTA] ROUNDED 28.50\nTOTAL INCLUDES 6% GST 1.61", "28.50"),
             ("ITEM A 3.00\nCASH 20.00\nCHANGE 14.50", "5.50"),
         ];
         for (text, expected) in cases {
@@ -393,10 +305,7 @@ mod tests {
 
     #[test]
     fn no_label_means_no_total() {
-        assert_eq!(
-            money_fields(&rows("THANK YOU\nPLEASE COME AGAIN 12.00 OFF")).total,
-            None
-        );
+        assert_eq!(money_fields(&rows("THANK YOU\nPLEASE COME AGAIN 12.00 OFF")).total, None);
     }
 
     #[test]
@@ -405,19 +314,10 @@ mod tests {
             payment_method(&rows("TOTAL 9.00\nCASH 10.00\nCHANGE 1.00")).map(|p| p.value),
             Some(PaymentMethod::Cash)
         );
-        assert_eq!(
-            payment_method(&rows("VISA ************1234")).map(|p| p.value),
-            Some(PaymentMethod::Card)
-        );
+        assert_eq!(payment_method(&rows("VISA ************1234")).map(|p| p.value), Some(PaymentMethod::Card));
         assert_eq!(payment_method(&rows("CASH BILL\nTOTAL 9.00")), None);
-        assert_eq!(
-            currency(&rows("TOTAL (RM): 9.00")).map(|c| c.value),
-            Some(Currency::MYR)
-        );
-        assert_eq!(
-            currency(&rows("TOTAL RM9.00")).map(|c| c.value),
-            Some(Currency::MYR)
-        );
+        assert_eq!(currency(&rows("TOTAL (RM): 9.00")).map(|c| c.value), Some(Currency::MYR));
+        assert_eq!(currency(&rows("TOTAL RM9.00")).map(|c| c.value), Some(Currency::MYR));
         assert_eq!(currency(&rows("TOTAL $9.00")), None);
         assert_eq!(currency(&rows("FORM 12")), None);
     }

@@ -1,0 +1,220 @@
+//! The OCR engine: one Tesseract instance (through `leptess`), created once and reused.
+//!
+//! Tesseract is not thread-safe and costs ~100 ms to initialise, so each worker thread owns one
+//! [`OcrEngine`] for its whole life (see [`crate::pool`]). Recognition runs page segmentation mode
+//! 6 (a single uniform block, which suits receipts' one column of text best); when that yields
+//! little text or low confidence, a second pass in sparse-text mode (11) runs and the better page
+//! is kept. Word boxes and confidences come from Tesseract's TSV output and are grouped into lines.
+
+use std::ffi::CString;
+use std::time::Instant;
+
+use finagent_core::extract::{BoundingBox, Page, TextLine};
+use finagent_core::receipt::EngineInfo;
+use leptess::tesseract::TessApi;
+
+use crate::image_input::PreparedImage;
+
+/// Why OCR failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OcrError {
+    /// Tesseract could not start (language data missing?).
+    #[error("failed to initialise tesseract with language {language:?}: is tesseract-ocr-{language} installed?")]
+    Init {
+        /// Language requested.
+        language: String,
+    },
+    /// A Tesseract variable was refused.
+    #[error("failed to set tesseract variable {0}")]
+    Variable(String),
+    /// The bitmap was refused.
+    #[error("failed to hand the image to tesseract: {0}")]
+    SetImage(String),
+    /// Recognition failed.
+    #[error("failed to recognise the image")]
+    Recognize,
+    /// The text output was not UTF-8 or absent.
+    #[error("failed to read tesseract's output")]
+    Output,
+}
+
+/// What the engine needs to start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Folder of `*.traineddata` (None: Tesseract's default).
+    pub tessdata: Option<String>,
+    /// Language(s), e.g. `eng`.
+    pub language: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self { tessdata: None, language: "eng".to_owned() }
+    }
+}
+
+/// A page read by the engine, with timing.
+#[derive(Clone, Debug)]
+pub struct Recognized {
+    /// The lines.
+    pub page: Page,
+    /// Mean word confidence in 0–1.
+    pub confidence: f64,
+    /// How many passes ran (1 or 2).
+    pub passes: u32,
+    /// Milliseconds spent in recognition.
+    pub ocr_ms: u64,
+}
+
+/// Words below this many mean the first pass found too little text.
+const FEW_WORDS: usize = 8;
+/// Mean confidence below this (0–1) also triggers the second pass.
+const LOW_CONFIDENCE: f64 = 0.45;
+
+/// One Tesseract instance.
+#[derive(Debug)]
+pub struct OcrEngine {
+    api: TessApi,
+    info: EngineInfo,
+}
+
+impl OcrEngine {
+    /// Initialises Tesseract. Costs ~100 ms: create once per thread.
+    pub fn new(config: &EngineConfig) -> Result<Self, OcrError> {
+        let api = TessApi::new(config.tessdata.as_deref(), &config.language)
+            .map_err(|_| OcrError::Init { language: config.language.clone() })?;
+        let version = tesseract_plumbing::version().to_string_lossy().into_owned();
+        let mut engine = Self { api, info: EngineInfo { name: "tesseract".to_owned(), version } };
+        // Receipts are never inverted text; skipping the inverted retry saves time on faint lines.
+        engine.set("tessedit_do_invert", "0")?;
+        // Tesseract's diagnostics ("Image too small to scale!!") are not for our users.
+        engine.set("debug_file", "/dev/null")?;
+        if let Ok(method) = std::env::var("XTHRESH") {
+            engine.set("thresholding_method", &method)?;
+        }
+        Ok(engine)
+    }
+
+    /// Which engine this is.
+    pub fn info(&self) -> &EngineInfo {
+        &self.info
+    }
+
+    fn set(&mut self, name: &str, value: &str) -> Result<(), OcrError> {
+        let (Ok(c_name), Ok(c_value)) = (CString::new(name), CString::new(value)) else {
+            return Err(OcrError::Variable(name.to_owned()));
+        };
+        self.api.raw.set_variable(&c_name, &c_value).map_err(|_| OcrError::Variable(name.to_owned()))
+    }
+
+    fn pass(&mut self, image: &PreparedImage, mode: &str) -> Result<(Page, f64), OcrError> {
+        self.set("tessedit_pageseg_mode", mode)?;
+        let (width, height) = image.gray.dimensions();
+        let (Ok(w), Ok(h)) = (i32::try_from(width), i32::try_from(height)) else {
+            return Err(OcrError::SetImage("image too large".to_owned()));
+        };
+        self.api.raw.set_image(image.gray.as_raw(), w, h, 1, w).map_err(|e| OcrError::SetImage(format!("{e:?}")))?;
+        self.api.raw.set_source_resolution(image.ppi);
+        if self.api.recognize() != 0 {
+            return Err(OcrError::Recognize);
+        }
+        let tsv = self.api.get_tsv_text(0).map_err(|_| OcrError::Output)?;
+        Ok(page_from_tsv(&tsv, image.scale, width, height))
+    }
+
+    /// Reads a prepared image: a first pass, and a second when the first found too little.
+    pub fn recognize(&mut self, image: &PreparedImage) -> Result<Recognized, OcrError> {
+        let started = Instant::now();
+        let first = std::env::var("XPSM").unwrap_or_else(|_| "6".into());
+        let (mut page, mut confidence) = self.pass(image, &first)?;
+        let mut passes = 1;
+        let words = |page: &Page| page.lines.iter().map(|line| line.text.split(' ').count()).sum::<usize>();
+        if words(&page) < FEW_WORDS || confidence < LOW_CONFIDENCE {
+            let (sparse, sparse_confidence) = self.pass(image, "11")?;
+            passes = 2;
+            let score = |page: &Page, confidence: f64| words(page) as f64 * confidence;
+            if score(&sparse, sparse_confidence) > score(&page, confidence) {
+                (page, confidence) = (sparse, sparse_confidence);
+            }
+        }
+        let ocr_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Ok(Recognized { page, confidence, passes, ocr_ms })
+    }
+}
+
+/// Groups Tesseract's TSV words into lines, mapping boxes back to the original image's pixels.
+/// Returns the page and the mean word confidence in 0–1.
+pub fn page_from_tsv(tsv: &str, scale: f32, width: u32, height: u32) -> (Page, f64) {
+    let unscale = |value: i32| (value as f32 / scale).round() as i32;
+    let mut lines: Vec<(String, TextLine, Vec<f64>)> = Vec::new();
+    let mut confidences = Vec::new();
+    for row in tsv.lines() {
+        let fields: Vec<&str> = row.split('\t').collect();
+        if fields.len() < 12 || fields[0] != "5" {
+            continue;
+        }
+        let text = fields[11].trim();
+        let Ok(confidence) = fields[10].parse::<f64>() else {
+            continue;
+        };
+        if text.is_empty() || confidence < 0.0 {
+            continue;
+        }
+        let numbers: Vec<i32> = fields[6..10].iter().filter_map(|f| f.parse().ok()).collect();
+        if numbers.len() != 4 {
+            continue;
+        }
+        let bbox = BoundingBox {
+            left: unscale(numbers[0]),
+            top: unscale(numbers[1]),
+            right: unscale(numbers[0] + numbers[2]),
+            bottom: unscale(numbers[1] + numbers[3]),
+        };
+        let key = format!("{}:{}:{}", fields[2], fields[3], fields[4]);
+        confidences.push(confidence / 100.0);
+        match lines.last_mut() {
+            Some((last_key, line, word_confidences)) if *last_key == key => {
+                line.text.push(' ');
+                line.text.push_str(text);
+                line.bbox = line.bbox.union(&bbox);
+                word_confidences.push(confidence / 100.0);
+            }
+            _ => lines.push((key, TextLine { text: text.to_owned(), bbox, confidence: 0.0 }, vec![confidence / 100.0])),
+        }
+    }
+    let lines = lines
+        .into_iter()
+        .map(|(_, mut line, word_confidences)| {
+            line.confidence = word_confidences.iter().sum::<f64>() / word_confidences.len().max(1) as f64;
+            line
+        })
+        .collect();
+    let mean = if confidences.is_empty() { 0.0 } else { confidences.iter().sum::<f64>() / confidences.len() as f64 };
+    let page = Page {
+        lines,
+        width: i32::try_from(width).map_or(i32::MAX, unscale),
+        height: i32::try_from(height).map_or(i32::MAX, unscale),
+    };
+    (page, mean)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tsv_words_become_lines_in_original_pixels() {
+        let tsv = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n\
+                   5\t1\t1\t1\t1\t1\t20\t10\t40\t20\t96.5\tTOTAL:\n\
+                   5\t1\t1\t1\t1\t2\t200\t12\t30\t18\t90.1\t9.00\n\
+                   5\t1\t1\t1\t2\t1\t20\t50\t40\t20\t80\tCASH\n\
+                   4\t1\t1\t1\t3\t0\t0\t0\t1\t1\t-1\t\n";
+        let (page, mean) = page_from_tsv(tsv, 2.0, 600, 800);
+        assert_eq!(page.lines.len(), 2);
+        assert_eq!(page.lines[0].text, "TOTAL: 9.00");
+        assert_eq!(page.lines[0].bbox, BoundingBox { left: 10, top: 5, right: 115, bottom: 15 });
+        assert!((page.lines[0].confidence - 0.933).abs() < 0.001);
+        assert!((mean - 0.888).abs() < 0.001);
+        assert_eq!((page.width, page.height), (300, 400));
+    }
+}

@@ -1,0 +1,302 @@
+//! Untrusted image bytes in, a grayscale bitmap sized for OCR out — or a clear error.
+//!
+//! Order matters for safety: the format is sniffed from magic bytes, then the dimensions are read
+//! from the header alone and checked against [`ImageLimits`] before anything is decoded, and the
+//! decoder itself runs with an allocation limit. An empty file, a text file, a truncated JPEG, a
+//! 1×1 pixel or a header claiming 20,000×20,000 pixels each get their own error.
+//!
+//! Preprocessing that measurably helps Tesseract on receipts: grayscale; downscaling very large
+//! scans (an A4 page at 600 dpi is 35 MP, which costs seconds and gains nothing); upscaling small
+//! images so that text reaches the x-height Tesseract's LSTM models were trained on.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, GrayImage, ImageFormat, ImageReader, imageops::FilterType};
+
+/// Limits applied before decoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageLimits {
+    /// Largest file accepted, in bytes.
+    pub max_bytes: usize,
+    /// Longest side accepted, in pixels.
+    pub max_side: u32,
+    /// Most pixels accepted.
+    pub max_pixels: u64,
+    /// Shortest side accepted, in pixels (smaller cannot hold a readable receipt).
+    pub min_side: u32,
+}
+
+impl Default for ImageLimits {
+    fn default() -> Self {
+        Self { max_bytes: 25 * 1024 * 1024, max_side: 10_000, max_pixels: 40_000_000, min_side: 32 }
+    }
+}
+
+/// The media types accepted, by magic bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaType {
+    /// `image/jpeg`.
+    Jpeg,
+    /// `image/png`.
+    Png,
+    /// `image/webp`.
+    Webp,
+    /// `image/tiff`.
+    Tiff,
+    /// `image/bmp`.
+    Bmp,
+    /// `image/gif`.
+    Gif,
+}
+
+impl MediaType {
+    /// The MIME type.
+    pub fn mime(&self) -> &'static str {
+        match self {
+            Self::Jpeg => "image/jpeg",
+            Self::Png => "image/png",
+            Self::Webp => "image/webp",
+            Self::Tiff => "image/tiff",
+            Self::Bmp => "image/bmp",
+            Self::Gif => "image/gif",
+        }
+    }
+
+    fn format(&self) -> ImageFormat {
+        match self {
+            Self::Jpeg => ImageFormat::Jpeg,
+            Self::Png => ImageFormat::Png,
+            Self::Webp => ImageFormat::WebP,
+            Self::Tiff => ImageFormat::Tiff,
+            Self::Bmp => ImageFormat::Bmp,
+            Self::Gif => ImageFormat::Gif,
+        }
+    }
+}
+
+/// Why an image cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    /// Zero bytes.
+    #[error("the file is empty")]
+    Empty,
+    /// Larger than the byte limit.
+    #[error("the file is {size} bytes, above the limit of {limit} bytes")]
+    TooManyBytes {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Not an accepted image format.
+    #[error("not a supported image: expected JPEG, PNG, WebP, TIFF, BMP or GIF")]
+    UnsupportedFormat,
+    /// The header could not be read.
+    #[error("failed to read the {0} header: the file is truncated or corrupt")]
+    BadHeader(&'static str),
+    /// Too large to process.
+    #[error("the image is {width}×{height} pixels, above the limit of {max_side} pixels a side or {max_pixels} pixels")]
+    TooLarge {
+        /// Width from the header.
+        width: u32,
+        /// Height from the header.
+        height: u32,
+        /// Side limit.
+        max_side: u32,
+        /// Pixel limit.
+        max_pixels: u64,
+    },
+    /// Too small to hold a receipt.
+    #[error("the image is {width}×{height} pixels, too small to read (at least {min_side} pixels a side)")]
+    TooSmall {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// The minimum.
+        min_side: u32,
+    },
+    /// The pixel data could not be decoded.
+    #[error("failed to decode the {format} image: {reason}")]
+    Decode {
+        /// Format.
+        format: &'static str,
+        /// Decoder message.
+        reason: String,
+    },
+}
+
+/// What the header says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// Format from the magic bytes.
+    pub media_type: MediaType,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+/// Recognizes the format from the first bytes.
+pub fn sniff(bytes: &[u8]) -> Result<MediaType, ImageError> {
+    if bytes.is_empty() {
+        return Err(ImageError::Empty);
+    }
+    let starts = |magic: &[u8]| bytes.starts_with(magic);
+    if starts(&[0xFF, 0xD8, 0xFF]) {
+        Ok(MediaType::Jpeg)
+    } else if starts(b"\x89PNG\r\n\x1a\n") {
+        Ok(MediaType::Png)
+    } else if bytes.len() >= 12 && starts(b"RIFF") && &bytes[8..12] == b"WEBP" {
+        Ok(MediaType::Webp)
+    } else if starts(b"II*\0") || starts(b"MM\0*") {
+        Ok(MediaType::Tiff)
+    } else if starts(b"BM") && bytes.len() > 26 {
+        Ok(MediaType::Bmp)
+    } else if starts(b"GIF87a") || starts(b"GIF89a") {
+        Ok(MediaType::Gif)
+    } else {
+        Err(ImageError::UnsupportedFormat)
+    }
+}
+
+/// Reads format and dimensions from the header only, and checks them against the limits.
+pub fn inspect(bytes: &[u8], limits: &ImageLimits) -> Result<ImageInfo, ImageError> {
+    if bytes.len() > limits.max_bytes {
+        return Err(ImageError::TooManyBytes { size: bytes.len(), limit: limits.max_bytes });
+    }
+    let media_type = sniff(bytes)?;
+    let (width, height) = ImageReader::with_format(Cursor::new(bytes), media_type.format())
+        .into_dimensions()
+        .map_err(|_| ImageError::BadHeader(media_type.mime()))?;
+    if width.max(height) > limits.max_side || u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(ImageError::TooLarge { width, height, max_side: limits.max_side, max_pixels: limits.max_pixels });
+    }
+    if width.min(height) < limits.min_side {
+        return Err(ImageError::TooSmall { width, height, min_side: limits.min_side });
+    }
+    Ok(ImageInfo { media_type, width, height })
+}
+
+/// A grayscale bitmap ready for OCR, and how it relates to the original.
+#[derive(Clone, Debug)]
+pub struct PreparedImage {
+    /// The pixels, one byte each, row by row.
+    pub gray: GrayImage,
+    /// Scale applied to the original (1.0 when unchanged).
+    pub scale: f32,
+    /// Estimated resolution in pixels per inch, for Tesseract.
+    pub ppi: i32,
+    /// What the header said.
+    pub info: ImageInfo,
+}
+
+/// Widths outside this band are rescaled into it before OCR. Receipts are about 80 mm wide, so
+/// this keeps 8–10 pt print at the 20–40 px x-height range where Tesseract reads best.
+const MIN_WIDTH: u32 = 400;
+const MAX_WIDTH: u32 = 1800;
+const TARGET_SMALL_WIDTH: u32 = 800;
+
+fn knob(name: &str, default: u32) -> u32 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Checks, decodes and preprocesses an image.
+pub fn prepare(bytes: &[u8], limits: &ImageLimits) -> Result<PreparedImage, ImageError> {
+    let info = inspect(bytes, limits)?;
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), info.media_type.format());
+    let mut decoder_limits = image::Limits::default();
+    decoder_limits.max_image_width = Some(limits.max_side);
+    decoder_limits.max_image_height = Some(limits.max_side);
+    decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(4).saturating_add(64 * 1024 * 1024));
+    reader.limits(decoder_limits);
+    let decoded = reader
+        .decode()
+        .map_err(|error| ImageError::Decode { format: info.media_type.mime(), reason: error.to_string() })?;
+    Ok(preprocess(decoded, info))
+}
+
+fn preprocess(decoded: DynamicImage, info: ImageInfo) -> PreparedImage {
+    let gray = decoded.into_luma8();
+    let (width, height) = gray.dimensions();
+    let (min_width, max_width, target_small) =
+        (knob("XMIN", MIN_WIDTH), knob("XMAX", MAX_WIDTH), knob("XTARGET", TARGET_SMALL_WIDTH));
+    let scale = if width > max_width {
+        max_width as f32 / width as f32
+    } else if width < min_width {
+        target_small as f32 / width as f32
+    } else {
+        1.0
+    };
+    let gray = if (scale - 1.0).abs() > f32::EPSILON {
+        let new_width = ((width as f32 * scale).round() as u32).max(1);
+        let new_height = ((height as f32 * scale).round() as u32).max(1);
+        let filter = if scale < 1.0 { FilterType::Triangle } else { FilterType::CatmullRom };
+        image::imageops::resize(&gray, new_width, new_height, filter)
+    } else {
+        gray
+    };
+    // A receipt is about 3.15 inches wide; assume it fills most of the frame.
+    let ppi = ((gray.width() as f32 / 3.15).round() as i32).clamp(70, 600);
+    PreparedImage { gray, scale, ppi, info }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        GrayImage::new(width, height).write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png).expect("encodes");
+        bytes
+    }
+
+    /// A PNG whose IHDR claims the given size, with no pixel data behind it.
+    fn png_header_claiming(width: u32, height: u32) -> Vec<u8> {
+        let mut bytes = png(40, 40);
+        bytes[16..20].copy_from_slice(&width.to_be_bytes());
+        bytes[20..24].copy_from_slice(&height.to_be_bytes());
+        bytes
+    }
+
+    #[test]
+    fn hostile_inputs_get_clear_errors() {
+        let limits = ImageLimits::default();
+        let jpeg =
+            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/receipts/000.jpg")).expect("fixture");
+        let cases: Vec<(&str, Vec<u8>, fn(&ImageError) -> bool)> = vec![
+            ("empty", vec![], |e| matches!(e, ImageError::Empty)),
+            ("text", b"TOTAL 9.00\nthank you".to_vec(), |e| matches!(e, ImageError::UnsupportedFormat)),
+            ("truncated jpeg", jpeg[..jpeg.len() / 3].to_vec(), |e| {
+                matches!(e, ImageError::Decode { .. } | ImageError::BadHeader(_))
+            }),
+            ("1x1", png(1, 1), |e| matches!(e, ImageError::TooSmall { .. })),
+            ("20000x20000 header", png_header_claiming(20_000, 20_000), |e| matches!(e, ImageError::TooLarge { .. })),
+            ("9000x9000 header", png_header_claiming(9_000, 9_000), |e| matches!(e, ImageError::TooLarge { .. })),
+        ];
+        for (name, bytes, expected) in cases {
+            let error = prepare(&bytes, &limits).expect_err(name);
+            assert!(expected(&error), "{name}: unexpected {error:?}");
+            assert!(!error.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn large_scans_are_downscaled_and_small_ones_upscaled() {
+        let limits = ImageLimits::default();
+        let large = prepare(&png(3600, 5000), &limits).expect("valid");
+        assert_eq!(large.gray.width(), MAX_WIDTH);
+        let small = prepare(&png(200, 400), &limits).expect("valid");
+        assert_eq!(small.gray.width(), TARGET_SMALL_WIDTH);
+        let normal = prepare(&png(600, 1200), &limits).expect("valid");
+        assert_eq!((normal.gray.width(), normal.scale), (600, 1.0));
+    }
+
+    #[test]
+    fn formats_are_sniffed_from_magic_bytes() {
+        assert_eq!(sniff(&png(40, 40)), Ok(MediaType::Png));
+        assert_eq!(sniff(b"\xFF\xD8\xFF\xE0rest"), Ok(MediaType::Jpeg));
+        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Ok(MediaType::Webp));
+        assert_eq!(sniff(b"%PDF-1.7"), Err(ImageError::UnsupportedFormat));
+    }
+}
