@@ -3,17 +3,18 @@
 //! Tesseract is not thread-safe and costs ~100 ms to initialise, so each worker thread owns one
 //! [`OcrEngine`] for its whole life (see [`crate::pool`]). Recognition runs page segmentation mode
 //! 6 (a single uniform block, which suits receipts' one column of text best); when that yields
-//! little text or low confidence, a second pass in sparse-text mode (11) runs and the better page
-//! is kept. Word boxes and confidences come from Tesseract's TSV output and are grouped into lines.
+//! little text or low confidence, a second pass runs on a contrast-stretched copy (faint thermal
+//! print) and the better page is kept. Word boxes and confidences come from Tesseract's TSV output and are grouped into lines.
 
 use std::ffi::CString;
 use std::time::Instant;
 
 use finagent_core::extract::{BoundingBox, Page, TextLine};
+
 use finagent_core::receipt::EngineInfo;
 use leptess::tesseract::TessApi;
 
-use crate::image_input::PreparedImage;
+use crate::image_input::{PreparedImage, stretch_contrast};
 
 /// Why OCR failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,10 +67,10 @@ pub struct Recognized {
     pub ocr_ms: u64,
 }
 
-/// Words below this many mean the first pass found too little text.
-const FEW_WORDS: usize = 8;
+/// Words below this many mean the first pass found too little text (receipts carry 40 or more).
+const FEW_WORDS: usize = 25;
 /// Mean confidence below this (0–1) also triggers the second pass.
-const LOW_CONFIDENCE: f64 = 0.45;
+const LOW_CONFIDENCE: f64 = 0.6;
 
 /// One Tesseract instance.
 #[derive(Debug)]
@@ -89,9 +90,6 @@ impl OcrEngine {
         engine.set("tessedit_do_invert", "0")?;
         // Tesseract's diagnostics ("Image too small to scale!!") are not for our users.
         engine.set("debug_file", "/dev/null")?;
-        if let Ok(method) = std::env::var("XTHRESH") {
-            engine.set("thresholding_method", &method)?;
-        }
         Ok(engine)
     }
 
@@ -122,19 +120,54 @@ impl OcrEngine {
         Ok(page_from_tsv(&tsv, image.scale, width, height))
     }
 
+    /// Re-reads one line of a prepared image, enlarged, as a single text line. `bbox` is in the
+    /// original image's pixels. Returns the text and its mean confidence in 0–1.
+    pub fn reread_line(&mut self, image: &PreparedImage, bbox: BoundingBox) -> Result<Option<(String, f64)>, OcrError> {
+        let (width, height) = image.gray.dimensions();
+        let scaled = |value: i32| (value as f32 * image.scale).round() as i64;
+        let pad = 4;
+        let left = (scaled(bbox.left) - pad).clamp(0, i64::from(width));
+        let top = (scaled(bbox.top) - pad).clamp(0, i64::from(height));
+        let right = (scaled(bbox.right) + pad).clamp(0, i64::from(width));
+        let bottom = (scaled(bbox.bottom) + pad).clamp(0, i64::from(height));
+        if right - left < 8 || bottom - top < 8 {
+            return Ok(None);
+        }
+        let (Ok(crop_width), Ok(crop_height)) = (u32::try_from(right - left), u32::try_from(bottom - top)) else {
+            return Ok(None);
+        };
+        let (Ok(left), Ok(top)) = (u32::try_from(left), u32::try_from(top)) else { return Ok(None) };
+        let crop = image::imageops::crop_imm(&image.gray, left, top, crop_width, crop_height).to_image();
+        // Lines shorter than ~48 px are enlarged so the glyphs reach the size the LSTM reads best.
+        let factor = (48.0 / crop_height as f32).clamp(1.0, 3.0);
+        let crop = if factor > 1.05 {
+            let new_width = (crop_width as f32 * factor).round() as u32;
+            let new_height = (crop_height as f32 * factor).round() as u32;
+            image::imageops::resize(&crop, new_width, new_height, image::imageops::FilterType::CatmullRom)
+        } else {
+            crop
+        };
+        let line = PreparedImage { gray: crop, scale: 1.0, ppi: image.ppi, info: image.info };
+        let (page, confidence) = self.pass(&line, "7")?;
+        let text = page.lines.iter().map(|line| line.text.as_str()).collect::<Vec<_>>().join(" ");
+        Ok((!text.is_empty()).then_some((text, confidence)))
+    }
+
     /// Reads a prepared image: a first pass, and a second when the first found too little.
     pub fn recognize(&mut self, image: &PreparedImage) -> Result<Recognized, OcrError> {
         let started = Instant::now();
-        let first = std::env::var("XPSM").unwrap_or_else(|_| "6".into());
-        let (mut page, mut confidence) = self.pass(image, &first)?;
+        let (mut page, mut confidence) = self.pass(image, "6")?;
         let mut passes = 1;
         let words = |page: &Page| page.lines.iter().map(|line| line.text.split(' ').count()).sum::<usize>();
         if words(&page) < FEW_WORDS || confidence < LOW_CONFIDENCE {
-            let (sparse, sparse_confidence) = self.pass(image, "11")?;
+            // Faint thermal print next to a few dark marks defeats the global threshold: read a
+            // contrast-stretched copy and keep whichever page says more, with more confidence.
+            let stretched = PreparedImage { gray: stretch_contrast(&image.gray, 0.05, 0.5), ..image.clone() };
+            let (second, second_confidence) = self.pass(&stretched, "6")?;
             passes = 2;
             let score = |page: &Page, confidence: f64| words(page) as f64 * confidence;
-            if score(&sparse, sparse_confidence) > score(&page, confidence) {
-                (page, confidence) = (sparse, sparse_confidence);
+            if score(&second, second_confidence) > score(&page, confidence) {
+                (page, confidence) = (second, second_confidence);
             }
         }
         let ocr_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);

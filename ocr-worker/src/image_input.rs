@@ -175,7 +175,21 @@ pub fn inspect(bytes: &[u8], limits: &ImageLimits) -> Result<ImageInfo, ImageErr
     if width.min(height) < limits.min_side {
         return Err(ImageError::TooSmall { width, height, min_side: limits.min_side });
     }
+    if media_type == MediaType::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(ImageError::Decode { format: media_type.mime(), reason: "the file is truncated".to_owned() });
+    }
     Ok(ImageInfo { media_type, width, height })
+}
+
+/// Whether a JPEG has its end-of-image marker after its last scan. The decoder fills a truncated
+/// file with grey instead of failing, which would hand OCR half a receipt; entropy-coded data
+/// escapes every 0xFF, so an end marker after the last start-of-scan is real.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last_scan = bytes.windows(2).rposition(|pair| pair == [0xFF, 0xDA]);
+    match last_scan {
+        Some(scan) => bytes[scan..].windows(2).any(|pair| pair == [0xFF, 0xD9]),
+        None => false,
+    }
 }
 
 /// A grayscale bitmap ready for OCR, and how it relates to the original.
@@ -197,10 +211,6 @@ const MIN_WIDTH: u32 = 400;
 const MAX_WIDTH: u32 = 1800;
 const TARGET_SMALL_WIDTH: u32 = 800;
 
-fn knob(name: &str, default: u32) -> u32 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 /// Checks, decodes and preprocesses an image.
 pub fn prepare(bytes: &[u8], limits: &ImageLimits) -> Result<PreparedImage, ImageError> {
     let info = inspect(bytes, limits)?;
@@ -219,8 +229,7 @@ pub fn prepare(bytes: &[u8], limits: &ImageLimits) -> Result<PreparedImage, Imag
 fn preprocess(decoded: DynamicImage, info: ImageInfo) -> PreparedImage {
     let gray = decoded.into_luma8();
     let (width, height) = gray.dimensions();
-    let (min_width, max_width, target_small) =
-        (knob("XMIN", MIN_WIDTH), knob("XMAX", MAX_WIDTH), knob("XTARGET", TARGET_SMALL_WIDTH));
+    let (min_width, max_width, target_small) = (MIN_WIDTH, MAX_WIDTH, TARGET_SMALL_WIDTH);
     let scale = if width > max_width {
         max_width as f32 / width as f32
     } else if width < min_width {
@@ -241,6 +250,42 @@ fn preprocess(decoded: DynamicImage, info: ImageInfo) -> PreparedImage {
     PreparedImage { gray, scale, ppi, info }
 }
 
+/// Stretches faint print to full contrast: the `low` quantile of brightness becomes black and the
+/// `high` quantile (the paper) white. Thermal receipts fade to light grey; next to a few dark
+/// marks a global threshold then drops the print entirely, and this brings it back.
+pub fn stretch_contrast(gray: &GrayImage, low: f64, high: f64) -> GrayImage {
+    let mut histogram = [0u64; 256];
+    for pixel in gray.pixels() {
+        histogram[usize::from(pixel.0[0])] += 1;
+    }
+    let total = histogram.iter().sum::<u64>() as f64;
+    let quantile = |share: f64| {
+        let mut seen = 0u64;
+        for (value, count) in histogram.iter().enumerate() {
+            seen += count;
+            if seen as f64 >= share * total {
+                return value;
+            }
+        }
+        255
+    };
+    let (dark, paper) = (quantile(low), quantile(high));
+    let mut stretched = gray.clone();
+    if paper <= dark + 8 {
+        return stretched;
+    }
+    let table: Vec<u8> = (0..256usize)
+        .map(|value| {
+            let scaled = (value.saturating_sub(dark) * 255) / (paper - dark);
+            u8::try_from(scaled.min(255)).unwrap_or(255)
+        })
+        .collect();
+    for pixel in stretched.pixels_mut() {
+        pixel.0[0] = table[usize::from(pixel.0[0])];
+    }
+    stretched
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,11 +296,25 @@ mod tests {
         bytes
     }
 
-    /// A PNG whose IHDR claims the given size, with no pixel data behind it.
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &byte in data {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
+    /// A valid PNG whose IHDR (with a correct checksum) claims the given size; the pixel data
+    /// behind it is only 40×40.
     fn png_header_claiming(width: u32, height: u32) -> Vec<u8> {
         let mut bytes = png(40, 40);
         bytes[16..20].copy_from_slice(&width.to_be_bytes());
         bytes[20..24].copy_from_slice(&height.to_be_bytes());
+        let checksum = crc32(&bytes[12..29]);
+        bytes[29..33].copy_from_slice(&checksum.to_be_bytes());
         bytes
     }
 
@@ -264,7 +323,8 @@ mod tests {
         let limits = ImageLimits::default();
         let jpeg =
             std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/receipts/000.jpg")).expect("fixture");
-        let cases: Vec<(&str, Vec<u8>, fn(&ImageError) -> bool)> = vec![
+        type Case = (&'static str, Vec<u8>, fn(&ImageError) -> bool);
+        let cases: Vec<Case> = vec![
             ("empty", vec![], |e| matches!(e, ImageError::Empty)),
             ("text", b"TOTAL 9.00\nthank you".to_vec(), |e| matches!(e, ImageError::UnsupportedFormat)),
             ("truncated jpeg", jpeg[..jpeg.len() / 3].to_vec(), |e| {
@@ -275,7 +335,7 @@ mod tests {
             ("9000x9000 header", png_header_claiming(9_000, 9_000), |e| matches!(e, ImageError::TooLarge { .. })),
         ];
         for (name, bytes, expected) in cases {
-            let error = prepare(&bytes, &limits).expect_err(name);
+            let Err(error) = prepare(&bytes, &limits) else { panic!("{name}: accepted") };
             assert!(expected(&error), "{name}: unexpected {error:?}");
             assert!(!error.to_string().is_empty());
         }
@@ -290,6 +350,18 @@ mod tests {
         assert_eq!(small.gray.width(), TARGET_SMALL_WIDTH);
         let normal = prepare(&png(600, 1200), &limits).expect("valid");
         assert_eq!((normal.gray.width(), normal.scale), (600, 1.0));
+    }
+
+    #[test]
+    fn faint_print_is_stretched_to_full_contrast() {
+        let mut faint = GrayImage::from_pixel(100, 100, image::Luma([245]));
+        for x in 10..90 {
+            faint.put_pixel(x, 50, image::Luma([200]));
+        }
+        faint.put_pixel(0, 0, image::Luma([0]));
+        let stretched = stretch_contrast(&faint, 0.005, 0.5);
+        assert_eq!(stretched.get_pixel(50, 50).0[0], 0, "faint ink becomes black");
+        assert_eq!(stretched.get_pixel(50, 20).0[0], 255, "paper becomes white");
     }
 
     #[test]

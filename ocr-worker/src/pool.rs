@@ -11,7 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use finagent_core::extract::{self, Gazetteer};
+use finagent_core::extract::{self, Gazetteer, date, review};
 use finagent_core::receipt::{ReceiptResult, Timings};
 
 use crate::engine::{EngineConfig, OcrEngine, OcrError};
@@ -93,13 +93,43 @@ pub fn process_image(
     let started = Instant::now();
     let prepared = image_input::prepare(bytes, limits)?;
     let preprocess_ms = elapsed_ms(started);
-    let recognized = engine.recognize(&prepared)?;
-    let extract_started = Instant::now();
-    let extraction = extract::extract(&recognized.page, gazetteer);
+    let mut recognized = engine.recognize(&prepared)?;
+    let mut extract_time = Duration::ZERO;
+    let mut ocr_time = Duration::from_millis(recognized.ocr_ms);
+    let clock = Instant::now();
+    let mut extraction = extract::extract(&recognized.page, gazetteer);
+    extract_time += clock.elapsed();
+    let recheck = review::lines_to_recheck(&recognized.page, &extraction);
+    if !recheck.is_empty() {
+        let clock = Instant::now();
+        let mut improved = false;
+        for index in recheck {
+            let line = &recognized.page.lines[index];
+            if let Some((text, confidence)) = engine.reread_line(&prepared, line.bbox)? {
+                // Keep the re-read when Tesseract is surer of it, or when it shows a date the first
+                // reading garbled.
+                let reveals_date =
+                    !date::dates_in(&text, false).is_empty() && date::dates_in(&line.text, false).is_empty();
+                if text != line.text && (confidence > line.confidence || reveals_date) {
+                    let line = &mut recognized.page.lines[index];
+                    line.text = text;
+                    line.confidence = confidence;
+                    improved = true;
+                }
+            }
+        }
+        ocr_time += clock.elapsed();
+        if improved {
+            let clock = Instant::now();
+            extraction = extract::extract(&recognized.page, gazetteer);
+            extract_time += clock.elapsed();
+        }
+    }
+    let as_ms = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
     let timings = Timings {
         preprocess_ms,
-        ocr_ms: recognized.ocr_ms,
-        extract_ms: elapsed_ms(extract_started),
+        ocr_ms: as_ms(ocr_time),
+        extract_ms: as_ms(extract_time),
         total_ms: elapsed_ms(started),
     };
     Ok(extraction.into_result(engine.info().clone(), timings))

@@ -29,7 +29,7 @@ static AMOUNT: LazyLock<Regex> = LazyLock::new(|| {
         r"(?x)
         (?P<open>\()?
         (?:(?:RM|MYR|SGD|USD|EUR|GBP|\$|€|£)\s?)?
-        (?P<minus>-\s?)?
+        (?P<minus>-)?
         (?:(?:RM|\$)\s?)?
         (?P<int>\d{1,3}(?:,\d{3})+|\d+)
         (?:\s?[.,]\s?(?P<cents>\d{2})(?P<extra>\d)?)?
@@ -119,6 +119,7 @@ mod tests {
             ("DISCOUNT 3.00-", Some("-3.00")),
             ("VOUCHER (5.00)", Some("-5.00")),
             ("ROUNDING -0.02", Some("-0.02")),
+            ("TOTAL AMT PAYABLE - 159.00 SL", Some("159.00")),
             ("RM 12.50", Some("12.50")),
             ("TOTAL RM12. 50", Some("12.50")),
             ("INVOICE NO 12345", None),

@@ -66,10 +66,10 @@ fn votes(text: &str) -> Vec<(Category, usize)> {
 
 /// The category and a confidence, or `None` without evidence.
 pub fn categorize(merchant: Option<&str>, items: &[&str]) -> Option<(Category, f64)> {
-    if let Some(name) = merchant {
-        if let Some((category, _)) = votes(&name.to_uppercase()).into_iter().max_by_key(|(_, count)| *count) {
-            return Some((category, 0.8));
-        }
+    if let Some(name) = merchant
+        && let Some((category, _)) = votes(&name.to_uppercase()).into_iter().max_by_key(|(_, count)| *count)
+    {
+        return Some((category, 0.8));
     }
     let joined = items.join("\n").to_uppercase();
     votes(&joined).into_iter().max_by_key(|(_, count)| *count).map(|(category, _)| (category, 0.5))

@@ -45,6 +45,23 @@ fn quantity_and_price(row: &str) -> (Option<Decimal>, Option<Amount>) {
     (None, None)
 }
 
+/// Where the items start: after the last row of the receipt's header block (date, invoice or
+/// cashier details, or the column titles), since addresses and registration numbers also end in
+/// numbers that look like prices.
+pub fn header_end(rows: &[String]) -> usize {
+    const MARKERS: [&str; 13] = [
+        "DATE", "INVOICE", "CASHIER", "RECEIPT", "QTY", "DESC", "PRICE", "ITEM", "DOC NO", "BILL NO", "TABLE", "TEL",
+        "GST ID",
+    ];
+    rows.iter()
+        .rposition(|row| MARKERS.iter().any(|marker| row.contains(marker)) && !is_priced_item(row))
+        .map_or(0, |index| index + 1)
+}
+
+fn is_priced_item(row: &str) -> bool {
+    amounts_in(row).iter().filter(|amount| amount.has_cents).count() >= 2 && !row.contains("DATE")
+}
+
 /// Extracts line items from upper-cased rows `start..end` (header end to total row).
 pub fn line_items(rows: &[String], start: usize, end: usize) -> Vec<LineItem> {
     let mut items: Vec<LineItem> = Vec::new();
@@ -57,7 +74,7 @@ pub fn line_items(rows: &[String], start: usize, end: usize) -> Vec<LineItem> {
         let found = amounts_in(row);
         let priced: Vec<_> = found.iter().filter(|amount| amount.has_cents).collect();
         let description_end = found.first().map_or(row.len(), |first| {
-            row[..first.end].rfind(|c: char| c.is_ascii_alphabetic()).map_or(0, |at| at + 1).max(0)
+            row[..first.end].rfind(|c: char| c.is_ascii_alphabetic()).map_or(0, |at| at + 1)
         });
         let description: String = row[..description_end.min(row.len())]
             .trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != ')' && c != '(')
@@ -119,6 +136,13 @@ mod tests {
         assert_eq!(items[1].amount, amount("7.00"));
         assert_eq!(items[2].description, "TEH TARIK");
         assert_eq!(items[2].quantity, None);
+    }
+
+    #[test]
+    fn items_start_below_the_header_block() {
+        let receipt =
+            rows("NO.53 55,57 & 59, JALAN SAGU 18\nDATE: 25/12/2018\nCODE/DESC PRICE AMOUNT\nKF CLAY 9.00\nTOTAL 9.00");
+        assert_eq!(header_end(&receipt), 3);
     }
 
     #[test]

@@ -198,10 +198,18 @@ pub fn merchant(rows: &[String], gazetteer: &Gazetteer) -> MerchantFields {
     let ruled = rules(rows);
     let header_rows = &rows[..rows.len().min(HEADER_ROWS)];
     let header = squash(&header_rows.concat());
+    let header_trigrams: std::collections::HashSet<&[u8]> = header.as_bytes().windows(3).collect();
     let mut best: Option<(f64, &KnownMerchant)> = None;
     for known in &gazetteer.merchants {
         let target = squash(&known.name);
         if target.len() < MIN_NAME {
+            continue;
+        }
+        // A name that matches above the threshold keeps most of its trigrams intact; skip the
+        // alignment for names that share too few with the header.
+        let trigrams = target.as_bytes().windows(3).count().max(1);
+        let shared = target.as_bytes().windows(3).filter(|trigram| header_trigrams.contains(trigram)).count();
+        if (shared as f64) < trigrams as f64 * 0.3 {
             continue;
         }
         let score = containment(&target, &header);

@@ -12,6 +12,7 @@ pub mod date;
 pub mod items;
 pub mod layout;
 pub mod merchant;
+pub mod review;
 pub mod text;
 pub mod totals;
 
@@ -103,8 +104,8 @@ pub fn extract(page: &Page, gazetteer: &Gazetteer) -> Extraction {
     let money = totals::money_fields(&rows);
     let dated = purchase_date(&rows, month_first);
     let payment = totals::payment_method(&rows);
-    let header_end = found_merchant.name_row.map_or(0, |row| row + 1);
     let items_end = money.total_row.unwrap_or(rows.len());
+    let header_end = items::header_end(&rows[..items_end]).max(found_merchant.name_row.map_or(0, |row| row + 1));
     let line_items = items::line_items(&rows, header_end, items_end);
     let item_texts: Vec<&str> = line_items.iter().map(|item| item.description.as_str()).collect();
     let category = categorize_merchant(found_merchant.name.as_ref().map(|n| n.value.as_str()), &item_texts);

@@ -142,7 +142,15 @@ pub fn money_fields(rows: &[String]) -> MoneyFields {
     // Cash tendered minus change confirms a candidate; otherwise the strongest label wins, then
     // the larger amount (a rounded or tax-inclusive total follows the raw one).
     let confirmed = candidates.iter().filter(|candidate| Some(candidate.2) == cash_change).max_by_key(|c| (c.0, c.1));
-    let best = confirmed.or_else(|| candidates.iter().max_by_key(|c| (c.0, c.2, c.1))).copied();
+    let mut best = confirmed.or_else(|| candidates.iter().max_by_key(|c| (c.0, c.2, c.1))).copied();
+    // Paid in cash and off by cents only: the printed total before cash rounding, or a slip in its
+    // last digits. Tendered minus change rests on two lines instead of one, so it wins.
+    if let (Some(chosen), Some(paid)) = (best.as_mut(), cash_change)
+        && chosen.2 != paid
+        && (chosen.2.value() - paid.value()).abs() <= Decimal::new(5, 2)
+    {
+        chosen.2 = paid;
+    }
     if let Some((strength, index, amount, same_row)) = best {
         let agrees = cash_change == Some(amount);
         let confidence = match (strength, agrees) {
@@ -161,29 +169,32 @@ pub fn money_fields(rows: &[String]) -> MoneyFields {
         let labelled_subtotal = ["SUBTOTAL", "SUB TOTAL", "SUB-TOTAL", "TOTAL EXCL", "AMOUNT EXCL", "TOTAL BEFORE"]
             .iter()
             .any(|label| row.contains(label));
-        if labelled_subtotal && fields.subtotal.is_none() {
-            if let Some((amount, _)) = value_at(rows, index) {
-                fields.subtotal = Some(Labelled { value: amount, confidence: 0.8 });
-            }
+        if labelled_subtotal
+            && fields.subtotal.is_none()
+            && let Some((amount, _)) = value_at(rows, index)
+        {
+            fields.subtotal = Some(Labelled { value: amount, confidence: 0.8 });
         }
-        if tax_row(row) && fields.tax.is_none() && !row.contains("INCL") {
-            if let Some(amount) = rightmost_priced(row) {
-                let plausible = fields.total.is_none_or(|total| amount.value() < total.value.value());
-                if plausible && !amount.is_negative() {
-                    fields.tax = Some(Labelled { value: amount, confidence: 0.7 });
-                }
+        if tax_row(row)
+            && fields.tax.is_none()
+            && !row.contains("INCL")
+            && let Some(amount) = rightmost_priced(row)
+        {
+            let plausible = fields.total.is_none_or(|total| amount.value() < total.value.value());
+            if plausible && !amount.is_negative() {
+                fields.tax = Some(Labelled { value: amount, confidence: 0.7 });
             }
         }
         let tip_label = has_word(row, "TIP")
             || has_word(row, "GRATUITY")
             || row.contains("SERVICE CHARGE")
             || row.contains("SVC CHG");
-        if tip_label && fields.tip.is_none() {
-            if let Some(amount) = rightmost_priced(row) {
-                if !amount.is_negative() {
-                    fields.tip = Some(Labelled { value: amount, confidence: 0.7 });
-                }
-            }
+        if tip_label
+            && fields.tip.is_none()
+            && let Some(amount) = rightmost_priced(row)
+            && !amount.is_negative()
+        {
+            fields.tip = Some(Labelled { value: amount, confidence: 0.7 });
         }
     }
     fields
@@ -191,10 +202,14 @@ pub fn money_fields(rows: &[String]) -> MoneyFields {
 
 /// Cash tendered minus change given, when both are printed.
 fn cash_minus_change(rows: &[String]) -> Option<Amount> {
-    let cash = rows
-        .iter()
-        .find(|row| has_word(row, "CASH") && !row.contains("CASH BILL"))
-        .and_then(|row| rightmost_priced(row))?;
+    let tendered = |row: &String| {
+        (has_word(row, "CASH") && !row.contains("CASH BILL") && !row.contains("CASH SALE"))
+            || row.contains("PAID AMOUNT")
+            || row.contains("AMOUNT PAID")
+            || row.contains("TENDERED")
+            || row.contains("CASH RECEIVED")
+    };
+    let cash = rows.iter().filter(|row| tendered(row)).find_map(|row| rightmost_priced(row))?;
     let change = rows.iter().find(|row| has_word(row, "CHANGE")).and_then(|row| rightmost_priced(row))?;
     let paid = cash.value() - change.value();
     (paid > Decimal::ZERO).then(|| Amount::new(paid))
@@ -238,10 +253,10 @@ pub fn currency(rows: &[String]) -> Option<Labelled<Currency>> {
     let codes = ["MYR", "SGD", "USD", "EUR", "GBP", "AUD", "IDR", "THB", "HKD", "CNY", "JPY", "INR", "PHP"];
     for row in rows {
         for code in codes {
-            if has_word(row, code) {
-                if let Ok(currency) = code.parse() {
-                    return Some(Labelled { value: currency, confidence: 0.9 });
-                }
+            if has_word(row, code)
+                && let Ok(currency) = code.parse()
+            {
+                return Some(Labelled { value: currency, confidence: 0.9 });
             }
         }
     }
@@ -286,6 +301,8 @@ mod tests {
             ("TOTAL AMT INCL. GST @ 6% : 189.00\nTOTAL AMT PAYABLE 159.00", "159.00"),
             ("TAKEOUT TOTAL (INCL GST) 28.50\nTOTA] ROUNDED 28.50\nTOTAL INCLUDES 6% GST 1.61", "28.50"),
             ("ITEM A 3.00\nCASH 20.00\nCHANGE 14.50", "5.50"),
+            ("TOTAL SALES (INCLUSIVE GST) RM 15.92\nCASH RM 51.00\nCHANGE RM 35.10", "15.90"),
+            ("TOTAL AMT INCL GST @ 6% : 8.48\nPAID AMOUNT: 100.00\nCHANGE : 91.50", "8.50"),
         ];
         for (text, expected) in cases {
             let total = money_fields(&rows(text)).total.map(|total| total.value);
