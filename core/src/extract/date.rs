@@ -87,7 +87,7 @@ fn year(text: &str) -> Option<i32> {
         4 => value,
         _ => return None,
     };
-    (2000..=2039).contains(&full).then_some(full)
+    (2000..=2029).contains(&full).then_some(full)
 }
 
 fn month_from_name(name: &str) -> Option<u32> {
@@ -109,11 +109,44 @@ fn fix_digit_confusions(text: &str) -> String {
                 (index > 0 && digitish(chars[index - 1])) || chars.get(index + 1).is_some_and(|n| digitish(*n));
             match c {
                 'O' | 'o' if neighbour_digit && within_run => '0',
-                'I' | 'l' | '|' if neighbour_digit && within_run => '1',
+                'I' | 'l' | '|' | 'J' if neighbour_digit && within_run => '1',
                 other => other,
             }
         })
         .collect()
+}
+
+/// Digits Tesseract confuses in receipt fonts: a `1` read as `4` or `7`, a `0` read as `6` or `8`.
+const CONFUSED: [(u8, u8); 4] = [(b'4', b'1'), (b'7', b'1'), (b'6', b'0'), (b'8', b'0')];
+
+/// The numbers `text` becomes with one confused digit put right.
+fn confusions(text: &str) -> impl Iterator<Item = u32> + '_ {
+    let bytes = text.as_bytes();
+    (0..bytes.len()).flat_map(move |position| {
+        CONFUSED.iter().filter(move |(seen, _)| bytes[position] == *seen).filter_map(move |(_, meant)| {
+            let mut fixed = bytes.to_vec();
+            fixed[position] = *meant;
+            std::str::from_utf8(&fixed).ok()?.parse().ok()
+        })
+    })
+}
+
+/// A numeric date whose day or month is impossible (`04/42/2017`, `46/06/2018`): when putting one
+/// confused digit right gives exactly one valid date in the receipt's order, that is the date.
+fn repaired(first: &str, second: &str, year: i32, month_first: bool) -> Option<FoundDate> {
+    let (first_value, second_value) = (first.parse::<u32>().ok()?, second.parse::<u32>().ok()?);
+    let candidates = confusions(first)
+        .map(|fixed| (fixed, second_value))
+        .chain(confusions(second).map(|fixed| (first_value, fixed)));
+    let mut dates: Vec<NaiveDate> =
+        candidates
+            .filter_map(|(a, b)| {
+                if month_first { NaiveDate::from_ymd_opt(year, a, b) } else { NaiveDate::from_ymd_opt(year, b, a) }
+            })
+            .collect();
+    dates.dedup();
+    let order = if month_first { DateOrder::MonthFirst } else { DateOrder::DayFirst };
+    (dates.len() == 1).then(|| FoundDate { date: dates[0], order })
 }
 
 /// Every date in `text`, left to right. `month_first` says how to read an ambiguous numeric date.
@@ -146,7 +179,7 @@ pub fn dates_in(text: &str, month_first: bool) -> Vec<FoundDate> {
                 (Some(_), Some(date)) if first == second => Some(FoundDate { date, order: DateOrder::Unambiguous }),
                 (Some(_), Some(date)) if month_first => Some(FoundDate { date, order: DateOrder::AssumedMonthFirst }),
                 (Some(date), Some(_)) => Some(FoundDate { date, order: DateOrder::AssumedDayFirst }),
-                (None, None) => None,
+                (None, None) => repaired(a_text, b_text, y, month_first),
             }
         };
         if let Some(candidate) = candidate {
@@ -159,7 +192,12 @@ pub fn dates_in(text: &str, month_first: bool) -> Vec<FoundDate> {
         else {
             continue;
         };
-        if let Some(date) = NaiveDate::from_ymd_opt(y, month, day) {
+        let date = NaiveDate::from_ymd_opt(y, month, day).or_else(|| {
+            let valid: Vec<NaiveDate> =
+                confusions(&captures[1]).filter_map(|d| NaiveDate::from_ymd_opt(y, month, d)).collect();
+            (valid.len() == 1).then(|| valid[0])
+        });
+        if let Some(date) = date {
             let start = captures.get(1).map_or(0, |m| m.start());
             found.push((start, FoundDate { date, order: DateOrder::Unambiguous }));
         }
@@ -214,6 +252,9 @@ mod tests {
             ("(26/04/2018)", ymd(2018, 4, 26), DateOrder::DayFirst),
             ("ORD #07 -REG #19- 10/03/2018 17:24:07", ymd(2018, 3, 10), DateOrder::AssumedDayFirst),
             ("12-02-2618 11:34:45 AM", ymd(2018, 2, 12), DateOrder::AssumedDayFirst),
+            ("Date: 04/42/2017", ymd(2017, 12, 4), DateOrder::DayFirst),
+            ("46 Jun 2018 18:25", ymd(2018, 6, 16), DateOrder::Unambiguous),
+            ("'a: J7-06-2018 14:07:29", ymd(2018, 6, 17), DateOrder::DayFirst),
             ("26.04.2018", ymd(2018, 4, 26), DateOrder::DayFirst),
         ];
         for (text, date, order) in cases {

@@ -151,6 +151,17 @@ pub fn money_fields(rows: &[String]) -> MoneyFields {
     {
         chosen.2 = paid;
     }
+    // A printed rounding adjustment (Malaysian cash rounding to 5 sen) turns a total that is not a
+    // multiple of 0.05 into one that is; its sign is often lost to OCR, so the rule decides it.
+    if let (Some(chosen), Some(adjustment)) = (best.as_mut(), rounding_adjustment(rows)) {
+        let step = Decimal::new(5, 2);
+        let value = chosen.2.value();
+        if (value % step) != Decimal::ZERO
+            && let Some(rounded) = [value + adjustment, value - adjustment].into_iter().find(|v| (*v % step).is_zero())
+        {
+            chosen.2 = Amount::new(rounded);
+        }
+    }
     if let Some((strength, index, amount, same_row)) = best {
         let agrees = cash_change == Some(amount);
         let confidence = match (strength, agrees) {
@@ -198,6 +209,17 @@ pub fn money_fields(rows: &[String]) -> MoneyFields {
         }
     }
     fields
+}
+
+/// The size of a printed rounding adjustment (less than 5 sen), if any.
+fn rounding_adjustment(rows: &[String]) -> Option<Decimal> {
+    rows.iter()
+        .filter(|row| row.contains("ROUND") && !has_word(&repair_total(row), "TOTAL"))
+        // Adjustments are often printed without the leading zero (`-.02`).
+        .map(|row| row.replace(" .", " 0.").replace("-.", "-0.").replace("(.", "(0."))
+        .filter_map(|row| amounts_in(&row).into_iter().filter(|found| found.has_cents).max_by_key(|found| found.end))
+        .map(|found| found.amount.value().abs())
+        .find(|size| *size > Decimal::ZERO && *size < Decimal::new(5, 2))
 }
 
 /// Cash tendered minus change given, when both are printed.
@@ -303,6 +325,9 @@ mod tests {
             ("ITEM A 3.00\nCASH 20.00\nCHANGE 14.50", "5.50"),
             ("TOTAL SALES (INCLUSIVE GST) RM 15.92\nCASH RM 51.00\nCHANGE RM 35.10", "15.90"),
             ("TOTAL AMT INCL GST @ 6% : 8.48\nPAID AMOUNT: 100.00\nCHANGE : 91.50", "8.50"),
+            ("TOTAL SALES (INCLUSIVE GST) RM 177.22\nROUNDING ADJUSTMENT RM .02\nCARD 177.20", "177.20"),
+            ("TOTAL 14.38\nROUNDING ADJ 0.02", "14.40"),
+            ("TOTAL 14.37\nVISA 14.37", "14.37"),
         ];
         for (text, expected) in cases {
             let total = money_fields(&rows(text)).total.map(|total| total.value);
