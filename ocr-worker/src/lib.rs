@@ -11,6 +11,7 @@ pub mod evaluate;
 pub mod files;
 pub mod image_input;
 pub mod pool;
+pub mod service;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub struct Cli {
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Consume OCR jobs from the queue and store the results.
+    Run(Box<service::RunArgs>),
     /// Read receipt images (files or folders) and print one JSON result per image per line.
     Extract(ExtractArgs),
     /// Score extraction against SROIE-style labels: per-field accuracy and micro F1.
@@ -101,6 +104,7 @@ pub struct ExtractArgs {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(&cli.telemetry)?;
     match cli.command {
+        Command::Run(args) => service::run(*args).await,
         Command::Extract(args) => extract(args).await,
         Command::Evaluate(args) => evaluate::run(args).await,
         Command::Bench(args) => bench::run(args).await,

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod metrics;
 pub mod queue;
 pub mod shutdown;
+pub mod store;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -139,20 +139,59 @@ impl RedisQueue {
         }
     }
 
-    /// Runs a command; if the group vanished (Redis restarted without persistence, or the stream
-    /// was deleted), recreates it and runs the command once more.
+    /// Runs a command, riding out what a Redis restart looks like from here: a dropped or refused
+    /// connection is retried with a short backoff (the connection manager reconnects meanwhile),
+    /// and a vanished consumer group (Redis restarted without persistence) is recreated.
     async fn with_group<T, F, Fut>(&self, operation: F) -> Result<T, QueueError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, redis::RedisError>>,
     {
-        match operation().await {
-            Err(error) if error.to_string().contains("NOGROUP") => {
-                self.ensure_group().await?;
-                operation().await.map_err(unavailable)
+        let mut attempt = 0u32;
+        loop {
+            match operation().await {
+                Ok(value) => return Ok(value),
+                Err(error) if error.to_string().contains("NOGROUP") && attempt < 3 => self.ensure_group().await?,
+                Err(error)
+                    if (error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal())
+                        && attempt < 20 =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt + 1).min(10))).await;
+                }
+                Err(error) => return Err(unavailable(error)),
             }
-            other => other.map_err(unavailable),
+            attempt += 1;
         }
+    }
+
+    async fn script<T: redis::FromRedisValue>(
+        &self,
+        source: &str,
+        keys: &[String],
+        args: &[String],
+    ) -> Result<T, QueueError> {
+        let script = Script::new(source);
+        self.with_group(|| {
+            let mut connection = self.commands.clone();
+            let mut invocation = script.prepare_invoke();
+            for key in keys {
+                invocation.key(key);
+            }
+            for arg in args {
+                invocation.arg(arg);
+            }
+            async move { invocation.invoke_async(&mut connection).await }
+        })
+        .await
+    }
+
+    async fn command<T: redis::FromRedisValue>(&self, command: redis::Cmd) -> Result<T, QueueError> {
+        self.with_group(|| {
+            let mut connection = self.commands.clone();
+            let command = command.clone();
+            async move { command.query_async(&mut connection).await }
+        })
+        .await
     }
 
     fn decode(&self, handle: String, payload: Option<String>, times_delivered: u32) -> Result<Delivery, QueueError> {
@@ -163,16 +202,11 @@ impl RedisQueue {
     }
 
     async fn times_delivered(&self, handle: &str) -> Result<u32, QueueError> {
-        let mut connection = self.commands.clone();
-        let pending: Value = redis::cmd("XPENDING")
-            .arg(&self.names.jobs)
-            .arg(CONSUMER_GROUP)
-            .arg(handle)
-            .arg(handle)
-            .arg(1)
-            .query_async(&mut connection)
-            .await
-            .map_err(unavailable)?;
+        let pending: Value = self
+            .command(
+                redis::cmd("XPENDING").arg(&self.names.jobs).arg(CONSUMER_GROUP).arg(handle).arg(handle).arg(1).clone(),
+            )
+            .await?;
         let count = match &pending {
             Value::Array(rows) => match rows.first() {
                 Some(Value::Array(row)) => match row.get(3) {
@@ -194,17 +228,18 @@ impl RedisQueue {
             deliveries: delivery.deliveries,
             failed_at: Utc::now(),
         };
-        let mut connection = self.commands.clone();
-        let _: i64 = Script::new(DEAD_LETTER)
-            .key(&self.names.jobs)
-            .key(&self.names.dead_letters)
-            .arg(CONSUMER_GROUP)
-            .arg(&delivery.handle)
-            .arg(DEAD_LETTER_FIELD)
-            .arg(letter.encode())
-            .invoke_async(&mut connection)
-            .await
-            .map_err(unavailable)?;
+        let _: i64 = self
+            .script(
+                DEAD_LETTER,
+                &[self.names.jobs.to_string(), self.names.dead_letters.to_string()],
+                &[
+                    CONSUMER_GROUP.to_string(),
+                    delivery.handle.to_string(),
+                    DEAD_LETTER_FIELD.to_string(),
+                    letter.encode().to_string(),
+                ],
+            )
+            .await?;
         tracing::warn!(job.id = %delivery.job.job_id, receipt.id = %delivery.job.receipt_id, deliveries = delivery.deliveries, "job dead-lettered");
         Ok(())
     }
@@ -212,32 +247,30 @@ impl RedisQueue {
 
 impl JobQueue for RedisQueue {
     async fn enqueue(&self, job: &OcrJob) -> Result<Enqueued, QueueError> {
-        let mut connection = self.commands.clone();
-        let added: Option<String> = Script::new(ENQUEUE)
-            .key(self.names.dedup_key(job.job_id))
-            .key(&self.names.jobs)
-            .arg(self.policy.dedup_window.as_secs().max(1))
-            .arg(job.encode())
-            .arg(JOB_FIELD)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(unavailable)?;
+        let added: Option<String> = self
+            .script(
+                ENQUEUE,
+                &[self.names.dedup_key(job.job_id).to_string(), self.names.jobs.to_string()],
+                &[
+                    self.policy.dedup_window.as_secs().max(1).to_string(),
+                    job.encode().to_string(),
+                    JOB_FIELD.to_string(),
+                ],
+            )
+            .await?;
         Ok(if added.is_some() { Enqueued::Added } else { Enqueued::Duplicate })
     }
 
     async fn claim(&self, consumer: &str, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
         let max = max.max(1);
-        let mut connection = self.commands.clone();
         let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
-        let _: i64 = Script::new(PROMOTE_DUE)
-            .key(&self.retries)
-            .key(&self.names.jobs)
-            .arg(now_ms)
-            .arg(100)
-            .arg(JOB_FIELD)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(unavailable)?;
+        let _: i64 = self
+            .script(
+                PROMOTE_DUE,
+                &[self.retries.to_string(), self.names.jobs.to_string()],
+                &[now_ms.to_string(), 100.to_string(), JOB_FIELD.to_string()],
+            )
+            .await?;
 
         // Jobs whose consumer went silent for longer than the visibility timeout.
         let visibility = millis(self.policy.visibility_timeout);
@@ -275,13 +308,13 @@ impl JobQueue for RedisQueue {
                     }
                     Err(error) => {
                         tracing::error!(%error, entry = %handle, "dropping an undecodable entry");
-                        let _: i64 = Script::new(ACK)
-                            .key(&self.names.jobs)
-                            .arg(CONSUMER_GROUP)
-                            .arg(&handle)
-                            .invoke_async(&mut connection)
-                            .await
-                            .map_err(unavailable)?;
+                        let _: i64 = self
+                            .script(
+                                ACK,
+                                &[self.names.jobs.to_string()],
+                                &[CONSUMER_GROUP.to_string(), handle.to_string()],
+                            )
+                            .await?;
                     }
                 }
             }
@@ -309,13 +342,13 @@ impl JobQueue for RedisQueue {
                     Ok(delivery) => deliveries.push(delivery),
                     Err(error) => {
                         tracing::error!(%error, entry = %entry.id, "dropping an undecodable entry");
-                        let _: i64 = Script::new(ACK)
-                            .key(&self.names.jobs)
-                            .arg(CONSUMER_GROUP)
-                            .arg(&entry.id)
-                            .invoke_async(&mut connection)
-                            .await
-                            .map_err(unavailable)?;
+                        let _: i64 = self
+                            .script(
+                                ACK,
+                                &[self.names.jobs.to_string()],
+                                &[CONSUMER_GROUP.to_string(), entry.id.to_string()],
+                            )
+                            .await?;
                     }
                 }
             }
@@ -324,30 +357,26 @@ impl JobQueue for RedisQueue {
     }
 
     async fn heartbeat(&self, consumer: &str, delivery: &Delivery) -> Result<(), QueueError> {
-        let mut connection = self.commands.clone();
         // Claiming our own entry with JUSTID resets its idle time without counting a delivery.
-        let _: Value = redis::cmd("XCLAIM")
-            .arg(&self.names.jobs)
-            .arg(CONSUMER_GROUP)
-            .arg(consumer)
-            .arg(0)
-            .arg(&delivery.handle)
-            .arg("JUSTID")
-            .query_async(&mut connection)
-            .await
-            .map_err(unavailable)?;
+        let _: Value = self
+            .command(
+                redis::cmd("XCLAIM")
+                    .arg(&self.names.jobs)
+                    .arg(CONSUMER_GROUP)
+                    .arg(consumer)
+                    .arg(0)
+                    .arg(&delivery.handle)
+                    .arg("JUSTID")
+                    .clone(),
+            )
+            .await?;
         Ok(())
     }
 
     async fn ack(&self, delivery: &Delivery) -> Result<(), QueueError> {
-        let mut connection = self.commands.clone();
-        let _: i64 = Script::new(ACK)
-            .key(&self.names.jobs)
-            .arg(CONSUMER_GROUP)
-            .arg(&delivery.handle)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(unavailable)?;
+        let _: i64 = self
+            .script(ACK, &[self.names.jobs.to_string()], &[CONSUMER_GROUP.to_string(), delivery.handle.to_string()])
+            .await?;
         Ok(())
     }
 
@@ -359,38 +388,26 @@ impl JobQueue for RedisQueue {
         let after = self.policy.backoff(delivery.deliveries);
         let due = Utc::now().timestamp_millis().saturating_add(i64::try_from(after.as_millis()).unwrap_or(i64::MAX));
         let retried = OcrJob { attempt: delivery.deliveries + 1, ..delivery.job.clone() };
-        let mut connection = self.commands.clone();
-        let _: i64 = Script::new(RETRY_LATER)
-            .key(&self.names.jobs)
-            .key(&self.retries)
-            .arg(CONSUMER_GROUP)
-            .arg(&delivery.handle)
-            .arg(due)
-            .arg(retried.encode())
-            .invoke_async(&mut connection)
-            .await
-            .map_err(unavailable)?;
+        let _: i64 = self
+            .script(
+                RETRY_LATER,
+                &[self.names.jobs.to_string(), self.retries.to_string()],
+                &[
+                    CONSUMER_GROUP.to_string(),
+                    delivery.handle.to_string(),
+                    due.to_string(),
+                    retried.encode().to_string(),
+                ],
+            )
+            .await?;
         Ok(Failed::Retrying { after })
     }
 
     async fn depth(&self) -> Result<QueueDepth, QueueError> {
-        let mut connection = self.commands.clone();
-        let (length, scheduled): (u64, u64) = redis::pipe()
-            .cmd("XLEN")
-            .arg(&self.names.jobs)
-            .cmd("ZCARD")
-            .arg(&self.retries)
-            .query_async(&mut connection)
-            .await
-            .map_err(unavailable)?;
-        let summary: Value = self
-            .with_group(|| {
-                let mut connection = self.commands.clone();
-                async move {
-                    redis::cmd("XPENDING").arg(&self.names.jobs).arg(CONSUMER_GROUP).query_async(&mut connection).await
-                }
-            })
-            .await?;
+        let length: u64 = self.command(redis::cmd("XLEN").arg(&self.names.jobs).clone()).await?;
+        let scheduled: u64 = self.command(redis::cmd("ZCARD").arg(&self.retries).clone()).await?;
+        let summary: Value =
+            self.command(redis::cmd("XPENDING").arg(&self.names.jobs).arg(CONSUMER_GROUP).clone()).await?;
         let pending = match &summary {
             Value::Array(parts) => match parts.first() {
                 Some(Value::Int(count)) => u64::try_from(*count).unwrap_or(0),
@@ -403,16 +420,9 @@ impl JobQueue for RedisQueue {
     }
 
     async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {
-        let mut connection = self.commands.clone();
-        let range: Value = redis::cmd("XRANGE")
-            .arg(&self.names.dead_letters)
-            .arg("-")
-            .arg("+")
-            .arg("COUNT")
-            .arg(max)
-            .query_async(&mut connection)
-            .await
-            .map_err(unavailable)?;
+        let range: Value = self
+            .command(redis::cmd("XRANGE").arg(&self.names.dead_letters).arg("-").arg("+").arg("COUNT").arg(max).clone())
+            .await?;
         entries(&range, DEAD_LETTER_FIELD)
             .into_iter()
             .filter_map(|(_, payload)| payload)

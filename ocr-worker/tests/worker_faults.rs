@@ -1,0 +1,220 @@
+//! Fault tests of the OCR worker with real processes, real Redis and the MongoDB-wire server:
+//! a worker killed with SIGKILL in the middle of OCR loses nothing, and a poison job ends in the
+//! dead letters with its reason while its receipt becomes `failed`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use finagent_core::job::OcrJob;
+use finagent_core::names::InstanceName;
+use finagent_core::receipt::{Receipt, ReceiptStatus};
+use finagent_core::{BlobKey, ReceiptId, UserId};
+use finagent_platform::queue::redis::RedisQueue;
+use finagent_platform::queue::{JobQueue, QueuePolicy};
+use finagent_platform::store::mongo::MongoStore;
+use finagent_platform::store::{BlobStore, ReceiptStore};
+use finagent_platform::testkit;
+
+struct Platform {
+    redis_url: String,
+    mongodb_url: String,
+    database: String,
+    instance: InstanceName,
+    queue: RedisQueue,
+    store: MongoStore,
+}
+
+async fn platform() -> Option<Platform> {
+    let redis_url = testkit::redis_url()?;
+    let mongodb_url = testkit::mongodb_url()?;
+    let instance: InstanceName = testkit::unique_name("w").parse().expect("dns label");
+    let database = instance.to_string().replace('-', "_");
+    let queue = RedisQueue::connect(&redis_url, &instance, QueuePolicy::default()).await.expect("redis");
+    let store = MongoStore::connect(&mongodb_url, &database).await.expect("mongodb");
+    Some(Platform { redis_url, mongodb_url, database, instance, queue, store })
+}
+
+impl Platform {
+    /// What the API does on upload: store the image and the receipt, then enqueue the job.
+    async fn submit(&self, image: &[u8]) -> ReceiptId {
+        let owner = UserId::new();
+        let id = ReceiptId::new();
+        let blob_key = BlobKey::for_receipt(id);
+        self.store.put_blob(&blob_key, image).await.expect("blob");
+        let now = Utc::now();
+        let receipt = Receipt {
+            id,
+            owner_id: owner,
+            status: ReceiptStatus::Queued,
+            blob_key: blob_key.clone(),
+            image_sha256: format!("{id}"),
+            file_name: None,
+            content_type: "image/jpeg".to_owned(),
+            created_at: now,
+            updated_at: now,
+            failure: None,
+            result: None,
+        };
+        self.store.insert_receipt(&receipt).await.expect("receipt");
+        self.queue.enqueue(&OcrJob::new(id, owner, blob_key, now)).await.expect("enqueue");
+        id
+    }
+
+    fn worker(&self) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_ocr-worker"))
+            .args([
+                "run",
+                "--threads",
+                "1",
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--visibility-timeout",
+                "2",
+                "--retry-backoff",
+                "0",
+            ])
+            .args(["--redis-url", &self.redis_url, "--mongodb-url", &self.mongodb_url, "--database", &self.database])
+            .args(["--instance", self.instance.as_str()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("worker starts")
+    }
+
+    async fn status(&self, id: ReceiptId) -> Receipt {
+        self.store.receipt(id, None).await.expect("read").expect("exists")
+    }
+
+    async fn wait_for(&self, id: ReceiptId, wanted: ReceiptStatus, limit: Duration) -> Receipt {
+        let started = Instant::now();
+        loop {
+            let receipt = self.status(id).await;
+            if receipt.status == wanted {
+                return receipt;
+            }
+            assert!(started.elapsed() < limit, "receipt {id} still {:?} after {limit:?}", receipt.status);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/receipts").join(name))
+        .expect("fixture")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_mid_ocr_loses_nothing_and_stores_one_result() {
+    let Some(platform) = platform().await else { return };
+    let receipts = [platform.submit(&fixture("010.jpg")).await, platform.submit(&fixture("015.jpg")).await];
+
+    let mut doomed = platform.worker();
+    platform.wait_for(receipts[0], ReceiptStatus::Processing, Duration::from_secs(30)).await;
+    doomed.kill().expect("SIGKILL");
+    doomed.wait().expect("reaped");
+    assert_ne!(platform.status(receipts[0]).await.status, ReceiptStatus::Done, "killed before the result was stored");
+
+    let mut survivor = platform.worker();
+    for id in receipts {
+        let receipt = platform.wait_for(id, ReceiptStatus::Done, Duration::from_secs(60)).await;
+        assert!(receipt.result.is_some_and(|result| result.total.is_some()), "{id} has its result");
+    }
+    survivor.kill().ok();
+    survivor.wait().ok();
+
+    let client = mongodb::Client::with_uri_str(&platform.mongodb_url).await.expect("client");
+    let collection = client.database(&platform.database).collection::<mongodb::bson::Document>("receipts");
+    for id in receipts {
+        let copies = collection.count_documents(mongodb::bson::doc! { "_id": id.to_string() }).await.expect("count");
+        assert_eq!(copies, 1, "exactly one stored receipt and result for {id}");
+    }
+    assert_eq!(platform.queue.depth().await.expect("depth").total(), 0, "nothing left in the queue");
+    assert!(platform.queue.dead_letters(10).await.expect("dead letters").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poison_job_is_dead_lettered_after_three_attempts() {
+    let Some(platform) = platform().await else { return };
+    let id = platform.submit(b"this is not an image at all").await;
+    let mut worker = platform.worker();
+    let receipt = platform.wait_for(id, ReceiptStatus::Failed, Duration::from_secs(60)).await;
+    worker.kill().ok();
+    worker.wait().ok();
+    assert!(receipt.failure.as_deref().is_some_and(|reason| reason.contains("not a supported image")), "{receipt:?}");
+    let dead = platform.queue.dead_letters(10).await.expect("dead letters");
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].job.receipt_id, dead[0].deliveries), (id, 3));
+    assert!(dead[0].reason.contains("not a supported image"), "{}", dead[0].reason);
+}
+
+/// A Redis server of this test's own, with append-only persistence, that can be restarted.
+struct OwnRedis {
+    port: u16,
+    directory: PathBuf,
+    process: Child,
+}
+
+impl OwnRedis {
+    fn start(port: u16, directory: PathBuf) -> Self {
+        let process = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(&directory)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server starts (installed by scripts/test.sh)");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "redis did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { port, directory, process }
+    }
+
+    fn crash_and_restart(mut self) -> Self {
+        self.process.kill().expect("SIGKILL redis");
+        self.process.wait().expect("reaped");
+        Self::start(self.port, self.directory.clone())
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.process.kill().ok();
+        self.process.wait().ok();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_redis_with_jobs_queued_loses_nothing() {
+    let Some(mut platform) = platform().await else { return };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let directory = std::env::temp_dir().join(testkit::unique_name("redis-aof"));
+    std::fs::create_dir_all(&directory).expect("dir");
+    let redis = OwnRedis::start(port, directory.clone());
+    platform.redis_url = format!("redis://127.0.0.1:{port}/");
+    platform.queue =
+        RedisQueue::connect(&platform.redis_url, &platform.instance, QueuePolicy::default()).await.expect("redis");
+
+    let mut receipts = Vec::new();
+    for name in ["000.jpg", "005.jpg", "010.jpg", "015.jpg"] {
+        receipts.push(platform.submit(&fixture(name)).await);
+    }
+    let redis = redis.crash_and_restart();
+    assert_eq!(platform.queue.depth().await.expect("depth after restart").total(), 4, "every accepted job survived");
+
+    let mut worker = platform.worker();
+    platform.wait_for(receipts[0], ReceiptStatus::Done, Duration::from_secs(60)).await;
+    // Restart again while the worker is connected: it must reconnect by itself.
+    let _redis = redis.crash_and_restart();
+    for id in &receipts {
+        platform.wait_for(*id, ReceiptStatus::Done, Duration::from_secs(90)).await;
+    }
+    worker.kill().ok();
+    worker.wait().ok();
+    assert_eq!(platform.queue.depth().await.expect("depth").total(), 0);
+    std::fs::remove_dir_all(&directory).ok();
+}
