@@ -5,6 +5,7 @@
 //! the versioned OCR job protocol ([`job`]) and the names shared between the operator and the
 //! services ([`names`]). Wire formats are locked by golden JSON tests in `tests/golden.rs`.
 
+pub mod account;
 pub mod evaluation;
 pub mod extract;
 pub mod ids;

@@ -12,6 +12,7 @@ pub mod files;
 pub mod image_input;
 pub mod pool;
 pub mod service;
+pub mod soak;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub enum Command {
     Evaluate(evaluate::EvaluateArgs),
     /// Measure receipts per second and latency next to the plain `tesseract` command.
     Bench(bench::BenchArgs),
+    /// Push N jobs through M worker processes while killing workers at random; print the tally.
+    Soak(Box<soak::SoakArgs>),
     /// Print the version, the Tesseract version and the job protocol version.
     Version,
 }
@@ -108,6 +111,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Extract(args) => extract(args).await,
         Command::Evaluate(args) => evaluate::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Soak(args) => soak::run(*args).await,
         Command::Version => {
             println!(
                 "{} {} (tesseract {}, job protocol v{})",

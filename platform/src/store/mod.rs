@@ -1,15 +1,20 @@
-//! Storage of receipts and their images.
+//! Storage of receipts, their images and accounts (users, refresh-token sessions, API keys).
 //!
 //! [`ReceiptStore`] keeps receipt documents and moves them through `queued → processing → done |
 //! failed`; [`BlobStore`] keeps the original images. [`mongo::MongoStore`] implements both on
 //! MongoDB (documents in `receipts`, images in GridFS), with its indexes created idempotently at
-//! start. Writing a result is keyed by the receipt id, so a redelivered job overwrites its own
+//! start; [`sqlite::SqliteStore`] implements every trait on one SQLite file plus a blob folder, for
+//! the single-machine mode. One contract suite (`tests/store_contract.rs`) runs against both. Writing a result is keyed by the receipt id, so a redelivered job overwrites its own
 //! result and never duplicates it.
 
 pub mod mongo;
+pub mod sqlite;
 
+use chrono::{DateTime, Utc};
+use finagent_core::account::{ApiKey, Rotation, Session, User};
 use finagent_core::receipt::{Receipt, ReceiptResult, ReceiptStatus};
 use finagent_core::{BlobKey, ReceiptId, UserId};
+use uuid::Uuid;
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -61,4 +66,47 @@ pub trait BlobStore: Send + Sync {
     fn blob(&self, key: &BlobKey) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
     /// Removes a blob; removing a missing blob is not an error.
     fn delete_blob(&self, key: &BlobKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// User accounts.
+pub trait UserStore: Send + Sync {
+    /// Creates a user; a taken user name or email is a conflict.
+    fn create_user(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A user by id.
+    fn user(&self, id: UserId) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+    /// A user by normalised user name.
+    fn user_by_name(&self, username: &str) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+    /// Every user, ordered by user name.
+    fn users(&self) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
+    /// Replaces a user's mutable fields (role, disabled, password hash, token validity).
+    fn update_user(&self, user: &User) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Refresh-token families.
+pub trait SessionStore: Send + Sync {
+    /// Starts a family.
+    fn create_session(&self, session: &Session) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Presents a refresh token: rotates it, detects reuse (revoking the family), or rejects it.
+    fn rotate_session(
+        &self,
+        presented_hash: &str,
+        next_hash: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Rotation, StoreError>> + Send;
+    /// Revokes one family (logout).
+    fn revoke_session(&self, family_id: Uuid) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Revokes every family of a user (disable, password change).
+    fn revoke_user_sessions(&self, user_id: UserId) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// API keys.
+pub trait ApiKeyStore: Send + Sync {
+    /// Stores a key.
+    fn create_api_key(&self, key: &ApiKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A live (not revoked) key by the hash of its value.
+    fn api_key_by_hash(&self, key_hash: &str) -> impl Future<Output = Result<Option<ApiKey>, StoreError>> + Send;
+    /// An owner's keys, newest first.
+    fn api_keys(&self, owner: UserId) -> impl Future<Output = Result<Vec<ApiKey>, StoreError>> + Send;
+    /// Revokes an owner's key; false when the owner has no such key.
+    fn revoke_api_key(&self, owner: UserId, id: Uuid) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

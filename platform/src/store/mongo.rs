@@ -4,7 +4,9 @@
 //! connect time (creating an existing index is a no-op): `(owner_id, created_at)` for listing,
 //! `(owner_id, image_sha256)` for de-duplicating uploads, and `status` for operations.
 
+use chrono::DateTime;
 use chrono::Utc;
+use finagent_core::account::{ApiKey, Rotation, Session, User};
 use finagent_core::receipt::{Receipt, ReceiptResult, ReceiptStatus};
 use finagent_core::{BlobKey, ReceiptId, UserId};
 use futures::{AsyncReadExt, AsyncWriteExt, TryStreamExt};
@@ -12,14 +14,35 @@ use mongodb::bson::{self, Bson, Document, doc};
 use mongodb::gridfs::GridFsBucket;
 use mongodb::options::{GridFsBucketOptions, IndexOptions};
 use mongodb::{Collection, Database, IndexModel};
+use uuid::Uuid;
 
-use super::{BlobStore, ReceiptStore, StoreError};
+use super::{ApiKeyStore, BlobStore, ReceiptStore, SessionStore, StoreError, UserStore};
 
-/// Receipts and images on MongoDB.
+/// Receipts, images and accounts on MongoDB.
 #[derive(Clone, Debug)]
 pub struct MongoStore {
     receipts: Collection<Document>,
     images: GridFsBucket,
+    users: Collection<Document>,
+    sessions: Collection<Document>,
+    api_keys: Collection<Document>,
+}
+
+fn is_duplicate(error: &mongodb::error::Error) -> bool {
+    let text = error.to_string();
+    text.contains("E11000") || text.to_lowercase().contains("duplicate")
+}
+
+fn encode<T: serde::Serialize>(value: &T, id: String) -> Result<Document, StoreError> {
+    let mut document = bson::to_document(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    document.insert("_id", id);
+    Ok(document)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(mut document: Document) -> Result<T, StoreError> {
+    document.remove("_id");
+    document.remove("used_token_hashes");
+    bson::from_document(document).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn unavailable(error: mongodb::error::Error) -> StoreError {
@@ -34,6 +57,7 @@ fn to_document(receipt: &Receipt) -> Result<Document, StoreError> {
 
 fn from_document(mut document: Document) -> Result<Receipt, StoreError> {
     document.remove("_id");
+    document.remove("result_writes");
     bson::from_document(document).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
@@ -59,7 +83,32 @@ impl MongoStore {
             .await
             .map_err(unavailable)?;
         let images = database.gridfs_bucket(GridFsBucketOptions::builder().bucket_name("images".to_owned()).build());
-        Ok(Self { receipts, images })
+        let unique = |keys: Document, name: &str| {
+            IndexModel::builder()
+                .keys(keys)
+                .options(IndexOptions::builder().name(name.to_owned()).unique(true).build())
+                .build()
+        };
+        let users = database.collection::<Document>("users");
+        users
+            .create_indexes([unique(doc! { "username": 1 }, "username"), unique(doc! { "email": 1 }, "email")])
+            .await
+            .map_err(unavailable)?;
+        let sessions = database.collection::<Document>("sessions");
+        sessions
+            .create_indexes([
+                index(doc! { "current_token_hash": 1 }, "current_token"),
+                index(doc! { "used_token_hashes": 1 }, "used_tokens"),
+                index(doc! { "user_id": 1 }, "user"),
+            ])
+            .await
+            .map_err(unavailable)?;
+        let api_keys = database.collection::<Document>("api_keys");
+        api_keys
+            .create_indexes([unique(doc! { "key_hash": 1 }, "key_hash"), index(doc! { "owner_id": 1 }, "owner")])
+            .await
+            .map_err(unavailable)?;
+        Ok(Self { receipts, images, users, sessions, api_keys })
     }
 
     async fn blob_id(&self, key: &BlobKey) -> Result<Option<Bson>, StoreError> {
@@ -120,7 +169,11 @@ impl ReceiptStore for MongoStore {
         self.receipts
             .update_one(
                 doc! { "_id": id.to_string(), "status": { "$in": ["queued", "processing", "done"] } },
-                doc! { "$set": { "status": "done", "result": result, "failure": Bson::Null, "updated_at": Utc::now().to_rfc3339() } },
+                doc! {
+                    "$set": { "status": "done", "result": result, "failure": Bson::Null, "updated_at": Utc::now().to_rfc3339() },
+                    // Counts overwrites by redelivered jobs, for operations; the result itself stays single.
+                    "$inc": { "result_writes": 1 },
+                },
             )
             .await
             .map_err(unavailable)?;
@@ -152,5 +205,155 @@ impl BlobStore for MongoStore {
             self.images.delete(id).await.map_err(unavailable)?;
         }
         Ok(())
+    }
+}
+
+impl UserStore for MongoStore {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        match self.users.insert_one(encode(user, user.id.to_string())?).await {
+            Ok(_) => Ok(()),
+            Err(error) if is_duplicate(&error) => Err(StoreError::Conflict("user name or email".to_owned())),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.users.find_one(doc! { "_id": id.to_string() }).await.map_err(unavailable)?.map(decode).transpose()
+    }
+
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
+        self.users.find_one(doc! { "username": username }).await.map_err(unavailable)?.map(decode).transpose()
+    }
+
+    async fn users(&self) -> Result<Vec<User>, StoreError> {
+        let documents: Vec<Document> = self
+            .users
+            .find(doc! {})
+            .sort(doc! { "username": 1 })
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        documents.into_iter().map(decode).collect()
+    }
+
+    async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
+        let replaced =
+            self.users.replace_one(doc! { "_id": user.id.to_string() }, encode(user, user.id.to_string())?).await;
+        match replaced {
+            Ok(outcome) => Ok(outcome.matched_count == 1),
+            Err(error) if is_duplicate(&error) => Err(StoreError::Conflict("user name or email".to_owned())),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+}
+
+impl SessionStore for MongoStore {
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        let mut document = encode(session, session.family_id.to_string())?;
+        document.insert("used_token_hashes", Vec::<String>::new());
+        self.sessions.insert_one(document).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn rotate_session(
+        &self,
+        presented_hash: &str,
+        next_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Rotation, StoreError> {
+        if let Some(document) =
+            self.sessions.find_one(doc! { "current_token_hash": presented_hash }).await.map_err(unavailable)?
+        {
+            let family_id = document.get_str("_id").unwrap_or_default().to_owned();
+            let session: Session = decode(document)?;
+            if session.revoked || session.expires_at <= now {
+                return Ok(Rotation::Invalid);
+            }
+            // Compare-and-set on the current token: of two concurrent refreshes, one wins.
+            let updated = self
+                .sessions
+                .update_one(
+                    doc! { "_id": &family_id, "current_token_hash": presented_hash, "revoked": false },
+                    doc! { "$set": { "current_token_hash": next_hash }, "$push": { "used_token_hashes": presented_hash } },
+                )
+                .await
+                .map_err(unavailable)?;
+            if updated.modified_count == 1 {
+                return Ok(Rotation::Rotated(Session { current_token_hash: next_hash.to_owned(), ..session }));
+            }
+        }
+        let reused = self
+            .sessions
+            .find_one_and_update(doc! { "used_token_hashes": presented_hash }, doc! { "$set": { "revoked": true } })
+            .await
+            .map_err(unavailable)?;
+        Ok(if reused.is_some() { Rotation::ReuseDetected } else { Rotation::Invalid })
+    }
+
+    async fn revoke_session(&self, family_id: Uuid) -> Result<(), StoreError> {
+        self.sessions
+            .update_one(doc! { "_id": family_id.to_string() }, doc! { "$set": { "revoked": true } })
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn revoke_user_sessions(&self, user_id: UserId) -> Result<u64, StoreError> {
+        let updated = self
+            .sessions
+            .update_many(
+                doc! { "user_id": user_id.to_string(), "revoked": false },
+                doc! { "$set": { "revoked": true } },
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(updated.modified_count)
+    }
+}
+
+impl ApiKeyStore for MongoStore {
+    async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        match self.api_keys.insert_one(encode(key, key.id.to_string())?).await {
+            Ok(_) => Ok(()),
+            Err(error) if is_duplicate(&error) => Err(StoreError::Conflict("api key".to_owned())),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.api_keys
+            .find_one(doc! { "key_hash": key_hash, "revoked": false })
+            .await
+            .map_err(unavailable)?
+            .map(decode)
+            .transpose()
+    }
+
+    async fn api_keys(&self, owner: UserId) -> Result<Vec<ApiKey>, StoreError> {
+        let documents: Vec<Document> = self
+            .api_keys
+            .find(doc! { "owner_id": owner.to_string() })
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        let mut keys: Vec<ApiKey> = documents.into_iter().map(decode).collect::<Result<_, _>>()?;
+        keys.sort_by_key(|key| std::cmp::Reverse(key.created_at));
+        Ok(keys)
+    }
+
+    async fn revoke_api_key(&self, owner: UserId, id: Uuid) -> Result<bool, StoreError> {
+        let updated = self
+            .api_keys
+            .update_one(
+                doc! { "_id": id.to_string(), "owner_id": owner.to_string() },
+                doc! { "$set": { "revoked": true } },
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(updated.matched_count == 1)
     }
 }

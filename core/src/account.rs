@@ -1,0 +1,101 @@
+//! Accounts: users with roles, refresh-token sessions and API keys, as stored.
+//!
+//! Secrets are never stored: passwords as argon2id hashes, refresh tokens and API keys as
+//! SHA-256 hex digests of their random values.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::ids::UserId;
+
+/// What a principal may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Uploads and reads their own receipts.
+    User,
+    /// Also manages users.
+    Admin,
+    /// Machine-to-machine access.
+    Service,
+}
+
+impl Role {
+    /// The role on the wire and in the stores.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Admin => "admin",
+            Self::Service => "service",
+        }
+    }
+}
+
+/// A user account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Id.
+    pub id: UserId,
+    /// Normalised (lower-case) user name, unique.
+    pub username: String,
+    /// Normalised (lower-case) email, unique.
+    pub email: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Role.
+    pub role: Role,
+    /// A disabled user can neither log in nor use existing tokens.
+    pub disabled: bool,
+    /// Tokens issued before this instant are rejected (logout everywhere, password change).
+    pub tokens_valid_after: DateTime<Utc>,
+    /// When the account was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A refresh-token family: each refresh rotates the token; presenting an old one revokes the family.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Family id.
+    pub family_id: Uuid,
+    /// Owner.
+    pub user_id: UserId,
+    /// SHA-256 hex of the only refresh token currently valid in this family.
+    pub current_token_hash: String,
+    /// When the family was started (login).
+    pub created_at: DateTime<Utc>,
+    /// When the family expires.
+    pub expires_at: DateTime<Utc>,
+    /// Revoked by logout, reuse detection or an administrator.
+    pub revoked: bool,
+}
+
+/// What presenting a refresh token did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was current: it is replaced by the new one.
+    Rotated(Session),
+    /// The token was already used: the whole family is now revoked.
+    ReuseDetected,
+    /// No live family holds this token (unknown, expired or revoked).
+    Invalid,
+}
+
+/// An API key as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// Id.
+    pub id: Uuid,
+    /// Owner; a key never has more power than its owner.
+    pub owner_id: UserId,
+    /// A label chosen by the owner.
+    pub name: String,
+    /// The first characters of the key, shown in listings to tell keys apart.
+    pub prefix: String,
+    /// SHA-256 hex of the key.
+    pub key_hash: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// Revoked keys are rejected.
+    pub revoked: bool,
+}

@@ -1,0 +1,505 @@
+//! SQLite storage for the single-machine mode: one database file for documents and a folder for
+//! image blobs.
+//!
+//! Each record is kept as its JSON model next to the columns its queries filter on, so the model
+//! can grow without migrations while every query path has an index. The schema is created
+//! idempotently at open. SQLite calls block, so they run on the blocking thread pool; one
+//! connection behind a mutex serialises writers, which is what SQLite does anyway. Blobs are
+//! written to a temporary file and renamed into place, so a crash never leaves half an image.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use finagent_core::account::{ApiKey, Rotation, Session, User};
+use finagent_core::receipt::{Receipt, ReceiptResult, ReceiptStatus};
+use finagent_core::{BlobKey, ReceiptId, UserId};
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+
+use super::{ApiKeyStore, BlobStore, ReceiptStore, SessionStore, StoreError, UserStore};
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA foreign_keys = ON;
+CREATE TABLE IF NOT EXISTS receipts (
+  id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, status TEXT NOT NULL, image_sha256 TEXT NOT NULL,
+  created_at TEXT NOT NULL, result_writes INTEGER NOT NULL DEFAULT 0, document TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS receipts_owner_created ON receipts (owner_id, created_at);
+CREATE INDEX IF NOT EXISTS receipts_owner_image ON receipts (owner_id, image_sha256);
+CREATE INDEX IF NOT EXISTS receipts_status ON receipts (status);
+CREATE TABLE IF NOT EXISTS users (
+  id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, email TEXT NOT NULL UNIQUE, document TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+  family_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, current_token_hash TEXT NOT NULL,
+  revoked INTEGER NOT NULL, document TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS sessions_current ON sessions (current_token_hash);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id);
+CREATE TABLE IF NOT EXISTS used_refresh_tokens (
+  token_hash TEXT PRIMARY KEY, family_id TEXT NOT NULL REFERENCES sessions (family_id));
+CREATE TABLE IF NOT EXISTS api_keys (
+  id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE, revoked INTEGER NOT NULL,
+  created_at TEXT NOT NULL, document TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS api_keys_owner ON api_keys (owner_id, created_at);
+";
+
+/// Documents in SQLite, blobs in a folder.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    connection: Arc<Mutex<Connection>>,
+    blobs: PathBuf,
+}
+
+fn failed(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn conflict_or(error: rusqlite::Error, what: &str) -> StoreError {
+    match error {
+        rusqlite::Error::SqliteFailure(code, _) if code.code == rusqlite::ErrorCode::ConstraintViolation => {
+            StoreError::Conflict(what.to_owned())
+        }
+        other => failed(other),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and the blob folder.
+    pub async fn open(database: impl AsRef<Path>, blobs: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let database = database.as_ref().to_owned();
+        let blobs = blobs.as_ref().to_owned();
+        std::fs::create_dir_all(&blobs).map_err(failed)?;
+        if let Some(parent) = database.parent() {
+            std::fs::create_dir_all(parent).map_err(failed)?;
+        }
+        let connection = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
+            let connection = Connection::open(&database).map_err(failed)?;
+            connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(failed)?;
+            connection.execute_batch(SCHEMA).map_err(failed)?;
+            Ok(connection)
+        })
+        .await
+        .map_err(failed)??;
+        Ok(Self { connection: Arc::new(Mutex::new(connection)), blobs })
+    }
+
+    async fn with<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let connection = Arc::clone(&self.connection);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = connection.lock().map_err(|_| failed("the database connection is poisoned"))?;
+            work(&mut guard)
+        })
+        .await
+        .map_err(failed)?
+    }
+
+    fn blob_path(&self, key: &BlobKey) -> Result<PathBuf, StoreError> {
+        let safe = !key.as_str().is_empty()
+            && key.as_str().split('/').all(|part| {
+                !part.is_empty()
+                    && part != "."
+                    && part != ".."
+                    && part.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            });
+        if !safe {
+            return Err(StoreError::Corrupt(format!("unsafe blob key {:?}", key.as_str())));
+        }
+        Ok(self.blobs.join(key.as_str()))
+    }
+}
+
+impl ReceiptStore for SqliteStore {
+    async fn insert_receipt(&self, receipt: &Receipt) -> Result<(), StoreError> {
+        let (id, owner, status, sha, created) = (
+            receipt.id.to_string(),
+            receipt.owner_id.to_string(),
+            receipt.status.as_str(),
+            receipt.image_sha256.clone(),
+            receipt.created_at.to_rfc3339(),
+        );
+        let document = to_json(receipt)?;
+        self.with(move |db| {
+            db.execute(
+                "INSERT INTO receipts (id, owner_id, status, image_sha256, created_at, document) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, owner, status, sha, created, document],
+            )
+            .map_err(|e| conflict_or(e, &format!("receipt {id}")))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn receipt(&self, id: ReceiptId, owner: Option<UserId>) -> Result<Option<Receipt>, StoreError> {
+        let (id, owner) = (id.to_string(), owner.map(|o| o.to_string()));
+        self.with(move |db| {
+            let document: Option<String> = db
+                .query_row(
+                    "SELECT document FROM receipts WHERE id = ?1 AND (?2 IS NULL OR owner_id = ?2)",
+                    params![id, owner],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(failed)?;
+            document.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn set_status(&self, id: ReceiptId, next: ReceiptStatus, failure: Option<&str>) -> Result<bool, StoreError> {
+        let (id, failure) = (id.to_string(), failure.map(str::to_owned));
+        self.with(move |db| {
+            let transaction = db.transaction().map_err(failed)?;
+            let document: Option<String> = transaction
+                .query_row("SELECT document FROM receipts WHERE id = ?1", params![id], |row| row.get(0))
+                .optional()
+                .map_err(failed)?;
+            let Some(document) = document else { return Ok(false) };
+            let mut receipt: Receipt = from_json(&document)?;
+            if !receipt.status.can_become(next) {
+                return Ok(false);
+            }
+            receipt.status = next;
+            receipt.updated_at = Utc::now();
+            if failure.is_some() {
+                receipt.failure = failure;
+            }
+            transaction
+                .execute(
+                    "UPDATE receipts SET status = ?2, document = ?3 WHERE id = ?1",
+                    params![id, next.as_str(), to_json(&receipt)?],
+                )
+                .map_err(failed)?;
+            transaction.commit().map_err(failed)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn store_result(&self, id: ReceiptId, result: &ReceiptResult) -> Result<(), StoreError> {
+        let (id, result) = (id.to_string(), result.clone());
+        self.with(move |db| {
+            let transaction = db.transaction().map_err(failed)?;
+            let document: Option<String> = transaction
+                .query_row("SELECT document FROM receipts WHERE id = ?1", params![id], |row| row.get(0))
+                .optional()
+                .map_err(failed)?;
+            let Some(document) = document else { return Ok(()) };
+            let mut receipt: Receipt = from_json(&document)?;
+            if receipt.status == ReceiptStatus::Failed {
+                return Ok(());
+            }
+            receipt.status = ReceiptStatus::Done;
+            receipt.result = Some(result);
+            receipt.failure = None;
+            receipt.updated_at = Utc::now();
+            transaction
+                .execute(
+                    "UPDATE receipts SET status = 'done', document = ?2, result_writes = result_writes + 1 WHERE id = ?1",
+                    params![id, to_json(&receipt)?],
+                )
+                .map_err(failed)?;
+            transaction.commit().map_err(failed)
+        })
+        .await
+    }
+}
+
+impl BlobStore for SqliteStore {
+    async fn put_blob(&self, key: &BlobKey, bytes: &[u8]) -> Result<(), StoreError> {
+        let path = self.blob_path(key)?;
+        let bytes = bytes.to_vec();
+        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(failed)?;
+            }
+            let temporary = path.with_extension(format!("partial-{}", Uuid::new_v4()));
+            std::fs::write(&temporary, &bytes).map_err(failed)?;
+            std::fs::rename(&temporary, &path).map_err(failed)
+        })
+        .await
+        .map_err(failed)?
+    }
+
+    async fn blob(&self, key: &BlobKey) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.blob_path(key)?;
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(failed(error)),
+        }
+    }
+
+    async fn delete_blob(&self, key: &BlobKey) -> Result<(), StoreError> {
+        let path = self.blob_path(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(failed(error)),
+        }
+    }
+}
+
+impl UserStore for SqliteStore {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        let (id, name, email, document) =
+            (user.id.to_string(), user.username.clone(), user.email.clone(), to_json(user)?);
+        self.with(move |db| {
+            db.execute(
+                "INSERT INTO users (id, username, email, document) VALUES (?1, ?2, ?3, ?4)",
+                params![id, name, email, document],
+            )
+            .map_err(|e| conflict_or(e, "user name or email"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        let id = id.to_string();
+        self.with(move |db| {
+            let document: Option<String> = db
+                .query_row("SELECT document FROM users WHERE id = ?1", params![id], |row| row.get(0))
+                .optional()
+                .map_err(failed)?;
+            document.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
+        let username = username.to_owned();
+        self.with(move |db| {
+            let document: Option<String> = db
+                .query_row("SELECT document FROM users WHERE username = ?1", params![username], |row| row.get(0))
+                .optional()
+                .map_err(failed)?;
+            document.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn users(&self) -> Result<Vec<User>, StoreError> {
+        self.with(|db| {
+            let mut statement = db.prepare("SELECT document FROM users ORDER BY username").map_err(failed)?;
+            let documents: Vec<String> =
+                statement.query_map([], |row| row.get(0)).map_err(failed)?.collect::<Result<_, _>>().map_err(failed)?;
+            documents.iter().map(|document| from_json(document)).collect()
+        })
+        .await
+    }
+
+    async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
+        let (id, name, email, document) =
+            (user.id.to_string(), user.username.clone(), user.email.clone(), to_json(user)?);
+        self.with(move |db| {
+            let changed = db
+                .execute(
+                    "UPDATE users SET username = ?2, email = ?3, document = ?4 WHERE id = ?1",
+                    params![id, name, email, document],
+                )
+                .map_err(|e| conflict_or(e, "user name or email"))?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+}
+
+impl SessionStore for SqliteStore {
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        let (family, user, current, document) = (
+            session.family_id.to_string(),
+            session.user_id.to_string(),
+            session.current_token_hash.clone(),
+            to_json(session)?,
+        );
+        self.with(move |db| {
+            db.execute(
+                "INSERT INTO sessions (family_id, user_id, current_token_hash, revoked, document) VALUES (?1, ?2, ?3, 0, ?4)",
+                params![family, user, current, document],
+            )
+            .map_err(|e| conflict_or(e, "session"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn rotate_session(
+        &self,
+        presented_hash: &str,
+        next_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Rotation, StoreError> {
+        let (presented, next) = (presented_hash.to_owned(), next_hash.to_owned());
+        self.with(move |db| {
+            let transaction = db.transaction().map_err(failed)?;
+            let current: Option<(String, String)> = transaction
+                .query_row(
+                    "SELECT family_id, document FROM sessions WHERE current_token_hash = ?1",
+                    params![presented],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()
+                .map_err(failed)?;
+            if let Some((family, document)) = current {
+                let mut session: Session = from_json(&document)?;
+                if session.revoked || session.expires_at <= now {
+                    return Ok(Rotation::Invalid);
+                }
+                session.current_token_hash = next.clone();
+                transaction
+                    .execute(
+                        "UPDATE sessions SET current_token_hash = ?2, document = ?3 WHERE family_id = ?1",
+                        params![family, next, to_json(&session)?],
+                    )
+                    .map_err(failed)?;
+                transaction
+                    .execute(
+                        "INSERT INTO used_refresh_tokens (token_hash, family_id) VALUES (?1, ?2)",
+                        params![presented, family],
+                    )
+                    .map_err(failed)?;
+                transaction.commit().map_err(failed)?;
+                return Ok(Rotation::Rotated(session));
+            }
+            let reused: Option<String> = transaction
+                .query_row(
+                    "SELECT family_id FROM used_refresh_tokens WHERE token_hash = ?1",
+                    params![presented],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(failed)?;
+            let Some(family) = reused else { return Ok(Rotation::Invalid) };
+            revoke_family(&transaction, &family)?;
+            transaction.commit().map_err(failed)?;
+            Ok(Rotation::ReuseDetected)
+        })
+        .await
+    }
+
+    async fn revoke_session(&self, family_id: Uuid) -> Result<(), StoreError> {
+        let family = family_id.to_string();
+        self.with(move |db| revoke_family(db, &family)).await
+    }
+
+    async fn revoke_user_sessions(&self, user_id: UserId) -> Result<u64, StoreError> {
+        let user = user_id.to_string();
+        self.with(move |db| {
+            let transaction = db.transaction().map_err(failed)?;
+            let families: Vec<String> = {
+                let mut statement = transaction
+                    .prepare("SELECT family_id FROM sessions WHERE user_id = ?1 AND revoked = 0")
+                    .map_err(failed)?;
+                statement
+                    .query_map(params![user], |row| row.get(0))
+                    .map_err(failed)?
+                    .collect::<Result<_, _>>()
+                    .map_err(failed)?
+            };
+            for family in &families {
+                revoke_family(&transaction, family)?;
+            }
+            transaction.commit().map_err(failed)?;
+            Ok(u64::try_from(families.len()).unwrap_or(u64::MAX))
+        })
+        .await
+    }
+}
+
+fn revoke_family(db: &Connection, family: &str) -> Result<(), StoreError> {
+    let document: Option<String> = db
+        .query_row("SELECT document FROM sessions WHERE family_id = ?1", params![family], |row| row.get(0))
+        .optional()
+        .map_err(failed)?;
+    let Some(document) = document else { return Ok(()) };
+    let mut session: Session = from_json(&document)?;
+    session.revoked = true;
+    db.execute(
+        "UPDATE sessions SET revoked = 1, document = ?2 WHERE family_id = ?1",
+        params![family, to_json(&session)?],
+    )
+    .map_err(failed)?;
+    Ok(())
+}
+
+impl ApiKeyStore for SqliteStore {
+    async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        let (id, owner, hash, created, document) = (
+            key.id.to_string(),
+            key.owner_id.to_string(),
+            key.key_hash.clone(),
+            key.created_at.to_rfc3339(),
+            to_json(key)?,
+        );
+        self.with(move |db| {
+            db.execute(
+                "INSERT INTO api_keys (id, owner_id, key_hash, revoked, created_at, document) VALUES (?1, ?2, ?3, 0, ?4, ?5)",
+                params![id, owner, hash, created, document],
+            )
+            .map_err(|e| conflict_or(e, "api key"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let hash = key_hash.to_owned();
+        self.with(move |db| {
+            let document: Option<String> = db
+                .query_row("SELECT document FROM api_keys WHERE key_hash = ?1 AND revoked = 0", params![hash], |row| {
+                    row.get(0)
+                })
+                .optional()
+                .map_err(failed)?;
+            document.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn api_keys(&self, owner: UserId) -> Result<Vec<ApiKey>, StoreError> {
+        let owner = owner.to_string();
+        self.with(move |db| {
+            let mut statement = db
+                .prepare("SELECT document FROM api_keys WHERE owner_id = ?1 ORDER BY created_at DESC")
+                .map_err(failed)?;
+            let documents: Vec<String> = statement
+                .query_map(params![owner], |row| row.get(0))
+                .map_err(failed)?
+                .collect::<Result<_, _>>()
+                .map_err(failed)?;
+            documents.iter().map(|document| from_json(document)).collect()
+        })
+        .await
+    }
+
+    async fn revoke_api_key(&self, owner: UserId, id: Uuid) -> Result<bool, StoreError> {
+        let (owner, id) = (owner.to_string(), id.to_string());
+        self.with(move |db| {
+            let document: Option<String> = db
+                .query_row("SELECT document FROM api_keys WHERE id = ?1 AND owner_id = ?2", params![id, owner], |row| {
+                    row.get(0)
+                })
+                .optional()
+                .map_err(failed)?;
+            let Some(document) = document else { return Ok(false) };
+            let mut key: ApiKey = from_json(&document)?;
+            key.revoked = true;
+            db.execute("UPDATE api_keys SET revoked = 1, document = ?2 WHERE id = ?1", params![id, to_json(&key)?])
+                .map_err(failed)?;
+            Ok(true)
+        })
+        .await
+    }
+}

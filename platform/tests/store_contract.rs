@@ -1,0 +1,219 @@
+//! One storage contract, two backends: each case runs against MongoDB (the harness's
+//! MongoDB-wire server, a fresh database per case) and SQLite (a fresh file per case).
+
+use chrono::{Duration, Utc};
+use finagent_core::account::{ApiKey, Role, Rotation, Session, User};
+use finagent_core::receipt::{EngineInfo, Merchant, Receipt, ReceiptResult, ReceiptStatus, Timings};
+use finagent_core::{BlobKey, ReceiptId, UserId};
+use finagent_platform::store::mongo::MongoStore;
+use finagent_platform::store::sqlite::SqliteStore;
+use finagent_platform::store::{ApiKeyStore, BlobStore, ReceiptStore, SessionStore, StoreError, UserStore};
+use finagent_platform::testkit;
+use uuid::Uuid;
+
+trait Store: ReceiptStore + BlobStore + UserStore + SessionStore + ApiKeyStore {}
+impl<T: ReceiptStore + BlobStore + UserStore + SessionStore + ApiKeyStore> Store for T {}
+
+async fn mongo() -> Option<MongoStore> {
+    let url = testkit::mongodb_url()?;
+    Some(MongoStore::connect(&url, &testkit::unique_name("store").replace('-', "_")).await.expect("mongodb"))
+}
+
+async fn sqlite() -> SqliteStore {
+    let directory = std::env::temp_dir().join(testkit::unique_name("finagent-sqlite"));
+    SqliteStore::open(directory.join("finagent.sqlite"), directory.join("blobs")).await.expect("sqlite")
+}
+
+fn receipt(owner: UserId) -> Receipt {
+    let id = ReceiptId::new();
+    let now = Utc::now();
+    Receipt {
+        id,
+        owner_id: owner,
+        status: ReceiptStatus::Queued,
+        blob_key: BlobKey::for_receipt(id),
+        image_sha256: "ab".repeat(32),
+        file_name: Some("lunch.jpg".to_owned()),
+        content_type: "image/jpeg".to_owned(),
+        created_at: now,
+        updated_at: now,
+        failure: None,
+        result: None,
+    }
+}
+
+fn result(total: &str) -> ReceiptResult {
+    ReceiptResult {
+        merchant: Merchant { name: Some("KEDAI".to_owned()), address: None },
+        date: None,
+        date_order: None,
+        currency: None,
+        subtotal: None,
+        tax: None,
+        tip: None,
+        total: Some(total.parse().expect("amount")),
+        payment_method: None,
+        category: None,
+        line_items: vec![],
+        confidence: Default::default(),
+        text: "KEDAI".to_owned(),
+        engine: EngineInfo { name: "tesseract".to_owned(), version: "5.3.0".to_owned() },
+        timings: Timings::default(),
+    }
+}
+
+fn user(name: &str) -> User {
+    User {
+        id: UserId::new(),
+        username: name.to_owned(),
+        email: format!("{name}@example.com"),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+        role: Role::User,
+        disabled: false,
+        tokens_valid_after: Utc::now(),
+        created_at: Utc::now(),
+    }
+}
+
+async fn receipts_move_through_their_lifecycle(store: impl Store) {
+    let owner = UserId::new();
+    let receipt = receipt(owner);
+    store.insert_receipt(&receipt).await.expect("insert");
+    assert!(matches!(store.insert_receipt(&receipt).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.receipt(receipt.id, Some(owner)).await.expect("read"), Some(receipt.clone()));
+    assert_eq!(store.receipt(receipt.id, Some(UserId::new())).await.expect("read"), None, "invisible to others");
+    assert!(store.set_status(receipt.id, ReceiptStatus::Processing, None).await.expect("status"));
+    store.store_result(receipt.id, &result("9.00")).await.expect("result");
+    store.store_result(receipt.id, &result("9.00")).await.expect("a redelivery overwrites");
+    let done = store.receipt(receipt.id, None).await.expect("read").expect("exists");
+    assert_eq!(done.status, ReceiptStatus::Done);
+    assert_eq!(done.result.and_then(|r| r.total).map(|t| t.to_string()).as_deref(), Some("9.00"));
+    assert!(!store.set_status(receipt.id, ReceiptStatus::Processing, None).await.expect("status"), "done stays done");
+
+    let poisoned = self::receipt(owner);
+    store.insert_receipt(&poisoned).await.expect("insert");
+    assert!(store.set_status(poisoned.id, ReceiptStatus::Failed, Some("not a supported image")).await.expect("status"));
+    let failed = store.receipt(poisoned.id, None).await.expect("read").expect("exists");
+    assert_eq!((failed.status, failed.failure.as_deref()), (ReceiptStatus::Failed, Some("not a supported image")));
+}
+
+async fn blobs_round_trip(store: impl Store) {
+    let key = BlobKey::for_receipt(ReceiptId::new());
+    assert_eq!(store.blob(&key).await.expect("read"), None);
+    let image: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    store.put_blob(&key, &image).await.expect("put");
+    assert_eq!(store.blob(&key).await.expect("read"), Some(image));
+    store.put_blob(&key, b"replaced").await.expect("replace");
+    assert_eq!(store.blob(&key).await.expect("read").as_deref(), Some(&b"replaced"[..]));
+    store.delete_blob(&key).await.expect("delete");
+    store.delete_blob(&key).await.expect("deleting twice is fine");
+    assert_eq!(store.blob(&key).await.expect("read"), None);
+}
+
+async fn users_are_unique_by_name_and_email(store: impl Store) {
+    let alice = user("alice");
+    store.create_user(&alice).await.expect("create");
+    let mut clash = user("alice");
+    clash.email = "other@example.com".to_owned();
+    assert!(matches!(store.create_user(&clash).await, Err(StoreError::Conflict(_))));
+    let mut same_email = user("alicia");
+    same_email.email = alice.email.clone();
+    assert!(matches!(store.create_user(&same_email).await, Err(StoreError::Conflict(_))));
+    store.create_user(&user("bob")).await.expect("create");
+    assert_eq!(store.user_by_name("alice").await.expect("read"), Some(alice.clone()));
+    assert_eq!(store.user(alice.id).await.expect("read"), Some(alice.clone()));
+    let names: Vec<String> = store.users().await.expect("list").into_iter().map(|u| u.username).collect();
+    assert_eq!(names, ["alice", "bob"]);
+    let promoted = User { role: Role::Admin, disabled: true, ..alice.clone() };
+    assert!(store.update_user(&promoted).await.expect("update"));
+    assert_eq!(store.user(alice.id).await.expect("read"), Some(promoted));
+}
+
+async fn refresh_tokens_rotate_and_reuse_revokes_the_family(store: impl Store) {
+    let now = Utc::now();
+    let user_id = UserId::new();
+    let session = Session {
+        family_id: Uuid::new_v4(),
+        user_id,
+        current_token_hash: "t1".to_owned(),
+        created_at: now,
+        expires_at: now + Duration::days(14),
+        revoked: false,
+    };
+    store.create_session(&session).await.expect("create");
+    let rotated = store.rotate_session("t1", "t2", now).await.expect("rotate");
+    assert!(
+        matches!(&rotated, Rotation::Rotated(s) if s.current_token_hash == "t2" && s.family_id == session.family_id)
+    );
+    assert_eq!(store.rotate_session("unknown", "x", now).await.expect("rotate"), Rotation::Invalid);
+    assert_eq!(store.rotate_session("t1", "t3", now).await.expect("rotate"), Rotation::ReuseDetected, "t1 was used");
+    assert_eq!(store.rotate_session("t2", "t4", now).await.expect("rotate"), Rotation::Invalid, "family revoked");
+
+    let other = Session { family_id: Uuid::new_v4(), current_token_hash: "u1".to_owned(), ..session.clone() };
+    store.create_session(&other).await.expect("create");
+    assert_eq!(
+        store.rotate_session("u1", "u2", now + Duration::days(15)).await.expect("rotate"),
+        Rotation::Invalid,
+        "expired"
+    );
+    assert_eq!(store.revoke_user_sessions(user_id).await.expect("revoke all"), 1);
+    assert_eq!(store.rotate_session("u1", "u2", now).await.expect("rotate"), Rotation::Invalid);
+
+    let third = Session { family_id: Uuid::new_v4(), current_token_hash: "v1".to_owned(), ..session };
+    store.create_session(&third).await.expect("create");
+    store.revoke_session(third.family_id).await.expect("logout");
+    assert_eq!(store.rotate_session("v1", "v2", now).await.expect("rotate"), Rotation::Invalid);
+}
+
+async fn api_keys_belong_to_their_owner(store: impl Store) {
+    let owner = UserId::new();
+    let key = |name: &str, hash: &str, age: i64| ApiKey {
+        id: Uuid::new_v4(),
+        owner_id: owner,
+        name: name.to_owned(),
+        prefix: hash[..2].to_owned(),
+        key_hash: hash.to_owned(),
+        created_at: Utc::now() - Duration::minutes(age),
+        revoked: false,
+    };
+    let (old, new) = (key("ci", "h1h1", 10), key("laptop", "h2h2", 1));
+    store.create_api_key(&old).await.expect("create");
+    store.create_api_key(&new).await.expect("create");
+    assert!(matches!(store.create_api_key(&key("dup", "h1h1", 0)).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.api_key_by_hash("h1h1").await.expect("read"), Some(old.clone()));
+    let names: Vec<String> = store.api_keys(owner).await.expect("list").into_iter().map(|k| k.name).collect();
+    assert_eq!(names, ["laptop", "ci"]);
+    assert!(!store.revoke_api_key(UserId::new(), old.id).await.expect("revoke"), "only the owner revokes");
+    assert!(store.revoke_api_key(owner, old.id).await.expect("revoke"));
+    assert_eq!(store.api_key_by_hash("h1h1").await.expect("read"), None, "a revoked key is rejected");
+}
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod contract_mongo {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let Some(store) = super::mongo().await else { return };
+                    super::$case(store).await;
+                }
+            )*
+        }
+        mod contract_sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(super::sqlite().await).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    receipts_move_through_their_lifecycle,
+    blobs_round_trip,
+    users_are_unique_by_name_and_email,
+    refresh_tokens_rotate_and_reuse_revokes_the_family,
+    api_keys_belong_to_their_owner,
+);
