@@ -110,11 +110,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let (stop_sender, stop) = watch::channel(false);
     let readiness = {
-        let queue = queue.clone();
-        Readiness::new().with_check("queue", move || {
-            let queue = queue.clone();
-            async move { queue.depth().await.map(|_| ()).map_err(|e| e.to_string()) }.boxed()
-        })
+        let (queue, store) = (queue.clone(), store.clone());
+        Readiness::new()
+            .with_check("queue", move || {
+                let queue = queue.clone();
+                async move { queue.depth().await.map(|_| ()).map_err(|e| e.to_string()) }.boxed()
+            })
+            .with_check("store", move || {
+                let store = store.clone();
+                async move { store.ping().await.map_err(|e| e.to_string()) }.boxed()
+            })
     };
     let listener = tokio::net::TcpListener::bind(args.admin_listen).await?;
     tracing::info!(admin.address = %listener.local_addr()?, worker.consumer = %consumer, worker.slots = slots, "ocr worker started");

@@ -218,3 +218,27 @@ async fn restart_redis_with_jobs_queued_loses_nothing() {
     assert_eq!(platform.queue.depth().await.expect("depth").total(), 0);
     std::fs::remove_dir_all(&directory).ok();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_claiming_and_finishes_the_job_in_flight() {
+    let Some(platform) = platform().await else { return };
+    // One OCR slot: the worker claims the first job only, and the second waits in the stream.
+    let first = platform.submit(&fixture("010.jpg")).await;
+    let queued_later = platform.submit(&fixture("015.jpg")).await;
+    let mut worker = platform.worker();
+    platform.wait_for(first, ReceiptStatus::Processing, Duration::from_secs(30)).await;
+    let status = Command::new("kill").args(["-TERM", &worker.id().to_string()]).status().expect("kill -TERM");
+    assert!(status.success());
+    let stopped = Instant::now();
+    let exit = loop {
+        if let Some(exit) = worker.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(stopped.elapsed() < Duration::from_secs(20), "the worker did not stop within its grace period");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exit.success(), "a clean exit: {exit:?}");
+    assert_eq!(platform.status(first).await.status, ReceiptStatus::Done, "the job in flight was finished");
+    assert_eq!(platform.status(queued_later).await.status, ReceiptStatus::Queued, "nothing new was claimed");
+    assert_eq!(platform.queue.depth().await.expect("depth").total(), 1);
+}

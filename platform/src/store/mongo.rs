@@ -111,6 +111,11 @@ impl MongoStore {
         Ok(Self { receipts, images, users, sessions, api_keys })
     }
 
+    /// Whether the server answers (for readiness checks).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.receipts.estimated_document_count().await.map(|_| ()).map_err(unavailable)
+    }
+
     async fn blob_id(&self, key: &BlobKey) -> Result<Option<Bson>, StoreError> {
         let files: Vec<_> = self
             .images
