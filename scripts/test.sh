@@ -55,6 +55,11 @@ export FINAGENT_TEST_MONGODB_URL="mongodb://127.0.0.1:$mongo_port/?directConnect
 export FINAGENT_TEST_REQUIRE_SERVERS=1
 export FINAGENT_TEST_VENV="$VENV"
 export OMP_THREAD_LIMIT=1
+# Where the development receipts sit beside the repository (as in this project's CI), the tests
+# that measure extraction on them must run, not skip.
+if [ -d "$root/../shared" ]; then
+  export FINAGENT_TEST_REQUIRE_DEV_SET=1
+fi
 echo "redis: $FINAGENT_TEST_REDIS_URL"
 echo "mongodb: $FINAGENT_TEST_MONGODB_URL"
 

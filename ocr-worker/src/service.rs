@@ -212,9 +212,14 @@ impl Worker {
                 }
             }
         };
-        let outcome = tokio::select! {
-            outcome = self.process(&delivery) => outcome,
-            () = heartbeat => unreachable!("the heartbeat loop never ends"),
+        let outcome = if delivery.deliveries > finagent_core::job::MAX_DELIVERIES {
+            // Every worker that took this job died on it (killed, out of memory): do not run it again.
+            Err(format!("abandoned by {} workers that stopped while processing it", delivery.deliveries - 1))
+        } else {
+            tokio::select! {
+                outcome = self.process(&delivery) => outcome,
+                () = heartbeat => unreachable!("the heartbeat loop never ends"),
+            }
         };
         match outcome {
             Ok(()) => {

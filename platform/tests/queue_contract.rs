@@ -112,6 +112,48 @@ async fn a_poison_job_ends_in_the_dead_letters_with_its_reason(queue: impl JobQu
     assert_eq!(queue.depth().await.expect("depth"), QueueDepth::default());
 }
 
+async fn a_job_that_kills_every_worker_is_dead_lettered(queue: impl JobQueue) {
+    let job = job();
+    queue.enqueue(&job).await.expect("enqueue");
+    let mut last = Vec::new();
+    for round in 1..=MAX_DELIVERIES + 1 {
+        if round > 1 {
+            tokio::time::sleep(POLICY.visibility_timeout + Duration::from_millis(100)).await;
+        }
+        last = queue.claim(&format!("dies-{round}"), 1, Duration::from_millis(50)).await.expect("claim");
+        assert_eq!(last.len(), 1, "round {round}");
+        assert_eq!(last[0].deliveries, round);
+    }
+    assert_eq!(queue.fail(&last[0], "abandoned").await.expect("fail"), Failed::DeadLettered);
+    assert_eq!(queue.dead_letters(10).await.expect("dead letters").len(), 1);
+}
+
+async fn a_stale_consumer_cannot_take_back_or_resurrect_a_reclaimed_job(queue: impl JobQueue) {
+    queue.enqueue(&job()).await.expect("enqueue");
+    let stale = queue.claim("stalled", 1, Duration::from_millis(50)).await.expect("claim");
+    tokio::time::sleep(POLICY.visibility_timeout + Duration::from_millis(100)).await;
+    let fresh = queue.claim("healthy", 1, Duration::from_millis(50)).await.expect("claim");
+    assert_eq!(fresh.len(), 1);
+    queue.heartbeat("stalled", &stale[0]).await.expect("heartbeat");
+    queue.ack(&fresh[0]).await.expect("ack");
+    queue.fail(&stale[0], "late failure").await.expect("fail");
+    tokio::time::sleep(POLICY.retry_backoff + Duration::from_millis(50)).await;
+    assert_eq!(queue.depth().await.expect("depth"), QueueDepth::default(), "the finished job stays finished");
+    assert!(queue.dead_letters(10).await.expect("dead letters").is_empty());
+}
+
+async fn a_job_enqueued_during_a_blocking_claim_is_delivered_to_it(queue: impl JobQueue) {
+    let job = job();
+    let late = async {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        queue.enqueue(&job).await.expect("enqueue");
+    };
+    let (claimed, ()) = tokio::join!(queue.claim("idle", 1, Duration::from_millis(2000)), late);
+    let claimed = claimed.expect("an idle claim is not an error");
+    assert_eq!(claimed.len(), 1, "the waiting consumer receives the job");
+    assert_eq!((claimed[0].job.job_id, claimed[0].deliveries), (job.job_id, 1));
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod contract_redis {
@@ -143,4 +185,7 @@ contract!(
     heartbeats_keep_a_long_job,
     a_failure_is_retried_after_a_backoff,
     a_poison_job_ends_in_the_dead_letters_with_its_reason,
+    a_job_that_kills_every_worker_is_dead_lettered,
+    a_stale_consumer_cannot_take_back_or_resurrect_a_reclaimed_job,
+    a_job_enqueued_during_a_blocking_claim_is_delivered_to_it,
 );

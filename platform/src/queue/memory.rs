@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use finagent_core::JobId;
-use finagent_core::job::{DeadLetter, JOB_PROTOCOL_VERSION, MAX_DELIVERIES, OcrJob, QueueDepth};
+use finagent_core::job::{DeadLetter, JOB_PROTOCOL_VERSION, OcrJob, QueueDepth};
 use tokio::sync::Notify;
 
 use super::{Delivery, Enqueued, Failed, JobQueue, QueueError, QueuePolicy};
@@ -60,31 +60,13 @@ impl MemoryQueue {
             .filter(|(_, pending)| now.duration_since(pending.seen) >= self.policy.visibility_timeout)
             .map(|(handle, _)| *handle)
             .collect();
-        for handle in abandoned {
+        for handle in abandoned.into_iter().take(max) {
             let Some(pending) = state.pending.get_mut(&handle) else { continue };
             pending.times_delivered += 1;
             pending.consumer = consumer.to_owned();
             pending.seen = now;
-            let deliveries_so_far = pending.job.attempt.saturating_sub(1) + pending.times_delivered;
-            if deliveries_so_far > MAX_DELIVERIES {
-                let job = pending.job.clone();
-                state.pending.remove(&handle);
-                state.dead.push(DeadLetter {
-                    v: JOB_PROTOCOL_VERSION,
-                    job,
-                    reason: "abandoned by its worker too many times".to_owned(),
-                    deliveries: deliveries_so_far,
-                    failed_at: Utc::now(),
-                });
-                continue;
-            }
-            if deliveries.len() < max {
-                deliveries.push(Delivery {
-                    handle: handle.to_string(),
-                    job: pending.job.clone(),
-                    deliveries: deliveries_so_far,
-                });
-            }
+            let count = pending.job.attempt.saturating_sub(1) + pending.times_delivered;
+            deliveries.push(Delivery { handle: handle.to_string(), job: pending.job.clone(), deliveries: count });
         }
         // Due retries join the ready queue.
         let (due, later): (Vec<_>, Vec<_>) =
@@ -165,8 +147,13 @@ impl JobQueue for MemoryQueue {
     async fn fail(&self, delivery: &Delivery, reason: &str) -> Result<Failed, QueueError> {
         let handle = Self::handle(delivery)?;
         let mut state = self.lock()?;
-        state.pending.remove(&handle);
+        // Like the Redis queue: a delivery no longer pending (reclaimed and finished elsewhere)
+        // is neither retried nor dead-lettered.
+        let still_pending = state.pending.remove(&handle).is_some();
         if QueuePolicy::exhausted(delivery.deliveries) {
+            if !still_pending {
+                return Ok(Failed::DeadLettered);
+            }
             state.dead.push(DeadLetter {
                 v: JOB_PROTOCOL_VERSION,
                 job: delivery.job.clone(),
@@ -177,8 +164,10 @@ impl JobQueue for MemoryQueue {
             return Ok(Failed::DeadLettered);
         }
         let after = self.policy.backoff(delivery.deliveries);
-        let retried = OcrJob { attempt: delivery.deliveries + 1, ..delivery.job.clone() };
-        state.retries.push((Instant::now() + after, retried));
+        if still_pending {
+            let retried = OcrJob { attempt: delivery.deliveries + 1, ..delivery.job.clone() };
+            state.retries.push((Instant::now() + after, retried));
+        }
         Ok(Failed::Retrying { after })
     }
 

@@ -104,7 +104,9 @@ pub trait JobQueue: Send + Sync {
     fn enqueue(&self, job: &OcrJob) -> impl Future<Output = Result<Enqueued, QueueError>> + Send;
 
     /// Up to `max` jobs for `consumer`: first jobs whose consumer went silent, then due retries,
-    /// then new jobs, waiting up to `wait` when there is nothing.
+    /// then new jobs, waiting up to `wait` when there is nothing. A reclaimed job may come back with
+    /// more than [`MAX_DELIVERIES`] deliveries when every worker that took it died; the consumer
+    /// should then `fail` it (which dead-letters it) instead of running it again.
     fn claim(
         &self,
         consumer: &str,

@@ -40,17 +40,31 @@ local acked = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
 return acked";
 
+// Retry and dead-letter act only if the delivery was still pending: a worker that stalled while
+// another reclaimed and finished its job must not resurrect it, and a repeated call is a no-op.
 const RETRY_LATER: &str = r"
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+end
 redis.call('XDEL', KEYS[1], ARGV[2])
 return 1";
 
 const DEAD_LETTER: &str = r"
-redis.call('XADD', KEYS[2], '*', ARGV[3], ARGV[4])
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('XADD', KEYS[2], '*', ARGV[3], ARGV[4])
+end
 redis.call('XDEL', KEYS[1], ARGV[2])
 return 1";
+
+// A heartbeat renews the entry only while this consumer still owns it; it never takes back an
+// entry that another consumer reclaimed.
+const HEARTBEAT: &str = r"
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if #pending == 1 and pending[1][2] == ARGV[2] then
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+  return 1
+end
+return 0";
 
 /// The job queue of one instance, on Redis.
 #[derive(Clone)]
@@ -114,7 +128,10 @@ impl RedisQueue {
     pub async fn connect(url: &str, instance: &InstanceName, policy: QueuePolicy) -> Result<Self, QueueError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
         let commands = ConnectionManager::new(client.clone()).await.map_err(unavailable)?;
-        let blocking = ConnectionManager::new(client).await.map_err(unavailable)?;
+        // Blocking reads wait up to their BLOCK time; the default 500 ms response timeout would
+        // abandon them while Redis still delivers into them, hiding jobs until they are reclaimed.
+        let blocking_config = redis::aio::ConnectionManagerConfig::new().set_response_timeout(None);
+        let blocking = ConnectionManager::new_with_config(client, blocking_config).await.map_err(unavailable)?;
         let names = QueueNames::for_instance(instance);
         let retries = format!("finagent:{instance}:ocr:retry");
         let queue = Self { commands, blocking, names, retries, policy };
@@ -151,6 +168,8 @@ impl RedisQueue {
         loop {
             match operation().await {
                 Ok(value) => return Ok(value),
+                // A timed-out command may have run; only the caller can tell whether to repeat it.
+                Err(error) if error.is_timeout() => return Err(unavailable(error)),
                 Err(error) if error.to_string().contains("NOGROUP") && attempt < 3 => self.ensure_group().await?,
                 Err(error)
                     if (error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal())
@@ -298,10 +317,6 @@ impl JobQueue for RedisQueue {
             for (handle, payload) in entries(claimed, JOB_FIELD) {
                 let times = self.times_delivered(&handle).await?;
                 match self.decode(handle.clone(), payload, times) {
-                    Ok(delivery) if delivery.deliveries > finagent_core::job::MAX_DELIVERIES => {
-                        let reason = format!("abandoned by its worker {} times (worker crashed or was killed)", times);
-                        self.move_to_dead_letters(&delivery, &reason).await?;
-                    }
                     Ok(delivery) => {
                         tracing::info!(job.id = %delivery.job.job_id, deliveries = delivery.deliveries, "reclaimed an abandoned job");
                         deliveries.push(delivery);
@@ -357,17 +372,11 @@ impl JobQueue for RedisQueue {
     }
 
     async fn heartbeat(&self, consumer: &str, delivery: &Delivery) -> Result<(), QueueError> {
-        // Claiming our own entry with JUSTID resets its idle time without counting a delivery.
-        let _: Value = self
-            .command(
-                redis::cmd("XCLAIM")
-                    .arg(&self.names.jobs)
-                    .arg(CONSUMER_GROUP)
-                    .arg(consumer)
-                    .arg(0)
-                    .arg(&delivery.handle)
-                    .arg("JUSTID")
-                    .clone(),
+        let _: i64 = self
+            .script(
+                HEARTBEAT,
+                std::slice::from_ref(&self.names.jobs),
+                &[CONSUMER_GROUP.to_owned(), consumer.to_owned(), delivery.handle.clone()],
             )
             .await?;
         Ok(())
