@@ -60,3 +60,23 @@ wait_for_port() {
   cat "$log" >&2 || true
   return 1
 }
+
+# Starts Redis and the MongoDB-wire server on free loopback ports, logging into $1 and keeping
+# MongoDB's data at $2 (':memory:' for none). Sets STARTED_REDIS_URL and STARTED_MONGODB_URL and
+# appends both pids to the caller's `pids` array, which the caller's exit trap stops.
+start_servers() {
+  local run_dir="$1" mongo_storage="$2"
+  local redis_port mongo_port
+  redis_port="$(free_port)"
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$run_dir" --logfile "$run_dir/redis.log" --daemonize no &
+  pids+=("$!")
+  wait_for_port "$redis_port" redis "$run_dir/redis.log"
+  mongo_port="$(free_port)"
+  "$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$mongo_port" --storage-path "$mongo_storage" \
+    --log-level WARNING >"$run_dir/mongo.log" 2>&1 &
+  pids+=("$!")
+  wait_for_port "$mongo_port" mongodb "$run_dir/mongo.log"
+  STARTED_REDIS_URL="redis://127.0.0.1:$redis_port/"
+  STARTED_MONGODB_URL="mongodb://127.0.0.1:$mongo_port/?directConnection=true"
+}

@@ -27,18 +27,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-redis_port="$(free_port)"
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$run_dir" \
-  --logfile "$run_dir/redis.log" --daemonize no &
-pids+=("$!")
-wait_for_port "$redis_port" redis "$run_dir/redis.log"
-mongo_port="$(free_port)"
-"$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$mongo_port" --storage-path "$run_dir/mongo" \
-  --log-level WARNING >"$run_dir/mongo.log" 2>&1 &
-pids+=("$!")
-wait_for_port "$mongo_port" mongodb "$run_dir/mongo.log"
+start_servers "$run_dir" "$run_dir/mongo"
 
 OMP_THREAD_LIMIT=1 "$root/target/release/ocr-worker" soak \
-  --redis-url "redis://127.0.0.1:$redis_port/" \
-  --mongodb-url "mongodb://127.0.0.1:$mongo_port/?directConnection=true" \
+  --redis-url "$STARTED_REDIS_URL" --mongodb-url "$STARTED_MONGODB_URL" \
   --images "$root/ocr-worker/tests/fixtures/receipts" "$@"

@@ -38,20 +38,9 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 step "starting test servers"
-redis_port="$(free_port)"
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
-  --dir "$run_dir" --logfile "$run_dir/redis.log" --daemonize no &
-pids+=("$!")
-wait_for_port "$redis_port" redis "$run_dir/redis.log"
-
-mongo_port="$(free_port)"
-"$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$mongo_port" --storage-path ':memory:' \
-  --log-level WARNING >"$run_dir/mongo.log" 2>&1 &
-pids+=("$!")
-wait_for_port "$mongo_port" mongodb "$run_dir/mongo.log"
-
-export FINAGENT_TEST_REDIS_URL="redis://127.0.0.1:$redis_port/"
-export FINAGENT_TEST_MONGODB_URL="mongodb://127.0.0.1:$mongo_port/?directConnection=true"
+start_servers "$run_dir" ':memory:'
+export FINAGENT_TEST_REDIS_URL="$STARTED_REDIS_URL"
+export FINAGENT_TEST_MONGODB_URL="$STARTED_MONGODB_URL"
 export FINAGENT_TEST_REQUIRE_SERVERS=1
 export FINAGENT_TEST_VENV="$VENV"
 export OMP_THREAD_LIMIT=1

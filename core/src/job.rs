@@ -73,11 +73,7 @@ impl OcrJob {
 
     /// Reads a job from its wire JSON, refusing unknown protocol versions.
     pub fn decode(json: &str) -> Result<Self, DecodeError> {
-        let version: Versioned = serde_json::from_str(json).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-        if version.v != JOB_PROTOCOL_VERSION {
-            return Err(DecodeError::UnsupportedVersion(version.v));
-        }
-        serde_json::from_str(json).map_err(|e| DecodeError::Malformed(e.to_string()))
+        decode_versioned(json)
     }
 
     /// The same job, for its next delivery.
@@ -109,17 +105,22 @@ impl DeadLetter {
 
     /// Reads a dead letter from its wire JSON, refusing unknown protocol versions.
     pub fn decode(json: &str) -> Result<Self, DecodeError> {
-        let version: Versioned = serde_json::from_str(json).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-        if version.v != JOB_PROTOCOL_VERSION {
-            return Err(DecodeError::UnsupportedVersion(version.v));
-        }
-        serde_json::from_str(json).map_err(|e| DecodeError::Malformed(e.to_string()))
+        decode_versioned(json)
     }
 }
 
 #[derive(Deserialize)]
 struct Versioned {
     v: u32,
+}
+
+/// Reads a protocol message, checking its version before its shape.
+fn decode_versioned<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, DecodeError> {
+    let version: Versioned = serde_json::from_str(json).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    if version.v != JOB_PROTOCOL_VERSION {
+        return Err(DecodeError::UnsupportedVersion(version.v));
+    }
+    serde_json::from_str(json).map_err(|e| DecodeError::Malformed(e.to_string()))
 }
 
 /// A message that is not a job this build can run.

@@ -255,6 +255,26 @@ pub struct Receipt {
     pub result: Option<ReceiptResult>,
 }
 
+impl Receipt {
+    /// A receipt just uploaded: queued, its image under [`BlobKey::for_receipt`].
+    pub fn queued(owner_id: UserId, image_sha256: String, content_type: &str, now: DateTime<Utc>) -> Receipt {
+        let id = ReceiptId::new();
+        Receipt {
+            id,
+            owner_id,
+            status: ReceiptStatus::Queued,
+            blob_key: BlobKey::for_receipt(id),
+            image_sha256,
+            file_name: None,
+            content_type: content_type.to_owned(),
+            created_at: now,
+            updated_at: now,
+            failure: None,
+            result: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use clap::Args;
+use finagent_core::UserId;
 use finagent_core::job::OcrJob;
 use finagent_core::names::InstanceName;
-use finagent_core::receipt::{Receipt, ReceiptStatus};
-use finagent_core::{BlobKey, ReceiptId, UserId};
+use finagent_core::receipt::Receipt;
 use finagent_platform::queue::redis::RedisQueue;
 use finagent_platform::queue::{Enqueued, JobQueue, QueuePolicy};
 use finagent_platform::store::mongo::MongoStore;
@@ -87,26 +87,12 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let owner = UserId::new();
     let bodies: Vec<Vec<u8>> = images.iter().map(std::fs::read).collect::<Result<_, _>>()?;
     for index in 0..args.jobs {
-        let id = ReceiptId::new();
-        let blob_key = BlobKey::for_receipt(id);
-        store.put_blob(&blob_key, &bodies[index % bodies.len()]).await?;
-        let now = Utc::now();
-        store
-            .insert_receipt(&Receipt {
-                id,
-                owner_id: owner,
-                status: ReceiptStatus::Queued,
-                blob_key: blob_key.clone(),
-                image_sha256: id.to_string(),
-                file_name: None,
-                content_type: "image/jpeg".to_owned(),
-                created_at: now,
-                updated_at: now,
-                failure: None,
-                result: None,
-            })
-            .await?;
-        if queue.enqueue(&OcrJob::new(id, owner, blob_key, now)).await? == Enqueued::Added {
+        let receipt = Receipt::queued(owner, format!("soak-{index}"), "image/jpeg", Utc::now());
+        store.put_blob(&receipt.blob_key, &bodies[index % bodies.len()]).await?;
+        store.insert_receipt(&receipt).await?;
+        if queue.enqueue(&OcrJob::new(receipt.id, owner, receipt.blob_key, receipt.created_at)).await?
+            == Enqueued::Added
+        {
             accepted += 1;
         }
     }

@@ -10,7 +10,7 @@ use chrono::Utc;
 use finagent_core::job::OcrJob;
 use finagent_core::names::InstanceName;
 use finagent_core::receipt::{Receipt, ReceiptStatus};
-use finagent_core::{BlobKey, ReceiptId, UserId};
+use finagent_core::{ReceiptId, UserId};
 use finagent_platform::queue::redis::RedisQueue;
 use finagent_platform::queue::{JobQueue, QueuePolicy};
 use finagent_platform::store::mongo::MongoStore;
@@ -40,26 +40,14 @@ impl Platform {
     /// What the API does on upload: store the image and the receipt, then enqueue the job.
     async fn submit(&self, image: &[u8]) -> ReceiptId {
         let owner = UserId::new();
-        let id = ReceiptId::new();
-        let blob_key = BlobKey::for_receipt(id);
-        self.store.put_blob(&blob_key, image).await.expect("blob");
-        let now = Utc::now();
-        let receipt = Receipt {
-            id,
-            owner_id: owner,
-            status: ReceiptStatus::Queued,
-            blob_key: blob_key.clone(),
-            image_sha256: format!("{id}"),
-            file_name: None,
-            content_type: "image/jpeg".to_owned(),
-            created_at: now,
-            updated_at: now,
-            failure: None,
-            result: None,
-        };
+        let receipt = Receipt::queued(owner, format!("{}", ReceiptId::new()), "image/jpeg", Utc::now());
+        self.store.put_blob(&receipt.blob_key, image).await.expect("blob");
         self.store.insert_receipt(&receipt).await.expect("receipt");
-        self.queue.enqueue(&OcrJob::new(id, owner, blob_key, now)).await.expect("enqueue");
-        id
+        self.queue
+            .enqueue(&OcrJob::new(receipt.id, owner, receipt.blob_key, receipt.created_at))
+            .await
+            .expect("enqueue");
+        receipt.id
     }
 
     fn worker(&self) -> Child {

@@ -62,6 +62,16 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// The JSON document the query selects, decoded, if a row matches.
+fn document<T: serde::de::DeserializeOwned>(
+    db: &Connection,
+    sql: &str,
+    parameters: impl rusqlite::Params,
+) -> Result<Option<T>, StoreError> {
+    let text: Option<String> = db.query_row(sql, parameters, |row| row.get(0)).optional().map_err(failed)?;
+    text.as_deref().map(from_json).transpose()
+}
+
 fn conflict_or(error: rusqlite::Error, what: &str) -> StoreError {
     match error {
         rusqlite::Error::SqliteFailure(code, _) if code.code == rusqlite::ErrorCode::ConstraintViolation => {
@@ -268,26 +278,12 @@ impl UserStore for SqliteStore {
 
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let id = id.to_string();
-        self.with(move |db| {
-            let document: Option<String> = db
-                .query_row("SELECT document FROM users WHERE id = ?1", params![id], |row| row.get(0))
-                .optional()
-                .map_err(failed)?;
-            document.as_deref().map(from_json).transpose()
-        })
-        .await
+        self.with(move |db| document(db, "SELECT document FROM users WHERE id = ?1", params![id])).await
     }
 
     async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
         let username = username.to_owned();
-        self.with(move |db| {
-            let document: Option<String> = db
-                .query_row("SELECT document FROM users WHERE username = ?1", params![username], |row| row.get(0))
-                .optional()
-                .map_err(failed)?;
-            document.as_deref().map(from_json).transpose()
-        })
-        .await
+        self.with(move |db| document(db, "SELECT document FROM users WHERE username = ?1", params![username])).await
     }
 
     async fn users(&self) -> Result<Vec<User>, StoreError> {
