@@ -3,8 +3,9 @@
 //! Work goes in over a channel; each image runs check → decode → preprocess → OCR → extraction on
 //! a pool thread, and the caller awaits the result under a per-image time limit. Tesseract cannot
 //! be interrupted from outside, so a timed-out image keeps its thread busy until it finishes; the
-//! caller gets [`ProcessError::Timeout`] at once, and the pixel limits checked before decoding bound
-//! how long any image can take. A panic on a pool thread fails that image only: the thread builds a
+//! caller gets [`ProcessError::Timeout`] at once, the pixel limits checked before decoding bound
+//! how long any image can take, and the limit of the images queued behind it starts only when a
+//! thread picks them up. A panic on a pool thread fails that image only: the thread builds a
 //! fresh engine and carries on.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -72,6 +73,7 @@ type Reply = tokio::sync::oneshot::Sender<Result<ReceiptResult, ProcessError>>;
 
 struct Task {
     bytes: Vec<u8>,
+    started: tokio::sync::oneshot::Sender<()>,
     reply: Reply,
 }
 
@@ -168,14 +170,18 @@ impl EnginePool {
         self.threads
     }
 
-    /// Processes one image, waiting at most the per-image time limit.
+    /// Processes one image. The per-image time limit starts when a thread picks the image up, so
+    /// time spent waiting behind other images (or behind a thread still busy with a timed-out
+    /// one) never counts against it.
     pub async fn process(&self, bytes: Vec<u8>) -> Result<ReceiptResult, ProcessError> {
         let (reply, result) = tokio::sync::oneshot::channel();
+        let (started, picked_up) = tokio::sync::oneshot::channel();
         {
             let guard = self.sender.lock().map_err(|_| ProcessError::Closed)?;
             let sender = guard.as_ref().ok_or(ProcessError::Closed)?;
-            sender.send(Task { bytes, reply }).map_err(|_| ProcessError::Closed)?;
+            sender.send(Task { bytes, started, reply }).map_err(|_| ProcessError::Closed)?;
         }
+        picked_up.await.map_err(|_| ProcessError::Closed)?;
         match tokio::time::timeout(self.timeout, result).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => Err(ProcessError::Crashed),
@@ -213,6 +219,10 @@ fn run_thread(
             Err(_) => return,
         };
         let Ok(task) = task else { return };
+        // The caller may have gone (cancelled); then the image is not worth reading.
+        if task.started.send(()).is_err() {
+            continue;
+        }
         let outcome =
             catch_unwind(AssertUnwindSafe(|| process_image(&mut engine, &task.bytes, &config.limits, gazetteer)));
         let outcome = outcome.unwrap_or_else(|_| {

@@ -69,6 +69,9 @@ return 0";
 /// The job queue of one instance, on Redis.
 #[derive(Clone)]
 pub struct RedisQueue {
+    /// Where the next `XAUTOCLAIM` scan resumes, so abandoned entries far into a long pending list
+    /// are reached too.
+    reclaim_cursor: std::sync::Arc<std::sync::Mutex<String>>,
     commands: ConnectionManager,
     blocking: ConnectionManager,
     names: QueueNames,
@@ -134,7 +137,8 @@ impl RedisQueue {
         let blocking = ConnectionManager::new_with_config(client, blocking_config).await.map_err(unavailable)?;
         let names = QueueNames::for_instance(instance);
         let retries = format!("finagent:{instance}:ocr:retry");
-        let queue = Self { commands, blocking, names, retries, policy };
+        let reclaim_cursor = std::sync::Arc::new(std::sync::Mutex::new("0-0".to_owned()));
+        let queue = Self { reclaim_cursor, commands, blocking, names, retries, policy };
         queue.ensure_group().await?;
         Ok(queue)
     }
@@ -293,16 +297,18 @@ impl JobQueue for RedisQueue {
 
         // Jobs whose consumer went silent for longer than the visibility timeout.
         let visibility = millis(self.policy.visibility_timeout);
+        let cursor = self.reclaim_cursor.lock().map(|cursor| cursor.clone()).unwrap_or_else(|_| "0-0".to_owned());
         let reclaimed: Value = self
             .with_group(|| {
                 let mut connection = self.commands.clone();
+                let cursor = cursor.clone();
                 async move {
                     redis::cmd("XAUTOCLAIM")
                         .arg(&self.names.jobs)
                         .arg(CONSUMER_GROUP)
                         .arg(consumer)
                         .arg(visibility)
-                        .arg("0-0")
+                        .arg(cursor)
                         .arg("COUNT")
                         .arg(max)
                         .query_async(&mut connection)
@@ -311,6 +317,12 @@ impl JobQueue for RedisQueue {
             })
             .await?;
         let mut deliveries = Vec::new();
+        if let Value::Array(parts) = &reclaimed
+            && let Some(next) = parts.first().and_then(text)
+            && let Ok(mut stored) = self.reclaim_cursor.lock()
+        {
+            *stored = next;
+        }
         if let Value::Array(parts) = &reclaimed
             && let Some(claimed) = parts.get(1)
         {
@@ -340,7 +352,7 @@ impl JobQueue for RedisQueue {
 
         let count = max - deliveries.len();
         let block = usize::try_from(millis(wait)).unwrap_or(usize::MAX).max(1);
-        let read: Option<redis::streams::StreamReadReply> = self
+        let read: Result<Option<redis::streams::StreamReadReply>, QueueError> = self
             .with_group(|| {
                 let mut blocking = self.blocking.clone();
                 let options = redis::streams::StreamReadOptions::default()
@@ -349,7 +361,16 @@ impl JobQueue for RedisQueue {
                     .block(block);
                 async move { blocking.xread_options(&[&self.names.jobs], &[">"], &options).await }
             })
-            .await?;
+            .await;
+        let read = match read {
+            Ok(read) => read,
+            // Reclaimed jobs are already ours: hand them out rather than leave them for another timeout.
+            Err(error) if !deliveries.is_empty() => {
+                tracing::warn!(%error, "failed to read new jobs; returning the reclaimed ones");
+                None
+            }
+            Err(error) => return Err(error),
+        };
         for key in read.map(|reply| reply.keys).unwrap_or_default() {
             for entry in key.ids {
                 let payload: Option<String> = entry.get(JOB_FIELD);
