@@ -61,15 +61,17 @@ pub struct RunArgs {
     pub engine: EngineArgs,
 }
 
-#[derive(Clone)]
-struct WorkerMetrics {
+/// The metrics a consumer records.
+#[derive(Clone, Debug)]
+pub struct WorkerMetrics {
     jobs: IntCounterVec,
     ocr_seconds: Histogram,
     queue_depth: IntGauge,
 }
 
 impl WorkerMetrics {
-    fn register(metrics: &Metrics) -> anyhow::Result<Self> {
+    /// Registers the consumer's metrics on a process registry.
+    pub fn register(metrics: &Metrics) -> anyhow::Result<Self> {
         use finagent_core::names::metrics as names;
         let jobs = IntCounterVec::new(Opts::new(names::OCR_JOBS, "OCR jobs by outcome."), &["outcome"])?;
         let ocr_seconds = Histogram::with_opts(
@@ -84,13 +86,24 @@ impl WorkerMetrics {
     }
 }
 
-struct Worker {
-    queue: RedisQueue,
-    store: MongoStore,
+struct Worker<Q, S> {
+    queue: Arc<Q>,
+    store: Arc<S>,
     pool: EnginePool,
     metrics: WorkerMetrics,
     consumer: String,
     heartbeat_every: Duration,
+}
+
+/// How a consumer runs.
+#[derive(Clone, Debug)]
+pub struct ConsumerConfig {
+    /// Name of this consumer in the queue.
+    pub consumer: String,
+    /// Interval of heartbeats for jobs in progress (a third of the visibility timeout).
+    pub heartbeat_every: Duration,
+    /// Time in-flight jobs get after `shutdown` completes.
+    pub grace: Duration,
 }
 
 /// Runs the worker until SIGTERM.
@@ -133,16 +146,43 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             .await;
     });
 
+    let config = ConsumerConfig {
+        consumer,
+        heartbeat_every: policy.visibility_timeout / 3,
+        grace: Duration::from_secs(args.grace),
+    };
+    let outcome = consume(Arc::new(queue), Arc::new(store), pool, worker_metrics, config, shutdown::signal()).await;
+    let _ = stop_sender.send(true);
+    outcome
+}
+
+/// The consumer loop, over any queue and store (Redis and MongoDB for the platform, the in-process
+/// queue and SQLite for the all-in-one mode): claims as many jobs as there are free OCR slots,
+/// runs each in its own task, and after `shutdown` completes stops claiming and gives in-flight
+/// jobs the grace period.
+pub async fn consume<Q, S>(
+    queue: Arc<Q>,
+    store: Arc<S>,
+    pool: EnginePool,
+    metrics: WorkerMetrics,
+    config: ConsumerConfig,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()>
+where
+    Q: JobQueue + 'static,
+    S: ReceiptStore + BlobStore + 'static,
+{
+    let slots = pool.threads();
     let worker = Arc::new(Worker {
         queue,
         store,
         pool,
-        metrics: worker_metrics,
-        consumer,
-        heartbeat_every: policy.visibility_timeout / 3,
+        metrics,
+        consumer: config.consumer,
+        heartbeat_every: config.heartbeat_every,
     });
     let depth_worker = Arc::clone(&worker);
-    tokio::spawn(async move {
+    let depth_task = tokio::spawn(async move {
         loop {
             if let Ok(depth) = depth_worker.queue.depth().await {
                 depth_worker.metrics.queue_depth.set(i64::try_from(depth.total()).unwrap_or(i64::MAX));
@@ -152,7 +192,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     });
 
     let slots_free = Arc::new(Semaphore::new(slots));
-    let mut signal = Box::pin(shutdown::signal());
+    let mut signal = std::pin::pin!(shutdown);
     loop {
         let permit = tokio::select! {
             () = &mut signal => break,
@@ -189,19 +229,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let _ = stop_sender.send(true);
     tracing::info!("stopped claiming; waiting for in-flight jobs");
-    let grace = Duration::from_secs(args.grace);
     let all_slots = u32::try_from(slots).unwrap_or(u32::MAX);
-    match tokio::time::timeout(grace, slots_free.acquire_many(all_slots)).await {
+    match tokio::time::timeout(config.grace, slots_free.acquire_many(all_slots)).await {
         Ok(_) => tracing::info!("all in-flight jobs finished"),
-        Err(_) => tracing::warn!("grace period over; unfinished jobs will be reclaimed by another worker"),
+        Err(_) => tracing::warn!("grace period over; unfinished jobs will be reclaimed after the visibility timeout"),
     }
+    depth_task.abort();
     worker.pool.close();
     Ok(())
 }
 
-impl Worker {
+impl<Q: JobQueue, S: ReceiptStore + BlobStore> Worker<Q, S> {
     async fn handle(&self, delivery: Delivery) {
         let job = &delivery.job;
         let heartbeat = async {
