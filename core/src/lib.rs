@@ -9,6 +9,7 @@ pub mod account;
 pub mod evaluation;
 pub mod extract;
 pub mod ids;
+pub mod insights;
 pub mod job;
 pub mod money;
 pub mod names;
