@@ -13,7 +13,7 @@ use finagent_platform::queue::{Enqueued, Failed, JobQueue, QueuePolicy};
 use finagent_platform::testkit;
 
 const POLICY: QueuePolicy = QueuePolicy {
-    visibility_timeout: Duration::from_millis(600),
+    visibility_timeout: Duration::from_millis(1000),
     retry_backoff: Duration::from_millis(150),
     dedup_window: Duration::from_secs(60),
 };
