@@ -117,8 +117,9 @@ const NOT_NAME: [&str; 18] = [
 ];
 
 fn stop_address(row: &str) -> bool {
-    const STOPS: [&str; 20] = [
+    const STOPS: [&str; 21] = [
         "TEL",
+        "ROC",
         "FAX",
         "PHONE",
         "H/P",
@@ -163,6 +164,25 @@ fn name_score(row: &str, index: usize) -> Option<f64> {
     Some(score)
 }
 
+/// Whether a row reads like the first line of a postal address.
+fn address_start(row: &str) -> bool {
+    const STARTS: [&str; 14] = [
+        "NO", "LOT", "LEVEL", "UNIT", "BLOK", "BLOCK", "JALAN", "JLN", "TINGKAT", "WISMA", "PLAZA", "G-", "KM", "BATU",
+    ];
+    let first = row.split_whitespace().next().unwrap_or_default();
+    first.starts_with(|c: char| c.is_ascii_digit())
+        || STARTS.iter().any(|start| first.starts_with(start))
+        || has_word(row, "JALAN")
+        || has_word(row, "JLN")
+}
+
+/// A phone number printed without a label (`07-355 2616`).
+fn bare_phone(row: &str) -> bool {
+    let digits = row.chars().filter(char::is_ascii_digit).count();
+    let letters = row.chars().filter(char::is_ascii_alphabetic).count();
+    digits >= 7 && letters <= 2 && row.contains('-')
+}
+
 fn rules(rows: &[String]) -> MerchantFields {
     let header = &rows[..rows.len().min(HEADER_ROWS)];
     let best = header
@@ -170,19 +190,47 @@ fn rules(rows: &[String]) -> MerchantFields {
         .enumerate()
         .filter_map(|(index, row)| name_score(row, index).map(|score| (index, score)))
         .max_by(|a, b| a.1.total_cmp(&b.1));
-    let Some((name_row, score)) = best else {
+    let Some((mut name_row, score)) = best else {
         return MerchantFields::default();
     };
-    let name = Found { value: normalize(&header[name_row]), confidence: if score > 2.0 { 0.7 } else { 0.45 } };
+    let mut name_text = header[name_row].clone();
+    // A name broken over two rows: `… HARDWARE &` + `ELECTRICAL`, or `… (SETIA` + `ALAM) SDN BHD`.
+    if let Some(next) = header.get(name_row + 1)
+        && (name_text.ends_with('&') || name_text.matches('(').count() > name_text.matches(')').count())
+        && !address_start(next)
+    {
+        name_text = format!("{name_text} {next}");
+        name_row += 1;
+    } else if name_row > 0
+        && (name_text.starts_with(|c: char| c == ')' || c.is_ascii_lowercase())
+            || header[name_row - 1].ends_with('&')
+            || header[name_row - 1].matches('(').count() > header[name_row - 1].matches(')').count())
+        && name_score(&header[name_row - 1], name_row - 1).is_some()
+    {
+        name_text = format!("{} {name_text}", header[name_row - 1]);
+    }
+    let name = Found { value: normalize(&name_text), confidence: if score > 2.0 { 0.7 } else { 0.45 } };
+    // The address starts at the first row that reads like one (skipping registration numbers,
+    // "formerly known as" lines and the like) and runs to the first contact or document row.
+    let start = header
+        .iter()
+        .enumerate()
+        .skip(name_row + 1)
+        .take(4)
+        .find(|(_, row)| address_start(row) && !registration_row(row) && !stop_address(row))
+        .map(|(index, _)| index);
     let mut address_rows = Vec::new();
-    for row in header.iter().skip(name_row + 1) {
-        if stop_address(row) || address_rows.len() == 5 {
-            break;
+    if let Some(start) = start {
+        for row in header.iter().skip(start) {
+            if stop_address(row)
+                || bare_phone(row)
+                || address_rows.len() == 5
+                || (registration_row(row) && !address_start(row))
+            {
+                break;
+            }
+            address_rows.push(normalize(row));
         }
-        if registration_row(row) && address_rows.is_empty() {
-            continue;
-        }
-        address_rows.push(normalize(row));
     }
     let address = (!address_rows.is_empty()).then(|| Found { value: address_rows.join(" "), confidence: 0.4 });
     MerchantFields { name: Some(name), address, name_row: Some(name_row) }
@@ -254,6 +302,27 @@ mod tests {
             found.address.map(|a| a.value).as_deref(),
             Some("NO.53 55,57 & 59, JALAN SAGU 18, TAMAN DAYA, 81100 JOHOR BAHRU, JOHOR.")
         );
+    }
+
+    #[test]
+    fn names_over_two_rows_and_addresses_after_other_lines() {
+        let found = merchant(
+            &rows(
+                "HOME MASTER HARDWARE &\nELECTRICAL\n(1045341-X)\nNO.113G & 115G, JALAN SETIA GEMBILANG\n\
+                 40170 SETIA ALAM, SELANGOR.\n07-355 2616\nTAX INVOICE",
+            ),
+            &Gazetteer::default(),
+        );
+        assert_eq!(found.name.map(|n| n.value).as_deref(), Some("HOME MASTER HARDWARE & ELECTRICAL"));
+        assert_eq!(
+            found.address.map(|a| a.value).as_deref(),
+            Some("NO.113G & 115G, JALAN SETIA GEMBILANG 40170 SETIA ALAM, SELANGOR.")
+        );
+        let split = merchant(
+            &rows("UNIHAKKA INTERNATIONAL (SETIA\nALAM) SDN BHD\nNO. 17-G, JALAN SETIA INDAH"),
+            &Gazetteer::default(),
+        );
+        assert_eq!(split.name.map(|n| n.value).as_deref(), Some("UNIHAKKA INTERNATIONAL (SETIA ALAM) SDN BHD"));
     }
 
     #[test]
