@@ -72,6 +72,18 @@ fn document<T: serde::de::DeserializeOwned>(
     text.as_deref().map(from_json).transpose()
 }
 
+/// Every JSON document the query selects, decoded, in the query's order.
+fn documents<T: serde::de::DeserializeOwned>(
+    db: &Connection,
+    sql: &str,
+    parameters: impl rusqlite::Params,
+) -> Result<Vec<T>, StoreError> {
+    let mut statement = db.prepare(sql).map_err(failed)?;
+    let texts: Vec<String> =
+        statement.query_map(parameters, |row| row.get(0)).map_err(failed)?.collect::<Result<_, _>>().map_err(failed)?;
+    texts.iter().map(|text| from_json(text)).collect()
+}
+
 fn conflict_or(error: rusqlite::Error, what: &str) -> StoreError {
     match error {
         rusqlite::Error::SqliteFailure(code, _) if code.code == rusqlite::ErrorCode::ConstraintViolation => {
@@ -154,15 +166,11 @@ impl ReceiptStore for SqliteStore {
     async fn receipt(&self, id: ReceiptId, owner: Option<UserId>) -> Result<Option<Receipt>, StoreError> {
         let (id, owner) = (id.to_string(), owner.map(|o| o.to_string()));
         self.with(move |db| {
-            let document: Option<String> = db
-                .query_row(
-                    "SELECT document FROM receipts WHERE id = ?1 AND (?2 IS NULL OR owner_id = ?2)",
-                    params![id, owner],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(failed)?;
-            document.as_deref().map(from_json).transpose()
+            document(
+                db,
+                "SELECT document FROM receipts WHERE id = ?1 AND (?2 IS NULL OR owner_id = ?2)",
+                params![id, owner],
+            )
         })
         .await
     }
@@ -171,12 +179,11 @@ impl ReceiptStore for SqliteStore {
         let (id, failure) = (id.to_string(), failure.map(str::to_owned));
         self.with(move |db| {
             let transaction = db.transaction().map_err(failed)?;
-            let document: Option<String> = transaction
-                .query_row("SELECT document FROM receipts WHERE id = ?1", params![id], |row| row.get(0))
-                .optional()
-                .map_err(failed)?;
-            let Some(document) = document else { return Ok(false) };
-            let mut receipt: Receipt = from_json(&document)?;
+            let Some(mut receipt) =
+                document::<Receipt>(&transaction, "SELECT document FROM receipts WHERE id = ?1", params![id])?
+            else {
+                return Ok(false);
+            };
             if !receipt.status.can_become(next) {
                 return Ok(false);
             }
@@ -201,12 +208,9 @@ impl ReceiptStore for SqliteStore {
         let (id, result) = (id.to_string(), result.clone());
         self.with(move |db| {
             let transaction = db.transaction().map_err(failed)?;
-            let document: Option<String> = transaction
-                .query_row("SELECT document FROM receipts WHERE id = ?1", params![id], |row| row.get(0))
-                .optional()
-                .map_err(failed)?;
-            let Some(document) = document else { return Ok(()) };
-            let mut receipt: Receipt = from_json(&document)?;
+            let Some(mut receipt) = document::<Receipt>(&transaction, "SELECT document FROM receipts WHERE id = ?1", params![id])? else {
+                return Ok(());
+            };
             if receipt.status == ReceiptStatus::Failed {
                 return Ok(());
             }
@@ -287,13 +291,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn users(&self) -> Result<Vec<User>, StoreError> {
-        self.with(|db| {
-            let mut statement = db.prepare("SELECT document FROM users ORDER BY username").map_err(failed)?;
-            let documents: Vec<String> =
-                statement.query_map([], |row| row.get(0)).map_err(failed)?.collect::<Result<_, _>>().map_err(failed)?;
-            documents.iter().map(|document| from_json(document)).collect()
-        })
-        .await
+        self.with(|db| documents(db, "SELECT document FROM users ORDER BY username", [])).await
     }
 
     async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
@@ -415,12 +413,11 @@ impl SessionStore for SqliteStore {
 }
 
 fn revoke_family(db: &Connection, family: &str) -> Result<(), StoreError> {
-    let document: Option<String> = db
-        .query_row("SELECT document FROM sessions WHERE family_id = ?1", params![family], |row| row.get(0))
-        .optional()
-        .map_err(failed)?;
-    let Some(document) = document else { return Ok(()) };
-    let mut session: Session = from_json(&document)?;
+    let Some(mut session) =
+        document::<Session>(db, "SELECT document FROM sessions WHERE family_id = ?1", params![family])?
+    else {
+        return Ok(());
+    };
     session.revoked = true;
     db.execute(
         "UPDATE sessions SET revoked = 1, document = ?2 WHERE family_id = ?1",
@@ -453,13 +450,7 @@ impl ApiKeyStore for SqliteStore {
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
         let hash = key_hash.to_owned();
         self.with(move |db| {
-            let document: Option<String> = db
-                .query_row("SELECT document FROM api_keys WHERE key_hash = ?1 AND revoked = 0", params![hash], |row| {
-                    row.get(0)
-                })
-                .optional()
-                .map_err(failed)?;
-            document.as_deref().map(from_json).transpose()
+            document(db, "SELECT document FROM api_keys WHERE key_hash = ?1 AND revoked = 0", params![hash])
         })
         .await
     }
@@ -483,14 +474,14 @@ impl ApiKeyStore for SqliteStore {
     async fn revoke_api_key(&self, owner: UserId, id: Uuid) -> Result<bool, StoreError> {
         let (owner, id) = (owner.to_string(), id.to_string());
         self.with(move |db| {
-            let document: Option<String> = db
-                .query_row("SELECT document FROM api_keys WHERE id = ?1 AND owner_id = ?2", params![id, owner], |row| {
-                    row.get(0)
-                })
-                .optional()
-                .map_err(failed)?;
-            let Some(document) = document else { return Ok(false) };
-            let mut key: ApiKey = from_json(&document)?;
+            let Some(mut key) = document::<ApiKey>(
+                db,
+                "SELECT document FROM api_keys WHERE id = ?1 AND owner_id = ?2",
+                params![id, owner],
+            )?
+            else {
+                return Ok(false);
+            };
             key.revoked = true;
             db.execute("UPDATE api_keys SET revoked = 1, document = ?2 WHERE id = ?1", params![id, to_json(&key)?])
                 .map_err(failed)?;
