@@ -7,6 +7,7 @@
 //! the single-machine mode. One contract suite (`tests/store_contract.rs`) runs against both. Writing a result is keyed by the receipt id, so a redelivered job overwrites its own
 //! result and never duplicates it.
 
+pub mod any;
 pub mod mongo;
 pub mod sqlite;
 
@@ -15,6 +16,8 @@ use finagent_core::account::{ApiKey, Rotation, Session, User};
 use finagent_core::receipt::{Receipt, ReceiptResult, ReceiptStatus};
 use finagent_core::{BlobKey, ReceiptId, UserId};
 use uuid::Uuid;
+
+pub use any::AnyStore;
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -113,6 +113,11 @@ impl SqliteStore {
         Ok(Self { connection: Arc::new(Mutex::new(connection)), blobs })
     }
 
+    /// Checks that the database file answers a query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.with(|db| db.query_row("SELECT 1", [], |_| Ok(())).map_err(failed)).await
+    }
+
     async fn with<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,

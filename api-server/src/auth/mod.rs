@@ -1,0 +1,9 @@
+//! Authentication: accounts, passwords, tokens, API keys, and who is calling.
+
+pub mod accounts;
+pub mod api_keys;
+pub mod password;
+pub mod principal;
+pub mod routes;
+pub mod secrets;
+pub mod tokens;

@@ -1,0 +1,293 @@
+//! `/api/auth`: register, login, refresh, logout, me and password change.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use finagent_core::UserId;
+use finagent_core::account::{Role, Rotation, Session, User};
+use finagent_platform::store::{SessionStore, UserStore};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::accounts::{UserView, normalize_email, normalize_username};
+use super::password::{self, Verified};
+use super::principal::{Caller, SessionCaller};
+use super::secrets::digest;
+use super::tokens::TokenKind;
+use crate::error::{AppError, Problem};
+use crate::extract::ApiJson;
+use crate::guard::now_millis;
+use crate::http::{ClientIp, rate_limit_headers};
+use crate::limits::login;
+use crate::state::AppState;
+
+/// A new account.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    /// 3–32 characters among a-z, 0-9, `.`, `_`, `-` (case-insensitive).
+    pub username: String,
+    /// An email address.
+    pub email: String,
+    /// 8–128 characters, not a common password.
+    pub password: String,
+}
+
+/// Credentials.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// User name (case-insensitive).
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A refresh token to exchange.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    /// The refresh token from the last login or refresh; it can be used once.
+    pub refresh_token: String,
+}
+
+/// A password change.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PasswordChange {
+    /// The current password.
+    pub current_password: String,
+    /// The new password (8–128 characters, not a common password).
+    pub new_password: String,
+}
+
+/// A token pair.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// Send as `Authorization: Bearer <access_token>`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Exchange at `/api/auth/refresh` for a new pair; single use.
+    pub refresh_token: String,
+    /// Seconds until the session ends.
+    pub refresh_expires_in: u64,
+}
+
+fn invalid_password(error: password::PasswordRejected) -> AppError {
+    AppError::Invalid(format!("password: {error}"))
+}
+
+/// Starts a session (a refresh-token family) and issues its first pair.
+async fn start_session(state: &AppState, user: &User) -> Result<TokenResponse, AppError> {
+    let now = Utc::now();
+    let family = Uuid::now_v7();
+    let internal = |error: super::tokens::InvalidToken| AppError::Internal(error.to_string());
+    let refresh = state.tokens.issue_refresh(user.id, user.role, family, now.timestamp()).map_err(internal)?;
+    let access = state.tokens.issue_access(user.id, user.role, family, now.timestamp()).map_err(internal)?;
+    let ttl = chrono::Duration::from_std(state.tokens.refresh_ttl()).unwrap_or(chrono::Duration::days(14));
+    state
+        .store
+        .create_session(&Session {
+            family_id: family,
+            user_id: user.id,
+            current_token_hash: digest(&refresh.token),
+            created_at: now,
+            expires_at: now + ttl,
+            revoked: false,
+        })
+        .await?;
+    Ok(pair(state, access.token, refresh.token))
+}
+
+fn pair(state: &AppState, access: String, refresh: String) -> TokenResponse {
+    TokenResponse {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: state.tokens.access_ttl().as_secs(),
+        refresh_token: refresh,
+        refresh_expires_in: state.tokens.refresh_ttl().as_secs(),
+    }
+}
+
+/// Creates an account with the `user` role.
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Created", body = UserView),
+        (status = 409, description = "User name or email taken", body = Problem),
+        (status = 422, description = "Invalid field", body = Problem),
+        (status = 429, description = "Too many registrations from this address", body = Problem),
+    ))]
+pub async fn register(State(state): State<AppState>, ApiJson(body): ApiJson<RegisterRequest>) -> Result<Response, AppError> {
+    let username = normalize_username(&body.username)?;
+    let email = normalize_email(&body.email)?;
+    password::check_policy(&body.password, &username).map_err(invalid_password)?;
+    let password_hash = state.hasher.hash(body.password).await?;
+    let user = User {
+        id: UserId::new(),
+        username,
+        email,
+        password_hash,
+        role: Role::User,
+        disabled: false,
+        tokens_valid_after: Utc::now(),
+        created_at: Utc::now(),
+    };
+    state.store.create_user(&user).await.map_err(|error| match AppError::from(error) {
+        AppError::Conflict(_) => AppError::Conflict("the user name or the email is already taken".into()),
+        other => other,
+    })?;
+    tracing::info!(user.id = %user.id, "user registered");
+    Ok((StatusCode::CREATED, axum::Json(UserView::from(&user))).into_response())
+}
+
+/// Signs in with a user name and password.
+///
+/// Limited per account and client address, with a growing delay after repeated failures. An
+/// unknown user and a wrong password get the same answer in the same time.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 401, description = "Wrong user name or password", body = Problem),
+        (status = 429, description = "Too many attempts", body = Problem),
+    ))]
+pub async fn login(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<Response, AppError> {
+    let account = body.username.trim().to_lowercase();
+    // Keys hold the account name bounded and free of separators, whatever was typed.
+    let account_key = digest(&account);
+    let limit = state.settings.limits.login;
+    let decision = state.guard.check_rate(&[(format!("login:{account_key}:{ip}"), limit)]).await?;
+    if !decision.allowed {
+        let mut response = AppError::TooManyRequests(decision.retry_after).into_response();
+        rate_limit_headers(&mut response, limit.burst, limit.window(), &decision);
+        return Ok(response);
+    }
+    let failures = state.guard.login_failures(&account_key).await?;
+    if let Some(wait) = login::wait(failures.count, failures.since_last) {
+        return Err(AppError::TooManyRequests(wait));
+    }
+    let user = match normalize_username(&account) {
+        Ok(name) => state.store.user_by_name(&name).await?,
+        Err(_) => None,
+    };
+    let stored = user.as_ref().map(|user| user.password_hash.clone());
+    let verified = state.hasher.verify(body.password, stored).await?;
+    let user = match (verified, user) {
+        (Verified::No, _) | (_, None) => {
+            state.guard.record_login_failure(&account_key).await?;
+            tracing::info!("login refused");
+            return Err(AppError::Unauthorized);
+        }
+        (_, Some(user)) if user.disabled => return Err(AppError::Unauthorized),
+        (Verified::YesRehashed(new_hash), Some(mut user)) => {
+            user.password_hash = new_hash;
+            state.store.update_user(&user).await?;
+            user
+        }
+        (Verified::Yes, Some(user)) => user,
+    };
+    state.guard.clear_login_failures(&account_key).await?;
+    let tokens = start_session(&state, &user).await?;
+    tracing::info!(user.id = %user.id, "signed in");
+    let mut response = axum::Json(tokens).into_response();
+    rate_limit_headers(&mut response, limit.burst, limit.window(), &decision);
+    Ok(response)
+}
+
+/// Exchanges a refresh token for a new pair. Each refresh token works once: presenting a used one
+/// ends its whole session, on the assumption that it was stolen.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new pair", body = TokenResponse),
+        (status = 401, description = "Invalid, expired, used or revoked refresh token", body = Problem),
+    ))]
+pub async fn refresh(State(state): State<AppState>, ApiJson(body): ApiJson<RefreshRequest>) -> Result<Response, AppError> {
+    let claims = state.tokens.verify(&body.refresh_token, TokenKind::Refresh).map_err(|_| AppError::Unauthorized)?;
+    let now = Utc::now();
+    let internal = |error: super::tokens::InvalidToken| AppError::Internal(error.to_string());
+    let user = state.store.user(claims.user_id()).await?.filter(|user| !user.disabled).ok_or(AppError::Unauthorized)?;
+    let next = state.tokens.issue_refresh(user.id, user.role, claims.fam, now.timestamp()).map_err(internal)?;
+    match state.store.rotate_session(&digest(&body.refresh_token), &digest(&next.token), now).await? {
+        Rotation::Rotated(session) if session.user_id == user.id && session.family_id == claims.fam => {
+            let access = state.tokens.issue_access(user.id, user.role, claims.fam, now.timestamp()).map_err(internal)?;
+            Ok(axum::Json(pair(&state, access.token, next.token)).into_response())
+        }
+        Rotation::Rotated(session) => {
+            state.store.revoke_session(session.family_id).await?;
+            Err(AppError::Unauthorized)
+        }
+        Rotation::ReuseDetected => {
+            tracing::warn!(user.id = %user.id, "refresh token reused: the session is revoked");
+            Err(AppError::Unauthorized)
+        }
+        Rotation::Invalid => Err(AppError::Unauthorized),
+    }
+}
+
+/// Signs out: the access token stops working at once, on every replica, and its session ends.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "Not signed in", body = Problem),
+        (status = 403, description = "API keys cannot sign out", body = Problem),
+    ))]
+pub async fn logout(State(state): State<AppState>, caller: SessionCaller) -> Result<StatusCode, AppError> {
+    let remaining = std::time::Duration::from_secs(u64::try_from(caller.expires_at - Utc::now().timestamp()).unwrap_or(0));
+    state.guard.revoke_token(&caller.jti.to_string(), remaining + std::time::Duration::from_secs(60)).await?;
+    state.store.revoke_session(caller.family).await?;
+    tracing::info!(user.id = %caller.principal.user_id, "signed out");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signed-in user.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The caller", body = UserView),
+        (status = 401, description = "Not signed in", body = Problem),
+    ))]
+pub async fn me(State(state): State<AppState>, Caller(principal): Caller) -> Result<axum::Json<UserView>, AppError> {
+    let user = state.store.user(principal.user_id).await?.ok_or(AppError::Unauthorized)?;
+    Ok(axum::Json(UserView::from(&user)))
+}
+
+/// Changes the password: every other session and token of the user ends at once; a new session
+/// is returned for this client.
+#[utoipa::path(post, path = "/api/auth/password", tag = "auth", security(("bearer" = [])), request_body = PasswordChange,
+    responses(
+        (status = 200, description = "Changed; a new session", body = TokenResponse),
+        (status = 401, description = "Not signed in", body = Problem),
+        (status = 403, description = "API keys cannot change passwords", body = Problem),
+        (status = 422, description = "Wrong current password or a refused new one", body = Problem),
+    ))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    caller: SessionCaller,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> Result<axum::Json<TokenResponse>, AppError> {
+    let mut user = state.store.user(caller.principal.user_id).await?.ok_or(AppError::Unauthorized)?;
+    let verified = state.hasher.verify(body.current_password, Some(user.password_hash.clone())).await?;
+    if verified == Verified::No {
+        return Err(AppError::Invalid("current_password: wrong password".into()));
+    }
+    password::check_policy(&body.new_password, &user.username).map_err(invalid_password)?;
+    user.password_hash = state.hasher.hash(body.new_password).await?;
+    end_all_sessions(&state, &mut user).await?;
+    tracing::info!(user.id = %user.id, "password changed");
+    Ok(axum::Json(start_session(&state, &user).await?))
+}
+
+/// Voids every token and session of a user and saves the user: used by password changes, role
+/// changes and disabling.
+pub async fn end_all_sessions(state: &AppState, user: &mut User) -> Result<(), AppError> {
+    let now = now_millis();
+    user.tokens_valid_after = chrono::DateTime::from_timestamp_millis(now).unwrap_or_else(Utc::now);
+    state.store.update_user(user).await?;
+    state.store.revoke_user_sessions(user.id).await?;
+    state.guard.set_not_before(user.id, now, state.tokens.access_ttl() + std::time::Duration::from_secs(60)).await?;
+    Ok(())
+}

@@ -1,0 +1,293 @@
+//! Configuration of the API server, from flags or the environment, checked once at start.
+//!
+//! [`ServeArgs`] is what the operator writes (every field has a flag and an environment variable);
+//! [`Settings::from_args`] validates it into what the server runs on. Production (`APP_ENV=production`)
+//! refuses to start without a JWT key of at least 256 bits or with the demo users enabled.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use crate::limits::rate::{Limit, RouteClass};
+
+/// Where the server runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Environment {
+    /// A developer's machine: a generated JWT key is allowed, demo users may be created.
+    Development,
+    /// Anywhere else: every secret must be configured.
+    Production,
+}
+
+/// Options of `api-server serve`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+    /// `development` or `production`.
+    #[arg(long, env = "APP_ENV", value_enum, default_value = "development")]
+    pub app_env: Environment,
+    /// The HS256 key signing tokens, at least 32 bytes. Required in production; in development a
+    /// random key is generated when it is missing (tokens then do not survive a restart).
+    #[arg(long, env = "JWT_SECRET_KEY", hide_env_values = true)]
+    pub jwt_secret_key: Option<String>,
+    /// Lifetime of access tokens, in minutes (1 to 15).
+    #[arg(long, env = "JWT_EXPIRE_MINUTES", default_value_t = 15)]
+    pub jwt_expire_minutes: u32,
+    /// Lifetime of a refresh-token family, in days.
+    #[arg(long, env = "REFRESH_EXPIRE_DAYS", default_value_t = 14)]
+    pub refresh_expire_days: u32,
+    /// The `iss` claim of tokens issued and accepted.
+    #[arg(long, env = "JWT_ISSUER", default_value = "financial-agent")]
+    pub jwt_issuer: String,
+    /// The `aud` claim of tokens issued and accepted.
+    #[arg(long, env = "JWT_AUDIENCE", default_value = "financial-agent-api")]
+    pub jwt_audience: String,
+    /// MongoDB connection string; without it the embedded SQLite store under `--data-dir` is used.
+    #[arg(long, env = "MONGODB_URL", hide_env_values = true)]
+    pub mongodb_url: Option<String>,
+    /// MongoDB database name.
+    #[arg(long, env = "MONGODB_DB_NAME", default_value = "financial_agent")]
+    pub mongodb_db_name: String,
+    /// Redis URL for revocations and rate limits; without it they are kept in process (one replica).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Name of this platform instance; prefixes every Redis key.
+    #[arg(long, env = "FINAGENT_INSTANCE", default_value = "local")]
+    pub instance: String,
+    /// Folder of the embedded store (SQLite file and images).
+    #[arg(long, env = "DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Requests per second per client on ordinary API routes.
+    #[arg(long, env = "RATE_LIMIT_API_PER_SECOND", default_value_t = 10.0)]
+    pub rate_limit_api_per_second: f64,
+    /// Requests a client may send at once on ordinary API routes, above the steady rate.
+    #[arg(long, env = "RATE_LIMIT_API_BURST", default_value_t = 20)]
+    pub rate_limit_api_burst: u32,
+    /// Uploads per second per client.
+    #[arg(long, env = "RATE_LIMIT_UPLOAD_PER_SECOND", default_value_t = 2.0)]
+    pub rate_limit_upload_per_second: f64,
+    /// Uploads a client may send at once.
+    #[arg(long, env = "RATE_LIMIT_UPLOAD_BURST", default_value_t = 4)]
+    pub rate_limit_upload_burst: u32,
+    /// Login attempts per minute per account and client address (also registrations per address).
+    #[arg(long, env = "RATE_LIMIT_LOGIN_PER_MINUTE", default_value_t = 5.0)]
+    pub rate_limit_login_per_minute: f64,
+    /// Proxies (addresses or CIDR ranges, comma-separated) whose `X-Forwarded-For` is believed.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpNet>,
+    /// Origins allowed to call the API from a browser (comma-separated); none by default.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
+    /// Longest time a request may take, in seconds, uploads included.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 60)]
+    pub request_timeout_seconds: u64,
+    /// Largest request body of the JSON routes, in bytes.
+    #[arg(long, env = "MAX_JSON_BODY", default_value_t = 64 * 1024)]
+    pub max_json_body: usize,
+    /// Creates the demo users `demo`/`demo123` and `admin`/`admin123` (development only).
+    #[arg(long, env = "DEMO_USERS", default_value_t = false)]
+    pub demo_users: bool,
+}
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Production without a signing key.
+    #[error("JWT_SECRET_KEY is required when APP_ENV=production")]
+    MissingJwtKey,
+    /// A key too short for HS256.
+    #[error("JWT_SECRET_KEY must be at least 32 bytes (256 bits), got {0}")]
+    ShortJwtKey(usize),
+    /// Demo users in production.
+    #[error("DEMO_USERS cannot be enabled when APP_ENV=production")]
+    DemoUsersInProduction,
+    /// A value out of range.
+    #[error("{0}")]
+    OutOfRange(String),
+}
+
+/// Validated settings the server runs on.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Where the server runs.
+    pub environment: Environment,
+    /// HS256 key.
+    pub jwt_key: Vec<u8>,
+    /// Access-token lifetime.
+    pub access_ttl: Duration,
+    /// Refresh-family lifetime.
+    pub refresh_ttl: Duration,
+    /// `iss`.
+    pub issuer: String,
+    /// `aud`.
+    pub audience: String,
+    /// Limits by route class.
+    pub limits: Limits,
+    /// Trusted proxies.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Browser origins allowed by CORS.
+    pub cors_allowed_origins: Vec<String>,
+    /// Request timeout.
+    pub request_timeout: Duration,
+    /// Body limit of JSON routes.
+    pub max_json_body: usize,
+    /// Whether to create the demo users.
+    pub demo_users: bool,
+}
+
+/// Rate limits by route class.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    /// Ordinary API routes, per user (or per address when anonymous).
+    pub api: Limit,
+    /// Uploads, per user.
+    pub upload: Limit,
+    /// Logins per account and address; registrations per address.
+    pub login: Limit,
+}
+
+impl Limits {
+    /// The limit of a class.
+    pub fn of(&self, class: RouteClass) -> Limit {
+        match class {
+            RouteClass::Api => self.api,
+            RouteClass::Upload => self.upload,
+            RouteClass::Login => self.login,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            api: Limit::per_second(10.0, 20),
+            upload: Limit::per_second(2.0, 4),
+            login: Limit::per_second(5.0 / 60.0, 5),
+        }
+    }
+}
+
+impl Settings {
+    /// Validates the arguments.
+    pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let production = args.app_env == Environment::Production;
+        let jwt_key = match (&args.jwt_secret_key, production) {
+            (Some(key), _) if key.len() < 32 => return Err(ConfigError::ShortJwtKey(key.len())),
+            (Some(key), _) => key.as_bytes().to_vec(),
+            (None, true) => return Err(ConfigError::MissingJwtKey),
+            (None, false) => {
+                tracing::warn!("JWT_SECRET_KEY is not set: using a random key; tokens will not survive a restart");
+                crate::auth::secrets::random_bytes::<32>().to_vec()
+            }
+        };
+        if production && args.demo_users {
+            return Err(ConfigError::DemoUsersInProduction);
+        }
+        if !(1..=15).contains(&args.jwt_expire_minutes) {
+            return Err(ConfigError::OutOfRange("JWT_EXPIRE_MINUTES must be between 1 and 15".into()));
+        }
+        if args.refresh_expire_days == 0 || args.refresh_expire_days > 90 {
+            return Err(ConfigError::OutOfRange("REFRESH_EXPIRE_DAYS must be between 1 and 90".into()));
+        }
+        let limit = |name: &str, rate: f64, burst: u32| {
+            if rate.is_finite() && rate > 0.0 && burst > 0 {
+                Ok(Limit::per_second(rate, burst))
+            } else {
+                Err(ConfigError::OutOfRange(format!("{name}: the rate and the burst must be positive")))
+            }
+        };
+        let login_burst = args.rate_limit_login_per_minute.ceil().max(1.0) as u32;
+        Ok(Self {
+            environment: args.app_env,
+            jwt_key,
+            access_ttl: Duration::from_secs(u64::from(args.jwt_expire_minutes) * 60),
+            refresh_ttl: Duration::from_secs(u64::from(args.refresh_expire_days) * 86_400),
+            issuer: args.jwt_issuer.clone(),
+            audience: args.jwt_audience.clone(),
+            limits: Limits {
+                api: limit("RATE_LIMIT_API", args.rate_limit_api_per_second, args.rate_limit_api_burst)?,
+                upload: limit("RATE_LIMIT_UPLOAD", args.rate_limit_upload_per_second, args.rate_limit_upload_burst)?,
+                login: limit("RATE_LIMIT_LOGIN", args.rate_limit_login_per_minute / 60.0, login_burst)?,
+            },
+            trusted_proxies: args.trusted_proxies.clone(),
+            cors_allowed_origins: args.cors_allowed_origins.clone(),
+            request_timeout: Duration::from_secs(args.request_timeout_seconds.max(1)),
+            max_json_body: args.max_json_body,
+            demo_users: args.demo_users,
+        })
+    }
+
+    /// Settings for tests and benchmarks: development, a fixed key, default limits.
+    pub fn for_tests() -> Self {
+        Self {
+            environment: Environment::Development,
+            jwt_key: b"test-key-of-at-least-thirty-two-bytes!!".to_vec(),
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(14 * 86_400),
+            issuer: "financial-agent".into(),
+            audience: "financial-agent-api".into(),
+            limits: Limits::default(),
+            trusted_proxies: Vec::new(),
+            cors_allowed_origins: Vec::new(),
+            request_timeout: Duration::from_secs(60),
+            max_json_body: 64 * 1024,
+            demo_users: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Probe {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn parse(arguments: &[&str]) -> ServeArgs {
+        Probe::try_parse_from(std::iter::once("probe").chain(arguments.iter().copied())).expect("arguments").args
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_a_jwt_key() {
+        let error = Settings::from_args(&parse(&["--app-env", "production"])).expect_err("refused");
+        assert!(matches!(error, ConfigError::MissingJwtKey), "{error}");
+    }
+
+    #[test]
+    fn a_key_shorter_than_256_bits_is_refused_everywhere() {
+        for env in ["production", "development"] {
+            let error = Settings::from_args(&parse(&["--app-env", env, "--jwt-secret-key", "short"])).expect_err(env);
+            assert!(matches!(error, ConfigError::ShortJwtKey(5)), "{error}");
+        }
+    }
+
+    #[test]
+    fn production_refuses_demo_users() {
+        let key = "k".repeat(32);
+        let error = Settings::from_args(&parse(&["--app-env", "production", "--jwt-secret-key", &key, "--demo-users"]))
+            .expect_err("refused");
+        assert!(matches!(error, ConfigError::DemoUsersInProduction), "{error}");
+    }
+
+    #[test]
+    fn access_tokens_cannot_outlive_fifteen_minutes() {
+        let error = Settings::from_args(&parse(&["--jwt-expire-minutes", "60"])).expect_err("refused");
+        assert!(error.to_string().contains("between 1 and 15"), "{error}");
+    }
+
+    #[test]
+    fn development_without_a_key_generates_one_and_keeps_the_default_limits() {
+        let settings = Settings::from_args(&parse(&[])).expect("development starts");
+        assert_eq!(settings.jwt_key.len(), 32);
+        assert_eq!(settings.limits, Limits::default());
+        assert_eq!(settings.access_ttl, Duration::from_secs(900));
+    }
+}

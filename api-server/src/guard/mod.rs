@@ -1,0 +1,113 @@
+//! State shared by every replica for security decisions: rate-limit buckets, revoked tokens,
+//! per-user token cut-offs and failed-login counters.
+//!
+//! [`Guard::Redis`] keeps it in Redis so that a logout or a rate limit holds on every replica at
+//! once; [`Guard::Memory`] keeps it in process for the single-machine mode. Both give the same
+//! answers; the tests run against each. When Redis cannot be reached, callers fail closed (503)
+//! rather than let a revoked token or an unlimited client through.
+
+mod memory;
+mod redis;
+
+use std::time::Duration;
+
+use finagent_core::UserId;
+
+use crate::limits::rate::{Decision, Limit};
+
+pub use self::memory::MemoryGuard;
+pub use self::redis::RedisGuard;
+
+/// Why the guard state could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to reach the guard store: {0}")]
+pub struct GuardError(pub String);
+
+/// What is known about an access token beyond its signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenStanding {
+    /// Its `jti` was revoked (logout).
+    pub revoked: bool,
+    /// Tokens of this user issued before this instant (Unix milliseconds) are void.
+    pub not_before_millis: Option<i64>,
+}
+
+/// Failed logins in a row for one account name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoginFailures {
+    /// How many.
+    pub count: u32,
+    /// Time since the last one.
+    pub since_last: Duration,
+}
+
+/// Where the shared security state lives.
+#[derive(Clone, Debug)]
+pub enum Guard {
+    /// Redis, shared by replicas.
+    Redis(RedisGuard),
+    /// This process.
+    Memory(MemoryGuard),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $guard:ident => $call:expr) => {
+        match $self {
+            Guard::Redis($guard) => $call.await,
+            Guard::Memory($guard) => $call.await,
+        }
+    };
+}
+
+impl Guard {
+    /// An in-process guard.
+    pub fn memory() -> Self {
+        Self::Memory(MemoryGuard::default())
+    }
+
+    /// Checks and, when every key admits it, counts one request against each `(key, limit)`:
+    /// atomically, so concurrent requests on several replicas never over-admit.
+    pub async fn check_rate(&self, checks: &[(String, Limit)]) -> Result<Decision, GuardError> {
+        dispatch!(self, guard => guard.check_rate(checks))
+    }
+
+    /// Revokes one access token until it would have expired anyway.
+    pub async fn revoke_token(&self, jti: &str, remaining_life: Duration) -> Result<(), GuardError> {
+        dispatch!(self, guard => guard.revoke_token(jti, remaining_life))
+    }
+
+    /// Voids every token of `user` issued before `at_millis`, for `horizon` (the access-token life).
+    pub async fn set_not_before(&self, user: UserId, at_millis: i64, horizon: Duration) -> Result<(), GuardError> {
+        dispatch!(self, guard => guard.set_not_before(user, at_millis, horizon))
+    }
+
+    /// Reads a token's standing, in one round trip.
+    pub async fn token_standing(&self, jti: &str, user: UserId) -> Result<TokenStanding, GuardError> {
+        dispatch!(self, guard => guard.token_standing(jti, user))
+    }
+
+    /// Failed logins in a row for an account name.
+    pub async fn login_failures(&self, account: &str) -> Result<LoginFailures, GuardError> {
+        dispatch!(self, guard => guard.login_failures(account))
+    }
+
+    /// Counts one failed login for an account name.
+    pub async fn record_login_failure(&self, account: &str) -> Result<(), GuardError> {
+        dispatch!(self, guard => guard.record_login_failure(account))
+    }
+
+    /// Forgets the failures of an account name after a successful login.
+    pub async fn clear_login_failures(&self, account: &str) -> Result<(), GuardError> {
+        dispatch!(self, guard => guard.clear_login_failures(account))
+    }
+
+    /// Checks the backend answers, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), GuardError> {
+        dispatch!(self, guard => guard.ping())
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_millis() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

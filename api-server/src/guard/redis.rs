@@ -1,0 +1,185 @@
+//! The guard on Redis: one atomic GCRA script over several keys, and plain keys with expiries
+//! for revocations and failed logins. The script takes the time from Redis itself, so replicas with
+//! skewed clocks still share one notion of "now".
+
+use std::time::Duration;
+
+use finagent_core::UserId;
+use finagent_core::names::InstanceName;
+use redis::Script;
+use redis::aio::ConnectionManager;
+
+use super::{GuardError, LoginFailures, TokenStanding, now_millis};
+use crate::limits::login::FAILURE_MEMORY;
+use crate::limits::rate::{Decision, Limit};
+
+/// GCRA over every key; writes only when all admit. ARGV holds, per key, the interval and the
+/// tolerance in microseconds. Returns {allowed, remaining, retry_after_us, reset_us}.
+const GCRA: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local allowed, remaining, retry, reset = 1, -1, 0, 0
+local next_tats = {}
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local tolerance = tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  local next_tat = tat + interval
+  local ahead = next_tat - now
+  if ahead > tolerance then
+    allowed = 0
+    remaining = 0
+    if ahead - tolerance > retry then retry = ahead - tolerance end
+    if tat - now > reset then reset = tat - now end
+  else
+    next_tats[i] = next_tat
+    local left = math.floor((tolerance - ahead) / interval)
+    if remaining < 0 or left < remaining then remaining = left end
+    if ahead > reset then reset = ahead end
+  end
+end
+if allowed == 1 then
+  for i, key in ipairs(KEYS) do
+    local ttl = math.max(1, math.ceil((next_tats[i] - now) / 1000))
+    redis.call('SET', key, string.format('%.0f', next_tats[i]), 'PX', string.format('%d', ttl))
+  end
+end
+if remaining < 0 then remaining = 0 end
+return {allowed, remaining, retry, reset}
+";
+
+/// The guard state in Redis.
+#[derive(Clone)]
+pub struct RedisGuard {
+    connection: ConnectionManager,
+    prefix: String,
+    gcra: Script,
+}
+
+impl std::fmt::Debug for RedisGuard {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("RedisGuard").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+fn unavailable(error: redis::RedisError) -> GuardError {
+    GuardError(error.to_string())
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+impl RedisGuard {
+    /// Connects to Redis; keys are prefixed with `finagent:{instance}:`.
+    pub async fn connect(url: &str, instance: &InstanceName) -> Result<Self, GuardError> {
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        let connection = ConnectionManager::new(client).await.map_err(unavailable)?;
+        Ok(Self::with_prefix(connection, format!("finagent:{instance}:")))
+    }
+
+    /// A guard on an open connection with an explicit key prefix (tests give each run its own).
+    pub fn with_prefix(connection: ConnectionManager, prefix: String) -> Self {
+        Self { connection, prefix, gcra: Script::new(GCRA) }
+    }
+
+    fn key(&self, parts: &[&str]) -> String {
+        let mut key = self.prefix.clone();
+        key.push_str(&parts.join(":"));
+        key
+    }
+
+    pub(super) async fn check_rate(&self, checks: &[(String, Limit)]) -> Result<Decision, GuardError> {
+        let mut invocation = self.gcra.prepare_invoke();
+        for (key, limit) in checks {
+            invocation.key(self.key(&["rl", key]));
+            invocation.arg(limit.interval_micros).arg(limit.tolerance_micros());
+        }
+        let mut connection = self.connection.clone();
+        let (allowed, remaining, retry, reset): (i64, i64, i64, i64) =
+            invocation.invoke_async(&mut connection).await.map_err(unavailable)?;
+        let micros = |value: i64| Duration::from_micros(u64::try_from(value).unwrap_or(0));
+        Ok(Decision {
+            allowed: allowed == 1,
+            remaining: u32::try_from(remaining).unwrap_or(0),
+            retry_after: micros(retry),
+            reset: micros(reset),
+        })
+    }
+
+    pub(super) async fn revoke_token(&self, jti: &str, remaining_life: Duration) -> Result<(), GuardError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("SET")
+            .arg(self.key(&["auth", "revoked", jti]))
+            .arg(1)
+            .arg("PX")
+            .arg(millis(remaining_life))
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(unavailable)
+    }
+
+    pub(super) async fn set_not_before(&self, user: UserId, at_millis: i64, horizon: Duration) -> Result<(), GuardError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("SET")
+            .arg(self.key(&["auth", "not-before", &user.to_string()]))
+            .arg(at_millis)
+            .arg("PX")
+            .arg(millis(horizon))
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(unavailable)
+    }
+
+    pub(super) async fn token_standing(&self, jti: &str, user: UserId) -> Result<TokenStanding, GuardError> {
+        let mut connection = self.connection.clone();
+        let (revoked, not_before): (Option<String>, Option<i64>) = redis::cmd("MGET")
+            .arg(self.key(&["auth", "revoked", jti]))
+            .arg(self.key(&["auth", "not-before", &user.to_string()]))
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(TokenStanding { revoked: revoked.is_some(), not_before_millis: not_before })
+    }
+
+    pub(super) async fn login_failures(&self, account: &str) -> Result<LoginFailures, GuardError> {
+        let mut connection = self.connection.clone();
+        let (count, last): (Option<u32>, Option<i64>) = redis::cmd("HMGET")
+            .arg(self.key(&["auth", "failures", account]))
+            .arg("count")
+            .arg("last")
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        let since_last = Duration::from_millis(u64::try_from(now_millis() - last.unwrap_or(0)).unwrap_or(0));
+        Ok(LoginFailures { count: count.unwrap_or(0), since_last })
+    }
+
+    pub(super) async fn record_login_failure(&self, account: &str) -> Result<(), GuardError> {
+        let key = self.key(&["auth", "failures", account]);
+        let mut connection = self.connection.clone();
+        redis::pipe()
+            .atomic()
+            .hincr(&key, "count", 1)
+            .hset(&key, "last", now_millis())
+            .pexpire(&key, i64::try_from(FAILURE_MEMORY.as_millis()).unwrap_or(i64::MAX))
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(unavailable)
+    }
+
+    pub(super) async fn clear_login_failures(&self, account: &str) -> Result<(), GuardError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("DEL")
+            .arg(self.key(&["auth", "failures", account]))
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(unavailable)
+    }
+
+    pub(super) async fn ping(&self) -> Result<(), GuardError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("PING").query_async::<()>(&mut connection).await.map_err(unavailable)
+    }
+}

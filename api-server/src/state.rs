@@ -1,0 +1,56 @@
+//! What every handler shares: the store, the guard state, the token keys, the password hasher and
+//! the settings. Cloning it is cheap.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use finagent_platform::metrics::Metrics;
+use finagent_platform::store::AnyStore;
+
+use crate::auth::password::Hasher;
+use crate::auth::tokens::TokenKeys;
+use crate::config::Settings;
+use crate::guard::Guard;
+
+/// The shared state of the API.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Shared>);
+
+/// The parts of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
+    /// Accounts, sessions, API keys and receipts.
+    pub store: AnyStore,
+    /// Rate limits, revocations and failed logins.
+    pub guard: Guard,
+    /// Token signing and checking.
+    pub tokens: TokenKeys,
+    /// Password hashing.
+    pub hasher: Hasher,
+    /// Validated settings.
+    pub settings: Settings,
+    /// The process's metrics registry.
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    /// Assembles the state.
+    pub fn new(store: AnyStore, guard: Guard, hasher: Hasher, settings: Settings, metrics: Metrics) -> Self {
+        let tokens = TokenKeys::new(
+            &settings.jwt_key,
+            &settings.issuer,
+            &settings.audience,
+            settings.access_ttl,
+            settings.refresh_ttl,
+        );
+        Self(Arc::new(Shared { store, guard, tokens, hasher, settings, metrics }))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}

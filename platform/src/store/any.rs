@@ -1,0 +1,130 @@
+//! [`AnyStore`]: the store a process chose at start, MongoDB or the embedded SQLite file.
+//!
+//! The store traits use `async fn`, so they are not object-safe; this enum dispatches to the one
+//! backend a process runs on, which keeps handlers free of type parameters.
+
+use chrono::{DateTime, Utc};
+use finagent_core::account::{ApiKey, Rotation, Session, User};
+use finagent_core::receipt::{Receipt, ReceiptResult, ReceiptStatus};
+use finagent_core::{BlobKey, ReceiptId, UserId};
+use uuid::Uuid;
+
+use super::mongo::MongoStore;
+use super::sqlite::SqliteStore;
+use super::{ApiKeyStore, BlobStore, ReceiptStore, SessionStore, StoreError, UserStore};
+
+/// One of the store backends.
+#[derive(Clone, Debug)]
+pub enum AnyStore {
+    /// MongoDB with GridFS, for the platform.
+    Mongo(MongoStore),
+    /// One SQLite file and a blob folder, for a single machine.
+    Sqlite(SqliteStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            AnyStore::Mongo($store) => $call.await,
+            AnyStore::Sqlite($store) => $call.await,
+        }
+    };
+}
+
+impl AnyStore {
+    /// Which backend this is, for logs and `/readyz`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Mongo(_) => "mongodb",
+            Self::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// Checks that the backend answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Mongo(store) => store.ping().await,
+            Self::Sqlite(store) => store.ping().await,
+        }
+    }
+}
+
+impl ReceiptStore for AnyStore {
+    async fn insert_receipt(&self, receipt: &Receipt) -> Result<(), StoreError> {
+        dispatch!(self, store => store.insert_receipt(receipt))
+    }
+    async fn receipt(&self, id: ReceiptId, owner: Option<UserId>) -> Result<Option<Receipt>, StoreError> {
+        dispatch!(self, store => store.receipt(id, owner))
+    }
+    async fn set_status(&self, id: ReceiptId, next: ReceiptStatus, failure: Option<&str>) -> Result<bool, StoreError> {
+        dispatch!(self, store => store.set_status(id, next, failure))
+    }
+    async fn store_result(&self, id: ReceiptId, result: &ReceiptResult) -> Result<(), StoreError> {
+        dispatch!(self, store => store.store_result(id, result))
+    }
+}
+
+impl BlobStore for AnyStore {
+    async fn put_blob(&self, key: &BlobKey, bytes: &[u8]) -> Result<(), StoreError> {
+        dispatch!(self, store => store.put_blob(key, bytes))
+    }
+    async fn blob(&self, key: &BlobKey) -> Result<Option<Vec<u8>>, StoreError> {
+        dispatch!(self, store => store.blob(key))
+    }
+    async fn delete_blob(&self, key: &BlobKey) -> Result<(), StoreError> {
+        dispatch!(self, store => store.delete_blob(key))
+    }
+}
+
+impl UserStore for AnyStore {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        dispatch!(self, store => store.create_user(user))
+    }
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        dispatch!(self, store => store.user(id))
+    }
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
+        dispatch!(self, store => store.user_by_name(username))
+    }
+    async fn users(&self) -> Result<Vec<User>, StoreError> {
+        dispatch!(self, store => store.users())
+    }
+    async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
+        dispatch!(self, store => store.update_user(user))
+    }
+}
+
+impl SessionStore for AnyStore {
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        dispatch!(self, store => store.create_session(session))
+    }
+    async fn rotate_session(
+        &self,
+        presented_hash: &str,
+        next_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Rotation, StoreError> {
+        dispatch!(self, store => store.rotate_session(presented_hash, next_hash, now))
+    }
+    async fn revoke_session(&self, family_id: Uuid) -> Result<(), StoreError> {
+        dispatch!(self, store => store.revoke_session(family_id))
+    }
+    async fn revoke_user_sessions(&self, user_id: UserId) -> Result<u64, StoreError> {
+        dispatch!(self, store => store.revoke_user_sessions(user_id))
+    }
+}
+
+impl ApiKeyStore for AnyStore {
+    async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        dispatch!(self, store => store.create_api_key(key))
+    }
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        dispatch!(self, store => store.api_key_by_hash(key_hash))
+    }
+    async fn api_keys(&self, owner: UserId) -> Result<Vec<ApiKey>, StoreError> {
+        dispatch!(self, store => store.api_keys(owner))
+    }
+    async fn revoke_api_key(&self, owner: UserId, id: Uuid) -> Result<bool, StoreError> {
+        dispatch!(self, store => store.revoke_api_key(owner, id))
+    }
+}
