@@ -185,6 +185,7 @@ async fn api_keys_belong_to_their_owner(store: impl Store) {
     assert_eq!(names, ["laptop", "ci"]);
     assert!(!store.revoke_api_key(UserId::new(), old.id).await.expect("revoke"), "only the owner revokes");
     assert!(store.revoke_api_key(owner, old.id).await.expect("revoke"));
+    assert!(!store.revoke_api_key(owner, old.id).await.expect("revoke"), "a revoked key is not revoked twice");
     assert_eq!(store.api_key_by_hash("h1h1").await.expect("read"), None, "a revoked key is rejected");
 }
 

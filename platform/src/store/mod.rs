@@ -110,6 +110,6 @@ pub trait ApiKeyStore: Send + Sync {
     fn api_key_by_hash(&self, key_hash: &str) -> impl Future<Output = Result<Option<ApiKey>, StoreError>> + Send;
     /// An owner's keys, newest first.
     fn api_keys(&self, owner: UserId) -> impl Future<Output = Result<Vec<ApiKey>, StoreError>> + Send;
-    /// Revokes an owner's key; false when the owner has no such key.
+    /// Revokes an owner's live key; false when the owner has no such key or it is already revoked.
     fn revoke_api_key(&self, owner: UserId, id: Uuid) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

@@ -354,7 +354,7 @@ impl ApiKeyStore for MongoStore {
         let updated = self
             .api_keys
             .update_one(
-                doc! { "_id": id.to_string(), "owner_id": owner.to_string() },
+                doc! { "_id": id.to_string(), "owner_id": owner.to_string(), "revoked": false },
                 doc! { "$set": { "revoked": true } },
             )
             .await

@@ -487,6 +487,9 @@ impl ApiKeyStore for SqliteStore {
             else {
                 return Ok(false);
             };
+            if key.revoked {
+                return Ok(false);
+            }
             key.revoked = true;
             db.execute("UPDATE api_keys SET revoked = 1, document = ?2 WHERE id = ?1", params![id, to_json(&key)?])
                 .map_err(failed)?;

@@ -1,0 +1,225 @@
+//! Sessions, passwords, roles and API keys, by their effects.
+
+mod support;
+
+use axum::http::{Method, StatusCode};
+use finagent_core::account::Role;
+use serde_json::json;
+use support::TestApp;
+
+async fn refresh(app: &TestApp, token: &str) -> support::Reply {
+    app.call(Method::POST, "/api/auth/refresh", None, Some(json!({"refresh_token": token}))).await
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
+    let app = TestApp::new().await;
+    let account = app.account("rot", Role::User).await;
+    let first = refresh(&app, &account.refresh).await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.json);
+    let second_refresh = first.json["refresh_token"].as_str().expect("refresh").to_owned();
+    let second_access = first.json["access_token"].as_str().expect("access").to_owned();
+    assert_ne!(second_refresh, account.refresh, "rotated");
+    // The attacker replays the first token: refused, and the family is revoked...
+    assert_eq!(refresh(&app, &account.refresh).await.status, StatusCode::UNAUTHORIZED);
+    // ...so the legitimate holder's current token is dead too.
+    assert_eq!(refresh(&app, &second_refresh).await.status, StatusCode::UNAUTHORIZED);
+    // Other sessions of the same user are untouched.
+    let mut other = account.clone();
+    app.sign_in(&mut other).await;
+    assert_eq!(refresh(&app, &other.refresh).await.status, StatusCode::OK);
+    // The access token issued before the reuse lives out its short life.
+    assert_eq!(app.call(Method::GET, "/api/auth/me", Some(&second_access), None).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn refresh_reuse_after_several_rotations_is_detected() {
+    let app = TestApp::new().await;
+    let account = app.account("rot", Role::User).await;
+    let mut tokens = vec![account.refresh.clone()];
+    for _ in 0..3 {
+        let reply = refresh(&app, tokens.last().expect("token")).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        tokens.push(reply.json["refresh_token"].as_str().expect("refresh").to_owned());
+    }
+    assert_eq!(refresh(&app, &tokens[1]).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refresh(&app, &tokens[3]).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_password_change_ends_every_other_session_at_once() {
+    let app = TestApp::new().await;
+    let laptop = app.account("pw", Role::User).await;
+    let mut phone = laptop.clone();
+    app.sign_in(&mut phone).await;
+    let reply = app
+        .call(
+            Method::POST,
+            "/api/auth/password",
+            Some(&laptop.access),
+            Some(json!({"current_password": laptop.password, "new_password": "an entirely new passphrase"})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.json);
+    let fresh = reply.json["access_token"].as_str().expect("access");
+    for token in [&laptop.access, &phone.access] {
+        assert_eq!(app.call(Method::GET, "/api/auth/me", Some(token), None).await.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(refresh(&app, &phone.refresh).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.call(Method::GET, "/api/auth/me", Some(fresh), None).await.status, StatusCode::OK);
+    assert_eq!(app.login(&laptop.username, &laptop.password).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.login(&laptop.username, "an entirely new passphrase").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_password_change_needs_the_current_password_and_a_good_new_one() {
+    let app = TestApp::new().await;
+    let account = app.account("pw", Role::User).await;
+    for (current, new, why) in [
+        ("wrong password!", "an entirely new passphrase", "current_password"),
+        (account.password.as_str(), "password123", "common"),
+        (account.password.as_str(), "short", "at least 8"),
+    ] {
+        let reply = app
+            .call(
+                Method::POST,
+                "/api/auth/password",
+                Some(&account.access),
+                Some(json!({"current_password": current, "new_password": new})),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{new}");
+        assert!(reply.json["detail"].as_str().expect("detail").contains(why), "{:?}", reply.json);
+    }
+}
+
+#[tokio::test]
+async fn registration_validates_and_normalises() {
+    let app = TestApp::new().await;
+    let register = |username: &str, email: &str, password: &str| {
+        json!({"username": username, "email": email, "password": password})
+    };
+    let reply = app
+        .call(Method::POST, "/api/auth/register", None, Some(register("  Ann.Lee ", "Ann@Example.ORG", "a fine passphrase")))
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    assert_eq!((reply.json["username"].as_str(), reply.json["email"].as_str()), (Some("ann.lee"), Some("ann@example.org")));
+    assert!(reply.json.get("password_hash").is_none());
+    let taken = app
+        .call(Method::POST, "/api/auth/register", None, Some(register("ANN.LEE", "other@example.org", "a fine passphrase")))
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT);
+    for (body, field) in [
+        (register("an", "a@example.org", "a fine passphrase"), "username"),
+        (register("annie", "not-an-email", "a fine passphrase"), "email"),
+        (register("annie", "a@example.org", "iloveyou"), "password"),
+        (register("annie", "a@example.org", &"x".repeat(129)), "password"),
+        (json!({"username": "annie"}), "missing field"),
+    ] {
+        let reply = app.call(Method::POST, "/api/auth/register", None, Some(body)).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(reply.json["detail"].as_str().expect("detail").contains(field), "{:?}", reply.json);
+    }
+    // Login is case-insensitive on the name.
+    assert_eq!(app.login("ANN.lee", "a fine passphrase").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_role_change_applies_at_once() {
+    let app = TestApp::new().await;
+    let admin = app.account("root", Role::Admin).await;
+    let mut target = app.account("promoted", Role::User).await;
+    assert_eq!(app.call(Method::GET, "/api/admin/users", Some(&target.access), None).await.status, StatusCode::FORBIDDEN);
+    let path = format!("/api/admin/users/{}/role", target.id);
+    let reply = app.call(Method::PUT, &path, Some(&admin.access), Some(json!({"role": "admin"}))).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json["role"], "admin");
+    // The old token carried the old role: it is void; a new sign-in carries the new one.
+    assert_eq!(app.call(Method::GET, "/api/auth/me", Some(&target.access), None).await.status, StatusCode::UNAUTHORIZED);
+    app.sign_in(&mut target).await;
+    assert_eq!(app.call(Method::GET, "/api/admin/users", Some(&target.access), None).await.status, StatusCode::OK);
+    // Demoting works the same way, and nobody can change their own role.
+    let own = format!("/api/admin/users/{}/role", admin.id);
+    let reply = app.call(Method::PUT, &own, Some(&admin.access), Some(json!({"role": "user"}))).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let bad = app.call(Method::PUT, &path, Some(&admin.access), Some(json!({"role": "root"}))).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let unknown = format!("/api/admin/users/{}/role", uuid::Uuid::now_v7());
+    let missing = app.call(Method::PUT, &unknown, Some(&admin.access), Some(json!({"role": "user"}))).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn api_keys_are_shown_once_stored_hashed_and_never_outrank_their_owner() {
+    let app = TestApp::new().await;
+    let admin = app.account("root", Role::Admin).await;
+    let owner = app.account("keys", Role::User).await;
+    let (key, id) = app.api_key(&owner).await;
+    // Both header forms work.
+    let request = axum::http::Request::get("/api/auth/me").header("x-api-key", &key).body(axum::body::Body::empty());
+    assert_eq!(app.send(request.expect("request")).await.status, StatusCode::OK);
+    // Listed without the key.
+    let listed = app.call(Method::GET, "/api/auth/api-keys", Some(&owner.access), None).await;
+    let text = listed.json.to_string();
+    assert!(!text.contains(&key) && text.contains(&id) && text.contains(&key[..9]), "{text}");
+    // Stored as a digest only.
+    let stored = finagent_platform::store::ApiKeyStore::api_keys(&app.state.store, owner.id).await.expect("keys");
+    assert!(stored.iter().all(|stored| stored.key_hash != key && stored.key_hash.len() == 64));
+    // The key follows its owner's role: promoted owner, admin key; demoted, user key again.
+    let role = format!("/api/admin/users/{}/role", owner.id);
+    assert_eq!(app.call(Method::GET, "/api/admin/users", Some(&key), None).await.status, StatusCode::FORBIDDEN);
+    app.call(Method::PUT, &role, Some(&admin.access), Some(json!({"role": "admin"}))).await;
+    assert_eq!(app.call(Method::GET, "/api/admin/users", Some(&key), None).await.status, StatusCode::OK);
+    app.call(Method::PUT, &role, Some(&admin.access), Some(json!({"role": "user"}))).await;
+    assert_eq!(app.call(Method::GET, "/api/admin/users", Some(&key), None).await.status, StatusCode::FORBIDDEN);
+    // Revoked: dead at once; revoking again is a 404.
+    let mut owner = owner;
+    app.sign_in(&mut owner).await;
+    let path = format!("/api/auth/api-keys/{id}");
+    assert_eq!(app.call(Method::DELETE, &path, Some(&owner.access), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.call(Method::GET, "/api/auth/me", Some(&key), None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.call(Method::DELETE, &path, Some(&owner.access), None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.call(Method::DELETE, "/api/auth/api-keys/not-a-uuid", Some(&owner.access), None).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_unknown_user_and_a_wrong_password_get_the_same_answer() {
+    let app = TestApp::new().await;
+    let account = app.account("same", Role::User).await;
+    let wrong = app.login(&account.username, "not the right passphrase").await;
+    let unknown = app.login("nobody-here", "not the right passphrase").await;
+    let malformed = app.login("x", "not the right passphrase").await;
+    for reply in [&wrong, &unknown, &malformed] {
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(reply.json, wrong.json);
+    }
+}
+
+#[tokio::test]
+async fn repeated_failures_slow_an_account_down_but_never_lock_it() {
+    let app = TestApp::new().await;
+    let account = app.account("slow", Role::User).await;
+    for _ in 0..finagent_api_server::limits::login::FREE_FAILURES {
+        assert_eq!(app.login(&account.username, "a wrong passphrase").await.status, StatusCode::UNAUTHORIZED);
+    }
+    // The next attempt, even with the right password, must wait; it says how long.
+    let reply = app.login(&account.username, &account.password).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(reply.headers["retry-after"], "1");
+    // After the delay the owner gets in, and the counter is cleared.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    assert_eq!(app.login(&account.username, &account.password).await.status, StatusCode::OK);
+    assert_eq!(app.login(&account.username, "a wrong passphrase").await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn demo_users_exist_only_when_asked_for() {
+    let app = TestApp::new().await;
+    assert_eq!(app.login("demo", "demo123").await.status, StatusCode::UNAUTHORIZED);
+    finagent_api_server::create_demo_users(&app.state).await.expect("demo users");
+    finagent_api_server::create_demo_users(&app.state).await.expect("idempotent");
+    assert_eq!(app.login("demo", "demo123").await.status, StatusCode::OK);
+    let admin = app.login("admin", "admin123").await;
+    let users = app.call(Method::GET, "/api/admin/users", admin.json["access_token"].as_str(), None).await;
+    assert_eq!(users.status, StatusCode::OK);
+}
