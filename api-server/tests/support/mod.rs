@@ -78,6 +78,19 @@ impl TestApp {
         Self { router, state }
     }
 
+    /// Another replica: its own router and guard connection, the same store and settings.
+    pub fn replica(&self, guard: Guard) -> Self {
+        let state = AppState::new(
+            self.state.store.clone(),
+            guard,
+            self.state.hasher.clone(),
+            self.state.settings.clone(),
+            Metrics::new(),
+        );
+        let router = app(state.clone(), readiness(&state)).expect("router");
+        Self { router, state }
+    }
+
     /// Sends a request; `credential` goes in `Authorization: Bearer`.
     pub async fn call(&self, method: Method, path: &str, credential: Option<&str>, body: Option<Value>) -> Reply {
         let mut request = Request::builder().method(method).uri(path);
