@@ -31,7 +31,10 @@ pub struct RoleChange {
         (status = 401, description = "Not signed in", body = Problem),
         (status = 403, description = "Not an administrator", body = Problem),
     ))]
-pub async fn list_users(State(state): State<AppState>, _admin: AdminCaller) -> Result<axum::Json<Vec<UserView>>, AppError> {
+pub async fn list_users(
+    State(state): State<AppState>,
+    _admin: AdminCaller,
+) -> Result<axum::Json<Vec<UserView>>, AppError> {
     Ok(axum::Json(state.store.users().await?.iter().map(UserView::from).collect()))
 }
 
@@ -108,7 +111,8 @@ pub async fn change_role(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<RoleChange>,
 ) -> Result<axum::Json<UserView>, AppError> {
-    let view = change_user(&state, &admin, id, |user| std::mem::replace(&mut user.role, body.role) != body.role).await?;
+    let view =
+        change_user(&state, &admin, id, |user| std::mem::replace(&mut user.role, body.role) != body.role).await?;
     tracing::info!(user.id = %id, admin.id = %admin.0.user_id, role = body.role.as_str(), "role changed");
     Ok(axum::Json(view))
 }

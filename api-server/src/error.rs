@@ -34,9 +34,12 @@ pub struct Problem {
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// The request is malformed or a field is invalid.
+    /// A field is invalid.
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// The body could not be read as the route expects (syntax, media type, size).
+    #[error("unreadable request ({0}): {1}")]
+    Unreadable(StatusCode, String),
     /// No credentials, or credentials that are wrong, expired or revoked.
     #[error("authentication required")]
     Unauthorized,
@@ -84,7 +87,7 @@ impl From<HashError> for AppError {
 
 impl From<JsonRejection> for AppError {
     fn from(rejection: JsonRejection) -> Self {
-        Self::Invalid(rejection.body_text())
+        Self::Unreadable(rejection.status(), rejection.body_text())
     }
 }
 
@@ -102,6 +105,7 @@ impl AppError {
     fn status(&self) -> StatusCode {
         match self {
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unreadable(status, _) => *status,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -114,7 +118,7 @@ impl AppError {
 
     fn detail(&self) -> Option<String> {
         match self {
-            Self::Invalid(message) | Self::Conflict(message) => Some(message.clone()),
+            Self::Invalid(message) | Self::Conflict(message) | Self::Unreadable(_, message) => Some(message.clone()),
             Self::Unauthorized => Some("missing, invalid, expired or revoked credentials".into()),
             Self::Forbidden(why) => Some((*why).to_owned()),
             Self::TooManyRequests(after) => Some(format!("retry after {} s", retry_after_seconds(*after))),

@@ -60,8 +60,11 @@ pub async fn protect(State(state): State<AppState>, mut request: Request, next: 
         Ok(decision) => decision,
         Err(error) => return AppError::from(error).into_response(),
     };
-    let mut response =
-        if decision.allowed { next.run(request).await } else { AppError::TooManyRequests(decision.retry_after).into_response() };
+    let mut response = if decision.allowed {
+        next.run(request).await
+    } else {
+        AppError::TooManyRequests(decision.retry_after).into_response()
+    };
     rate_limit_headers(&mut response, limit.burst, limit.window(), &decision);
     response
 }
@@ -88,8 +91,10 @@ impl HttpMetrics {
     /// Registers the HTTP metrics.
     pub fn register(metrics: &finagent_platform::metrics::Metrics) -> Result<Self, prometheus::Error> {
         let labels = ["method", "route", "status"];
-        let requests =
-            IntCounterVec::new(Opts::new(names::metrics::HTTP_REQUESTS, "HTTP requests by route and status."), &labels)?;
+        let requests = IntCounterVec::new(
+            Opts::new(names::metrics::HTTP_REQUESTS, "HTTP requests by route and status."),
+            &labels,
+        )?;
         let duration = HistogramVec::new(
             HistogramOpts::new(names::metrics::HTTP_DURATION, "HTTP request duration by route and status, in seconds.")
                 .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
@@ -119,8 +124,7 @@ fn security_header(name: &'static str, value: &'static str) -> SetResponseHeader
 }
 
 /// The content security policy: the API serves JSON, and the docs page only its own assets.
-pub const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 fn cors(origins: &[String]) -> CorsLayer {
     let origins: Vec<HeaderValue> = origins.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()).collect();
@@ -138,13 +142,13 @@ fn cors(origins: &[String]) -> CorsLayer {
 }
 
 /// Wraps the routes in every layer. Layers run outside-in in the reverse order of this list:
-/// headers and CORS see every response, including timeouts and rate-limit refusals.
-pub fn layered(routes: Router<AppState>, state: AppState, http_metrics: HttpMetrics) -> Router {
+/// headers and CORS see every response, including timeouts, refusals and unknown paths.
+pub fn layered(routes: Router, state: AppState, http_metrics: HttpMetrics) -> Router {
     routes
+        .fallback(|| async { AppError::NotFound })
         .layer(middleware::from_fn_with_state(state.clone(), protect))
         .layer(middleware::from_fn_with_state(http_metrics, record))
         .layer(DefaultBodyLimit::max(state.settings.max_json_body))
-        .with_state(state.clone())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.settings.request_timeout))
         .layer(CompressionLayer::new().gzip(true))
         .layer(cors(&state.settings.cors_allowed_origins))

@@ -75,7 +75,8 @@ pub async fn open_store(args: &ServeArgs) -> Result<AnyStore, StoreError> {
     match &args.mongodb_url {
         Some(url) => Ok(AnyStore::Mongo(MongoStore::connect(url, &args.mongodb_db_name).await?)),
         None => {
-            let store = SqliteStore::open(args.data_dir.join("financial-agent.sqlite3"), args.data_dir.join("blobs")).await?;
+            let store =
+                SqliteStore::open(args.data_dir.join("financial-agent.sqlite3"), args.data_dir.join("blobs")).await?;
             Ok(AnyStore::Sqlite(store))
         }
     }
@@ -178,9 +179,10 @@ pub fn app(state: AppState, readiness: Readiness) -> Result<Router, prometheus::
     let document = std::sync::Arc::new(document);
     let routes = routes
         .route("/", get(root))
-        .route("/openapi.json", get(move || async move { axum::Json(document.as_ref().clone()) }));
-    let operational = admin_routes::router(state.metrics.clone(), readiness);
-    Ok(http::layered(routes, state, http_metrics).merge(operational))
+        .route("/openapi.json", get(move || async move { axum::Json(document.as_ref().clone()) }))
+        .with_state(state.clone())
+        .merge(admin_routes::router(state.metrics.clone(), readiness));
+    Ok(http::layered(routes, state, http_metrics))
 }
 
 async fn root() -> axum::Json<serde_json::Value> {

@@ -25,8 +25,15 @@ enum Caller {
     AdminKey,
 }
 
-const CALLERS: [Caller; 7] =
-    [Caller::Anonymous, Caller::User, Caller::OtherUser, Caller::Admin, Caller::Service, Caller::UserKey, Caller::AdminKey];
+const CALLERS: [Caller; 7] = [
+    Caller::Anonymous,
+    Caller::User,
+    Caller::OtherUser,
+    Caller::Admin,
+    Caller::Service,
+    Caller::UserKey,
+    Caller::AdminKey,
+];
 
 /// What a row needs created fresh for each call.
 #[derive(Clone, Copy, Debug)]
@@ -129,7 +136,9 @@ async fn body_for(app: &TestApp, cast: &mut Cast, row: &Row, caller: Caller) -> 
     match (row.method.as_str(), row.path) {
         ("POST", "/api/auth/register") => {
             let name = fresh_name("new");
-            Some(json!({"username": name, "email": format!("{name}@example.org"), "password": "a long enough passphrase"}))
+            Some(
+                json!({"username": name, "email": format!("{name}@example.org"), "password": "a long enough passphrase"}),
+            )
         }
         ("POST", "/api/auth/login") => Some(json!({"username": cast.user.username, "password": cast.user.password})),
         ("POST", "/api/auth/refresh") => {
@@ -171,7 +180,10 @@ async fn matrix_covers_every_route_and_caller() {
             let credential = cast.credential(&app, *caller).await;
             let reply = app.call(row.method.clone(), &path, credential.as_deref(), body).await;
             if reply.status.as_u16() != expected {
-                failures.push(format!("{} {} as {caller:?}: expected {expected}, got {} {}", row.method, row.path, reply.status, reply.json));
+                failures.push(format!(
+                    "{} {} as {caller:?}: expected {expected}, got {} {}",
+                    row.method, row.path, reply.status, reply.json
+                ));
             }
         }
     }

@@ -197,8 +197,14 @@ async fn logout_on_one_replica_is_refused_on_another_at_once_with_redis() {
     let two = one.replica(redis_guard(&prefix).await.expect("redis"));
     let account = one.account("multi", Role::User).await;
     assert_eq!(two.call(Method::GET, "/api/auth/me", Some(&account.access), None).await.status, StatusCode::OK);
-    assert_eq!(one.call(Method::POST, "/api/auth/logout", Some(&account.access), None).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(two.call(Method::GET, "/api/auth/me", Some(&account.access), None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        one.call(Method::POST, "/api/auth/logout", Some(&account.access), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        two.call(Method::GET, "/api/auth/me", Some(&account.access), None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     // Disabling on one replica voids the user's other tokens on the other.
     let mut other = account.clone();
     one.sign_in(&mut other).await;

@@ -96,17 +96,28 @@ async fn a_password_change_needs_the_current_password_and_a_good_new_one() {
 #[tokio::test]
 async fn registration_validates_and_normalises() {
     let app = TestApp::new().await;
-    let register = |username: &str, email: &str, password: &str| {
-        json!({"username": username, "email": email, "password": password})
-    };
+    let register = |username: &str, email: &str, password: &str| json!({"username": username, "email": email, "password": password});
     let reply = app
-        .call(Method::POST, "/api/auth/register", None, Some(register("  Ann.Lee ", "Ann@Example.ORG", "a fine passphrase")))
+        .call(
+            Method::POST,
+            "/api/auth/register",
+            None,
+            Some(register("  Ann.Lee ", "Ann@Example.ORG", "a fine passphrase")),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED);
-    assert_eq!((reply.json["username"].as_str(), reply.json["email"].as_str()), (Some("ann.lee"), Some("ann@example.org")));
+    assert_eq!(
+        (reply.json["username"].as_str(), reply.json["email"].as_str()),
+        (Some("ann.lee"), Some("ann@example.org"))
+    );
     assert!(reply.json.get("password_hash").is_none());
     let taken = app
-        .call(Method::POST, "/api/auth/register", None, Some(register("ANN.LEE", "other@example.org", "a fine passphrase")))
+        .call(
+            Method::POST,
+            "/api/auth/register",
+            None,
+            Some(register("ANN.LEE", "other@example.org", "a fine passphrase")),
+        )
         .await;
     assert_eq!(taken.status, StatusCode::CONFLICT);
     for (body, field) in [
@@ -129,13 +140,19 @@ async fn a_role_change_applies_at_once() {
     let app = TestApp::new().await;
     let admin = app.account("root", Role::Admin).await;
     let mut target = app.account("promoted", Role::User).await;
-    assert_eq!(app.call(Method::GET, "/api/admin/users", Some(&target.access), None).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.call(Method::GET, "/api/admin/users", Some(&target.access), None).await.status,
+        StatusCode::FORBIDDEN
+    );
     let path = format!("/api/admin/users/{}/role", target.id);
     let reply = app.call(Method::PUT, &path, Some(&admin.access), Some(json!({"role": "admin"}))).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.json["role"], "admin");
     // The old token carried the old role: it is void; a new sign-in carries the new one.
-    assert_eq!(app.call(Method::GET, "/api/auth/me", Some(&target.access), None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.call(Method::GET, "/api/auth/me", Some(&target.access), None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     app.sign_in(&mut target).await;
     assert_eq!(app.call(Method::GET, "/api/admin/users", Some(&target.access), None).await.status, StatusCode::OK);
     // Demoting works the same way, and nobody can change their own role.
@@ -179,7 +196,10 @@ async fn api_keys_are_shown_once_stored_hashed_and_never_outrank_their_owner() {
     assert_eq!(app.call(Method::DELETE, &path, Some(&owner.access), None).await.status, StatusCode::NO_CONTENT);
     assert_eq!(app.call(Method::GET, "/api/auth/me", Some(&key), None).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(app.call(Method::DELETE, &path, Some(&owner.access), None).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.call(Method::DELETE, "/api/auth/api-keys/not-a-uuid", Some(&owner.access), None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.call(Method::DELETE, "/api/auth/api-keys/not-a-uuid", Some(&owner.access), None).await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]

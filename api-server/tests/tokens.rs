@@ -157,7 +157,8 @@ async fn a_token_is_refused_right_after_logout() {
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
     assert_eq!(me(&app, &account.access).await, StatusCode::UNAUTHORIZED);
     // The session ended too: its refresh token is dead.
-    let reply = app.call(Method::POST, "/api/auth/refresh", None, Some(json!({"refresh_token": account.refresh}))).await;
+    let reply =
+        app.call(Method::POST, "/api/auth/refresh", None, Some(json!({"refresh_token": account.refresh}))).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -171,7 +172,8 @@ async fn a_disabled_users_tokens_and_keys_are_refused() {
     assert_eq!(app.call(Method::POST, &path, Some(&admin.access), None).await.status, StatusCode::OK);
     assert_eq!(me(&app, &account.access).await, StatusCode::UNAUTHORIZED);
     assert_eq!(me(&app, &key).await, StatusCode::UNAUTHORIZED);
-    let refresh = app.call(Method::POST, "/api/auth/refresh", None, Some(json!({"refresh_token": account.refresh}))).await;
+    let refresh =
+        app.call(Method::POST, "/api/auth/refresh", None, Some(json!({"refresh_token": account.refresh}))).await;
     assert_eq!(refresh.status, StatusCode::UNAUTHORIZED);
     assert_eq!(app.login(&account.username, &account.password).await.status, StatusCode::UNAUTHORIZED);
 }
@@ -180,7 +182,8 @@ async fn a_disabled_users_tokens_and_keys_are_refused() {
 async fn malformed_authorization_headers_are_refused_not_ignored() {
     let (app, _) = setup().await;
     for value in ["Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer not.a.jwt", "Bearer fa_unknownkey"] {
-        let request = axum::http::Request::get("/api/auth/me").header("authorization", value).body(axum::body::Body::empty());
+        let request =
+            axum::http::Request::get("/api/auth/me").header("authorization", value).body(axum::body::Body::empty());
         let reply = app.send(request.expect("request")).await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{value}");
         assert_eq!(reply.headers["www-authenticate"], "Bearer");

@@ -101,7 +101,10 @@ pub async fn create(
         (status = 401, description = "Not signed in", body = Problem),
         (status = 403, description = "API keys cannot list keys", body = Problem),
     ))]
-pub async fn list(State(state): State<AppState>, caller: SessionCaller) -> Result<axum::Json<Vec<ApiKeyView>>, AppError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: SessionCaller,
+) -> Result<axum::Json<Vec<ApiKeyView>>, AppError> {
     let keys = state.store.api_keys(caller.principal.user_id).await?;
     Ok(axum::Json(keys.iter().filter(|key| !key.revoked).map(ApiKeyView::from).collect()))
 }

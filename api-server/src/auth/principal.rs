@@ -169,7 +169,9 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionCaller {
         let principal = principal_of(parts)?;
         match principal.credential {
             Credential::Session { jti, family, expires_at } => Ok(Self { principal, jti, family, expires_at }),
-            Credential::ApiKey { .. } => Err(AppError::Forbidden("this route needs a signed-in session, not an API key")),
+            Credential::ApiKey { .. } => {
+                Err(AppError::Forbidden("this route needs a signed-in session, not an API key"))
+            }
         }
     }
 }

@@ -119,7 +119,10 @@ fn pair(state: &AppState, access: String, refresh: String) -> TokenResponse {
         (status = 422, description = "Invalid field", body = Problem),
         (status = 429, description = "Too many registrations from this address", body = Problem),
     ))]
-pub async fn register(State(state): State<AppState>, ApiJson(body): ApiJson<RegisterRequest>) -> Result<Response, AppError> {
+pub async fn register(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RegisterRequest>,
+) -> Result<Response, AppError> {
     let username = normalize_username(&body.username)?;
     let email = normalize_email(&body.email)?;
     password::check_policy(&body.password, &username).map_err(invalid_password)?;
@@ -206,7 +209,10 @@ pub async fn login(
         (status = 200, description = "A new pair", body = TokenResponse),
         (status = 401, description = "Invalid, expired, used or revoked refresh token", body = Problem),
     ))]
-pub async fn refresh(State(state): State<AppState>, ApiJson(body): ApiJson<RefreshRequest>) -> Result<Response, AppError> {
+pub async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> Result<Response, AppError> {
     let claims = state.tokens.verify(&body.refresh_token, TokenKind::Refresh).map_err(|_| AppError::Unauthorized)?;
     let now = Utc::now();
     let internal = |error: super::tokens::InvalidToken| AppError::Internal(error.to_string());
@@ -214,7 +220,8 @@ pub async fn refresh(State(state): State<AppState>, ApiJson(body): ApiJson<Refre
     let next = state.tokens.issue_refresh(user.id, user.role, claims.fam, now.timestamp()).map_err(internal)?;
     match state.store.rotate_session(&digest(&body.refresh_token), &digest(&next.token), now).await? {
         Rotation::Rotated(session) if session.user_id == user.id && session.family_id == claims.fam => {
-            let access = state.tokens.issue_access(user.id, user.role, claims.fam, now.timestamp()).map_err(internal)?;
+            let access =
+                state.tokens.issue_access(user.id, user.role, claims.fam, now.timestamp()).map_err(internal)?;
             Ok(axum::Json(pair(&state, access.token, next.token)).into_response())
         }
         Rotation::Rotated(session) => {
@@ -237,7 +244,8 @@ pub async fn refresh(State(state): State<AppState>, ApiJson(body): ApiJson<Refre
         (status = 403, description = "API keys cannot sign out", body = Problem),
     ))]
 pub async fn logout(State(state): State<AppState>, caller: SessionCaller) -> Result<StatusCode, AppError> {
-    let remaining = std::time::Duration::from_secs(u64::try_from(caller.expires_at - Utc::now().timestamp()).unwrap_or(0));
+    let remaining =
+        std::time::Duration::from_secs(u64::try_from(caller.expires_at - Utc::now().timestamp()).unwrap_or(0));
     state.guard.revoke_token(&caller.jti.to_string(), remaining + std::time::Duration::from_secs(60)).await?;
     state.store.revoke_session(caller.family).await?;
     tracing::info!(user.id = %caller.principal.user_id, "signed out");

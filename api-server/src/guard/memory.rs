@@ -76,7 +76,12 @@ impl MemoryGuard {
         })
     }
 
-    pub(super) async fn set_not_before(&self, user: UserId, at_millis: i64, horizon: Duration) -> Result<(), GuardError> {
+    pub(super) async fn set_not_before(
+        &self,
+        user: UserId,
+        at_millis: i64,
+        horizon: Duration,
+    ) -> Result<(), GuardError> {
         let until = Instant::now() + horizon;
         self.with(|state| {
             let entry = state.not_before.entry(user).or_insert((at_millis, until));

@@ -120,7 +120,12 @@ impl RedisGuard {
             .map_err(unavailable)
     }
 
-    pub(super) async fn set_not_before(&self, user: UserId, at_millis: i64, horizon: Duration) -> Result<(), GuardError> {
+    pub(super) async fn set_not_before(
+        &self,
+        user: UserId,
+        at_millis: i64,
+        horizon: Duration,
+    ) -> Result<(), GuardError> {
         let mut connection = self.connection.clone();
         redis::cmd("SET")
             .arg(self.key(&["auth", "not-before", &user.to_string()]))

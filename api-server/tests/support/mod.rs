@@ -110,7 +110,8 @@ impl TestApp {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.expect("body").to_bytes();
-        let json = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        let json =
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
         Reply { status, headers, json }
     }
 
@@ -148,13 +149,15 @@ impl TestApp {
 
     /// `POST /api/auth/login`.
     pub async fn login(&self, username: &str, password: &str) -> Reply {
-        self.call(Method::POST, "/api/auth/login", None, Some(json!({"username": username, "password": password}))).await
+        self.call(Method::POST, "/api/auth/login", None, Some(json!({"username": username, "password": password})))
+            .await
     }
 
     /// Creates an API key for a signed-in account.
     pub async fn api_key(&self, account: &Account) -> (String, String) {
-        let reply =
-            self.call(Method::POST, "/api/auth/api-keys", Some(&account.access), Some(json!({"name": "test key"}))).await;
+        let reply = self
+            .call(Method::POST, "/api/auth/api-keys", Some(&account.access), Some(json!({"name": "test key"})))
+            .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.json);
         (reply.json["key"].as_str().expect("key").to_owned(), reply.json["id"].as_str().expect("id").to_owned())
     }

@@ -1,0 +1,109 @@
+//! What every response carries: security headers, CORS from configuration, gzip, body limits,
+//! problem documents for errors, and metrics by matched route.
+
+mod support;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use finagent_api_server::config::Settings;
+use finagent_api_server::guard::Guard;
+use finagent_core::account::Role;
+use serde_json::json;
+use support::{TestApp, generous_limits};
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = TestApp::new().await;
+    for (method, path) in
+        [(Method::GET, "/"), (Method::GET, "/api/auth/me"), (Method::GET, "/nowhere"), (Method::GET, "/healthz")]
+    {
+        let reply = app.call(method, path, None, None).await;
+        for header in [
+            "content-security-policy",
+            "strict-transport-security",
+            "x-content-type-options",
+            "x-frame-options",
+            "referrer-policy",
+        ] {
+            assert!(reply.headers.contains_key(header), "{path} lacks {header}");
+        }
+        assert_eq!(reply.headers["x-content-type-options"], "nosniff");
+        assert_eq!(reply.headers["x-frame-options"], "DENY");
+    }
+}
+
+#[tokio::test]
+async fn root_names_the_service_and_version() {
+    let app = TestApp::new().await;
+    let reply = app.call(Method::GET, "/", None, None).await;
+    assert_eq!(reply.json, json!({"service": "financial-agent-api", "version": env!("CARGO_PKG_VERSION")}));
+}
+
+#[tokio::test]
+async fn cors_allows_only_configured_origins() {
+    let mut settings = Settings::for_tests();
+    settings.limits = generous_limits();
+    settings.cors_allowed_origins = vec!["https://app.example.com".into()];
+    let app = TestApp::with(Guard::memory(), settings).await;
+    let preflight = |origin: &str| {
+        Request::builder()
+            .method(Method::OPTIONS)
+            .uri("/api/auth/me")
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .body(Body::empty())
+            .expect("request")
+    };
+    let allowed = app.send(preflight("https://app.example.com")).await;
+    assert_eq!(allowed.headers["access-control-allow-origin"], "https://app.example.com");
+    let refused = app.send(preflight("https://evil.example.net")).await;
+    assert!(!refused.headers.contains_key("access-control-allow-origin"));
+}
+
+#[tokio::test]
+async fn large_responses_are_gzipped_when_asked() {
+    let app = TestApp::new().await;
+    let request = Request::get("/openapi.json").header("accept-encoding", "gzip").body(Body::empty()).expect("request");
+    let reply = app.send(request).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.headers["content-encoding"], "gzip");
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_bodies_get_clear_errors() {
+    let app = TestApp::new().await;
+    let huge = json!({"username": "x".repeat(100_000), "password": "y"});
+    let reply = app.call(Method::POST, "/api/auth/login", None, Some(huge)).await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let request = Request::post("/api/auth/login")
+        .header("content-type", "application/json")
+        .body(Body::from("{not json"))
+        .expect("request");
+    let reply = app.send(request).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let request =
+        Request::post("/api/auth/login").header("content-type", "text/plain").body(Body::from("{}")).expect("request");
+    assert_eq!(app.send(request).await.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let reply = app.call(Method::POST, "/api/auth/login", None, Some(json!({"username": 5}))).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reply.headers["content-type"], "application/problem+json");
+    assert_eq!(reply.json["status"], 422);
+}
+
+#[tokio::test]
+async fn http_metrics_are_labelled_by_matched_route() {
+    let app = TestApp::new().await;
+    let account = app.account("metrics", Role::User).await;
+    let path = format!("/api/auth/api-keys/{}", uuid::Uuid::now_v7());
+    app.call(Method::DELETE, &path, Some(&account.access), None).await;
+    app.call(Method::GET, "/no/such/route", None, None).await;
+    let metrics = app.call(Method::GET, "/metrics", None, None).await.json;
+    let text = metrics.as_str().expect("text");
+    assert!(
+        text.contains(r#"http_requests_total{method="DELETE",route="/api/auth/api-keys/{id}",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"route="unmatched""#), "{text}");
+    assert!(text.contains("http_request_duration_seconds_bucket"));
+}
