@@ -34,6 +34,9 @@ pub struct ServeArgs {
     /// random key is generated when it is missing (tokens then do not survive a restart).
     #[arg(long, env = "JWT_SECRET_KEY", hide_env_values = true)]
     pub jwt_secret_key: Option<String>,
+    /// The signing algorithm; only `HS256` is supported (the name is accepted for compatibility).
+    #[arg(long, env = "JWT_ALGORITHM", default_value = "HS256")]
+    pub jwt_algorithm: String,
     /// Lifetime of access tokens, in minutes (1 to 15).
     #[arg(long, env = "JWT_EXPIRE_MINUTES", default_value_t = 15)]
     pub jwt_expire_minutes: u32,
@@ -184,6 +187,12 @@ impl Settings {
                 crate::auth::secrets::random_bytes::<32>().to_vec()
             }
         };
+        if args.jwt_algorithm != "HS256" {
+            return Err(ConfigError::OutOfRange(format!(
+                "JWT_ALGORITHM={} is not supported: tokens are signed with HS256 only",
+                args.jwt_algorithm
+            )));
+        }
         if production && args.demo_users {
             return Err(ConfigError::DemoUsersInProduction);
         }
@@ -275,6 +284,12 @@ mod tests {
         let error = Settings::from_args(&parse(&["--app-env", "production", "--jwt-secret-key", &key, "--demo-users"]))
             .expect_err("refused");
         assert!(matches!(error, ConfigError::DemoUsersInProduction), "{error}");
+    }
+
+    #[test]
+    fn only_hs256_is_accepted() {
+        let error = Settings::from_args(&parse(&["--jwt-algorithm", "none"])).expect_err("refused");
+        assert!(error.to_string().contains("HS256 only"), "{error}");
     }
 
     #[test]

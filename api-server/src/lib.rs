@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bench;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -60,6 +61,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API.
     Serve(ServeArgs),
+    /// Measure `/api/auth/me` and `/api/auth/login` latency against baselines (see the README).
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the command.
@@ -67,6 +70,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(&cli.telemetry)?;
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Bench(args) => bench::run(args).await,
     }
 }
 
