@@ -60,7 +60,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Measure `/api/auth/me` and `/api/auth/login` latency against baselines (see the README).
     Bench(bench::BenchArgs),
 }
@@ -69,7 +69,7 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(&cli.telemetry)?;
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Bench(args) => bench::run(args).await,
     }
 }
