@@ -9,7 +9,7 @@ pub mod bench;
 pub mod engine;
 pub mod evaluate;
 pub mod files;
-pub mod image_input;
+pub use finagent_platform::image_input;
 pub mod pool;
 pub mod service;
 pub mod soak;

@@ -3,10 +3,12 @@
 //! - [`telemetry`]: tracing set-up (`RUST_LOG`, `--log-format plain|json`), done once per process;
 //! - [`metrics`]: the one Prometheus registry of a process;
 //! - [`admin`]: the admin router serving `/metrics`, `/healthz` and `/readyz`;
+//! - [`image_input`]: untrusted image bytes checked from magic bytes and header, then decoded;
 //! - [`queue`]: the OCR job queue, on Redis Streams or in process;
 //! - [`testkit`] (feature `testkit`): the servers that the test harness started for this run.
 
 pub mod admin;
+pub mod image_input;
 pub mod metrics;
 pub mod queue;
 pub mod shutdown;

@@ -13,12 +13,15 @@
 //!    after [`MAX_DELIVERIES`] deliveries (crashes included), moves it to the dead letters with the
 //!    reason.
 
+pub mod any;
 pub mod memory;
 pub mod redis;
 
 use std::time::Duration;
 
 use finagent_core::job::{DeadLetter, MAX_DELIVERIES, OcrJob, QueueDepth};
+
+pub use any::AnyQueue;
 
 /// A job handed to a consumer.
 #[derive(Clone, Debug, PartialEq, Eq)]
