@@ -251,8 +251,14 @@ pub struct Receipt {
     pub updated_at: DateTime<Utc>,
     /// Why processing failed, when `status` is `failed`.
     pub failure: Option<String>,
-    /// The extraction, when `status` is `done`.
+    /// The extraction, when `status` is `done`; never changed by corrections.
     pub result: Option<ReceiptResult>,
+    /// The extraction with the owner's corrections applied, when they made any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrected: Option<ReceiptResult>,
+    /// The `Idempotency-Key` the upload came with, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 impl Receipt {
@@ -271,7 +277,14 @@ impl Receipt {
             updated_at: now,
             failure: None,
             result: None,
+            corrected: None,
+            idempotency_key: None,
         }
+    }
+
+    /// The result clients should see: the corrected one when there is one.
+    pub fn effective_result(&self) -> Option<&ReceiptResult> {
+        self.corrected.as_ref().or(self.result.as_ref())
     }
 }
 

@@ -7,12 +7,12 @@ use finagent_core::receipt::{EngineInfo, Merchant, Receipt, ReceiptResult, Recei
 use finagent_core::{BlobKey, ReceiptId, UserId};
 use finagent_platform::store::mongo::MongoStore;
 use finagent_platform::store::sqlite::SqliteStore;
-use finagent_platform::store::{ApiKeyStore, BlobStore, ReceiptStore, SessionStore, StoreError, UserStore};
+use finagent_platform::store::{ApiKeyStore, BlobStore, Inserted, ReceiptStore, SessionStore, StoreError, UserStore};
 use finagent_platform::testkit;
 use uuid::Uuid;
 
-trait Store: ReceiptStore + BlobStore + UserStore + SessionStore + ApiKeyStore {}
-impl<T: ReceiptStore + BlobStore + UserStore + SessionStore + ApiKeyStore> Store for T {}
+trait Store: ReceiptStore + BlobStore + UserStore + SessionStore + ApiKeyStore + Clone + 'static {}
+impl<T: ReceiptStore + BlobStore + UserStore + SessionStore + ApiKeyStore + Clone + 'static> Store for T {}
 
 async fn mongo() -> Option<MongoStore> {
     let url = testkit::mongodb_url()?;
@@ -39,6 +39,8 @@ fn receipt(owner: UserId) -> Receipt {
         updated_at: now,
         failure: None,
         result: None,
+        corrected: None,
+        idempotency_key: None,
     }
 }
 
@@ -189,6 +191,76 @@ async fn api_keys_belong_to_their_owner(store: impl Store) {
     assert_eq!(store.api_key_by_hash("h1h1").await.expect("read"), None, "a revoked key is rejected");
 }
 
+fn upload(owner: UserId, sha: &str, key: Option<&str>) -> Receipt {
+    let mut receipt = receipt(owner);
+    receipt.image_sha256 = sha.to_owned();
+    receipt.idempotency_key = key.map(str::to_owned);
+    receipt
+}
+
+async fn uploads_are_deduplicated_per_owner_by_image_and_idempotency_key(store: impl Store) {
+    let (owner, other) = (UserId::new(), UserId::new());
+    let first = upload(owner, &"01".repeat(32), Some("key-1"));
+    assert_eq!(store.insert_receipt_once(&first).await.expect("insert"), Inserted::New);
+    // The same image again: the first receipt comes back, nothing new is stored.
+    let again = upload(owner, &"01".repeat(32), None);
+    assert_eq!(store.insert_receipt_once(&again).await.expect("insert"), Inserted::Existing(first.clone()));
+    // The same idempotency key with another image: the first receipt too.
+    let retried = upload(owner, &"02".repeat(32), Some("key-1"));
+    assert_eq!(store.insert_receipt_once(&retried).await.expect("insert"), Inserted::Existing(first.clone()));
+    // Another owner with the same image and key is a stranger.
+    let stranger = upload(other, &"01".repeat(32), Some("key-1"));
+    assert_eq!(store.insert_receipt_once(&stranger).await.expect("insert"), Inserted::New);
+    assert_eq!(store.receipts(owner).await.expect("list").len(), 1);
+    // Deleting frees the keys.
+    assert_eq!(store.delete_receipt(other, first.id).await.expect("delete"), None, "only the owner deletes");
+    assert_eq!(store.delete_receipt(owner, first.id).await.expect("delete").map(|r| r.id), Some(first.id));
+    assert_eq!(store.receipt(first.id, None).await.expect("read"), None);
+    assert_eq!(store.insert_receipt_once(&again).await.expect("insert"), Inserted::New);
+}
+
+async fn concurrent_identical_uploads_store_one_receipt(store: impl Store) {
+    let owner = UserId::new();
+    let uploads: Vec<_> = (0..4)
+        .map(|_| {
+            let (store, receipt) = (store.clone(), upload(owner, &"03".repeat(32), None));
+            tokio::spawn(async move { store.insert_receipt_once(&receipt).await.expect("insert") })
+        })
+        .collect();
+    let mut new = 0;
+    for upload in uploads {
+        if upload.await.expect("task") == Inserted::New {
+            new += 1;
+        }
+    }
+    assert_eq!(new, 1);
+    assert_eq!(store.receipts(owner).await.expect("list").len(), 1);
+}
+
+async fn receipts_list_newest_first_and_corrections_keep_the_original(store: impl Store) {
+    let owner = UserId::new();
+    let mut ids = Vec::new();
+    for index in 0..3u8 {
+        let mut receipt = upload(owner, &format!("{index:02}").repeat(32), None);
+        receipt.created_at = Utc::now() + Duration::seconds(i64::from(index));
+        store.insert_receipt(&receipt).await.expect("insert");
+        ids.push(receipt.id);
+    }
+    store.insert_receipt(&receipt(UserId::new())).await.expect("someone else's");
+    let listed: Vec<ReceiptId> = store.receipts(owner).await.expect("list").iter().map(|r| r.id).collect();
+    assert_eq!(listed, [ids[2], ids[1], ids[0]]);
+    store.store_result(ids[0], &result("10.00")).await.expect("result");
+    assert!(!store.save_corrections(UserId::new(), ids[0], &result("12.00")).await.expect("save"), "only the owner");
+    assert!(store.save_corrections(owner, ids[0], &result("12.00")).await.expect("save"));
+    let stored = store.receipt(ids[0], Some(owner)).await.expect("read").expect("exists");
+    assert_eq!(stored.result, Some(result("10.00")), "the original extraction is kept");
+    assert_eq!(stored.effective_result(), Some(&result("12.00")));
+    // A redelivered job overwriting the result keeps the corrections.
+    store.store_result(ids[0], &result("10.00")).await.expect("result again");
+    let stored = store.receipt(ids[0], Some(owner)).await.expect("read").expect("exists");
+    assert_eq!(stored.corrected, Some(result("12.00")));
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod contract_mongo {
@@ -217,4 +289,7 @@ contract!(
     users_are_unique_by_name_and_email,
     refresh_tokens_rotate_and_reuse_revokes_the_family,
     api_keys_belong_to_their_owner,
+    uploads_are_deduplicated_per_owner_by_image_and_idempotency_key,
+    concurrent_identical_uploads_store_one_receipt,
+    receipts_list_newest_first_and_corrections_keep_the_original,
 );

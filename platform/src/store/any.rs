@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::mongo::MongoStore;
 use super::sqlite::SqliteStore;
-use super::{ApiKeyStore, BlobStore, ReceiptStore, SessionStore, StoreError, UserStore};
+use super::{ApiKeyStore, BlobStore, Inserted, ReceiptStore, SessionStore, StoreError, UserStore};
 
 /// One of the store backends.
 #[derive(Clone, Debug)]
@@ -52,6 +52,18 @@ impl AnyStore {
 impl ReceiptStore for AnyStore {
     async fn insert_receipt(&self, receipt: &Receipt) -> Result<(), StoreError> {
         dispatch!(self, store => store.insert_receipt(receipt))
+    }
+    async fn insert_receipt_once(&self, receipt: &Receipt) -> Result<Inserted, StoreError> {
+        dispatch!(self, store => store.insert_receipt_once(receipt))
+    }
+    async fn receipts(&self, owner: UserId) -> Result<Vec<Receipt>, StoreError> {
+        dispatch!(self, store => store.receipts(owner))
+    }
+    async fn delete_receipt(&self, owner: UserId, id: ReceiptId) -> Result<Option<Receipt>, StoreError> {
+        dispatch!(self, store => store.delete_receipt(owner, id))
+    }
+    async fn save_corrections(&self, owner: UserId, id: ReceiptId, corrected: &ReceiptResult) -> Result<bool, StoreError> {
+        dispatch!(self, store => store.save_corrections(owner, id, corrected))
     }
     async fn receipt(&self, id: ReceiptId, owner: Option<UserId>) -> Result<Option<Receipt>, StoreError> {
         dispatch!(self, store => store.receipt(id, owner))

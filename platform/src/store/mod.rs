@@ -33,10 +33,53 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// What [`ReceiptStore::insert_receipt_once`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Inserted {
+    /// The receipt is new and stored.
+    New,
+    /// The owner already has a receipt with one of the keys: here it is; nothing was stored.
+    Existing(Receipt),
+}
+
+/// The de-duplication keys of an upload: the owner's image digest, and their idempotency key.
+pub fn dedup_keys(receipt: &Receipt) -> Vec<String> {
+    let mut keys = vec![format!("image:{}:{}", receipt.owner_id, receipt.image_sha256)];
+    if let Some(key) = &receipt.idempotency_key {
+        keys.push(format!("idempotency:{}:{key}", receipt.owner_id));
+    }
+    keys
+}
+
 /// Receipt documents.
 pub trait ReceiptStore: Send + Sync {
     /// Stores a new receipt; a second receipt with the same id is a conflict.
     fn insert_receipt(&self, receipt: &Receipt) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a new receipt unless its owner already has one with the same image or idempotency
+    /// key ([`dedup_keys`]), atomically: of two concurrent identical uploads, one is stored and the
+    /// other gets it back.
+    fn insert_receipt_once(&self, receipt: &Receipt) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
+
+    /// Every receipt of an owner, newest first.
+    fn receipts(&self, owner: UserId) -> impl Future<Output = Result<Vec<Receipt>, StoreError>> + Send;
+
+    /// Deletes an owner's receipt and its de-duplication keys; returns it (its blob is the
+    /// caller's to delete), or `None` when the owner has no such receipt.
+    fn delete_receipt(
+        &self,
+        owner: UserId,
+        id: ReceiptId,
+    ) -> impl Future<Output = Result<Option<Receipt>, StoreError>> + Send;
+
+    /// Stores the owner's corrected result next to the original one; false when the owner has no
+    /// such receipt.
+    fn save_corrections(
+        &self,
+        owner: UserId,
+        id: ReceiptId,
+        corrected: &ReceiptResult,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// A receipt by id, only if `owner` owns it (or any owner when `None`, for services).
     fn receipt(

@@ -16,12 +16,14 @@ use mongodb::options::{GridFsBucketOptions, IndexOptions};
 use mongodb::{Collection, Database, IndexModel};
 use uuid::Uuid;
 
-use super::{ApiKeyStore, BlobStore, ReceiptStore, SessionStore, StoreError, UserStore};
+use super::{ApiKeyStore, BlobStore, Inserted, ReceiptStore, SessionStore, StoreError, UserStore, dedup_keys};
 
 /// Receipts, images and accounts on MongoDB.
 #[derive(Clone, Debug)]
 pub struct MongoStore {
     receipts: Collection<Document>,
+    /// De-duplication keys of uploads (`_id` = key), whose `_id` uniqueness makes them atomic.
+    receipt_keys: Collection<Document>,
     images: GridFsBucket,
     users: Collection<Document>,
     sessions: Collection<Document>,
@@ -108,7 +110,9 @@ impl MongoStore {
             .create_indexes([unique(doc! { "key_hash": 1 }, "key_hash"), index(doc! { "owner_id": 1 }, "owner")])
             .await
             .map_err(unavailable)?;
-        Ok(Self { receipts, images, users, sessions, api_keys })
+        let receipt_keys = database.collection::<Document>("receipt_keys");
+        receipt_keys.create_indexes([index(doc! { "receipt_id": 1 }, "receipt")]).await.map_err(unavailable)?;
+        Ok(Self { receipts, receipt_keys, images, users, sessions, api_keys })
     }
 
     /// Whether the server answers (for readiness checks).
@@ -140,6 +144,82 @@ impl ReceiptStore for MongoStore {
             }
             Err(error) => Err(unavailable(error)),
         }
+    }
+
+    async fn insert_receipt_once(&self, receipt: &Receipt) -> Result<Inserted, StoreError> {
+        let id = receipt.id.to_string();
+        let mut claimed = Vec::new();
+        for key in dedup_keys(receipt) {
+            match self.receipt_keys.insert_one(doc! { "_id": &key, "receipt_id": &id }).await {
+                Ok(_) => claimed.push(key),
+                Err(error) if is_duplicate(&error) => {
+                    let mut existing = None;
+                    // The holder may be an upload between claiming its key and storing its receipt.
+                    for wait in [0, 250] {
+                        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                        let holder = self.receipt_keys.find_one(doc! { "_id": &key }).await.map_err(unavailable)?;
+                        if let Some(holder_id) = holder.as_ref().and_then(|holder| holder.get_str("receipt_id").ok()) {
+                            existing = self.receipts.find_one(doc! { "_id": holder_id }).await.map_err(unavailable)?;
+                        }
+                        if existing.is_some() {
+                            break;
+                        }
+                    }
+                    if let Some(existing) = existing {
+                        self.receipt_keys.delete_many(doc! { "_id": { "$in": &claimed } }).await.map_err(unavailable)?;
+                        return Ok(Inserted::Existing(from_document(existing)?));
+                    }
+                    // A key left behind by an upload that died before storing its receipt: take it over.
+                    self.receipt_keys
+                        .replace_one(doc! { "_id": &key }, doc! { "_id": &key, "receipt_id": &id })
+                        .await
+                        .map_err(unavailable)?;
+                    claimed.push(key);
+                }
+                Err(error) => return Err(unavailable(error)),
+            }
+        }
+        self.insert_receipt(receipt).await?;
+        Ok(Inserted::New)
+    }
+
+    async fn receipts(&self, owner: UserId) -> Result<Vec<Receipt>, StoreError> {
+        let options = mongodb::options::FindOptions::builder().sort(doc! { "created_at": -1, "_id": -1 }).build();
+        let documents: Vec<Document> = self
+            .receipts
+            .find(doc! { "owner_id": owner.to_string() })
+            .with_options(options)
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        documents.into_iter().map(from_document).collect()
+    }
+
+    async fn delete_receipt(&self, owner: UserId, id: ReceiptId) -> Result<Option<Receipt>, StoreError> {
+        let found = self
+            .receipts
+            .find_one_and_delete(doc! { "_id": id.to_string(), "owner_id": owner.to_string() })
+            .await
+            .map_err(unavailable)?;
+        if found.is_some() {
+            self.receipt_keys.delete_many(doc! { "receipt_id": id.to_string() }).await.map_err(unavailable)?;
+        }
+        found.map(from_document).transpose()
+    }
+
+    async fn save_corrections(&self, owner: UserId, id: ReceiptId, corrected: &ReceiptResult) -> Result<bool, StoreError> {
+        let corrected = bson::to_bson(corrected).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let updated = self
+            .receipts
+            .update_one(
+                doc! { "_id": id.to_string(), "owner_id": owner.to_string() },
+                doc! { "$set": { "corrected": corrected, "updated_at": Utc::now().to_rfc3339() } },
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(updated.matched_count == 1)
     }
 
     async fn receipt(&self, id: ReceiptId, owner: Option<UserId>) -> Result<Option<Receipt>, StoreError> {

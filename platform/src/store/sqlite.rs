@@ -17,7 +17,7 @@ use finagent_core::{BlobKey, ReceiptId, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
-use super::{ApiKeyStore, BlobStore, ReceiptStore, SessionStore, StoreError, UserStore};
+use super::{ApiKeyStore, BlobStore, Inserted, ReceiptStore, SessionStore, StoreError, UserStore, dedup_keys};
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -28,6 +28,8 @@ CREATE TABLE IF NOT EXISTS receipts (
 CREATE INDEX IF NOT EXISTS receipts_owner_created ON receipts (owner_id, created_at);
 CREATE INDEX IF NOT EXISTS receipts_owner_image ON receipts (owner_id, image_sha256);
 CREATE INDEX IF NOT EXISTS receipts_status ON receipts (status);
+CREATE TABLE IF NOT EXISTS receipt_keys (key TEXT PRIMARY KEY, receipt_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS receipt_keys_receipt ON receipt_keys (receipt_id);
 CREATE TABLE IF NOT EXISTS users (
   id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, email TEXT NOT NULL UNIQUE, document TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
@@ -164,6 +166,98 @@ impl ReceiptStore for SqliteStore {
             )
             .map_err(|e| conflict_or(e, &format!("receipt {id}")))?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn insert_receipt_once(&self, receipt: &Receipt) -> Result<Inserted, StoreError> {
+        let keys = dedup_keys(receipt);
+        let (id, owner, status, sha, created) = (
+            receipt.id.to_string(),
+            receipt.owner_id.to_string(),
+            receipt.status.as_str(),
+            receipt.image_sha256.clone(),
+            receipt.created_at.to_rfc3339(),
+        );
+        let document_text = to_json(receipt)?;
+        self.with(move |db| {
+            let transaction = db.transaction().map_err(failed)?;
+            for key in &keys {
+                let existing: Option<String> = transaction
+                    .query_row("SELECT receipt_id FROM receipt_keys WHERE key = ?1", params![key], |row| row.get(0))
+                    .optional()
+                    .map_err(failed)?;
+                if let Some(existing) = existing {
+                    let found =
+                        document::<Receipt>(&transaction, "SELECT document FROM receipts WHERE id = ?1", params![existing])?;
+                    if let Some(found) = found {
+                        return Ok(Inserted::Existing(found));
+                    }
+                }
+            }
+            transaction
+                .execute(
+                    "INSERT INTO receipts (id, owner_id, status, image_sha256, created_at, document) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![id, owner, status, sha, created, document_text],
+                )
+                .map_err(|e| conflict_or(e, &format!("receipt {id}")))?;
+            for key in &keys {
+                transaction
+                    .execute("INSERT OR REPLACE INTO receipt_keys (key, receipt_id) VALUES (?1, ?2)", params![key, id])
+                    .map_err(failed)?;
+            }
+            transaction.commit().map_err(failed)?;
+            Ok(Inserted::New)
+        })
+        .await
+    }
+
+    async fn receipts(&self, owner: UserId) -> Result<Vec<Receipt>, StoreError> {
+        let owner = owner.to_string();
+        self.with(move |db| {
+            documents(db, "SELECT document FROM receipts WHERE owner_id = ?1 ORDER BY created_at DESC, id DESC", params![owner])
+        })
+        .await
+    }
+
+    async fn delete_receipt(&self, owner: UserId, id: ReceiptId) -> Result<Option<Receipt>, StoreError> {
+        let (owner, id) = (owner.to_string(), id.to_string());
+        self.with(move |db| {
+            let transaction = db.transaction().map_err(failed)?;
+            let found = document::<Receipt>(
+                &transaction,
+                "SELECT document FROM receipts WHERE id = ?1 AND owner_id = ?2",
+                params![id, owner],
+            )?;
+            if found.is_some() {
+                transaction.execute("DELETE FROM receipt_keys WHERE receipt_id = ?1", params![id]).map_err(failed)?;
+                transaction.execute("DELETE FROM receipts WHERE id = ?1", params![id]).map_err(failed)?;
+                transaction.commit().map_err(failed)?;
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn save_corrections(&self, owner: UserId, id: ReceiptId, corrected: &ReceiptResult) -> Result<bool, StoreError> {
+        let (owner, id, corrected) = (owner.to_string(), id.to_string(), corrected.clone());
+        self.with(move |db| {
+            let transaction = db.transaction().map_err(failed)?;
+            let Some(mut receipt) = document::<Receipt>(
+                &transaction,
+                "SELECT document FROM receipts WHERE id = ?1 AND owner_id = ?2",
+                params![id, owner],
+            )?
+            else {
+                return Ok(false);
+            };
+            receipt.corrected = Some(corrected);
+            receipt.updated_at = Utc::now();
+            transaction
+                .execute("UPDATE receipts SET document = ?2 WHERE id = ?1", params![id, to_json(&receipt)?])
+                .map_err(failed)?;
+            transaction.commit().map_err(failed)?;
+            Ok(true)
         })
         .await
     }
