@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use finagent_platform::metrics::Metrics;
+use finagent_platform::queue::memory::MemoryQueue;
+use finagent_platform::queue::{AnyQueue, QueuePolicy};
 use finagent_platform::store::AnyStore;
 use finagent_platform::store::mongo::MongoStore;
 use finagent_platform::store::sqlite::SqliteStore;
@@ -114,7 +116,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let open = Limit::per_second(1e6, 1_000_000);
     settings.limits = Limits { api: open, upload: open, login: open };
     let hasher = Hasher::new(HashParams::default())?;
-    let state = AppState::new(store, guard, hasher.clone(), settings, Metrics::new());
+    let queue = AnyQueue::Memory(Arc::new(MemoryQueue::new(QueuePolicy::default())));
+    let state = AppState::new(store, queue, guard, hasher.clone(), settings, Metrics::new(), 0);
     let router = crate::app(state.clone(), crate::readiness(&state))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use finagent_platform::image_input::ImageLimits;
 use ipnet::IpNet;
 
 use crate::limits::rate::{Limit, RouteClass};
@@ -49,21 +50,25 @@ pub struct ServeArgs {
     /// The `aud` claim of tokens issued and accepted.
     #[arg(long, env = "JWT_AUDIENCE", default_value = "financial-agent-api")]
     pub jwt_audience: String,
-    /// MongoDB connection string; without it the embedded SQLite store under `--data-dir` is used.
-    #[arg(long, env = "MONGODB_URL", hide_env_values = true)]
-    pub mongodb_url: Option<String>,
-    /// MongoDB database name.
-    #[arg(long, env = "MONGODB_DB_NAME", default_value = "financial_agent")]
-    pub mongodb_db_name: String,
+    /// Where accounts and receipts are stored.
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Redis URL for revocations and rate limits; without it they are kept in process (one replica).
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
     /// Name of this platform instance; prefixes every Redis key.
     #[arg(long, env = "FINAGENT_INSTANCE", default_value = "local")]
     pub instance: String,
-    /// Folder of the embedded store (SQLite file and images).
-    #[arg(long, env = "DATA_DIR", default_value = "data")]
-    pub data_dir: PathBuf,
+    /// OCR threads run inside this process. Default: one per CPU when there is no `REDIS_URL`
+    /// (the all-in-one mode), none otherwise (separate `ocr-worker` processes do the OCR).
+    #[arg(long, env = "OCR_WORKERS")]
+    pub ocr_workers: Option<usize>,
+    /// Time limit of one image's OCR in the in-process workers, in seconds.
+    #[arg(long, env = "OCR_TIMEOUT", default_value_t = 60)]
+    pub ocr_timeout: u64,
+    /// Largest upload, in bytes.
+    #[arg(long, env = "MAX_UPLOAD_SIZE", default_value_t = 25 * 1024 * 1024)]
+    pub max_upload_size: usize,
     /// Requests per second per client on ordinary API routes.
     #[arg(long, env = "RATE_LIMIT_API_PER_SECOND", default_value_t = 10.0)]
     pub rate_limit_api_per_second: f64,
@@ -94,6 +99,20 @@ pub struct ServeArgs {
     /// Creates the demo users `demo`/`demo123` and `admin`/`admin123` (development only).
     #[arg(long, env = "DEMO_USERS", default_value_t = false)]
     pub demo_users: bool,
+}
+
+/// The store options, shared by `serve` and `create-admin`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct StoreArgs {
+    /// MongoDB connection string; without it the embedded SQLite store under `--data-dir` is used.
+    #[arg(long, env = "MONGODB_URL", hide_env_values = true)]
+    pub mongodb_url: Option<String>,
+    /// MongoDB database name.
+    #[arg(long, env = "MONGODB_DB_NAME", default_value = "financial_agent")]
+    pub mongodb_db_name: String,
+    /// Folder of the embedded store (SQLite file and images).
+    #[arg(long, env = "DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
 }
 
 /// Why the configuration was refused.
@@ -140,6 +159,8 @@ pub struct Settings {
     pub max_json_body: usize,
     /// Whether to create the demo users.
     pub demo_users: bool,
+    /// Limits of uploaded images.
+    pub image_limits: ImageLimits,
 }
 
 /// Rate limits by route class.
@@ -227,6 +248,7 @@ impl Settings {
             request_timeout: Duration::from_secs(args.request_timeout_seconds.max(1)),
             max_json_body: args.max_json_body,
             demo_users: args.demo_users,
+            image_limits: ImageLimits { max_bytes: args.max_upload_size, ..ImageLimits::default() },
         })
     }
 
@@ -245,6 +267,7 @@ impl Settings {
             request_timeout: Duration::from_secs(60),
             max_json_body: 64 * 1024,
             demo_users: false,
+            image_limits: ImageLimits::default(),
         }
     }
 }

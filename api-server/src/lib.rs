@@ -14,32 +14,24 @@ pub mod extract;
 pub mod guard;
 pub mod http;
 pub mod limits;
+pub mod insights;
+pub mod ocr;
 pub mod openapi;
+pub mod receipts;
+pub mod server;
 pub mod state;
-
-use std::net::SocketAddr;
+pub mod views;
 
 use axum::Router;
 use axum::routing::get;
-use chrono::Utc;
 use clap::{Parser, Subcommand};
-use finagent_core::UserId;
-use finagent_core::account::{Role, User};
-use finagent_core::names::InstanceName;
 use finagent_platform::admin::{self as admin_routes, Readiness};
-use finagent_platform::metrics::Metrics;
-use finagent_platform::shutdown;
-use finagent_platform::store::mongo::MongoStore;
-use finagent_platform::store::sqlite::SqliteStore;
-use finagent_platform::store::{AnyStore, StoreError, UserStore};
 use finagent_platform::telemetry::{self, TelemetryArgs};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::password::{HashParams, Hasher};
-use crate::config::{ServeArgs, Settings};
-use crate::guard::{Guard, RedisGuard};
+use crate::config::ServeArgs;
 use crate::http::HttpMetrics;
 use crate::state::AppState;
 
@@ -61,6 +53,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API.
     Serve(Box<ServeArgs>),
+    /// Create an administrator account (for the first sign-in).
+    CreateAdmin(server::CreateAdminArgs),
     /// Measure `/api/auth/me` and `/api/auth/login` latency against baselines (see the README).
     Bench(bench::BenchArgs),
 }
@@ -69,88 +63,10 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(&cli.telemetry)?;
     match cli.command {
-        Command::Serve(args) => serve(*args).await,
+        Command::Serve(args) => server::serve(*args).await,
+        Command::CreateAdmin(args) => server::create_admin(args).await,
         Command::Bench(args) => bench::run(args).await,
     }
-}
-
-/// Opens the store the arguments name: MongoDB when a URL is given, else the embedded SQLite file.
-pub async fn open_store(args: &ServeArgs) -> Result<AnyStore, StoreError> {
-    match &args.mongodb_url {
-        Some(url) => Ok(AnyStore::Mongo(MongoStore::connect(url, &args.mongodb_db_name).await?)),
-        None => {
-            let store =
-                SqliteStore::open(args.data_dir.join("financial-agent.sqlite3"), args.data_dir.join("blobs")).await?;
-            Ok(AnyStore::Sqlite(store))
-        }
-    }
-}
-
-/// Connects the guard state the arguments name: Redis when a URL is given, else in process.
-pub async fn open_guard(args: &ServeArgs) -> anyhow::Result<Guard> {
-    match &args.redis_url {
-        Some(url) => {
-            let instance: InstanceName = args.instance.parse()?;
-            Ok(Guard::Redis(RedisGuard::connect(url, &instance).await?))
-        }
-        None => Ok(Guard::memory()),
-    }
-}
-
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let settings = Settings::from_args(&args)?;
-    let store = open_store(&args).await?;
-    let guard = open_guard(&args).await?;
-    tracing::info!(store = store.kind(), redis = args.redis_url.is_some(), env = ?settings.environment, "starting");
-    let state = AppState::new(store, guard, Hasher::new(HashParams::default())?, settings, Metrics::new());
-    if state.settings.demo_users {
-        create_demo_users(&state).await?;
-    }
-    let router = app(state.clone(), readiness(&state))?;
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    tracing::info!(http.address = %listener.local_addr()?, "api listening");
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown::signal())
-        .await?;
-    Ok(())
-}
-
-/// `/readyz` checks: the store and the guard state answer.
-pub fn readiness(state: &AppState) -> Readiness {
-    let (store, guard) = (state.clone(), state.clone());
-    Readiness::new()
-        .with_check("store", move || {
-            let state = store.clone();
-            Box::pin(async move { state.store.ping().await.map_err(|error| error.to_string()) })
-        })
-        .with_check("guard", move || {
-            let state = guard.clone();
-            Box::pin(async move { state.guard.ping().await.map_err(|error| error.to_string()) })
-        })
-}
-
-/// Creates `demo`/`demo123` and `admin`/`admin123` unless they exist (development only: the
-/// configuration refuses demo users in production). These passwords are below the policy on
-/// purpose, for local trials only.
-pub async fn create_demo_users(state: &AppState) -> anyhow::Result<()> {
-    for (name, password, role) in [("demo", "demo123", Role::User), ("admin", "admin123", Role::Admin)] {
-        if state.store.user_by_name(name).await?.is_some() {
-            continue;
-        }
-        let user = User {
-            id: UserId::new(),
-            username: name.to_owned(),
-            email: format!("{name}@example.com"),
-            password_hash: state.hasher.hash(password.to_owned()).await?,
-            role,
-            disabled: false,
-            tokens_valid_after: Utc::now(),
-            created_at: Utc::now(),
-        };
-        state.store.create_user(&user).await?;
-        tracing::warn!(user = name, "demo user created (development mode)");
-    }
-    Ok(())
 }
 
 /// The API routes with their OpenAPI document.
@@ -168,8 +84,24 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::disable_user))
         .routes(routes!(admin::enable_user))
         .routes(routes!(admin::change_role))
+        .routes(routes!(ocr::status))
+        .routes(routes!(ocr::result))
+        .routes(routes!(ocr::health))
+        .routes(routes!(receipts::list))
+        .routes(routes!(receipts::export))
+        .routes(routes!(receipts::get, receipts::delete, receipts::correct))
+        .routes(routes!(insights::summary))
+        .merge(upload_routes())
         .split_for_parts()
 }
+
+/// The upload route, with its own body limit: the multipart form of one image of at most
+/// `MAX_UPLOAD_SIZE` (checked again while streaming) plus room for the form's headers.
+fn upload_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(ocr::process)).layer(axum::extract::DefaultBodyLimit::disable())
+}
+
+pub use server::{create_demo_users, readiness};
 
 /// The OpenAPI document alone.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
@@ -181,7 +113,9 @@ pub fn app(state: AppState, readiness: Readiness) -> Result<Router, prometheus::
     let http_metrics = HttpMetrics::register(&state.metrics)?;
     let (routes, document) = api_routes();
     let document = std::sync::Arc::new(document);
+    let upload_limit = state.settings.image_limits.max_bytes + 64 * 1024;
     let routes = routes
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(upload_limit))
         .route("/", get(root))
         .route("/openapi.json", get(move || async move { axum::Json(document.as_ref().clone()) }))
         .with_state(state.clone())

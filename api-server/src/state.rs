@@ -5,6 +5,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use finagent_platform::metrics::Metrics;
+use finagent_platform::queue::AnyQueue;
 use finagent_platform::store::AnyStore;
 
 use crate::auth::password::Hasher;
@@ -21,6 +22,10 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     /// Accounts, sessions, API keys and receipts.
     pub store: AnyStore,
+    /// The OCR job queue.
+    pub queue: AnyQueue,
+    /// OCR threads in this process (0 when separate workers do the OCR).
+    pub in_process_workers: usize,
     /// Rate limits, revocations and failed logins.
     pub guard: Guard,
     /// Token signing and checking.
@@ -35,7 +40,15 @@ pub struct Shared {
 
 impl AppState {
     /// Assembles the state.
-    pub fn new(store: AnyStore, guard: Guard, hasher: Hasher, settings: Settings, metrics: Metrics) -> Self {
+    pub fn new(
+        store: AnyStore,
+        queue: AnyQueue,
+        guard: Guard,
+        hasher: Hasher,
+        settings: Settings,
+        metrics: Metrics,
+        in_process_workers: usize,
+    ) -> Self {
         let tokens = TokenKeys::new(
             &settings.jwt_key,
             &settings.issuer,
@@ -43,7 +56,7 @@ impl AppState {
             settings.access_ttl,
             settings.refresh_ttl,
         );
-        Self(Arc::new(Shared { store, guard, tokens, hasher, settings, metrics }))
+        Self(Arc::new(Shared { store, queue, in_process_workers, guard, tokens, hasher, settings, metrics }))
     }
 }
 

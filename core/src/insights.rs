@@ -36,6 +36,7 @@ pub struct SpendRecord {
 }
 
 /// A spend total under a label.
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Spend {
     /// Month (`2018-03`), category or merchant.
@@ -47,6 +48,7 @@ pub struct Spend {
 }
 
 /// One month against the month before.
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MonthChange {
     /// The month (`2018-04`).
@@ -59,6 +61,7 @@ pub struct MonthChange {
 }
 
 /// Something worth a second look.
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Anomaly {
@@ -83,6 +86,7 @@ pub enum Anomaly {
 }
 
 /// The whole summary.
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Insights {
     /// The currency of every amount in the summary.

@@ -204,3 +204,34 @@ mod tests {
         assert_eq!(total, "0.30".parse().expect("parses"));
     }
 }
+
+#[cfg(feature = "utoipa")]
+mod schemas {
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+    use utoipa::openapi::{RefOr, schema::SchemaFormat};
+
+    impl utoipa::PartialSchema for super::Amount {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::Custom("decimal".into())))
+                .pattern(Some(r"^-?[0-9]+(\.[0-9]+)?$"))
+                .description(Some("A decimal amount as a string, never a float"))
+                .examples(["12.50"])
+                .into()
+        }
+    }
+    impl utoipa::ToSchema for super::Amount {}
+
+    impl utoipa::PartialSchema for super::Currency {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[A-Z]{3}$"))
+                .description(Some("An ISO 4217 currency code"))
+                .examples(["MYR"])
+                .into()
+        }
+    }
+    impl utoipa::ToSchema for super::Currency {}
+}

@@ -12,6 +12,7 @@ use crate::ids::{BlobKey, ReceiptId, UserId};
 use crate::money::{Amount, Currency};
 
 /// Where a receipt is in its life: `queued → processing → done | failed`.
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReceiptStatus {
@@ -45,6 +46,7 @@ impl ReceiptStatus {
 }
 
 /// The merchant as printed on the receipt.
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Merchant {
     /// Trading name, as printed.
@@ -54,6 +56,7 @@ pub struct Merchant {
 }
 
 /// How the receipt was paid.
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentMethod {
@@ -70,6 +73,7 @@ pub enum PaymentMethod {
 }
 
 /// Spending categories. The taxonomy is deliberately small so insights stay readable.
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
@@ -132,6 +136,7 @@ impl Category {
 }
 
 /// One purchased line.
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineItem {
     /// What was bought, as printed.
@@ -145,6 +150,7 @@ pub struct LineItem {
 }
 
 /// Confidence in 0–1 for each extracted field; `None` where the field is absent.
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FieldConfidence {
     /// Confidence in `merchant.name`.
@@ -172,6 +178,7 @@ pub struct FieldConfidence {
 }
 
 /// Which OCR engine produced a result.
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineInfo {
     /// Engine name, e.g. `tesseract`.
@@ -181,6 +188,7 @@ pub struct EngineInfo {
 }
 
 /// Where the time went, in milliseconds.
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timings {
     /// Decoding and preprocessing the image.
@@ -194,6 +202,7 @@ pub struct Timings {
 }
 
 /// The structured result of one receipt.
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReceiptResult {
     /// The merchant.

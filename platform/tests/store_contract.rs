@@ -204,10 +204,10 @@ async fn uploads_are_deduplicated_per_owner_by_image_and_idempotency_key(store: 
     assert_eq!(store.insert_receipt_once(&first).await.expect("insert"), Inserted::New);
     // The same image again: the first receipt comes back, nothing new is stored.
     let again = upload(owner, &"01".repeat(32), None);
-    assert_eq!(store.insert_receipt_once(&again).await.expect("insert"), Inserted::Existing(first.clone()));
+    assert_eq!(store.insert_receipt_once(&again).await.expect("insert"), Inserted::Existing(Box::new(first.clone())));
     // The same idempotency key with another image: the first receipt too.
     let retried = upload(owner, &"02".repeat(32), Some("key-1"));
-    assert_eq!(store.insert_receipt_once(&retried).await.expect("insert"), Inserted::Existing(first.clone()));
+    assert_eq!(store.insert_receipt_once(&retried).await.expect("insert"), Inserted::Existing(Box::new(first.clone())));
     // Another owner with the same image and key is a stranger.
     let stranger = upload(other, &"01".repeat(32), Some("key-1"));
     assert_eq!(store.insert_receipt_once(&stranger).await.expect("insert"), Inserted::New);

@@ -1,6 +1,7 @@
 //! A test API: the real router over a fresh SQLite store, called with `oneshot`.
 #![allow(dead_code)]
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use axum::Router;
@@ -12,11 +13,14 @@ use finagent_api_server::guard::Guard;
 use finagent_api_server::limits::rate::Limit;
 use finagent_api_server::state::AppState;
 use finagent_api_server::{app, readiness};
-use finagent_core::UserId;
+use finagent_core::receipt::{Category, EngineInfo, Merchant, ReceiptResult, Timings};
+use finagent_core::{ReceiptId, UserId};
 use finagent_core::account::Role;
 use finagent_platform::metrics::Metrics;
+use finagent_platform::queue::memory::MemoryQueue;
+use finagent_platform::queue::{AnyQueue, QueuePolicy};
 use finagent_platform::store::sqlite::SqliteStore;
-use finagent_platform::store::{AnyStore, UserStore};
+use finagent_platform::store::{AnyStore, ReceiptStore, UserStore};
 use finagent_platform::testkit;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -73,7 +77,8 @@ impl TestApp {
         let directory = std::env::temp_dir().join(testkit::unique_name("finagent-api"));
         let store = SqliteStore::open(directory.join("db.sqlite3"), directory.join("blobs")).await.expect("sqlite");
         let hasher = Hasher::new(HashParams::default()).expect("hasher");
-        let state = AppState::new(AnyStore::Sqlite(store), guard, hasher, settings, Metrics::new());
+        let queue = AnyQueue::Memory(Arc::new(MemoryQueue::new(QueuePolicy::default())));
+        let state = AppState::new(AnyStore::Sqlite(store), queue, guard, hasher, settings, Metrics::new(), 0);
         let router = app(state.clone(), readiness(&state)).expect("router");
         Self { router, state }
     }
@@ -82,10 +87,12 @@ impl TestApp {
     pub fn replica(&self, guard: Guard) -> Self {
         let state = AppState::new(
             self.state.store.clone(),
+            self.state.queue.clone(),
             guard,
             self.state.hasher.clone(),
             self.state.settings.clone(),
             Metrics::new(),
+            0,
         );
         let router = app(state.clone(), readiness(&state)).expect("router");
         Self { router, state }
@@ -160,5 +167,80 @@ impl TestApp {
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.json);
         (reply.json["key"].as_str().expect("key").to_owned(), reply.json["id"].as_str().expect("id").to_owned())
+    }
+}
+
+/// A small valid PNG, different for each `seed`.
+pub fn png(seed: u32) -> Vec<u8> {
+    let mut image = image::GrayImage::from_pixel(64, 48, image::Luma([255]));
+    for (index, byte) in seed.to_le_bytes().iter().enumerate() {
+        image.put_pixel(index as u32, 0, image::Luma([*byte]));
+    }
+    let mut bytes = Vec::new();
+    image.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).expect("png");
+    bytes
+}
+
+static SEEDS: AtomicU32 = AtomicU32::new(1);
+
+/// A PNG no other call in this process returns.
+pub fn unique_png() -> Vec<u8> {
+    png(SEEDS.fetch_add(1, Ordering::Relaxed) ^ (std::process::id() << 16))
+}
+
+/// A multipart body with one `file` field.
+pub fn multipart(bytes: &[u8], file_name: &str) -> (String, Vec<u8>) {
+    let boundary = "finagent-test-boundary-7d1f";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// A result as a worker would store it.
+pub fn result(total: &str, date: &str, merchant: &str) -> ReceiptResult {
+    ReceiptResult {
+        merchant: Merchant { name: Some(merchant.to_owned()), address: None },
+        date: Some(date.parse().expect("date")),
+        date_order: None,
+        currency: Some("MYR".parse().expect("currency")),
+        subtotal: None,
+        tax: None,
+        tip: None,
+        total: Some(total.parse().expect("amount")),
+        payment_method: None,
+        category: Some(Category::Groceries),
+        line_items: vec![],
+        confidence: Default::default(),
+        text: merchant.to_owned(),
+        engine: EngineInfo { name: "tesseract".to_owned(), version: "5.3.0".to_owned() },
+        timings: Timings::default(),
+    }
+}
+
+impl TestApp {
+    /// Uploads an image with a credential and optional idempotency key.
+    pub async fn upload(&self, credential: Option<&str>, bytes: &[u8], key: Option<&str>) -> Reply {
+        let (content_type, body) = multipart(bytes, "receipt.png");
+        let mut request = Request::post("/api/ocr/process").header("content-type", content_type);
+        if let Some(credential) = credential {
+            request = request.header("authorization", format!("Bearer {credential}"));
+        }
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        self.send(request.body(Body::from(body)).expect("request")).await
+    }
+
+    /// Uploads a fresh image as `account` and stores a result for it, as a worker would.
+    pub async fn processed_receipt(&self, account: &Account, result: &ReceiptResult) -> ReceiptId {
+        let reply = self.upload(Some(&account.access), &unique_png(), None).await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{:?}", reply.json);
+        let id: ReceiptId = reply.json["task_id"].as_str().expect("task id").parse().expect("uuid");
+        self.state.store.store_result(id, result).await.expect("result");
+        id
     }
 }

@@ -39,7 +39,7 @@ pub enum Inserted {
     /// The receipt is new and stored.
     New,
     /// The owner already has a receipt with one of the keys: here it is; nothing was stored.
-    Existing(Receipt),
+    Existing(Box<Receipt>),
 }
 
 /// The de-duplication keys of an upload: the owner's image digest, and their idempotency key.

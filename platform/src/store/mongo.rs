@@ -167,7 +167,7 @@ impl ReceiptStore for MongoStore {
                     }
                     if let Some(existing) = existing {
                         self.receipt_keys.delete_many(doc! { "_id": { "$in": &claimed } }).await.map_err(unavailable)?;
-                        return Ok(Inserted::Existing(from_document(existing)?));
+                        return Ok(Inserted::Existing(Box::new(from_document(existing)?)));
                     }
                     // A key left behind by an upload that died before storing its receipt: take it over.
                     self.receipt_keys

@@ -191,7 +191,7 @@ impl ReceiptStore for SqliteStore {
                     let found =
                         document::<Receipt>(&transaction, "SELECT document FROM receipts WHERE id = ?1", params![existing])?;
                     if let Some(found) = found {
-                        return Ok(Inserted::Existing(found));
+                        return Ok(Inserted::Existing(Box::new(found)));
                     }
                 }
             }

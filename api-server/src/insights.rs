@@ -1,0 +1,78 @@
+//! `/api/insights/summary`: spending over a date range, computed by the pure
+//! [`finagent_core::insights::summarize`] over the caller's processed receipts.
+
+use axum::extract::State;
+use chrono::{Datelike, Months, NaiveDate, Utc};
+use finagent_core::insights::{Insights, SpendRecord, summarize};
+use finagent_core::receipt::ReceiptStatus;
+use finagent_platform::store::ReceiptStore;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::auth::principal::Caller;
+use crate::error::{AppError, Problem};
+use crate::extract::ApiQuery;
+use crate::state::AppState;
+
+/// The range and size of a summary.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SummaryQuery {
+    /// First day (default: the first day of the month eleven months before `to`).
+    pub from: Option<NaiveDate>,
+    /// Last day (default: today).
+    pub to: Option<NaiveDate>,
+    /// How many top merchants, 1–50 (default 5).
+    #[param(minimum = 1, maximum = 50)]
+    pub top: Option<u32>,
+}
+
+/// Spend by month, category and merchant, top merchants, month-over-month change and anomalies
+/// (duplicate receipts, amounts far above the caller's usual), in the caller's main currency.
+/// Corrected values count; receipts without a date or a total are left out.
+#[utoipa::path(get, path = "/api/insights/summary", tag = "insights", security(("bearer" = []), ("api_key" = [])),
+    params(SummaryQuery),
+    responses(
+        (status = 200, description = "The summary", body = Insights),
+        (status = 401, description = "Not signed in", body = Problem),
+        (status = 422, description = "Invalid range", body = Problem),
+    ))]
+pub async fn summary(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<SummaryQuery>,
+) -> Result<axum::Json<Insights>, AppError> {
+    let to = query.to.unwrap_or_else(|| Utc::now().date_naive());
+    let from = match query.from {
+        Some(from) => from,
+        None => to
+            .checked_sub_months(Months::new(11))
+            .and_then(|date| date.with_day(1))
+            .ok_or_else(|| AppError::Invalid("to: out of range".into()))?,
+    };
+    if from > to {
+        return Err(AppError::Invalid("from: must not be after to".into()));
+    }
+    let top = query.top.unwrap_or(5);
+    if !(1..=50).contains(&top) {
+        return Err(AppError::Invalid("top: between 1 and 50".into()));
+    }
+    let receipts = state.store.receipts(caller.0.user_id).await?;
+    let history: Vec<SpendRecord> = receipts
+        .iter()
+        .filter(|receipt| receipt.status == ReceiptStatus::Done)
+        .filter_map(|receipt| {
+            let result = receipt.effective_result()?;
+            Some(SpendRecord {
+                receipt_id: receipt.id,
+                date: result.date?,
+                merchant: result.merchant.name.clone(),
+                category: result.category,
+                total: result.total?,
+                currency: result.currency,
+                image_sha256: receipt.image_sha256.clone(),
+            })
+        })
+        .collect();
+    Ok(axum::Json(summarize(&history, from, to, top as usize)))
+}
