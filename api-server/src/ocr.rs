@@ -53,7 +53,8 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
 
 /// Reads the `file` field, refusing it as soon as it passes `limit` bytes.
 async fn read_file(multipart: &mut Multipart, limit: usize) -> Result<(Vec<u8>, Option<String>), AppError> {
-    let unreadable = |error: axum::extract::multipart::MultipartError| AppError::Unreadable(error.status(), error.body_text());
+    let unreadable =
+        |error: axum::extract::multipart::MultipartError| AppError::Unreadable(error.status(), error.body_text());
     while let Some(mut field) = multipart.next_field().await.map_err(unreadable)? {
         if field.name() != Some("file") {
             continue;
@@ -159,7 +160,11 @@ pub async fn status(
         (status = 404, description = "No such task for this caller", body = Problem),
         (status = 409, description = "Processing failed; the detail says why", body = Problem),
     ))]
-pub async fn result(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<ReceiptId>) -> Result<Response, AppError> {
+pub async fn result(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ReceiptId>,
+) -> Result<Response, AppError> {
     let receipt = owned(&state, &caller, id).await?;
     match receipt.status {
         ReceiptStatus::Done => Ok(axum::Json(ReceiptView::from(&receipt)).into_response()),

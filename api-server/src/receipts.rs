@@ -72,7 +72,9 @@ impl ReceiptFilter {
         };
         let merchant_matches = self.merchant.as_deref().is_none_or(|wanted| {
             let wanted = wanted.to_lowercase();
-            result.and_then(|result| result.merchant.name.as_deref()).is_some_and(|name| name.to_lowercase().contains(&wanted))
+            result
+                .and_then(|result| result.merchant.name.as_deref())
+                .is_some_and(|name| name.to_lowercase().contains(&wanted))
         });
         dated(self.from, |date, from| date >= from)
             && dated(self.to, |date, to| date <= to)
@@ -146,7 +148,11 @@ pub async fn list(
         (status = 401, description = "Not signed in", body = Problem),
         (status = 404, description = "No such receipt for this caller", body = Problem),
     ))]
-pub async fn get(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<ReceiptId>) -> Result<axum::Json<ReceiptView>, AppError> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ReceiptId>,
+) -> Result<axum::Json<ReceiptView>, AppError> {
     Ok(axum::Json(ReceiptView::from(&owned(&state, &caller, id).await?)))
 }
 
@@ -158,7 +164,11 @@ pub async fn get(State(state): State<AppState>, caller: Caller, ApiPath(id): Api
         (status = 401, description = "Not signed in", body = Problem),
         (status = 404, description = "No such receipt for this caller", body = Problem),
     ))]
-pub async fn delete(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<ReceiptId>) -> Result<StatusCode, AppError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ReceiptId>,
+) -> Result<StatusCode, AppError> {
     let receipt = state.store.delete_receipt(caller.0.user_id, id).await?.ok_or(AppError::NotFound)?;
     state.store.delete_blob(&receipt.blob_key).await?;
     tracing::info!(receipt.id = %id, user.id = %caller.0.user_id, "receipt deleted");
@@ -219,7 +229,10 @@ pub async fn correct(
 ) -> Result<axum::Json<ReceiptView>, AppError> {
     let mut receipt = owned(&state, &caller, id).await?;
     let Some(mut result) = receipt.effective_result().cloned().filter(|_| receipt.status == ReceiptStatus::Done) else {
-        return Err(AppError::Conflict(format!("the receipt is {}: only processed receipts can be corrected", receipt.status.as_str())));
+        return Err(AppError::Conflict(format!(
+            "the receipt is {}: only processed receipts can be corrected",
+            receipt.status.as_str()
+        )));
     };
     let sure = Some(1.0);
     if let Some(name) = text_field("merchant_name", correction.merchant_name)? {
@@ -276,9 +289,14 @@ fn cell(value: &str) -> String {
         (status = 401, description = "Not signed in", body = Problem),
         (status = 422, description = "Invalid filter", body = Problem),
     ))]
-pub async fn export(State(state): State<AppState>, caller: Caller, ApiQuery(filter): ApiQuery<ReceiptFilter>) -> Result<Response, AppError> {
+pub async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(filter): ApiQuery<ReceiptFilter>,
+) -> Result<Response, AppError> {
     let receipts = state.store.receipts(caller.0.user_id).await?;
-    let mut csv = String::from("id,status,date,merchant,category,currency,subtotal,tax,tip,total,payment_method,uploaded_at\r\n");
+    let mut csv =
+        String::from("id,status,date,merchant,category,currency,subtotal,tax,tip,total,payment_method,uploaded_at\r\n");
     for receipt in receipts.iter().filter(|receipt| filter.matches(receipt)) {
         let result = receipt.effective_result();
         let text = |value: Option<String>| cell(&value.unwrap_or_default());

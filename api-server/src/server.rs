@@ -20,8 +20,8 @@ use finagent_platform::store::sqlite::SqliteStore;
 use finagent_platform::store::{AnyStore, StoreError, UserStore};
 use prometheus::{IntGauge, Opts};
 
-use crate::auth::password::{self, HashParams, Hasher};
 use crate::auth::accounts::{normalize_email, normalize_username};
+use crate::auth::password::{self, HashParams, Hasher};
 use crate::config::{ServeArgs, Settings, StoreArgs};
 use crate::guard::{Guard, RedisGuard};
 use crate::state::AppState;
@@ -31,7 +31,8 @@ pub async fn open_store(args: &StoreArgs) -> Result<AnyStore, StoreError> {
     match &args.mongodb_url {
         Some(url) => Ok(AnyStore::Mongo(MongoStore::connect(url, &args.mongodb_db_name).await?)),
         None => {
-            let store = SqliteStore::open(args.data_dir.join("financial-agent.sqlite3"), args.data_dir.join("blobs")).await?;
+            let store =
+                SqliteStore::open(args.data_dir.join("financial-agent.sqlite3"), args.data_dir.join("blobs")).await?;
             Ok(AnyStore::Sqlite(store))
         }
     }
@@ -132,10 +133,8 @@ fn start_workers(
 
 /// Without in-process workers (whose metrics include it), the API exports the queue depth itself.
 fn watch_queue_depth(state: &AppState) -> anyhow::Result<()> {
-    let gauge = IntGauge::with_opts(Opts::new(
-        finagent_core::names::metrics::QUEUE_DEPTH,
-        "OCR jobs waiting or in progress.",
-    ))?;
+    let gauge =
+        IntGauge::with_opts(Opts::new(finagent_core::names::metrics::QUEUE_DEPTH, "OCR jobs waiting or in progress."))?;
     state.metrics.registry().register(Box::new(gauge.clone()))?;
     let queue = state.queue.clone();
     tokio::spawn(async move {
@@ -176,7 +175,12 @@ pub async fn create_demo_users(state: &AppState) -> anyhow::Result<()> {
         if state.store.user_by_name(name).await?.is_some() {
             continue;
         }
-        let user = new_user(name.to_owned(), format!("{name}@example.com"), state.hasher.hash(password.to_owned()).await?, role);
+        let user = new_user(
+            name.to_owned(),
+            format!("{name}@example.com"),
+            state.hasher.hash(password.to_owned()).await?,
+            role,
+        );
         state.store.create_user(&user).await?;
         tracing::warn!(user = name, "demo user created (development mode)");
     }

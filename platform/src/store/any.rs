@@ -62,7 +62,12 @@ impl ReceiptStore for AnyStore {
     async fn delete_receipt(&self, owner: UserId, id: ReceiptId) -> Result<Option<Receipt>, StoreError> {
         dispatch!(self, store => store.delete_receipt(owner, id))
     }
-    async fn save_corrections(&self, owner: UserId, id: ReceiptId, corrected: &ReceiptResult) -> Result<bool, StoreError> {
+    async fn save_corrections(
+        &self,
+        owner: UserId,
+        id: ReceiptId,
+        corrected: &ReceiptResult,
+    ) -> Result<bool, StoreError> {
         dispatch!(self, store => store.save_corrections(owner, id, corrected))
     }
     async fn receipt(&self, id: ReceiptId, owner: Option<UserId>) -> Result<Option<Receipt>, StoreError> {

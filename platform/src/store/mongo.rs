@@ -166,7 +166,10 @@ impl ReceiptStore for MongoStore {
                         }
                     }
                     if let Some(existing) = existing {
-                        self.receipt_keys.delete_many(doc! { "_id": { "$in": &claimed } }).await.map_err(unavailable)?;
+                        self.receipt_keys
+                            .delete_many(doc! { "_id": { "$in": &claimed } })
+                            .await
+                            .map_err(unavailable)?;
                         return Ok(Inserted::Existing(Box::new(from_document(existing)?)));
                     }
                     // A key left behind by an upload that died before storing its receipt: take it over.
@@ -209,7 +212,12 @@ impl ReceiptStore for MongoStore {
         found.map(from_document).transpose()
     }
 
-    async fn save_corrections(&self, owner: UserId, id: ReceiptId, corrected: &ReceiptResult) -> Result<bool, StoreError> {
+    async fn save_corrections(
+        &self,
+        owner: UserId,
+        id: ReceiptId,
+        corrected: &ReceiptResult,
+    ) -> Result<bool, StoreError> {
         let corrected = bson::to_bson(corrected).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let updated = self
             .receipts

@@ -215,7 +215,11 @@ impl ReceiptStore for SqliteStore {
     async fn receipts(&self, owner: UserId) -> Result<Vec<Receipt>, StoreError> {
         let owner = owner.to_string();
         self.with(move |db| {
-            documents(db, "SELECT document FROM receipts WHERE owner_id = ?1 ORDER BY created_at DESC, id DESC", params![owner])
+            documents(
+                db,
+                "SELECT document FROM receipts WHERE owner_id = ?1 ORDER BY created_at DESC, id DESC",
+                params![owner],
+            )
         })
         .await
     }
@@ -239,7 +243,12 @@ impl ReceiptStore for SqliteStore {
         .await
     }
 
-    async fn save_corrections(&self, owner: UserId, id: ReceiptId, corrected: &ReceiptResult) -> Result<bool, StoreError> {
+    async fn save_corrections(
+        &self,
+        owner: UserId,
+        id: ReceiptId,
+        corrected: &ReceiptResult,
+    ) -> Result<bool, StoreError> {
         let (owner, id, corrected) = (owner.to_string(), id.to_string(), corrected.clone());
         self.with(move |db| {
             let transaction = db.transaction().map_err(failed)?;
