@@ -9,6 +9,7 @@ pub mod admin;
 pub mod auth;
 pub mod bench;
 pub mod config;
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod guard;
@@ -118,6 +119,7 @@ pub fn app(state: AppState, readiness: Readiness) -> Result<Router, prometheus::
         .layer(tower_http::limit::RequestBodyLimitLayer::new(upload_limit))
         .route("/", get(root))
         .route("/openapi.json", get(move || async move { axum::Json(document.as_ref().clone()) }))
+        .merge(docs::router())
         .with_state(state.clone())
         .merge(admin_routes::router(state.metrics.clone(), readiness));
     Ok(http::layered(routes, state, http_metrics))

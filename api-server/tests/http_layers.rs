@@ -107,3 +107,31 @@ async fn http_metrics_are_labelled_by_matched_route() {
     assert!(text.contains(r#"route="unmatched""#), "{text}");
     assert!(text.contains("http_request_duration_seconds_bucket"));
 }
+
+#[tokio::test]
+async fn the_docs_page_is_served_from_the_binary_with_its_own_assets_only() {
+    let app = TestApp::new().await;
+    let page = app.call(Method::GET, "/docs", None, None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.json.as_str().expect("html");
+    // Every script and style is local: no CDN, so the page works offline and under the CSP.
+    assert!(!html.contains("http://") && !html.contains("https://"), "{html}");
+    for asset in ["/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css", "/docs/init.js"] {
+        assert!(html.contains(asset), "{asset}");
+        let reply = app.call(Method::GET, asset, None, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{asset}");
+    }
+    let init = app.call(Method::GET, "/docs/init.js", None, None).await;
+    assert!(init.json.as_str().expect("js").contains("/openapi.json"));
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_3_1_and_describes_both_credentials() {
+    let app = TestApp::new().await;
+    let document = app.call(Method::GET, "/openapi.json", None, None).await.json;
+    assert!(document["openapi"].as_str().expect("version").starts_with("3.1"), "{}", document["openapi"]);
+    let schemes = &document["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(schemes["api_key"]["name"], "X-API-Key");
+    assert!(document["components"]["schemas"]["ReceiptResult"].is_object(), "results have a real schema");
+}

@@ -68,6 +68,7 @@ fn matrix() -> Vec<Row> {
         row(Method::GET, "/readyz", Nothing, [200, 200, 200, 200, 200, 200, 200]),
         row(Method::GET, "/metrics", Nothing, [200, 200, 200, 200, 200, 200, 200]),
         row(Method::GET, "/openapi.json", Nothing, [200, 200, 200, 200, 200, 200, 200]),
+        row(Method::GET, "/docs", Nothing, [200, 200, 200, 200, 200, 200, 200]),
         row(Method::POST, "/api/auth/register", Nothing, [201, 201, 201, 201, 201, 201, 201]),
         row(Method::POST, "/api/auth/login", Nothing, [200, 200, 200, 200, 200, 200, 200]),
         row(Method::POST, "/api/auth/refresh", Nothing, [200, 200, 200, 200, 200, 200, 200]),
