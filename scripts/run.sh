@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs FinancialAgent all-in-one on this machine: installs the runtime packages that are missing,
-# builds the release binaries once, and starts the API at http://127.0.0.1:8000 (override with
-# LISTEN_ADDR). Stop it with Ctrl-C.
+# builds the release binary, and starts the API with in-process OCR workers on the embedded store
+# at http://127.0.0.1:8000 (override with LISTEN_ADDR or --listen). Stop it with Ctrl-C.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -10,11 +10,13 @@ cd "$root"
 source "$root/scripts/lib.sh"
 
 step "installing runtime packages"
-install_debian_packages tesseract-ocr tesseract-ocr-eng libtesseract-dev libleptonica-dev libclang-dev clang pkg-config
+install_debian_packages tesseract-ocr tesseract-ocr-eng libtesseract-dev libleptonica-dev libclang-dev clang pkg-config \
+  curl jq ca-certificates
 
 step "building (release)"
 cargo build --release --locked -p finagent-api-server
 
-step "starting the API on http://${LISTEN_ADDR:-127.0.0.1:8000}"
+step "starting FinancialAgent on http://${LISTEN_ADDR:-127.0.0.1:8000} (API and OCR workers, data in ${DATA_DIR:-data}/)"
+echo "first time? create an administrator:  target/release/api-server create-admin --username admin --email you@example.com"
 export OMP_THREAD_LIMIT=1
 exec "$root/target/release/api-server" serve "$@"

@@ -19,7 +19,7 @@ source "$root/scripts/lib.sh"
 step "installing test dependencies"
 install_debian_packages \
   tesseract-ocr tesseract-ocr-eng libtesseract-dev libleptonica-dev libclang-dev clang pkg-config \
-  redis-server python3 python3-venv curl ca-certificates
+  redis-server python3 python3-venv curl jq ca-certificates
 ensure_test_venv
 
 run_dir="$(mktemp -d "${TMPDIR:-/tmp}/finagent-test.XXXXXX")"
