@@ -59,3 +59,21 @@ where
             .map_err(|rejection| AppError::Invalid(rejection.body_text()))
     }
 }
+
+/// A multipart form; a request that is not one is a problem document with axum's status.
+#[derive(Debug)]
+pub struct ApiMultipart(pub axum::extract::Multipart);
+
+impl<S> FromRequest<S> for ApiMultipart
+where
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
+        axum::extract::Multipart::from_request(request, state)
+            .await
+            .map(Self)
+            .map_err(|rejection| AppError::Unreadable(rejection.status(), rejection.body_text()))
+    }
+}

@@ -113,7 +113,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 pub fn app(state: AppState, readiness: Readiness) -> Result<Router, prometheus::Error> {
     let http_metrics = HttpMetrics::register(&state.metrics)?;
     let (routes, document) = api_routes();
-    let document = std::sync::Arc::new(document);
+    let document = std::sync::Arc::new(openapi::finished(&document));
     let upload_limit = state.settings.image_limits.max_bytes + 64 * 1024;
     let routes = routes
         .layer(tower_http::limit::RequestBodyLimitLayer::new(upload_limit))

@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 
 use crate::auth::principal::Caller;
 use crate::error::{AppError, Problem};
-use crate::extract::ApiPath;
+use crate::extract::{ApiMultipart, ApiPath};
 use crate::state::AppState;
 use crate::views::{ReceiptView, TaskView};
 
@@ -90,7 +90,7 @@ pub async fn process(
     State(state): State<AppState>,
     Caller(principal): Caller,
     headers: HeaderMap,
-    mut multipart: Multipart,
+    ApiMultipart(mut multipart): ApiMultipart,
 ) -> Result<Response, AppError> {
     let key = idempotency_key(&headers)?;
     let limits = state.settings.image_limits;

@@ -2,19 +2,13 @@
 //! store, in-process queue and OCR workers with real Tesseract. Only the binary's path is changed,
 //! to the one this test build produced.
 
+mod support;
+
 use std::io::Read;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
+use support::server::Server;
 
 fn walkthrough_script() -> String {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README");
@@ -27,27 +21,8 @@ fn walkthrough_script() -> String {
 
 #[test]
 fn walkthrough_from_the_readme_reads_a_receipt_end_to_end() {
-    let port = TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("address").port();
-    let data = std::env::temp_dir().join(format!("finagent-walkthrough-{}", std::process::id()));
-    let api = format!("http://127.0.0.1:{port}");
-    let _server = Server(
-        Command::new(env!("CARGO_BIN_EXE_api-server"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("DATA_DIR", &data)
-            .env("OCR_WORKERS", "1")
-            .env("OMP_THREAD_LIMIT", "1")
-            .env("RUST_LOG", "warn")
-            .env_remove("REDIS_URL")
-            .env_remove("MONGODB_URL")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("api-server starts"),
-    );
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "the server did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let server = Server::start(&[]);
+    let (api, data) = (server.url.clone(), server.data.clone());
     let mut walk = Command::new("bash")
         .args(["-euo", "pipefail", "-c", &walkthrough_script()])
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
@@ -80,5 +55,4 @@ fn walkthrough_from_the_readme_reads_a_receipt_end_to_end() {
         serde_json::from_str(lines.iter().find(|line| line.contains("by_month")).expect("insights line"))
             .expect("json");
     assert_eq!(insights["by_month"][0]["total"], "9.00", "{output}");
-    std::fs::remove_dir_all(&data).ok();
 }

@@ -54,3 +54,23 @@ pub fn unique_name(prefix: &str) -> String {
         .unwrap_or_default();
     format!("{prefix}-{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
+
+/// Environment variable holding the test virtualenv (test-only Python tools).
+pub const VENV_VAR: &str = "FINAGENT_TEST_VENV";
+
+/// The path of a tool in the test virtualenv, if this run has one.
+///
+/// # Panics
+/// When the virtualenv is not given or lacks the tool, and servers are required.
+pub fn venv_tool(name: &str) -> Option<std::path::PathBuf> {
+    let venv = server_url(VENV_VAR)?;
+    let tool = std::path::Path::new(&venv).join("bin").join(name);
+    if tool.exists() {
+        return Some(tool);
+    }
+    if servers_required() {
+        panic!("{} has no {name}: run the tests through scripts/test.sh", venv);
+    }
+    eprintln!("skipping: {} has no {name}", venv);
+    None
+}

@@ -244,3 +244,4 @@ impl TestApp {
         id
     }
 }
+pub mod server;
