@@ -59,10 +59,10 @@ pub fn finished(document: &utoipa::openapi::OpenApi) -> serde_json::Value {
                 let Some(content) = response.get_mut("content").and_then(serde_json::Value::as_object_mut) else {
                     continue;
                 };
-                if content.get("application/json").and_then(|media| media.get("schema")) == Some(&problem) {
-                    if let Some(media) = content.remove("application/json") {
-                        content.insert("application/problem+json".into(), media);
-                    }
+                if content.get("application/json").and_then(|media| media.get("schema")) == Some(&problem)
+                    && let Some(media) = content.remove("application/json")
+                {
+                    content.insert("application/problem+json".into(), media);
                 }
             }
             let mut shared = vec![
