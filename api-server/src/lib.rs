@@ -16,6 +16,7 @@ pub mod guard;
 pub mod http;
 pub mod insights;
 pub mod limits;
+pub mod load;
 pub mod ocr;
 pub mod openapi;
 pub mod receipts;
@@ -58,6 +59,8 @@ pub enum Command {
     CreateAdmin(server::CreateAdminArgs),
     /// Measure `/api/auth/me` and `/api/auth/login` latency against baselines (see the README).
     Bench(bench::BenchArgs),
+    /// Upload receipts from N concurrent clients to a running server and time them (see the README).
+    Load(load::LoadArgs),
 }
 
 /// Runs the command.
@@ -67,6 +70,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => server::serve(*args).await,
         Command::CreateAdmin(args) => server::create_admin(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Load(args) => load::run(args).await,
     }
 }
 
