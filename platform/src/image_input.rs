@@ -321,8 +321,8 @@ mod tests {
     #[test]
     fn hostile_inputs_get_clear_errors() {
         let limits = ImageLimits::default();
-        let jpeg =
-            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../ocr-worker/tests/fixtures/receipts/000.jpg")).expect("fixture");
+        let jpeg = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../ocr-worker/tests/fixtures/receipts/000.jpg"))
+            .expect("fixture");
         type Case = (&'static str, Vec<u8>, fn(&ImageError) -> bool);
         let cases: Vec<Case> = vec![
             ("empty", vec![], |e| matches!(e, ImageError::Empty)),
