@@ -81,7 +81,10 @@ impl From<GuardError> for AppError {
 
 impl From<HashError> for AppError {
     fn from(error: HashError) -> Self {
-        Self::Internal(error.to_string())
+        match error {
+            HashError::Busy => Self::Unavailable(error.to_string()),
+            HashError::Failed(message) => Self::Internal(message),
+        }
     }
 }
 

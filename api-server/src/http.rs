@@ -70,8 +70,12 @@ pub async fn protect(State(state): State<AppState>, mut request: Request, next: 
 }
 
 /// Sets the `RateLimit-*` headers (draft-ietf-httpapi-ratelimit-headers) on a response.
+/// Headers a handler already set (a stricter bucket, as for logins) are kept.
 pub fn rate_limit_headers(response: &mut Response, burst: u32, window: Duration, decision: &Decision) {
     let headers = response.headers_mut();
+    if headers.contains_key("ratelimit-limit") {
+        return;
+    }
     headers.insert("ratelimit-limit", HeaderValue::from(burst));
     headers.insert("ratelimit-remaining", HeaderValue::from(decision.remaining));
     headers.insert("ratelimit-reset", HeaderValue::from(retry_after_seconds(decision.reset)));

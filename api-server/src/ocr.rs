@@ -100,14 +100,34 @@ pub async fn process(
     let mut receipt = Receipt::queued(principal.user_id, sha, info.media_type.mime(), Utc::now());
     receipt.file_name = file_name;
     receipt.idempotency_key = key;
+    // From here on the work runs in its own task, so a client that hangs up (or a request timeout)
+    // cannot leave a stored receipt without its job.
+    let bytes_len = bytes.len();
+    let task_state = state.clone();
+    let stored = tokio::spawn(async move { store_and_enqueue(&task_state, receipt, bytes).await });
+    let (receipt, replayed) = stored.await.map_err(|error| AppError::Internal(error.to_string()))??;
+    if replayed {
+        let mut response = (StatusCode::OK, axum::Json(TaskView::from(&receipt))).into_response();
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        return Ok(response);
+    }
+    tracing::info!(receipt.id = %receipt.id, user.id = %principal.user_id, bytes = bytes_len, "receipt queued");
+    let mut response = (StatusCode::ACCEPTED, axum::Json(TaskView::from(&receipt))).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/ocr/status/{}", receipt.id)) {
+        response.headers_mut().insert("location", location);
+    }
+    Ok(response)
+}
+
+/// Stores the image and the receipt, then enqueues its job; returns the receipt and whether it
+/// is an earlier upload returned again.
+async fn store_and_enqueue(state: &AppState, receipt: Receipt, bytes: Vec<u8>) -> Result<(Receipt, bool), AppError> {
     state.store.put_blob(&receipt.blob_key, &bytes).await?;
     match state.store.insert_receipt_once(&receipt).await {
         Ok(Inserted::New) => {}
         Ok(Inserted::Existing(existing)) => {
             state.store.delete_blob(&receipt.blob_key).await?;
-            let mut response = (StatusCode::OK, axum::Json(TaskView::from(existing.as_ref()))).into_response();
-            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-            return Ok(response);
+            return Ok((*existing, true));
         }
         Err(error) => {
             state.store.delete_blob(&receipt.blob_key).await.ok();
@@ -121,12 +141,7 @@ pub async fn process(
         state.store.delete_blob(&receipt.blob_key).await.ok();
         return Err(AppError::Unavailable(format!("queue: {error}")));
     }
-    tracing::info!(receipt.id = %receipt.id, user.id = %principal.user_id, bytes = bytes.len(), "receipt queued");
-    let mut response = (StatusCode::ACCEPTED, axum::Json(TaskView::from(&receipt))).into_response();
-    if let Ok(location) = HeaderValue::from_str(&format!("/api/ocr/status/{}", receipt.id)) {
-        response.headers_mut().insert("location", location);
-    }
-    Ok(response)
+    Ok((receipt, false))
 }
 
 /// The caller's receipt, or 404 — also for another user's receipt, which must not be detectable.

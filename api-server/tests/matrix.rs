@@ -125,8 +125,17 @@ impl Cast {
     async fn credential(&mut self, app: &TestApp, caller: Caller) -> Option<String> {
         let account = match caller {
             Caller::Anonymous => return None,
-            Caller::UserKey => return Some(self.user_key.clone()),
-            Caller::AdminKey => return Some(self.admin_key.clone()),
+            // A fresh key each time: a password change in an earlier row revokes its user's keys.
+            Caller::UserKey => {
+                app.sign_in(&mut self.user).await;
+                self.user_key = app.api_key(&self.user).await.0;
+                return Some(self.user_key.clone());
+            }
+            Caller::AdminKey => {
+                app.sign_in(&mut self.admin).await;
+                self.admin_key = app.api_key(&self.admin).await.0;
+                return Some(self.admin_key.clone());
+            }
             Caller::User => &mut self.user,
             Caller::OtherUser => &mut self.other,
             Caller::Admin => &mut self.admin,

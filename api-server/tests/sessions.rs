@@ -28,8 +28,8 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
     let mut other = account.clone();
     app.sign_in(&mut other).await;
     assert_eq!(refresh(&app, &other.refresh).await.status, StatusCode::OK);
-    // The access token issued before the reuse lives out its short life.
-    assert_eq!(app.call(Method::GET, "/api/auth/me", Some(&second_access), None).await.status, StatusCode::OK);
+    // The session's access tokens stop too.
+    assert_eq!(app.call(Method::GET, "/api/auth/me", Some(&second_access), None).await.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -242,4 +242,67 @@ async fn demo_users_exist_only_when_asked_for() {
     let admin = app.login("admin", "admin123").await;
     let users = app.call(Method::GET, "/api/admin/users", admin.json["access_token"].as_str(), None).await;
     assert_eq!(users.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn logout_ends_every_access_token_of_the_session() {
+    let app = TestApp::new().await;
+    let account = app.account("bye", Role::User).await;
+    let rotated = refresh(&app, &account.refresh).await;
+    let second_access = rotated.json["access_token"].as_str().expect("access").to_owned();
+    let mut elsewhere = account.clone();
+    app.sign_in(&mut elsewhere).await;
+    assert_eq!(
+        app.call(Method::POST, "/api/auth/logout", Some(&account.access), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    // The same session's newer token is dead too; another session of the user is not.
+    assert_eq!(
+        app.call(Method::GET, "/api/auth/me", Some(&second_access), None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.call(Method::GET, "/api/auth/me", Some(&elsewhere.access), None).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn refresh_reuse_also_ends_the_sessions_access_tokens() {
+    let app = TestApp::new().await;
+    let account = app.account("reuse", Role::User).await;
+    let rotated = refresh(&app, &account.refresh).await;
+    let thief_access = rotated.json["access_token"].as_str().expect("access").to_owned();
+    assert_eq!(refresh(&app, &account.refresh).await.status, StatusCode::UNAUTHORIZED, "reuse detected");
+    assert_eq!(app.call(Method::GET, "/api/auth/me", Some(&thief_access), None).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_password_change_revokes_api_keys_and_wrong_guesses_back_off() {
+    let app = TestApp::new().await;
+    let account = app.account("keys", Role::User).await;
+    let (key, _) = app.api_key(&account).await;
+    let mut account = account;
+    let change = |current: &str| json!({"current_password": current, "new_password": "a brand new passphrase"});
+    for _ in 0..finagent_api_server::limits::login::FREE_FAILURES {
+        let reply =
+            app.call(Method::POST, "/api/auth/password", Some(&account.access), Some(change("a wrong guess!"))).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let throttled =
+        app.call(Method::POST, "/api/auth/password", Some(&account.access), Some(change(&account.password))).await;
+    assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let reply =
+        app.call(Method::POST, "/api/auth/password", Some(&account.access), Some(change(&account.password))).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.json);
+    account.password = "a brand new passphrase".into();
+    assert_eq!(app.call(Method::GET, "/api/auth/me", Some(&key), None).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn login_attempts_sent_at_once_cannot_slip_past_the_back_off() {
+    let app = TestApp::new().await;
+    let account = app.account("burst", Role::User).await;
+    let attempts = futures::future::join_all((0..12).map(|_| app.login(&account.username, "a wrong passphrase"))).await;
+    let refused = attempts.iter().filter(|reply| reply.status == StatusCode::UNAUTHORIZED).count();
+    let throttled = attempts.iter().filter(|reply| reply.status == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!((refused, throttled), (5, 7), "only the free failures are tried");
 }

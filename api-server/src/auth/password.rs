@@ -74,17 +74,29 @@ impl Default for HashParams {
     }
 }
 
-/// Why hashing failed (never a wrong password: that is `Ok(false)`).
+/// Why hashing failed (never a wrong password: that is [`Verified::No`]).
 #[derive(Debug, thiserror::Error)]
-#[error("failed to hash a password: {0}")]
-pub struct HashError(String);
+pub enum HashError {
+    /// Every hashing slot stayed busy.
+    #[error("password hashing is overloaded")]
+    Busy,
+    /// The hash could not be computed or read.
+    #[error("failed to hash a password: {0}")]
+    Failed(String),
+}
 
-/// Hashes and verifies passwords with fixed parameters.
+/// Hashes and verifies passwords with fixed parameters, at most two per CPU at a time: each takes
+/// 19 MiB and tens of milliseconds, so a flood of logins waits (then gets 503) instead of
+/// exhausting memory and the blocking pool the store also uses.
 #[derive(Clone, Debug)]
 pub struct Hasher {
     params: HashParams,
     dummy: String,
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// How long a hash waits for a free slot before the request is refused as overloaded.
+const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The outcome of a verification.
 #[derive(Debug, PartialEq, Eq)]
@@ -101,15 +113,27 @@ impl Hasher {
     /// A hasher; builds the dummy hash used for unknown users.
     pub fn new(params: HashParams) -> Result<Self, HashError> {
         let dummy = hash_now(params, "dummy password for unknown users")?;
-        Ok(Self { params, dummy })
+        let slots = std::thread::available_parallelism().map_or(2, |cpus| cpus.get() * 2);
+        Ok(Self { params, dummy, permits: std::sync::Arc::new(tokio::sync::Semaphore::new(slots)) })
+    }
+
+    async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, HashError> {
+        tokio::time::timeout(QUEUE_WAIT, std::sync::Arc::clone(&self.permits).acquire_owned())
+            .await
+            .map_err(|_| HashError::Busy)?
+            .map_err(|error| HashError::Failed(error.to_string()))
     }
 
     /// Hashes a new password, on the blocking pool.
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
         let params = self.params;
-        tokio::task::spawn_blocking(move || hash_now(params, &password))
-            .await
-            .map_err(|error| HashError(error.to_string()))?
+        let slot = self.slot().await?;
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            hash_now(params, &password)
+        })
+        .await
+        .map_err(|error| HashError::Failed(error.to_string()))?
     }
 
     /// Verifies `password` against `stored`, or against the dummy hash when there is no user, so
@@ -118,8 +142,10 @@ impl Hasher {
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| self.dummy.clone());
         let params = self.params;
+        let slot = self.slot().await?;
         tokio::task::spawn_blocking(move || {
-            let parsed = PasswordHash::new(&stored).map_err(|error| HashError(error.to_string()))?;
+            let _slot = slot;
+            let parsed = PasswordHash::new(&stored).map_err(|error| HashError::Failed(error.to_string()))?;
             let right = argon2(params)?.verify_password(password.as_bytes(), &parsed).is_ok();
             if !(right && known) {
                 return Ok(Verified::No);
@@ -131,13 +157,13 @@ impl Hasher {
             }
         })
         .await
-        .map_err(|error| HashError(error.to_string()))?
+        .map_err(|error| HashError::Failed(error.to_string()))?
     }
 }
 
 fn argon2(params: HashParams) -> Result<Argon2<'static>, HashError> {
     let params = Params::new(params.memory_kib, params.iterations, params.lanes, None)
-        .map_err(|error| HashError(error.to_string()))?;
+        .map_err(|error| HashError::Failed(error.to_string()))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
@@ -145,7 +171,7 @@ fn hash_now(params: HashParams, password: &str) -> Result<String, HashError> {
     argon2(params)?
         .hash_password(password.as_bytes())
         .map(|hash| hash.to_string())
-        .map_err(|error| HashError(error.to_string()))
+        .map_err(|error| HashError::Failed(error.to_string()))
 }
 
 fn is_current(parsed: &PasswordHash, params: HashParams) -> bool {

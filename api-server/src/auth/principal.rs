@@ -104,7 +104,7 @@ async fn by_access_token(state: &AppState, token: &str) -> Result<Option<Princip
             return Ok(None);
         }
     };
-    let standing = state.guard.token_standing(&claims.jti.to_string(), claims.user_id()).await?;
+    let standing = state.guard.token_standing(&claims.jti.to_string(), claims.fam, claims.user_id()).await?;
     let voided = standing.not_before_millis.is_some_and(|cutoff| claims.issued_at_millis() < cutoff);
     if standing.revoked || voided {
         return Ok(None);

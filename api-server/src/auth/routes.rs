@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use finagent_core::UserId;
 use finagent_core::account::{Role, Rotation, Session, User};
-use finagent_platform::store::{SessionStore, UserStore};
+use finagent_platform::store::{ApiKeyStore, SessionStore, UserStore};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -21,7 +21,6 @@ use crate::error::{AppError, Problem};
 use crate::extract::ApiJson;
 use crate::guard::now_millis;
 use crate::http::{ClientIp, rate_limit_headers};
-use crate::limits::login;
 use crate::state::AppState;
 
 /// A new account.
@@ -170,8 +169,7 @@ pub async fn login(
         rate_limit_headers(&mut response, limit.burst, limit.window(), &decision);
         return Ok(response);
     }
-    let failures = state.guard.login_failures(&account_key).await?;
-    if let Some(wait) = login::wait(failures.count, failures.since_last) {
+    if let Some(wait) = state.guard.begin_login_attempt(&account_key).await? {
         return Err(AppError::TooManyRequests(wait));
     }
     let user = match normalize_username(&account) {
@@ -182,7 +180,6 @@ pub async fn login(
     let verified = state.hasher.verify(body.password, stored).await?;
     let user = match (verified, user) {
         (Verified::No, _) | (_, None) => {
-            state.guard.record_login_failure(&account_key).await?;
             tracing::info!("login refused");
             return Err(AppError::Unauthorized);
         }
@@ -229,6 +226,11 @@ pub async fn refresh(
             Err(AppError::Unauthorized)
         }
         Rotation::ReuseDetected => {
+            // The family is revoked in the store; its access tokens stop at once too.
+            state
+                .guard
+                .revoke_session(claims.fam, state.tokens.access_ttl() + std::time::Duration::from_secs(60))
+                .await?;
             tracing::warn!(user.id = %user.id, "refresh token reused: the session is revoked");
             Err(AppError::Unauthorized)
         }
@@ -236,7 +238,8 @@ pub async fn refresh(
     }
 }
 
-/// Signs out: the access token stops working at once, on every replica, and its session ends.
+/// Signs out: the session ends, and every access token of it stops working at once, on every
+/// replica.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = [])),
     responses(
         (status = 204, description = "Signed out"),
@@ -246,7 +249,9 @@ pub async fn refresh(
 pub async fn logout(State(state): State<AppState>, caller: SessionCaller) -> Result<StatusCode, AppError> {
     let remaining =
         std::time::Duration::from_secs(u64::try_from(caller.expires_at - Utc::now().timestamp()).unwrap_or(0));
+
     state.guard.revoke_token(&caller.jti.to_string(), remaining + std::time::Duration::from_secs(60)).await?;
+    state.guard.revoke_session(caller.family, state.tokens.access_ttl() + std::time::Duration::from_secs(60)).await?;
     state.store.revoke_session(caller.family).await?;
     tracing::info!(user.id = %caller.principal.user_id, "signed out");
     Ok(StatusCode::NO_CONTENT)
@@ -263,8 +268,9 @@ pub async fn me(State(state): State<AppState>, Caller(principal): Caller) -> Res
     Ok(axum::Json(UserView::from(&user)))
 }
 
-/// Changes the password: every other session and token of the user ends at once; a new session
-/// is returned for this client.
+/// Changes the password: every other session and token of the user ends at once, and the user's
+/// API keys are revoked (they may have been made with the old password); a new session is
+/// returned for this client. Wrong current passwords count against the account's login back-off.
 #[utoipa::path(post, path = "/api/auth/password", tag = "auth", security(("bearer" = [])), request_body = PasswordChange,
     responses(
         (status = 200, description = "Changed; a new session", body = TokenResponse),
@@ -278,13 +284,21 @@ pub async fn change_password(
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<axum::Json<TokenResponse>, AppError> {
     let mut user = state.store.user(caller.principal.user_id).await?.ok_or(AppError::Unauthorized)?;
+    let account_key = digest(&user.username);
+    if let Some(wait) = state.guard.begin_login_attempt(&account_key).await? {
+        return Err(AppError::TooManyRequests(wait));
+    }
     let verified = state.hasher.verify(body.current_password, Some(user.password_hash.clone())).await?;
     if verified == Verified::No {
         return Err(AppError::Invalid("current_password: wrong password".into()));
     }
+    state.guard.clear_login_failures(&account_key).await?;
     password::check_policy(&body.new_password, &user.username).map_err(invalid_password)?;
     user.password_hash = state.hasher.hash(body.new_password).await?;
     end_all_sessions(&state, &mut user).await?;
+    for key in state.store.api_keys(user.id).await?.iter().filter(|key| !key.revoked) {
+        state.store.revoke_api_key(user.id, key.id).await?;
+    }
     tracing::info!(user.id = %user.id, "password changed");
     Ok(axum::Json(start_session(&state, &user).await?))
 }

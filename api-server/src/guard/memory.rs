@@ -5,9 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use finagent_core::UserId;
+use uuid::Uuid;
 
-use super::{GuardError, LoginFailures, TokenStanding};
-use crate::limits::login::FAILURE_MEMORY;
+use super::{GuardError, TokenStanding};
+use crate::limits::login::{self, FAILURE_MEMORY};
 use crate::limits::rate::{self, Decision, Limit};
 
 /// Entries kept before expired ones are swept.
@@ -18,6 +19,7 @@ struct State {
     /// Rate-limit TATs in microseconds since `epoch`.
     buckets: HashMap<String, u64>,
     revoked: HashMap<String, Instant>,
+    revoked_sessions: HashMap<Uuid, Instant>,
     not_before: HashMap<UserId, (i64, Instant)>,
     failures: HashMap<String, (u32, Instant)>,
 }
@@ -89,24 +91,32 @@ impl MemoryGuard {
         })
     }
 
-    pub(super) async fn token_standing(&self, jti: &str, user: UserId) -> Result<TokenStanding, GuardError> {
+    pub(super) async fn revoke_session(&self, family: Uuid, remaining_life: Duration) -> Result<(), GuardError> {
+        let until = Instant::now() + remaining_life;
+        self.with(|state| {
+            if state.revoked_sessions.len() > SWEEP_ABOVE {
+                let now = Instant::now();
+                state.revoked_sessions.retain(|_, until| *until > now);
+            }
+            state.revoked_sessions.insert(family, until);
+        })
+    }
+
+    pub(super) async fn token_standing(
+        &self,
+        jti: &str,
+        family: Uuid,
+        user: UserId,
+    ) -> Result<TokenStanding, GuardError> {
         let now = Instant::now();
         self.with(|state| TokenStanding {
-            revoked: state.revoked.get(jti).is_some_and(|until| *until > now),
+            revoked: state.revoked.get(jti).is_some_and(|until| *until > now)
+                || state.revoked_sessions.get(&family).is_some_and(|until| *until > now),
             not_before_millis: state.not_before.get(&user).filter(|(_, until)| *until > now).map(|(at, _)| *at),
         })
     }
 
-    pub(super) async fn login_failures(&self, account: &str) -> Result<LoginFailures, GuardError> {
-        self.with(|state| match state.failures.get(account) {
-            Some((count, last)) if last.elapsed() < FAILURE_MEMORY => {
-                LoginFailures { count: *count, since_last: last.elapsed() }
-            }
-            _ => LoginFailures::default(),
-        })
-    }
-
-    pub(super) async fn record_login_failure(&self, account: &str) -> Result<(), GuardError> {
+    pub(super) async fn begin_login_attempt(&self, account: &str) -> Result<Option<Duration>, GuardError> {
         self.with(|state| {
             if state.failures.len() > SWEEP_ABOVE {
                 state.failures.retain(|_, (_, last)| last.elapsed() < FAILURE_MEMORY);
@@ -115,7 +125,11 @@ impl MemoryGuard {
             if entry.1.elapsed() >= FAILURE_MEMORY {
                 entry.0 = 0;
             }
+            if let Some(wait) = login::wait(entry.0, entry.1.elapsed()) {
+                return Some(wait);
+            }
             *entry = (entry.0.saturating_add(1), Instant::now());
+            None
         })
     }
 

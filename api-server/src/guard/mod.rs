@@ -12,6 +12,7 @@ mod redis;
 use std::time::Duration;
 
 use finagent_core::UserId;
+use uuid::Uuid;
 
 use crate::limits::rate::{Decision, Limit};
 
@@ -26,19 +27,10 @@ pub struct GuardError(pub String);
 /// What is known about an access token beyond its signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TokenStanding {
-    /// Its `jti` was revoked (logout).
+    /// Its `jti` or its whole session was revoked (logout, refresh-token reuse).
     pub revoked: bool,
     /// Tokens of this user issued before this instant (Unix milliseconds) are void.
     pub not_before_millis: Option<i64>,
-}
-
-/// Failed logins in a row for one account name.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LoginFailures {
-    /// How many.
-    pub count: u32,
-    /// Time since the last one.
-    pub since_last: Duration,
 }
 
 /// Where the shared security state lives.
@@ -81,19 +73,22 @@ impl Guard {
         dispatch!(self, guard => guard.set_not_before(user, at_millis, horizon))
     }
 
-    /// Reads a token's standing, in one round trip.
-    pub async fn token_standing(&self, jti: &str, user: UserId) -> Result<TokenStanding, GuardError> {
-        dispatch!(self, guard => guard.token_standing(jti, user))
+    /// Ends a whole session (refresh-token family) until its access tokens would have expired.
+    pub async fn revoke_session(&self, family: Uuid, remaining_life: Duration) -> Result<(), GuardError> {
+        dispatch!(self, guard => guard.revoke_session(family, remaining_life))
     }
 
-    /// Failed logins in a row for an account name.
-    pub async fn login_failures(&self, account: &str) -> Result<LoginFailures, GuardError> {
-        dispatch!(self, guard => guard.login_failures(account))
+    /// Reads a token's standing (its id, its session and its user's cut-off), in one round trip.
+    pub async fn token_standing(&self, jti: &str, family: Uuid, user: UserId) -> Result<TokenStanding, GuardError> {
+        dispatch!(self, guard => guard.token_standing(jti, family, user))
     }
 
-    /// Counts one failed login for an account name.
-    pub async fn record_login_failure(&self, account: &str) -> Result<(), GuardError> {
-        dispatch!(self, guard => guard.record_login_failure(account))
+    /// Starts a password attempt on an account name, atomically: `Some(wait)` when the account's
+    /// back-off says to wait (nothing is counted), otherwise `None` with the attempt counted as a
+    /// failure until [`Guard::clear_login_failures`] says it succeeded. Counting first means
+    /// attempts sent all at once cannot slip past the back-off.
+    pub async fn begin_login_attempt(&self, account: &str) -> Result<Option<Duration>, GuardError> {
+        dispatch!(self, guard => guard.begin_login_attempt(account))
     }
 
     /// Forgets the failures of an account name after a successful login.

@@ -8,9 +8,10 @@ use finagent_core::UserId;
 use finagent_core::names::InstanceName;
 use redis::Script;
 use redis::aio::ConnectionManager;
+use uuid::Uuid;
 
-use super::{GuardError, LoginFailures, TokenStanding, now_millis};
-use crate::limits::login::FAILURE_MEMORY;
+use super::{GuardError, TokenStanding};
+use crate::limits::login::{self, FAILURE_MEMORY};
 use crate::limits::rate::{Decision, Limit};
 
 /// GCRA over every key; writes only when all admit. ARGV holds, per key, the interval and the
@@ -49,12 +50,33 @@ if remaining < 0 then remaining = 0 end
 return {allowed, remaining, retry, reset}
 ";
 
+/// One password attempt on an account: refuses with the milliseconds left when the back-off says
+/// to wait, otherwise counts the attempt (as a failure until cleared) and returns 0. ARGV: free
+/// failures, the longest delay and the memory of failures, both in milliseconds.
+const LOGIN_ATTEMPT: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0')
+local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
+local free, cap, memory = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if count >= free then
+  local exponent = math.min(count - free, 16)
+  local left = math.min((2 ^ exponent) * 1000, cap) - (now - last)
+  if left > 0 then return math.ceil(left) end
+end
+redis.call('HINCRBY', KEYS[1], 'count', 1)
+redis.call('HSET', KEYS[1], 'last', string.format('%d', now))
+redis.call('PEXPIRE', KEYS[1], memory)
+return 0
+";
+
 /// The guard state in Redis.
 #[derive(Clone)]
 pub struct RedisGuard {
     connection: ConnectionManager,
     prefix: String,
     gcra: Script,
+    login_attempt: Script,
 }
 
 impl std::fmt::Debug for RedisGuard {
@@ -81,7 +103,7 @@ impl RedisGuard {
 
     /// A guard on an open connection with an explicit key prefix (tests give each run its own).
     pub fn with_prefix(connection: ConnectionManager, prefix: String) -> Self {
-        Self { connection, prefix, gcra: Script::new(GCRA) }
+        Self { connection, prefix, gcra: Script::new(GCRA), login_attempt: Script::new(LOGIN_ATTEMPT) }
     }
 
     fn key(&self, parts: &[&str]) -> String {
@@ -137,41 +159,45 @@ impl RedisGuard {
             .map_err(unavailable)
     }
 
-    pub(super) async fn token_standing(&self, jti: &str, user: UserId) -> Result<TokenStanding, GuardError> {
+    pub(super) async fn revoke_session(&self, family: Uuid, remaining_life: Duration) -> Result<(), GuardError> {
         let mut connection = self.connection.clone();
-        let (revoked, not_before): (Option<String>, Option<i64>) = redis::cmd("MGET")
+        redis::cmd("SET")
+            .arg(self.key(&["auth", "revoked-session", &family.to_string()]))
+            .arg(1)
+            .arg("PX")
+            .arg(millis(remaining_life))
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(unavailable)
+    }
+
+    pub(super) async fn token_standing(
+        &self,
+        jti: &str,
+        family: Uuid,
+        user: UserId,
+    ) -> Result<TokenStanding, GuardError> {
+        let mut connection = self.connection.clone();
+        let (revoked, session_revoked, not_before): (Option<String>, Option<String>, Option<i64>) = redis::cmd("MGET")
             .arg(self.key(&["auth", "revoked", jti]))
+            .arg(self.key(&["auth", "revoked-session", &family.to_string()]))
             .arg(self.key(&["auth", "not-before", &user.to_string()]))
             .query_async(&mut connection)
             .await
             .map_err(unavailable)?;
-        Ok(TokenStanding { revoked: revoked.is_some(), not_before_millis: not_before })
+        Ok(TokenStanding { revoked: revoked.is_some() || session_revoked.is_some(), not_before_millis: not_before })
     }
 
-    pub(super) async fn login_failures(&self, account: &str) -> Result<LoginFailures, GuardError> {
+    pub(super) async fn begin_login_attempt(&self, account: &str) -> Result<Option<Duration>, GuardError> {
+        let mut invocation = self.login_attempt.prepare_invoke();
+        invocation
+            .key(self.key(&["auth", "failures", account]))
+            .arg(login::FREE_FAILURES)
+            .arg(u64::try_from(login::MAX_DELAY.as_millis()).unwrap_or(u64::MAX))
+            .arg(u64::try_from(FAILURE_MEMORY.as_millis()).unwrap_or(u64::MAX));
         let mut connection = self.connection.clone();
-        let (count, last): (Option<u32>, Option<i64>) = redis::cmd("HMGET")
-            .arg(self.key(&["auth", "failures", account]))
-            .arg("count")
-            .arg("last")
-            .query_async(&mut connection)
-            .await
-            .map_err(unavailable)?;
-        let since_last = Duration::from_millis(u64::try_from(now_millis() - last.unwrap_or(0)).unwrap_or(0));
-        Ok(LoginFailures { count: count.unwrap_or(0), since_last })
-    }
-
-    pub(super) async fn record_login_failure(&self, account: &str) -> Result<(), GuardError> {
-        let key = self.key(&["auth", "failures", account]);
-        let mut connection = self.connection.clone();
-        redis::pipe()
-            .atomic()
-            .hincr(&key, "count", 1)
-            .hset(&key, "last", now_millis())
-            .pexpire(&key, i64::try_from(FAILURE_MEMORY.as_millis()).unwrap_or(i64::MAX))
-            .query_async::<()>(&mut connection)
-            .await
-            .map_err(unavailable)
+        let wait: i64 = invocation.invoke_async(&mut connection).await.map_err(unavailable)?;
+        Ok((wait > 0).then(|| Duration::from_millis(u64::try_from(wait).unwrap_or(0))))
     }
 
     pub(super) async fn clear_login_failures(&self, account: &str) -> Result<(), GuardError> {

@@ -154,11 +154,14 @@ impl ReceiptStore for MongoStore {
                 Ok(_) => claimed.push(key),
                 Err(error) if is_duplicate(&error) => {
                     let mut existing = None;
+                    let mut holder_id = None;
                     // The holder may be an upload between claiming its key and storing its receipt.
-                    for wait in [0, 250] {
+                    for wait in [0, 250, 1000] {
                         tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
                         let holder = self.receipt_keys.find_one(doc! { "_id": &key }).await.map_err(unavailable)?;
-                        if let Some(holder_id) = holder.as_ref().and_then(|holder| holder.get_str("receipt_id").ok()) {
+                        holder_id =
+                            holder.as_ref().and_then(|holder| holder.get_str("receipt_id").ok()).map(str::to_owned);
+                        if let Some(holder_id) = &holder_id {
                             existing = self.receipts.find_one(doc! { "_id": holder_id }).await.map_err(unavailable)?;
                         }
                         if existing.is_some() {
@@ -172,11 +175,23 @@ impl ReceiptStore for MongoStore {
                             .map_err(unavailable)?;
                         return Ok(Inserted::Existing(Box::new(from_document(existing)?)));
                     }
-                    // A key left behind by an upload that died before storing its receipt: take it over.
-                    self.receipt_keys
-                        .replace_one(doc! { "_id": &key }, doc! { "_id": &key, "receipt_id": &id })
+                    // A key left behind by an upload that died before storing its receipt: take it
+                    // over, only if nobody else did meanwhile.
+                    let taken = self
+                        .receipt_keys
+                        .update_one(
+                            doc! { "_id": &key, "receipt_id": holder_id.unwrap_or_default() },
+                            doc! { "$set": { "receipt_id": &id } },
+                        )
                         .await
                         .map_err(unavailable)?;
+                    if taken.modified_count != 1 {
+                        self.receipt_keys
+                            .delete_many(doc! { "_id": { "$in": &claimed } })
+                            .await
+                            .map_err(unavailable)?;
+                        return Err(StoreError::Conflict(format!("another upload holds {key}")));
+                    }
                     claimed.push(key);
                 }
                 Err(error) => return Err(unavailable(error)),
