@@ -1,0 +1,103 @@
+//! The managed datastores: Redis and MongoDB StatefulSets with volumes and their Services. An
+//! external datastore (`managed: false`) gets nothing here; the services read its URL from the
+//! user's Secret.
+
+use finagent_core::names::{Component, ports};
+use serde_json::{Value, json};
+
+use super::workloads::{credentials_secret_name, secret_keys};
+use super::{child_name, metadata, restricted_container_security, restricted_pod_security, selector};
+use crate::validate::ValidatedAgent;
+
+/// The official images run as user 999.
+const DATASTORE_USER: i64 = 999;
+
+fn stateful_set(agent: &ValidatedAgent, component: Component, container: Value, storage: &str) -> Value {
+    let name = child_name(agent, component);
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": metadata(agent, &name, component),
+        "spec": {
+            "serviceName": name,
+            "replicas": 1,
+            "selector": {"matchLabels": selector(agent, component)},
+            "template": {
+                "metadata": {"labels": selector(agent, component)},
+                "spec": {
+                    "automountServiceAccountToken": false,
+                    "securityContext": restricted_pod_security(DATASTORE_USER),
+                    "containers": [container],
+                    "volumes": [{"name": "tmp", "emptyDir": {}}],
+                },
+            },
+            "volumeClaimTemplates": [{
+                "metadata": {"name": "data"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage}}},
+            }],
+        },
+    })
+}
+
+fn service(agent: &ValidatedAgent, component: Component, port: u16) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(agent, &child_name(agent, component), component),
+        "spec": {
+            "selector": selector(agent, component),
+            "ports": [{"name": component.as_str(), "port": port, "targetPort": port}],
+        },
+    })
+}
+
+/// Redis with append-only persistence and a generated password.
+pub fn redis(agent: &ValidatedAgent) -> Vec<Value> {
+    if !agent.spec.redis.managed {
+        return Vec::new();
+    }
+    let container = json!({
+        "name": "redis",
+        "image": "redis:7.2",
+        "args": ["--requirepass", "$(REDIS_PASSWORD)", "--appendonly", "yes", "--dir", "/data", "--port", ports::REDIS.to_string()],
+        "env": [{"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": credentials_secret_name(agent), "key": secret_keys::REDIS_PASSWORD}}}],
+        "ports": [{"name": "redis", "containerPort": ports::REDIS}],
+        "readinessProbe": {"exec": {"command": ["sh", "-c", "redis-cli -a \"$REDIS_PASSWORD\" --no-auth-warning ping | grep -q PONG"]}, "periodSeconds": 5},
+        "livenessProbe": {"tcpSocket": {"port": ports::REDIS}, "periodSeconds": 10},
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
+        "securityContext": restricted_container_security(true),
+        "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
+    });
+    vec![
+        stateful_set(agent, Component::Redis, container, &agent.spec.redis.storage),
+        service(agent, Component::Redis, ports::REDIS),
+    ]
+}
+
+/// MongoDB with a generated root user.
+pub fn mongodb(agent: &ValidatedAgent) -> Vec<Value> {
+    if !agent.spec.mongodb.managed {
+        return Vec::new();
+    }
+    let secret = credentials_secret_name(agent);
+    let container = json!({
+        "name": "mongodb",
+        "image": "mongo:7.0",
+        "args": ["--bind_ip_all", "--port", ports::MONGODB.to_string()],
+        "env": [
+            {"name": "MONGO_INITDB_ROOT_USERNAME", "valueFrom": {"secretKeyRef": {"name": secret, "key": secret_keys::MONGODB_USERNAME}}},
+            {"name": "MONGO_INITDB_ROOT_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret, "key": secret_keys::MONGODB_PASSWORD}}},
+        ],
+        "ports": [{"name": "mongodb", "containerPort": ports::MONGODB}],
+        "readinessProbe": {"tcpSocket": {"port": ports::MONGODB}, "periodSeconds": 5},
+        "livenessProbe": {"tcpSocket": {"port": ports::MONGODB}, "periodSeconds": 10},
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "2Gi"}},
+        // The entrypoint writes its init scripts under the data and temporary folders only.
+        "securityContext": restricted_container_security(false),
+        "volumeMounts": [{"name": "data", "mountPath": "/data/db"}, {"name": "tmp", "mountPath": "/tmp"}],
+    });
+    vec![
+        stateful_set(agent, Component::Mongodb, container, &agent.spec.mongodb.storage),
+        service(agent, Component::Mongodb, ports::MONGODB),
+    ]
+}

@@ -1,0 +1,113 @@
+//! What faces the network: the Ingress in front of the API, and NetworkPolicies that let traffic
+//! from outside reach only the API, and let only the API and the workers reach the datastores.
+
+use finagent_core::names::{Component, ports};
+use serde_json::{Value, json};
+
+use super::{child_name, metadata, selector};
+use crate::validate::ValidatedAgent;
+
+/// The Ingress (nothing when disabled): the API's routes and docs, with TLS when a Secret is named.
+pub fn ingress(agent: &ValidatedAgent) -> Vec<Value> {
+    let spec = &agent.spec.ingress;
+    if !spec.enabled {
+        return Vec::new();
+    }
+    let host = spec.host.clone().unwrap_or_default();
+    let mut annotations = json!({
+        // Uploads of 25 MiB, and OCR polling that may take a while on a busy platform.
+        "nginx.ingress.kubernetes.io/proxy-body-size": "25m",
+        "nginx.ingress.kubernetes.io/proxy-read-timeout": "600",
+        "nginx.ingress.kubernetes.io/proxy-send-timeout": "600",
+        // A coarse per-address limit at the edge; the API applies the precise ones.
+        "nginx.ingress.kubernetes.io/limit-rps": (agent.spec.api_server.rate_limit.requests_per_second * 5).to_string(),
+    });
+    for (key, value) in &spec.annotations {
+        annotations[key] = json!(value);
+    }
+    let mut object = json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": metadata(agent, &agent.name, Component::ApiServer),
+        "spec": {
+            "ingressClassName": spec.class_name,
+            "rules": [{
+                "host": host,
+                "http": {"paths": [{
+                    "path": "/",
+                    "pathType": "Prefix",
+                    "backend": {"service": {"name": child_name(agent, Component::ApiServer), "port": {"name": "http"}}},
+                }]},
+            }],
+        },
+    });
+    object["metadata"]["annotations"] = annotations;
+    if let Some(secret) = &spec.tls_secret_name {
+        object["spec"]["tls"] = json!([{"hosts": [host], "secretName": secret}]);
+    }
+    vec![object]
+}
+
+/// The URL of the API: through the Ingress when there is one, else the in-cluster Service.
+pub fn url(agent: &ValidatedAgent) -> String {
+    let spec = &agent.spec.ingress;
+    match (&spec.host, spec.enabled) {
+        (Some(host), true) => {
+            let scheme = if spec.tls_secret_name.is_some() { "https" } else { "http" };
+            format!("{scheme}://{host}")
+        }
+        _ => super::workloads::api_service_url(agent),
+    }
+}
+
+fn from_components(agent: &ValidatedAgent, components: &[Component]) -> Vec<Value> {
+    components.iter().map(|component| json!({"podSelector": {"matchLabels": selector(agent, *component)}})).collect()
+}
+
+fn policy(agent: &ValidatedAgent, component: Component, ingress: Value) -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(agent, &child_name(agent, component), component),
+        "spec": {
+            "podSelector": {"matchLabels": selector(agent, component)},
+            "policyTypes": ["Ingress"],
+            "ingress": ingress,
+        },
+    })
+}
+
+/// Ingress rules per component: the API from anywhere on its port; the workers only from
+/// Prometheus; Redis and MongoDB only from the API and the workers; Prometheus from the namespace.
+pub fn network_policies(agent: &ValidatedAgent) -> Vec<Value> {
+    let mut policies = vec![
+        policy(agent, Component::ApiServer, json!([{"ports": [{"port": ports::API_HTTP}]}])),
+        policy(
+            agent,
+            Component::OcrWorker,
+            json!([{"from": from_components(agent, &[Component::Prometheus]), "ports": [{"port": ports::ADMIN}]}]),
+        ),
+    ];
+    if agent.spec.redis.managed {
+        policies.push(policy(
+            agent,
+            Component::Redis,
+            json!([{"from": from_components(agent, &[Component::ApiServer, Component::OcrWorker]), "ports": [{"port": ports::REDIS}]}]),
+        ));
+    }
+    if agent.spec.mongodb.managed {
+        policies.push(policy(
+            agent,
+            Component::Mongodb,
+            json!([{"from": from_components(agent, &[Component::ApiServer, Component::OcrWorker]), "ports": [{"port": ports::MONGODB}]}]),
+        ));
+    }
+    if agent.spec.prometheus.enabled {
+        policies.push(policy(
+            agent,
+            Component::Prometheus,
+            json!([{"from": [{"podSelector": {}}], "ports": [{"port": ports::PROMETHEUS}]}]),
+        ));
+    }
+    policies
+}

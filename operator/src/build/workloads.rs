@@ -1,0 +1,262 @@
+//! The API and the OCR workers: Deployments, Services, ServiceAccounts and PodDisruptionBudgets.
+
+use finagent_core::names::{Component, env, ports};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use serde_json::{Value, json};
+
+use super::{
+    REVISION_ANNOTATION, child_name, image, metadata, restricted_container_security, restricted_pod_security, revision,
+    selector, typed,
+};
+use crate::validate::ValidatedAgent;
+
+/// The generated Secret holding the JWT key and the managed datastores' credentials.
+pub fn credentials_secret_name(agent: &ValidatedAgent) -> String {
+    format!("{}-credentials", agent.name)
+}
+
+/// Keys of the generated Secret.
+pub mod secret_keys {
+    /// The API's token-signing key.
+    pub const JWT: &str = "jwt-secret-key";
+    /// The managed Redis's password.
+    pub const REDIS_PASSWORD: &str = "redis-password";
+    /// The managed MongoDB's root user.
+    pub const MONGODB_USERNAME: &str = "mongodb-username";
+    /// The managed MongoDB's root password.
+    pub const MONGODB_PASSWORD: &str = "mongodb-password";
+}
+
+fn secret_env(name: &str, secret: &str, key: &str) -> Value {
+    json!({"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
+}
+
+/// Environment shared by the API and the workers: where Redis and MongoDB are.
+fn datastore_env(agent: &ValidatedAgent) -> Vec<Value> {
+    let credentials = credentials_secret_name(agent);
+    let mut vars = Vec::new();
+    match &agent.spec.redis.url_secret_ref {
+        Some(reference) if !agent.spec.redis.managed => {
+            vars.push(secret_env(env::REDIS_URL, &reference.name, &reference.key))
+        }
+        _ => {
+            vars.push(secret_env("REDIS_PASSWORD", &credentials, secret_keys::REDIS_PASSWORD));
+            let host = child_name(agent, Component::Redis);
+            vars.push(json!({"name": env::REDIS_URL, "value": format!("redis://:$(REDIS_PASSWORD)@{host}:{}/", ports::REDIS)}));
+        }
+    }
+    match &agent.spec.mongodb.uri_secret_ref {
+        Some(reference) if !agent.spec.mongodb.managed => {
+            vars.push(secret_env(env::MONGODB_URL, &reference.name, &reference.key));
+        }
+        _ => {
+            vars.push(secret_env("MONGODB_USERNAME", &credentials, secret_keys::MONGODB_USERNAME));
+            vars.push(secret_env("MONGODB_PASSWORD", &credentials, secret_keys::MONGODB_PASSWORD));
+            let host = child_name(agent, Component::Mongodb);
+            vars.push(json!({
+                "name": env::MONGODB_URL,
+                "value": format!("mongodb://$(MONGODB_USERNAME):$(MONGODB_PASSWORD)@{host}:{}/?authSource=admin", ports::MONGODB),
+            }));
+        }
+    }
+    vars.push(json!({"name": env::MONGODB_DB_NAME, "value": "financial_agent"}));
+    vars.push(json!({"name": env::FINAGENT_INSTANCE, "value": agent.name}));
+    vars.push(json!({"name": "LOG_FORMAT", "value": "json"}));
+    vars
+}
+
+fn probe(path: &str, port: u16, period: i32, failures: i32) -> Value {
+    json!({"httpGet": {"path": path, "port": port}, "periodSeconds": period, "timeoutSeconds": 3, "failureThreshold": failures})
+}
+
+fn default_resources(cpu: &str, memory: &str, memory_limit: &str) -> Value {
+    json!({"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}})
+}
+
+/// The API's pod template.
+pub fn api_template(agent: &ValidatedAgent) -> PodTemplateSpec {
+    let spec = &agent.spec;
+    let mut vars = vec![
+        json!({"name": env::APP_ENV, "value": "production"}),
+        json!({"name": "LISTEN_ADDR", "value": format!("0.0.0.0:{}", ports::API_HTTP)}),
+        secret_env(env::JWT_SECRET_KEY, &credentials_secret_name(agent), secret_keys::JWT),
+        json!({"name": "OCR_WORKERS", "value": "0"}),
+        json!({"name": "RATE_LIMIT_API_PER_SECOND", "value": spec.api_server.rate_limit.requests_per_second.to_string()}),
+        json!({"name": "RATE_LIMIT_UPLOAD_PER_SECOND", "value": spec.api_server.rate_limit.uploads_per_second.to_string()}),
+        // Requests reach the API through the ingress controller or the cluster network.
+        json!({"name": "TRUSTED_PROXIES", "value": "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"}),
+    ];
+    vars.extend(datastore_env(agent));
+    let resources = spec.api_server.resources.as_ref().map_or_else(
+        || default_resources("100m", "128Mi", "512Mi"),
+        |resources| serde_json::to_value(resources).unwrap_or_default(),
+    );
+    typed(json!({
+        "metadata": {"labels": selector(agent, Component::ApiServer)},
+        "spec": {
+            "serviceAccountName": child_name(agent, Component::ApiServer),
+            "automountServiceAccountToken": false,
+            "securityContext": restricted_pod_security(10001),
+            "containers": [{
+                "name": "api-server",
+                "image": image(agent, Component::ApiServer, spec.api_server.image.as_ref()),
+                "args": ["serve"],
+                "ports": [{"name": "http", "containerPort": ports::API_HTTP}],
+                "env": vars,
+                "readinessProbe": probe("/readyz", ports::API_HTTP, 5, 3),
+                "livenessProbe": probe("/healthz", ports::API_HTTP, 10, 6),
+                "resources": resources,
+                "securityContext": restricted_container_security(true),
+                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+            }],
+            "volumes": [{"name": "tmp", "emptyDir": {}}],
+        },
+    }))
+}
+
+/// The workers' pod template.
+pub fn worker_template(agent: &ValidatedAgent) -> PodTemplateSpec {
+    let spec = &agent.spec;
+    let mut vars = vec![
+        json!({"name": env::OMP_THREAD_LIMIT, "value": "1"}),
+        json!({"name": "ADMIN_LISTEN", "value": format!("0.0.0.0:{}", ports::ADMIN)}),
+        json!({"name": env::OCR_TIMEOUT, "value": spec.ocr_worker.ocr_timeout_seconds.to_string()}),
+    ];
+    vars.extend(datastore_env(agent));
+    let resources = spec.ocr_worker.resources.as_ref().map_or_else(
+        || default_resources("500m", "256Mi", "1Gi"),
+        |resources| serde_json::to_value(resources).unwrap_or_default(),
+    );
+    typed(json!({
+        "metadata": {"labels": selector(agent, Component::OcrWorker)},
+        "spec": {
+            "serviceAccountName": child_name(agent, Component::OcrWorker),
+            "automountServiceAccountToken": false,
+            "securityContext": restricted_pod_security(10001),
+            // Jobs in flight get their grace period (25 s) before the pod is killed.
+            "terminationGracePeriodSeconds": 30,
+            "containers": [{
+                "name": "ocr-worker",
+                "image": image(agent, Component::OcrWorker, spec.ocr_worker.image.as_ref()),
+                "args": ["run"],
+                "ports": [{"name": "admin", "containerPort": ports::ADMIN}],
+                "env": vars,
+                "readinessProbe": probe("/readyz", ports::ADMIN, 5, 3),
+                "livenessProbe": probe("/healthz", ports::ADMIN, 10, 6),
+                "resources": resources,
+                "securityContext": restricted_container_security(true),
+                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+            }],
+            "volumes": [{"name": "tmp", "emptyDir": {}}],
+        },
+    }))
+}
+
+fn deployment(agent: &ValidatedAgent, component: Component, replicas: i32, template: PodTemplateSpec) -> Deployment {
+    let name = child_name(agent, component);
+    let mut object = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(agent, &name, component),
+        "spec": {
+            "replicas": replicas,
+            "revisionHistoryLimit": 5,
+            "progressDeadlineSeconds": agent.spec.rollout.progress_deadline_seconds,
+            "selector": {"matchLabels": selector(agent, component)},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": template,
+        },
+    });
+    object["metadata"]["annotations"] = json!({REVISION_ANNOTATION: revision(&template_of(&object))});
+    typed(object)
+}
+
+fn template_of(object: &Value) -> PodTemplateSpec {
+    typed(object["spec"]["template"].clone())
+}
+
+/// The API's Deployment; `template` replaces the built template (a rollback).
+pub fn api_deployment(agent: &ValidatedAgent, template: Option<PodTemplateSpec>) -> Deployment {
+    let template = template.unwrap_or_else(|| api_template(agent));
+    deployment(agent, Component::ApiServer, agent.spec.api_server.replicas, template)
+}
+
+/// The workers' Deployment with the autoscaler's replicas (`minReplicas` before its first decision).
+pub fn worker_deployment(
+    agent: &ValidatedAgent,
+    replicas: Option<i32>,
+    template: Option<PodTemplateSpec>,
+) -> Deployment {
+    let template = template.unwrap_or_else(|| worker_template(agent));
+    let replicas = replicas.unwrap_or(agent.spec.ocr_worker.min_replicas);
+    deployment(agent, Component::OcrWorker, replicas, template)
+}
+
+/// One ServiceAccount per component, without API credentials mounted: none of them calls the
+/// Kubernetes API.
+pub fn service_accounts(agent: &ValidatedAgent) -> Vec<Value> {
+    let mut components = vec![Component::ApiServer, Component::OcrWorker];
+    if agent.spec.prometheus.enabled {
+        components.push(Component::Prometheus);
+    }
+    components
+        .into_iter()
+        .map(|component| {
+            json!({
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": metadata(agent, &child_name(agent, component), component),
+                "automountServiceAccountToken": false,
+            })
+        })
+        .collect()
+}
+
+/// The API's Service, and a headless Service through which Prometheus finds the workers.
+pub fn services(agent: &ValidatedAgent) -> Vec<Value> {
+    let api = child_name(agent, Component::ApiServer);
+    let worker = child_name(agent, Component::OcrWorker);
+    vec![
+        json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": metadata(agent, &api, Component::ApiServer),
+            "spec": {
+                "selector": selector(agent, Component::ApiServer),
+                "ports": [{"name": "http", "port": 80, "targetPort": ports::API_HTTP}],
+            },
+        }),
+        json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": metadata(agent, &worker, Component::OcrWorker),
+            "spec": {
+                "clusterIP": "None",
+                "selector": selector(agent, Component::OcrWorker),
+                "ports": [{"name": "admin", "port": ports::ADMIN, "targetPort": ports::ADMIN}],
+            },
+        }),
+    ]
+}
+
+/// Disruption budgets: one API replica may be down at a time; workers may drain one at a time
+/// (their jobs are redelivered).
+pub fn disruption_budgets(agent: &ValidatedAgent) -> Vec<Value> {
+    [Component::ApiServer, Component::OcrWorker]
+        .into_iter()
+        .map(|component| {
+            json!({
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": metadata(agent, &child_name(agent, component), component),
+                "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(agent, component)}},
+            })
+        })
+        .collect()
+}
+
+/// The URL at which the API answers inside the cluster.
+pub fn api_service_url(agent: &ValidatedAgent) -> String {
+    format!("http://{}.{}.svc", child_name(agent, Component::ApiServer), agent.namespace)
+}

@@ -1,0 +1,462 @@
+//! The `FinancialAgent` custom resource (`finagent.io/v1alpha1`, short name `fa`).
+//!
+//! Defaults live in the schema, so `kubectl get -o yaml` shows what the operator runs with; the
+//! invariants that cross fields are CEL rules in the schema, so the API server refuses a bad
+//! resource at `kubectl apply` with the rule's message. `operator crd` prints the definition; the
+//! copy in `crds/` is generated from it and checked in CI.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+/// The desired platform.
+#[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[kube(
+    group = "finagent.io",
+    version = "v1alpha1",
+    kind = "FinancialAgent",
+    plural = "financialagents",
+    shortname = "fa",
+    namespaced,
+    status = "FinancialAgentStatus",
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Workers","type":"integer","jsonPath":".status.workers.replicas"}"#,
+    printcolumn = r#"{"name":"Queue","type":"integer","jsonPath":".status.workers.queueDepth"}"#,
+    printcolumn = r#"{"name":"Version","type":"string","jsonPath":".spec.version"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct FinancialAgentSpec {
+    /// Image tag of every component unless a component names its own image.
+    #[serde(default = "default_version")]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$')").message("version must be an image tag"))]
+    pub version: String,
+    /// The REST API.
+    #[serde(default)]
+    pub api_server: ApiServerSpec,
+    /// The OCR workers and their autoscaling.
+    #[serde(default)]
+    pub ocr_worker: OcrWorkerSpec,
+    /// Redis: run by the operator, or an external one.
+    #[serde(default)]
+    pub redis: RedisSpec,
+    /// MongoDB: run by the operator, or an external one.
+    #[serde(default)]
+    pub mongodb: MongodbSpec,
+    /// Prometheus scraping the platform.
+    #[serde(default)]
+    pub prometheus: PrometheusSpec,
+    /// The Ingress in front of the API.
+    #[serde(default)]
+    pub ingress: IngressSpec,
+    /// How new revisions are judged and rolled back.
+    #[serde(default)]
+    pub rollout: RolloutSpec,
+}
+
+fn default_version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}
+
+/// The REST API.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiServerSpec {
+    /// Replicas of the API.
+    #[serde(default = "two")]
+    #[schemars(range(min = 1, max = 50))]
+    pub replicas: i32,
+    /// Image (repository, and tag if it differs from `version`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Resources of each replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Rate limits per client.
+    #[serde(default)]
+    pub rate_limit: RateLimitSpec,
+}
+
+impl Default for ApiServerSpec {
+    fn default() -> Self {
+        Self { replicas: two(), image: None, resources: None, rate_limit: RateLimitSpec::default() }
+    }
+}
+
+fn two() -> i32 {
+    2
+}
+
+/// Rate limits of the API, per client.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimitSpec {
+    /// Ordinary requests per second.
+    #[serde(default = "ten")]
+    #[schemars(range(min = 1, max = 100000))]
+    pub requests_per_second: i32,
+    /// Uploads per second.
+    #[serde(default = "two")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub uploads_per_second: i32,
+}
+
+impl Default for RateLimitSpec {
+    fn default() -> Self {
+        Self { requests_per_second: ten(), uploads_per_second: two() }
+    }
+}
+
+fn ten() -> i32 {
+    10
+}
+
+/// The OCR workers.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    cel,
+    validation = Rule::new("self.minReplicas <= self.maxReplicas").message("minReplicas must not exceed maxReplicas")
+)]
+pub struct OcrWorkerSpec {
+    /// Fewest workers; 0 lets the operator stop every worker while the queue is empty.
+    #[serde(default = "one")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub min_replicas: i32,
+    /// Most workers.
+    #[serde(default = "ten")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_replicas: i32,
+    /// Queued jobs one worker is expected to keep up with.
+    #[serde(default = "five")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub target_queue_depth_per_worker: i32,
+    /// How long the queue must stay low before workers are removed.
+    #[serde(default = "three_hundred")]
+    #[schemars(range(min = 0, max = 86400))]
+    pub scale_down_stabilization_seconds: i32,
+    /// How often the queue depth is read.
+    #[serde(default = "ten")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub poll_interval_seconds: i32,
+    /// Time limit of one image's OCR.
+    #[serde(default = "six_hundred")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub ocr_timeout_seconds: i32,
+    /// Image (repository, and tag if it differs from `version`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Resources of each worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+}
+
+impl Default for OcrWorkerSpec {
+    fn default() -> Self {
+        Self {
+            min_replicas: one(),
+            max_replicas: ten(),
+            target_queue_depth_per_worker: five(),
+            scale_down_stabilization_seconds: three_hundred(),
+            poll_interval_seconds: ten(),
+            ocr_timeout_seconds: six_hundred(),
+            image: None,
+            resources: None,
+        }
+    }
+}
+
+fn one() -> i32 {
+    1
+}
+fn five() -> i32 {
+    5
+}
+fn three_hundred() -> i32 {
+    300
+}
+fn six_hundred() -> i32 {
+    600
+}
+
+/// A reference to one key of a Secret in the resource's namespace.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// The Secret.
+    pub name: String,
+    /// The key in it.
+    pub key: String,
+}
+
+/// Redis, managed or external.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    cel,
+    validation = Rule::new("self.managed || has(self.urlSecretRef)").message("an external Redis (managed: false) needs urlSecretRef")
+)]
+pub struct RedisSpec {
+    /// Run Redis as a StatefulSet of this resource.
+    #[serde(default = "yes")]
+    pub managed: bool,
+    /// Volume size of the managed Redis.
+    #[serde(default = "one_gi")]
+    pub storage: String,
+    /// The Secret key holding the URL of an external Redis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_secret_ref: Option<SecretKeyRef>,
+}
+
+impl Default for RedisSpec {
+    fn default() -> Self {
+        Self { managed: true, storage: one_gi(), url_secret_ref: None }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn one_gi() -> String {
+    "1Gi".into()
+}
+
+/// MongoDB, managed or external.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    cel,
+    validation = Rule::new("self.managed || has(self.uriSecretRef)").message("an external MongoDB (managed: false) needs uriSecretRef")
+)]
+pub struct MongodbSpec {
+    /// Run MongoDB as a StatefulSet of this resource.
+    #[serde(default = "yes")]
+    pub managed: bool,
+    /// Volume size of the managed MongoDB.
+    #[serde(default = "ten_gi")]
+    pub storage: String,
+    /// The Secret key holding the connection string of an external MongoDB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri_secret_ref: Option<SecretKeyRef>,
+}
+
+impl Default for MongodbSpec {
+    fn default() -> Self {
+        Self { managed: true, storage: ten_gi(), uri_secret_ref: None }
+    }
+}
+
+fn ten_gi() -> String {
+    "10Gi".into()
+}
+
+/// Prometheus.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusSpec {
+    /// Run a Prometheus that scrapes this platform.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// How long it keeps samples.
+    #[serde(default = "fifteen_days")]
+    #[x_kube(validation = Rule::new("self.matches('^[0-9]+(ms|s|m|h|d|w|y)$')").message("retention must be a Prometheus duration such as 15d"))]
+    pub retention: String,
+}
+
+impl Default for PrometheusSpec {
+    fn default() -> Self {
+        Self { enabled: true, retention: fifteen_days() }
+    }
+}
+
+fn fifteen_days() -> String {
+    "15d".into()
+}
+
+/// The Ingress.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(cel, validation = Rule::new("!self.enabled || has(self.host)").message("an enabled ingress needs a host"))]
+pub struct IngressSpec {
+    /// Expose the API through an Ingress.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Ingress class.
+    #[serde(default = "nginx")]
+    pub class_name: String,
+    /// Secret holding the TLS certificate; no TLS without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_secret_name: Option<String>,
+    /// Extra annotations, merged over the operator's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Default for IngressSpec {
+    fn default() -> Self {
+        Self { enabled: false, host: None, class_name: nginx(), tls_secret_name: None, annotations: BTreeMap::new() }
+    }
+}
+
+fn nginx() -> String {
+    "nginx".into()
+}
+
+/// Rollout and rollback.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutSpec {
+    /// Path probed through the Service to judge a new revision.
+    #[serde(default = "readyz")]
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("healthCheckPath must start with /"))]
+    pub health_check_path: String,
+    /// Time a new revision has to become available and healthy.
+    #[serde(default = "three_hundred")]
+    #[schemars(range(min = 30, max = 3600))]
+    pub progress_deadline_seconds: i32,
+    /// Re-apply the last good revision when a new one fails.
+    #[serde(default = "yes")]
+    pub auto_rollback: bool,
+}
+
+impl Default for RolloutSpec {
+    fn default() -> Self {
+        Self { health_check_path: readyz(), progress_deadline_seconds: three_hundred(), auto_rollback: true }
+    }
+}
+
+fn readyz() -> String {
+    "/readyz".into()
+}
+
+/// What the operator observed and decided.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinancialAgentStatus {
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `Progressing`, `Degraded` and `RolledBack`.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// Readiness of each component, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub components: BTreeMap<String, ComponentStatus>,
+    /// The OCR workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<WorkersStatus>,
+    /// Revisions of the API and worker templates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<RevisionStatus>,
+    /// Where the API answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// One component's readiness.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentStatus {
+    /// Ready replicas.
+    pub ready_replicas: i32,
+    /// Wanted replicas.
+    pub replicas: i32,
+}
+
+/// The OCR workers.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkersStatus {
+    /// Replicas now.
+    pub replicas: i32,
+    /// Replicas the autoscaler wants.
+    pub desired_replicas: i32,
+    /// Last queue depth read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_depth: Option<i64>,
+    /// When the replicas last changed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scale_time: Option<String>,
+    /// When the queue was last seen above what the current replicas need (RFC 3339), for the
+    /// scale-down stabilisation window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_busy_time: Option<String>,
+}
+
+/// Template revisions: hashes of the API and worker pod templates.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionStatus {
+    /// The revision applied now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
+    /// The last revision that became available and healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_known_good: Option<String>,
+    /// A revision that failed and is not retried until the spec changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+    /// When the current revision was first applied (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::CustomResourceExt;
+    use serde_json::json;
+
+    #[test]
+    fn a_minimal_resource_gets_every_default() {
+        let spec: FinancialAgentSpec = serde_json::from_value(json!({})).expect("defaults");
+        assert_eq!(spec.api_server.replicas, 2);
+        assert_eq!((spec.ocr_worker.min_replicas, spec.ocr_worker.max_replicas), (1, 10));
+        assert_eq!(spec.ocr_worker.target_queue_depth_per_worker, 5);
+        assert!(spec.redis.managed && spec.mongodb.managed && spec.prometheus.enabled);
+        assert!(!spec.ingress.enabled);
+        assert_eq!(spec.rollout.health_check_path, "/readyz");
+    }
+
+    #[test]
+    fn cel_rules_refuse_inconsistent_specs() {
+        let worker = |min: i32, max: i32| json!({"minReplicas": min, "maxReplicas": max});
+        assert!(OcrWorkerSpec::validate_cel(&worker(1, 10), None).is_ok());
+        assert!(OcrWorkerSpec::validate_cel(&worker(0, 1), None).is_ok());
+        let refused = OcrWorkerSpec::validate_cel(&worker(5, 2), None).expect_err("min > max");
+        assert!(format!("{refused:?}").contains("minReplicas must not exceed maxReplicas"), "{refused:?}");
+        assert!(RedisSpec::validate_cel(&json!({"managed": false}), None).is_err());
+        assert!(
+            RedisSpec::validate_cel(&json!({"managed": false, "urlSecretRef": {"name": "r", "key": "url"}}), None)
+                .is_ok()
+        );
+        assert!(MongodbSpec::validate_cel(&json!({"managed": false}), None).is_err());
+        assert!(IngressSpec::validate_cel(&json!({"enabled": true}), None).is_err());
+        assert!(IngressSpec::validate_cel(&json!({"enabled": true, "host": "fa.example.com"}), None).is_ok());
+    }
+
+    #[test]
+    fn the_crd_has_the_status_subresource_short_name_columns_and_rules() {
+        let crd = serde_json::to_value(FinancialAgent::crd()).expect("json");
+        assert_eq!(crd["spec"]["names"]["shortNames"], json!(["fa"]));
+        let version = &crd["spec"]["versions"][0];
+        assert_eq!(version["name"], "v1alpha1");
+        assert!(version["subresources"]["status"].is_object());
+        let columns: Vec<&str> = version["additionalPrinterColumns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert_eq!(columns, ["Ready", "Workers", "Queue", "Version", "Age"]);
+        let text = crd.to_string();
+        assert!(text.contains("self.minReplicas <= self.maxReplicas"), "CEL rule in the schema");
+        assert!(text.contains(r#""default":2"#) || text.contains(r#""default": 2"#), "defaults in the schema");
+    }
+}

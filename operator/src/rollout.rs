@@ -1,0 +1,155 @@
+//! The rollout verdict on a revision of the API or worker pod template, a pure function of what
+//! the Deployment and an active `/readyz` probe report, table-tested below.
+//!
+//! A revision is good once every replica runs it, is available, and the probe through the Service
+//! answers ready. It has failed when the Deployment says its progress deadline passed, or when our
+//! own deadline (`progressDeadlineSeconds` since the revision was first applied) passes before it
+//! is good. The reconciler re-applies the last known good template on failure (when
+//! `autoRollback` is on) and remembers the failed revision so it is not retried until the spec
+//! changes.
+
+use chrono::{DateTime, Duration, Utc};
+
+/// What was observed of one Deployment's rollout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RolloutObservation {
+    /// The revision (template hash) the Deployment is meant to run.
+    pub revision: String,
+    /// The Deployment controller has seen the latest spec.
+    pub generation_observed: bool,
+    /// Replicas wanted.
+    pub replicas: i32,
+    /// Replicas running the latest template.
+    pub updated_replicas: i32,
+    /// Available replicas.
+    pub available_replicas: i32,
+    /// Replicas still running an older template.
+    pub old_replicas: i32,
+    /// The Deployment's `Progressing` condition says `ProgressDeadlineExceeded`.
+    pub deadline_exceeded: bool,
+    /// The active probe through the Service: `Some(true)` ready, `Some(false)` not, `None` not run.
+    pub probe_ready: Option<bool>,
+    /// When this revision was first applied.
+    pub since: DateTime<Utc>,
+}
+
+/// The verdict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RolloutVerdict {
+    /// Fully rolled out and healthy: the new last known good.
+    Healthy,
+    /// Still rolling out, within the deadline.
+    Progressing {
+        /// What is still missing.
+        waiting_for: String,
+    },
+    /// Failed: roll back (if allowed) and do not retry this revision.
+    Failed {
+        /// Why, for the condition and the Event.
+        reason: String,
+    },
+}
+
+/// Judges a rollout.
+pub fn rollout_verdict(observed: &RolloutObservation, deadline: Duration, now: DateTime<Utc>) -> RolloutVerdict {
+    let rolled_out = observed.generation_observed
+        && observed.updated_replicas >= observed.replicas
+        && observed.available_replicas >= observed.replicas
+        && observed.old_replicas == 0;
+    if rolled_out
+        && observed.probe_ready != Some(false)
+        && (observed.replicas == 0 || observed.probe_ready == Some(true))
+    {
+        return RolloutVerdict::Healthy;
+    }
+    let waiting_for = if !observed.generation_observed {
+        "the Deployment controller to see the new template".to_owned()
+    } else if !rolled_out {
+        format!(
+            "{} of {} replicas updated, {} available, {} old",
+            observed.updated_replicas, observed.replicas, observed.available_replicas, observed.old_replicas
+        )
+    } else {
+        "the health check to pass".to_owned()
+    };
+    if observed.deadline_exceeded {
+        return RolloutVerdict::Failed {
+            reason: format!("the Deployment's progress deadline passed with {waiting_for}"),
+        };
+    }
+    if now - observed.since >= deadline {
+        let seconds = deadline.num_seconds();
+        return RolloutVerdict::Failed {
+            reason: format!("not healthy within {seconds} s: still waiting for {waiting_for}"),
+        };
+    }
+    RolloutVerdict::Progressing { waiting_for }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + seconds, 0).expect("time")
+    }
+
+    fn observed(updated: i32, available: i32, old: i32, probe: Option<bool>) -> RolloutObservation {
+        RolloutObservation {
+            revision: "abc123".into(),
+            generation_observed: true,
+            replicas: 2,
+            updated_replicas: updated,
+            available_replicas: available,
+            old_replicas: old,
+            deadline_exceeded: false,
+            probe_ready: probe,
+            since: at(0),
+        }
+    }
+
+    #[test]
+    fn rollout_verdict_table() {
+        let deadline = Duration::seconds(300);
+        let healthy = RolloutVerdict::Healthy;
+        let progressing = |now| {
+            matches!(rollout_verdict(&observed(1, 2, 1, None), deadline, at(now)), RolloutVerdict::Progressing { .. })
+        };
+        assert_eq!(rollout_verdict(&observed(2, 2, 0, Some(true)), deadline, at(10)), healthy);
+        assert!(progressing(10));
+        assert!(progressing(299));
+        // Rolled out, but the probe has not run or says not ready: not healthy yet.
+        assert!(matches!(
+            rollout_verdict(&observed(2, 2, 0, None), deadline, at(10)),
+            RolloutVerdict::Progressing { .. }
+        ));
+        assert!(matches!(
+            rollout_verdict(&observed(2, 2, 0, Some(false)), deadline, at(10)),
+            RolloutVerdict::Progressing { .. }
+        ));
+        // Past our deadline: failed, saying what was missing.
+        match rollout_verdict(&observed(2, 0, 0, None), deadline, at(300)) {
+            RolloutVerdict::Failed { reason } => assert!(reason.contains("0 available"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        match rollout_verdict(&observed(2, 2, 0, Some(false)), deadline, at(301)) {
+            RolloutVerdict::Failed { reason } => assert!(reason.contains("health check"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        // The Deployment's own deadline counts too, whatever ours says.
+        let mut exceeded = observed(1, 1, 1, None);
+        exceeded.deadline_exceeded = true;
+        assert!(matches!(rollout_verdict(&exceeded, deadline, at(5)), RolloutVerdict::Failed { .. }));
+        // A template the controller has not seen yet is progressing, not healthy.
+        let mut unseen = observed(2, 2, 0, Some(true));
+        unseen.generation_observed = false;
+        assert!(matches!(rollout_verdict(&unseen, deadline, at(5)), RolloutVerdict::Progressing { .. }));
+    }
+
+    #[test]
+    fn rollout_of_zero_replicas_is_healthy_without_a_probe() {
+        let mut none = observed(0, 0, 0, None);
+        none.replicas = 0;
+        assert_eq!(rollout_verdict(&none, Duration::seconds(300), at(1)), RolloutVerdict::Healthy);
+    }
+}
