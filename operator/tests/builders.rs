@@ -1,0 +1,196 @@
+//! Builders, against whole objects and against the Kubernetes schemas: every child rendered from
+//! every sample in `config/samples/` passes `kubernetes-validate --strict` for Kubernetes 1.30 and
+//! 1.35.
+
+use std::process::Command;
+
+use finagent_operator::build::{Inputs, build_all, workloads};
+use finagent_operator::crd::FinancialAgent;
+use finagent_operator::validate::{ValidatedAgent, validate};
+use finagent_platform::testkit;
+use serde_json::json;
+
+fn sample(name: &str) -> ValidatedAgent {
+    let path = format!("{}/../config/samples/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
+    let mut agent: FinancialAgent = serde_yaml::from_str(&std::fs::read_to_string(&path).expect("sample")).expect("yaml");
+    agent.metadata.uid = Some("5f0c3a52-1111-4222-8333-444455556666".into());
+    validate(&agent).expect("valid sample")
+}
+
+const SAMPLES: [&str; 3] = ["minimal", "production", "scale-to-zero"];
+
+#[test]
+fn every_child_of_every_sample_passes_kubernetes_validate_for_1_30_and_1_35() {
+    let Some(validator) = testkit::venv_tool("kubernetes-validate") else { return };
+    let directory = std::env::temp_dir().join(testkit::unique_name("finagent-manifests"));
+    std::fs::create_dir_all(&directory).expect("dir");
+    let mut files = Vec::new();
+    for name in SAMPLES {
+        let children = build_all(&sample(name), &Inputs::default());
+        for (index, object) in children.objects.iter().enumerate() {
+            let path = directory.join(format!("{name}-{index:02}-{}.json", object["kind"].as_str().unwrap_or("unknown")));
+            std::fs::write(&path, serde_json::to_string_pretty(object).expect("json")).expect("write");
+            files.push(path);
+        }
+    }
+    assert!(files.len() > 40, "rendered only {} objects", files.len());
+    for version in ["1.30.0", "1.35.0"] {
+        let output = Command::new(&validator)
+            .args(["--strict", "--quiet", "-k", version])
+            .args(&files)
+            .output()
+            .expect("kubernetes-validate runs");
+        assert!(
+            output.status.success(),
+            "Kubernetes {version} refused rendered objects:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    std::fs::remove_dir_all(&directory).ok();
+}
+
+#[test]
+fn every_child_is_owned_labelled_and_named_after_the_resource() {
+    for name in SAMPLES {
+        let agent = sample(name);
+        for object in build_all(&agent, &Inputs::default()).objects {
+            let metadata = &object["metadata"];
+            let what = format!("{name}: {} {}", object["kind"], metadata["name"]);
+            assert!(metadata["name"].as_str().expect("name").starts_with(&agent.name), "{what}");
+            assert_eq!(metadata["namespace"], json!(agent.namespace), "{what}");
+            assert_eq!(metadata["ownerReferences"][0]["uid"], "5f0c3a52-1111-4222-8333-444455556666", "{what}");
+            assert_eq!(metadata["ownerReferences"][0]["controller"], true, "{what}");
+            assert_eq!(metadata["labels"]["app.kubernetes.io/managed-by"], "finagent-operator", "{what}");
+            assert_eq!(metadata["labels"]["app.kubernetes.io/instance"], json!(agent.name), "{what}");
+        }
+    }
+}
+
+#[test]
+fn every_pod_runs_under_the_restricted_standard() {
+    for name in SAMPLES {
+        for object in build_all(&sample(name), &Inputs::default()).objects {
+            let Some(pod) = object["spec"]["template"]["spec"].as_object() else { continue };
+            let what = format!("{name}: {} {}", object["kind"], object["metadata"]["name"]);
+            assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{what}");
+            assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault", "{what}");
+            for container in pod["containers"].as_array().expect("containers") {
+                let security = &container["securityContext"];
+                assert_eq!(security["allowPrivilegeEscalation"], false, "{what}");
+                assert_eq!(security["capabilities"]["drop"], json!(["ALL"]), "{what}");
+                assert!(container["resources"]["requests"].is_object(), "{what}: requests");
+                assert!(container["readinessProbe"].is_object(), "{what}: readiness probe");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_worker_deployment_as_a_whole() {
+    let agent = sample("scale-to-zero");
+    let deployment = serde_json::to_value(workloads::worker_deployment(&agent, Some(3), None)).expect("json");
+    let labels = json!({
+        "app.kubernetes.io/component": "ocr-worker",
+        "app.kubernetes.io/instance": "batch",
+        "app.kubernetes.io/managed-by": "finagent-operator",
+        "app.kubernetes.io/name": "financial-agent",
+        "app.kubernetes.io/part-of": "financial-agent",
+        "app.kubernetes.io/version": env!("CARGO_PKG_VERSION"),
+    });
+    let selector = json!({
+        "app.kubernetes.io/component": "ocr-worker",
+        "app.kubernetes.io/instance": "batch",
+        "app.kubernetes.io/name": "financial-agent",
+    });
+    let revision = deployment["metadata"]["annotations"]["finagent.io/revision"].clone();
+    assert_eq!(revision.as_str().map(str::len), Some(16));
+    let expected = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "batch-ocr-worker",
+            "namespace": "finance",
+            "labels": labels,
+            "annotations": {"finagent.io/revision": revision},
+            "ownerReferences": [{
+                "apiVersion": "finagent.io/v1alpha1",
+                "kind": "FinancialAgent",
+                "name": "batch",
+                "uid": "5f0c3a52-1111-4222-8333-444455556666",
+                "controller": true,
+            }],
+        },
+        "spec": {
+            "replicas": 3,
+            "revisionHistoryLimit": 5,
+            "progressDeadlineSeconds": 300,
+            "selector": {"matchLabels": selector},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": selector},
+                "spec": {
+                    "serviceAccountName": "batch-ocr-worker",
+                    "automountServiceAccountToken": false,
+                    "securityContext": {
+                        "runAsNonRoot": true, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "terminationGracePeriodSeconds": 30,
+                    "containers": [{
+                        "name": "ocr-worker",
+                        "image": format!("ghcr.io/finagent/ocr-worker:{}", env!("CARGO_PKG_VERSION")),
+                        "args": ["run"],
+                        "ports": [{"name": "admin", "containerPort": 9090}],
+                        "env": [
+                            {"name": "OMP_THREAD_LIMIT", "value": "1"},
+                            {"name": "ADMIN_LISTEN", "value": "0.0.0.0:9090"},
+                            {"name": "OCR_TIMEOUT", "value": "600"},
+                            {"name": "REDIS_URL", "valueFrom": {"secretKeyRef": {"name": "batch-redis", "key": "url"}}},
+                            {"name": "MONGODB_USERNAME", "valueFrom": {"secretKeyRef": {"name": "batch-credentials", "key": "mongodb-username"}}},
+                            {"name": "MONGODB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "batch-credentials", "key": "mongodb-password"}}},
+                            {"name": "MONGODB_URL", "value": "mongodb://$(MONGODB_USERNAME):$(MONGODB_PASSWORD)@batch-mongodb:27017/?authSource=admin"},
+                            {"name": "MONGODB_DB_NAME", "value": "financial_agent"},
+                            {"name": "FINAGENT_INSTANCE", "value": "batch"},
+                            {"name": "LOG_FORMAT", "value": "json"},
+                        ],
+                        "readinessProbe": {"httpGet": {"path": "/readyz", "port": 9090}, "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 3},
+                        "livenessProbe": {"httpGet": {"path": "/healthz", "port": 9090}, "periodSeconds": 10, "timeoutSeconds": 3, "failureThreshold": 6},
+                        "resources": {"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+                        "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "capabilities": {"drop": ["ALL"]}},
+                        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                    }],
+                    "volumes": [{"name": "tmp", "emptyDir": {}}],
+                },
+            },
+        },
+    });
+    assert_eq!(deployment, expected);
+}
+
+#[test]
+fn network_policies_let_only_the_api_and_workers_reach_the_datastores() {
+    let agent = sample("minimal");
+    let policies = finagent_operator::build::edge::network_policies(&agent);
+    let redis = policies.iter().find(|policy| policy["metadata"]["name"] == "receipts-redis").expect("redis policy");
+    let sources: Vec<&str> = redis["spec"]["ingress"][0]["from"]
+        .as_array()
+        .expect("from")
+        .iter()
+        .map(|peer| peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"].as_str().expect("component"))
+        .collect();
+    assert_eq!(sources, ["api-server", "ocr-worker"]);
+    let api = policies.iter().find(|policy| policy["metadata"]["name"] == "receipts-api-server").expect("api policy");
+    assert_eq!(api["spec"]["ingress"], json!([{"ports": [{"port": 8000}]}]), "the API alone is open to outside traffic");
+}
+
+#[test]
+fn the_ingress_carries_the_upload_size_timeouts_and_tls() {
+    let ingress = finagent_operator::build::edge::ingress(&sample("production")).pop().expect("ingress");
+    let annotations = &ingress["metadata"]["annotations"];
+    assert_eq!(annotations["nginx.ingress.kubernetes.io/proxy-body-size"], "25m");
+    assert_eq!(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"], "600");
+    assert_eq!(ingress["spec"]["tls"], json!([{"hosts": ["receipts.example.com"], "secretName": "receipts-tls"}]));
+    assert_eq!(ingress["spec"]["ingressClassName"], "nginx");
+    assert!(finagent_operator::build::edge::ingress(&sample("minimal")).is_empty());
+}
