@@ -29,7 +29,10 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
     app.sign_in(&mut other).await;
     assert_eq!(refresh(&app, &other.refresh).await.status, StatusCode::OK);
     // The session's access tokens stop too.
-    assert_eq!(app.call(Method::GET, "/api/auth/me", Some(&second_access), None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.call(Method::GET, "/api/auth/me", Some(&second_access), None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
     shortname = "fa",
     namespaced,
     status = "FinancialAgentStatus",
+    derive = "Default",
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Workers","type":"integer","jsonPath":".status.workers.replicas"}"#,
     printcolumn = r#"{"name":"Queue","type":"integer","jsonPath":".status.workers.queueDepth"}"#,
@@ -55,6 +56,21 @@ pub struct FinancialAgentSpec {
     /// How new revisions are judged and rolled back.
     #[serde(default)]
     pub rollout: RolloutSpec,
+}
+
+impl Default for FinancialAgentSpec {
+    fn default() -> Self {
+        Self {
+            version: default_version(),
+            api_server: ApiServerSpec::default(),
+            ocr_worker: OcrWorkerSpec::default(),
+            redis: RedisSpec::default(),
+            mongodb: MongodbSpec::default(),
+            prometheus: PrometheusSpec::default(),
+            ingress: IngressSpec::default(),
+            rollout: RolloutSpec::default(),
+        }
+    }
 }
 
 fn default_version() -> String {

@@ -7,6 +7,7 @@
 pub mod autoscale;
 pub mod build;
 pub mod crd;
+pub mod reconcile;
 pub mod rollout;
 pub mod validate;
 

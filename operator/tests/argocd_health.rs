@@ -33,21 +33,40 @@ fn argocd_health_maps_conditions_to_healthy_progressing_and_degraded() {
         (agent(2, Some(1), vec![ready.clone()]), "Progressing", "generation 2"),
         (agent(1, Some(1), vec![ready.clone()]), "Healthy", "5 of 5"),
         (
-            agent(1, Some(1), vec![condition("Ready", "False", "Rollout", "waiting"), condition("Progressing", "True", "NewRevision", "api-server 1 of 2 updated")]),
+            agent(
+                1,
+                Some(1),
+                vec![
+                    condition("Ready", "False", "Rollout", "waiting"),
+                    condition("Progressing", "True", "NewRevision", "api-server 1 of 2 updated"),
+                ],
+            ),
             "Progressing",
             "1 of 2 updated",
         ),
         (
-            agent(1, Some(1), vec![ready.clone(), condition("Degraded", "True", "InvalidSpec", "invalid spec: redis.storage")]),
+            agent(
+                1,
+                Some(1),
+                vec![ready.clone(), condition("Degraded", "True", "InvalidSpec", "invalid spec: redis.storage")],
+            ),
             "Degraded",
             "redis.storage",
         ),
         (
-            agent(3, Some(3), vec![ready, condition("RolledBack", "True", "HealthCheckFailed", "revision 4f2a failed /readyz")]),
+            agent(
+                3,
+                Some(3),
+                vec![ready, condition("RolledBack", "True", "HealthCheckFailed", "revision 4f2a failed /readyz")],
+            ),
             "Degraded",
             "Rolled back: revision 4f2a",
         ),
-        (agent(1, Some(1), vec![condition("Degraded", "False", "None", ""), condition("Ready", "True", "Ok", "ok")]), "Healthy", "ok"),
+        (
+            agent(1, Some(1), vec![condition("Degraded", "False", "None", ""), condition("Ready", "True", "Ok", "ok")]),
+            "Healthy",
+            "ok",
+        ),
     ];
     for (object, status, message) in cases {
         let (got_status, got_message) = health(object.clone());

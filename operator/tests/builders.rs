@@ -12,7 +12,8 @@ use serde_json::json;
 
 fn sample(name: &str) -> ValidatedAgent {
     let path = format!("{}/../config/samples/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
-    let mut agent: FinancialAgent = serde_yaml::from_str(&std::fs::read_to_string(&path).expect("sample")).expect("yaml");
+    let mut agent: FinancialAgent =
+        serde_yaml::from_str(&std::fs::read_to_string(&path).expect("sample")).expect("yaml");
     agent.metadata.uid = Some("5f0c3a52-1111-4222-8333-444455556666".into());
     validate(&agent).expect("valid sample")
 }
@@ -28,7 +29,8 @@ fn every_child_of_every_sample_passes_kubernetes_validate_for_1_30_and_1_35() {
     for name in SAMPLES {
         let children = build_all(&sample(name), &Inputs::default());
         for (index, object) in children.objects.iter().enumerate() {
-            let path = directory.join(format!("{name}-{index:02}-{}.json", object["kind"].as_str().unwrap_or("unknown")));
+            let path =
+                directory.join(format!("{name}-{index:02}-{}.json", object["kind"].as_str().unwrap_or("unknown")));
             std::fs::write(&path, serde_json::to_string_pretty(object).expect("json")).expect("write");
             files.push(path);
         }
@@ -181,7 +183,11 @@ fn network_policies_let_only_the_api_and_workers_reach_the_datastores() {
         .collect();
     assert_eq!(sources, ["api-server", "ocr-worker"]);
     let api = policies.iter().find(|policy| policy["metadata"]["name"] == "receipts-api-server").expect("api policy");
-    assert_eq!(api["spec"]["ingress"], json!([{"ports": [{"port": 8000}]}]), "the API alone is open to outside traffic");
+    assert_eq!(
+        api["spec"]["ingress"],
+        json!([{"ports": [{"port": 8000}]}]),
+        "the API alone is open to outside traffic"
+    );
 }
 
 #[test]
