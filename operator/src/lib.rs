@@ -4,11 +4,15 @@
 //! Decisions are pure and table-tested: [`autoscale::desired_replicas`] and
 //! [`rollout::rollout_verdict`]; [`crd`] defines the resource.
 
+pub mod adapters;
 pub mod autoscale;
 pub mod build;
 pub mod crd;
+pub mod leader;
+pub mod metrics;
 pub mod reconcile;
 pub mod rollout;
+pub mod runtime;
 pub mod validate;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +31,8 @@ pub struct Cli {
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Reconcile FinancialAgent resources (leader-elected).
+    Run(runtime::RunArgs),
     /// Print the version and the job protocol version this build speaks.
     Version,
     /// Print the FinancialAgent CustomResourceDefinition as YAML (or write it to a file).
@@ -57,6 +63,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Run(args) => runtime::run(args).await,
         Command::Crd { output } => {
             let yaml = crd_yaml()?;
             match output {

@@ -52,6 +52,8 @@ pub struct Context {
     pub depth: Arc<dyn QueueDepthSource>,
     /// The API's health.
     pub probe: Arc<dyn HealthProbe>,
+    /// The operator's metrics.
+    pub metrics: crate::metrics::OperatorMetrics,
 }
 
 /// Why a reconcile failed; each variant names the step.
@@ -418,6 +420,8 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
     let scale = autoscale::desired_replicas(depth, &policy, current, parse_time(&previous_workers.last_busy_time), now);
     let scaled = scale.replicas != current && worker_now.is_some();
     if scaled {
+        let direction = if scale.replicas > current { "up" } else { "down" };
+        ctx.metrics.scaling.with_label_values(&[validated.name.as_str(), direction]).inc();
         warn(
             &ctx,
             &agent,
@@ -507,6 +511,7 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
                     }
                     let message =
                         format!("revision {desired_revision} failed ({reason}); rolled back to {}", good.revision);
+                    ctx.metrics.rollbacks.with_label_values(&[validated.name.as_str()]).inc();
                     warn(&ctx, &agent, "RolledBack", message.clone(), "Rollback").await;
                     rolled_back = Some(message);
                 }

@@ -61,7 +61,10 @@ async fn world(spec: serde_json::Value) -> World {
         .expect("fake client");
     let fixed = Arc::new(Fixed { depth: Mutex::new(Some(0)), ready: Mutex::new(Some(true)) });
     let recorder = Recorder::new(client.clone(), Reporter { controller: "finagent-operator".into(), instance: None });
-    let context = Arc::new(Context { client: client.clone(), recorder, depth: fixed.clone(), probe: fixed.clone() });
+    let metrics = finagent_operator::metrics::OperatorMetrics::register(&finagent_platform::metrics::Metrics::new())
+        .expect("metrics");
+    let context =
+        Arc::new(Context { client: client.clone(), recorder, depth: fixed.clone(), probe: fixed.clone(), metrics });
     World { client, fixed, context }
 }
 

@@ -1,0 +1,50 @@
+//! The operator's metrics, registered once on the process registry.
+
+use finagent_platform::metrics::Metrics;
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
+
+/// Counters and histograms of the operator.
+#[derive(Clone, Debug)]
+pub struct OperatorMetrics {
+    /// Reconciles by outcome (`ok`, `error`).
+    pub reconciles: IntCounterVec,
+    /// Reconcile errors by kind (the failed step).
+    pub errors: IntCounterVec,
+    /// Reconcile durations.
+    pub duration: HistogramVec,
+    /// Scaling decisions that changed the workers, by direction.
+    pub scaling: IntCounterVec,
+    /// Rollbacks performed.
+    pub rollbacks: IntCounterVec,
+}
+
+impl OperatorMetrics {
+    /// Registers the metrics.
+    pub fn register(metrics: &Metrics) -> Result<Self, prometheus::Error> {
+        let reconciles = IntCounterVec::new(
+            Opts::new("finagent_operator_reconciles_total", "Reconciles by outcome."),
+            &["outcome"],
+        )?;
+        let errors = IntCounterVec::new(
+            Opts::new("finagent_operator_reconcile_errors_total", "Reconcile errors by failed step."),
+            &["kind"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new("finagent_operator_reconcile_duration_seconds", "Reconcile duration in seconds."),
+            &["outcome"],
+        )?;
+        let scaling = IntCounterVec::new(
+            Opts::new("finagent_operator_scaling_decisions_total", "Worker scaling decisions by direction."),
+            &["instance", "direction"],
+        )?;
+        let rollbacks = IntCounterVec::new(
+            Opts::new("finagent_operator_rollbacks_total", "Rollbacks to the last known good revision."),
+            &["instance"],
+        )?;
+        for collector in [&reconciles, &errors, &scaling, &rollbacks] {
+            metrics.registry().register(Box::new(collector.clone()))?;
+        }
+        metrics.registry().register(Box::new(duration.clone()))?;
+        Ok(Self { reconciles, errors, duration, scaling, rollbacks })
+    }
+}
