@@ -278,13 +278,15 @@ fn observe(
             _ => true,
         };
     let updated = status.updated_replicas.unwrap_or(0);
-    // A deadline reported before this revision was applied is about an older one.
+    // A deadline reported for another template, or before this revision was applied, is about an
+    // older one.
     let since_timestamp = k8s_openapi::jiff::Timestamp::from_second(since.timestamp()).unwrap_or_default();
-    let deadline_exceeded = status.conditions.unwrap_or_default().iter().any(|condition| {
-        condition.type_ == "Progressing"
-            && condition.reason.as_deref() == Some("ProgressDeadlineExceeded")
-            && condition.last_update_time.as_ref().is_none_or(|time| time.0 >= since_timestamp)
-    });
+    let deadline_exceeded = carries_template
+        && status.conditions.unwrap_or_default().iter().any(|condition| {
+            condition.type_ == "Progressing"
+                && condition.reason.as_deref() == Some("ProgressDeadlineExceeded")
+                && condition.last_update_time.as_ref().is_none_or(|time| time.0 >= since_timestamp)
+        });
     RolloutObservation {
         revision: revision.to_owned(),
         generation_observed,
