@@ -200,3 +200,49 @@ fn the_ingress_carries_the_upload_size_timeouts_and_tls() {
     assert_eq!(ingress["spec"]["ingressClassName"], "nginx");
     assert!(finagent_operator::build::edge::ingress(&sample("minimal")).is_empty());
 }
+
+#[test]
+fn the_rbac_covers_every_kind_the_operator_builds_and_passes_kubernetes_validate() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/rbac/operator.yaml")).expect("rbac");
+    let documents: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|document| serde::Deserialize::deserialize(document).expect("yaml"))
+        .collect();
+    let role = documents.iter().find(|document| document["kind"] == "ClusterRole").expect("cluster role");
+    let allowed = |group: &str, resource: &str, verb: &str| {
+        role["rules"].as_sequence().expect("rules").iter().any(|rule| {
+            let has = |key: &str, value: &str| {
+                rule[key].as_sequence().is_some_and(|list| list.iter().any(|item| item == value))
+            };
+            has("apiGroups", group) && has("resources", resource) && has("verbs", verb)
+        })
+    };
+    for object in build_all(&sample("production"), &Inputs::default()).objects {
+        let api_version = object["apiVersion"].as_str().expect("apiVersion");
+        let group = api_version.rsplit_once('/').map_or("", |(group, _)| group);
+        let kind = object["kind"].as_str().expect("kind").to_lowercase();
+        let resource = if kind.ends_with('y') {
+            format!("{}ies", &kind[..kind.len() - 1])
+        } else if kind.ends_with('s') {
+            format!("{kind}es")
+        } else {
+            format!("{kind}s")
+        };
+        for verb in ["get", "list", "watch", "patch", "delete"] {
+            assert!(allowed(group, &resource, verb), "the operator may not {verb} {resource} ({group})");
+        }
+    }
+    assert!(allowed("", "secrets", "create") && !allowed("", "secrets", "list"), "secrets: create and get only");
+    let Some(validator) = testkit::venv_tool("kubernetes-validate") else { return };
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/rbac/operator.yaml");
+    for version in ["1.30.0", "1.35.0"] {
+        let output =
+            Command::new(&validator).args(["--strict", "--quiet", "-k", version, path]).output().expect("runs");
+        assert!(
+            output.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
