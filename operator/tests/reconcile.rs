@@ -236,6 +236,10 @@ async fn reconcile_rolls_back_a_failing_rollout_and_does_not_retry_it() {
     let rolled_back = condition(&agent, "RolledBack");
     assert_eq!(rolled_back.status, "True");
     assert!(rolled_back.message.contains("rolled back"), "{}", rolled_back.message);
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(world.client.clone(), "finance");
+    let reasons: Vec<String> =
+        events.list(&Default::default()).await.expect("events").items.into_iter().filter_map(|e| e.reason).collect();
+    assert!(reasons.iter().any(|reason| reason == "RolledBack"), "{reasons:?}");
     let revision = agent.status.clone().expect("status").revision.expect("revision");
     assert_eq!(revision.failed, revision.current);
     // The failed revision is not retried on the next pass...
@@ -258,4 +262,12 @@ async fn reconcile_of_an_invalid_spec_sets_degraded_instead_of_failing() {
     assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("True", "InvalidSpec"));
     assert!(degraded.message.contains("redis.storage"), "{}", degraded.message);
     assert!(world.deployments().get("shop-api-server").await.is_err(), "nothing is built from an invalid spec");
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(world.client.clone(), "finance");
+    let warnings: Vec<_> = events.list(&Default::default()).await.expect("events").items;
+    assert!(
+        warnings
+            .iter()
+            .any(|event| event.reason.as_deref() == Some("InvalidSpec") && event.type_.as_deref() == Some("Warning")),
+        "{warnings:?}"
+    );
 }
