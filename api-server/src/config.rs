@@ -69,6 +69,10 @@ pub struct ServeArgs {
     /// Largest upload, in bytes.
     #[arg(long, env = "MAX_UPLOAD_SIZE", default_value_t = 25 * 1024 * 1024)]
     pub max_upload_size: usize,
+    /// Uploads this process receives at once (each may hold `MAX_UPLOAD_SIZE` in memory); more get
+    /// 503 with `Retry-After`.
+    #[arg(long, env = "MAX_CONCURRENT_UPLOADS", default_value_t = 16)]
+    pub max_concurrent_uploads: usize,
     /// Requests per second per client on ordinary API routes.
     #[arg(long, env = "RATE_LIMIT_API_PER_SECOND", default_value_t = 10.0)]
     pub rate_limit_api_per_second: f64,
@@ -161,6 +165,8 @@ pub struct Settings {
     pub demo_users: bool,
     /// Limits of uploaded images.
     pub image_limits: ImageLimits,
+    /// Uploads received at once.
+    pub max_concurrent_uploads: usize,
 }
 
 /// Rate limits by route class.
@@ -249,6 +255,7 @@ impl Settings {
             max_json_body: args.max_json_body,
             demo_users: args.demo_users,
             image_limits: ImageLimits { max_bytes: args.max_upload_size, ..ImageLimits::default() },
+            max_concurrent_uploads: args.max_concurrent_uploads.max(1),
         })
     }
 
@@ -268,6 +275,7 @@ impl Settings {
             max_json_body: 64 * 1024,
             demo_users: false,
             image_limits: ImageLimits::default(),
+            max_concurrent_uploads: 16,
         }
     }
 }

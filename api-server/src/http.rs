@@ -50,7 +50,7 @@ pub async fn protect(State(state): State<AppState>, mut request: Request, next: 
     let class = path.as_deref().and_then(|path| route_class(request.method(), path));
     let who = match &authentication {
         Authentication::Authenticated(principal) => format!("user:{}", principal.user_id),
-        _ => format!("ip:{ip}"),
+        _ => format!("ip:{}", address_key(ip)),
     };
     request.extensions_mut().insert(ClientIp(ip));
     request.extensions_mut().insert(authentication);
@@ -67,6 +67,22 @@ pub async fn protect(State(state): State<AppState>, mut request: Request, next: 
     };
     rate_limit_headers(&mut response, limit.burst, limit.window(), &decision);
     response
+}
+
+/// The part of an address that identifies a client for rate limits: the whole IPv4 address, or
+/// the /64 prefix of an IPv6 one (a single host usually holds a whole /64, so per-address keys
+/// would let it take fresh buckets at will).
+pub fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let segments = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", segments[0], segments[1], segments[2], segments[3])
+            }
+        },
+    }
 }
 
 /// Sets the `RateLimit-*` headers (draft-ietf-httpapi-ratelimit-headers) on a response.
@@ -163,4 +179,18 @@ pub fn layered(routes: Router, state: AppState, http_metrics: HttpMetrics) -> Ro
         .layer(security_header("referrer-policy", "no-referrer"))
         .layer(security_header("cross-origin-opener-policy", "same-origin"))
         .layer(security_header("cache-control", "no-store"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64_prefix() {
+        let key = |text: &str| address_key(text.parse().expect("ip"));
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("::ffff:203.0.113.7"), "203.0.113.7");
+    }
 }

@@ -5,6 +5,8 @@
 //! anything is decoded. It is idempotent: an `Idempotency-Key` the caller used before, or an image
 //! the caller already uploaded, returns the existing task instead of a new one.
 
+use std::sync::Arc;
+
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -93,6 +95,10 @@ pub async fn process(
     ApiMultipart(mut multipart): ApiMultipart,
 ) -> Result<Response, AppError> {
     let key = idempotency_key(&headers)?;
+    // Held until the image is stored: bounds the memory uploads in progress can take.
+    let _slot = Arc::clone(&state.upload_slots)
+        .try_acquire_owned()
+        .map_err(|_| AppError::Unavailable("every upload slot is busy".into()))?;
     let limits = state.settings.image_limits;
     let (bytes, file_name) = read_file(&mut multipart, limits.max_bytes).await?;
     let info = image_input::inspect(&bytes, &limits).map_err(image_error)?;

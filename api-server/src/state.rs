@@ -36,6 +36,8 @@ pub struct Shared {
     pub settings: Settings,
     /// The process's metrics registry.
     pub metrics: Metrics,
+    /// Slots for uploads in progress.
+    pub upload_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -56,7 +58,18 @@ impl AppState {
             settings.access_ttl,
             settings.refresh_ttl,
         );
-        Self(Arc::new(Shared { store, queue, in_process_workers, guard, tokens, hasher, settings, metrics }))
+        let upload_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_uploads));
+        Self(Arc::new(Shared {
+            store,
+            queue,
+            in_process_workers,
+            guard,
+            tokens,
+            hasher,
+            settings,
+            metrics,
+            upload_slots,
+        }))
     }
 }
 

@@ -325,3 +325,18 @@ async fn insights_summarise_the_callers_receipts_with_corrections() {
         app.call(Method::GET, "/api/insights/summary?from=2024-03-01&to=2024-01-01", Some(&user.access), None).await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn uploads_beyond_the_concurrency_cap_get_503_with_retry_after() {
+    let mut settings = Settings::for_tests();
+    settings.limits = generous_limits();
+    settings.max_concurrent_uploads = 1;
+    let app = TestApp::with(Guard::memory(), settings).await;
+    let user = app.account("busy", Role::User).await;
+    let busy = app.state.upload_slots.clone().try_acquire_owned().expect("the only slot");
+    let refused = app.upload(Some(&user.access), &unique_png(), None).await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refused.headers.contains_key("retry-after"));
+    drop(busy);
+    assert_eq!(app.upload(Some(&user.access), &unique_png(), None).await.status, StatusCode::ACCEPTED);
+}

@@ -309,3 +309,15 @@ async fn login_attempts_sent_at_once_cannot_slip_past_the_back_off() {
     let throttled = attempts.iter().filter(|reply| reply.status == StatusCode::TOO_MANY_REQUESTS).count();
     assert_eq!((refused, throttled), (5, 7), "only the free failures are tried");
 }
+
+#[tokio::test]
+async fn rotation_never_extends_the_session() {
+    let app = TestApp::new().await;
+    let account = app.account("life", Role::User).await;
+    let login = app.login(&account.username, &account.password).await;
+    let first_left = login.json["refresh_expires_in"].as_u64().expect("seconds");
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let rotated = refresh(&app, login.json["refresh_token"].as_str().expect("refresh")).await;
+    let left = rotated.json["refresh_expires_in"].as_u64().expect("seconds");
+    assert!(left < first_left, "{left} should be below {first_left}");
+}

@@ -20,7 +20,7 @@ use super::tokens::TokenKind;
 use crate::error::{AppError, Problem};
 use crate::extract::ApiJson;
 use crate::guard::now_millis;
-use crate::http::{ClientIp, rate_limit_headers};
+use crate::http::{ClientIp, address_key, rate_limit_headers};
 use crate::state::AppState;
 
 /// A new account.
@@ -97,16 +97,16 @@ async fn start_session(state: &AppState, user: &User) -> Result<TokenResponse, A
             revoked: false,
         })
         .await?;
-    Ok(pair(state, access.token, refresh.token))
+    Ok(pair(state, access.token, refresh.token, state.tokens.refresh_ttl().as_secs()))
 }
 
-fn pair(state: &AppState, access: String, refresh: String) -> TokenResponse {
+fn pair(state: &AppState, access: String, refresh: String, refresh_expires_in: u64) -> TokenResponse {
     TokenResponse {
         access_token: access,
         token_type: "Bearer",
         expires_in: state.tokens.access_ttl().as_secs(),
         refresh_token: refresh,
-        refresh_expires_in: state.tokens.refresh_ttl().as_secs(),
+        refresh_expires_in,
     }
 }
 
@@ -163,7 +163,7 @@ pub async fn login(
     // Keys hold the account name bounded and free of separators, whatever was typed.
     let account_key = digest(&account);
     let limit = state.settings.limits.login;
-    let decision = state.guard.check_rate(&[(format!("login:{account_key}:{ip}"), limit)]).await?;
+    let decision = state.guard.check_rate(&[(format!("login:{account_key}:{}", address_key(ip)), limit)]).await?;
     if !decision.allowed {
         let mut response = AppError::TooManyRequests(decision.retry_after).into_response();
         rate_limit_headers(&mut response, limit.burst, limit.window(), &decision);
@@ -214,12 +214,15 @@ pub async fn refresh(
     let now = Utc::now();
     let internal = |error: super::tokens::InvalidToken| AppError::Internal(error.to_string());
     let user = state.store.user(claims.user_id()).await?.filter(|user| !user.disabled).ok_or(AppError::Unauthorized)?;
-    let next = state.tokens.issue_refresh(user.id, user.role, claims.fam, now.timestamp()).map_err(internal)?;
+    // The session keeps the expiry it started with: rotation never extends it.
+    let next =
+        state.tokens.rotate_refresh(user.id, user.role, claims.fam, now.timestamp(), claims.exp).map_err(internal)?;
     match state.store.rotate_session(&digest(&body.refresh_token), &digest(&next.token), now).await? {
         Rotation::Rotated(session) if session.user_id == user.id && session.family_id == claims.fam => {
             let access =
                 state.tokens.issue_access(user.id, user.role, claims.fam, now.timestamp()).map_err(internal)?;
-            Ok(axum::Json(pair(&state, access.token, next.token)).into_response())
+            let left = u64::try_from(next.claims.exp - now.timestamp()).unwrap_or(0);
+            Ok(axum::Json(pair(&state, access.token, next.token, left)).into_response())
         }
         Rotation::Rotated(session) => {
             state.store.revoke_session(session.family_id).await?;

@@ -148,9 +148,23 @@ impl TokenKeys {
         self.issue(TokenKind::Access, user, role, family, now, self.access_ttl)
     }
 
-    /// Issues a refresh token of session `family`.
+    /// Issues the first refresh token of session `family`.
     pub fn issue_refresh(&self, user: UserId, role: Role, family: Uuid, now: i64) -> Result<Issued, InvalidToken> {
         self.issue(TokenKind::Refresh, user, role, family, now, self.refresh_ttl)
+    }
+
+    /// Issues the next refresh token of a session, expiring with the session (`until`, Unix
+    /// seconds), never later.
+    pub fn rotate_refresh(
+        &self,
+        user: UserId,
+        role: Role,
+        family: Uuid,
+        now: i64,
+        until: i64,
+    ) -> Result<Issued, InvalidToken> {
+        let ttl = Duration::from_secs(u64::try_from(until - now).unwrap_or(0)).min(self.refresh_ttl);
+        self.issue(TokenKind::Refresh, user, role, family, now, ttl)
     }
 
     fn issue(
