@@ -80,6 +80,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let wait_for_stop = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         stopped.wait_for(|stop| *stop).await.ok();
     };
+    if matches!(state.queue, AnyQueue::Memory(_)) {
+        requeue_unfinished(&state).await?;
+    }
     let workers_done = if workers > 0 {
         Some(start_workers(&state, workers, Duration::from_secs(args.ocr_timeout), wait_for_stop(stopped.clone()))?)
     } else {
@@ -129,6 +132,22 @@ fn start_workers(
     _stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
     anyhow::bail!("this build has no embedded OCR (feature `embedded-ocr`): set OCR_WORKERS=0")
+}
+
+/// The in-process queue starts empty: receipts a previous run accepted and did not finish are
+/// queued again (a redelivery overwrites, never duplicates, so a receipt that was in fact done
+/// loses nothing).
+async fn requeue_unfinished(state: &AppState) -> anyhow::Result<()> {
+    use finagent_platform::store::ReceiptStore;
+    let unfinished = state.store.unfinished_receipts().await?;
+    for receipt in &unfinished {
+        let job = finagent_core::job::OcrJob::new(receipt.id, receipt.owner_id, receipt.blob_key.clone(), Utc::now());
+        state.queue.enqueue(&job).await?;
+    }
+    if !unfinished.is_empty() {
+        tracing::info!(receipts = unfinished.len(), "queued again the receipts a previous run left unfinished");
+    }
+    Ok(())
 }
 
 /// Without in-process workers (whose metrics include it), the API exports the queue depth itself.

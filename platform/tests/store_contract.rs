@@ -261,6 +261,19 @@ async fn receipts_list_newest_first_and_corrections_keep_the_original(store: imp
     assert_eq!(stored.corrected, Some(result("12.00")));
 }
 
+async fn unfinished_receipts_are_found_across_owners(store: impl Store) {
+    let (first, second) = (receipt(UserId::new()), receipt(UserId::new()));
+    let done = receipt(UserId::new());
+    for receipt in [&first, &second, &done] {
+        store.insert_receipt(receipt).await.expect("insert");
+    }
+    store.set_status(second.id, ReceiptStatus::Processing, None).await.expect("processing");
+    store.store_result(done.id, &result("1.00")).await.expect("done");
+    let unfinished: Vec<ReceiptId> = store.unfinished_receipts().await.expect("list").iter().map(|r| r.id).collect();
+    assert!(unfinished.contains(&first.id) && unfinished.contains(&second.id), "{unfinished:?}");
+    assert!(!unfinished.contains(&done.id));
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod contract_mongo {
@@ -292,4 +305,5 @@ contract!(
     uploads_are_deduplicated_per_owner_by_image_and_idempotency_key,
     concurrent_identical_uploads_store_one_receipt,
     receipts_list_newest_first_and_corrections_keep_the_original,
+    unfinished_receipts_are_found_across_owners,
 );

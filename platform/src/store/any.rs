@@ -56,6 +56,9 @@ impl ReceiptStore for AnyStore {
     async fn insert_receipt_once(&self, receipt: &Receipt) -> Result<Inserted, StoreError> {
         dispatch!(self, store => store.insert_receipt_once(receipt))
     }
+    async fn unfinished_receipts(&self) -> Result<Vec<Receipt>, StoreError> {
+        dispatch!(self, store => store.unfinished_receipts())
+    }
     async fn receipts(&self, owner: UserId) -> Result<Vec<Receipt>, StoreError> {
         dispatch!(self, store => store.receipts(owner))
     }

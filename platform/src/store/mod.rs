@@ -61,6 +61,10 @@ pub trait ReceiptStore: Send + Sync {
     /// other gets it back.
     fn insert_receipt_once(&self, receipt: &Receipt) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
 
+    /// Every receipt still `queued` or `processing`, oldest first, whoever owns it: what an
+    /// in-process queue lost when its process stopped.
+    fn unfinished_receipts(&self) -> impl Future<Output = Result<Vec<Receipt>, StoreError>> + Send;
+
     /// Every receipt of an owner, newest first.
     fn receipts(&self, owner: UserId) -> impl Future<Output = Result<Vec<Receipt>, StoreError>> + Send;
 

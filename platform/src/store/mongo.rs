@@ -201,6 +201,20 @@ impl ReceiptStore for MongoStore {
         Ok(Inserted::New)
     }
 
+    async fn unfinished_receipts(&self) -> Result<Vec<Receipt>, StoreError> {
+        let options = mongodb::options::FindOptions::builder().sort(doc! { "created_at": 1, "_id": 1 }).build();
+        let documents: Vec<Document> = self
+            .receipts
+            .find(doc! { "status": { "$in": ["queued", "processing"] } })
+            .with_options(options)
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        documents.into_iter().map(from_document).collect()
+    }
+
     async fn receipts(&self, owner: UserId) -> Result<Vec<Receipt>, StoreError> {
         let options = mongodb::options::FindOptions::builder().sort(doc! { "created_at": -1, "_id": -1 }).build();
         let documents: Vec<Document> = self

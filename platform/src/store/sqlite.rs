@@ -212,6 +212,17 @@ impl ReceiptStore for SqliteStore {
         .await
     }
 
+    async fn unfinished_receipts(&self) -> Result<Vec<Receipt>, StoreError> {
+        self.with(|db| {
+            documents(
+                db,
+                "SELECT document FROM receipts WHERE status IN ('queued', 'processing') ORDER BY created_at, id",
+                [],
+            )
+        })
+        .await
+    }
+
     async fn receipts(&self, owner: UserId) -> Result<Vec<Receipt>, StoreError> {
         let owner = owner.to_string();
         self.with(move |db| {
