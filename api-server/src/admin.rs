@@ -4,7 +4,7 @@
 use axum::extract::State;
 use finagent_core::UserId;
 use finagent_core::account::Role;
-use finagent_platform::store::UserStore;
+use finagent_platform::store::{UserChange, UserStore};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -42,16 +42,19 @@ async fn change_user(
     state: &AppState,
     admin: &AdminCaller,
     id: Uuid,
-    change: impl FnOnce(&mut finagent_core::account::User) -> bool,
+    change: UserChange,
 ) -> Result<UserView, AppError> {
     let id = UserId::from_uuid(id);
     if id == admin.0.user_id {
         return Err(AppError::Invalid("administrators cannot disable themselves or change their own role".into()));
     }
-    let mut user = state.store.user(id).await?.ok_or(AppError::NotFound)?;
-    if change(&mut user) {
-        end_all_sessions(state, &mut user).await?;
+    let user = state.store.user(id).await?.ok_or(AppError::NotFound)?;
+    let mut changed = user.clone();
+    change.apply(&mut changed);
+    if changed == user {
+        return Ok(UserView::from(&user));
     }
+    let user = end_all_sessions(state, id, change).await?.ok_or(AppError::NotFound)?;
     Ok(UserView::from(&user))
 }
 
@@ -70,7 +73,7 @@ pub async fn disable_user(
     admin: AdminCaller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<UserView>, AppError> {
-    let view = change_user(&state, &admin, id, |user| !std::mem::replace(&mut user.disabled, true)).await?;
+    let view = change_user(&state, &admin, id, UserChange::Disabled(true)).await?;
     tracing::info!(user.id = %id, admin.id = %admin.0.user_id, "user disabled");
     Ok(axum::Json(view))
 }
@@ -90,7 +93,7 @@ pub async fn enable_user(
     admin: AdminCaller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<UserView>, AppError> {
-    let view = change_user(&state, &admin, id, |user| std::mem::replace(&mut user.disabled, false)).await?;
+    let view = change_user(&state, &admin, id, UserChange::Disabled(false)).await?;
     tracing::info!(user.id = %id, admin.id = %admin.0.user_id, "user enabled");
     Ok(axum::Json(view))
 }
@@ -111,8 +114,7 @@ pub async fn change_role(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<RoleChange>,
 ) -> Result<axum::Json<UserView>, AppError> {
-    let view =
-        change_user(&state, &admin, id, |user| std::mem::replace(&mut user.role, body.role) != body.role).await?;
+    let view = change_user(&state, &admin, id, UserChange::Role(body.role)).await?;
     tracing::info!(user.id = %id, admin.id = %admin.0.user_id, role = body.role.as_str(), "role changed");
     Ok(axum::Json(view))
 }

@@ -7,7 +7,9 @@ use finagent_core::receipt::{EngineInfo, Merchant, Receipt, ReceiptResult, Recei
 use finagent_core::{BlobKey, ReceiptId, UserId};
 use finagent_platform::store::mongo::MongoStore;
 use finagent_platform::store::sqlite::SqliteStore;
-use finagent_platform::store::{ApiKeyStore, BlobStore, Inserted, ReceiptStore, SessionStore, StoreError, UserStore};
+use finagent_platform::store::{
+    ApiKeyStore, BlobStore, Inserted, ReceiptStore, SessionStore, StoreError, UserChange, UserStore,
+};
 use finagent_platform::testkit;
 use uuid::Uuid;
 
@@ -274,6 +276,25 @@ async fn unfinished_receipts_are_found_across_owners(store: impl Store) {
     assert!(!unfinished.contains(&done.id));
 }
 
+async fn user_changes_touch_only_their_field(store: impl Store) {
+    let ann = user("ann");
+    store.create_user(&ann).await.expect("create");
+    // A stale copy read before the disable must not undo it: changes go field by field.
+    let later = ann.tokens_valid_after + Duration::seconds(5);
+    let disabled =
+        store.change_user(ann.id, &UserChange::Disabled(true), Some(later)).await.expect("disable").expect("user");
+    assert!(disabled.disabled);
+    let rehashed =
+        store.change_user(ann.id, &UserChange::Password("$new".into()), None).await.expect("hash").expect("user");
+    assert!(rehashed.disabled, "the password change kept the disable");
+    assert_eq!(rehashed.password_hash, "$new");
+    assert_eq!(rehashed.tokens_valid_after, later);
+    let promoted = store.change_user(ann.id, &UserChange::Role(Role::Admin), None).await.expect("role").expect("user");
+    assert_eq!((promoted.role, promoted.disabled, promoted.password_hash.as_str()), (Role::Admin, true, "$new"));
+    assert_eq!(store.user(ann.id).await.expect("read"), Some(promoted));
+    assert_eq!(store.change_user(UserId::new(), &UserChange::Disabled(true), None).await.expect("missing"), None);
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod contract_mongo {
@@ -306,4 +327,5 @@ contract!(
     concurrent_identical_uploads_store_one_receipt,
     receipts_list_newest_first_and_corrections_keep_the_original,
     unfinished_receipts_are_found_across_owners,
+    user_changes_touch_only_their_field,
 );

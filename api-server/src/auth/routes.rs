@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use finagent_core::UserId;
 use finagent_core::account::{Role, Rotation, Session, User};
-use finagent_platform::store::{ApiKeyStore, SessionStore, UserStore};
+use finagent_platform::store::{ApiKeyStore, SessionStore, UserChange, UserStore};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -184,10 +184,8 @@ pub async fn login(
             return Err(AppError::Unauthorized);
         }
         (_, Some(user)) if user.disabled => return Err(AppError::Unauthorized),
-        (Verified::YesRehashed(new_hash), Some(mut user)) => {
-            user.password_hash = new_hash;
-            state.store.update_user(&user).await?;
-            user
+        (Verified::YesRehashed(new_hash), Some(user)) => {
+            state.store.change_user(user.id, &UserChange::Password(new_hash), None).await?.unwrap_or(user)
         }
         (Verified::Yes, Some(user)) => user,
     };
@@ -286,7 +284,7 @@ pub async fn change_password(
     caller: SessionCaller,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<axum::Json<TokenResponse>, AppError> {
-    let mut user = state.store.user(caller.principal.user_id).await?.ok_or(AppError::Unauthorized)?;
+    let user = state.store.user(caller.principal.user_id).await?.ok_or(AppError::Unauthorized)?;
     let account_key = digest(&user.username);
     if let Some(wait) = state.guard.begin_login_attempt(&account_key).await? {
         return Err(AppError::TooManyRequests(wait));
@@ -297,8 +295,8 @@ pub async fn change_password(
     }
     state.guard.clear_login_failures(&account_key).await?;
     password::check_policy(&body.new_password, &user.username).map_err(invalid_password)?;
-    user.password_hash = state.hasher.hash(body.new_password).await?;
-    end_all_sessions(&state, &mut user).await?;
+    let hash = state.hasher.hash(body.new_password).await?;
+    let user = end_all_sessions(&state, user.id, UserChange::Password(hash)).await?.ok_or(AppError::Unauthorized)?;
     for key in state.store.api_keys(user.id).await?.iter().filter(|key| !key.revoked) {
         state.store.revoke_api_key(user.id, key.id).await?;
     }
@@ -306,13 +304,13 @@ pub async fn change_password(
     Ok(axum::Json(start_session(&state, &user).await?))
 }
 
-/// Voids every token and session of a user and saves the user: used by password changes, role
-/// changes and disabling.
-pub async fn end_all_sessions(state: &AppState, user: &mut User) -> Result<(), AppError> {
+/// Applies one change to a user and voids every token and session they hold: used by password
+/// changes, role changes and disabling. Returns the changed user, or `None` when it is gone.
+pub async fn end_all_sessions(state: &AppState, id: UserId, change: UserChange) -> Result<Option<User>, AppError> {
     let now = now_millis();
-    user.tokens_valid_after = chrono::DateTime::from_timestamp_millis(now).unwrap_or_else(Utc::now);
-    state.store.update_user(user).await?;
-    state.store.revoke_user_sessions(user.id).await?;
-    state.guard.set_not_before(user.id, now, state.tokens.access_ttl() + std::time::Duration::from_secs(60)).await?;
-    Ok(())
+    let after = chrono::DateTime::from_timestamp_millis(now).unwrap_or_else(Utc::now);
+    let Some(user) = state.store.change_user(id, &change, Some(after)).await? else { return Ok(None) };
+    state.store.revoke_user_sessions(id).await?;
+    state.guard.set_not_before(id, now, state.tokens.access_ttl() + std::time::Duration::from_secs(60)).await?;
+    Ok(Some(user))
 }

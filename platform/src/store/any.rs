@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::mongo::MongoStore;
 use super::sqlite::SqliteStore;
-use super::{ApiKeyStore, BlobStore, Inserted, ReceiptStore, SessionStore, StoreError, UserStore};
+use super::{ApiKeyStore, BlobStore, Inserted, ReceiptStore, SessionStore, StoreError, UserChange, UserStore};
 
 /// One of the store backends.
 #[derive(Clone, Debug)]
@@ -111,6 +111,14 @@ impl UserStore for AnyStore {
     }
     async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
         dispatch!(self, store => store.update_user(user))
+    }
+    async fn change_user(
+        &self,
+        id: UserId,
+        change: &UserChange,
+        tokens_valid_after: Option<DateTime<Utc>>,
+    ) -> Result<Option<User>, StoreError> {
+        dispatch!(self, store => store.change_user(id, change, tokens_valid_after))
     }
 }
 

@@ -118,6 +118,29 @@ pub trait BlobStore: Send + Sync {
     fn delete_blob(&self, key: &BlobKey) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// One change to a user, applied by the store to that field alone, so that two changes made at
+/// the same time (a password change and an administrator disabling the account) both hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UserChange {
+    /// A new password hash.
+    Password(String),
+    /// Disabled or enabled.
+    Disabled(bool),
+    /// A new role.
+    Role(finagent_core::account::Role),
+}
+
+impl UserChange {
+    /// Applies the change to a user in memory.
+    pub fn apply(&self, user: &mut User) {
+        match self {
+            Self::Password(hash) => user.password_hash = hash.clone(),
+            Self::Disabled(disabled) => user.disabled = *disabled,
+            Self::Role(role) => user.role = *role,
+        }
+    }
+}
+
 /// User accounts.
 pub trait UserStore: Send + Sync {
     /// Creates a user; a taken user name or email is a conflict.
@@ -130,6 +153,14 @@ pub trait UserStore: Send + Sync {
     fn users(&self) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
     /// Replaces a user's mutable fields (role, disabled, password hash, token validity).
     fn update_user(&self, user: &User) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Changes one field of a user atomically, and moves its token cut-off when `tokens_valid_after`
+    /// is given; returns the user after the change, or `None` when there is no such user.
+    fn change_user(
+        &self,
+        id: UserId,
+        change: &UserChange,
+        tokens_valid_after: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
 }
 
 /// Refresh-token families.

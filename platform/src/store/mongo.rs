@@ -16,7 +16,9 @@ use mongodb::options::{GridFsBucketOptions, IndexOptions};
 use mongodb::{Collection, Database, IndexModel};
 use uuid::Uuid;
 
-use super::{ApiKeyStore, BlobStore, Inserted, ReceiptStore, SessionStore, StoreError, UserStore, dedup_keys};
+use super::{
+    ApiKeyStore, BlobStore, Inserted, ReceiptStore, SessionStore, StoreError, UserChange, UserStore, dedup_keys,
+};
 
 /// Receipts, images and accounts on MongoDB.
 #[derive(Clone, Debug)]
@@ -368,6 +370,33 @@ impl UserStore for MongoStore {
             Err(error) if is_duplicate(&error) => Err(StoreError::Conflict("user name or email".to_owned())),
             Err(error) => Err(unavailable(error)),
         }
+    }
+
+    async fn change_user(
+        &self,
+        id: UserId,
+        change: &UserChange,
+        tokens_valid_after: Option<DateTime<Utc>>,
+    ) -> Result<Option<User>, StoreError> {
+        let corrupt = |error: bson::ser::Error| StoreError::Corrupt(error.to_string());
+        let mut set = match change {
+            UserChange::Password(hash) => doc! { "password_hash": hash },
+            UserChange::Disabled(disabled) => doc! { "disabled": disabled },
+            UserChange::Role(role) => doc! { "role": bson::to_bson(role).map_err(corrupt)? },
+        };
+        if let Some(after) = tokens_valid_after {
+            set.insert("tokens_valid_after", bson::to_bson(&after).map_err(corrupt)?);
+        }
+        let options = mongodb::options::FindOneAndUpdateOptions::builder()
+            .return_document(mongodb::options::ReturnDocument::After)
+            .build();
+        self.users
+            .find_one_and_update(doc! { "_id": id.to_string() }, doc! { "$set": set })
+            .with_options(options)
+            .await
+            .map_err(unavailable)?
+            .map(decode)
+            .transpose()
     }
 }
 

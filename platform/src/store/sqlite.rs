@@ -17,7 +17,9 @@ use finagent_core::{BlobKey, ReceiptId, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
-use super::{ApiKeyStore, BlobStore, Inserted, ReceiptStore, SessionStore, StoreError, UserStore, dedup_keys};
+use super::{
+    ApiKeyStore, BlobStore, Inserted, ReceiptStore, SessionStore, StoreError, UserChange, UserStore, dedup_keys,
+};
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -424,6 +426,33 @@ impl UserStore for SqliteStore {
                 )
                 .map_err(|e| conflict_or(e, "user name or email"))?;
             Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn change_user(
+        &self,
+        id: UserId,
+        change: &UserChange,
+        tokens_valid_after: Option<DateTime<Utc>>,
+    ) -> Result<Option<User>, StoreError> {
+        let (id, change) = (id.to_string(), change.clone());
+        self.with(move |db| {
+            let transaction = db.transaction().map_err(failed)?;
+            let Some(mut user) =
+                document::<User>(&transaction, "SELECT document FROM users WHERE id = ?1", params![id])?
+            else {
+                return Ok(None);
+            };
+            change.apply(&mut user);
+            if let Some(after) = tokens_valid_after {
+                user.tokens_valid_after = user.tokens_valid_after.max(after);
+            }
+            transaction
+                .execute("UPDATE users SET document = ?2 WHERE id = ?1", params![id, to_json(&user)?])
+                .map_err(failed)?;
+            transaction.commit().map_err(failed)?;
+            Ok(Some(user))
         })
         .await
     }
