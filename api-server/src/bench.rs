@@ -77,11 +77,7 @@ const LATE: Duration = Duration::from_millis(5);
 
 impl Phase {
     fn percentile(&self, quantile: f64) -> f64 {
-        if self.latencies.is_empty() {
-            return f64::NAN;
-        }
-        let index = ((self.latencies.len() as f64 * quantile).ceil() as usize).clamp(1, self.latencies.len()) - 1;
-        self.latencies[index].as_secs_f64() * 1000.0
+        percentile(&self.latencies, quantile)
     }
 
     fn print(&self) {
@@ -98,6 +94,15 @@ impl Phase {
             self.percentile(0.99),
         );
     }
+}
+
+/// The `quantile` of sorted latencies, in milliseconds (NaN when there are none).
+pub(crate) fn percentile(sorted: &[Duration], quantile: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 * quantile).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index].as_secs_f64() * 1000.0
 }
 
 /// Runs the benchmark and prints a table.

@@ -20,6 +20,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
+use crate::bench::percentile;
+
 /// Options of `api-server load`.
 #[derive(Debug, clap::Args)]
 pub struct LoadArgs {
@@ -64,14 +66,6 @@ pub fn tagged_jpeg(jpeg: &[u8], tag: &str) -> Vec<u8> {
     out.extend_from_slice(comment);
     out.extend_from_slice(&jpeg[2..]);
     out
-}
-
-fn percentile(sorted: &[Duration], quantile: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let index = ((sorted.len() as f64 * quantile).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index].as_secs_f64() * 1000.0
 }
 
 /// Runs the load and prints the results.

@@ -40,11 +40,6 @@ pub struct RunArgs {
     pub identity: String,
 }
 
-struct Shared {
-    context: Arc<Context>,
-    metrics: OperatorMetrics,
-}
-
 fn error_policy(
     _agent: Arc<FinancialAgent>,
     error: &ReconcileError,
@@ -95,7 +90,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         probe: Arc::new(ServiceProbe::default()),
         metrics: operator_metrics.clone(),
     });
-    let shared = Shared { context: context.clone(), metrics: operator_metrics.clone() };
     let config = watcher::Config::default();
     // Watch what we own, so a deleted or edited child is repaired at once; the queue depth has no
     // watch, so reconcile asks to be requeued every poll interval.
@@ -118,7 +112,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         outcome
     };
     let running =
-        controller.run(timed, error_policy, Arc::new((shared.context, shared.metrics))).for_each(|result| async move {
+        controller.run(timed, error_policy, Arc::new((context, operator_metrics))).for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "controller event");
             }

@@ -130,16 +130,26 @@ impl RedisGuard {
         })
     }
 
-    pub(super) async fn revoke_token(&self, jti: &str, remaining_life: Duration) -> Result<(), GuardError> {
+    /// `SET key value PX ttl`: revocations and cut-offs only need to outlive the access tokens.
+    async fn set_expiring(
+        &self,
+        key: String,
+        value: impl redis::ToRedisArgs + Send + Sync,
+        ttl: Duration,
+    ) -> Result<(), GuardError> {
         let mut connection = self.connection.clone();
         redis::cmd("SET")
-            .arg(self.key(&["auth", "revoked", jti]))
-            .arg(1)
+            .arg(key)
+            .arg(value)
             .arg("PX")
-            .arg(millis(remaining_life))
+            .arg(millis(ttl))
             .query_async::<()>(&mut connection)
             .await
             .map_err(unavailable)
+    }
+
+    pub(super) async fn revoke_token(&self, jti: &str, remaining_life: Duration) -> Result<(), GuardError> {
+        self.set_expiring(self.key(&["auth", "revoked", jti]), 1, remaining_life).await
     }
 
     pub(super) async fn set_not_before(
@@ -148,27 +158,11 @@ impl RedisGuard {
         at_millis: i64,
         horizon: Duration,
     ) -> Result<(), GuardError> {
-        let mut connection = self.connection.clone();
-        redis::cmd("SET")
-            .arg(self.key(&["auth", "not-before", &user.to_string()]))
-            .arg(at_millis)
-            .arg("PX")
-            .arg(millis(horizon))
-            .query_async::<()>(&mut connection)
-            .await
-            .map_err(unavailable)
+        self.set_expiring(self.key(&["auth", "not-before", &user.to_string()]), at_millis, horizon).await
     }
 
     pub(super) async fn revoke_session(&self, family: Uuid, remaining_life: Duration) -> Result<(), GuardError> {
-        let mut connection = self.connection.clone();
-        redis::cmd("SET")
-            .arg(self.key(&["auth", "revoked-session", &family.to_string()]))
-            .arg(1)
-            .arg("PX")
-            .arg(millis(remaining_life))
-            .query_async::<()>(&mut connection)
-            .await
-            .map_err(unavailable)
+        self.set_expiring(self.key(&["auth", "revoked-session", &family.to_string()]), 1, remaining_life).await
     }
 
     pub(super) async fn token_standing(

@@ -122,6 +122,20 @@ impl MongoStore {
         self.receipts.estimated_document_count().await.map(|_| ()).map_err(unavailable)
     }
 
+    async fn find_receipts(&self, filter: Document, sort: Document) -> Result<Vec<Receipt>, StoreError> {
+        let options = mongodb::options::FindOptions::builder().sort(sort).build();
+        let documents: Vec<Document> = self
+            .receipts
+            .find(filter)
+            .with_options(options)
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        documents.into_iter().map(from_document).collect()
+    }
+
     async fn blob_id(&self, key: &BlobKey) -> Result<Option<Bson>, StoreError> {
         let files: Vec<_> = self
             .images
@@ -204,31 +218,12 @@ impl ReceiptStore for MongoStore {
     }
 
     async fn unfinished_receipts(&self) -> Result<Vec<Receipt>, StoreError> {
-        let options = mongodb::options::FindOptions::builder().sort(doc! { "created_at": 1, "_id": 1 }).build();
-        let documents: Vec<Document> = self
-            .receipts
-            .find(doc! { "status": { "$in": ["queued", "processing"] } })
-            .with_options(options)
+        self.find_receipts(doc! { "status": { "$in": ["queued", "processing"] } }, doc! { "created_at": 1, "_id": 1 })
             .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
-        documents.into_iter().map(from_document).collect()
     }
 
     async fn receipts(&self, owner: UserId) -> Result<Vec<Receipt>, StoreError> {
-        let options = mongodb::options::FindOptions::builder().sort(doc! { "created_at": -1, "_id": -1 }).build();
-        let documents: Vec<Document> = self
-            .receipts
-            .find(doc! { "owner_id": owner.to_string() })
-            .with_options(options)
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
-        documents.into_iter().map(from_document).collect()
+        self.find_receipts(doc! { "owner_id": owner.to_string() }, doc! { "created_at": -1, "_id": -1 }).await
     }
 
     async fn delete_receipt(&self, owner: UserId, id: ReceiptId) -> Result<Option<Receipt>, StoreError> {

@@ -151,37 +151,48 @@ impl SqliteStore {
     }
 }
 
+/// A receipt as its row: the indexed columns and the JSON document.
+struct ReceiptRow {
+    id: String,
+    owner: String,
+    status: &'static str,
+    sha: String,
+    created: String,
+    document: String,
+}
+
+impl ReceiptRow {
+    fn of(receipt: &Receipt) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: receipt.id.to_string(),
+            owner: receipt.owner_id.to_string(),
+            status: receipt.status.as_str(),
+            sha: receipt.image_sha256.clone(),
+            created: receipt.created_at.to_rfc3339(),
+            document: to_json(receipt)?,
+        })
+    }
+
+    /// Inserts the row; a receipt with the same id is a conflict.
+    fn insert(&self, db: &Connection) -> Result<(), StoreError> {
+        db.execute(
+            "INSERT INTO receipts (id, owner_id, status, image_sha256, created_at, document) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![self.id, self.owner, self.status, self.sha, self.created, self.document],
+        )
+        .map_err(|e| conflict_or(e, &format!("receipt {}", self.id)))?;
+        Ok(())
+    }
+}
+
 impl ReceiptStore for SqliteStore {
     async fn insert_receipt(&self, receipt: &Receipt) -> Result<(), StoreError> {
-        let (id, owner, status, sha, created) = (
-            receipt.id.to_string(),
-            receipt.owner_id.to_string(),
-            receipt.status.as_str(),
-            receipt.image_sha256.clone(),
-            receipt.created_at.to_rfc3339(),
-        );
-        let document = to_json(receipt)?;
-        self.with(move |db| {
-            db.execute(
-                "INSERT INTO receipts (id, owner_id, status, image_sha256, created_at, document) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![id, owner, status, sha, created, document],
-            )
-            .map_err(|e| conflict_or(e, &format!("receipt {id}")))?;
-            Ok(())
-        })
-        .await
+        let row = ReceiptRow::of(receipt)?;
+        self.with(move |db| row.insert(db)).await
     }
 
     async fn insert_receipt_once(&self, receipt: &Receipt) -> Result<Inserted, StoreError> {
         let keys = dedup_keys(receipt);
-        let (id, owner, status, sha, created) = (
-            receipt.id.to_string(),
-            receipt.owner_id.to_string(),
-            receipt.status.as_str(),
-            receipt.image_sha256.clone(),
-            receipt.created_at.to_rfc3339(),
-        );
-        let document_text = to_json(receipt)?;
+        let row = ReceiptRow::of(receipt)?;
         self.with(move |db| {
             let transaction = db.transaction().map_err(failed)?;
             for key in &keys {
@@ -190,22 +201,23 @@ impl ReceiptStore for SqliteStore {
                     .optional()
                     .map_err(failed)?;
                 if let Some(existing) = existing {
-                    let found =
-                        document::<Receipt>(&transaction, "SELECT document FROM receipts WHERE id = ?1", params![existing])?;
+                    let found = document::<Receipt>(
+                        &transaction,
+                        "SELECT document FROM receipts WHERE id = ?1",
+                        params![existing],
+                    )?;
                     if let Some(found) = found {
                         return Ok(Inserted::Existing(Box::new(found)));
                     }
                 }
             }
-            transaction
-                .execute(
-                    "INSERT INTO receipts (id, owner_id, status, image_sha256, created_at, document) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![id, owner, status, sha, created, document_text],
-                )
-                .map_err(|e| conflict_or(e, &format!("receipt {id}")))?;
+            row.insert(&transaction)?;
             for key in &keys {
                 transaction
-                    .execute("INSERT OR REPLACE INTO receipt_keys (key, receipt_id) VALUES (?1, ?2)", params![key, id])
+                    .execute(
+                        "INSERT OR REPLACE INTO receipt_keys (key, receipt_id) VALUES (?1, ?2)",
+                        params![key, row.id],
+                    )
                     .map_err(failed)?;
             }
             transaction.commit().map_err(failed)?;
