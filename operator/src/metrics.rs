@@ -1,7 +1,7 @@
 //! The operator's metrics, registered once on the process registry.
 
 use finagent_platform::metrics::Metrics;
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts};
 
 /// Counters and histograms of the operator.
 #[derive(Clone, Debug)]
@@ -16,6 +16,8 @@ pub struct OperatorMetrics {
     pub scaling: IntCounterVec,
     /// Rollbacks performed.
     pub rollbacks: IntCounterVec,
+    /// 1 while this replica holds the leader Lease and reconciles, 0 while it waits.
+    pub leader: IntGauge,
 }
 
 impl OperatorMetrics {
@@ -35,16 +37,18 @@ impl OperatorMetrics {
         )?;
         let scaling = IntCounterVec::new(
             Opts::new("finagent_operator_scaling_decisions_total", "Worker scaling decisions by direction."),
-            &["instance", "direction"],
+            &["financialagent", "direction"],
         )?;
         let rollbacks = IntCounterVec::new(
             Opts::new("finagent_operator_rollbacks_total", "Rollbacks to the last known good revision."),
-            &["instance"],
+            &["financialagent"],
         )?;
+        let leader = IntGauge::new("finagent_operator_leader", "1 while this replica leads and reconciles.")?;
         for collector in [&reconciles, &errors, &scaling, &rollbacks] {
             metrics.registry().register(Box::new(collector.clone()))?;
         }
         metrics.registry().register(Box::new(duration.clone()))?;
-        Ok(Self { reconciles, errors, duration, scaling, rollbacks })
+        metrics.registry().register(Box::new(leader.clone()))?;
+        Ok(Self { reconciles, errors, duration, scaling, rollbacks, leader })
     }
 }

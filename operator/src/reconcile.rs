@@ -423,7 +423,7 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
     let scaled = scale.replicas != current && worker_now.is_some();
     if scaled {
         let direction = if scale.replicas > current { "up" } else { "down" };
-        ctx.metrics.scaling.with_label_values(&[validated.name.as_str(), direction]).inc();
+        ctx.metrics.scaling.with_label_values(&[validated.key().as_str(), direction]).inc();
         warn(
             &ctx,
             &agent,
@@ -513,7 +513,7 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
                     }
                     let message =
                         format!("revision {desired_revision} failed ({reason}); rolled back to {}", good.revision);
-                    ctx.metrics.rollbacks.with_label_values(&[validated.name.as_str()]).inc();
+                    ctx.metrics.rollbacks.with_label_values(&[validated.key().as_str()]).inc();
                     warn(&ctx, &agent, "RolledBack", message.clone(), "Rollback").await;
                     rolled_back = Some(message);
                 }

@@ -81,6 +81,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         () = finagent_platform::shutdown::signal() => return Ok(()),
     }
     tracing::info!(identity = %args.identity, "leading");
+    operator_metrics.leader.set(1);
 
     let reporter = Reporter { controller: "finagent-operator".into(), instance: Some(args.identity.clone()) };
     let context = Arc::new(Context {

@@ -26,6 +26,13 @@ pub struct ValidatedAgent {
     pub spec: FinancialAgentSpec,
 }
 
+impl ValidatedAgent {
+    /// `namespace/name`, the resource's label value in the operator's metrics.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
 fn is_dns_label(text: &str, max: usize) -> bool {
     !text.is_empty()
         && text.len() <= max

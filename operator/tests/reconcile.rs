@@ -208,6 +208,8 @@ async fn reconcile_scales_workers_on_a_backlog_and_keeps_them_when_redis_is_gone
     let notes: Vec<String> =
         events.list(&Default::default()).await.expect("events").items.into_iter().filter_map(|e| e.note).collect();
     assert!(notes.iter().any(|note| note.contains("ocr workers 1 → 5")), "{notes:?}");
+    let metrics = &world.context.metrics;
+    assert_eq!(metrics.scaling.with_label_values(&["finance/shop", "up"]).get(), 1);
     // Redis unreachable: the workers stay, and a condition says why.
     *world.fixed.depth.lock().expect("lock") = None;
     let agent = world.reconcile().await;
@@ -236,6 +238,7 @@ async fn reconcile_rolls_back_a_failing_rollout_and_does_not_retry_it() {
     let rolled_back = condition(&agent, "RolledBack");
     assert_eq!(rolled_back.status, "True");
     assert!(rolled_back.message.contains("rolled back"), "{}", rolled_back.message);
+    assert_eq!(world.context.metrics.rollbacks.with_label_values(&["finance/shop"]).get(), 1);
     let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(world.client.clone(), "finance");
     let reasons: Vec<String> =
         events.list(&Default::default()).await.expect("events").items.into_iter().filter_map(|e| e.reason).collect();
