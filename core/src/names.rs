@@ -27,6 +27,11 @@ pub mod labels {
     pub const APP_NAME: &str = "financial-agent";
     /// The manager of every child object.
     pub const MANAGED_BY: &str = "finagent-operator";
+    /// `finagent.io/role`: [`OPERATOR_ROLE`] on the operator's pods (set by the Helm chart), which
+    /// the datastore NetworkPolicies let in so the operator can read the queue depth.
+    pub const ROLE: &str = "finagent.io/role";
+    /// The operator's value of [`ROLE`].
+    pub const OPERATOR_ROLE: &str = "operator";
 }
 
 /// The components of one platform instance.

@@ -385,6 +385,9 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
             return Ok(Action::await_change());
         }
     };
+    // The rollback counter exists at 0 from the first reconcile, so that a first rollback is an
+    // increase that alerts can see.
+    ctx.metrics.rollbacks.with_label_values(&[validated.key().as_str()]);
     let client = &ctx.client;
     // 2. Read: credentials, the workers' Deployment, the last good templates, the queue depth.
     ensure_credentials(client, &validated).await?;

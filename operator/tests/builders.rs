@@ -171,7 +171,7 @@ fn the_worker_deployment_as_a_whole() {
 }
 
 #[test]
-fn network_policies_let_only_the_api_and_workers_reach_the_datastores() {
+fn network_policies_let_only_the_api_workers_and_operator_reach_the_datastores() {
     let agent = sample("minimal");
     let policies = finagent_operator::build::edge::network_policies(&agent);
     let redis = policies.iter().find(|policy| policy["metadata"]["name"] == "receipts-redis").expect("redis policy");
@@ -179,9 +179,15 @@ fn network_policies_let_only_the_api_and_workers_reach_the_datastores() {
         .as_array()
         .expect("from")
         .iter()
-        .map(|peer| peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"].as_str().expect("component"))
+        .map(|peer| {
+            let labels = &peer["podSelector"]["matchLabels"];
+            labels["app.kubernetes.io/component"].as_str().or(labels["finagent.io/role"].as_str()).expect("peer")
+        })
         .collect();
-    assert_eq!(sources, ["api-server", "ocr-worker"]);
+    assert_eq!(sources, ["api-server", "ocr-worker", "operator"], "the operator reads the queue depth");
+    assert_eq!(redis["spec"]["ingress"][0]["from"][2]["namespaceSelector"], json!({}), "from its own namespace");
+    let mongodb = policies.iter().find(|policy| policy["metadata"]["name"] == "receipts-mongodb").expect("mongo");
+    assert_eq!(mongodb["spec"]["ingress"][0]["from"].as_array().expect("from").len(), 2, "API and workers only");
     let api = policies.iter().find(|policy| policy["metadata"]["name"] == "receipts-api-server").expect("api policy");
     assert_eq!(
         api["spec"]["ingress"],

@@ -224,6 +224,11 @@ async fn reconcile_scales_workers_on_a_backlog_and_keeps_them_when_redis_is_gone
 async fn reconcile_rolls_back_a_failing_rollout_and_does_not_retry_it() {
     let world = world(json!({"version": "1.0.0"})).await;
     world.reconcile().await;
+    let rollbacks = world.context.metrics.rollbacks.clone();
+    use prometheus::core::Collector;
+    let exported = |rollbacks: &prometheus::IntCounterVec| rollbacks.collect()[0].get_metric().len();
+    assert_eq!(exported(&rollbacks), 1, "the counter is exported at 0 before any rollback");
+    assert_eq!(rollbacks.with_label_values(&["finance/shop"]).get(), 0);
     world.roll_out("shop-api-server").await;
     world.roll_out("shop-ocr-worker").await;
     world.reconcile().await;

@@ -1,7 +1,7 @@
 //! What faces the network: the Ingress in front of the API, and NetworkPolicies that let traffic
 //! from outside reach only the API, and let only the API and the workers reach the datastores.
 
-use finagent_core::names::{Component, ports};
+use finagent_core::names::{Component, labels, ports};
 use serde_json::{Value, json};
 
 use super::{child_name, metadata, selector};
@@ -89,10 +89,16 @@ pub fn network_policies(agent: &ValidatedAgent) -> Vec<Value> {
         ),
     ];
     if agent.spec.redis.managed {
+        // The operator reads the queue depth from Redis, from its own namespace.
+        let mut redis_clients = from_components(agent, &[Component::ApiServer, Component::OcrWorker]);
+        redis_clients.push(json!({
+            "namespaceSelector": {},
+            "podSelector": {"matchLabels": {labels::ROLE: labels::OPERATOR_ROLE}},
+        }));
         policies.push(policy(
             agent,
             Component::Redis,
-            json!([{"from": from_components(agent, &[Component::ApiServer, Component::OcrWorker]), "ports": [{"port": ports::REDIS}]}]),
+            json!([{"from": redis_clients, "ports": [{"port": ports::REDIS}]}]),
         ));
     }
     if agent.spec.mongodb.managed {

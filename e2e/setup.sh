@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Prepares a kind cluster (created from e2e/kind.yaml) for e2e/run.sh: installs ingress-nginx and
+# loads the images built from this commit, tagged `e2e`.
+#
+# Usage: e2e/setup.sh [kind cluster name, default finagent-e2e]
+set -euo pipefail
+
+cluster="${1:-finagent-e2e}"
+ingress_nginx_version="controller-v1.12.1"
+
+echo "==> ingress-nginx ($ingress_nginx_version)"
+kubectl apply -f "https://raw.githubusercontent.com/kubernetes/ingress-nginx/$ingress_nginx_version/deploy/static/provider/kind/deploy.yaml"
+kubectl -n ingress-nginx rollout status deployment/ingress-nginx-controller --timeout=300s
+
+echo "==> loading images into kind"
+for component in operator api-server ocr-worker; do
+  kind load docker-image --name "$cluster" "ghcr.io/finagent/$component:e2e"
+done
