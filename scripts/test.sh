@@ -5,7 +5,8 @@
 #    the MongoDB-wire test server and the other PyPI test tools);
 # 2. starts Redis and the MongoDB-wire server on free loopback ports and hands their URLs to the
 #    tests (FINAGENT_TEST_REDIS_URL, FINAGENT_TEST_MONGODB_URL);
-# 3. runs cargo fmt --check, cargo clippy --all-targets -D warnings and every test;
+# 3. runs cargo fmt --check, cargo clippy --all-targets -D warnings, the delivery checks
+#    (scripts/check-delivery.sh: chart, images, workflows, alerts and dashboards) and every test;
 # 4. stops every server it started, whatever happened.
 #
 # Usage: scripts/test.sh [extra cargo test arguments, e.g. a test name filter]
@@ -19,8 +20,9 @@ source "$root/scripts/lib.sh"
 step "installing test dependencies"
 install_debian_packages \
   tesseract-ocr tesseract-ocr-eng libtesseract-dev libleptonica-dev libclang-dev clang pkg-config \
-  redis-server python3 python3-venv curl jq ca-certificates
+  redis-server python3 python3-venv curl jq ca-certificates prometheus shellcheck
 ensure_test_venv
+ensure_cluster_tools
 
 run_dir="$(mktemp -d "${TMPDIR:-/tmp}/finagent-test.XXXXXX")"
 pids=()
@@ -43,6 +45,7 @@ export FINAGENT_TEST_REDIS_URL="$STARTED_REDIS_URL"
 export FINAGENT_TEST_MONGODB_URL="$STARTED_MONGODB_URL"
 export FINAGENT_TEST_REQUIRE_SERVERS=1
 export FINAGENT_TEST_VENV="$VENV"
+export FINAGENT_TEST_HELM="$TOOLS/bin/helm"
 export OMP_THREAD_LIMIT=1
 # Where the development receipts sit beside the repository (as in this project's CI), the tests
 # that measure extraction on them must run, not skip.
@@ -57,6 +60,8 @@ cargo fmt --all -- --check
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+"$root/scripts/check-delivery.sh"
 
 step "cargo test"
 cargo test --workspace --locked "$@"

@@ -74,3 +74,22 @@ pub fn venv_tool(name: &str) -> Option<std::path::PathBuf> {
     eprintln!("skipping: {} has no {name}", venv);
     None
 }
+
+/// Environment variable holding the path of the `helm` binary of the test run.
+pub const HELM_VAR: &str = "FINAGENT_TEST_HELM";
+
+/// The `helm` binary of the test run (installed by `scripts/test.sh`), if this run has one.
+///
+/// # Panics
+/// When it is not given, or not there, and servers are required.
+pub fn helm() -> Option<std::path::PathBuf> {
+    let helm = std::path::PathBuf::from(server_url(HELM_VAR)?);
+    if helm.exists() {
+        return Some(helm);
+    }
+    if servers_required() {
+        panic!("{HELM_VAR} names {}, which does not exist", helm.display());
+    }
+    eprintln!("skipping: {} does not exist", helm.display());
+    None
+}
