@@ -8,7 +8,8 @@
 #   - actionlint and the GitHub workflow JSON schema on .github/workflows;
 #   - promtool: the alert rules parse and pass their unit tests; every dashboard query parses and
 #     every metric named by a dashboard or an alert is one the code registers;
-#   - helm lint --strict (default values, every option on, and refused bad values);
+#   - helm lint --strict (default values, every option on, and refused bad values); every value
+#     documented in values.yaml and in the chart's README;
 #   - helm template, then kubernetes-validate --strict for Kubernetes 1.30 and 1.35 on everything
 #     rendered (the Prometheus Operator kinds have no schema there: their rules go to promtool).
 set -euo pipefail
@@ -78,6 +79,7 @@ for bad in replicaCount=0 logFormat=xml image.pullPolicy=Sometimes metrics.servi
   fi
 done
 echo "bad values refused"
+python3 scripts/check_chart_values.py "$chart"
 
 step "delivery: helm template | kubernetes-validate --strict"
 for values in default everything; do

@@ -112,7 +112,7 @@ pub struct StoreArgs {
     #[arg(long, env = "MONGODB_URL", hide_env_values = true)]
     pub mongodb_url: Option<String>,
     /// MongoDB database name.
-    #[arg(long, env = "MONGODB_DB_NAME", default_value = "financial_agent")]
+    #[arg(long, env = "MONGODB_DB_NAME", default_value = finagent_core::names::env::DEFAULT_MONGODB_DB_NAME)]
     pub mongodb_db_name: String,
     /// Folder of the embedded store (SQLite file and images).
     #[arg(long, env = "DATA_DIR", default_value = "data")]

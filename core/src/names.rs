@@ -101,6 +101,8 @@ pub mod env {
     pub const MONGODB_URL: &str = "MONGODB_URL";
     /// MongoDB database name.
     pub const MONGODB_DB_NAME: &str = "MONGODB_DB_NAME";
+    /// The database every binary uses unless [`MONGODB_DB_NAME`] names another.
+    pub const DEFAULT_MONGODB_DB_NAME: &str = "financial_agent";
     /// Redis URL.
     pub const REDIS_URL: &str = "REDIS_URL";
     /// Requests per minute for the general API class.

@@ -40,7 +40,7 @@ pub struct RunArgs {
     #[arg(long, env = "MONGODB_URL")]
     pub mongodb_url: String,
     /// MongoDB database name.
-    #[arg(long, env = "MONGODB_DB_NAME", default_value = "finagent")]
+    #[arg(long, env = "MONGODB_DB_NAME", default_value = finagent_core::names::env::DEFAULT_MONGODB_DB_NAME)]
     pub database: String,
     /// Platform instance whose queue to consume.
     #[arg(long, env = "FINAGENT_INSTANCE", default_value = "local")]

@@ -90,6 +90,9 @@ pub enum ReconcileError {
     /// Creating the generated credentials failed.
     #[error("failed to create the credentials Secret: {0}")]
     Credentials(kube::Error),
+    /// The operating system's random generator failed.
+    #[error("failed to generate credentials: {0}")]
+    Randomness(String),
     /// Writing the status failed.
     #[error("failed to update the status: {0}")]
     Status(kube::Error),
@@ -102,7 +105,7 @@ impl ReconcileError {
             Self::Read { .. } => "read",
             Self::Apply { .. } => "apply",
             Self::Delete { .. } => "delete",
-            Self::Credentials(_) => "credentials",
+            Self::Credentials(_) | Self::Randomness(_) => "credentials",
             Self::Status(_) => "status",
         }
     }
@@ -173,8 +176,11 @@ async fn delete_orphans(
     Ok(())
 }
 
-fn random_secret() -> String {
-    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+/// 256 bits from the operating system's generator, as 64 hex digits.
+fn random_secret() -> Result<String, ReconcileError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|error| ReconcileError::Randomness(error.to_string()))?;
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
 }
 
 /// Creates the generated credentials once; they are never rotated by the operator.
@@ -192,10 +198,10 @@ async fn ensure_credentials(client: &Client, agent: &ValidatedAgent) -> Result<(
         "metadata": build::metadata(agent, &name, finagent_core::names::Component::ApiServer),
         "type": "Opaque",
         "stringData": {
-            secret_keys::JWT: random_secret(),
-            secret_keys::REDIS_PASSWORD: random_secret(),
+            secret_keys::JWT: random_secret()?,
+            secret_keys::REDIS_PASSWORD: random_secret()?,
             secret_keys::MONGODB_USERNAME: "finagent",
-            secret_keys::MONGODB_PASSWORD: random_secret(),
+            secret_keys::MONGODB_PASSWORD: random_secret()?,
         },
     }));
     match api.create(&PostParams::default(), &secret).await {

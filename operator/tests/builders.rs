@@ -146,6 +146,7 @@ fn the_worker_deployment_as_a_whole() {
                         "ports": [{"name": "admin", "containerPort": 9090}],
                         "env": [
                             {"name": "OMP_THREAD_LIMIT", "value": "1"},
+                            {"name": "OCR_THREADS", "value": "1"},
                             {"name": "ADMIN_LISTEN", "value": "0.0.0.0:9090"},
                             {"name": "OCR_TIMEOUT", "value": "600"},
                             {"name": "REDIS_URL", "valueFrom": {"secretKeyRef": {"name": "batch-redis", "key": "url"}}},

@@ -158,7 +158,20 @@ async fn reconcile_creates_every_child_with_its_owner_and_reports_status() {
     let policies: Api<NetworkPolicy> = Api::namespaced(world.client.clone(), "finance");
     assert!(policies.get("shop-redis").await.is_ok());
     let secrets: Api<Secret> = Api::namespaced(world.client.clone(), "finance");
-    assert!(secrets.get("shop-credentials").await.is_ok(), "credentials generated");
+    let credentials = secrets.get("shop-credentials").await.expect("credentials generated");
+    let value = |key: &str| {
+        let from_data = credentials
+            .data
+            .as_ref()
+            .and_then(|data| data.get(key))
+            .map(|v| String::from_utf8_lossy(&v.0).into_owned());
+        from_data.or_else(|| credentials.string_data.as_ref().and_then(|data| data.get(key).cloned())).expect(key)
+    };
+    let (jwt, redis, mongo) = (value("jwt-secret-key"), value("redis-password"), value("mongodb-password"));
+    for secret in [&jwt, &redis, &mongo] {
+        assert!(secret.len() == 64 && secret.chars().all(|c| c.is_ascii_hexdigit()), "256 bits as hex: {secret}");
+    }
+    assert!(jwt != redis && redis != mongo && jwt != mongo, "independent secrets");
     let status = agent.status.clone().expect("status");
     assert_eq!(status.observed_generation, Some(1));
     assert_eq!(condition(&agent, "Ready").status, "False", "nothing has rolled out yet");

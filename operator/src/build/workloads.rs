@@ -60,7 +60,7 @@ fn datastore_env(agent: &ValidatedAgent) -> Vec<Value> {
             }));
         }
     }
-    vars.push(json!({"name": env::MONGODB_DB_NAME, "value": "financial_agent"}));
+    vars.push(json!({"name": env::MONGODB_DB_NAME, "value": env::DEFAULT_MONGODB_DB_NAME}));
     vars.push(json!({"name": env::FINAGENT_INSTANCE, "value": agent.name}));
     vars.push(json!({"name": "LOG_FORMAT", "value": "json"}));
     vars
@@ -120,6 +120,9 @@ pub fn worker_template(agent: &ValidatedAgent) -> PodTemplateSpec {
     let spec = &agent.spec;
     let mut vars = vec![
         json!({"name": env::OMP_THREAD_LIMIT, "value": "1"}),
+        // One OCR thread per pod: the autoscaler counts pods, and the pod's CPU request and memory
+        // limit are sized for one Tesseract engine (a thread per node CPU would not fit them).
+        json!({"name": "OCR_THREADS", "value": "1"}),
         json!({"name": "ADMIN_LISTEN", "value": format!("0.0.0.0:{}", ports::ADMIN)}),
         json!({"name": env::OCR_TIMEOUT, "value": spec.ocr_worker.ocr_timeout_seconds.to_string()}),
     ];
