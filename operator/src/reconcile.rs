@@ -177,9 +177,9 @@ async fn delete_orphans(
 }
 
 /// 256 bits from the operating system's generator, as 64 hex digits.
-fn random_secret() -> Result<String, ReconcileError> {
+fn random_secret() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|error| ReconcileError::Randomness(error.to_string()))?;
+    getrandom::fill(&mut bytes)?;
     Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
 }
 
@@ -192,16 +192,21 @@ async fn ensure_credentials(client: &Client, agent: &ValidatedAgent) -> Result<(
     if existing.is_some() {
         return Ok(());
     }
+    let mut secrets = [String::new(), String::new(), String::new()];
+    for secret in &mut secrets {
+        *secret = random_secret().map_err(|error| ReconcileError::Randomness(error.to_string()))?;
+    }
+    let [jwt, redis_password, mongodb_password] = secrets;
     let secret: Secret = build::typed(json!({
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": build::metadata(agent, &name, finagent_core::names::Component::ApiServer),
         "type": "Opaque",
         "stringData": {
-            secret_keys::JWT: random_secret()?,
-            secret_keys::REDIS_PASSWORD: random_secret()?,
+            secret_keys::JWT: jwt,
+            secret_keys::REDIS_PASSWORD: redis_password,
             secret_keys::MONGODB_USERNAME: "finagent",
-            secret_keys::MONGODB_PASSWORD: random_secret()?,
+            secret_keys::MONGODB_PASSWORD: mongodb_password,
         },
     }));
     match api.create(&PostParams::default(), &secret).await {
