@@ -7,8 +7,8 @@
 #      becomes Ready;
 #   4. through the ingress: register, sign in, upload a receipt, read its structured result;
 #   5. a queue backlog makes the operator scale the workers up, and every receipt is read;
-#   6. the platform's Prometheus scrapes the API and the workers, and the operator's metrics
-#      record its decisions;
+#   6. the platform's Prometheus scrapes the API and the workers and evaluates the platform's
+#      alert rules, and the operator's metrics record its decisions;
 #   7. a broken image tag is rolled back to the last good revision, and the API keeps answering.
 #
 # Expects kubectl pointing at the cluster, helm, curl and jq, and the images
@@ -183,6 +183,11 @@ targets_up() {
     "$work/targets.json" >/dev/null
 }
 eventually 120 "Prometheus scrapes the API and the workers" targets_up
+kubectl get --raw "/api/v1/namespaces/$ns/services/http:e2e-prometheus:9091/proxy/api/v1/rules" >"$work/rules.json"
+jq -e '[.data.groups[].rules[].name] | index("FinagentQueueBacklog") != null' "$work/rules.json" >/dev/null ||
+  fail "the platform's Prometheus has not loaded the alert rules"
+jq -e '[.data.activeTargets[] | select(.labels.job == "api-server") | .labels.finagent_instance] | index("e2e") != null' \
+  "$work/targets.json" >/dev/null || fail "scraped series lack the finagent_instance label"
 operator_metrics() {
   kubectl get --raw "/api/v1/namespaces/$operator_ns/services/http:finagent-operator-metrics:9090/proxy/metrics"
 }

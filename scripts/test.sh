@@ -46,6 +46,8 @@ export FINAGENT_TEST_MONGODB_URL="$STARTED_MONGODB_URL"
 export FINAGENT_TEST_REQUIRE_SERVERS=1
 export FINAGENT_TEST_VENV="$VENV"
 export FINAGENT_TEST_HELM="$TOOLS/bin/helm"
+FINAGENT_TEST_PROMTOOL="$(command -v promtool)"
+export FINAGENT_TEST_PROMTOOL
 export OMP_THREAD_LIMIT=1
 # Where the development receipts sit beside the repository (as in this project's CI), the tests
 # that measure extraction on them must run, not skip.

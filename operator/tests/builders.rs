@@ -253,3 +253,45 @@ fn the_rbac_covers_every_kind_the_operator_builds_and_passes_kubernetes_validate
         );
     }
 }
+
+#[test]
+fn the_platform_prometheus_configuration_and_its_alert_rules_pass_promtool() {
+    use finagent_operator::build::prometheus::{platform_rules, scrape_config};
+    let agent = sample("minimal");
+    let config = scrape_config(&agent);
+    let rules = platform_rules();
+    for alert in ["FinagentQueueBacklog", "FinagentQueueStalled", "FinagentDeadLetters", "FinagentApiErrorRate"] {
+        assert!(rules.contains(alert), "{alert} missing from the platform rules:\n{rules}");
+    }
+    assert!(!rules.contains("FinagentOperator"), "the operator's alerts need the cluster's Prometheus");
+    let parsed: serde_json::Value = serde_yaml::from_str(&config).expect("yaml");
+    for job in parsed["scrape_configs"].as_array().expect("jobs").iter().take(2) {
+        assert_eq!(
+            job["relabel_configs"],
+            json!([
+                {"target_label": "namespace", "replacement": "finance"},
+                {"target_label": "finagent_instance", "replacement": "receipts"},
+            ]),
+            "{job}"
+        );
+    }
+    let Some(promtool) = testkit::promtool() else { return };
+    let directory = std::env::temp_dir().join(testkit::unique_name("finagent-prometheus"));
+    std::fs::create_dir_all(&directory).expect("dir");
+    // The rule file sits beside the configuration, as it is mounted in the pod.
+    std::fs::write(directory.join("prometheus.yml"), config.replace("/etc/prometheus/alerts.yml", "alerts.yml"))
+        .expect("write");
+    std::fs::write(directory.join("alerts.yml"), &rules).expect("write");
+    let output = Command::new(promtool)
+        .args(["check", "config", "prometheus.yml"])
+        .current_dir(&directory)
+        .output()
+        .expect("promtool runs");
+    assert!(
+        output.status.success(),
+        "promtool refused the configuration:\n{config}\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::remove_dir_all(&directory).ok();
+}

@@ -77,19 +77,33 @@ pub fn venv_tool(name: &str) -> Option<std::path::PathBuf> {
 
 /// Environment variable holding the path of the `helm` binary of the test run.
 pub const HELM_VAR: &str = "FINAGENT_TEST_HELM";
+/// Environment variable holding the path of Prometheus's `promtool` of the test run.
+pub const PROMTOOL_VAR: &str = "FINAGENT_TEST_PROMTOOL";
 
 /// The `helm` binary of the test run (installed by `scripts/test.sh`), if this run has one.
 ///
 /// # Panics
 /// When it is not given, or not there, and servers are required.
 pub fn helm() -> Option<std::path::PathBuf> {
-    let helm = std::path::PathBuf::from(server_url(HELM_VAR)?);
-    if helm.exists() {
-        return Some(helm);
+    tool(HELM_VAR)
+}
+
+/// Prometheus's `promtool` of the test run (installed by `scripts/test.sh`), if this run has one.
+///
+/// # Panics
+/// When it is not given, or not there, and servers are required.
+pub fn promtool() -> Option<std::path::PathBuf> {
+    tool(PROMTOOL_VAR)
+}
+
+fn tool(var: &str) -> Option<std::path::PathBuf> {
+    let tool = std::path::PathBuf::from(server_url(var)?);
+    if tool.exists() {
+        return Some(tool);
     }
     if servers_required() {
-        panic!("{HELM_VAR} names {}, which does not exist", helm.display());
+        panic!("{var} names {}, which does not exist", tool.display());
     }
-    eprintln!("skipping: {} does not exist", helm.display());
+    eprintln!("skipping: {} does not exist", tool.display());
     None
 }

@@ -1,6 +1,7 @@
 //! Prometheus: a Deployment with a generated scrape configuration that finds the API through its
 //! Service and the workers through their headless Service (DNS), so it needs no Kubernetes API
-//! access and no RBAC.
+//! access and no RBAC. It evaluates the platform's alert rules (queue backlog, stalled queue,
+//! dead letters, API error rate), visible on its `/alerts` page.
 
 use finagent_core::names::{Component, ports};
 use serde_json::{Value, json};
@@ -8,21 +9,61 @@ use serde_json::{Value, json};
 use super::{child_name, metadata, restricted_container_security, restricted_pod_security, selector};
 use crate::validate::ValidatedAgent;
 
-/// The scrape configuration.
+/// Where the rule file is mounted.
+const RULES_PATH: &str = "/etc/prometheus/alerts.yml";
+
+/// The alert rules of the repository (`config/prometheus/alerts.yaml`), checked and unit-tested
+/// with promtool by the test suite.
+const ALERTS: &str = include_str!("../../../config/prometheus/alerts.yaml");
+
+/// The group of [`ALERTS`] about the platform itself; the operator's own alerts need the
+/// cluster's Prometheus, which scrapes the operator.
+const PLATFORM_GROUP: &str = "finagent-platform";
+
+/// The platform's alert rules, as a Prometheus rule file.
+pub fn platform_rules() -> String {
+    let groups = serde_yaml::from_str::<serde_json::Value>(ALERTS)
+        .ok()
+        .and_then(|alerts| alerts["groups"].as_array().cloned())
+        .unwrap_or_default();
+    let platform: Vec<Value> = groups.into_iter().filter(|group| group["name"] == PLATFORM_GROUP).collect();
+    serde_yaml::to_string(&json!({"groups": platform})).unwrap_or_default()
+}
+
+/// The scrape configuration. Every series gets the `namespace` and `finagent_instance` labels a
+/// cluster-wide Prometheus gives them (through the chart's PodMonitor), so the dashboards and
+/// alerts work the same on both.
 pub fn scrape_config(agent: &ValidatedAgent) -> String {
-    let api = child_name(agent, Component::ApiServer);
-    let worker = child_name(agent, Component::OcrWorker);
     let namespace = &agent.namespace;
-    format!(
-        "global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\n  external_labels:\n    instance_name: {name}\n\
-scrape_configs:\n  - job_name: api-server\n    dns_sd_configs:\n      - names: [{api}.{namespace}.svc]\n        type: A\n        port: {api_port}\n\
-  - job_name: ocr-worker\n    dns_sd_configs:\n      - names: [{worker}.{namespace}.svc]\n        type: A\n        port: {admin_port}\n\
-  - job_name: prometheus\n    static_configs:\n      - targets: [localhost:{prometheus_port}]\n",
-        name = agent.name,
-        api_port = ports::API_HTTP,
-        admin_port = ports::ADMIN,
-        prometheus_port = ports::PROMETHEUS,
-    )
+    let labels = json!([
+        {"target_label": "namespace", "replacement": namespace},
+        {"target_label": "finagent_instance", "replacement": agent.name},
+    ]);
+    let dns_job = |job: &str, component: Component, port: u16| {
+        json!({
+            "job_name": job,
+            "dns_sd_configs": [{
+                "names": [format!("{}.{namespace}.svc", child_name(agent, component))],
+                "type": "A",
+                "port": port,
+            }],
+            "relabel_configs": labels,
+        })
+    };
+    let config = json!({
+        "global": {
+            "scrape_interval": "15s",
+            "evaluation_interval": "15s",
+            "external_labels": {"instance_name": agent.name},
+        },
+        "rule_files": [RULES_PATH],
+        "scrape_configs": [
+            dns_job("api-server", Component::ApiServer, ports::API_HTTP),
+            dns_job("ocr-worker", Component::OcrWorker, ports::ADMIN),
+            {"job_name": "prometheus", "static_configs": [{"targets": [format!("localhost:{}", ports::PROMETHEUS)]}]},
+        ],
+    });
+    serde_yaml::to_string(&config).unwrap_or_default()
 }
 
 /// The ConfigMap, Deployment and Service of Prometheus (nothing when disabled).
@@ -32,14 +73,16 @@ pub fn prometheus(agent: &ValidatedAgent) -> Vec<Value> {
     }
     let name = child_name(agent, Component::Prometheus);
     let config = scrape_config(agent);
-    // A changed configuration restarts Prometheus with it.
-    let config_hash = super::revision(&super::typed(json!({"metadata": {"annotations": {"config": config}}})));
+    let rules = platform_rules();
+    // A changed configuration or rule file restarts Prometheus with it.
+    let config_hash =
+        super::revision(&super::typed(json!({"metadata": {"annotations": {"config": config, "rules": rules}}})));
     vec![
         json!({
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": metadata(agent, &name, Component::Prometheus),
-            "data": {"prometheus.yml": config},
+            "data": {"prometheus.yml": config, "alerts.yml": rules},
         }),
         json!({
             "apiVersion": "apps/v1",
