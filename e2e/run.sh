@@ -95,12 +95,12 @@ upload() {
 }
 
 task_status() {
-  fresh_token
   api "/api/ocr/status/$1" -H "authorization: Bearer $TOKEN" | jq -r .status
 }
 
 is_done() {
   local status
+  fresh_token
   status="$(task_status "$1")"
   if [ "$status" = failed ]; then
     fail "task $1 failed"
@@ -211,8 +211,18 @@ echo "scale-up decisions counted: $scale_ups"
 [ "${scale_ups%.*}" -ge 1 ] || fail "no scale-up counted"
 
 step "7. a broken image tag is rolled back"
+condition_field() {
+  agent_field "{.status.conditions[?(@.type==\"$1\")].$2}"
+}
+[ "$(condition_field Ready status)" = True ] || fail "not Ready before the broken rollout"
+[ "$(condition_field RolledBack status)" = False ] || fail "RolledBack before the broken rollout"
 kubectl -n "$ns" patch financialagent e2e --type merge -p '{"spec": {"version": "e2e-broken"}}'
-kubectl -n "$ns" wait financialagent/e2e --for=condition=RolledBack --timeout=420s
+generation="$(agent_field '{.metadata.generation}')"
+rolled_back() {
+  [ "$(condition_field RolledBack status)" = True ] &&
+    [ "$(condition_field RolledBack observedGeneration)" = "$generation" ]
+}
+eventually 420 "the operator rolls the broken revision back" rolled_back
 kubectl -n "$ns" get financialagent e2e -o jsonpath='{.status.conditions[?(@.type=="RolledBack")].message}{"\n"}'
 for deployment in e2e-api-server e2e-ocr-worker; do
   image="$(kubectl -n "$ns" get deployment "$deployment" -o jsonpath='{.spec.template.spec.containers[0].image}')"

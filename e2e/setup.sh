@@ -16,3 +16,9 @@ echo "==> loading images into kind"
 for component in operator api-server ocr-worker; do
   kind load docker-image --name "$cluster" "ghcr.io/finagent/$component:e2e"
 done
+# The datastores and Prometheus the operator runs, pulled once here so that the first rollout is
+# not judged on Docker Hub's speed.
+for image in redis:7.2 mongo:7.0 prom/prometheus:v2.55.1; do
+  docker pull --quiet "$image"
+  kind load docker-image --name "$cluster" "$image"
+done

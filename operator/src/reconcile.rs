@@ -275,6 +275,7 @@ fn observe(
     revision: &str,
     probe: Option<bool>,
     since: DateTime<Utc>,
+    proven: bool,
 ) -> RolloutObservation {
     let carries_template = deployment
         .and_then(|d| d.metadata.annotations.as_ref())
@@ -308,6 +309,7 @@ fn observe(
         deadline_exceeded,
         probe_ready: probe,
         since,
+        proven,
     }
 }
 
@@ -363,13 +365,32 @@ async fn warn(ctx: &Context, agent: &FinancialAgent, reason: &str, note: String,
     }
 }
 
+/// Sets to null every field of `old` that `new` no longer has, at any depth of objects.
+fn null_what_is_gone(old: &Value, new: &mut Value) {
+    if let (Some(old), Some(new)) = (old.as_object(), new.as_object_mut()) {
+        for (key, old_value) in old {
+            match new.get_mut(key) {
+                None => {
+                    new.insert(key.clone(), Value::Null);
+                }
+                Some(new_value) => null_what_is_gone(old_value, new_value),
+            }
+        }
+    }
+}
+
 async fn patch_status(
     ctx: &Context,
     agent: &FinancialAgent,
     status: &FinancialAgentStatus,
 ) -> Result<(), ReconcileError> {
     let api: Api<FinancialAgent> = Api::namespaced(ctx.client.clone(), &agent.namespace().unwrap_or_default());
-    let patch = json!({"status": status});
+    // The operator owns the whole status: what it no longer reports (a cleared failed revision,
+    // say) is removed, which a merge patch only does for fields set to null.
+    let mut new = serde_json::to_value(status).unwrap_or_default();
+    let old = agent.status.as_ref().and_then(|old| serde_json::to_value(old).ok()).unwrap_or_default();
+    null_what_is_gone(&old, &mut new);
+    let patch = json!({"status": new});
     api.patch_status(&agent.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map(|_| ())
@@ -494,13 +515,25 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
         }
     } else {
         let probe = ctx.probe.ready(&validated).await;
-        let api_view = observe(api_now.as_ref(), &build::revision(&desired_api), &desired_revision, probe, since);
-        let worker_view =
-            observe(worker_now.as_ref(), &build::revision(&desired_worker), &desired_revision, Some(true), since);
+        // Once a revision has proved healthy, later trouble (a lost pod, workers scaling up) is
+        // reported, never judged as a failed rollout.
+        let proven = revision.last_known_good.as_deref() == Some(desired_revision.as_str());
+        let api_view =
+            observe(api_now.as_ref(), &build::revision(&desired_api), &desired_revision, probe, since, proven);
+        let worker_view = observe(
+            worker_now.as_ref(),
+            &build::revision(&desired_worker),
+            &desired_revision,
+            Some(true),
+            since,
+            proven,
+        );
         combine([rollout_verdict(&api_view, deadline, now), rollout_verdict(&worker_view, deadline, now)])
     };
     match &verdict {
         RolloutVerdict::Healthy => {
+            // A first revision that was late but became healthy is good after all.
+            revision.failed = None;
             revision.last_known_good = Some(desired_revision.clone());
             let good = LastKnownGood {
                 revision: desired_revision.clone(),
@@ -531,6 +564,8 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
                     warn(&ctx, &agent, "RolledBack", message.clone(), "Rollback").await;
                     rolled_back = Some(message);
                 }
+                // Nothing to roll back to: said once, then the rollout goes on being watched.
+                _ if known_failure => {}
                 _ => warn(&ctx, &agent, "RolloutFailed", reason.clone(), "Rollout").await,
             }
         }

@@ -31,6 +31,9 @@ pub struct RolloutObservation {
     pub probe_ready: Option<bool>,
     /// When this revision was first applied.
     pub since: DateTime<Utc>,
+    /// This revision already proved healthy (it is the last known good): it is no longer judged
+    /// against a deadline, so a pod lost later or workers still scaling up never fail it.
+    pub proven: bool,
 }
 
 /// The verdict.
@@ -52,6 +55,21 @@ pub enum RolloutVerdict {
 
 /// Judges a rollout.
 pub fn rollout_verdict(observed: &RolloutObservation, deadline: Duration, now: DateTime<Utc>) -> RolloutVerdict {
+    if observed.proven {
+        let serving =
+            observed.replicas == 0 || (observed.available_replicas >= 1 && observed.probe_ready == Some(true));
+        if observed.generation_observed && serving {
+            return RolloutVerdict::Healthy;
+        }
+        return RolloutVerdict::Progressing {
+            waiting_for: format!(
+                "{} of {} replicas available{}",
+                observed.available_replicas,
+                observed.replicas,
+                if observed.probe_ready == Some(false) { ", health check failing" } else { "" }
+            ),
+        };
+    }
     let rolled_out = observed.generation_observed
         && observed.updated_replicas >= observed.replicas
         && observed.available_replicas >= observed.replicas
@@ -105,6 +123,7 @@ mod tests {
             deadline_exceeded: false,
             probe_ready: probe,
             since: at(0),
+            proven: false,
         }
     }
 
@@ -144,6 +163,28 @@ mod tests {
         let mut unseen = observed(2, 2, 0, Some(true));
         unseen.generation_observed = false;
         assert!(matches!(rollout_verdict(&unseen, deadline, at(5)), RolloutVerdict::Progressing { .. }));
+    }
+
+    #[test]
+    fn a_proven_revision_is_never_failed_and_serves_with_one_replica() {
+        let deadline = Duration::seconds(60);
+        let proven =
+            |updated, available, probe| RolloutObservation { proven: true, ..observed(updated, available, 0, probe) };
+        // Long after the deadline, a scale-up or a lost pod is not a failed rollout.
+        assert_eq!(rollout_verdict(&proven(2, 1, Some(true)), deadline, at(3600)), RolloutVerdict::Healthy);
+        assert!(matches!(
+            rollout_verdict(&proven(2, 0, Some(false)), deadline, at(3600)),
+            RolloutVerdict::Progressing { .. }
+        ));
+        let mut exceeded = proven(1, 1, Some(true));
+        exceeded.deadline_exceeded = true;
+        exceeded.available_replicas = 0;
+        assert!(matches!(rollout_verdict(&exceeded, deadline, at(3600)), RolloutVerdict::Progressing { .. }));
+        // The same observations of a revision not yet proven fail it.
+        assert!(matches!(
+            rollout_verdict(&observed(2, 1, 0, Some(true)), deadline, at(3600)),
+            RolloutVerdict::Failed { .. }
+        ));
     }
 
     #[test]

@@ -265,6 +265,18 @@ fn the_platform_prometheus_configuration_and_its_alert_rules_pass_promtool() {
     }
     assert!(!rules.contains("FinagentOperator"), "the operator's alerts need the cluster's Prometheus");
     let parsed: serde_json::Value = serde_yaml::from_str(&config).expect("yaml");
+    // Every API pod, through the headless Service, on the API's port; every worker on its admin port.
+    assert_eq!(
+        parsed["scrape_configs"][0]["dns_sd_configs"][0]["names"],
+        json!(["receipts-api-server-pods.finance.svc"])
+    );
+    assert_eq!(parsed["scrape_configs"][0]["dns_sd_configs"][0]["port"], 8000);
+    assert_eq!(parsed["scrape_configs"][1]["dns_sd_configs"][0]["names"], json!(["receipts-ocr-worker.finance.svc"]));
+    assert_eq!(parsed["scrape_configs"][1]["dns_sd_configs"][0]["port"], 9090);
+    let services = workloads::services(&agent);
+    let pods = services.iter().find(|s| s["metadata"]["name"] == "receipts-api-server-pods").expect("headless");
+    assert_eq!(pods["spec"]["clusterIP"], "None");
+    assert_eq!(pods["spec"]["ports"][0]["port"], 8000);
     for job in parsed["scrape_configs"].as_array().expect("jobs").iter().take(2) {
         assert_eq!(
             job["relabel_configs"],

@@ -116,6 +116,15 @@ impl World {
         self.deployments().patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await.expect("status");
     }
 
+    /// Moves the time the current revision was first applied back by an hour, past any deadline.
+    async fn age_revision(&self) {
+        let agent = self.agents().get("shop").await.expect("agent");
+        let mut revision = agent.status.expect("status").revision.expect("revision");
+        revision.since = Some((chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339());
+        let status = json!({"status": {"revision": revision}});
+        self.agents().patch_status("shop", &PatchParams::default(), &Patch::Merge(&status)).await.expect("status");
+    }
+
     async fn image(&self, name: &str) -> String {
         let deployment = self.deployments().get(name).await.expect("deployment");
         deployment.spec.expect("spec").template.spec.expect("pod").containers[0].image.clone().expect("image")
@@ -291,4 +300,60 @@ async fn reconcile_of_an_invalid_spec_sets_degraded_instead_of_failing() {
             .any(|event| event.reason.as_deref() == Some("InvalidSpec") && event.type_.as_deref() == Some("Warning")),
         "{warnings:?}"
     );
+}
+
+#[tokio::test]
+async fn a_healthy_revision_stays_good_when_workers_scale_up_long_after_its_rollout() {
+    let world =
+        world(json!({"ocrWorker": {"minReplicas": 1, "maxReplicas": 6}, "rollout": {"progressDeadlineSeconds": 60}}))
+            .await;
+    world.reconcile().await;
+    world.roll_out("shop-api-server").await;
+    world.roll_out("shop-ocr-worker").await;
+    let agent = world.reconcile().await;
+    assert_eq!(condition(&agent, "Ready").status, "True");
+    // An hour later a backlog scales the workers up; the new pods are not available yet.
+    world.age_revision().await;
+    *world.fixed.depth.lock().expect("lock") = Some(23);
+    world.reconcile().await;
+    // The Deployment controller has seen the 5 replicas; one is available so far.
+    let workers = world.deployments().get("shop-ocr-worker").await.expect("workers");
+    assert_eq!(workers.spec.as_ref().and_then(|spec| spec.replicas), Some(5));
+    let status = json!({"status": {"replicas": 5, "updatedReplicas": 5, "availableReplicas": 1, "readyReplicas": 1,
+        "observedGeneration": workers.metadata.generation}});
+    world
+        .deployments()
+        .patch_status("shop-ocr-worker", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .expect("status");
+    world.roll_out("shop-api-server").await;
+    let agent = world.reconcile().await;
+    let revision = agent.status.clone().expect("status").revision.expect("revision");
+    assert_eq!(revision.failed, None, "a proven revision is never failed");
+    assert_eq!(condition(&agent, "RolledBack").status, "False");
+    assert_eq!(condition(&agent, "Ready").status, "True", "one available worker still serves");
+    assert_eq!(condition(&agent, "Degraded").status, "False");
+}
+
+#[tokio::test]
+async fn a_first_rollout_that_is_late_becomes_good_once_healthy() {
+    let world = world(json!({"rollout": {"progressDeadlineSeconds": 60}})).await;
+    world.reconcile().await;
+    world.age_revision().await;
+    let agent = world.reconcile().await;
+    assert_eq!(condition(&agent, "Degraded").reason, "RolloutFailed", "late, and nothing to roll back to");
+    world.roll_out("shop-api-server").await;
+    world.roll_out("shop-ocr-worker").await;
+    for _ in 0..2 {
+        // (The fake API server bumps the generation at every apply; the controller catches up.)
+        world.roll_out("shop-api-server").await;
+        world.roll_out("shop-ocr-worker").await;
+        let agent = world.reconcile().await;
+        eprintln!("{:#?}", agent.status);
+        let revision = agent.status.clone().expect("status").revision.expect("revision");
+        assert_eq!(revision.failed, None);
+        assert!(revision.last_known_good.is_some());
+        assert_eq!(condition(&agent, "Ready").status, "True");
+        assert_eq!(condition(&agent, "RolledBack").status, "False");
+    }
 }

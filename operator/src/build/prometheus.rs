@@ -1,5 +1,5 @@
-//! Prometheus: a Deployment with a generated scrape configuration that finds the API through its
-//! Service and the workers through their headless Service (DNS), so it needs no Kubernetes API
+//! Prometheus: a Deployment with a generated scrape configuration that finds the API pods and the
+//! workers through their headless Services (DNS), so it needs no Kubernetes API
 //! access and no RBAC. It evaluates the platform's alert rules (queue backlog, stalled queue,
 //! dead letters, API error rate), visible on its `/alerts` page.
 
@@ -39,11 +39,11 @@ pub fn scrape_config(agent: &ValidatedAgent) -> String {
         {"target_label": "namespace", "replacement": namespace},
         {"target_label": "finagent_instance", "replacement": agent.name},
     ]);
-    let dns_job = |job: &str, component: Component, port: u16| {
+    let dns_job = |job: &str, service: String, port: u16| {
         json!({
             "job_name": job,
             "dns_sd_configs": [{
-                "names": [format!("{}.{namespace}.svc", child_name(agent, component))],
+                "names": [format!("{service}.{namespace}.svc")],
                 "type": "A",
                 "port": port,
             }],
@@ -58,8 +58,8 @@ pub fn scrape_config(agent: &ValidatedAgent) -> String {
         },
         "rule_files": [RULES_PATH],
         "scrape_configs": [
-            dns_job("api-server", Component::ApiServer, ports::API_HTTP),
-            dns_job("ocr-worker", Component::OcrWorker, ports::ADMIN),
+            dns_job("api-server", super::workloads::api_pods_service_name(agent), ports::API_HTTP),
+            dns_job("ocr-worker", child_name(agent, Component::OcrWorker), ports::ADMIN),
             {"job_name": "prometheus", "static_configs": [{"targets": [format!("localhost:{}", ports::PROMETHEUS)]}]},
         ],
     });

@@ -216,7 +216,14 @@ pub fn service_accounts(agent: &ValidatedAgent) -> Vec<Value> {
         .collect()
 }
 
-/// The API's Service, and a headless Service through which Prometheus finds the workers.
+/// The headless Service through which Prometheus finds every API pod (the API's own Service has
+/// one virtual address, which would scrape one replica at random).
+pub fn api_pods_service_name(agent: &ValidatedAgent) -> String {
+    format!("{}-pods", child_name(agent, Component::ApiServer))
+}
+
+/// The API's Service, and headless Services through which Prometheus finds each API pod and
+/// each worker.
 pub fn services(agent: &ValidatedAgent) -> Vec<Value> {
     let api = child_name(agent, Component::ApiServer);
     let worker = child_name(agent, Component::OcrWorker);
@@ -228,6 +235,16 @@ pub fn services(agent: &ValidatedAgent) -> Vec<Value> {
             "spec": {
                 "selector": selector(agent, Component::ApiServer),
                 "ports": [{"name": "http", "port": 80, "targetPort": ports::API_HTTP}],
+            },
+        }),
+        json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": metadata(agent, &api_pods_service_name(agent), Component::ApiServer),
+            "spec": {
+                "clusterIP": "None",
+                "selector": selector(agent, Component::ApiServer),
+                "ports": [{"name": "http", "port": ports::API_HTTP, "targetPort": ports::API_HTTP}],
             },
         }),
         json!({
