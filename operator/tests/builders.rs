@@ -293,7 +293,7 @@ fn the_platform_prometheus_configuration_and_its_alert_rules_pass_promtool() {
     // The rule file sits beside the configuration, as it is mounted in the pod.
     std::fs::write(directory.join("prometheus.yml"), config.replace("/etc/prometheus/alerts.yml", "alerts.yml"))
         .expect("write");
-    std::fs::write(directory.join("alerts.yml"), &rules).expect("write");
+    std::fs::write(directory.join("alerts.yml"), rules).expect("write");
     let output = Command::new(promtool)
         .args(["check", "config", "prometheus.yml"])
         .current_dir(&directory)

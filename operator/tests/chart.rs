@@ -24,14 +24,17 @@ fn render(extra: &[&str]) -> Option<Vec<Value>> {
         .output()
         .expect("helm runs");
     assert!(output.status.success(), "helm template failed: {}", String::from_utf8_lossy(&output.stderr));
-    let text = String::from_utf8(output.stdout).expect("utf-8");
-    let objects = serde_yaml::Deserializer::from_str(&text)
+    Some(documents(&String::from_utf8(output.stdout).expect("utf-8")))
+}
+
+/// The non-empty documents of a multi-document YAML text.
+fn documents(text: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(text)
         .filter_map(|document| {
             let value: Value = serde::Deserialize::deserialize(document).expect("yaml");
             (!value.is_null()).then_some(value)
         })
-        .collect();
-    Some(objects)
+        .collect()
 }
 
 fn everything() -> Option<Vec<Value>> {
@@ -61,9 +64,7 @@ fn numbers_as_floats(value: &Value) -> Value {
 fn config_rbac() -> Vec<Value> {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/rbac/operator.yaml")).expect("rbac");
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|document| serde::Deserialize::deserialize(document).expect("yaml"))
-        .collect()
+    documents(&text)
 }
 
 #[test]

@@ -64,14 +64,19 @@ pub const VENV_VAR: &str = "FINAGENT_TEST_VENV";
 /// When the virtualenv is not given or lacks the tool, and servers are required.
 pub fn venv_tool(name: &str) -> Option<std::path::PathBuf> {
     let venv = server_url(VENV_VAR)?;
-    let tool = std::path::Path::new(&venv).join("bin").join(name);
-    if tool.exists() {
-        return Some(tool);
+    existing(std::path::Path::new(&venv).join("bin").join(name))
+}
+
+/// `path` when it exists; otherwise `None` with a note on stderr, or a panic when servers are
+/// required.
+fn existing(path: std::path::PathBuf) -> Option<std::path::PathBuf> {
+    if path.exists() {
+        return Some(path);
     }
     if servers_required() {
-        panic!("{} has no {name}: run the tests through scripts/test.sh", venv);
+        panic!("{} does not exist: run the tests through scripts/test.sh", path.display());
     }
-    eprintln!("skipping: {} has no {name}", venv);
+    eprintln!("skipping: {} does not exist", path.display());
     None
 }
 
@@ -97,13 +102,5 @@ pub fn promtool() -> Option<std::path::PathBuf> {
 }
 
 fn tool(var: &str) -> Option<std::path::PathBuf> {
-    let tool = std::path::PathBuf::from(server_url(var)?);
-    if tool.exists() {
-        return Some(tool);
-    }
-    if servers_required() {
-        panic!("{var} names {}, which does not exist", tool.display());
-    }
-    eprintln!("skipping: {} does not exist", tool.display());
-    None
+    existing(std::path::PathBuf::from(server_url(var)?))
 }

@@ -20,14 +20,18 @@ const ALERTS: &str = include_str!("../../../config/prometheus/alerts.yaml");
 /// cluster's Prometheus, which scrapes the operator.
 const PLATFORM_GROUP: &str = "finagent-platform";
 
-/// The platform's alert rules, as a Prometheus rule file.
-pub fn platform_rules() -> String {
-    let groups = serde_yaml::from_str::<serde_json::Value>(ALERTS)
-        .ok()
-        .and_then(|alerts| alerts["groups"].as_array().cloned())
-        .unwrap_or_default();
-    let platform: Vec<Value> = groups.into_iter().filter(|group| group["name"] == PLATFORM_GROUP).collect();
-    serde_yaml::to_string(&json!({"groups": platform})).unwrap_or_default()
+/// The platform's alert rules, as a Prometheus rule file (made once per process: every reconcile
+/// builds the ConfigMap).
+pub fn platform_rules() -> &'static str {
+    static RULES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let groups = serde_yaml::from_str::<Value>(ALERTS)
+            .ok()
+            .and_then(|alerts| alerts["groups"].as_array().cloned())
+            .unwrap_or_default();
+        let platform: Vec<Value> = groups.into_iter().filter(|group| group["name"] == PLATFORM_GROUP).collect();
+        serde_yaml::to_string(&json!({"groups": platform})).unwrap_or_default()
+    });
+    &RULES
 }
 
 /// The scrape configuration. Every series gets the `namespace` and `finagent_instance` labels a
