@@ -1,13 +1,17 @@
 //! The thin adapters behind the decisions: the queue depth read from each instance's Redis, and
-//! the API's `/readyz` probed through its Service.
+//! the API's health check probed through its Service.
+//!
+//! Both reach in-cluster addresses (`<service>.<namespace>.svc:<port>`). An operator running
+//! outside the cluster (development, or the test control plane, whose pods are simulated) cannot
+//! resolve those; [`ConnectTo`] maps such an address to one it can reach, the way `curl
+//! --connect-to` does. Empty by default: in a cluster nothing is rewritten.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use finagent_core::names::{Component, InstanceName};
-use finagent_platform::queue::redis::RedisQueue;
-use finagent_platform::queue::{JobQueue, QueuePolicy};
+use finagent_platform::queue::redis::QueueDepthReader;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
@@ -22,11 +26,59 @@ use crate::validate::ValidatedAgent;
 /// How long one reading may take before it counts as unreachable.
 const READ_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Reads queue depths from each instance's Redis, keeping one connection per instance.
+/// `host:port` → `host:port` rewrites for addresses the operator cannot reach as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnectTo(HashMap<String, String>);
+
+impl ConnectTo {
+    /// Parses `from=to` pairs, e.g. `shop-redis.finance.svc:6379=127.0.0.1:6380`.
+    pub fn parse(pairs: &[String]) -> Result<Self, String> {
+        let mut map = HashMap::new();
+        for pair in pairs.iter().flat_map(|pairs| pairs.split(',')).filter(|pair| !pair.trim().is_empty()) {
+            let (from, to) = pair
+                .trim()
+                .split_once('=')
+                .ok_or_else(|| format!("--connect-to {pair:?}: expected HOST:PORT=HOST:PORT"))?;
+            for side in [from, to] {
+                if side.rsplit_once(':').is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err()) {
+                    return Err(format!("--connect-to {pair:?}: {side:?} is not HOST:PORT"));
+                }
+            }
+            map.insert(from.to_owned(), to.to_owned());
+        }
+        Ok(Self(map))
+    }
+
+    /// Where to connect for `host:port`.
+    pub fn address(&self, host: &str, port: u16) -> String {
+        let address = format!("{host}:{port}");
+        self.0.get(&address).cloned().unwrap_or(address)
+    }
+
+    /// `url` with its `host:port` rewritten when mapped (the scheme, credentials and path kept).
+    pub fn url(&self, url: &str, default_port: u16) -> String {
+        let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(authority, path)| (authority, path));
+        let (credentials, host_port) = authority.rsplit_once('@').map_or(("", authority), |(c, h)| (c, h));
+        let (host, port) = match host_port.rsplit_once(':') {
+            Some((host, port)) if port.parse::<u16>().is_ok() => (host, port.parse().unwrap_or(default_port)),
+            _ => (host_port, default_port),
+        };
+        let address = self.address(host, port);
+        let at = if credentials.is_empty() { String::new() } else { format!("{credentials}@") };
+        let slash = if rest.contains('/') { "/" } else { "" };
+        format!("{scheme}://{at}{address}{slash}{path}")
+    }
+}
+
+/// Reads queue depths from each instance's Redis, keeping one connection per instance. Readings
+/// of different instances never wait for each other: the map is locked only to look up or store
+/// a connection, never across a reading.
 #[derive(Clone)]
 pub struct RedisDepth {
     client: Client,
-    queues: Arc<Mutex<HashMap<String, (String, RedisQueue)>>>,
+    connect_to: ConnectTo,
+    readers: Arc<Mutex<HashMap<String, (String, QueueDepthReader)>>>,
 }
 
 impl std::fmt::Debug for RedisDepth {
@@ -37,8 +89,8 @@ impl std::fmt::Debug for RedisDepth {
 
 impl RedisDepth {
     /// Reads Secrets with `client` to find each Redis.
-    pub fn new(client: Client) -> Self {
-        Self { client, queues: Arc::default() }
+    pub fn new(client: Client, connect_to: ConnectTo) -> Self {
+        Self { client, connect_to, readers: Arc::default() }
     }
 
     async fn secret_value(&self, namespace: &str, name: &str, key: &str) -> Option<String> {
@@ -48,36 +100,39 @@ impl RedisDepth {
     }
 
     async fn url(&self, agent: &ValidatedAgent) -> Option<String> {
-        match &agent.spec.redis.url_secret_ref {
+        let url = match &agent.spec.redis.url_secret_ref {
             Some(reference) if !agent.spec.redis.managed => {
-                self.secret_value(&agent.namespace, &reference.name, &reference.key).await
+                self.secret_value(&agent.namespace, &reference.name, &reference.key).await?
             }
             _ => {
                 let password = self
                     .secret_value(&agent.namespace, &credentials_secret_name(agent), secret_keys::REDIS_PASSWORD)
                     .await?;
                 let host = format!("{}.{}.svc", child_name(agent, Component::Redis), agent.namespace);
-                Some(format!("redis://:{password}@{host}:{}/", finagent_core::names::ports::REDIS))
+                format!("redis://:{password}@{host}:{}/", finagent_core::names::ports::REDIS)
             }
-        }
+        };
+        Some(self.connect_to.url(url.trim(), finagent_core::names::ports::REDIS))
     }
 
     async fn read(&self, agent: &ValidatedAgent) -> Option<u64> {
-        let key = format!("{}/{}", agent.namespace, agent.name);
+        let key = agent.key();
         let url = self.url(agent).await?;
-        let mut queues = self.queues.lock().await;
-        let fresh = !matches!(queues.get(&key), Some((known, _)) if *known == url);
-        if fresh {
-            let instance: InstanceName = agent.name.parse().ok()?;
-            let queue = RedisQueue::connect(&url, &instance, QueuePolicy::default()).await.ok()?;
-            queues.insert(key.clone(), (url, queue));
-        }
-        let (_, queue) = queues.get(&key)?;
-        match queue.depth().await {
+        let known = self.readers.lock().await.get(&key).filter(|(known, _)| *known == url).map(|(_, r)| r.clone());
+        let reader = match known {
+            Some(reader) => reader,
+            None => {
+                let instance: InstanceName = agent.name.parse().ok()?;
+                let reader = QueueDepthReader::connect(&url, &instance).await.ok()?;
+                self.readers.lock().await.insert(key.clone(), (url, reader.clone()));
+                reader
+            }
+        };
+        match reader.depth().await {
             Ok(depth) => Some(depth.total()),
             Err(error) => {
                 tracing::warn!(%error, agent = %agent.name, "failed to read the queue depth");
-                queues.remove(&key);
+                self.readers.lock().await.remove(&key);
                 None
             }
         }
@@ -90,33 +145,62 @@ impl QueueDepthSource for RedisDepth {
     }
 }
 
-/// Probes `GET <healthCheckPath>` on the API's Service.
+/// Probes `GET <healthCheckPath>` on the API's Service, each try on a new connection (so the
+/// Service spreads the tries over its pods).
 #[derive(Clone, Debug)]
 pub struct ServiceProbe {
-    http: hyper_util::client::legacy::Client<
-        hyper_util::client::legacy::connect::HttpConnector,
-        http_body_util::Empty<hyper::body::Bytes>,
-    >,
+    connect_to: ConnectTo,
 }
 
-impl Default for ServiceProbe {
-    fn default() -> Self {
-        let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
-        Self { http }
+impl ServiceProbe {
+    /// A probe rewriting addresses with `connect_to`.
+    pub fn new(connect_to: ConnectTo) -> Self {
+        Self { connect_to }
+    }
+
+    async fn once(&self, agent: &ValidatedAgent) -> bool {
+        let url =
+            self.connect_to.url(&crate::build::workloads::api_service_url(agent), 80).trim_end_matches('/').to_owned();
+        let Ok(uri) = format!("{url}{}", agent.spec.rollout.health_check_path).parse::<hyper::Uri>() else {
+            return false;
+        };
+        let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build_http::<http_body_util::Empty<hyper::body::Bytes>>();
+        matches!(tokio::time::timeout(READ_TIMEOUT, http.get(uri)).await, Ok(Ok(response)) if response.status().is_success())
     }
 }
 
 impl HealthProbe for ServiceProbe {
-    fn ready<'a>(&'a self, agent: &'a ValidatedAgent) -> BoxFuture<'a, Option<bool>> {
+    fn ready<'a>(&'a self, agent: &'a ValidatedAgent, attempts: u32) -> BoxFuture<'a, Option<bool>> {
         Box::pin(async move {
-            let url =
-                format!("{}{}", crate::build::workloads::api_service_url(agent), agent.spec.rollout.health_check_path);
-            let uri: hyper::Uri = url.parse().ok()?;
-            match tokio::time::timeout(READ_TIMEOUT, self.http.get(uri)).await {
-                Ok(Ok(response)) => Some(response.status().is_success()),
+            for _ in 0..attempts.max(1) {
                 // Unreachable or silent counts as not ready: a rollout is never judged healthy blind.
-                _ => Some(false),
+                if !self.once(agent).await {
+                    return Some(false);
+                }
             }
+            Some(true)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_to_rewrites_only_mapped_addresses() {
+        let map = ConnectTo::parse(&[
+            "shop-redis.finance.svc:6379=127.0.0.1:7000,shop-api-server.finance.svc:80=127.0.0.1:8080".into(),
+        ])
+        .expect("parses");
+        assert_eq!(map.url("redis://:secret@shop-redis.finance.svc:6379/", 6379), "redis://:secret@127.0.0.1:7000/");
+        assert_eq!(map.url("http://shop-api-server.finance.svc", 80), "http://127.0.0.1:8080");
+        assert_eq!(map.url("redis://other.svc:6379/0", 6379), "redis://other.svc:6379/0");
+        assert_eq!(ConnectTo::default().url("redis://a:1/", 6379), "redis://a:1/");
+        assert!(ConnectTo::parse(&["nonsense".into()]).is_err());
+        assert!(ConnectTo::parse(&["a:1=b".into()]).is_err());
+        assert_eq!(ConnectTo::parse(&[String::new()]).expect("empty"), ConnectTo::default());
     }
 }

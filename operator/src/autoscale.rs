@@ -2,10 +2,12 @@
 //! replicas and the time, table-tested below. Only a thin adapter reads Redis.
 //!
 //! `wanted = clamp(ceil(depth / target), min, max)`. Scale up at once; scale down only once the
-//! queue has needed no more than the lower count for the whole stabilisation window (the time of
-//! the last "busy" reading is kept in the status, so a restart of the operator does not forget it);
-//! zero only when `minReplicas` is 0 and the queue is empty; and when the depth cannot be read,
-//! keep what runs — never scale down, least of all to zero, on a missing reading.
+//! queue has needed fewer workers than run for the whole stabilisation window. The start of that
+//! window (`low_since`) is kept in the status, so a restart of the operator does not forget it, and
+//! it is set only when the queue first drops and cleared when it rises again: a steady queue
+//! changes nothing in the status, so a steady platform sees no writes. Zero only when
+//! `minReplicas` is 0 and the queue is empty; and when the depth cannot be read, keep what runs —
+//! never scale down, least of all to zero, on a missing reading.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -46,8 +48,9 @@ pub struct ScaleDecision {
     pub replicas: i32,
     /// Why.
     pub reason: ScaleReason,
-    /// The last time the queue needed the current replicas or more (kept in the status).
-    pub last_busy: Option<DateTime<Utc>>,
+    /// Since when the queue has needed fewer workers than run (kept in the status); `None` while
+    /// it needs them all.
+    pub low_since: Option<DateTime<Utc>>,
 }
 
 /// Workers wanted for a depth, within the bounds.
@@ -62,31 +65,34 @@ pub fn desired_replicas(
     depth: Option<u64>,
     policy: &ScalePolicy,
     current: i32,
-    last_busy: Option<DateTime<Utc>>,
+    low_since: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> ScaleDecision {
     let (low, high) = (policy.min.max(0), policy.max.max(policy.min.max(0)));
     let Some(depth) = depth else {
-        // Without a reading, only the bounds may move the count.
+        // Without a reading, only the bounds may move the count; the window is left as it was.
         let replicas = current.clamp(low, high);
         let reason = if replicas == current { ScaleReason::DepthUnknown } else { ScaleReason::Bounds };
-        return ScaleDecision { replicas, reason, last_busy };
+        return ScaleDecision { replicas, reason, low_since };
     };
     let wanted = wanted(depth, policy);
     if wanted >= current {
         let reason = if wanted > current { ScaleReason::ScaleUp } else { ScaleReason::Steady };
-        return ScaleDecision { replicas: wanted, reason, last_busy: Some(now) };
+        return ScaleDecision { replicas: wanted, reason, low_since: None };
     }
     if current > high {
-        return ScaleDecision { replicas: high.max(wanted), reason: ScaleReason::Bounds, last_busy };
+        return ScaleDecision { replicas: high.max(wanted), reason: ScaleReason::Bounds, low_since: None };
     }
-    match last_busy {
-        Some(busy) if now - busy >= policy.stabilization => {
-            ScaleDecision { replicas: wanted, reason: ScaleReason::ScaleDown, last_busy }
+    match low_since {
+        Some(since) if now - since >= policy.stabilization => {
+            ScaleDecision { replicas: wanted, reason: ScaleReason::ScaleDown, low_since: None }
         }
-        // No record of when the queue was last busy: start the window now rather than guess.
-        None => ScaleDecision { replicas: current, reason: ScaleReason::Stabilizing, last_busy: Some(now) },
-        Some(_) => ScaleDecision { replicas: current, reason: ScaleReason::Stabilizing, last_busy },
+        Some(since) => ScaleDecision { replicas: current, reason: ScaleReason::Stabilizing, low_since: Some(since) },
+        // The queue just dropped: the window starts now.
+        None if policy.stabilization <= Duration::zero() => {
+            ScaleDecision { replicas: wanted, reason: ScaleReason::ScaleDown, low_since: None }
+        }
+        None => ScaleDecision { replicas: current, reason: ScaleReason::Stabilizing, low_since: Some(now) },
     }
 }
 
@@ -102,18 +108,18 @@ mod tests {
         DateTime::from_timestamp(1_700_000_000 + seconds, 0).expect("time")
     }
 
-    /// (depth, min, max, current, last busy, now) → (replicas, reason).
+    /// (depth, min, max, current, low since, now) → (replicas, reason).
     type Case = (Option<u64>, i32, i32, i32, Option<i64>, i64, i32, ScaleReason);
 
     #[test]
     fn desired_replicas_table() {
         use ScaleReason::*;
         let cases: &[Case] = &[
-            (Some(0), 1, 10, 1, Some(0), 10, 1, Steady),
-            (Some(1), 1, 10, 1, Some(0), 10, 1, Steady),
-            (Some(6), 1, 10, 1, Some(0), 10, 2, ScaleUp),
-            (Some(50), 1, 10, 2, Some(0), 10, 10, ScaleUp),
-            (Some(5_000), 1, 10, 2, Some(0), 10, 10, ScaleUp),
+            (Some(0), 1, 10, 1, None, 10, 1, Steady),
+            (Some(1), 1, 10, 1, None, 10, 1, Steady),
+            (Some(6), 1, 10, 1, None, 10, 2, ScaleUp),
+            (Some(50), 1, 10, 2, None, 10, 10, ScaleUp),
+            (Some(5_000), 1, 10, 2, None, 10, 10, ScaleUp),
             // Scale up at once, whatever the window.
             (Some(26), 1, 10, 1, Some(9), 10, 6, ScaleUp),
             // Less work: wait for the window...
@@ -123,8 +129,8 @@ mod tests {
             (Some(7), 1, 10, 6, Some(0), 301, 2, ScaleDown),
             // Zero only with min 0 and an empty queue.
             (Some(0), 0, 10, 1, Some(0), 300, 0, ScaleDown),
-            (Some(1), 0, 10, 0, Some(0), 10, 1, ScaleUp),
-            (Some(1), 0, 10, 1, Some(0), 1_000, 1, Steady),
+            (Some(1), 0, 10, 0, None, 10, 1, ScaleUp),
+            (Some(1), 0, 10, 1, None, 1_000, 1, Steady),
             // Unknown depth: keep what runs, even at zero, even after the window.
             (None, 1, 10, 4, Some(0), 10_000, 4, DepthUnknown),
             (None, 0, 10, 0, Some(0), 10_000, 0, DepthUnknown),
@@ -132,11 +138,14 @@ mod tests {
             // Bounds changed under a running count.
             (None, 2, 10, 1, Some(0), 10, 2, Bounds),
             (Some(0), 1, 3, 8, Some(0), 10, 3, Bounds),
-            // No record of the last busy time: the window starts now.
+            // The queue just dropped: the window starts now.
             (Some(0), 1, 10, 5, None, 10, 5, Stabilizing),
         ];
         for &(depth, min, max, current, busy, now, replicas, reason) in cases {
             let decision = desired_replicas(depth, &policy(min, max), current, busy.map(at), at(now));
+            if let (Some(_), ScaleReason::Steady | ScaleReason::ScaleUp) = (depth, reason) {
+                assert_eq!(decision.low_since, None, "a queue that needs every worker keeps no window");
+            }
             assert_eq!(
                 (decision.replicas, decision.reason),
                 (replicas, reason),
@@ -150,16 +159,29 @@ mod tests {
         // Depth alternating around one worker's target for an hour: the count rises once and
         // holds, instead of following each reading down.
         let policy = policy(1, 10);
-        let (mut replicas, mut busy, mut changes) = (1, None, 0);
+        let (mut replicas, mut low_since, mut changes) = (1, None, 0);
         for tick in 0..360 {
             let depth = if tick % 2 == 0 { 12 } else { 2 };
-            let decision = desired_replicas(Some(depth), &policy, replicas, busy, at(tick * 10));
+            let decision = desired_replicas(Some(depth), &policy, replicas, low_since, at(tick * 10));
             if decision.replicas != replicas {
                 changes += 1;
             }
-            (replicas, busy) = (decision.replicas, decision.last_busy);
+            (replicas, low_since) = (decision.replicas, decision.low_since);
         }
         assert_eq!((replicas, changes), (3, 1));
+    }
+
+    #[test]
+    fn a_steady_queue_keeps_the_decision_identical_from_pass_to_pass() {
+        // What reconcile writes into the status must not change while nothing changes, or every
+        // pass would write the status and a steady platform would never be quiet.
+        let policy = policy(1, 10);
+        let first = desired_replicas(Some(0), &policy, 1, None, at(0));
+        let later = desired_replicas(Some(0), &policy, 1, first.low_since, at(3_600));
+        assert_eq!(first, later);
+        let stabilizing = desired_replicas(Some(0), &policy, 4, None, at(0));
+        let still = desired_replicas(Some(0), &policy, 4, stabilizing.low_since, at(100));
+        assert_eq!(stabilizing, still);
     }
 
     #[test]

@@ -31,9 +31,11 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "camelCase")]
 pub struct FinancialAgentSpec {
-    /// Image tag of every component unless a component names its own image.
+    /// Image tag of every component unless a component names its own image. It is also the
+    /// `app.kubernetes.io/version` label of every child, so it must be a valid label value too: at
+    /// most 63 letters, digits, `.`, `_` and `-`, starting and ending with a letter or digit.
     #[serde(default = "default_version")]
-    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$')").message("version must be an image tag"))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$')").message("version must be an image tag of at most 63 characters that starts and ends with a letter or digit (it is also a label value)"))]
     pub version: String,
     /// The REST API.
     #[serde(default)]
@@ -219,8 +221,10 @@ pub struct RedisSpec {
     /// Run Redis as a StatefulSet of this resource.
     #[serde(default = "yes")]
     pub managed: bool,
-    /// Volume size of the managed Redis.
+    /// Volume size of the managed Redis. Fixed once the resource exists: a StatefulSet's volume
+    /// claim templates cannot change.
     #[serde(default = "one_gi")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("redis.storage cannot be changed on a running instance (the StatefulSet's volume claims are immutable); resize the PersistentVolumeClaim instead"))]
     pub storage: String,
     /// The Secret key holding the URL of an external Redis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -251,8 +255,10 @@ pub struct MongodbSpec {
     /// Run MongoDB as a StatefulSet of this resource.
     #[serde(default = "yes")]
     pub managed: bool,
-    /// Volume size of the managed MongoDB.
+    /// Volume size of the managed MongoDB. Fixed once the resource exists: a StatefulSet's volume
+    /// claim templates cannot change.
     #[serde(default = "ten_gi")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("mongodb.storage cannot be changed on a running instance (the StatefulSet's volume claims are immutable); resize the PersistentVolumeClaim instead"))]
     pub storage: String,
     /// The Secret key holding the connection string of an external MongoDB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -399,10 +405,10 @@ pub struct WorkersStatus {
     /// When the replicas last changed (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_scale_time: Option<String>,
-    /// When the queue was last seen above what the current replicas need (RFC 3339), for the
-    /// scale-down stabilisation window.
+    /// Since when the queue has needed fewer workers than run (RFC 3339): the start of the
+    /// scale-down stabilisation window; absent while the queue needs every worker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_busy_time: Option<String>,
+    pub low_since: Option<String>,
 }
 
 /// Template revisions: hashes of the API and worker pod templates.
@@ -418,7 +424,7 @@ pub struct RevisionStatus {
     /// A revision that failed and is not retried until the spec changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed: Option<String>,
-    /// When the current revision was first applied (RFC 3339).
+    /// When the current revision was first applied (RFC 3339); its deadline counts from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,
 }

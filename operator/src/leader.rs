@@ -1,8 +1,16 @@
 //! Leader election on a `coordination.k8s.io/v1` Lease, so that of several operator replicas only
-//! one reconciles. The decision is pure ([`lease_decision`], table-tested); [`LeaderElector`] reads
-//! and writes the Lease with optimistic concurrency (`resourceVersion`), so two candidates can
-//! never both win the same term. A leader that fails to renew before its lease runs out stops
-//! (the process exits and restarts as a candidate), rather than risk two leaders.
+//! one reconciles, in the way client-go's leader election works:
+//!
+//! - A candidate never compares the holder's `renewTime` with its own clock (clocks differ between
+//!   nodes). It remembers when *it* last saw the lease record change, on its own monotonic clock,
+//!   and takes the lease only once the record has stood still for the whole lease duration
+//!   ([`lease_decision`], table-tested).
+//! - Writes carry the `resourceVersion` read, so two candidates can never both win a term; a
+//!   conflict on our own renewal is re-read, not taken for lost leadership.
+//! - Every request has a timeout, and the leader gives up (stops reconciling) when it could not
+//!   renew for the renew deadline, which is shorter than the lease duration: it has stopped before
+//!   any standby can take over, so two leaders never overlap.
+//! - On SIGTERM the leader releases the lease (empty holder), so a standby leads at its next try.
 
 use std::time::Duration;
 
@@ -11,11 +19,13 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::Client;
 use kube::api::{Api, ObjectMeta, PostParams};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
 
 /// What a candidate should do with the lease.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LeaseDecision {
-    /// Nobody holds it, or the holder let it expire: take it.
+    /// Nobody holds it, or the holder's record stood still for the lease duration: take it.
     Acquire,
     /// We hold it: renew it.
     Renew,
@@ -23,22 +33,51 @@ pub enum LeaseDecision {
     Wait,
 }
 
-fn time(value: Option<&MicroTime>) -> Option<DateTime<Utc>> {
-    value.and_then(|time| DateTime::from_timestamp(time.0.as_second(), time.0.subsec_nanosecond().max(0) as u32))
+/// The timings of the election.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseTimings {
+    /// How long a lease lasts without renewal.
+    pub duration: Duration,
+    /// How long the leader keeps trying to renew before it stops leading; shorter than
+    /// `duration`, so it has stopped before a standby may take over.
+    pub renew_deadline: Duration,
+    /// How often the leader renews and a standby looks.
+    pub retry_period: Duration,
 }
 
-/// Decides from the lease's spec, who we are and the time.
-pub fn lease_decision(spec: Option<&LeaseSpec>, me: &str, now: DateTime<Utc>) -> LeaseDecision {
+impl Default for LeaseTimings {
+    fn default() -> Self {
+        Self {
+            duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The part of a lease that changes at every renewal: who, and the renew time as written.
+pub fn record_of(spec: &LeaseSpec) -> String {
+    let renewed = spec.renew_time.as_ref().map(|time| time.0.to_string()).unwrap_or_default();
+    format!(
+        "{}|{}|{}",
+        spec.holder_identity.as_deref().unwrap_or_default(),
+        renewed,
+        spec.lease_transitions.unwrap_or(0)
+    )
+}
+
+/// Decides from the lease's spec, who we are, and since how long (on our own clock) we have seen
+/// the same record: `unchanged_for` is `None` when the record just changed or was never seen.
+pub fn lease_decision(spec: Option<&LeaseSpec>, me: &str, unchanged_for: Option<Duration>) -> LeaseDecision {
     let Some(spec) = spec else { return LeaseDecision::Acquire };
     match spec.holder_identity.as_deref() {
         None | Some("") => LeaseDecision::Acquire,
         Some(holder) if holder == me => LeaseDecision::Renew,
         Some(_) => {
-            let duration = chrono::Duration::seconds(i64::from(spec.lease_duration_seconds.unwrap_or(15)));
-            let renewed = time(spec.renew_time.as_ref()).or_else(|| time(spec.acquire_time.as_ref()));
-            match renewed {
-                Some(renewed) if renewed + duration > now => LeaseDecision::Wait,
-                _ => LeaseDecision::Acquire,
+            let duration = Duration::from_secs(u64::try_from(spec.lease_duration_seconds.unwrap_or(15)).unwrap_or(15));
+            match unchanged_for {
+                Some(still) if still >= duration => LeaseDecision::Acquire,
+                _ => LeaseDecision::Wait,
             }
         }
     }
@@ -51,65 +90,106 @@ fn micro(now: DateTime<Utc>) -> MicroTime {
     MicroTime(timestamp)
 }
 
+/// Why one round of the election failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    /// The API server answered with an error.
+    #[error("failed to read or write the lease: {0}")]
+    Api(#[from] kube::Error),
+    /// The API server did not answer in time.
+    #[error("the lease request timed out")]
+    Timeout,
+}
+
 /// Takes part in the election for one Lease.
-#[derive(Clone)]
+#[derive(Debug)]
 pub struct LeaderElector {
     api: Api<Lease>,
     name: String,
     identity: String,
-    duration: Duration,
-}
-
-impl std::fmt::Debug for LeaderElector {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("LeaderElector").field("name", &self.name).field("identity", &self.identity).finish()
-    }
+    timings: LeaseTimings,
+    /// The record last seen, and when (our monotonic clock) it was first seen.
+    observed: Mutex<Option<(String, Instant)>>,
 }
 
 impl LeaderElector {
-    /// A candidate `identity` for the Lease `name` in `namespace`, held for `duration` per renewal.
-    pub fn new(client: Client, namespace: &str, name: &str, identity: &str, duration: Duration) -> Self {
-        Self { api: Api::namespaced(client, namespace), name: name.to_owned(), identity: identity.to_owned(), duration }
+    /// A candidate `identity` for the Lease `name` in `namespace`.
+    pub fn new(client: Client, namespace: &str, name: &str, identity: &str, timings: LeaseTimings) -> Self {
+        Self {
+            api: Api::namespaced(client, namespace),
+            name: name.to_owned(),
+            identity: identity.to_owned(),
+            timings,
+            observed: Mutex::new(None),
+        }
+    }
+
+    async fn timed<T>(&self, request: impl Future<Output = Result<T, kube::Error>>) -> Result<T, LeaseError> {
+        // A request may take at most one retry period, so a hung API server cannot stretch a round.
+        match tokio::time::timeout(self.timings.retry_period.max(Duration::from_secs(1)), request).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(LeaseError::Timeout),
+        }
+    }
+
+    /// How long the record in `spec` has stood still, as seen from here.
+    async fn unchanged_for(&self, spec: Option<&LeaseSpec>) -> Option<Duration> {
+        let record = spec.map(record_of).unwrap_or_default();
+        let mut observed = self.observed.lock().await;
+        match observed.as_ref() {
+            Some((seen, at)) if *seen == record => Some(at.elapsed()),
+            _ => {
+                *observed = Some((record, Instant::now()));
+                None
+            }
+        }
     }
 
     /// One round: returns whether we hold the lease afterwards.
-    pub async fn try_hold(&self) -> Result<bool, kube::Error> {
-        let now = Utc::now();
-        let current = self.api.get_opt(&self.name).await?;
-        let decision = lease_decision(current.as_ref().and_then(|lease| lease.spec.as_ref()), &self.identity, now);
-        if decision == LeaseDecision::Wait {
-            return Ok(false);
-        }
-        let previous = current.as_ref().and_then(|lease| lease.spec.clone()).unwrap_or_default();
-        let transitions = previous.lease_transitions.unwrap_or(0)
-            + i32::from(decision == LeaseDecision::Acquire && current.is_some());
-        let spec = LeaseSpec {
-            holder_identity: Some(self.identity.clone()),
-            lease_duration_seconds: Some(i32::try_from(self.duration.as_secs()).unwrap_or(15)),
-            acquire_time: if decision == LeaseDecision::Acquire { Some(micro(now)) } else { previous.acquire_time },
-            renew_time: Some(micro(now)),
-            lease_transitions: Some(transitions),
-            ..LeaseSpec::default()
-        };
-        let result = match current {
-            None => {
-                let lease = Lease {
-                    metadata: ObjectMeta { name: Some(self.name.clone()), ..ObjectMeta::default() },
-                    spec: Some(spec),
-                };
-                self.api.create(&PostParams::default(), &lease).await
+    pub async fn try_hold(&self) -> Result<bool, LeaseError> {
+        for _ in 0..2 {
+            let current = self.timed(self.api.get_opt(&self.name)).await?;
+            let spec = current.as_ref().and_then(|lease| lease.spec.as_ref());
+            let unchanged_for = self.unchanged_for(spec).await;
+            let decision = lease_decision(spec, &self.identity, unchanged_for);
+            if decision == LeaseDecision::Wait {
+                return Ok(false);
             }
-            Some(mut lease) => {
-                // `replace` carries the resourceVersion we read: a concurrent writer makes it fail.
-                lease.spec = Some(spec);
-                self.api.replace(&self.name, &PostParams::default(), &lease).await
+            let now = Utc::now();
+            let previous = spec.cloned().unwrap_or_default();
+            let transitions = previous.lease_transitions.unwrap_or(0)
+                + i32::from(decision == LeaseDecision::Acquire && current.is_some());
+            let spec = LeaseSpec {
+                holder_identity: Some(self.identity.clone()),
+                lease_duration_seconds: Some(i32::try_from(self.timings.duration.as_secs()).unwrap_or(15)),
+                acquire_time: if decision == LeaseDecision::Acquire { Some(micro(now)) } else { previous.acquire_time },
+                renew_time: Some(micro(now)),
+                lease_transitions: Some(transitions),
+                ..LeaseSpec::default()
+            };
+            let written = match current {
+                None => {
+                    let lease = Lease {
+                        metadata: ObjectMeta { name: Some(self.name.clone()), ..ObjectMeta::default() },
+                        spec: Some(spec),
+                    };
+                    self.timed(self.api.create(&PostParams::default(), &lease)).await
+                }
+                Some(mut lease) => {
+                    // `replace` carries the resourceVersion we read: a concurrent writer makes it fail.
+                    lease.spec = Some(spec);
+                    self.timed(self.api.replace(&self.name, &PostParams::default(), &lease)).await
+                }
+            };
+            match written {
+                Ok(_) => return Ok(true),
+                // Someone wrote in between — perhaps our own earlier write that timed out. Read
+                // again and decide on what is there now.
+                Err(LeaseError::Api(kube::Error::Api(response))) if response.code == 409 => continue,
+                Err(error) => return Err(error),
             }
-        };
-        match result {
-            Ok(_) => Ok(true),
-            Err(kube::Error::Api(response)) if response.code == 409 => Ok(false),
-            Err(error) => Err(error),
         }
+        Ok(false)
     }
 
     /// Waits until this candidate leads.
@@ -118,28 +198,45 @@ impl LeaderElector {
             match self.try_hold().await {
                 Ok(true) => return,
                 Ok(false) => {}
-                Err(error) => tracing::warn!(%error, "failed to read or write the leader lease"),
+                Err(error) => tracing::warn!(%error, "failed to take part in the leader election"),
             }
-            tokio::time::sleep(self.duration / 3).await;
+            tokio::time::sleep(self.timings.retry_period).await;
         }
     }
 
-    /// Renews the lease every third of its duration; returns when leadership is lost.
+    /// Renews the lease every retry period; returns when leadership is lost: another holder, or
+    /// no successful renewal for the renew deadline.
     pub async fn keep(&self) {
-        let mut last_held = tokio::time::Instant::now();
+        let mut last_renewed = Instant::now();
         loop {
-            tokio::time::sleep(self.duration / 3).await;
+            tokio::time::sleep(self.timings.retry_period).await;
             match self.try_hold().await {
-                Ok(true) => last_held = tokio::time::Instant::now(),
-                Ok(false) => return,
-                Err(error) => {
-                    tracing::warn!(%error, "failed to renew the leader lease");
-                    if last_held.elapsed() >= self.duration {
-                        return;
-                    }
+                Ok(true) => last_renewed = Instant::now(),
+                Ok(false) => {
+                    tracing::warn!(identity = %self.identity, "another candidate holds the leader lease");
+                    return;
                 }
+                Err(error) => tracing::warn!(%error, "failed to renew the leader lease"),
+            }
+            if last_renewed.elapsed() >= self.timings.renew_deadline {
+                tracing::warn!(identity = %self.identity, "could not renew the leader lease in time");
+                return;
             }
         }
+    }
+
+    /// Gives the lease up (empty holder), if we hold it, so a standby takes over at once.
+    pub async fn release(&self) -> Result<(), LeaseError> {
+        let Some(mut lease) = self.timed(self.api.get_opt(&self.name)).await? else { return Ok(()) };
+        let Some(spec) = lease.spec.as_mut() else { return Ok(()) };
+        if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
+            return Ok(());
+        }
+        spec.holder_identity = None;
+        spec.lease_duration_seconds = Some(1);
+        spec.renew_time = Some(micro(Utc::now()));
+        self.timed(self.api.replace(&self.name, &PostParams::default(), &lease)).await?;
+        Ok(())
     }
 }
 
@@ -147,28 +244,57 @@ impl LeaderElector {
 mod tests {
     use super::*;
 
-    fn at(seconds: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_700_000_000 + seconds, 0).expect("time")
-    }
-
-    fn held(by: &str, renewed: i64) -> LeaseSpec {
+    fn held(by: &str) -> LeaseSpec {
         LeaseSpec {
             holder_identity: Some(by.into()),
             lease_duration_seconds: Some(15),
-            renew_time: Some(micro(at(renewed))),
+            renew_time: Some(micro(DateTime::from_timestamp(1_700_000_000, 0).expect("time"))),
             ..LeaseSpec::default()
         }
     }
 
+    fn seconds(value: u64) -> Option<Duration> {
+        Some(Duration::from_secs(value))
+    }
+
     #[test]
     fn lease_decision_table() {
-        assert_eq!(lease_decision(None, "a", at(0)), LeaseDecision::Acquire);
-        assert_eq!(lease_decision(Some(&LeaseSpec::default()), "a", at(0)), LeaseDecision::Acquire);
-        assert_eq!(lease_decision(Some(&held("a", 0)), "a", at(100)), LeaseDecision::Renew);
-        assert_eq!(lease_decision(Some(&held("b", 0)), "a", at(14)), LeaseDecision::Wait);
-        assert_eq!(lease_decision(Some(&held("b", 0)), "a", at(15)), LeaseDecision::Acquire);
-        let mut never_renewed = held("b", 0);
-        never_renewed.renew_time = None;
-        assert_eq!(lease_decision(Some(&never_renewed), "a", at(1)), LeaseDecision::Acquire);
+        assert_eq!(lease_decision(None, "a", None), LeaseDecision::Acquire);
+        assert_eq!(lease_decision(Some(&LeaseSpec::default()), "a", None), LeaseDecision::Acquire);
+        // Released: an empty holder is free at once.
+        let mut released = held("b");
+        released.holder_identity = Some(String::new());
+        assert_eq!(lease_decision(Some(&released), "a", None), LeaseDecision::Acquire);
+        assert_eq!(lease_decision(Some(&held("a")), "a", seconds(100)), LeaseDecision::Renew);
+        // Another holder: wait until the record has stood still for the whole duration.
+        assert_eq!(lease_decision(Some(&held("b")), "a", None), LeaseDecision::Wait);
+        assert_eq!(lease_decision(Some(&held("b")), "a", seconds(14)), LeaseDecision::Wait);
+        assert_eq!(lease_decision(Some(&held("b")), "a", seconds(15)), LeaseDecision::Acquire);
+    }
+
+    #[test]
+    fn a_renew_time_far_in_the_past_on_our_clock_is_no_reason_to_take_a_live_lease() {
+        // The holder's clock is an hour behind ours: its renewTime looks stale, but the record was
+        // only just seen changing, so it is live.
+        let mut skewed = held("b");
+        skewed.renew_time = Some(micro(Utc::now() - chrono::Duration::hours(1)));
+        assert_eq!(lease_decision(Some(&skewed), "a", None), LeaseDecision::Wait);
+        assert_eq!(lease_decision(Some(&skewed), "a", seconds(1)), LeaseDecision::Wait);
+    }
+
+    #[test]
+    fn every_renewal_changes_the_record() {
+        let first = held("b");
+        let mut renewed = first.clone();
+        renewed.renew_time = Some(micro(DateTime::from_timestamp(1_700_000_002, 0).expect("time")));
+        assert_ne!(record_of(&first), record_of(&renewed));
+        assert_eq!(record_of(&first), record_of(&first.clone()));
+    }
+
+    #[test]
+    fn the_default_timings_stop_a_leader_before_a_standby_may_take_over() {
+        let timings = LeaseTimings::default();
+        assert!(timings.renew_deadline < timings.duration);
+        assert!(timings.retry_period < timings.renew_deadline);
     }
 }

@@ -10,6 +10,7 @@ pub mod build;
 pub mod crd;
 pub mod leader;
 pub mod metrics;
+pub mod owned;
 pub mod reconcile;
 pub mod rollout;
 pub mod runtime;

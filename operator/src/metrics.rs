@@ -18,6 +18,8 @@ pub struct OperatorMetrics {
     pub rollbacks: IntCounterVec,
     /// 1 while this replica holds the leader Lease and reconciles, 0 while it waits.
     pub leader: IntGauge,
+    /// Requests to the Kubernetes API, by verb (`get`, `list`, `watch`, `patch`, …).
+    pub kubernetes_requests: IntCounterVec,
 }
 
 impl OperatorMetrics {
@@ -44,11 +46,15 @@ impl OperatorMetrics {
             &["financialagent"],
         )?;
         let leader = IntGauge::new("finagent_operator_leader", "1 while this replica leads and reconciles.")?;
-        for collector in [&reconciles, &errors, &scaling, &rollbacks] {
+        let kubernetes_requests = IntCounterVec::new(
+            Opts::new("finagent_operator_kubernetes_requests_total", "Requests to the Kubernetes API by verb."),
+            &["verb"],
+        )?;
+        for collector in [&reconciles, &errors, &scaling, &rollbacks, &kubernetes_requests] {
             metrics.registry().register(Box::new(collector.clone()))?;
         }
         metrics.registry().register(Box::new(duration.clone()))?;
         metrics.registry().register(Box::new(leader.clone()))?;
-        Ok(Self { reconciles, errors, duration, scaling, rollbacks, leader })
+        Ok(Self { reconciles, errors, duration, scaling, rollbacks, leader, kubernetes_requests })
     }
 }

@@ -1,12 +1,14 @@
 //! The rollout verdict on a revision of the API or worker pod template, a pure function of what
 //! the Deployment and an active `/readyz` probe report, table-tested below.
 //!
-//! A revision is good once every replica runs it, is available, and the probe through the Service
-//! answers ready. It has failed when the Deployment says its progress deadline passed, or when our
-//! own deadline (`progressDeadlineSeconds` since the revision was first applied) passes before it
-//! is good. The reconciler re-applies the last known good template on failure (when
-//! `autoRollback` is on) and remembers the failed revision so it is not retried until the spec
-//! changes.
+//! A revision is good once it has replaced every old pod (with `maxUnavailable: 0` each
+//! replacement became available first), at least one of its pods is available, and the probe
+//! through the Service answers ready on every try — asked only once no old pod is left behind the
+//! Service, so no answer can come from the previous revision. Pods that cannot be scheduled (a
+//! capacity shortage during a scale-up) do not fail a revision. It has failed when the
+//! Deployment says its progress deadline passed, or when our own deadline
+//! (`progressDeadlineSeconds` since the revision was first asked to run pods) passes before it is
+//! good. A revision at zero replicas is idle: nothing ran, so nothing is proven or failed.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -15,7 +17,7 @@ use chrono::{DateTime, Duration, Utc};
 pub struct RolloutObservation {
     /// The revision (template hash) the Deployment is meant to run.
     pub revision: String,
-    /// The Deployment controller has seen the latest spec.
+    /// The Deployment carries the template and its controller has seen the latest spec.
     pub generation_observed: bool,
     /// Replicas wanted.
     pub replicas: i32,
@@ -27,9 +29,10 @@ pub struct RolloutObservation {
     pub old_replicas: i32,
     /// The Deployment's `Progressing` condition says `ProgressDeadlineExceeded`.
     pub deadline_exceeded: bool,
-    /// The active probe through the Service: `Some(true)` ready, `Some(false)` not, `None` not run.
+    /// The active probe through the Service: `Some(true)` ready on every try, `Some(false)` not,
+    /// `None` not run.
     pub probe_ready: Option<bool>,
-    /// When this revision was first applied.
+    /// When this revision was first asked to run pods.
     pub since: DateTime<Utc>,
     /// This revision already proved healthy (it is the last known good): it is no longer judged
     /// against a deadline, so a pod lost later or workers still scaling up never fail it.
@@ -39,8 +42,10 @@ pub struct RolloutObservation {
 /// The verdict.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RolloutVerdict {
-    /// Fully rolled out and healthy: the new last known good.
+    /// Rolled out and healthy: the new last known good.
     Healthy,
+    /// Asked for no pods: serving nothing, proving nothing.
+    Idle,
     /// Still rolling out, within the deadline.
     Progressing {
         /// What is still missing.
@@ -55,10 +60,13 @@ pub enum RolloutVerdict {
 
 /// Judges a rollout.
 pub fn rollout_verdict(observed: &RolloutObservation, deadline: Duration, now: DateTime<Utc>) -> RolloutVerdict {
+    if observed.replicas == 0 && observed.old_replicas == 0 {
+        return RolloutVerdict::Idle;
+    }
     if observed.proven {
-        let serving =
-            observed.replicas == 0 || (observed.available_replicas >= 1 && observed.probe_ready == Some(true));
-        if observed.generation_observed && serving {
+        // A proven revision serves while one pod is available and the probe passes; a scale step
+        // (a new generation the controller has not seen yet) changes nothing about that.
+        if observed.available_replicas >= 1 && observed.probe_ready == Some(true) {
             return RolloutVerdict::Healthy;
         }
         return RolloutVerdict::Progressing {
@@ -72,12 +80,9 @@ pub fn rollout_verdict(observed: &RolloutObservation, deadline: Duration, now: D
     }
     let rolled_out = observed.generation_observed
         && observed.updated_replicas >= observed.replicas
-        && observed.available_replicas >= observed.replicas
+        && observed.available_replicas >= 1
         && observed.old_replicas == 0;
-    if rolled_out
-        && observed.probe_ready != Some(false)
-        && (observed.replicas == 0 || observed.probe_ready == Some(true))
-    {
+    if rolled_out && observed.probe_ready == Some(true) {
         return RolloutVerdict::Healthy;
     }
     let waiting_for = if !observed.generation_observed {
@@ -137,6 +142,8 @@ mod tests {
         assert_eq!(rollout_verdict(&observed(2, 2, 0, Some(true)), deadline, at(10)), healthy);
         assert!(progressing(10));
         assert!(progressing(299));
+        // A capacity shortage: one of two pods cannot be scheduled, no old pod is left.
+        assert_eq!(rollout_verdict(&observed(2, 1, 0, Some(true)), deadline, at(3600)), healthy);
         // Rolled out, but the probe has not run or says not ready: not healthy yet.
         assert!(matches!(
             rollout_verdict(&observed(2, 2, 0, None), deadline, at(10)),
@@ -182,15 +189,25 @@ mod tests {
         assert!(matches!(rollout_verdict(&exceeded, deadline, at(3600)), RolloutVerdict::Progressing { .. }));
         // The same observations of a revision not yet proven fail it.
         assert!(matches!(
-            rollout_verdict(&observed(2, 1, 0, Some(true)), deadline, at(3600)),
+            rollout_verdict(&observed(2, 0, 0, Some(false)), deadline, at(3600)),
             RolloutVerdict::Failed { .. }
         ));
+        // A scale step: the controller has not seen the new replica count yet. Ready must not flap.
+        let mut scaling = proven(2, 2, Some(true));
+        scaling.generation_observed = false;
+        scaling.replicas = 6;
+        assert_eq!(rollout_verdict(&scaling, deadline, at(3600)), RolloutVerdict::Healthy);
     }
 
     #[test]
-    fn rollout_of_zero_replicas_is_healthy_without_a_probe() {
+    fn a_revision_at_zero_replicas_is_idle_never_healthy() {
+        // No pod ever ran: nothing proves the revision, so it must not become the last known good.
         let mut none = observed(0, 0, 0, None);
         none.replicas = 0;
-        assert_eq!(rollout_verdict(&none, Duration::seconds(300), at(1)), RolloutVerdict::Healthy);
+        assert_eq!(rollout_verdict(&none, Duration::seconds(300), at(1)), RolloutVerdict::Idle);
+        assert_eq!(rollout_verdict(&none, Duration::seconds(300), at(10_000)), RolloutVerdict::Idle);
+        // Old pods still draining: not idle yet.
+        none.old_replicas = 1;
+        assert!(matches!(rollout_verdict(&none, Duration::seconds(300), at(1)), RolloutVerdict::Progressing { .. }));
     }
 }

@@ -1,25 +1,30 @@
 //! `operator run`: leader election, the controller, the admin endpoints and graceful shutdown.
+//!
+//! The controller is quiet when nothing changes: the FinancialAgent watch passes on only changes
+//! of the spec (its `metadata.generation`), not the status writes of our own passes; children are
+//! watched by label only (never the cluster's other ConfigMaps or Services), so a child edited
+//! or deleted by hand is repaired at once; and the one timer is the queue-depth poll. Failed
+//! passes are retried with exponential backoff, counted by failed step, and reported as a Warning
+//! Event on the resource.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
-use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::Client;
-use kube::api::Api;
+use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
+use kube::{Client, ResourceExt};
 
-use crate::adapters::{RedisDepth, ServiceProbe};
+use crate::adapters::{ConnectTo, RedisDepth, ServiceProbe};
 use crate::crd::FinancialAgent;
-use crate::leader::LeaderElector;
+use crate::leader::{LeaderElector, LeaseTimings};
 use crate::metrics::OperatorMetrics;
-use crate::reconcile::{Context, ReconcileError, reconcile};
+use crate::owned::{OWNED_KINDS, children_selector};
+use crate::reconcile::{Context, Notice, ReconcileError, publish, reconcile};
 use finagent_platform::admin::{self, Readiness};
 use finagent_platform::metrics::Metrics;
 
@@ -38,23 +43,95 @@ pub struct RunArgs {
     /// This replica's identity in the election (the pod name).
     #[arg(long, env = "POD_NAME", default_value = "finagent-operator-local")]
     pub identity: String,
+    /// How long the lease lasts without renewal, in seconds.
+    #[arg(long, env = "LEASE_DURATION_SECONDS", default_value_t = 15)]
+    pub lease_duration_seconds: u64,
+    /// How long the leader keeps trying to renew before it stops leading, in seconds (less than
+    /// the lease duration).
+    #[arg(long, env = "LEASE_RENEW_DEADLINE_SECONDS", default_value_t = 10)]
+    pub lease_renew_deadline_seconds: u64,
+    /// How often the leader renews and a standby looks at the lease, in seconds.
+    #[arg(long, env = "LEASE_RETRY_PERIOD_SECONDS", default_value_t = 2)]
+    pub lease_retry_period_seconds: u64,
+    /// Watch FinancialAgents (and their children) in this namespace only; every namespace when
+    /// unset.
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// For an operator outside the cluster: connect to a second address for an in-cluster one,
+    /// `HOST:PORT=HOST:PORT` (e.g. `shop-redis.finance.svc:6379=127.0.0.1:6380`), comma-separated
+    /// or repeated. Used for the queue-depth reads and the health probe; empty in a cluster.
+    #[arg(long, env = "CONNECT_TO", value_delimiter = ',')]
+    pub connect_to: Vec<String>,
 }
 
-fn error_policy(
-    _agent: Arc<FinancialAgent>,
-    error: &ReconcileError,
-    shared: Arc<(Arc<Context>, OperatorMetrics)>,
-) -> Action {
-    shared.1.errors.with_label_values(&[error.kind()]).inc();
-    tracing::warn!(%error, "reconcile failed; retrying soon");
-    Action::requeue(Duration::from_secs(15))
+impl RunArgs {
+    fn timings(&self) -> anyhow::Result<LeaseTimings> {
+        let timings = LeaseTimings {
+            duration: Duration::from_secs(self.lease_duration_seconds),
+            renew_deadline: Duration::from_secs(self.lease_renew_deadline_seconds),
+            retry_period: Duration::from_secs(self.lease_retry_period_seconds),
+        };
+        anyhow::ensure!(
+            timings.retry_period < timings.renew_deadline && timings.renew_deadline < timings.duration,
+            "the lease timings must satisfy retry period < renew deadline < lease duration"
+        );
+        Ok(timings)
+    }
 }
 
-/// Runs the operator until SIGTERM, or until it loses leadership (then it exits to stand again).
+/// The exponential backoff of a failing resource: 2 s, 4 s, … up to 5 minutes.
+pub fn backoff(failures: u32) -> Duration {
+    Duration::from_secs(2u64.saturating_mul(1 << failures.saturating_sub(1).min(8)).min(300))
+}
+
+/// What the controller's callbacks share.
+struct Shared {
+    context: Arc<Context>,
+    metrics: OperatorMetrics,
+    /// Consecutive failures by `namespace/name`, for the backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+fn error_policy(agent: Arc<FinancialAgent>, error: &ReconcileError, shared: Arc<Shared>) -> Action {
+    shared.metrics.errors.with_label_values(&[error.kind()]).inc();
+    let key = format!("{}/{}", agent.namespace().unwrap_or_default(), agent.name_any());
+    let failures = {
+        let mut map = shared.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = map.entry(key.clone()).or_insert(0);
+        *count += 1;
+        *count
+    };
+    let delay = backoff(failures);
+    tracing::warn!(%error, agent = %key, failures, retry_in = ?delay, "reconcile failed");
+    // Apply failures already carry their own Event and condition.
+    if !matches!(error, ReconcileError::Apply { .. }) {
+        let notice = Notice { warning: true, reason: "ReconcileFailed", note: error.to_string(), action: "Reconcile" };
+        let recorder = shared.context.recorder.clone();
+        tokio::spawn(async move { publish(&recorder, &agent, &notice).await });
+    }
+    Action::requeue(delay)
+}
+
+/// A client that counts its requests by verb.
+fn counting_client(config: kube::Config, metrics: &OperatorMetrics) -> anyhow::Result<Client> {
+    let counter = metrics.kubernetes_requests.clone();
+    let layer = tower::util::MapRequestLayer::new(move |request: http::Request<kube::client::Body>| {
+        let watch = request.uri().query().is_some_and(|query| query.split('&').any(|pair| pair == "watch=true"));
+        let verb = if watch { "watch".to_owned() } else { request.method().as_str().to_lowercase() };
+        counter.with_label_values(&[verb.as_str()]).inc();
+        request
+    });
+    Ok(kube::client::ClientBuilder::try_from(config)?.with_layer(&layer).build())
+}
+
+/// Runs the operator until SIGTERM (then it releases the lease), or until it loses leadership
+/// (then it exits, to stand again as a candidate).
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let client = Client::try_default().await?;
+    let timings = args.timings()?;
+    let connect_to = ConnectTo::parse(&args.connect_to).map_err(anyhow::Error::msg)?;
     let metrics = Metrics::new();
     let operator_metrics = OperatorMetrics::register(&metrics)?;
+    let client = counting_client(kube::Config::infer().await?, &operator_metrics)?;
     let readiness = {
         let client = client.clone();
         Readiness::new().with_check("kubernetes", move || {
@@ -68,13 +145,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         finagent_platform::shutdown::signal(),
     ));
 
-    let elector = LeaderElector::new(
-        client.clone(),
-        &args.lease_namespace,
-        &args.lease_name,
-        &args.identity,
-        Duration::from_secs(15),
-    );
+    let elector = LeaderElector::new(client.clone(), &args.lease_namespace, &args.lease_name, &args.identity, timings);
     tracing::info!(identity = %args.identity, "waiting to lead");
     tokio::select! {
         () = elector.acquire() => {}
@@ -87,40 +158,75 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let context = Arc::new(Context {
         client: client.clone(),
         recorder: Recorder::new(client.clone(), reporter),
-        depth: Arc::new(RedisDepth::new(client.clone())),
-        probe: Arc::new(ServiceProbe::default()),
+        depth: Arc::new(RedisDepth::new(client.clone(), connect_to.clone())),
+        probe: Arc::new(ServiceProbe::new(connect_to)),
         metrics: operator_metrics.clone(),
     });
-    let config = watcher::Config::default();
-    // Watch what we own, so a deleted or edited child is repaired at once; the queue depth has no
-    // watch, so reconcile asks to be requeued every poll interval.
-    let controller = Controller::new(Api::<FinancialAgent>::all(client.clone()), config.clone())
-        .owns(Api::<Deployment>::all(client.clone()), config.clone())
-        .owns(Api::<StatefulSet>::all(client.clone()), config.clone())
-        .owns(Api::<Service>::all(client.clone()), config.clone())
-        .owns(Api::<ServiceAccount>::all(client.clone()), config.clone())
-        .owns(Api::<ConfigMap>::all(client.clone()), config.clone())
-        .owns(Api::<PodDisruptionBudget>::all(client.clone()), config.clone())
-        .owns(Api::<Ingress>::all(client.clone()), config.clone())
-        .owns(Api::<NetworkPolicy>::all(client.clone()), config)
-        .graceful_shutdown_on(finagent_platform::shutdown::signal());
-    let timed = move |agent: Arc<FinancialAgent>, context: Arc<(Arc<Context>, OperatorMetrics)>| async move {
+    let agents: Api<FinancialAgent> = match &args.namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
+    // Only spec changes wake the controller; our own status writes do not.
+    let (reader, writer) = reflector::store();
+    let trigger = reflector(writer, watcher(agents, watcher::Config::default()))
+        .default_backoff()
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
+    let mut controller = Controller::for_stream(trigger, reader);
+    let children = watcher::Config::default().labels(&children_selector());
+    for owned in OWNED_KINDS {
+        let resource = owned.api_resource();
+        let api: Api<DynamicObject> = match &args.namespace {
+            Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
+            None => Api::all_with(client.clone(), &resource),
+        };
+        controller = controller.owns_with(api, resource, children.clone());
+    }
+    let shared = Arc::new(Shared { context, metrics: operator_metrics.clone(), failures: Mutex::default() });
+    let timed = move |agent: Arc<FinancialAgent>, shared: Arc<Shared>| async move {
         let started = Instant::now();
-        let outcome = reconcile(agent, context.0.clone()).await;
+        let key = format!("{}/{}", agent.namespace().unwrap_or_default(), agent.name_any());
+        let outcome = reconcile(agent, shared.context.clone()).await;
         let label = if outcome.is_ok() { "ok" } else { "error" };
-        context.1.reconciles.with_label_values(&[label]).inc();
-        context.1.duration.with_label_values(&[label]).observe(started.elapsed().as_secs_f64());
+        if outcome.is_ok() {
+            shared.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
+        }
+        shared.metrics.reconciles.with_label_values(&[label]).inc();
+        shared.metrics.duration.with_label_values(&[label]).observe(started.elapsed().as_secs_f64());
         outcome
     };
-    let running =
-        controller.run(timed, error_policy, Arc::new((context, operator_metrics))).for_each(|result| async move {
+    let running = controller
+        .graceful_shutdown_on(finagent_platform::shutdown::signal())
+        .run(timed, error_policy, shared)
+        .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "controller event");
             }
         });
     tokio::select! {
-        () = running => tracing::info!("controller stopped"),
-        () = elector.keep() => anyhow::bail!("lost the leader lease; exiting so that one leader runs"),
+        () = running => {
+            tracing::info!("controller stopped; releasing the leader lease");
+            operator_metrics.leader.set(0);
+            if let Err(error) = elector.release().await {
+                tracing::warn!(%error, "failed to release the leader lease");
+            }
+        }
+        () = elector.keep() => {
+            operator_metrics.leader.set(0);
+            anyhow::bail!("lost the leader lease; exiting so that one leader runs");
+        }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_two_seconds_up_to_five_minutes() {
+        let delays: Vec<u64> = (1..=10).map(|failures| backoff(failures).as_secs()).collect();
+        assert_eq!(delays, [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+        assert_eq!(backoff(u32::MAX).as_secs(), 300);
+    }
 }

@@ -41,6 +41,18 @@ fn is_dns_label(text: &str, max: usize) -> bool {
         && !text.ends_with('-')
 }
 
+/// A Kubernetes label value: empty, or up to 63 characters of `[A-Za-z0-9_.-]` that start and end
+/// with a letter or digit.
+pub fn is_label_value(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let edge = |byte: Option<&u8>| byte.is_some_and(u8::is_ascii_alphanumeric);
+    text.is_empty()
+        || (text.len() <= 63
+            && edge(bytes.first())
+            && edge(bytes.last())
+            && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
+}
+
 fn quantity(field: &str, value: &str) -> Result<(), InvalidSpec> {
     let digits = value.trim_end_matches(|c: char| c.is_ascii_alphabetic());
     let suffix = &value[digits.len()..];
@@ -63,6 +75,14 @@ pub fn validate(agent: &FinancialAgent) -> Result<ValidatedAgent, InvalidSpec> {
         agent.metadata.namespace.clone().ok_or_else(|| InvalidSpec("the resource has no namespace".into()))?;
     let owner = agent.controller_owner_ref(&()).ok_or_else(|| InvalidSpec("the resource has no uid yet".into()))?;
     let spec = &agent.spec;
+    // The version is every child's `app.kubernetes.io/version` label: a value the API server
+    // refuses there would make every apply fail.
+    if !is_label_value(&spec.version) {
+        return Err(InvalidSpec(format!(
+            "version {:?} must be at most 63 letters, digits, '.', '_' or '-', starting and ending with a letter or digit",
+            spec.version
+        )));
+    }
     if spec.ocr_worker.min_replicas > spec.ocr_worker.max_replicas {
         return Err(InvalidSpec("ocrWorker.minReplicas must not exceed ocrWorker.maxReplicas".into()));
     }
@@ -95,6 +115,16 @@ pub fn validate(agent: &FinancialAgent) -> Result<ValidatedAgent, InvalidSpec> {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    #[test]
+    fn label_values_follow_the_api_servers_rules() {
+        for good in ["", "0.1.0", "v1.2.3-rc.1", "a", &"a".repeat(63), "1_2"] {
+            assert!(super::is_label_value(good), "{good}");
+        }
+        for bad in ["_x", "x-", ".x", &"a".repeat(64), "a b", "a/b", "a+b"] {
+            assert!(!super::is_label_value(bad), "{bad}");
+        }
+    }
+
     use super::*;
 
     /// A resource as the API server would return it, with a spec from JSON.
@@ -122,6 +152,9 @@ pub(crate) mod tests {
             (serde_json::json!({"mongodb": {"managed": false}}), "uriSecretRef"),
             (serde_json::json!({"ingress": {"enabled": true, "host": "not a host"}}), "ingress.host"),
             (serde_json::json!({"apiServer": {"image": "bad image"}}), "apiServer.image"),
+            (serde_json::json!({"version": "_leading"}), "version"),
+            (serde_json::json!({"version": "trailing-"}), "version"),
+            (serde_json::json!({"version": "a".repeat(64)}), "version"),
         ] {
             let error = validate(&agent(spec.clone())).expect_err("refused");
             assert!(error.0.contains(field), "{spec}: {error}");

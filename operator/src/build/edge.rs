@@ -77,16 +77,22 @@ fn policy(agent: &ValidatedAgent, component: Component, ingress: Value) -> Value
     })
 }
 
-/// Ingress rules per component: the API from anywhere on its port; the workers only from
-/// Prometheus; Redis and MongoDB only from the API and the workers; Prometheus from the namespace.
+/// The label of the pods of a cluster-wide Prometheus (the Prometheus Operator's and the
+/// community chart's), which scrapes the workers through the operator chart's PodMonitor.
+pub const PROMETHEUS_POD_LABEL: (&str, &str) = ("app.kubernetes.io/name", "prometheus");
+
+/// Ingress rules per component: the API from anywhere on its port; the workers' admin port only
+/// from this platform's Prometheus and from a cluster Prometheus in any namespace; Redis and
+/// MongoDB only from the API and the workers; Prometheus from the namespace.
 pub fn network_policies(agent: &ValidatedAgent) -> Vec<Value> {
+    let mut scrapers = from_components(agent, &[Component::Prometheus]);
+    scrapers.push(json!({
+        "namespaceSelector": {},
+        "podSelector": {"matchLabels": {PROMETHEUS_POD_LABEL.0: PROMETHEUS_POD_LABEL.1}},
+    }));
     let mut policies = vec![
         policy(agent, Component::ApiServer, json!([{"ports": [{"port": ports::API_HTTP}]}])),
-        policy(
-            agent,
-            Component::OcrWorker,
-            json!([{"from": from_components(agent, &[Component::Prometheus]), "ports": [{"port": ports::ADMIN}]}]),
-        ),
+        policy(agent, Component::OcrWorker, json!([{"from": scrapers, "ports": [{"port": ports::ADMIN}]}])),
     ];
     if agent.spec.redis.managed {
         // The operator reads the queue depth from Redis, from its own namespace.

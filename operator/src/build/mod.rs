@@ -67,6 +67,16 @@ pub fn labels_of(agent: &ValidatedAgent, component: Component) -> BTreeMap<Strin
     all
 }
 
+/// Metadata of an object that outlives the resource (the generated credentials, which the data
+/// volumes need as long as they exist): name, namespace and labels, no owner.
+pub fn unowned_metadata(agent: &ValidatedAgent, name: &str, component: Component) -> Value {
+    json!({
+        "name": name,
+        "namespace": agent.namespace,
+        "labels": labels_of(agent, component),
+    })
+}
+
 /// Metadata of a child: name, namespace, labels, and the controller owner reference.
 pub fn metadata(agent: &ValidatedAgent, name: &str, component: Component) -> Value {
     json!({
@@ -125,7 +135,8 @@ pub const REVISION_ANNOTATION: &str = "finagent.io/revision";
 /// Every child the resource should have now.
 #[derive(Clone, Debug)]
 pub struct Children {
-    /// Namespaced objects as JSON, in apply order (dependencies first).
+    /// Namespaced objects as JSON, in apply order: NetworkPolicies first (no pod ever runs
+    /// unprotected, and a failure further on cannot leave them out), then dependencies first.
     pub objects: Vec<Value>,
     /// The API's Deployment (also in `objects`), for the rollout verdict.
     pub api: Deployment,
@@ -139,6 +150,9 @@ pub fn build_all(agent: &ValidatedAgent, inputs: &Inputs) -> Children {
     let worker = workloads::worker_deployment(agent, inputs.worker_replicas, inputs.worker_template_override.clone());
     let mut objects: Vec<Value> = Vec::new();
     let mut push = |object: Value| objects.push(object);
+    for object in edge::network_policies(agent) {
+        push(object);
+    }
     for account in workloads::service_accounts(agent) {
         push(account);
     }
@@ -160,9 +174,6 @@ pub fn build_all(agent: &ValidatedAgent, inputs: &Inputs) -> Children {
         push(object);
     }
     for object in edge::ingress(agent) {
-        push(object);
-    }
-    for object in edge::network_policies(agent) {
         push(object);
     }
     Children { objects, api, worker }

@@ -2,7 +2,7 @@
 
 use finagent_core::names::{Component, env, ports};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::api::core::v1::{PodTemplateSpec, Secret};
 use serde_json::{Value, json};
 
 use super::{
@@ -26,6 +26,25 @@ pub mod secret_keys {
     pub const MONGODB_USERNAME: &str = "mongodb-username";
     /// The managed MongoDB's root password.
     pub const MONGODB_PASSWORD: &str = "mongodb-password";
+}
+
+/// The generated credentials, with the values the caller drew. No owner reference: a
+/// StatefulSet leaves its volume claims behind when the resource is deleted, and the data on them
+/// only opens with the passwords it was initialised with, so the Secret lives as long as the
+/// volumes do. Deleting both is how a user wipes an instance.
+pub fn credentials_secret(agent: &ValidatedAgent, jwt: &str, redis_password: &str, mongodb_password: &str) -> Secret {
+    typed(json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": super::unowned_metadata(agent, &credentials_secret_name(agent), Component::ApiServer),
+        "type": "Opaque",
+        "stringData": {
+            secret_keys::JWT: jwt,
+            secret_keys::REDIS_PASSWORD: redis_password,
+            secret_keys::MONGODB_USERNAME: "finagent",
+            secret_keys::MONGODB_PASSWORD: mongodb_password,
+        },
+    }))
 }
 
 fn secret_env(name: &str, secret: &str, key: &str) -> Value {

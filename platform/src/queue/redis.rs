@@ -126,6 +126,70 @@ fn entries(value: &Value, field: &str) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
+/// The depth from the stream's length, the scheduled retries and the `XPENDING` summary.
+fn depth_of(length: u64, scheduled: u64, pending_summary: &Value) -> QueueDepth {
+    let pending = match pending_summary {
+        Value::Array(parts) => match parts.first() {
+            Some(Value::Int(count)) => u64::try_from(*count).unwrap_or(0),
+            _ => 0,
+        },
+        _ => 0,
+    };
+    // Acknowledged entries are deleted, so the stream holds undelivered plus pending entries.
+    QueueDepth { lag: length.saturating_sub(pending) + scheduled, pending }
+}
+
+/// Reads one instance's queue depth and writes nothing, for a reader that may point at a user's
+/// own Redis (the operator): it creates no consumer group and no stream, and a stream or group
+/// that does not exist yet counts as an empty queue. Commands time out after two seconds.
+#[derive(Clone)]
+pub struct QueueDepthReader {
+    connection: ConnectionManager,
+    jobs: String,
+    retries: String,
+}
+
+impl std::fmt::Debug for QueueDepthReader {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("QueueDepthReader").field("jobs", &self.jobs).finish_non_exhaustive()
+    }
+}
+
+impl QueueDepthReader {
+    /// Connects (no command is sent but the handshake).
+    pub async fn connect(url: &str, instance: &InstanceName) -> Result<Self, QueueError> {
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_number_of_retries(1)
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)));
+        let connection = ConnectionManager::new_with_config(client, config).await.map_err(unavailable)?;
+        let names = QueueNames::for_instance(instance);
+        Ok(Self { connection, jobs: names.jobs, retries: format!("finagent:{instance}:ocr:retry") })
+    }
+
+    /// The depth: undelivered, scheduled for retry, and in progress.
+    pub async fn depth(&self) -> Result<QueueDepth, QueueError> {
+        let mut connection = self.connection.clone();
+        let (length, scheduled): (u64, u64) = redis::pipe()
+            .cmd("XLEN")
+            .arg(&self.jobs)
+            .cmd("ZCARD")
+            .arg(&self.retries)
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        let summary: Value =
+            match redis::cmd("XPENDING").arg(&self.jobs).arg(CONSUMER_GROUP).query_async(&mut connection).await {
+                Ok(summary) => summary,
+                // No stream or no group yet: nothing was ever delivered.
+                Err(error) if error.to_string().contains("NOGROUP") => Value::Nil,
+                Err(error) => return Err(unavailable(error)),
+            };
+        Ok(depth_of(length, scheduled, &summary))
+    }
+}
+
 impl RedisQueue {
     /// Connects and makes sure the consumer group exists (idempotent).
     pub async fn connect(url: &str, instance: &InstanceName, policy: QueuePolicy) -> Result<Self, QueueError> {
@@ -438,15 +502,7 @@ impl JobQueue for RedisQueue {
         let scheduled: u64 = self.command(redis::cmd("ZCARD").arg(&self.retries).clone()).await?;
         let summary: Value =
             self.command(redis::cmd("XPENDING").arg(&self.names.jobs).arg(CONSUMER_GROUP).clone()).await?;
-        let pending = match &summary {
-            Value::Array(parts) => match parts.first() {
-                Some(Value::Int(count)) => u64::try_from(*count).unwrap_or(0),
-                _ => 0,
-            },
-            _ => 0,
-        };
-        // Acknowledged entries are deleted, so the stream holds undelivered plus pending entries.
-        Ok(QueueDepth { lag: length.saturating_sub(pending) + scheduled, pending })
+        Ok(depth_of(length, scheduled, &summary))
     }
 
     async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {

@@ -1,0 +1,156 @@
+//! Step 5, with a client: server-side apply of every child (one field manager, forced), in the
+//! builders' order — NetworkPolicies first — going on past a child that fails, so one refused
+//! object (an immutable field, a quota, an admission webhook) does not leave the others stale;
+//! then the deletion of children no longer built, and the generated credentials.
+
+use std::collections::BTreeSet;
+
+use finagent_core::names::{Component, FIELD_MANAGER};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+
+use super::plan::Plan;
+use super::read::{LastKnownGood, last_known_good_name};
+use super::{Notice, ReconcileError};
+use crate::build::workloads::{credentials_secret, credentials_secret_name};
+use crate::build::{self, metadata};
+use crate::owned::{OWNED_KINDS, instance_selector, owned_kind};
+use crate::validate::ValidatedAgent;
+
+/// What applying the children did.
+#[derive(Clone, Debug, Default)]
+pub struct Applied {
+    /// Every child built in this pass, by (kind, name), whether or not its apply succeeded.
+    pub kept: BTreeSet<(String, String)>,
+    /// How many children were applied.
+    pub total: usize,
+    /// `Kind name: error` of each child that failed.
+    pub failures: Vec<String>,
+    /// The Warning Event for the failures, if any.
+    pub notice: Option<Notice>,
+}
+
+fn name_of(value: &Value) -> String {
+    value["metadata"]["name"].as_str().unwrap_or_default().to_owned()
+}
+
+async fn apply_one(client: &Client, namespace: &str, object: &Value) -> Result<(), String> {
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let owned = owned_kind(object["apiVersion"].as_str().unwrap_or_default(), kind)
+        .ok_or_else(|| format!("{kind} is not a kind the operator owns"))?;
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &owned.api_resource());
+    api.patch(&name_of(object), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(object))
+        .await
+        .map(|_| ())
+        .map_err(|error| error.to_string())
+}
+
+fn last_known_good_object(agent: &ValidatedAgent, good: &LastKnownGood) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(agent, &last_known_good_name(agent), Component::ApiServer),
+        "data": {
+            "revision": good.revision,
+            "api-server": serde_json::to_string(&good.api).unwrap_or_default(),
+            "ocr-worker": serde_json::to_string(&good.worker).unwrap_or_default(),
+        },
+    })
+}
+
+/// Applies every child of the plan (and the last good templates it records).
+pub async fn children(client: &Client, agent: &ValidatedAgent, plan: &Plan) -> Applied {
+    let mut objects = build::build_all(agent, &plan.inputs).objects;
+    if let Some(good) = &plan.record_good {
+        objects.push(last_known_good_object(agent, good));
+    }
+    let mut applied = Applied::default();
+    applied.kept.insert(("ConfigMap".to_owned(), last_known_good_name(agent)));
+    for object in &objects {
+        let kind = object["kind"].as_str().unwrap_or_default().to_owned();
+        let name = name_of(object);
+        applied.total += 1;
+        if let Err(error) = apply_one(client, &agent.namespace, object).await {
+            tracing::warn!(kind, name, %error, "failed to apply a child");
+            applied.failures.push(format!("{kind} {name}: {error}"));
+        }
+        applied.kept.insert((kind, name));
+    }
+    if !applied.failures.is_empty() {
+        applied.notice = Some(Notice {
+            warning: true,
+            reason: "ApplyFailed",
+            note: format!(
+                "{} of {} children could not be applied (the others were): {}",
+                applied.failures.len(),
+                applied.total,
+                applied.failures.join("; ")
+            ),
+            action: "Apply",
+        });
+    }
+    applied
+}
+
+/// Deletes children of this resource that are no longer built.
+pub async fn delete_orphans(
+    client: &Client,
+    agent: &ValidatedAgent,
+    keep: &BTreeSet<(String, String)>,
+) -> Result<(), ReconcileError> {
+    let selector = instance_selector(&agent.name);
+    for owned in OWNED_KINDS {
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &agent.namespace, &owned.api_resource());
+        let existing = api
+            .list_metadata(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|source| ReconcileError::Read { what: format!("{} list", owned.kind), source })?;
+        for object in existing {
+            let ours = object.owner_references().iter().any(|owner| owner.uid == agent.owner.uid);
+            let name = object.name_any();
+            if ours && !keep.contains(&(owned.kind.to_owned(), name.clone())) {
+                match api.delete(&name, &DeleteParams::background()).await {
+                    Ok(_) => tracing::info!(kind = owned.kind, name, "deleted a child no longer built"),
+                    Err(kube::Error::Api(response)) if response.code == 404 => {}
+                    Err(source) => {
+                        return Err(ReconcileError::Delete { kind: owned.kind.to_owned(), name, source });
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// 256 bits from the operating system's generator, as 64 hex digits.
+fn random_secret() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+/// Creates the generated credentials once; an existing Secret of that name is used as it is (it
+/// outlives the resource, as the data volumes do, so a recreated resource finds the passwords
+/// its data was initialised with). They are never rotated by the operator.
+pub async fn ensure_credentials(client: &Client, agent: &ValidatedAgent) -> Result<(), ReconcileError> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), &agent.namespace);
+    let name = credentials_secret_name(agent);
+    let existing =
+        api.get_opt(&name).await.map_err(|source| ReconcileError::Read { what: format!("Secret {name}"), source })?;
+    if existing.is_some() {
+        return Ok(());
+    }
+    let mut values = [String::new(), String::new(), String::new()];
+    for value in &mut values {
+        *value = random_secret().map_err(|error| ReconcileError::Randomness(error.to_string()))?;
+    }
+    let [jwt, redis_password, mongodb_password] = values;
+    let secret = credentials_secret(agent, &jwt, &redis_password, &mongodb_password);
+    match api.create(&PostParams::default(), &secret).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(response)) if response.code == 409 => Ok(()),
+        Err(error) => Err(ReconcileError::Credentials(error)),
+    }
+}

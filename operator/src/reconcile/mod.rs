@@ -1,0 +1,194 @@
+//! Reconcile, as a table of contents. Each step is a module and says whether it needs a client:
+//!
+//! 1. [`validate`](crate::validate) (pure): a bad spec waits for a change.
+//! 2. [`read`] (client): the Deployments, the last good templates, the queue depth, the probe.
+//! 3. [`plan`] (pure): the workers' replicas, the templates to run, the rollout verdict, a
+//!    rollback, the last good templates to record, the Events to publish.
+//! 4. A rollback is recorded in the status *before* it is performed, so a lost write or a new
+//!    leader never performs it twice.
+//! 5. [`apply`] (client): server-side apply of every child, NetworkPolicies first, going on past a
+//!    failed child; then orphans are deleted.
+//! 6. [`status`] (pure, then client): the status, written only when it differs from what is there,
+//!    so a steady platform sees no writes (and no watch event wakes the controller).
+//!
+//! Only the queue depth and the health probe are read outside the Kubernetes API; they sit behind
+//! [`QueueDepthSource`] and [`HealthProbe`].
+
+pub mod apply;
+pub mod plan;
+pub mod read;
+pub mod status;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use futures::future::BoxFuture;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Client, Resource};
+
+use crate::crd::FinancialAgent;
+use crate::validate::{ValidatedAgent, validate};
+
+/// Reads the OCR queue depth of an instance (`None` when Redis cannot be reached).
+pub trait QueueDepthSource: Send + Sync {
+    /// The depth: waiting plus in-progress jobs.
+    fn depth<'a>(&'a self, agent: &'a ValidatedAgent) -> BoxFuture<'a, Option<u64>>;
+}
+
+/// Probes the API's health check through its Service.
+pub trait HealthProbe: Send + Sync {
+    /// Asks `attempts` times; `Some(true)` only when every answer was a success, `None` when it
+    /// could not be asked at all.
+    fn ready<'a>(&'a self, agent: &'a ValidatedAgent, attempts: u32) -> BoxFuture<'a, Option<bool>>;
+}
+
+/// What every reconcile shares.
+#[allow(missing_debug_implementations)]
+pub struct Context {
+    /// The Kubernetes client.
+    pub client: Client,
+    /// Publishes Events.
+    pub recorder: Recorder,
+    /// The queue depth.
+    pub depth: Arc<dyn QueueDepthSource>,
+    /// The API's health.
+    pub probe: Arc<dyn HealthProbe>,
+    /// The operator's metrics.
+    pub metrics: crate::metrics::OperatorMetrics,
+}
+
+/// Why a reconcile failed; each variant names the step.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// Reading an object failed.
+    #[error("failed to read {what}: {source}")]
+    Read {
+        /// What.
+        what: String,
+        /// Why.
+        source: kube::Error,
+    },
+    /// Applying children failed (the others were applied).
+    #[error("failed to apply {failed} of {total} children: {first}")]
+    Apply {
+        /// How many failed.
+        failed: usize,
+        /// How many were applied in all.
+        total: usize,
+        /// The first failure, with the child named.
+        first: String,
+    },
+    /// Deleting an orphan failed.
+    #[error("failed to delete {kind} {name}: {source}")]
+    Delete {
+        /// Its kind.
+        kind: String,
+        /// Its name.
+        name: String,
+        /// Why.
+        source: kube::Error,
+    },
+    /// Creating the generated credentials failed.
+    #[error("failed to create the credentials Secret: {0}")]
+    Credentials(kube::Error),
+    /// The operating system's random generator failed.
+    #[error("failed to generate credentials: {0}")]
+    Randomness(String),
+    /// Writing the status failed.
+    #[error("failed to update the status: {0}")]
+    Status(kube::Error),
+}
+
+impl ReconcileError {
+    /// A short label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Read { .. } => "read",
+            Self::Apply { .. } => "apply",
+            Self::Delete { .. } => "delete",
+            Self::Credentials(_) | Self::Randomness(_) => "credentials",
+            Self::Status(_) => "status",
+        }
+    }
+}
+
+/// An Event reconcile publishes about the resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    /// Warning (something a user should act on) or not.
+    pub warning: bool,
+    /// The reason, in CamelCase.
+    pub reason: &'static str,
+    /// What happened.
+    pub note: String,
+    /// What the operator did.
+    pub action: &'static str,
+}
+
+/// Publishes one Event; a failure to publish is logged, never fatal.
+pub async fn publish(recorder: &Recorder, agent: &FinancialAgent, notice: &Notice) {
+    let event = Event {
+        type_: if notice.warning { EventType::Warning } else { EventType::Normal },
+        reason: notice.reason.to_owned(),
+        note: Some(notice.note.clone()),
+        action: notice.action.to_owned(),
+        secondary: None,
+    };
+    if let Err(error) = recorder.publish(&event, &agent.object_ref(&())).await {
+        tracing::warn!(%error, "failed to publish an event");
+    }
+}
+
+/// Reconciles one FinancialAgent.
+pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let now = Utc::now();
+    let previous = agent.status.clone().unwrap_or_default();
+    let generation = agent.metadata.generation;
+    // 1. Validate: a bad spec waits for a change.
+    let validated = match validate(&agent) {
+        Ok(validated) => validated,
+        Err(invalid) => {
+            let status = status::invalid(&previous, generation, &invalid.0, now);
+            status::write_if_changed(&ctx.client, &agent, &previous, &status).await?;
+            let note = invalid.0.clone();
+            publish(&ctx.recorder, &agent, &Notice { warning: true, reason: "InvalidSpec", note, action: "Validate" })
+                .await;
+            return Ok(Action::await_change());
+        }
+    };
+    // The rollback counter exists at 0 from the first reconcile, so that a first rollback is an
+    // increase that alerts can see.
+    ctx.metrics.rollbacks.with_label_values(&[validated.key().as_str()]);
+    // 2. Read.
+    apply::ensure_credentials(&ctx.client, &validated).await?;
+    let observed = read::observe(&ctx, &validated, &previous).await?;
+    // 3. Plan (pure).
+    let plan = plan::plan(&validated, &observed, &previous, now);
+    // 4. A rollback is recorded before it is performed.
+    let mut current = previous.clone();
+    if let Some(rollback) = &plan.rollback {
+        let recorded = status::build(&validated, generation, &previous, &observed, &plan, &[], now);
+        status::write_if_changed(&ctx.client, &agent, &current, &recorded).await?;
+        current = recorded;
+        ctx.metrics.rollbacks.with_label_values(&[validated.key().as_str()]).inc();
+        publish(&ctx.recorder, &agent, rollback).await;
+    }
+    // 5. Apply every child, then delete what is no longer built.
+    let applied = apply::children(&ctx.client, &validated, &plan).await;
+    apply::delete_orphans(&ctx.client, &validated, &applied.kept).await?;
+    // 6. Status, and the Events of this pass.
+    let status = status::build(&validated, generation, &previous, &observed, &plan, &applied.failures, now);
+    status::write_if_changed(&ctx.client, &agent, &current, &status).await?;
+    for notice in plan.notices.iter().chain(applied.notice.as_ref()) {
+        publish(&ctx.recorder, &agent, notice).await;
+    }
+    if let Some(first) = applied.failures.first() {
+        return Err(ReconcileError::Apply {
+            failed: applied.failures.len(),
+            total: applied.total,
+            first: first.clone(),
+        });
+    }
+    Ok(plan.requeue)
+}

@@ -1,0 +1,114 @@
+//! Step 2, with a client: what the decisions need. The two Deployments as they run now (before
+//! this pass applies anything: the rollout is judged on them), the last known good templates, the
+//! queue depth, and — only when its answer can matter — the health probe.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, PodTemplateSpec};
+use kube::api::Api;
+
+use super::{Context, ReconcileError};
+use crate::build::{self, child_name};
+use crate::crd::FinancialAgentStatus;
+use crate::validate::ValidatedAgent;
+use finagent_core::names::Component;
+
+/// The last known good templates, kept in a ConfigMap beside the Deployments.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LastKnownGood {
+    /// The platform revision they make up.
+    pub revision: String,
+    /// The API's template.
+    pub api: PodTemplateSpec,
+    /// The workers' template.
+    pub worker: PodTemplateSpec,
+}
+
+/// The ConfigMap's name.
+pub fn last_known_good_name(agent: &ValidatedAgent) -> String {
+    format!("{}-last-known-good", agent.name)
+}
+
+impl LastKnownGood {
+    /// Reads the ConfigMap's data; `None` when absent or not what we wrote.
+    pub fn from_config_map(map: Option<ConfigMap>) -> Option<Self> {
+        let data = map?.data?;
+        Some(Self {
+            revision: data.get("revision")?.clone(),
+            api: serde_json::from_str(data.get("api-server")?).ok()?,
+            worker: serde_json::from_str(data.get("ocr-worker")?).ok()?,
+        })
+    }
+}
+
+/// What this pass observed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observed {
+    /// The API's Deployment.
+    pub api: Option<Deployment>,
+    /// The workers' Deployment.
+    pub worker: Option<Deployment>,
+    /// The last known good templates.
+    pub last_good: Option<LastKnownGood>,
+    /// The queue depth (`None`: Redis could not be read).
+    pub depth: Option<u64>,
+    /// The probe's answer (`None`: not asked, or could not be asked).
+    pub probe: Option<bool>,
+}
+
+/// Replicas of a Deployment still running an older template, and available replicas.
+pub fn old_and_available(deployment: Option<&Deployment>) -> (i32, i32) {
+    let status = deployment.and_then(|d| d.status.as_ref());
+    let replicas = status.and_then(|s| s.replicas).unwrap_or(0);
+    let updated = status.and_then(|s| s.updated_replicas).unwrap_or(0);
+    let available = status.and_then(|s| s.available_replicas).unwrap_or(0);
+    ((replicas - updated).max(0), available)
+}
+
+/// How many times to ask the probe: `None` when its answer cannot matter (nothing available, or
+/// old pods still behind the Service, which could answer for the new revision); else up to three
+/// tries, so the answers come from several pods.
+pub fn probe_attempts(api: Option<&Deployment>) -> Option<u32> {
+    let (old, available) = old_and_available(api);
+    (old == 0 && available >= 1).then(|| u32::try_from(available.min(3)).unwrap_or(1))
+}
+
+/// Reads what the plan needs.
+pub async fn observe(
+    ctx: &Context,
+    agent: &ValidatedAgent,
+    previous: &FinancialAgentStatus,
+) -> Result<Observed, ReconcileError> {
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &agent.namespace);
+    let read = |name: String| {
+        let deployments = deployments.clone();
+        async move {
+            deployments
+                .get_opt(&name)
+                .await
+                .map_err(|source| ReconcileError::Read { what: format!("Deployment {name}"), source })
+        }
+    };
+    let api = read(child_name(agent, Component::ApiServer)).await?;
+    let worker = read(child_name(agent, Component::OcrWorker)).await?;
+    let maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &agent.namespace);
+    let name = last_known_good_name(agent);
+    let map = maps
+        .get_opt(&name)
+        .await
+        .map_err(|source| ReconcileError::Read { what: format!("ConfigMap {name}"), source })?;
+    let last_good = LastKnownGood::from_config_map(map);
+    let depth = ctx.depth.depth(agent).await;
+    // A revision that failed before is not probed: the last good one runs in its place.
+    let desired = super::plan::desired_revision(agent);
+    let known_failure = previous.revision.as_ref().and_then(|r| r.failed.as_deref()) == Some(desired.as_str());
+    let probe = match probe_attempts(api.as_ref()) {
+        Some(attempts) if !known_failure => ctx.probe.ready(agent, attempts).await,
+        _ => None,
+    };
+    Ok(Observed { api, worker, last_good, depth, probe })
+}
+
+/// The platform's revision: both templates together.
+pub fn platform_revision(api: &PodTemplateSpec, worker: &PodTemplateSpec) -> String {
+    format!("{}-{}", &build::revision(api)[..8], &build::revision(worker)[..8])
+}

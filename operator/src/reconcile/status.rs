@@ -1,0 +1,173 @@
+//! Step 6: the status. Built by pure functions ([`build`], [`invalid`]) from the plan, and written
+//! by server-side apply of the status subresource only when it differs from what is there — the
+//! operator owns the whole status, so what it no longer reports disappears, and a pass that
+//! changes nothing writes nothing (a write would wake every watcher of the resource).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use finagent_core::names::FIELD_MANAGER;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+
+use super::ReconcileError;
+use super::plan::{Plan, Verdict};
+use super::read::Observed;
+use crate::crd::{ComponentStatus, FinancialAgent, FinancialAgentStatus, WorkersStatus};
+use crate::validate::ValidatedAgent;
+
+fn time(now: DateTime<Utc>) -> Time {
+    let timestamp = k8s_openapi::jiff::Timestamp::from_second(now.timestamp()).unwrap_or_default();
+    Time(timestamp)
+}
+
+/// A condition; its transition time is kept while its status stays the same.
+pub fn condition(
+    kind: &str,
+    status: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    previous: &[Condition],
+    now: DateTime<Utc>,
+) -> Condition {
+    let status = if status { "True" } else { "False" };
+    let last_transition_time = previous
+        .iter()
+        .find(|old| old.type_ == kind && old.status == status)
+        .map_or_else(|| time(now), |old| old.last_transition_time.clone());
+    Condition {
+        type_: kind.to_owned(),
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+        observed_generation: generation,
+        last_transition_time,
+    }
+}
+
+/// The status of a resource whose spec was refused.
+pub fn invalid(
+    previous: &FinancialAgentStatus,
+    generation: Option<i64>,
+    message: &str,
+    now: DateTime<Utc>,
+) -> FinancialAgentStatus {
+    let mut status = previous.clone();
+    status.observed_generation = generation;
+    status.conditions = vec![
+        condition("Ready", false, "InvalidSpec", message, generation, &previous.conditions, now),
+        condition("Degraded", true, "InvalidSpec", message, generation, &previous.conditions, now),
+    ];
+    status
+}
+
+/// The status after a pass: the plan's decisions, what the Deployments report, and the children
+/// that could not be applied.
+pub fn build(
+    agent: &ValidatedAgent,
+    generation: Option<i64>,
+    previous: &FinancialAgentStatus,
+    observed: &Observed,
+    plan: &Plan,
+    apply_failures: &[String],
+    now: DateTime<Utc>,
+) -> FinancialAgentStatus {
+    let ready = matches!(plan.verdict, Verdict::Healthy | Verdict::Serving);
+    let progress = match &plan.verdict {
+        Verdict::Progressing(waiting_for) => waiting_for.clone(),
+        _ => String::new(),
+    };
+    let failed = match &plan.verdict {
+        Verdict::Failed(reason) => reason.clone(),
+        _ => String::new(),
+    };
+    let rolled_back = plan.rolled_back.is_some();
+    let (degraded, degraded_reason, degraded_message) = if !apply_failures.is_empty() {
+        (true, "ApplyFailed", apply_failures.join("; "))
+    } else if !failed.is_empty() && !rolled_back {
+        (true, "RolloutFailed", failed.clone())
+    } else if observed.depth.is_none() {
+        (true, "QueueDepthUnknown", "the queue depth could not be read; keeping the current workers".to_owned())
+    } else {
+        (false, "None", String::new())
+    };
+    let ready_message = if ready { "every component is available and healthy" } else { progress.as_str() };
+    let mut components = BTreeMap::new();
+    for (name, deployment) in [("api-server", &observed.api), ("ocr-worker", &observed.worker)] {
+        let status = deployment.as_ref().and_then(|d| d.status.clone()).unwrap_or_default();
+        let replicas = deployment.as_ref().map(|d| &d.spec).and_then(|s| s.replicas).unwrap_or(0);
+        components
+            .insert(name.to_owned(), ComponentStatus { ready_replicas: status.ready_replicas.unwrap_or(0), replicas });
+    }
+    let previous_workers = previous.workers.clone().unwrap_or_default();
+    let conditions = &previous.conditions;
+    FinancialAgentStatus {
+        observed_generation: generation,
+        conditions: vec![
+            condition(
+                "Ready",
+                ready,
+                if ready { "Healthy" } else { "NotReady" },
+                ready_message,
+                generation,
+                conditions,
+                now,
+            ),
+            condition(
+                "Progressing",
+                !progress.is_empty(),
+                if progress.is_empty() { "Stable" } else { "NewRevision" },
+                &progress,
+                generation,
+                conditions,
+                now,
+            ),
+            condition("Degraded", degraded, degraded_reason, &degraded_message, generation, conditions, now),
+            condition(
+                "RolledBack",
+                rolled_back,
+                if rolled_back { "HealthCheckFailed" } else { "None" },
+                plan.rolled_back.as_deref().unwrap_or_default(),
+                generation,
+                conditions,
+                now,
+            ),
+        ],
+        components,
+        workers: Some(WorkersStatus {
+            replicas: plan.current_workers,
+            desired_replicas: plan.scale.replicas,
+            queue_depth: observed.depth.and_then(|depth| i64::try_from(depth).ok()),
+            last_scale_time: if plan.scaled { Some(now.to_rfc3339()) } else { previous_workers.last_scale_time },
+            low_since: plan.scale.low_since.map(|time| time.to_rfc3339()),
+        }),
+        revision: Some(plan.revision.clone()),
+        url: Some(crate::build::edge::url(agent)),
+    }
+}
+
+/// Writes `status` when it differs from `current` (what the resource carries); returns whether
+/// it wrote.
+pub async fn write_if_changed(
+    client: &Client,
+    agent: &FinancialAgent,
+    current: &FinancialAgentStatus,
+    status: &FinancialAgentStatus,
+) -> Result<bool, ReconcileError> {
+    if current == status && agent.status.is_some() {
+        return Ok(false);
+    }
+    let api: Api<FinancialAgent> = Api::namespaced(client.clone(), &agent.namespace().unwrap_or_default());
+    let patch = json!({
+        "apiVersion": format!("{}/v1alpha1", finagent_core::names::API_GROUP),
+        "kind": "FinancialAgent",
+        "status": status,
+    });
+    api.patch_status(&agent.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+        .await
+        .map_err(ReconcileError::Status)?;
+    Ok(true)
+}
