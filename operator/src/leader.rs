@@ -50,7 +50,7 @@ impl Default for LeaseTimings {
         Self {
             duration: Duration::from_secs(15),
             renew_deadline: Duration::from_secs(10),
-            retry_period: Duration::from_secs(2),
+            retry_period: Duration::from_secs(1),
         }
     }
 }

@@ -51,7 +51,7 @@ pub struct RunArgs {
     #[arg(long, env = "LEASE_RENEW_DEADLINE_SECONDS", default_value_t = 10)]
     pub lease_renew_deadline_seconds: u64,
     /// How often the leader renews and a standby looks at the lease, in seconds.
-    #[arg(long, env = "LEASE_RETRY_PERIOD_SECONDS", default_value_t = 2)]
+    #[arg(long, env = "LEASE_RETRY_PERIOD_SECONDS", default_value_t = 1)]
     pub lease_retry_period_seconds: u64,
     /// Watch FinancialAgents (and their children) in this namespace only; every namespace when
     /// unset.

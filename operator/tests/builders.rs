@@ -235,7 +235,7 @@ fn the_rbac_covers_every_kind_the_operator_builds_and_passes_kubernetes_validate
         } else {
             format!("{kind}s")
         };
-        for verb in ["get", "list", "watch", "patch", "delete"] {
+        for verb in ["get", "list", "watch", "create", "patch", "delete"] {
             assert!(allowed(group, &resource, verb), "the operator may not {verb} {resource} ({group})");
         }
     }

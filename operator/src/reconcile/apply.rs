@@ -44,7 +44,15 @@ async fn apply_one(client: &Client, namespace: &str, object: &Value) -> Result<(
     api.patch(&name_of(object), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(object))
         .await
         .map(|_| ())
-        .map_err(|error| error.to_string())
+        .map_err(|error| describe(&error))
+}
+
+/// A Kubernetes error in one line: the API server's own message for its answers.
+pub fn describe(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => format!("{} ({}): {}", status.reason, status.code, status.message),
+        other => other.to_string(),
+    }
 }
 
 fn last_known_good_object(agent: &ValidatedAgent, good: &LastKnownGood) -> Value {

@@ -273,3 +273,159 @@ pub fn plan(agent: &ValidatedAgent, observed: &Observed, previous: &FinancialAge
         requeue: Action::requeue(poll),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::status;
+    use crate::validate::{tests::agent, validate};
+    use k8s_openapi::api::apps::v1::DeploymentStatus;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + seconds, 0).expect("time")
+    }
+
+    fn validated(spec: serde_json::Value) -> ValidatedAgent {
+        validate(&agent(spec)).expect("valid")
+    }
+
+    /// The Deployments as the builders make them, rolled out: every replica updated and available.
+    fn rolled_out(agent: &ValidatedAgent, inputs: &Inputs, available: i32) -> (Deployment, Deployment) {
+        let children = build::build_all(agent, inputs);
+        let finish = |mut deployment: Deployment| {
+            let replicas = deployment.spec.replicas.unwrap_or(0);
+            deployment.metadata.generation = Some(1);
+            deployment.status = Some(DeploymentStatus {
+                observed_generation: Some(1),
+                replicas: Some(replicas),
+                updated_replicas: Some(replicas),
+                available_replicas: Some(available.min(replicas)),
+                ready_replicas: Some(available.min(replicas)),
+                ..DeploymentStatus::default()
+            });
+            deployment
+        };
+        (finish(children.api), finish(children.worker))
+    }
+
+    fn observed(agent: &ValidatedAgent, available: i32, last_good: Option<LastKnownGood>) -> Observed {
+        let (api, worker) = rolled_out(agent, &Inputs::default(), available);
+        Observed { api: Some(api), worker: Some(worker), last_good, depth: Some(0), probe: Some(true) }
+    }
+
+    #[test]
+    fn a_healthy_first_revision_is_recorded_as_good_and_ready() {
+        let agent = validated(serde_json::json!({}));
+        let plan = plan(&agent, &observed(&agent, 2, None), &FinancialAgentStatus::default(), at(0));
+        assert_eq!(plan.verdict, Verdict::Healthy);
+        let good = plan.record_good.expect("recorded");
+        assert_eq!(good.revision, desired_revision(&agent));
+        assert_eq!(plan.revision.last_known_good.as_deref(), Some(good.revision.as_str()));
+        assert!(plan.rollback.is_none() && plan.notices.is_empty());
+    }
+
+    #[test]
+    fn workers_at_zero_replicas_prove_nothing() {
+        let agent = validated(serde_json::json!({"ocrWorker": {"minReplicas": 0}}));
+        let plan = plan(&agent, &observed(&agent, 2, None), &FinancialAgentStatus::default(), at(0));
+        assert_eq!(plan.verdict, Verdict::Serving, "ready, since the API serves");
+        assert!(plan.record_good.is_none(), "no worker pod ever ran: nothing is recorded as good");
+        assert_eq!(plan.revision.last_known_good, None);
+    }
+
+    #[test]
+    fn a_failed_revision_is_rolled_back_once_and_then_held_back() {
+        let old = validated(serde_json::json!({"version": "1.0.0"}));
+        let first = plan(&old, &observed(&old, 2, None), &FinancialAgentStatus::default(), at(0));
+        let good = first.record_good.clone().expect("good");
+        let recorded = status::build(
+            &old,
+            Some(1),
+            &FinancialAgentStatus::default(),
+            &observed(&old, 2, None),
+            &first,
+            &[],
+            at(0),
+        );
+        // The new version's pods never become available; its deadline (300 s) passes.
+        let new = validated(serde_json::json!({"version": "2.0.0"}));
+        let (api, worker) = rolled_out(&new, &Inputs::default(), 0);
+        let failing = Observed {
+            api: Some(api),
+            worker: Some(worker),
+            last_good: Some(good.clone()),
+            depth: Some(0),
+            probe: None,
+        };
+        let progressing = plan(&new, &failing, &recorded, at(10));
+        assert!(matches!(progressing.verdict, Verdict::Progressing(_)), "{:?}", progressing.verdict);
+        let started = status::build(&new, Some(2), &recorded, &failing, &progressing, &[], at(10));
+        let decided = plan(&new, &failing, &started, at(400));
+        let rollback = decided.rollback.clone().expect("a rollback is decided");
+        assert!(rollback.warning && rollback.note.contains("rolled back to"), "{rollback:?}");
+        assert_eq!(decided.revision.failed.as_deref(), Some(desired_revision(&new).as_str()));
+        assert_eq!(
+            decided.inputs.api_template_override.as_ref(),
+            Some(&good.api),
+            "the rollback runs the good templates"
+        );
+        // Recorded (the status written before the rollback is performed), the next pass holds back
+        // without deciding it again.
+        let after = status::build(&new, Some(2), &started, &failing, &decided, &[], at(400));
+        let rolled = condition_of(&after, "RolledBack");
+        assert_eq!(rolled, "True");
+        let next = plan(&new, &failing, &after, at(410));
+        assert!(next.holding_back && next.rollback.is_none(), "the rollback is not repeated");
+        assert_eq!(next.inputs.worker_template_override.as_ref(), Some(&good.worker));
+        // A new spec is a new revision, judged afresh.
+        let newer = validated(serde_json::json!({"version": "2.0.1"}));
+        let fresh = plan(&newer, &failing, &after, at(420));
+        assert!(!fresh.holding_back && fresh.rollback.is_none());
+    }
+
+    fn condition_of(status: &FinancialAgentStatus, kind: &str) -> String {
+        status.conditions.iter().find(|c| c.type_ == kind).map(|c| c.status.clone()).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_steady_platform_builds_the_same_status_pass_after_pass() {
+        // The status is written only when it changes: a steady platform must build an identical
+        // one, whatever the time, or every pass would write (and wake the controller).
+        let agent = validated(serde_json::json!({}));
+        let seen = observed(&agent, 2, None);
+        let first_plan = plan(&agent, &seen, &FinancialAgentStatus::default(), at(0));
+        let first = status::build(&agent, Some(1), &FinancialAgentStatus::default(), &seen, &first_plan, &[], at(0));
+        let good = first_plan.record_good.clone();
+        let steady = Observed { last_good: good, ..seen };
+        let mut previous = first;
+        for tick in 1..=5 {
+            let next_plan = plan(&agent, &steady, &previous, at(tick * 10));
+            assert!(next_plan.record_good.is_none() && next_plan.notices.is_empty());
+            let next = status::build(&agent, Some(1), &previous, &steady, &next_plan, &[], at(tick * 10));
+            assert_eq!(next, previous, "pass {tick} changed the status");
+            previous = next;
+        }
+    }
+
+    #[test]
+    fn apply_failures_make_the_platform_degraded_with_the_children_named() {
+        let agent = validated(serde_json::json!({}));
+        let seen = observed(&agent, 2, None);
+        let decided = plan(&agent, &seen, &FinancialAgentStatus::default(), at(0));
+        let failures = ["StatefulSet shop-redis: Invalid (422): spec: Forbidden".to_owned()];
+        let built = status::build(&agent, Some(1), &FinancialAgentStatus::default(), &seen, &decided, &failures, at(0));
+        let degraded = built.conditions.iter().find(|c| c.type_ == "Degraded").expect("degraded");
+        assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("True", "ApplyFailed"));
+        assert!(degraded.message.contains("StatefulSet shop-redis"), "{}", degraded.message);
+    }
+
+    #[test]
+    fn scaling_is_a_normal_event_not_a_warning() {
+        let agent = validated(serde_json::json!({}));
+        let busy = Observed { depth: Some(40), ..observed(&agent, 2, None) };
+        let decided = plan(&agent, &busy, &FinancialAgentStatus::default(), at(0));
+        assert_eq!(decided.scale.replicas, 8);
+        let scaled = decided.notices.iter().find(|n| n.reason == "Scaled").expect("scaled");
+        assert!(!scaled.warning);
+    }
+}

@@ -1,0 +1,402 @@
+//! The cluster tier: the chart installed with `helm` and the real `operator run` binary against a
+//! real Kubernetes control plane (see `harness.rs`). Each test has its own namespace and operator,
+//! so they run in parallel; `scripts/test.sh` runs them with enough threads for that. Measured
+//! times are printed (`--nocapture` shows them).
+
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use harness::{HealthServer, Operator, Platform, RedisServer, argocd_health, cluster, condition, wait_for};
+use serde_json::{Value, json};
+
+/// Every kind the operator owns, for `kubectl get` (kept equal to `OWNED_KINDS` by a test).
+pub const CHILD_KINDS: &str = "serviceaccounts,services,configmaps,deployments.apps,statefulsets.apps,poddisruptionbudgets.policy,ingresses.networking.k8s.io,networkpolicies.networking.k8s.io";
+
+fn quick(spec: Value) -> Value {
+    let mut base = json!({
+        "apiServer": {"replicas": 2},
+        "ocrWorker": {"minReplicas": 1, "maxReplicas": 6, "pollIntervalSeconds": 5, "scaleDownStabilizationSeconds": 10},
+        "rollout": {"progressDeadlineSeconds": 30},
+    });
+    merge(&mut base, &spec);
+    base
+}
+
+fn merge(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(target), Value::Object(patch)) => {
+            for (key, value) in patch {
+                merge(target.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+        (target, patch) => *target = patch.clone(),
+    }
+}
+
+#[test]
+fn cluster_child_kinds_are_the_operators_owned_kinds() {
+    let listed: Vec<&str> = CHILD_KINDS.split(',').map(|kind| kind.split('.').next().unwrap_or(kind)).collect();
+    let owned: Vec<String> = finagent_operator::owned::OWNED_KINDS.iter().map(|kind| kind.plural.to_owned()).collect();
+    assert_eq!(listed, owned);
+}
+
+#[test]
+fn cluster_crd_is_established_documented_and_refuses_invalid_resources() {
+    let Some(cluster) = cluster() else { return };
+    let namespace = "cluster-crd";
+    cluster.namespace(namespace);
+    let established = cluster.kubectl_ok(&[
+        "get",
+        "crd",
+        "financialagents.finagent.io",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Established\")].status}",
+    ]);
+    assert_eq!(established, "True");
+    cluster.apply_ok(&harness::resource(namespace, "columns", &json!({})));
+    let table = cluster.kubectl_ok(&["-n", namespace, "get", "fa"]);
+    let header: Vec<&str> = table.lines().next().unwrap_or_default().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "READY", "WORKERS", "QUEUE", "VERSION", "AGE"], "{table}");
+    let explained = wait_for(Duration::from_secs(30), "kubectl explain", || {
+        let output = cluster.kubectl(&["explain", "financialagent.spec"]);
+        output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    });
+    assert!(explained.contains("Image tag of every component"), "{explained}");
+    assert!(explained.contains("ocrWorker"), "{explained}");
+    let refused = |spec: Value, message: &str| {
+        let output = cluster.apply(&harness::resource(namespace, "invalid", &spec));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && stderr.contains(message), "{spec}: {stderr}");
+    };
+    refused(json!({"ocrWorker": {"minReplicas": 5, "maxReplicas": 2}}), "minReplicas must not exceed maxReplicas");
+    refused(json!({"ingress": {"enabled": true}}), "an enabled ingress needs a host");
+    for version in ["_leading", "trailing-", &"a".repeat(64)] {
+        refused(json!({"version": version}), "version must be an image tag");
+    }
+    // A running instance's volume sizes are fixed.
+    cluster.apply_ok(&harness::resource(namespace, "sized", &json!({"redis": {"storage": "1Gi"}})));
+    for (spec, message) in [
+        (json!({"redis": {"storage": "2Gi"}}), "redis.storage cannot be changed"),
+        (json!({"mongodb": {"storage": "20Gi"}}), "mongodb.storage cannot be changed"),
+    ] {
+        let output = cluster.apply(&harness::resource(namespace, "sized", &spec));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && stderr.contains(message), "{spec}: {stderr}");
+    }
+    // Argo CD: a resource no operator has seen is Progressing.
+    let unseen = cluster.get(namespace, "financialagent", "columns").expect("exists");
+    assert_eq!(argocd_health(&unseen).0, "Progressing");
+}
+
+/// Reads a sample from `config/samples/`, moved into `namespace`.
+fn sample(file: &str, namespace: &str) -> Value {
+    let path = format!("{}/../config/samples/{file}", env!("CARGO_MANIFEST_DIR"));
+    let mut value: Value = serde_yaml::from_str(&std::fs::read_to_string(path).expect("sample")).expect("yaml");
+    value["metadata"]["namespace"] = json!(namespace);
+    value
+}
+
+#[test]
+fn cluster_every_sample_becomes_ready_with_owned_children_admitted_under_restricted() {
+    let Some(cluster) = cluster() else { return };
+    let mut running = Vec::new();
+    for file in ["minimal.yaml", "production.yaml", "scale-to-zero.yaml"] {
+        let namespace = format!("cluster-sample-{}", file.trim_end_matches(".yaml"));
+        let agent = sample(file, &namespace);
+        let name = agent["metadata"]["name"].as_str().expect("name").to_owned();
+        cluster.namespace(&namespace);
+        cluster.apply_ok(&harness::credentials(&namespace, &name));
+        let redis = RedisServer::start(harness::free_port(), Some(harness::REDIS_PASSWORD));
+        let health = HealthServer::start();
+        // What the samples point at: an external MongoDB and an external Redis.
+        let secret = |secret: &str, key: &str, value: String| {
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": secret, "namespace": namespace}, "stringData": {key: value}})
+                .to_string()
+        };
+        cluster.apply_ok(&secret("receipts-mongodb", "uri", "mongodb://mongodb.example:27017/".into()));
+        cluster.apply_ok(&secret(
+            "batch-redis",
+            "url",
+            format!("redis://:{}@127.0.0.1:{}/", harness::REDIS_PASSWORD, redis.port),
+        ));
+        let operator = Operator::start(
+            cluster,
+            &namespace,
+            "a",
+            &[harness::connect_to(&namespace, &name, redis.port, health.port)],
+        );
+        cluster.apply_ok(&agent.to_string());
+        running.push((namespace, name, redis, health, operator));
+    }
+    for (namespace, name, _redis, _health, _operator) in &running {
+        let started = Instant::now();
+        let agent = wait_for(Duration::from_secs(90), &format!("{namespace}/{name} Ready"), || {
+            let agent = cluster.get(namespace, "financialagent", name)?;
+            (condition(&agent, "Ready")?.0 == "True").then_some(agent)
+        });
+        println!("{namespace}/{name}: Ready after {:.1} s", started.elapsed().as_secs_f64());
+        assert_eq!(condition(&agent, "Degraded").map(|c| c.0), Some("False".into()), "{agent}");
+        assert_eq!(argocd_health(&agent).0, "Healthy", "{agent}");
+        let uid = agent["metadata"]["uid"].as_str().expect("uid");
+        let children = cluster.list(namespace, CHILD_KINDS, &format!("app.kubernetes.io/instance={name}"));
+        assert!(children.len() >= 10, "{namespace}: {} children", children.len());
+        for child in &children {
+            let owners = child["metadata"]["ownerReferences"].as_array().cloned().unwrap_or_default();
+            assert!(
+                owners.iter().any(|owner| owner["uid"] == uid && owner["controller"] == true),
+                "{namespace}: {} {} is not owned by the resource",
+                child["kind"],
+                child["metadata"]["name"]
+            );
+        }
+        // Every workload's pods were admitted (PodSecurity `restricted` is enforced here) and run.
+        for workload in children.iter().filter(|c| c["kind"] == "Deployment" || c["kind"] == "StatefulSet") {
+            let wanted = workload["spec"]["replicas"].as_i64().unwrap_or(1);
+            let workload_name = workload["metadata"]["name"].as_str().unwrap_or_default();
+            wait_for(Duration::from_secs(60), &format!("{namespace}/{workload_name} pods running"), || {
+                let ready = cluster.get(namespace, &workload["kind"].as_str()?.to_lowercase(), workload_name)?;
+                (ready["status"]["readyReplicas"].as_i64().unwrap_or(0) >= wanted).then_some(())
+            });
+        }
+        let refused: Vec<_> = cluster.events(namespace).into_iter().filter(|event| event.1 == "FailedCreate").collect();
+        assert!(refused.is_empty(), "{namespace}: pods refused: {refused:?}");
+    }
+    // The workers at zero replicas ran no pod: nothing of them was recorded as good.
+    let (namespace, name, ..) = &running[2];
+    assert_eq!(name, "batch");
+    assert!(
+        cluster.get(namespace, "configmap", "batch-last-known-good").is_none(),
+        "an idle worker revision proved nothing"
+    );
+}
+
+#[test]
+fn cluster_steady_state_is_quiet() {
+    let Some(cluster) = cluster() else { return };
+    let platform =
+        Platform::start(cluster, "cluster-steady", "steady", quick(json!({"ocrWorker": {"pollIntervalSeconds": 10}})));
+    platform.wait_condition(Duration::from_secs(90), "Ready", "True", None);
+    // Let the pass that saw Ready settle.
+    std::thread::sleep(Duration::from_secs(12));
+    let before = platform.resource_versions();
+    let reconciles = platform.operator.reconciles();
+    let requests = platform.operator.requests();
+    let window = Duration::from_secs(60);
+    std::thread::sleep(window);
+    let after = platform.resource_versions();
+    let reconciled = platform.operator.reconciles() - reconciles;
+    let changed: Vec<_> = before.iter().zip(&after).filter(|(a, b)| a != b).collect();
+    assert_eq!(before.len(), after.len(), "objects came or went: {before:?} → {after:?}");
+    assert!(changed.is_empty(), "resourceVersions changed in a steady minute: {changed:?}");
+    // One pass per poll interval (10 s), and nothing else: no status write wakes the controller.
+    assert!((5.0..=8.0).contains(&reconciled), "{reconciled} reconciles in 60 s with a 10 s poll");
+    let mut total = 0.0;
+    let mut by_verb = Vec::new();
+    for (verb, count) in platform.operator.requests() {
+        let earlier = requests.iter().find(|(v, _)| *v == verb).map_or(0.0, |(_, c)| *c);
+        total += count - earlier;
+        by_verb.push(format!("{verb} {}", count - earlier));
+    }
+    println!(
+        "steady state: {reconciled} reconciles and {total} Kubernetes API requests in 60 s ({}), no resourceVersion changed among {} objects",
+        by_verb.join(", "),
+        after.len()
+    );
+}
+
+#[test]
+fn cluster_spec_changes_roll_deleted_children_return_and_deletion_collects_everything() {
+    let Some(cluster) = cluster() else { return };
+    let platform = Platform::start(cluster, "cluster-lifecycle", "life", quick(json!({})));
+    platform.wait_condition(Duration::from_secs(90), "Ready", "True", None);
+    let revision = |platform: &Platform| {
+        platform.deployment("api-server")["metadata"]["annotations"]["finagent.io/revision"].as_str().map(str::to_owned)
+    };
+    let first = revision(&platform);
+    // A spec change rolls the API's pods.
+    platform.patch_spec(json!({"apiServer": {"rateLimit": {"requestsPerSecond": 25}}}));
+    wait_for(Duration::from_secs(20), "a new API template", || (revision(&platform) != first).then_some(()));
+    let env = platform.deployment("api-server")["spec"]["template"]["spec"]["containers"][0]["env"].clone();
+    assert!(env.to_string().contains("\"25\""), "{env}");
+    platform.wait_condition(Duration::from_secs(60), "Ready", "True", None);
+    // A child deleted by hand comes back within 10 s.
+    let ns = platform.namespace.as_str();
+    for (kind, name) in
+        [("service", "life-api-server"), ("networkpolicy", "life-redis"), ("deployment", "life-ocr-worker")]
+    {
+        let uid = cluster.get(ns, kind, name).expect("exists")["metadata"]["uid"].clone();
+        cluster.kubectl_ok(&["-n", ns, "delete", kind, name, "--wait=false"]);
+        let started = Instant::now();
+        wait_for(Duration::from_secs(10), &format!("{kind} {name} to come back"), || {
+            let object = cluster.get(ns, kind, name)?;
+            (object["metadata"]["uid"] != uid).then_some(())
+        });
+        println!("{kind} {name} deleted by hand: back after {:.2} s", started.elapsed().as_secs_f64());
+    }
+    // Deleting the resource removes every child through the garbage collector; the credentials
+    // stay, as the data volumes do, and a recreated resource uses them.
+    let secret_before = cluster.get(ns, "secret", "life-credentials").expect("credentials")["data"].clone();
+    cluster.kubectl_ok(&["-n", ns, "delete", "financialagent", "life", "--wait=false"]);
+    let started = Instant::now();
+    wait_for(Duration::from_secs(60), "every child collected", || {
+        cluster.list(ns, CHILD_KINDS, "app.kubernetes.io/instance=life").is_empty().then_some(())
+    });
+    println!("resource deleted: every child collected after {:.1} s", started.elapsed().as_secs_f64());
+    assert!(cluster.get(ns, "secret", "life-credentials").is_some(), "the credentials outlive the resource");
+    cluster.apply_ok(&harness::resource(ns, "life", &quick(json!({}))));
+    platform.wait_condition(Duration::from_secs(90), "Ready", "True", None);
+    let secret_after = cluster.get(ns, "secret", "life-credentials").expect("credentials")["data"].clone();
+    assert_eq!(secret_before, secret_after, "a recreated resource keeps the passwords its data was made with");
+}
+
+#[test]
+fn cluster_autoscaling_follows_a_real_redis_queue() {
+    let Some(cluster) = cluster() else { return };
+    let mut platform = Platform::start(cluster, "cluster-autoscale", "scale", quick(json!({})));
+    platform.wait_condition(Duration::from_secs(90), "Ready", "True", None);
+    // Polling the queue wrote nothing into Redis (no consumer group, no stream).
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(platform.redis.cli(&["EXISTS", "finagent:scale:ocr:jobs"]).trim(), "0");
+    // A backlog of 30 jobs, 5 per worker: 6 workers within one poll interval (5 s).
+    platform.redis.cli(&["XGROUP", "CREATE", "finagent:scale:ocr:jobs", "ocr-workers", "0", "MKSTREAM"]);
+    for index in 0..30 {
+        platform.redis.cli(&["XADD", "finagent:scale:ocr:jobs", "*", "job", &format!("{{\"n\":{index}}}")]);
+    }
+    let started = Instant::now();
+    wait_for(Duration::from_secs(15), "6 workers", || (platform.worker_replicas() == 6).then_some(()));
+    let scale_up = started.elapsed();
+    println!("backlog of 30 → 6 workers after {:.2} s (poll interval 5 s)", scale_up.as_secs_f64());
+    assert!(scale_up <= Duration::from_secs(5) + Duration::from_secs(3), "{scale_up:?}");
+    let scaled = wait_for(Duration::from_secs(10), "the Scaled event", || {
+        let scaled: Vec<_> = cluster.events(&platform.namespace).into_iter().filter(|e| e.1 == "Scaled").collect();
+        (!scaled.is_empty()).then_some(scaled)
+    });
+    assert!(scaled.iter().all(|e| e.0 == "Normal"), "scaling is a Normal event: {scaled:?}");
+    // Redis unreachable: the workers are kept and the condition says why.
+    platform.redis.stop();
+    platform.wait_condition(Duration::from_secs(20), "Degraded", "True", Some("QueueDepthUnknown"));
+    let agent = platform.agent();
+    assert_eq!(argocd_health(&agent).0, "Degraded");
+    std::thread::sleep(Duration::from_secs(11));
+    assert_eq!(platform.worker_replicas(), 6, "an unreadable queue scales nothing down");
+    // Back, and empty: down to the minimum once the window (10 s) has passed.
+    let port = platform.redis.port;
+    platform.redis = RedisServer::start(port, Some(harness::REDIS_PASSWORD));
+    let started = Instant::now();
+    wait_for(Duration::from_secs(40), "1 worker", || (platform.worker_replicas() == 1).then_some(()));
+    let scale_down = started.elapsed();
+    println!("empty queue → 1 worker after {:.2} s (stabilisation window 10 s, poll 5 s)", scale_down.as_secs_f64());
+    assert!(scale_down >= Duration::from_secs(9), "scaled down before the window: {scale_down:?}");
+    platform.wait_condition(Duration::from_secs(20), "Degraded", "False", None);
+}
+
+#[test]
+fn cluster_a_never_ready_version_is_rolled_back_once() {
+    let Some(cluster) = cluster() else { return };
+    let platform = Platform::start(cluster, "cluster-rollback", "roll", quick(json!({})));
+    platform.wait_condition(Duration::from_secs(90), "Ready", "True", None);
+    wait_for(Duration::from_secs(20), "the last known good templates", || {
+        cluster.get(&platform.namespace, "configmap", "roll-last-known-good")
+    });
+    let image = |platform: &Platform| {
+        platform.deployment("api-server")["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let good = image(&platform);
+    // Pods of this tag run but never pass their readiness (kwok's stage).
+    platform.patch_spec(json!({"version": "never-ready"}));
+    let started = Instant::now();
+    wait_for(Duration::from_secs(20), "the new version applied", || {
+        image(&platform).ends_with(":never-ready").then_some(())
+    });
+    let took = platform.wait_condition(Duration::from_secs(30 + 60), "RolledBack", "True", None);
+    let took = took.max(started.elapsed());
+    println!("never-ready revision rolled back after {:.1} s (progressDeadlineSeconds 30)", took.as_secs_f64());
+    assert_eq!(image(&platform), good, "the last good template runs again");
+    let key = format!("{}/roll", platform.namespace);
+    assert_eq!(platform.operator.metric("finagent_operator_rollbacks_total", &[("financialagent", &key)]), 1.0);
+    let warnings: Vec<_> = cluster.events(&platform.namespace).into_iter().filter(|e| e.1 == "RolledBack").collect();
+    assert!(warnings.iter().any(|e| e.0 == "Warning" && e.2.contains("rolled back")), "{warnings:?}");
+    let agent = platform.agent();
+    assert_eq!(argocd_health(&agent).0, "Degraded", "{agent}");
+    assert!(argocd_health(&agent).1.starts_with("Rolled back"), "{agent}");
+    // Not retried until the spec changes.
+    std::thread::sleep(Duration::from_secs(16));
+    assert_eq!(image(&platform), good);
+    assert_eq!(platform.operator.metric("finagent_operator_rollbacks_total", &[("financialagent", &key)]), 1.0);
+    // A new spec is a new revision.
+    platform.patch_spec(json!({"version": "0.1.0"}));
+    platform.wait_condition(Duration::from_secs(60), "RolledBack", "False", None);
+    platform.wait_condition(Duration::from_secs(60), "Ready", "True", None);
+}
+
+#[test]
+fn cluster_a_refused_child_does_not_stop_the_others() {
+    let Some(cluster) = cluster() else { return };
+    let namespace = "cluster-quota";
+    cluster.namespace(namespace);
+    // The namespace admits one Service: the others of the platform are refused by admission.
+    cluster.apply_ok(
+        &json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "services", "namespace": namespace},
+                "spec": {"hard": {"services": "1"}}})
+        .to_string(),
+    );
+    wait_for(Duration::from_secs(20), "the quota to be counted", || {
+        let quota = cluster.get(namespace, "resourcequota", "services")?;
+        quota["status"]["hard"]["services"].as_str().map(|_| ())
+    });
+    let platform = Platform::start(cluster, namespace, "quota", quick(json!({})));
+    platform.wait_condition(Duration::from_secs(60), "Degraded", "True", Some("ApplyFailed"));
+    let (_, _, message) = platform.condition("Degraded").expect("degraded");
+    assert!(message.contains("Service") && message.contains("exceeded quota"), "{message}");
+    // Everything else was applied, NetworkPolicies and Deployments alike.
+    for (kind, name) in [
+        ("networkpolicy", "quota-api-server"),
+        ("deployment", "quota-api-server"),
+        ("deployment", "quota-ocr-worker"),
+        ("poddisruptionbudget", "quota-ocr-worker"),
+    ] {
+        assert!(cluster.get(namespace, kind, name).is_some(), "{kind} {name} was not applied");
+    }
+    let warnings: Vec<_> = cluster.events(namespace).into_iter().filter(|e| e.1 == "ApplyFailed").collect();
+    assert!(warnings.iter().any(|e| e.0 == "Warning"), "{warnings:?}");
+    assert_eq!(argocd_health(&platform.agent()).0, "Degraded");
+    // Lifting the quota heals it.
+    cluster.kubectl_ok(&["-n", namespace, "delete", "resourcequota", "services"]);
+    platform.wait_condition(Duration::from_secs(60), "Degraded", "False", None);
+}
+
+#[test]
+fn cluster_one_leader_fails_over_on_kill_and_hands_over_on_sigterm() {
+    let Some(cluster) = cluster() else { return };
+    let platform = Platform::start(cluster, "cluster-leader", "lead", quick(json!({})));
+    platform.wait_condition(Duration::from_secs(90), "Ready", "True", None);
+    let args = [harness::connect_to("cluster-leader", "lead", platform.redis.port, platform.health.port)];
+    let mut second = Operator::start(cluster, "cluster-leader", "b", &args);
+    std::thread::sleep(Duration::from_secs(8));
+    let mut first = platform.operator;
+    assert!(first.leads() && !second.leads(), "exactly one leads");
+    assert!(second.reconciles() == 0.0 || second.reconciles().is_nan(), "the standby does not reconcile");
+    // kill -9: the standby leads once the lease has stood still for its duration (15 s).
+    first.signal("KILL");
+    let started = Instant::now();
+    wait_for(Duration::from_secs(25), "the standby to lead after kill -9", || second.leads().then_some(()));
+    let failover = started.elapsed();
+    println!("leader killed (-9): standby leads after {:.2} s (lease 15 s)", failover.as_secs_f64());
+    assert!(failover <= Duration::from_secs(15 + 2), "{failover:?}");
+    // SIGTERM: the leader releases the lease and a standby leads within 2 s.
+    let third = Operator::start(cluster, "cluster-leader", "c", &args);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!third.leads());
+    second.signal("TERM");
+    let started = Instant::now();
+    wait_for(Duration::from_secs(10), "the standby to lead after SIGTERM", || third.leads().then_some(()));
+    let handover = started.elapsed();
+    println!("leader stopped (SIGTERM): standby leads after {:.2} s", handover.as_secs_f64());
+    assert!(handover <= Duration::from_secs(2) + Duration::from_millis(500), "{handover:?}");
+    // The new leader reconciles.
+    wait_for(Duration::from_secs(20), "the new leader to reconcile", || (third.reconciles() >= 1.0).then_some(()));
+}
