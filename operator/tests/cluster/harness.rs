@@ -161,8 +161,12 @@ impl Cluster {
         list["items"].as_array().cloned().unwrap_or_default()
     }
 
-    /// A namespace with PodSecurity `restricted` enforced.
+    /// A fresh namespace with PodSecurity `restricted` enforced (one left by an earlier run
+    /// against the same control plane is deleted first).
     pub fn namespace(&self, name: &str) {
+        if self.get("default", "namespace", name).is_some() {
+            self.kubectl_ok(&["delete", "namespace", name, "--wait=true", "--timeout=120s"]);
+        }
         let namespace = json!({
             "apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": name, "labels": {
