@@ -15,7 +15,7 @@ controlplane_certificates() {
   local dir="$1"
   mkdir -p "$dir"
   (
-    cd "$dir"
+    cd "$dir" || exit 1
     openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=finagent-test-ca" \
       -keyout ca.key -out ca.crt 2>/dev/null
     openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" -keyout apiserver.key -out apiserver.csr 2>/dev/null

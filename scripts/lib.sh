@@ -43,6 +43,27 @@ ensure_test_venv() {
   cp "$TEST_PYTHON_REQUIREMENTS" "$stamp"
 }
 
+# Stops the processes in the caller's `pids` array, the last started first (the control plane's
+# API server before its etcd): SIGTERM, then SIGKILL for any still running after 10 s.
+stop_started() {
+  local index pid
+  for ((index = ${#pids[@]} - 1; index >= 0; index--)); do
+    kill "${pids[index]}" 2>/dev/null || true
+  done
+  for _ in $(seq 1 100); do
+    local running=0
+    for pid in "${pids[@]}"; do
+      if kill -0 "$pid" 2>/dev/null; then running=1; fi
+    done
+    [ "$running" -eq 0 ] && break
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+}
+
 # Prints a TCP port that is free on the loopback interface right now.
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'

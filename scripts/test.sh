@@ -39,12 +39,7 @@ run_dir="$(mktemp -d "${TMPDIR:-/tmp}/finagent-test.XXXXXX")"
 pids=()
 cleanup() {
   local status=$?
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
+  stop_started
   rm -rf "$run_dir"
   exit "$status"
 }

@@ -71,14 +71,54 @@ impl ConnectTo {
     }
 }
 
-/// Reads queue depths from each instance's Redis, keeping one connection per instance. Readings
-/// of different instances never wait for each other: the map is locked only to look up or store
-/// a connection, never across a reading.
+/// One connection per instance, by key. Readings of different instances never wait for each
+/// other: the map is locked only to look up or store a connection, never across a connection or
+/// a reading, so one instance's unresponsive Redis cannot delay another's.
+#[derive(Clone, Default)]
+pub struct DepthReaders {
+    readers: Arc<Mutex<HashMap<String, (String, QueueDepthReader)>>>,
+}
+
+impl std::fmt::Debug for DepthReaders {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("DepthReaders").finish_non_exhaustive()
+    }
+}
+
+impl DepthReaders {
+    /// The depth of `instance`'s queue at `url` (`None`: unreachable or too slow, 3 s at most).
+    pub async fn read(&self, key: &str, url: &str, instance: &InstanceName) -> Option<u64> {
+        tokio::time::timeout(READ_TIMEOUT, self.read_unbounded(key, url, instance)).await.ok().flatten()
+    }
+
+    async fn read_unbounded(&self, key: &str, url: &str, instance: &InstanceName) -> Option<u64> {
+        let known = self.readers.lock().await.get(key).filter(|(known, _)| known == url).map(|(_, r)| r.clone());
+        let reader = match known {
+            Some(reader) => reader,
+            None => {
+                let reader = QueueDepthReader::connect(url, instance).await.ok()?;
+                self.readers.lock().await.insert(key.to_owned(), (url.to_owned(), reader.clone()));
+                reader
+            }
+        };
+        match reader.depth().await {
+            Ok(depth) => Some(depth.total()),
+            Err(error) => {
+                tracing::warn!(%error, instance = %key, "failed to read the queue depth");
+                self.readers.lock().await.remove(key);
+                None
+            }
+        }
+    }
+}
+
+/// Reads queue depths from each instance's Redis, finding it from the resource's spec and
+/// Secrets.
 #[derive(Clone)]
 pub struct RedisDepth {
     client: Client,
     connect_to: ConnectTo,
-    readers: Arc<Mutex<HashMap<String, (String, QueueDepthReader)>>>,
+    readers: DepthReaders,
 }
 
 impl std::fmt::Debug for RedisDepth {
@@ -90,7 +130,7 @@ impl std::fmt::Debug for RedisDepth {
 impl RedisDepth {
     /// Reads Secrets with `client` to find each Redis.
     pub fn new(client: Client, connect_to: ConnectTo) -> Self {
-        Self { client, connect_to, readers: Arc::default() }
+        Self { client, connect_to, readers: DepthReaders::default() }
     }
 
     async fn secret_value(&self, namespace: &str, name: &str, key: &str) -> Option<String> {
@@ -116,26 +156,9 @@ impl RedisDepth {
     }
 
     async fn read(&self, agent: &ValidatedAgent) -> Option<u64> {
-        let key = agent.key();
         let url = self.url(agent).await?;
-        let known = self.readers.lock().await.get(&key).filter(|(known, _)| *known == url).map(|(_, r)| r.clone());
-        let reader = match known {
-            Some(reader) => reader,
-            None => {
-                let instance: InstanceName = agent.name.parse().ok()?;
-                let reader = QueueDepthReader::connect(&url, &instance).await.ok()?;
-                self.readers.lock().await.insert(key.clone(), (url, reader.clone()));
-                reader
-            }
-        };
-        match reader.depth().await {
-            Ok(depth) => Some(depth.total()),
-            Err(error) => {
-                tracing::warn!(%error, agent = %agent.name, "failed to read the queue depth");
-                self.readers.lock().await.remove(&key);
-                None
-            }
-        }
+        let instance: InstanceName = agent.name.parse().ok()?;
+        self.readers.read(&agent.key(), &url, &instance).await
     }
 }
 

@@ -147,8 +147,16 @@ impl LeaderElector {
 
     /// One round: returns whether we hold the lease afterwards.
     pub async fn try_hold(&self) -> Result<bool, LeaseError> {
+        let current = self.timed(self.api.get_opt(&self.name)).await?;
+        self.hold_from(current).await
+    }
+
+    /// One round from a lease as read (perhaps a moment ago). When someone wrote it since —
+    /// perhaps our own earlier write that timed out — the write conflicts; the lease is read again
+    /// and decided on once more, so a conflict on our own renewal is never taken for lost
+    /// leadership.
+    pub async fn hold_from(&self, mut current: Option<Lease>) -> Result<bool, LeaseError> {
         for _ in 0..2 {
-            let current = self.timed(self.api.get_opt(&self.name)).await?;
             let spec = current.as_ref().and_then(|lease| lease.spec.as_ref());
             let unchanged_for = self.unchanged_for(spec).await;
             let decision = lease_decision(spec, &self.identity, unchanged_for);
@@ -167,7 +175,7 @@ impl LeaderElector {
                 lease_transitions: Some(transitions),
                 ..LeaseSpec::default()
             };
-            let written = match current {
+            let written = match current.take() {
                 None => {
                     let lease = Lease {
                         metadata: ObjectMeta { name: Some(self.name.clone()), ..ObjectMeta::default() },
@@ -183,9 +191,9 @@ impl LeaderElector {
             };
             match written {
                 Ok(_) => return Ok(true),
-                // Someone wrote in between — perhaps our own earlier write that timed out. Read
-                // again and decide on what is there now.
-                Err(LeaseError::Api(kube::Error::Api(response))) if response.code == 409 => continue,
+                Err(LeaseError::Api(kube::Error::Api(response))) if response.code == 409 => {
+                    current = self.timed(self.api.get_opt(&self.name)).await?;
+                }
                 Err(error) => return Err(error),
             }
         }

@@ -198,6 +198,40 @@ fn network_policies_let_only_the_api_workers_and_operator_reach_the_datastores()
 }
 
 #[test]
+fn network_policies_are_applied_first_and_admit_a_cluster_prometheus_to_the_workers() {
+    let agent = sample("minimal");
+    let objects = build_all(&agent, &Inputs::default()).objects;
+    let policies = objects.iter().take_while(|object| object["kind"] == "NetworkPolicy").count();
+    assert_eq!(
+        policies,
+        finagent_operator::build::edge::network_policies(&agent).len(),
+        "every NetworkPolicy comes first"
+    );
+    assert!(objects[policies..].iter().all(|object| object["kind"] != "NetworkPolicy"));
+    let workers = objects
+        .iter()
+        .find(|o| o["metadata"]["name"] == "receipts-ocr-worker" && o["kind"] == "NetworkPolicy")
+        .expect("policy");
+    let from = workers["spec"]["ingress"][0]["from"].as_array().expect("from");
+    assert!(
+        from.contains(
+            &json!({"namespaceSelector": {}, "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}})
+        ),
+        "the chart's PodMonitor scrapes the workers from the cluster Prometheus's namespace: {from:?}"
+    );
+    assert_eq!(workers["spec"]["ingress"][0]["ports"], json!([{"port": 9090}]), "the metrics port only");
+}
+
+#[test]
+fn the_credentials_outlive_the_resource() {
+    let agent = sample("minimal");
+    let secret = serde_json::to_value(finagent_operator::build::workloads::credentials_secret(&agent, "j", "r", "m"))
+        .expect("json");
+    assert!(secret["metadata"].get("ownerReferences").is_none(), "no owner: the data volumes outlive the resource too");
+    assert_eq!(secret["metadata"]["labels"]["app.kubernetes.io/instance"], "receipts");
+}
+
+#[test]
 fn the_ingress_carries_the_upload_size_timeouts_and_tls() {
     let ingress = finagent_operator::build::edge::ingress(&sample("production")).pop().expect("ingress");
     let annotations = &ingress["metadata"]["annotations"];
@@ -224,19 +258,23 @@ fn the_rbac_covers_every_kind_the_operator_builds_and_passes_kubernetes_validate
             has("apiGroups", group) && has("resources", resource) && has("verbs", verb)
         })
     };
+    // Every object built is of an owned kind, and every owned kind may be watched, applied (a
+    // server-side apply that creates needs `create`) and deleted.
     for object in build_all(&sample("production"), &Inputs::default()).objects {
-        let api_version = object["apiVersion"].as_str().expect("apiVersion");
-        let group = api_version.rsplit_once('/').map_or("", |(group, _)| group);
-        let kind = object["kind"].as_str().expect("kind").to_lowercase();
-        let resource = if kind.ends_with('y') {
-            format!("{}ies", &kind[..kind.len() - 1])
-        } else if kind.ends_with('s') {
-            format!("{kind}es")
-        } else {
-            format!("{kind}s")
-        };
+        let kind = finagent_operator::owned::owned_kind(
+            object["apiVersion"].as_str().expect("apiVersion"),
+            object["kind"].as_str().expect("kind"),
+        );
+        assert!(kind.is_some(), "{} is built but not in OWNED_KINDS", object["kind"]);
+    }
+    for owned in finagent_operator::owned::OWNED_KINDS {
         for verb in ["get", "list", "watch", "create", "patch", "delete"] {
-            assert!(allowed(group, &resource, verb), "the operator may not {verb} {resource} ({group})");
+            assert!(
+                allowed(owned.group, owned.plural, verb),
+                "the operator may not {verb} {} ({})",
+                owned.plural,
+                owned.group
+            );
         }
     }
     assert!(allowed("", "secrets", "create") && !allowed("", "secrets", "list"), "secrets: create and get only");

@@ -112,3 +112,33 @@ pub async fn observe(
 pub fn platform_revision(api: &PodTemplateSpec, worker: &PodTemplateSpec) -> String {
     format!("{}-{}", &build::revision(api)[..8], &build::revision(worker)[..8])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::DeploymentStatus;
+
+    fn deployment(replicas: i32, updated: i32, available: i32) -> Deployment {
+        Deployment {
+            status: Some(DeploymentStatus {
+                replicas: Some(replicas),
+                updated_replicas: Some(updated),
+                available_replicas: Some(available),
+                ..DeploymentStatus::default()
+            }),
+            ..Deployment::default()
+        }
+    }
+
+    #[test]
+    fn the_probe_is_asked_only_when_every_answer_comes_from_the_new_revision() {
+        // Old pods behind the Service could answer for the new revision: not asked.
+        assert_eq!(probe_attempts(Some(&deployment(3, 2, 3))), None);
+        // Nothing available: nothing to ask.
+        assert_eq!(probe_attempts(Some(&deployment(2, 2, 0))), None);
+        assert_eq!(probe_attempts(None), None);
+        // Several tries, so one lucky pod does not prove a revision; at most three.
+        assert_eq!(probe_attempts(Some(&deployment(2, 2, 2))), Some(2));
+        assert_eq!(probe_attempts(Some(&deployment(8, 8, 8))), Some(3));
+    }
+}

@@ -400,3 +400,34 @@ fn cluster_one_leader_fails_over_on_kill_and_hands_over_on_sigterm() {
     // The new leader reconciles.
     wait_for(Duration::from_secs(20), "the new leader to reconcile", || (third.reconciles() >= 1.0).then_some(()));
 }
+
+#[test]
+fn cluster_a_conflict_on_our_own_renewal_is_not_lost_leadership() {
+    use finagent_operator::leader::{LeaderElector, LeaseTimings};
+    use k8s_openapi::api::coordination::v1::Lease;
+    let Some(cluster) = cluster() else { return };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let kubeconfig = kube::config::Kubeconfig::read_from(&cluster.kubeconfig).expect("kubeconfig");
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.expect("config");
+        let client = kube::Client::try_from(config).expect("client");
+        let leases: kube::Api<Lease> = kube::Api::namespaced(client.clone(), harness::SYSTEM_NAMESPACE);
+        let elector =
+            LeaderElector::new(client, harness::SYSTEM_NAMESPACE, "lease-conflict", "me", LeaseTimings::default());
+        assert!(elector.try_hold().await.expect("first round"), "a free lease is taken");
+        let read = leases.get("lease-conflict").await.expect("lease");
+        // Our own earlier renewal lands after we read (it had timed out on our side): the lease
+        // moved on, still ours, and our next write carries a stale resourceVersion.
+        cluster.kubectl_ok(&[
+            "-n",
+            harness::SYSTEM_NAMESPACE,
+            "annotate",
+            "lease",
+            "lease-conflict",
+            "finagent.test/renewed=late",
+        ]);
+        assert!(elector.hold_from(Some(read)).await.expect("renewal"), "a conflict on our own renewal is re-read");
+        let lease = leases.get("lease-conflict").await.expect("lease");
+        assert_eq!(lease.spec.and_then(|spec| spec.holder_identity).as_deref(), Some("me"));
+    });
+}
