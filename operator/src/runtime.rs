@@ -24,6 +24,7 @@ use crate::crd::FinancialAgent;
 use crate::leader::{LeaderElector, LeaseTimings};
 use crate::metrics::OperatorMetrics;
 use crate::owned::{OWNED_KINDS, children_selector};
+use crate::reconcile::apply::{AppliedDigests, ChildChanges};
 use crate::reconcile::{Context, Notice, ReconcileError, publish, reconcile};
 use finagent_platform::admin::{self, Readiness};
 use finagent_platform::metrics::Metrics;
@@ -155,7 +156,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     operator_metrics.leader.set(1);
 
     let reporter = Reporter { controller: "finagent-operator".into(), instance: Some(args.identity.clone()) };
+    let changes = ChildChanges::default();
     let context = Arc::new(Context {
+        changes: changes.clone(),
+        applied: AppliedDigests::default(),
         client: client.clone(),
         recorder: Recorder::new(client.clone(), reporter),
         depth: Arc::new(RedisDepth::new(client.clone(), connect_to.clone())),
@@ -173,6 +177,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
     let mut controller = Controller::for_stream(trigger, reader);
+    // Children by label only; each event is also counted, so a pass knows whether anything
+    // happened to an instance's children since it last applied them.
     let children = watcher::Config::default().labels(&children_selector());
     for owned in OWNED_KINDS {
         let resource = owned.api_resource();
@@ -180,7 +186,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
             None => Api::all_with(client.clone(), &resource),
         };
-        controller = controller.owns_with(api, resource, children.clone());
+        let changes = changes.clone();
+        let touched = watcher(api, children.clone()).default_backoff().touched_objects().inspect(move |event| {
+            if let Ok(object) = event
+                && let Some(instance) = object.labels().get(finagent_core::names::labels::INSTANCE)
+            {
+                changes.touch(&object.namespace().unwrap_or_default(), instance);
+            }
+        });
+        controller = controller.owns_stream_with(touched, resource);
     }
     let shared = Arc::new(Shared { context, metrics: operator_metrics.clone(), failures: Mutex::default() });
     let timed = move |agent: Arc<FinancialAgent>, shared: Arc<Shared>| async move {

@@ -3,7 +3,8 @@
 //! object (an immutable field, a quota, an admission webhook) does not leave the others stale;
 //! then the deletion of children no longer built, and the generated credentials.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use finagent_core::names::{Component, FIELD_MANAGER};
 use k8s_openapi::api::core::v1::Secret;
@@ -18,6 +19,66 @@ use crate::build::workloads::{credentials_secret, credentials_secret_name};
 use crate::build::{self, metadata};
 use crate::owned::{OWNED_KINDS, instance_selector, owned_kind};
 use crate::validate::ValidatedAgent;
+
+/// Counts the watch events of each instance's children (the runtime's child watches feed it), so
+/// a pass can tell whether anything happened to them since it last applied them.
+#[derive(Clone, Debug, Default)]
+pub struct ChildChanges(Arc<Mutex<HashMap<String, u64>>>);
+
+impl ChildChanges {
+    /// A child of `instance` in `namespace` was created, changed or deleted.
+    pub fn touch(&self, namespace: &str, instance: &str) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *map.entry(format!("{namespace}/{instance}")).or_insert(0) += 1;
+    }
+
+    /// The events seen so far for `namespace/instance`.
+    pub fn count(&self, key: &str) -> u64 {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).get(key).copied().unwrap_or(0)
+    }
+}
+
+/// What each instance's children were when last applied in full: a digest of the built objects,
+/// and the child events seen just before. A pass whose children and events are both the same has
+/// nothing to apply — every child is as we left it — so a steady platform costs no writes.
+#[derive(Clone, Debug, Default)]
+pub struct AppliedDigests(Arc<Mutex<HashMap<String, (u64, u64)>>>);
+
+impl AppliedDigests {
+    /// Whether `key`'s children were applied as `digest` with `events` seen.
+    pub fn unchanged(&self, key: &str, digest: (u64, u64)) -> bool {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).get(key) == Some(&digest)
+    }
+
+    /// Records a full, successful apply.
+    pub fn record(&self, key: &str, digest: (u64, u64)) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).insert(key.to_owned(), digest);
+    }
+
+    /// Forgets an instance (a failed pass: apply everything next time).
+    pub fn forget(&self, key: &str) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).remove(key);
+    }
+}
+
+/// A digest of the objects, stable within a process.
+pub fn digest(objects: &[Value]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for object in objects {
+        object.to_string().hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// Every object this pass applies: the children, and the last good templates it records.
+pub fn objects(agent: &ValidatedAgent, plan: &Plan) -> Vec<Value> {
+    let mut objects = build::build_all(agent, &plan.inputs).objects;
+    if let Some(good) = &plan.record_good {
+        objects.push(last_known_good_object(agent, good));
+    }
+    objects
+}
 
 /// What applying the children did.
 #[derive(Clone, Debug, Default)]
@@ -68,15 +129,11 @@ fn last_known_good_object(agent: &ValidatedAgent, good: &LastKnownGood) -> Value
     })
 }
 
-/// Applies every child of the plan (and the last good templates it records).
-pub async fn children(client: &Client, agent: &ValidatedAgent, plan: &Plan) -> Applied {
-    let mut objects = build::build_all(agent, &plan.inputs).objects;
-    if let Some(good) = &plan.record_good {
-        objects.push(last_known_good_object(agent, good));
-    }
+/// Applies every object (from [`objects`]).
+pub async fn children(client: &Client, agent: &ValidatedAgent, objects: &[Value]) -> Applied {
     let mut applied = Applied::default();
     applied.kept.insert(("ConfigMap".to_owned(), last_known_good_name(agent)));
-    for object in &objects {
+    for object in objects {
         let kind = object["kind"].as_str().unwrap_or_default().to_owned();
         let name = name_of(object);
         applied.total += 1;

@@ -56,6 +56,10 @@ pub struct Context {
     pub probe: Arc<dyn HealthProbe>,
     /// The operator's metrics.
     pub metrics: crate::metrics::OperatorMetrics,
+    /// Watch events of each instance's children.
+    pub changes: apply::ChildChanges,
+    /// What each instance's children were when last applied.
+    pub applied: apply::AppliedDigests,
 }
 
 /// Why a reconcile failed; each variant names the step.
@@ -174,9 +178,22 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
         ctx.metrics.rollbacks.with_label_values(&[validated.key().as_str()]).inc();
         publish(&ctx.recorder, &agent, rollback).await;
     }
-    // 5. Apply every child, then delete what is no longer built.
-    let applied = apply::children(&ctx.client, &validated, &plan).await;
-    apply::delete_orphans(&ctx.client, &validated, &applied.kept).await?;
+    // 5. Apply every child, then delete what is no longer built — unless nothing was built
+    //    differently and no child changed since the last full apply.
+    let key = validated.key();
+    let objects = apply::objects(&validated, &plan);
+    let digest = (apply::digest(&objects), ctx.changes.count(&key));
+    let applied = if ctx.applied.unchanged(&key, digest) {
+        apply::Applied::default()
+    } else {
+        ctx.applied.forget(&key);
+        let applied = apply::children(&ctx.client, &validated, &objects).await;
+        apply::delete_orphans(&ctx.client, &validated, &applied.kept).await?;
+        if applied.failures.is_empty() {
+            ctx.applied.record(&key, digest);
+        }
+        applied
+    };
     // 6. Status, and the Events of this pass.
     let status = status::build(&validated, generation, &previous, &observed, &plan, &applied.failures, now);
     status::write_if_changed(&ctx.client, &agent, &current, &status).await?;

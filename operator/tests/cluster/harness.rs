@@ -424,9 +424,14 @@ pub fn resource(namespace: &str, name: &str, spec: &Value) -> String {
 }
 
 impl Platform {
-    /// Starts everything and applies the resource with `spec`.
+    /// Starts everything in a fresh namespace and applies the resource with `spec`.
     pub fn start(cluster: &'static Cluster, namespace: &str, name: &str, spec: Value) -> Self {
         cluster.namespace(namespace);
+        Self::start_in(cluster, namespace, name, spec)
+    }
+
+    /// The same in a namespace the test has prepared.
+    pub fn start_in(cluster: &'static Cluster, namespace: &str, name: &str, spec: Value) -> Self {
         cluster.apply_ok(&credentials(namespace, name));
         let redis = RedisServer::start(free_port(), Some(REDIS_PASSWORD));
         let health = HealthServer::start();

@@ -348,7 +348,7 @@ fn cluster_a_refused_child_does_not_stop_the_others() {
         let quota = cluster.get(namespace, "resourcequota", "services")?;
         quota["status"]["hard"]["services"].as_str().map(|_| ())
     });
-    let platform = Platform::start(cluster, namespace, "quota", quick(json!({})));
+    let platform = Platform::start_in(cluster, namespace, "quota", quick(json!({})));
     platform.wait_condition(Duration::from_secs(60), "Degraded", "True", Some("ApplyFailed"));
     let (_, _, message) = platform.condition("Degraded").expect("degraded");
     assert!(message.contains("Service") && message.contains("exceeded quota"), "{message}");
