@@ -431,3 +431,35 @@ fn cluster_a_conflict_on_our_own_renewal_is_not_lost_leadership() {
         assert_eq!(lease.spec.and_then(|spec| spec.holder_identity).as_deref(), Some("me"));
     });
 }
+
+#[test]
+fn cluster_children_are_watched_by_label_only() {
+    let Some(cluster) = cluster() else { return };
+    // A long poll, so that any pass in the window was started by a watch event.
+    let platform =
+        Platform::start(cluster, "cluster-watch", "watch", quick(json!({"ocrWorker": {"pollIntervalSeconds": 3600}})));
+    platform.wait_condition(Duration::from_secs(90), "Ready", "True", None);
+    std::thread::sleep(Duration::from_secs(5));
+    let uid = platform.agent()["metadata"]["uid"].as_str().expect("uid").to_owned();
+    // A ConfigMap that names the resource as its owner but lacks the operator's label: its
+    // changes must not reach the operator (it watches, and caches, only what it labels).
+    let unlabelled = |value: &str| {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "not-ours", "namespace": "cluster-watch", "ownerReferences": [{
+                   "apiVersion": "finagent.io/v1alpha1", "kind": "FinancialAgent", "name": "watch", "uid": uid, "controller": true}]},
+               "data": {"value": value}})
+        .to_string()
+    };
+    let before = platform.operator.reconciles();
+    for round in 0..5 {
+        cluster.apply_ok(&unlabelled(&round.to_string()));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(platform.operator.reconciles(), before, "an unlabelled object's changes woke the operator");
+    // A labelled child's change does.
+    cluster.kubectl_ok(&["-n", "cluster-watch", "label", "service", "watch-api-server", "finagent.test/touched=yes"]);
+    wait_for(Duration::from_secs(10), "a pass after a child changed", || {
+        (platform.operator.reconciles() > before).then_some(())
+    });
+}
