@@ -72,7 +72,7 @@ step "delivery: helm lint --strict"
 "$helm" lint --strict "$chart"
 "$helm" lint --strict "$chart" --values "$chart/ci/everything-values.yaml"
 # The values schema refuses what the chart cannot run with.
-for bad in replicaCount=0 logFormat=xml image.pullPolicy=Sometimes metrics.service.port=70000 unknownKey=1; do
+for bad in replicaCount=0 logFormat=xml image.pullPolicy=Sometimes metrics.service.port=70000 unknownKey=1 watchNamespace=Not_A_Namespace; do
   if "$helm" lint --strict "$chart" --set "$bad" >"$work/lint.log" 2>&1; then
     echo "helm lint accepted --set $bad" >&2
     exit 1
