@@ -82,16 +82,25 @@ fn install(kubeconfig: PathBuf, kubectl: PathBuf, helm: PathBuf) -> Cluster {
         ],
     );
     run(&kubectl, &["wait", "--for=condition=Established", "--timeout=60s", "crd/financialagents.finagent.io"]);
-    // Volumes for the datastores' claims (no provisioner runs here): statically provisioned.
-    for index in 0..24 {
+    // Volumes for the datastores' claims (no provisioner runs here): statically provisioned, 30
+    // available at the start of a run (a volume released by an earlier run is not reused).
+    let volumes: Value =
+        serde_json::from_str(&run(&kubectl, &["get", "persistentvolumes", "-o", "json"])).expect("json");
+    let available = volumes["items"]
+        .as_array()
+        .map_or(0, |items| items.iter().filter(|volume| volume["status"]["phase"] == "Available").count());
+    let run_id = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.as_secs());
+    for index in available..30 {
+        let name = format!("cluster-tier-{run_id}-{index}");
         let volume = json!({
             "apiVersion": "v1", "kind": "PersistentVolume",
-            "metadata": {"name": format!("cluster-tier-{index}")},
+            "metadata": {"name": name},
             "spec": {"capacity": {"storage": "20Gi"}, "accessModes": ["ReadWriteOnce"],
-                     "hostPath": {"path": format!("/tmp/cluster-tier-{index}")},
+                     "hostPath": {"path": format!("/tmp/{name}")},
                      "persistentVolumeReclaimPolicy": "Retain"},
         });
-        pipe(&kubectl, &kubeconfig, &["apply", "-f", "-"], &volume.to_string());
+        let output = pipe(&kubectl, &kubeconfig, &["apply", "-f", "-"], &volume.to_string());
+        assert!(output.status.success(), "volume: {}", String::from_utf8_lossy(&output.stderr));
     }
     let token = run(&kubectl, &["-n", SYSTEM_NAMESPACE, "create", "token", RELEASE, "--duration", "4h"]);
     let server = run(&kubectl, &["config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"]);
