@@ -110,6 +110,10 @@ pub struct LeaderElector {
     timings: LeaseTimings,
     /// The record last seen, and when (our monotonic clock) it was first seen.
     observed: Mutex<Option<(String, Instant)>>,
+    /// The lease as our last successful write left it: while we lead, a renewal writes over it
+    /// directly (a conflict means someone else wrote, and is re-read), so leading costs one
+    /// request per renewal, not two.
+    written: Mutex<Option<Lease>>,
 }
 
 impl LeaderElector {
@@ -121,6 +125,7 @@ impl LeaderElector {
             identity: identity.to_owned(),
             timings,
             observed: Mutex::new(None),
+            written: Mutex::new(None),
         }
     }
 
@@ -147,7 +152,11 @@ impl LeaderElector {
 
     /// One round: returns whether we hold the lease afterwards.
     pub async fn try_hold(&self) -> Result<bool, LeaseError> {
-        let current = self.timed(self.api.get_opt(&self.name)).await?;
+        let written = self.written.lock().await.take();
+        let current = match written {
+            Some(lease) => Some(lease),
+            None => self.timed(self.api.get_opt(&self.name)).await?,
+        };
         self.hold_from(current).await
     }
 
@@ -190,7 +199,10 @@ impl LeaderElector {
                 }
             };
             match written {
-                Ok(_) => return Ok(true),
+                Ok(lease) => {
+                    *self.written.lock().await = Some(lease);
+                    return Ok(true);
+                }
                 Err(LeaseError::Api(kube::Error::Api(response))) if response.code == 409 => {
                     current = self.timed(self.api.get_opt(&self.name)).await?;
                 }

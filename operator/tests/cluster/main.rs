@@ -315,7 +315,10 @@ fn cluster_a_never_ready_version_is_rolled_back_once() {
     let took = platform.wait_condition(Duration::from_secs(30 + 60), "RolledBack", "True", None);
     let took = took.max(started.elapsed());
     println!("never-ready revision rolled back after {:.1} s (progressDeadlineSeconds 30)", took.as_secs_f64());
-    assert_eq!(image(&platform), good, "the last good template runs again");
+    // The decision is recorded in the status first, then performed.
+    wait_for(Duration::from_secs(10), "the last good template to run again", || {
+        (image(&platform) == good).then_some(())
+    });
     let key = format!("{}/roll", platform.namespace);
     assert_eq!(platform.operator.metric("finagent_operator_rollbacks_total", &[("financialagent", &key)]), 1.0);
     let warnings: Vec<_> = cluster.events(&platform.namespace).into_iter().filter(|e| e.1 == "RolledBack").collect();
