@@ -83,6 +83,7 @@ cargo test --workspace --locked "$@" -- --skip cluster_
 # Each cluster test has its own namespace and operator and mostly waits on the cluster, so they
 # run side by side (the default is one thread per core).
 step "cluster tier (the real operator on the test control plane)"
-cargo test --locked -p finagent-operator --test cluster "$@" -- --test-threads 12 --nocapture
+# `--workspace`, as above, so that the features are resolved the same and nothing is built again.
+cargo test --workspace --locked --test cluster "$@" -- --test-threads 12 --nocapture
 
 step "all checks passed"
