@@ -389,7 +389,8 @@ fn cluster_one_leader_fails_over_on_kill_and_hands_over_on_sigterm() {
     wait_for(Duration::from_secs(25), "the standby to lead after kill -9", || second.leads().then_some(()));
     let failover = started.elapsed();
     println!("leader killed (-9): standby leads after {:.2} s (lease 15 s)", failover.as_secs_f64());
-    assert!(failover <= Duration::from_secs(15 + 2), "{failover:?}");
+    // The lease duration from the last renewal the standby saw, plus its look (1 s) and requests.
+    assert!(failover <= Duration::from_secs(15 + 3), "{failover:?}");
     // SIGTERM: the leader releases the lease and a standby leads within 2 s.
     let third = Operator::start(cluster, "cluster-leader", "c", &args);
     std::thread::sleep(Duration::from_secs(3));
