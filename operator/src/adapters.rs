@@ -168,17 +168,24 @@ impl QueueDepthSource for RedisDepth {
     }
 }
 
-/// Probes `GET <healthCheckPath>` on the API's Service, each try on a new connection (so the
-/// Service spreads the tries over its pods).
+/// Probes `GET <healthCheckPath>` on the API's Service, each try on a new connection (no idle
+/// connection is kept, so the Service spreads the tries over its pods).
 #[derive(Clone, Debug)]
 pub struct ServiceProbe {
     connect_to: ConnectTo,
+    http: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        http_body_util::Empty<hyper::body::Bytes>,
+    >,
 }
 
 impl ServiceProbe {
     /// A probe rewriting addresses with `connect_to`.
     pub fn new(connect_to: ConnectTo) -> Self {
-        Self { connect_to }
+        let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build_http();
+        Self { connect_to, http }
     }
 
     async fn once(&self, agent: &ValidatedAgent) -> bool {
@@ -187,10 +194,7 @@ impl ServiceProbe {
         let Ok(uri) = format!("{url}{}", agent.spec.rollout.health_check_path).parse::<hyper::Uri>() else {
             return false;
         };
-        let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .pool_max_idle_per_host(0)
-            .build_http::<http_body_util::Empty<hyper::body::Bytes>>();
-        matches!(tokio::time::timeout(READ_TIMEOUT, http.get(uri)).await, Ok(Ok(response)) if response.status().is_success())
+        matches!(tokio::time::timeout(READ_TIMEOUT, self.http.get(uri)).await, Ok(Ok(response)) if response.status().is_success())
     }
 }
 

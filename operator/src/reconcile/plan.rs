@@ -1,7 +1,7 @@
 //! Step 3, pure: from the validated spec, what was observed, the previous status and the time, the
 //! whole decision of this pass — the workers' replicas, the templates to run, the rollout verdict,
-//! a rollback, the last good templates to record, and the Events. Table-tested below and in
-//! `tests/plan.rs`; nothing here talks to the cluster.
+//! a rollback, the last good templates to record, and the Events. Table-tested below; nothing
+//! here talks to the cluster.
 
 use chrono::{DateTime, Duration, Utc};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -69,7 +69,7 @@ fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
 
 /// What a Deployment says about the rollout of `template_revision` (its status only counts once
 /// the Deployment carries that template).
-pub fn observe(
+pub fn rollout_observation(
     deployment: Option<&Deployment>,
     template_revision: &str,
     revision: &str,
@@ -184,11 +184,17 @@ pub fn plan(agent: &ValidatedAgent, observed: &Observed, previous: &FinancialAge
         Verdict::Failed(format!("revision {desired} failed before; running {}", good.revision))
     } else {
         let proven = revision.last_known_good.as_deref() == Some(desired.as_str());
-        let api_view =
-            observe(observed.api.as_ref(), &build::revision(&desired_api), &desired, observed.probe, since, proven);
+        let api_view = rollout_observation(
+            observed.api.as_ref(),
+            &build::revision(&desired_api),
+            &desired,
+            observed.probe,
+            since,
+            proven,
+        );
         // Workers scaled up from zero start their clock then, not when the revision was applied.
         let worker_since = parse_time(previous_workers.last_scale_time.as_deref()).map_or(since, |t| t.max(since));
-        let worker_view = observe(
+        let worker_view = rollout_observation(
             observed.worker.as_ref(),
             &build::revision(&desired_worker),
             &desired,
