@@ -103,6 +103,21 @@ pub struct ServeArgs {
     /// Creates the demo users `demo`/`demo123` and `admin`/`admin123` (development only).
     #[arg(long, env = "DEMO_USERS", default_value_t = false)]
     pub demo_users: bool,
+    /// When the web app's cookies carry `Secure`: `auto` (when the request reached a trusted proxy
+    /// over HTTPS, by its `X-Forwarded-Proto`), `always` or `never`.
+    #[arg(long, env = "SECURE_COOKIES", value_enum, default_value_t = SecureCookies::Auto)]
+    pub secure_cookies: SecureCookies,
+}
+
+/// When the web app's cookies carry `Secure`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SecureCookies {
+    /// When the request came over HTTPS through a trusted proxy.
+    Auto,
+    /// Always (the app is only ever served over HTTPS).
+    Always,
+    /// Never (plain HTTP on a private network).
+    Never,
 }
 
 /// The store options, shared by `serve` and `create-admin`.
@@ -167,6 +182,8 @@ pub struct Settings {
     pub image_limits: ImageLimits,
     /// Uploads received at once.
     pub max_concurrent_uploads: usize,
+    /// When cookies are `Secure`.
+    pub secure_cookies: SecureCookies,
 }
 
 /// Rate limits by route class.
@@ -256,6 +273,7 @@ impl Settings {
             demo_users: args.demo_users,
             image_limits: ImageLimits { max_bytes: args.max_upload_size, ..ImageLimits::default() },
             max_concurrent_uploads: args.max_concurrent_uploads.max(1),
+            secure_cookies: args.secure_cookies,
         })
     }
 
@@ -276,6 +294,7 @@ impl Settings {
             demo_users: false,
             image_limits: ImageLimits::default(),
             max_concurrent_uploads: 16,
+            secure_cookies: SecureCookies::Auto,
         }
     }
 }

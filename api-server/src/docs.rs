@@ -12,12 +12,17 @@ const INIT: &str = include_str!("../assets/swagger-ui/init.js");
 const BUNDLE: &str = include_str!("../assets/swagger-ui/swagger-ui-bundle.js");
 const STYLE: &str = include_str!("../assets/swagger-ui/swagger-ui.css");
 
+/// The policy of the docs pages: their own scripts, inline styles (which Swagger UI needs).
+const DOCS_CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
 fn asset(body: &'static str, content_type: &'static str, cacheable: bool) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     let cache = if cacheable { "public, max-age=86400" } else { "no-cache" };
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    // Swagger UI sets inline styles, so its pages get a policy of their own.
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DOCS_CONTENT_SECURITY_POLICY));
     response
 }
 

@@ -23,8 +23,10 @@ pub mod receipts;
 pub mod server;
 pub mod state;
 pub mod views;
+pub mod web;
 
 use axum::Router;
+use axum::extract::State;
 use axum::routing::get;
 use clap::{Parser, Subcommand};
 use finagent_platform::admin::{self as admin_routes, Readiness};
@@ -83,6 +85,9 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::routes::logout))
         .routes(routes!(auth::routes::me))
         .routes(routes!(auth::routes::change_password))
+        .routes(routes!(auth::browser::login))
+        .routes(routes!(auth::browser::refresh))
+        .routes(routes!(auth::browser::logout))
         .routes(routes!(auth::api_keys::create, auth::api_keys::list))
         .routes(routes!(auth::api_keys::revoke))
         .routes(routes!(admin::list_users))
@@ -95,6 +100,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(receipts::list))
         .routes(routes!(receipts::export))
         .routes(routes!(receipts::get, receipts::delete, receipts::correct))
+        .routes(routes!(receipts::image))
         .routes(routes!(insights::summary))
         .merge(upload_routes())
         .split_for_parts()
@@ -122,6 +128,7 @@ pub fn app(state: AppState, readiness: Readiness) -> Result<Router, prometheus::
     let routes = routes
         .layer(tower_http::limit::RequestBodyLimitLayer::new(upload_limit))
         .route("/", get(root))
+        .merge(web::router())
         .route("/openapi.json", get(move || async move { axum::Json(document.as_ref().clone()) }))
         .merge(docs::router())
         .with_state(state.clone())
@@ -129,6 +136,19 @@ pub fn app(state: AppState, readiness: Readiness) -> Result<Router, prometheus::
     Ok(http::layered(routes, state, http_metrics))
 }
 
-async fn root() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "service": SERVICE, "version": env!("CARGO_PKG_VERSION") }))
+/// `GET /`: the web app for browsers (a request that prefers HTML), the service's name and
+/// version for every other client.
+async fn root(
+    State(state): State<AppState>,
+    connect: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = if web::prefers_html(&headers) {
+        web::page(&state, &headers, connect.map(|axum::Extension(axum::extract::ConnectInfo(a))| a.ip()))
+    } else {
+        axum::Json(serde_json::json!({ "service": SERVICE, "version": env!("CARGO_PKG_VERSION") })).into_response()
+    };
+    response.headers_mut().insert(axum::http::header::VARY, axum::http::HeaderValue::from_static("accept"));
+    response
 }

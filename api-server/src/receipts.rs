@@ -48,6 +48,66 @@ pub struct ReceiptFilter {
     pub status: Option<ReceiptStatus>,
 }
 
+/// The order of the list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SortOrder {
+    /// Newest upload first (the default).
+    #[default]
+    Newest,
+    /// Oldest upload first.
+    Oldest,
+    /// Latest purchase date first; undated receipts last.
+    Purchased,
+    /// Largest total first; receipts without a total last.
+    Total,
+    /// Processed receipts that most need a look first: lowest `review_confidence` first; receipts
+    /// still processing or failed last.
+    Review,
+}
+
+impl SortOrder {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Newest => "newest",
+            Self::Oldest => "oldest",
+            Self::Purchased => "purchased",
+            Self::Total => "total",
+            Self::Review => "review",
+        }
+    }
+
+    /// The primary sort key of a receipt, ascending; ties go newest first, then by id.
+    fn primary(self, receipt: &Receipt) -> f64 {
+        let result = receipt.effective_result();
+        match self {
+            Self::Newest => 0.0,
+            Self::Oldest => receipt.created_at.timestamp_micros() as f64,
+            Self::Purchased => result
+                .and_then(|result| result.date)
+                .map_or(f64::INFINITY, |date| -f64::from(chrono::Datelike::num_days_from_ce(&date))),
+            Self::Total => result
+                .and_then(|result| result.total)
+                .and_then(|total| total.to_string().parse::<f64>().ok())
+                .map_or(f64::INFINITY, |total| -total),
+            Self::Review => review_confidence(receipt).unwrap_or(2.0),
+        }
+    }
+}
+
+/// The lowest confidence among the fields a person checks first (merchant, date and total; a
+/// missing one counts 0), for a processed receipt.
+pub fn review_confidence(receipt: &Receipt) -> Option<f64> {
+    let result = receipt.effective_result().filter(|_| receipt.status == ReceiptStatus::Done)?;
+    let confidence = &result.confidence;
+    Some(
+        [confidence.merchant_name, confidence.date, confidence.total]
+            .into_iter()
+            .map(|value| value.unwrap_or(0.0))
+            .fold(1.0, f64::min),
+    )
+}
+
 /// Paging of the list.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -55,8 +115,11 @@ pub struct Paging {
     /// Receipts per page, 1–100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (of the same `sort`).
     pub cursor: Option<String>,
+    /// The order: `newest` (default), `oldest`, `purchased`, `total` or `review`.
+    #[param(value_type = Option<String>)]
+    pub sort: Option<SortOrder>,
 }
 
 impl ReceiptFilter {
@@ -96,16 +159,49 @@ pub struct ReceiptPage {
     pub next_cursor: Option<String>,
 }
 
-fn encode_cursor(receipt: &Receipt) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}|{}", receipt.created_at.to_rfc3339(), receipt.id))
+/// Where a receipt sits in a sorted list: its primary key, then newest first, then by id.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Position {
+    primary: f64,
+    created: DateTime<Utc>,
+    id: ReceiptId,
 }
 
-fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, ReceiptId), AppError> {
-    let invalid = || AppError::Invalid("cursor: not a cursor this API returned".into());
+impl Position {
+    fn of(sort: SortOrder, receipt: &Receipt) -> Self {
+        Self { primary: sort.primary(receipt), created: receipt.created_at, id: receipt.id }
+    }
+
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.primary
+            .total_cmp(&other.primary)
+            .then_with(|| other.created.cmp(&self.created))
+            .then_with(|| other.id.cmp(&self.id))
+    }
+}
+
+fn encode_cursor(sort: SortOrder, position: &Position) -> String {
+    let text = match sort {
+        // The default order keeps the cursor format it always had.
+        SortOrder::Newest => format!("{}|{}", position.created.to_rfc3339(), position.id),
+        _ => format!("{}|{:?}|{}|{}", sort.as_str(), position.primary, position.created.to_rfc3339(), position.id),
+    };
+    URL_SAFE_NO_PAD.encode(text)
+}
+
+fn decode_cursor(sort: SortOrder, cursor: &str) -> Result<Position, AppError> {
+    let invalid = || AppError::Invalid("cursor: not a cursor this API returned for this sort".into());
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?).map_err(|_| invalid())?;
-    let (created, id) = text.split_once('|').ok_or_else(invalid)?;
+    let parts: Vec<&str> = text.split('|').collect();
+    let (primary, created, id) = match (sort, parts.as_slice()) {
+        (SortOrder::Newest, [created, id]) => (0.0, *created, *id),
+        (_, [name, primary, created, id]) if *name == sort.as_str() && sort != SortOrder::Newest => {
+            (primary.parse::<f64>().map_err(|_| invalid())?, *created, *id)
+        }
+        _ => return Err(invalid()),
+    };
     let created = DateTime::parse_from_rfc3339(created).map_err(|_| invalid())?.with_timezone(&Utc);
-    Ok((created, id.parse().map_err(|_| invalid())?))
+    Ok(Position { primary, created, id: id.parse().map_err(|_| invalid())? })
 }
 
 /// Lists the caller's receipts, newest first.
@@ -126,17 +222,20 @@ pub async fn list(
     if !(1..=100).contains(&limit) {
         return Err(AppError::Invalid("limit: between 1 and 100".into()));
     }
-    let after = paging.cursor.as_deref().map(decode_cursor).transpose()?;
+    let sort = paging.sort.unwrap_or_default();
+    let after = paging.cursor.as_deref().map(|cursor| decode_cursor(sort, cursor)).transpose()?;
     let receipts = state.store.receipts(caller.0.user_id).await?;
-    let mut page: Vec<&Receipt> = receipts
+    let mut matching: Vec<(Position, &Receipt)> = receipts
         .iter()
-        .filter(|receipt| after.is_none_or(|(created, id)| (receipt.created_at, receipt.id) < (created, id)))
         .filter(|receipt| filter.matches(receipt))
-        .take(limit as usize + 1)
+        .map(|receipt| (Position::of(sort, receipt), receipt))
+        .filter(|(position, _)| after.is_none_or(|after| position.cmp(&after).is_gt()))
         .collect();
-    let more = page.len() > limit as usize;
-    page.truncate(limit as usize);
-    let next_cursor = if more { page.last().map(|receipt| encode_cursor(receipt)) } else { None };
+    matching.sort_by(|a, b| a.0.cmp(&b.0));
+    let more = matching.len() > limit as usize;
+    matching.truncate(limit as usize);
+    let next_cursor = if more { matching.last().map(|(position, _)| encode_cursor(sort, position)) } else { None };
+    let page: Vec<&Receipt> = matching.into_iter().map(|(_, receipt)| receipt).collect();
     Ok(axum::Json(ReceiptPage { items: page.into_iter().map(ReceiptView::from).collect(), next_cursor }))
 }
 
@@ -154,6 +253,39 @@ pub async fn get(
     ApiPath(id): ApiPath<ReceiptId>,
 ) -> Result<axum::Json<ReceiptView>, AppError> {
     Ok(axum::Json(ReceiptView::from(&owned(&state, &caller, id).await?)))
+}
+
+/// The receipt's original image, as uploaded.
+#[utoipa::path(get, path = "/api/receipts/{id}/image", tag = "receipts", security(("bearer" = []), ("api_key" = [])),
+    params(("id" = ReceiptId, Path, description = "The receipt id")),
+    responses(
+        (status = 200, description = "The image, with the media type detected at upload", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, description = "Not signed in", body = Problem),
+        (status = 404, description = "No such receipt for this caller", body = Problem),
+    ))]
+pub async fn image(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ReceiptId>,
+) -> Result<Response, AppError> {
+    let receipt = owned(&state, &caller, id).await?;
+    let bytes = state.store.blob(&receipt.blob_key).await?.ok_or(AppError::NotFound)?;
+    // Only the image types the upload accepts are served as themselves; anything else downloads.
+    let content_type: &'static str = match receipt.content_type.as_str() {
+        "image/jpeg" => "image/jpeg",
+        "image/png" => "image/png",
+        "image/webp" => "image/webp",
+        "image/gif" => "image/gif",
+        "image/bmp" => "image/bmp",
+        _ => "application/octet-stream",
+    };
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+    headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("inline"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
+    Ok(response)
 }
 
 /// Deletes a receipt, its result and its image.

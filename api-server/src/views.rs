@@ -67,6 +67,12 @@ pub struct ReceiptView {
     /// The extraction as the OCR produced it, when it was corrected since.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub original_result: Option<ReceiptResult>,
+    /// For a processed receipt, the lowest confidence among merchant name, date and total (a
+    /// missing one counts 0): below 0.8 it deserves a look. The `review` sort orders by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review_confidence: Option<f64>,
+    /// Where the image is served.
+    pub image_url: String,
 }
 
 impl From<&Receipt> for ReceiptView {
@@ -83,6 +89,8 @@ impl From<&Receipt> for ReceiptView {
             result: receipt.effective_result().cloned(),
             corrected,
             original_result: if corrected { receipt.result.clone() } else { None },
+            review_confidence: crate::receipts::review_confidence(receipt),
+            image_url: format!("/api/receipts/{}/image", receipt.id),
         }
     }
 }

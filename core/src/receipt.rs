@@ -201,6 +201,36 @@ pub struct Timings {
     pub total_ms: u64,
 }
 
+/// A box on the receipt's image, in pixels of the uploaded image: `[left, top, right, bottom]`.
+pub type PixelBox = [i32; 4];
+
+/// One line of OCR text and where it was read.
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayoutLine {
+    /// The text of the line.
+    pub text: String,
+    /// Where it is on the image.
+    #[cfg_attr(feature = "utoipa", schema(value_type = [i32]))]
+    pub bbox: PixelBox,
+}
+
+/// Where the fields were read on the image, so a reviewer can see the source of each value.
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResultLayout {
+    /// Width of the image the boxes refer to (0 when unknown).
+    pub width: i32,
+    /// Height of the image the boxes refer to (0 when unknown).
+    pub height: i32,
+    /// For each field read from the image (`merchant_name`, `merchant_address`, `date`, `subtotal`,
+    /// `tax`, `tip`, `total`, `payment_method`), the box of the row it was read from.
+    #[cfg_attr(feature = "utoipa", schema(value_type = std::collections::BTreeMap<String, Vec<i32>>))]
+    pub fields: std::collections::BTreeMap<String, PixelBox>,
+    /// The OCR lines in reading order.
+    pub lines: Vec<LayoutLine>,
+}
+
 /// The structured result of one receipt.
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -235,6 +265,9 @@ pub struct ReceiptResult {
     pub engine: EngineInfo,
     /// Where the time went.
     pub timings: Timings,
+    /// Where the fields and lines were read on the image; absent for results read without boxes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<ResultLayout>,
 }
 
 /// A stored receipt: who owns it, where its image is, and how far processing got.

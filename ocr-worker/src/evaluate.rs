@@ -103,6 +103,7 @@ pub async fn run(args: EvaluateArgs) -> anyhow::Result<()> {
         text: String::new(),
         engine: EngineInfo { name: String::new(), version: String::new() },
         timings: Timings::default(),
+        layout: None,
     };
     for (name, outcome) in &outcomes {
         let label = load_label(&args.labels, name)?;

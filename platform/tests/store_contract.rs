@@ -63,6 +63,7 @@ fn result(total: &str) -> ReceiptResult {
         text: "KEDAI".to_owned(),
         engine: EngineInfo { name: "tesseract".to_owned(), version: "5.3.0".to_owned() },
         timings: Timings::default(),
+        layout: None,
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod browser;
 pub mod password;
 pub mod principal;
 pub mod routes;

@@ -159,6 +159,17 @@ pub async fn login(
     Extension(ClientIp(ip)): Extension<ClientIp>,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, AppError> {
+    sign_in(&state, ip, body, |tokens| axum::Json(tokens).into_response()).await
+}
+
+/// Checks credentials under the login limits and starts a session; `answer` shapes the response
+/// (a token pair for API clients, a cookie for the web app).
+pub(crate) async fn sign_in(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    body: LoginRequest,
+    answer: impl FnOnce(TokenResponse) -> Response,
+) -> Result<Response, AppError> {
     let account = body.username.trim().to_lowercase();
     // Keys hold the account name bounded and free of separators, whatever was typed.
     let account_key = digest(&account);
@@ -190,9 +201,9 @@ pub async fn login(
         (Verified::Yes, Some(user)) => user,
     };
     state.guard.clear_login_failures(&account_key).await?;
-    let tokens = start_session(&state, &user).await?;
+    let tokens = start_session(state, &user).await?;
     tracing::info!(user.id = %user.id, "signed in");
-    let mut response = axum::Json(tokens).into_response();
+    let mut response = answer(tokens);
     rate_limit_headers(&mut response, limit.burst, limit.window(), &decision);
     Ok(response)
 }
@@ -208,19 +219,24 @@ pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<Response, AppError> {
-    let claims = state.tokens.verify(&body.refresh_token, TokenKind::Refresh).map_err(|_| AppError::Unauthorized)?;
+    Ok(axum::Json(rotate(&state, &body.refresh_token).await?).into_response())
+}
+
+/// Exchanges a refresh token for a new pair (see [`refresh`]).
+pub(crate) async fn rotate(state: &AppState, refresh_token: &str) -> Result<TokenResponse, AppError> {
+    let claims = state.tokens.verify(refresh_token, TokenKind::Refresh).map_err(|_| AppError::Unauthorized)?;
     let now = Utc::now();
     let internal = |error: super::tokens::InvalidToken| AppError::Internal(error.to_string());
     let user = state.store.user(claims.user_id()).await?.filter(|user| !user.disabled).ok_or(AppError::Unauthorized)?;
     // The session keeps the expiry it started with: rotation never extends it.
     let next =
         state.tokens.rotate_refresh(user.id, user.role, claims.fam, now.timestamp(), claims.exp).map_err(internal)?;
-    match state.store.rotate_session(&digest(&body.refresh_token), &digest(&next.token), now).await? {
+    match state.store.rotate_session(&digest(refresh_token), &digest(&next.token), now).await? {
         Rotation::Rotated(session) if session.user_id == user.id && session.family_id == claims.fam => {
             let access =
                 state.tokens.issue_access(user.id, user.role, claims.fam, now.timestamp()).map_err(internal)?;
             let left = u64::try_from(next.claims.exp - now.timestamp()).unwrap_or(0);
-            Ok(axum::Json(pair(&state, access.token, next.token, left)).into_response())
+            Ok(pair(state, access.token, next.token, left))
         }
         Rotation::Rotated(session) => {
             state.store.revoke_session(session.family_id).await?;
@@ -237,6 +253,15 @@ pub async fn refresh(
         }
         Rotation::Invalid => Err(AppError::Unauthorized),
     }
+}
+
+/// Ends the session a refresh token belongs to, and every access token of it at once.
+pub(crate) async fn end_session_of(state: &AppState, refresh_token: &str) -> Result<(), AppError> {
+    let claims = state.tokens.verify(refresh_token, TokenKind::Refresh).map_err(|_| AppError::Unauthorized)?;
+    state.guard.revoke_session(claims.fam, state.tokens.access_ttl() + std::time::Duration::from_secs(60)).await?;
+    state.store.revoke_session(claims.fam).await?;
+    tracing::info!(user.id = %claims.user_id(), "signed out");
+    Ok(())
 }
 
 /// Signs out: the session ends, and every access token of it stops working at once, on every

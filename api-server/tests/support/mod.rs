@@ -218,6 +218,7 @@ pub fn result(total: &str, date: &str, merchant: &str) -> ReceiptResult {
         text: merchant.to_owned(),
         engine: EngineInfo { name: "tesseract".to_owned(), version: "5.3.0".to_owned() },
         timings: Timings::default(),
+        layout: None,
     }
 }
 

@@ -20,7 +20,8 @@ use chrono::NaiveDate;
 
 use crate::money::{Amount, Currency};
 use crate::receipt::{
-    Category, EngineInfo, FieldConfidence, LineItem, Merchant, PaymentMethod, ReceiptResult, Timings,
+    Category, EngineInfo, FieldConfidence, LayoutLine, LineItem, Merchant, PaymentMethod, PixelBox, ReceiptResult,
+    ResultLayout, Timings,
 };
 pub use layout::{BoundingBox, Page, TextLine};
 pub use merchant::Gazetteer;
@@ -54,6 +55,8 @@ pub struct Extraction {
     pub confidence: FieldConfidence,
     /// The page's text.
     pub text: String,
+    /// Where each field was read.
+    pub layout: ResultLayout,
 }
 
 impl Extraction {
@@ -75,20 +78,56 @@ impl Extraction {
             text: self.text,
             engine,
             timings,
+            layout: Some(self.layout),
         }
     }
 }
 
 /// Reads the purchase date: a date on a row that says `DATE` wins, else the first date printed.
-fn purchase_date(rows: &[String], month_first: bool) -> Option<(date::FoundDate, f64)> {
+/// Returns the date, its confidence and the row it was read from.
+fn purchase_date(rows: &[String], month_first: bool) -> Option<(date::FoundDate, f64, usize)> {
     let labelled = rows
         .iter()
-        .filter(|row| row.contains("DATE") || row.contains("TARIKH"))
-        .find_map(|row| date::dates_in(row, month_first).into_iter().next());
-    if let Some(found) = labelled {
-        return Some((found, 0.95));
+        .enumerate()
+        .filter(|(_, row)| row.contains("DATE") || row.contains("TARIKH"))
+        .find_map(|(index, row)| date::dates_in(row, month_first).into_iter().next().map(|found| (found, index)));
+    if let Some((found, index)) = labelled {
+        return Some((found, 0.95, index));
     }
-    rows.iter().find_map(|row| date::dates_in(row, month_first).into_iter().next()).map(|found| (found, 0.85))
+    rows.iter()
+        .enumerate()
+        .find_map(|(index, row)| date::dates_in(row, month_first).into_iter().next().map(|found| (found, index)))
+        .map(|(found, index)| (found, 0.85, index))
+}
+
+fn pixel_box(bbox: &BoundingBox) -> PixelBox {
+    [bbox.left, bbox.top, bbox.right, bbox.bottom]
+}
+
+/// The last row that prints `amount` (as `12.50` or `12,50`), searching upwards from `before`.
+fn amount_row(rows: &[String], amount: Option<Amount>, before: usize) -> Option<usize> {
+    let text = amount?.to_string();
+    let comma = text.replace('.', ",");
+    rows[..before.min(rows.len())].iter().rposition(|row| row.contains(&text) || row.contains(&comma))
+}
+
+/// The layout of a result: the page size, its lines, and the row each field was read from.
+fn layout_of(page: &Page, rows: &[layout::Row], fields: &[(&str, Option<usize>)]) -> ResultLayout {
+    ResultLayout {
+        width: page.width,
+        height: page.height,
+        fields: fields
+            .iter()
+            .filter_map(|(name, row)| {
+                row.and_then(|row| rows.get(row)).map(|row| ((*name).to_owned(), pixel_box(&row.bbox)))
+            })
+            .collect(),
+        lines: page
+            .lines
+            .iter()
+            .map(|line| LayoutLine { text: line.text.clone(), bbox: pixel_box(&line.bbox) })
+            .collect(),
+    }
 }
 
 /// Extracts every field from a page.
@@ -113,7 +152,7 @@ pub fn extract(page: &Page, gazetteer: &Gazetteer) -> Extraction {
     let confidence = FieldConfidence {
         merchant_name: found_merchant.name.as_ref().map(|n| n.confidence),
         merchant_address: found_merchant.address.as_ref().map(|a| a.confidence),
-        date: dated.map(|(_, c)| c),
+        date: dated.map(|(_, c, _)| c),
         total: money.total.map(|t| t.confidence * ocr_confidence(money.total_row).max(0.5)),
         subtotal: money.subtotal.map(|f| f.confidence),
         tax: money.tax.map(|f| f.confidence),
@@ -123,13 +162,36 @@ pub fn extract(page: &Page, gazetteer: &Gazetteer) -> Extraction {
         category: category.map(|(_, c)| c),
         line_items: (!line_items.is_empty()).then_some(0.5),
     };
+    let total_row = money.total_row.or_else(|| amount_row(&rows, money.total.map(|t| t.value), rows.len()));
+    let below_total = total_row.map_or(rows.len(), |row| row + 1);
+    let address_row = found_merchant.address.as_ref().and_then(|address| {
+        let start: String = address.value.to_uppercase().chars().take(12).collect();
+        rows.iter().position(|row| !start.is_empty() && row.contains(start.trim()))
+    });
+    let payment_row =
+        payment.and_then(|_| rows.iter().rposition(|row| totals::payment_method(std::slice::from_ref(row)).is_some()));
+    let layout = layout_of(
+        page,
+        &page_rows,
+        &[
+            ("merchant_name", found_merchant.name.as_ref().and(found_merchant.name_row)),
+            ("merchant_address", address_row),
+            ("date", dated.map(|(_, _, row)| row)),
+            ("subtotal", amount_row(&rows, money.subtotal.map(|f| f.value), below_total)),
+            ("tax", amount_row(&rows, money.tax.map(|f| f.value), below_total)),
+            ("tip", amount_row(&rows, money.tip.map(|f| f.value), below_total)),
+            ("total", money.total.and(total_row)),
+            ("payment_method", payment_row),
+        ],
+    );
     Extraction {
+        layout,
         merchant: Merchant {
             name: found_merchant.name.map(|n| n.value),
             address: found_merchant.address.map(|a| a.value),
         },
-        date: dated.map(|(found, _)| found.date),
-        date_order: dated.and_then(|(found, _)| found.order.label()).map(str::to_owned),
+        date: dated.map(|(found, _, _)| found.date),
+        date_order: dated.and_then(|(found, _, _)| found.order.label()).map(str::to_owned),
         currency: currency.map(|c| c.value),
         subtotal: money.subtotal.map(|f| f.value),
         tax: money.tax.map(|f| f.value),

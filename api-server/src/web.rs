@@ -1,0 +1,170 @@
+//! The web app: one HTML page and its scripts and style, compiled into the binary so the
+//! all-in-one mode and the container image need no network and no CDN.
+//!
+//! The app is plain ES modules with no build step (see `web/README.md`). Every asset is served
+//! under `/assets/<version>/`, where the version is a digest of all of them, so browsers may cache
+//! an asset for a year and a new binary is never mixed with an old script. Pages and assets carry
+//! a strict content security policy: scripts, styles and connections from this origin only, no
+//! inline script or style, no `eval`; images from this origin or the `blob:` URLs of receipts the
+//! app fetched with its token.
+
+use std::net::IpAddr;
+use std::sync::LazyLock;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use sha2::{Digest, Sha256};
+
+use crate::auth::browser::{CSRF_COOKIE, cookie, new_csrf_token, over_tls, set_csrf_cookie};
+use crate::state::AppState;
+
+/// The policy of the app's page and assets.
+pub const APP_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+img-src 'self' blob: data:; connect-src 'self'; font-src 'self'; manifest-src 'self'; form-action 'self'; \
+frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+
+/// The app's files: name, media type, contents.
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    ("app.css", "text/css; charset=utf-8", include_bytes!("../web/app.css")),
+    ("icon.svg", "image/svg+xml", include_bytes!("../web/icon.svg")),
+    ("main.js", "text/javascript; charset=utf-8", include_bytes!("../web/main.js")),
+    ("api.js", "text/javascript; charset=utf-8", include_bytes!("../web/api.js")),
+    ("dom.js", "text/javascript; charset=utf-8", include_bytes!("../web/dom.js")),
+    ("charts.js", "text/javascript; charset=utf-8", include_bytes!("../web/charts.js")),
+    ("pages/auth.js", "text/javascript; charset=utf-8", include_bytes!("../web/pages/auth.js")),
+    ("pages/upload.js", "text/javascript; charset=utf-8", include_bytes!("../web/pages/upload.js")),
+    ("pages/receipts.js", "text/javascript; charset=utf-8", include_bytes!("../web/pages/receipts.js")),
+    ("pages/receipt.js", "text/javascript; charset=utf-8", include_bytes!("../web/pages/receipt.js")),
+    ("pages/insights.js", "text/javascript; charset=utf-8", include_bytes!("../web/pages/insights.js")),
+    ("pages/settings.js", "text/javascript; charset=utf-8", include_bytes!("../web/pages/settings.js")),
+    ("pages/admin.js", "text/javascript; charset=utf-8", include_bytes!("../web/pages/admin.js")),
+];
+
+const INDEX: &str = include_str!("../web/index.html");
+
+/// The digest of every asset: part of their URLs.
+pub static VERSION: LazyLock<String> = LazyLock::new(|| {
+    let mut hasher = Sha256::new();
+    for (name, _, bytes) in ASSETS {
+        hasher.update(name.as_bytes());
+        hasher.update(bytes);
+    }
+    hex::encode(&hasher.finalize()[..6])
+});
+
+static PAGE: LazyLock<String> = LazyLock::new(|| INDEX.replace("{{version}}", &VERSION));
+
+/// The client-side routes, each answered with the app's page.
+pub const PAGES: &[&str] =
+    &["/login", "/register", "/upload", "/receipts", "/receipts/{id}", "/insights", "/settings", "/admin"];
+
+/// Whether a request prefers HTML to JSON: a browser navigating, not an API client.
+pub fn prefers_html(headers: &HeaderMap) -> bool {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|value| value.to_str().ok()) else { return false };
+    let quality = |wanted: &str| {
+        accept
+            .split(',')
+            .filter_map(|part| {
+                let mut pieces = part.split(';');
+                let kind = pieces.next()?.trim();
+                let q = pieces
+                    .filter_map(|parameter| parameter.trim().strip_prefix("q="))
+                    .find_map(|q| q.parse::<f32>().ok())
+                    .unwrap_or(1.0);
+                (kind == wanted).then_some(q)
+            })
+            .fold(0.0f32, f32::max)
+    };
+    let html = quality("text/html");
+    html > 0.0 && html >= quality("application/json")
+}
+
+fn app_headers(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(APP_CONTENT_SECURITY_POLICY));
+    headers.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
+    headers.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(self), microphone=(), geolocation=(), payment=(), usb=()"),
+    );
+}
+
+/// The app's page, with a CSRF cookie when the browser has none yet.
+pub fn page(state: &AppState, headers: &HeaderMap, peer: Option<IpAddr>) -> Response {
+    let mut response = PAGE.as_str().into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    app_headers(&mut response);
+    if cookie(headers, CSRF_COOKIE).is_none_or(|value| value.len() < 32) {
+        set_csrf_cookie(&mut response, &new_csrf_token(), over_tls(state, headers, peer));
+    }
+    response
+}
+
+async fn page_route(
+    State(state): State<AppState>,
+    connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    headers: HeaderMap,
+) -> Response {
+    page(&state, &headers, connect.map(|axum::Extension(ConnectInfo(address))| address.ip()))
+}
+
+async fn asset(Path((version, name)): Path<(String, String)>) -> Response {
+    let Some((_, kind, bytes)) = ASSETS.iter().find(|(file, _, _)| *file == name) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    // An old page asking for its own version gets today's file, but must not keep it.
+    let cache = if version == *VERSION { "public, max-age=31536000, immutable" } else { "no-cache" };
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    app_headers(&mut response);
+    response
+}
+
+/// The app's routes (the page at `/` is answered by the root route, by content negotiation).
+pub fn router() -> Router<AppState> {
+    let mut router = Router::new().route("/assets/{version}/{*name}", get(asset));
+    for path in PAGES {
+        router = router.route(path, get(page_route));
+    }
+    router
+}
+
+/// The size of every asset, uncompressed, for the page-weight report.
+pub fn asset_sizes() -> Vec<(&'static str, usize)> {
+    ASSETS.iter().map(|(name, _, bytes)| (*name, bytes.len())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_str(value).expect("header"));
+        headers
+    }
+
+    #[test]
+    fn browsers_get_html_and_api_clients_json() {
+        assert!(prefers_html(&accept("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")));
+        assert!(!prefers_html(&accept("*/*")));
+        assert!(!prefers_html(&accept("application/json")));
+        assert!(!prefers_html(&accept("application/json, text/html;q=0.5")));
+        assert!(!prefers_html(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn the_page_names_its_assets_by_version() {
+        assert!(!PAGE.contains("{{version}}"));
+        assert!(PAGE.contains(&format!("/assets/{}/main.js", *VERSION)));
+        for (name, _, _) in ASSETS {
+            assert!(!name.contains(".."), "{name}");
+        }
+    }
+}
