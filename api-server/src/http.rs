@@ -30,10 +30,8 @@ pub struct ClientIp(pub IpAddr);
 pub fn route_class(method: &Method, path: &str) -> Option<RouteClass> {
     match (method, path) {
         (_, "/healthz" | "/readyz" | "/metrics") => None,
-        // The web app's page and assets: static, and a page load asks for a dozen of them.
-        (&Method::GET, path) if path == "/" || path.starts_with("/assets/") || crate::web::PAGES.contains(&path) => {
-            None
-        }
+        // The web app's assets and client-side pages: static; a page load asks for a dozen.
+        (&Method::GET, path) if path.starts_with("/assets/") || crate::web::PAGES.contains(&path) => None,
         (&Method::POST, "/api/ocr/process") => Some(RouteClass::Upload),
         (&Method::POST, "/api/auth/register") => Some(RouteClass::Login),
         _ => Some(RouteClass::Api),
