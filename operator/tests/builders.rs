@@ -243,6 +243,29 @@ fn the_ingress_carries_the_upload_size_timeouts_and_tls() {
 }
 
 #[test]
+fn the_ingress_serves_the_app_and_the_api_from_one_origin_with_secure_cookies_under_tls() {
+    let env_of = |agent: &ValidatedAgent, name: &str| {
+        let template = serde_json::to_value(workloads::api_template(agent)).expect("json");
+        template["spec"]["containers"][0]["env"]
+            .as_array()
+            .expect("env")
+            .iter()
+            .find(|var| var["name"] == name)
+            .map(|var| var["value"].clone())
+    };
+    let production = sample("production");
+    let ingress = finagent_operator::build::edge::ingress(&production).pop().expect("ingress");
+    // One rule, one prefix: the page at `/`, its assets, and `/api` all reach the API's Service.
+    let paths = ingress["spec"]["rules"][0]["http"]["paths"].as_array().expect("paths");
+    assert_eq!(paths.len(), 1);
+    assert_eq!(paths[0]["path"], "/");
+    assert_eq!(paths[0]["pathType"], "Prefix");
+    assert_eq!(paths[0]["backend"]["service"]["name"], "receipts-api-server");
+    assert_eq!(env_of(&production, "SECURE_COOKIES"), Some(json!("always")), "TLS at the Ingress");
+    assert_eq!(env_of(&sample("minimal"), "SECURE_COOKIES"), Some(json!("auto")));
+}
+
+#[test]
 fn the_rbac_covers_every_kind_the_operator_builds_and_passes_kubernetes_validate() {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/rbac/operator.yaml")).expect("rbac");

@@ -93,6 +93,11 @@ fn default_resources(cpu: &str, memory: &str, memory_limit: &str) -> Value {
     json!({"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}})
 }
 
+fn secure_cookies(agent: &ValidatedAgent) -> &'static str {
+    let ingress = &agent.spec.ingress;
+    if ingress.enabled && ingress.tls_secret_name.is_some() { "always" } else { "auto" }
+}
+
 /// The API's pod template.
 pub fn api_template(agent: &ValidatedAgent) -> PodTemplateSpec {
     let spec = &agent.spec;
@@ -105,6 +110,9 @@ pub fn api_template(agent: &ValidatedAgent) -> PodTemplateSpec {
         json!({"name": "RATE_LIMIT_UPLOAD_PER_SECOND", "value": spec.api_server.rate_limit.uploads_per_second.to_string()}),
         // Requests reach the API through the ingress controller or the cluster network.
         json!({"name": "TRUSTED_PROXIES", "value": "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"}),
+        // The web app's cookies: `Secure` whenever the Ingress terminates TLS (it then redirects
+        // plain HTTP to HTTPS), else by the ingress controller's `X-Forwarded-Proto`.
+        json!({"name": "SECURE_COOKIES", "value": secure_cookies(agent)}),
     ];
     vars.extend(datastore_env(agent));
     let resources = spec.api_server.resources.as_ref().map_or_else(
