@@ -17,6 +17,7 @@ step "building (release)"
 cargo build --release --locked -p finagent-api-server
 
 step "starting FinancialAgent on http://${LISTEN_ADDR:-127.0.0.1:8000} (API and OCR workers, data in ${DATA_DIR:-data}/)"
-echo "first time? create an administrator:  target/release/api-server create-admin --username admin --email you@example.com"
+echo "open http://${LISTEN_ADDR:-127.0.0.1:8000} in a browser for the web app (the API is under /api, its docs at /docs)"
+echo "first time? create an account there, or an administrator:  target/release/api-server create-admin --username admin --email you@example.com"
 export OMP_THREAD_LIMIT=1
 exec "$root/target/release/api-server" serve "$@"

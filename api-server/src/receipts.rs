@@ -474,9 +474,17 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
         let receipt = Receipt::queued(finagent_core::UserId::new(), "00".into(), "image/png", Utc::now());
-        let (created, id) = decode_cursor(&encode_cursor(&receipt)).expect("cursor");
-        assert_eq!((created, id), (receipt.created_at, receipt.id));
-        assert!(decode_cursor("garbage!").is_err());
-        assert!(decode_cursor(&URL_SAFE_NO_PAD.encode("2020-01-01|nope")).is_err());
+        for sort in [SortOrder::Newest, SortOrder::Oldest, SortOrder::Purchased, SortOrder::Total, SortOrder::Review] {
+            let position = Position::of(sort, &receipt);
+            let decoded = decode_cursor(sort, &encode_cursor(sort, &position)).expect("cursor");
+            assert!(decoded.cmp(&position).is_eq(), "{sort:?}");
+            assert_eq!((decoded.created, decoded.id), (receipt.created_at, receipt.id));
+            assert!(decode_cursor(sort, "garbage!").is_err());
+            assert!(decode_cursor(sort, &URL_SAFE_NO_PAD.encode("2020-01-01|nope")).is_err());
+        }
+        // A cursor of one order is refused by another.
+        let total = encode_cursor(SortOrder::Total, &Position::of(SortOrder::Total, &receipt));
+        assert!(decode_cursor(SortOrder::Review, &total).is_err());
+        assert!(decode_cursor(SortOrder::Newest, &total).is_err());
     }
 }

@@ -2,7 +2,7 @@
 // its place in the OCR queue until it is read.
 
 import * as api from '../api.js';
-import { h, pageHeading, replace } from '../dom.js';
+import { formatDate, formatMoney, h, pageHeading, replace } from '../dom.js';
 
 const ACCEPTED = ['image/jpeg', 'image/png', 'image/webp', 'image/tiff', 'image/bmp', 'image/gif'];
 const STATUS_WORDS = { queued: 'Waiting for a reader…', processing: 'Reading the receipt…', done: 'Read', failed: 'Could not be read' };
@@ -56,7 +56,15 @@ export function uploadPage(app) {
         item.dataset.state = current.status;
         if (current.status === 'done' || current.status === 'failed') {
           bar.remove();
-          replace(status, STATUS_WORDS[current.status], ' · ', h('a', { href: `/receipts/${task.task_id}` }, current.status === 'done' ? 'Review it' : 'See why'));
+          const link = h('a', { href: `/receipts/${task.task_id}` }, current.status === 'done' ? 'Review it' : 'See why');
+          if (current.status === 'failed') {
+            replace(status, STATUS_WORDS.failed, ' · ', link);
+            return;
+          }
+          // What was read, at a glance: merchant, date and total.
+          const result = (await api.get(`/api/receipts/${task.task_id}`).catch(() => ({}))).result || {};
+          const read = [result.merchant?.name, result.date && formatDate(result.date), result.total && formatMoney(result.total, result.currency)].filter(Boolean);
+          replace(status, read.length ? `Read: ${read.join(' · ')}` : STATUS_WORDS.done, ' · ', link);
           return;
         }
         replace(status, STATUS_WORDS[current.status]);
