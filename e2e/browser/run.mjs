@@ -94,6 +94,16 @@ async function signIn(page, username, password) {
   await page.locator('#top:not([hidden])').waitFor();
 }
 
+/** Drops files on an element, as a drag from the desktop does. `files`: [{name, type, bytes}]. */
+async function drop(page, selector, files) {
+  const transfer = await page.evaluateHandle((list) => {
+    const data = new DataTransfer();
+    for (const file of list) data.items.add(new File([Uint8Array.from(file.bytes)], file.name, { type: file.type }));
+    return data;
+  }, files.map((file) => ({ ...file, bytes: [...file.bytes] })));
+  await page.dispatchEvent(selector, 'drop', { dataTransfer: transfer });
+}
+
 async function uploadAndWait(page, file) {
   await page.goto(`${base}/upload`);
   await heading(page, 'Upload receipts');
@@ -113,7 +123,18 @@ const scenarios = {
     const user = `journey${Date.now() % 100000}`;
     await register(page, user);
     await accessible(page, 'upload');
+    // Several files dropped at once; the ones that are not receipt images say why, in words.
+    await drop(page, '.dropzone', [
+      { name: 'notes.txt', type: 'text/plain', bytes: Buffer.from('not a receipt') },
+      { name: 'broken.png', type: 'image/png', bytes: Buffer.from('this is not really a PNG file') },
+    ]);
+    await page.locator('.upload[data-state=failed]', { hasText: 'notes.txt' }).getByText('Not an image we can read').waitFor();
+    const broken = page.locator('.upload[data-state=failed]', { hasText: 'broken.png' });
+    await broken.waitFor();
+    log('a broken image is refused with:', await broken.locator('.status').innerText());
+    assert(!/\b(Error|error:|panicked|stack)\b/.test(await broken.innerText()), 'the refusal is in plain words');
     const item = await uploadAndWait(page, '000.jpg');
+    log('the upload list says:', await item.locator('.status').innerText());
     await screenshot(page, 'upload');
     // Insights before the correction (the receipt's date may be years back: a wide range).
     const insightsTotal = async () => {
