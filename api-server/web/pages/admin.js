@@ -11,7 +11,7 @@ export async function adminPage(app) {
   const load = async () => {
     const users = await api.get('/api/admin/users');
     replace(table, h('table', {}, h('caption', { class: 'visually-hidden' }, 'Users'),
-      h('thead', {}, h('tr', {}, ['User', 'Email', 'Role', 'Status', 'Created', ''].map((title) => h('th', { scope: 'col' }, title)))),
+      h('thead', {}, h('tr', {}, ['User', 'Email', 'Role', 'Status', 'Created'].map((title) => h('th', { scope: 'col' }, title)), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
       h('tbody', {}, users.map((user) => {
         const self = user.id === app.user.id;
         const role = h('select', { 'aria-label': `Role of ${user.username}`, disabled: self }, ROLES.map((r) => h('option', { value: r, selected: r === user.role }, r)));

@@ -11,7 +11,7 @@ export async function settingsPage(app) {
     const keys = await api.get('/api/auth/api-keys');
     replace(keyList, keys.length
       ? h('table', {}, h('caption', { class: 'visually-hidden' }, 'Your API keys'),
-        h('thead', {}, h('tr', {}, ['Name', 'Starts with', 'Created', ''].map((title) => h('th', { scope: 'col' }, title)))),
+        h('thead', {}, h('tr', {}, ['Name', 'Starts with', 'Created'].map((title) => h('th', { scope: 'col' }, title)), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
         h('tbody', {}, keys.map((key) => h('tr', {}, h('th', { scope: 'row' }, key.name), h('td', {}, h('code', {}, `${key.prefix}…`)), h('td', {}, formatTime(key.created_at)),
           h('td', {}, h('button', { type: 'button', class: 'danger', 'aria-label': `Revoke ${key.name}`, onclick: () => revoke(key) }, 'Revoke'))))))
       : h('p', { class: 'hint' }, 'No API keys yet.'));
