@@ -118,6 +118,12 @@ ensure_browser_tools() {
   if ! command -v npm >/dev/null; then
     install_debian_packages npm
   fi
+  local major
+  major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+  if [ "$major" -lt 20 ]; then
+    echo "the browser tests need Node.js 20 or newer (playwright-core); this machine has $(node --version 2>/dev/null || echo none)" >&2
+    exit 1
+  fi
   if [ -f "$stamp" ] && [ "$dir/package-lock.json" -ot "$stamp" ]; then
     echo "browser test packages: up to date ($dir/node_modules)"
     return
