@@ -139,13 +139,13 @@ pub fn app(state: AppState, readiness: Readiness) -> Result<Router, prometheus::
 /// `GET /`: the web app for browsers (a request that prefers HTML), the service's name and
 /// version for every other client.
 async fn root(
-    State(state): State<AppState>,
-    connect: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    state: State<AppState>,
+    connect: Option<auth::browser::Peer>,
     headers: axum::http::HeaderMap,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let mut response = if web::prefers_html(&headers) {
-        web::page(&state, &headers, connect.map(|axum::Extension(axum::extract::ConnectInfo(a))| a.ip()))
+        web::page_route(state, connect, headers).await
     } else {
         axum::Json(serde_json::json!({ "service": SERVICE, "version": env!("CARGO_PKG_VERSION") })).into_response()
     };

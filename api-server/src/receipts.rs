@@ -235,8 +235,8 @@ pub async fn list(
     let more = matching.len() > limit as usize;
     matching.truncate(limit as usize);
     let next_cursor = if more { matching.last().map(|(position, _)| encode_cursor(sort, position)) } else { None };
-    let page: Vec<&Receipt> = matching.into_iter().map(|(_, receipt)| receipt).collect();
-    Ok(axum::Json(ReceiptPage { items: page.into_iter().map(ReceiptView::from).collect(), next_cursor }))
+    let items = matching.into_iter().map(|(_, receipt)| ReceiptView::from(receipt)).collect();
+    Ok(axum::Json(ReceiptPage { items, next_cursor }))
 }
 
 /// One of the caller's receipts.
@@ -270,15 +270,10 @@ pub async fn image(
 ) -> Result<Response, AppError> {
     let receipt = owned(&state, &caller, id).await?;
     let bytes = state.store.blob(&receipt.blob_key).await?.ok_or(AppError::NotFound)?;
-    // Only the image types the upload accepts are served as themselves; anything else downloads.
-    let content_type: &'static str = match receipt.content_type.as_str() {
-        "image/jpeg" => "image/jpeg",
-        "image/png" => "image/png",
-        "image/webp" => "image/webp",
-        "image/gif" => "image/gif",
-        "image/bmp" => "image/bmp",
-        _ => "application/octet-stream",
-    };
+    // Only image types browsers display are served as themselves; anything else downloads.
+    const SHOWN: [&str; 5] = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp"];
+    let content_type =
+        SHOWN.into_iter().find(|kind| *kind == receipt.content_type).unwrap_or("application/octet-stream");
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -12,13 +12,13 @@ use std::net::IpAddr;
 use std::sync::LazyLock;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
 
-use crate::auth::browser::{CSRF_COOKIE, cookie, new_csrf_token, over_tls, set_csrf_cookie};
+use crate::auth::browser::{CSRF_COOKIE, Peer, cookie, new_csrf_token, over_tls, peer, set_csrf_cookie};
 use crate::state::AppState;
 
 /// The policy of the app's page and assets.
@@ -26,29 +26,45 @@ pub const APP_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 's
 img-src 'self' blob: data:; connect-src 'self'; font-src 'self'; manifest-src 'self'; form-action 'self'; \
 frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
-/// The app's files: name, media type, contents.
-const ASSETS: &[(&str, &str, &[u8])] = &[
-    ("app.css", "text/css; charset=utf-8", include_bytes!("../web/app.css")),
-    ("icon.svg", "image/svg+xml", include_bytes!("../web/icon.svg")),
-    ("main.js", "text/javascript; charset=utf-8", include_bytes!("../web/main.js")),
-    ("api.js", "text/javascript; charset=utf-8", include_bytes!("../web/api.js")),
-    ("dom.js", "text/javascript; charset=utf-8", include_bytes!("../web/dom.js")),
-    ("charts.js", "text/javascript; charset=utf-8", include_bytes!("../web/charts.js")),
-    ("pages/auth.js", "text/javascript; charset=utf-8", include_bytes!("../web/pages/auth.js")),
-    ("pages/upload.js", "text/javascript; charset=utf-8", include_bytes!("../web/pages/upload.js")),
-    ("pages/receipts.js", "text/javascript; charset=utf-8", include_bytes!("../web/pages/receipts.js")),
-    ("pages/receipt.js", "text/javascript; charset=utf-8", include_bytes!("../web/pages/receipt.js")),
-    ("pages/insights.js", "text/javascript; charset=utf-8", include_bytes!("../web/pages/insights.js")),
-    ("pages/settings.js", "text/javascript; charset=utf-8", include_bytes!("../web/pages/settings.js")),
-    ("pages/admin.js", "text/javascript; charset=utf-8", include_bytes!("../web/pages/admin.js")),
+/// One file of the app, by its path under `web/`.
+macro_rules! asset {
+    ($name:literal) => {
+        ($name, include_bytes!(concat!("../web/", $name)) as &[u8])
+    };
+}
+
+/// The app's files: name and contents.
+const ASSETS: &[(&str, &[u8])] = &[
+    asset!("app.css"),
+    asset!("icon.svg"),
+    asset!("main.js"),
+    asset!("api.js"),
+    asset!("dom.js"),
+    asset!("charts.js"),
+    asset!("pages/auth.js"),
+    asset!("pages/upload.js"),
+    asset!("pages/receipts.js"),
+    asset!("pages/receipt.js"),
+    asset!("pages/insights.js"),
+    asset!("pages/settings.js"),
+    asset!("pages/admin.js"),
 ];
+
+/// The media type of an asset, by its extension.
+fn media_type(name: &str) -> &'static str {
+    match name.rsplit('.').next() {
+        Some("css") => "text/css; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        _ => "text/javascript; charset=utf-8",
+    }
+}
 
 const INDEX: &str = include_str!("../web/index.html");
 
 /// The digest of every asset: part of their URLs.
 pub static VERSION: LazyLock<String> = LazyLock::new(|| {
     let mut hasher = Sha256::new();
-    for (name, _, bytes) in ASSETS {
+    for (name, bytes) in ASSETS {
         hasher.update(name.as_bytes());
         hasher.update(bytes);
     }
@@ -93,7 +109,7 @@ fn app_headers(response: &mut Response) {
 }
 
 /// The app's page, with a CSRF cookie when the browser has none yet.
-pub fn page(state: &AppState, headers: &HeaderMap, peer: Option<IpAddr>) -> Response {
+fn page(state: &AppState, headers: &HeaderMap, peer: Option<IpAddr>) -> Response {
     let mut response = PAGE.as_str().into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -104,21 +120,18 @@ pub fn page(state: &AppState, headers: &HeaderMap, peer: Option<IpAddr>) -> Resp
     response
 }
 
-async fn page_route(
-    State(state): State<AppState>,
-    connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
-    headers: HeaderMap,
-) -> Response {
-    page(&state, &headers, connect.map(|axum::Extension(ConnectInfo(address))| address.ip()))
+/// The app's page, as a route.
+pub async fn page_route(State(state): State<AppState>, connect: Option<Peer>, headers: HeaderMap) -> Response {
+    page(&state, &headers, peer(connect))
 }
 
 async fn asset(Path((version, name)): Path<(String, String)>) -> Response {
-    let Some((_, kind, bytes)) = ASSETS.iter().find(|(file, _, _)| *file == name) else {
+    let Some((_, bytes)) = ASSETS.iter().find(|(file, _)| *file == name) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type(&name)));
     // An old page asking for its own version gets today's file, but must not keep it.
     let cache = if version == *VERSION { "public, max-age=31536000, immutable" } else { "no-cache" };
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
@@ -133,11 +146,6 @@ pub fn router() -> Router<AppState> {
         router = router.route(path, get(page_route));
     }
     router
-}
-
-/// The size of every asset, uncompressed, for the page-weight report.
-pub fn asset_sizes() -> Vec<(&'static str, usize)> {
-    ASSETS.iter().map(|(name, _, bytes)| (*name, bytes.len())).collect()
 }
 
 #[cfg(test)]
@@ -163,8 +171,11 @@ mod tests {
     fn the_page_names_its_assets_by_version() {
         assert!(!PAGE.contains("{{version}}"));
         assert!(PAGE.contains(&format!("/assets/{}/main.js", *VERSION)));
-        for (name, _, _) in ASSETS {
+        for (name, _) in ASSETS {
             assert!(!name.contains(".."), "{name}");
         }
+        assert_eq!(media_type("pages/auth.js"), "text/javascript; charset=utf-8");
+        assert_eq!(media_type("app.css"), "text/css; charset=utf-8");
+        assert_eq!(media_type("icon.svg"), "image/svg+xml");
     }
 }

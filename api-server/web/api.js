@@ -126,8 +126,7 @@ export async function request(method, path, { json, body, query, raw, headers = 
     const sent = { ...headers };
     if (accessToken) sent.authorization = `Bearer ${accessToken}`;
     if (json !== undefined) sent['content-type'] = 'application/json';
-    let response;
-    response = await fetch(url(path, query), {
+    const response = await fetch(url(path, query), {
       method,
       headers: sent,
       body: json !== undefined ? JSON.stringify(json) : body,

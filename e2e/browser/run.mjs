@@ -331,8 +331,6 @@ const scenarios = {
     await register(page, `weight${Date.now() % 100000}`);
     const runs = [];
     for (let i = 0; i < 5; i += 1) {
-      const context = page.context();
-      await context.clearCookies({ name: 'nothing' });
       const started = Date.now();
       await page.goto(`${base}/upload`, { waitUntil: 'commit' });
       await page.locator('#upload-files').waitFor({ state: 'attached' });

@@ -131,8 +131,22 @@ pub fn check_csrf(headers: &HeaderMap) -> Result<(), AppError> {
     }
 }
 
-fn peer(connect: Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<IpAddr> {
+/// The address of the connection's other end, when the server was bound with connect info.
+pub type Peer = Extension<ConnectInfo<SocketAddr>>;
+
+/// The peer's address.
+pub fn peer(connect: Option<Peer>) -> Option<IpAddr> {
     connect.map(|Extension(ConnectInfo(address))| address.ip())
+}
+
+/// The refresh token the browser presented, if any.
+fn refresh_token(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, REFRESH_COOKIE).filter(|token| !token.is_empty())
+}
+
+/// Tells the browser to drop its refresh cookie.
+fn clear_refresh_cookie(response: &mut Response, secure: bool) {
+    set_cookie(response, REFRESH_COOKIE, "", REFRESH_PATH, 0, true, secure);
 }
 
 fn session_response(state: &AppState, tokens: TokenResponse, secure: bool) -> Response {
@@ -145,12 +159,6 @@ fn session_response(state: &AppState, tokens: TokenResponse, secure: bool) -> Re
     let mut response = axum::Json(body).into_response();
     let max_age = tokens.refresh_expires_in.min(state.tokens.refresh_ttl().as_secs());
     set_cookie(&mut response, REFRESH_COOKIE, &tokens.refresh_token, REFRESH_PATH, max_age, true, secure);
-    response
-}
-
-fn cleared(secure: bool) -> Response {
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    set_cookie(&mut response, REFRESH_COOKIE, "", REFRESH_PATH, 0, true, secure);
     response
 }
 
@@ -167,7 +175,7 @@ fn cleared(secure: bool) -> Response {
 pub async fn login(
     State(state): State<AppState>,
     Extension(ClientIp(ip)): Extension<ClientIp>,
-    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    connect: Option<Peer>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, AppError> {
@@ -188,19 +196,17 @@ pub async fn login(
     ))]
 pub async fn refresh(
     State(state): State<AppState>,
-    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    connect: Option<Peer>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     check_csrf(&headers)?;
     let secure = over_tls(&state, &headers, peer(connect));
-    let Some(token) = cookie(&headers, REFRESH_COOKIE).filter(|token| !token.is_empty()) else {
-        return Err(AppError::Unauthorized);
-    };
+    let Some(token) = refresh_token(&headers) else { return Err(AppError::Unauthorized) };
     match rotate(&state, token).await {
         Ok(tokens) => Ok(session_response(&state, tokens, secure)),
         Err(AppError::Unauthorized) => {
             let mut response = AppError::Unauthorized.into_response();
-            set_cookie(&mut response, REFRESH_COOKIE, "", REFRESH_PATH, 0, true, secure);
+            clear_refresh_cookie(&mut response, secure);
             Ok(response)
         }
         Err(other) => Err(other),
@@ -217,18 +223,20 @@ pub async fn refresh(
     ))]
 pub async fn logout(
     State(state): State<AppState>,
-    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    connect: Option<Peer>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     check_csrf(&headers)?;
     let secure = over_tls(&state, &headers, peer(connect));
-    if let Some(token) = cookie(&headers, REFRESH_COOKIE).filter(|token| !token.is_empty()) {
+    if let Some(token) = refresh_token(&headers) {
         match end_session_of(&state, token).await {
             Ok(()) | Err(AppError::Unauthorized) => {}
             Err(other) => return Err(other),
         }
     }
-    Ok(cleared(secure))
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    clear_refresh_cookie(&mut response, secure);
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -258,9 +258,16 @@ pub(crate) async fn rotate(state: &AppState, refresh_token: &str) -> Result<Toke
 /// Ends the session a refresh token belongs to, and every access token of it at once.
 pub(crate) async fn end_session_of(state: &AppState, refresh_token: &str) -> Result<(), AppError> {
     let claims = state.tokens.verify(refresh_token, TokenKind::Refresh).map_err(|_| AppError::Unauthorized)?;
-    state.guard.revoke_session(claims.fam, state.tokens.access_ttl() + std::time::Duration::from_secs(60)).await?;
-    state.store.revoke_session(claims.fam).await?;
+    end_session(state, claims.fam).await?;
     tracing::info!(user.id = %claims.user_id(), "signed out");
+    Ok(())
+}
+
+/// Ends a session: its refresh token stops in the store and its access tokens at once, on every
+/// replica.
+async fn end_session(state: &AppState, family: Uuid) -> Result<(), AppError> {
+    state.guard.revoke_session(family, state.tokens.access_ttl() + std::time::Duration::from_secs(60)).await?;
+    state.store.revoke_session(family).await?;
     Ok(())
 }
 
@@ -277,8 +284,7 @@ pub async fn logout(State(state): State<AppState>, caller: SessionCaller) -> Res
         std::time::Duration::from_secs(u64::try_from(caller.expires_at - Utc::now().timestamp()).unwrap_or(0));
 
     state.guard.revoke_token(&caller.jti.to_string(), remaining + std::time::Duration::from_secs(60)).await?;
-    state.guard.revoke_session(caller.family, state.tokens.access_ttl() + std::time::Duration::from_secs(60)).await?;
-    state.store.revoke_session(caller.family).await?;
+    end_session(&state, caller.family).await?;
     tracing::info!(user.id = %caller.principal.user_id, "signed out");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,7 +3,7 @@
 
 import * as api from '../api.js';
 import { bars, columns } from '../charts.js';
-import { field, formatMoney, h, pageHeading, replace, titleCase, toast } from '../dom.js';
+import { field, formatMoney, h, pageHeading, titleCase, toast } from '../dom.js';
 
 function isoDate(date) {
   return date.toISOString().slice(0, 10);
@@ -64,5 +64,5 @@ export async function insightsPage(app) {
     h('div', { class: 'grid-2' }, bars('By category', rows(summary.by_category, titleCase)), bars('Top merchants', rows(summary.top_merchants))),
     h('div', { class: 'grid-2' }, anomalies, trend),
     bars('By merchant', rows(summary.by_merchant.slice(0, 15))));
-  return h('section', {}, pageHeading('Insights'), form, count ? content : replace(h('div', { class: 'empty' }), h('p', {}, 'No processed receipts with a date and total in this range.'), h('a', { href: '/upload', class: 'button primary' }, 'Upload receipts')));
+  return h('section', {}, pageHeading('Insights'), form, count ? content : h('div', { class: 'empty' }, h('p', {}, 'No processed receipts with a date and total in this range.'), h('a', { href: '/upload', class: 'button primary' }, 'Upload receipts')));
 }

@@ -129,7 +129,7 @@ export async function receiptPage(app, id) {
     const value = spec.get(result);
     const input = control(spec, value);
     controls.set(spec.key, input);
-    const label = confidenceLabel(result.confidence?.[spec.key === 'merchant_name' ? 'merchant_name' : spec.key]);
+    const label = confidenceLabel(result.confidence?.[spec.key]);
     const wrapper = field(spec.label, input, h('span', { class: `confidence ${label.level}` }, label.text,
       shown.hasBox(spec.key) ? ' · outlined on the image' : ''));
     wrapper.dataset.field = spec.key;

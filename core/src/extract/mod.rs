@@ -86,18 +86,16 @@ impl Extraction {
 /// Reads the purchase date: a date on a row that says `DATE` wins, else the first date printed.
 /// Returns the date, its confidence and the row it was read from.
 fn purchase_date(rows: &[String], month_first: bool) -> Option<(date::FoundDate, f64, usize)> {
-    let labelled = rows
-        .iter()
-        .enumerate()
-        .filter(|(_, row)| row.contains("DATE") || row.contains("TARIKH"))
-        .find_map(|(index, row)| date::dates_in(row, month_first).into_iter().next().map(|found| (found, index)));
-    if let Some((found, index)) = labelled {
+    let first_date = |labelled: bool| {
+        rows.iter()
+            .enumerate()
+            .filter(|(_, row)| !labelled || row.contains("DATE") || row.contains("TARIKH"))
+            .find_map(|(index, row)| date::dates_in(row, month_first).into_iter().next().map(|found| (found, index)))
+    };
+    if let Some((found, index)) = first_date(true) {
         return Some((found, 0.95, index));
     }
-    rows.iter()
-        .enumerate()
-        .find_map(|(index, row)| date::dates_in(row, month_first).into_iter().next().map(|found| (found, index)))
-        .map(|(found, index)| (found, 0.85, index))
+    first_date(false).map(|(found, index)| (found, 0.85, index))
 }
 
 fn pixel_box(bbox: &BoundingBox) -> PixelBox {
@@ -168,8 +166,12 @@ pub fn extract(page: &Page, gazetteer: &Gazetteer) -> Extraction {
         let start: String = address.value.to_uppercase().chars().take(12).collect();
         rows.iter().position(|row| !start.is_empty() && row.contains(start.trim()))
     });
-    let payment_row =
-        payment.and_then(|_| rows.iter().rposition(|row| totals::payment_method(std::slice::from_ref(row)).is_some()));
+    // The last row that names the method found (a card slip's `VISA`, a `CASH` line).
+    let payment_row = payment.and_then(|found| {
+        rows.iter().rposition(|row| {
+            totals::payment_method(std::slice::from_ref(row)).is_some_and(|own| own.value == found.value)
+        })
+    });
     let layout = layout_of(
         page,
         &page_rows,
