@@ -103,6 +103,18 @@ pub struct ServeArgs {
     /// Creates the demo users `demo`/`demo123` and `admin`/`admin123` (development only).
     #[arg(long, env = "DEMO_USERS", default_value_t = false)]
     pub demo_users: bool,
+    /// Receipts one user may store; uploads past it get 422 (`quota_exceeded`).
+    #[arg(long, env = "QUOTA_MAX_RECEIPTS", default_value_t = 200_000)]
+    pub quota_max_receipts: u64,
+    /// Bytes of images one user may store.
+    #[arg(long, env = "QUOTA_MAX_IMAGE_BYTES", default_value_t = 20 * 1024 * 1024 * 1024)]
+    pub quota_max_image_bytes: u64,
+    /// Uploads one user may send at once (1 to 8); more get 429.
+    #[arg(long, env = "UPLOADS_PER_USER_AT_ONCE", default_value_t = 2)]
+    pub uploads_per_user_at_once: usize,
+    /// Rows one CSV export may have; a larger export is refused and asks for a narrower range.
+    #[arg(long, env = "EXPORT_MAX_ROWS", default_value_t = 100_000)]
+    pub export_max_rows: u64,
     /// When the web app's cookies carry `Secure`: `auto` (when the request reached a trusted proxy
     /// over HTTPS, by its `X-Forwarded-Proto`), `always` or `never`.
     #[arg(long, env = "SECURE_COOKIES", value_enum, default_value_t = SecureCookies::Auto)]
@@ -184,6 +196,27 @@ pub struct Settings {
     pub max_concurrent_uploads: usize,
     /// When cookies are `Secure`.
     pub secure_cookies: SecureCookies,
+    /// What one user may store and upload at once.
+    pub quota: Quota,
+    /// Rows of one CSV export.
+    pub export_max_rows: u64,
+}
+
+/// What one user may store, and upload at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    /// Receipts stored.
+    pub max_receipts: u64,
+    /// Bytes of stored images.
+    pub max_image_bytes: u64,
+    /// Uploads received at once.
+    pub uploads_at_once: usize,
+}
+
+impl Default for Quota {
+    fn default() -> Self {
+        Self { max_receipts: 200_000, max_image_bytes: 20 * 1024 * 1024 * 1024, uploads_at_once: 2 }
+    }
 }
 
 /// Rate limits by route class.
@@ -274,6 +307,17 @@ impl Settings {
             image_limits: ImageLimits { max_bytes: args.max_upload_size, ..ImageLimits::default() },
             max_concurrent_uploads: args.max_concurrent_uploads.max(1),
             secure_cookies: args.secure_cookies,
+            quota: Quota {
+                max_receipts: args.quota_max_receipts,
+                max_image_bytes: args.quota_max_image_bytes,
+                uploads_at_once: match args.uploads_per_user_at_once {
+                    at_once @ 1..=8 => at_once,
+                    _ => {
+                        return Err(ConfigError::OutOfRange("UPLOADS_PER_USER_AT_ONCE must be between 1 and 8".into()));
+                    }
+                },
+            },
+            export_max_rows: args.export_max_rows.max(1),
         })
     }
 
@@ -295,6 +339,8 @@ impl Settings {
             image_limits: ImageLimits::default(),
             max_concurrent_uploads: 16,
             secure_cookies: SecureCookies::Auto,
+            quota: Quota::default(),
+            export_max_rows: 100_000,
         }
     }
 }

@@ -1,10 +1,9 @@
-//! `/api/insights/summary`: spending over a date range, computed by the pure
-//! [`finagent_core::insights::summarize`] over the caller's processed receipts.
+//! `/api/insights/summary`: spending over a date range, aggregated by the store and summarised
+//! by the pure [`finagent_core::insights::summarize_aggregates`].
 
 use axum::extract::State;
 use chrono::{Datelike, Months, NaiveDate, Utc};
-use finagent_core::insights::{Insights, SpendRecord, summarize};
-use finagent_core::receipt::ReceiptStatus;
+use finagent_core::insights::{Insights, summarize_aggregates};
 use finagent_platform::store::ReceiptStore;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -57,22 +56,6 @@ pub async fn summary(
     if !(1..=50).contains(&top) {
         return Err(AppError::Invalid("top: between 1 and 50".into()));
     }
-    let receipts = state.store.receipts(caller.0.user_id).await?;
-    let history: Vec<SpendRecord> = receipts
-        .iter()
-        .filter(|receipt| receipt.status == ReceiptStatus::Done)
-        .filter_map(|receipt| {
-            let result = receipt.effective_result()?;
-            Some(SpendRecord {
-                receipt_id: receipt.id,
-                date: result.date?,
-                merchant: result.merchant.name.clone(),
-                category: result.category,
-                total: result.total?,
-                currency: result.currency,
-                image_sha256: receipt.image_sha256.clone(),
-            })
-        })
-        .collect();
-    Ok(axum::Json(summarize(&history, from, to, top as usize)))
+    let aggregates = state.store.spend_aggregates(caller.0.user_id, from, to).await?;
+    Ok(axum::Json(summarize_aggregates(aggregates, top as usize)))
 }

@@ -104,6 +104,7 @@ pub async fn process(
     let info = image_input::inspect(&bytes, &limits).map_err(image_error)?;
     let sha = hex::encode(Sha256::digest(&bytes));
     let mut receipt = Receipt::queued(principal.user_id, sha, info.media_type.mime(), Utc::now());
+    receipt.image_bytes = bytes.len() as u64;
     receipt.file_name = file_name;
     receipt.idempotency_key = key;
     // From here on the work runs in its own task, so a client that hangs up (or a request timeout)

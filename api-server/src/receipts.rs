@@ -9,11 +9,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use finagent_core::ReceiptId;
 use finagent_core::money::{Amount, Currency};
 use finagent_core::receipt::{Category, PaymentMethod, Receipt, ReceiptStatus};
-use finagent_platform::store::{BlobStore, ReceiptStore};
+use finagent_platform::store::{
+    BlobStore, Position, ReceiptFilter as StoreFilter, ReceiptQuery, ReceiptStore, SortOrder,
+};
+use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -48,65 +51,7 @@ pub struct ReceiptFilter {
     pub status: Option<ReceiptStatus>,
 }
 
-/// The order of the list.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SortOrder {
-    /// Newest upload first (the default).
-    #[default]
-    Newest,
-    /// Oldest upload first.
-    Oldest,
-    /// Latest purchase date first; undated receipts last.
-    Purchased,
-    /// Largest total first; receipts without a total last.
-    Total,
-    /// Processed receipts that most need a look first: lowest `review_confidence` first; receipts
-    /// still processing or failed last.
-    Review,
-}
-
-impl SortOrder {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Newest => "newest",
-            Self::Oldest => "oldest",
-            Self::Purchased => "purchased",
-            Self::Total => "total",
-            Self::Review => "review",
-        }
-    }
-
-    /// The primary sort key of a receipt, ascending; ties go newest first, then by id.
-    fn primary(self, receipt: &Receipt) -> f64 {
-        let result = receipt.effective_result();
-        match self {
-            Self::Newest => 0.0,
-            Self::Oldest => receipt.created_at.timestamp_micros() as f64,
-            Self::Purchased => result
-                .and_then(|result| result.date)
-                .map_or(f64::INFINITY, |date| -f64::from(chrono::Datelike::num_days_from_ce(&date))),
-            Self::Total => result
-                .and_then(|result| result.total)
-                .and_then(|total| total.to_string().parse::<f64>().ok())
-                .map_or(f64::INFINITY, |total| -total),
-            Self::Review => review_confidence(receipt).unwrap_or(2.0),
-        }
-    }
-}
-
-/// The lowest confidence among the fields a person checks first (merchant, date and total; a
-/// missing one counts 0), for a processed receipt.
-pub fn review_confidence(receipt: &Receipt) -> Option<f64> {
-    let result = receipt.effective_result().filter(|_| receipt.status == ReceiptStatus::Done)?;
-    let confidence = &result.confidence;
-    Some(
-        [confidence.merchant_name, confidence.date, confidence.total]
-            .into_iter()
-            .map(|value| value.unwrap_or(0.0))
-            .fold(1.0, f64::min),
-    )
-}
+pub use finagent_platform::store::query::review_confidence;
 
 /// Paging of the list.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -123,29 +68,17 @@ pub struct Paging {
 }
 
 impl ReceiptFilter {
-    fn matches(&self, receipt: &Receipt) -> bool {
-        let result = receipt.effective_result();
-        let date = result.and_then(|result| result.date);
-        let total = result.and_then(|result| result.total);
-        let dated = |bound: Option<NaiveDate>, keep: fn(NaiveDate, NaiveDate) -> bool| {
-            bound.is_none_or(|bound| date.is_some_and(|date| keep(date, bound)))
-        };
-        let priced = |bound: Option<Amount>, keep: fn(Amount, Amount) -> bool| {
-            bound.is_none_or(|bound| total.is_some_and(|total| keep(total, bound)))
-        };
-        let merchant_matches = self.merchant.as_deref().is_none_or(|wanted| {
-            let wanted = wanted.to_lowercase();
-            result
-                .and_then(|result| result.merchant.name.as_deref())
-                .is_some_and(|name| name.to_lowercase().contains(&wanted))
-        });
-        dated(self.from, |date, from| date >= from)
-            && dated(self.to, |date, to| date <= to)
-            && priced(self.min_total, |total, min| total >= min)
-            && priced(self.max_total, |total, max| total <= max)
-            && merchant_matches
-            && self.category.is_none_or(|wanted| result.and_then(|result| result.category) == Some(wanted))
-            && self.status.is_none_or(|wanted| receipt.status == wanted)
+    /// The filter as the store takes it.
+    pub fn to_store(&self) -> StoreFilter {
+        StoreFilter {
+            from: self.from,
+            to: self.to,
+            merchant: self.merchant.clone(),
+            category: self.category,
+            min_total: self.min_total,
+            max_total: self.max_total,
+            status: self.status,
+        }
     }
 }
 
@@ -159,32 +92,12 @@ pub struct ReceiptPage {
     pub next_cursor: Option<String>,
 }
 
-/// Where a receipt sits in a sorted list: its primary key, then newest first, then by id.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Position {
-    primary: f64,
-    created: DateTime<Utc>,
-    id: ReceiptId,
-}
-
-impl Position {
-    fn of(sort: SortOrder, receipt: &Receipt) -> Self {
-        Self { primary: sort.primary(receipt), created: receipt.created_at, id: receipt.id }
-    }
-
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.primary
-            .total_cmp(&other.primary)
-            .then_with(|| other.created.cmp(&self.created))
-            .then_with(|| other.id.cmp(&self.id))
-    }
-}
-
 fn encode_cursor(sort: SortOrder, position: &Position) -> String {
+    let created = position.created().unwrap_or_default().to_rfc3339_opts(SecondsFormat::Micros, true);
     let text = match sort {
         // The default order keeps the cursor format it always had.
-        SortOrder::Newest => format!("{}|{}", position.created.to_rfc3339(), position.id),
-        _ => format!("{}|{:?}|{}|{}", sort.as_str(), position.primary, position.created.to_rfc3339(), position.id),
+        SortOrder::Newest => format!("{created}|{}", position.id),
+        _ => format!("{}|{:?}|{created}|{}", sort.as_str(), position.primary, position.id),
     };
     URL_SAFE_NO_PAD.encode(text)
 }
@@ -200,8 +113,11 @@ fn decode_cursor(sort: SortOrder, cursor: &str) -> Result<Position, AppError> {
         }
         _ => return Err(invalid()),
     };
-    let created = DateTime::parse_from_rfc3339(created).map_err(|_| invalid())?.with_timezone(&Utc);
-    Ok(Position { primary, created, id: id.parse().map_err(|_| invalid())? })
+    let created = DateTime::parse_from_rfc3339(created).map_err(|_| invalid())?.timestamp_micros();
+    if !primary.is_finite() {
+        return Err(invalid());
+    }
+    Ok(Position { primary, created_us: created, id: id.parse().map_err(|_| invalid())? })
 }
 
 /// Lists the caller's receipts, newest first.
@@ -224,18 +140,14 @@ pub async fn list(
     }
     let sort = paging.sort.unwrap_or_default();
     let after = paging.cursor.as_deref().map(|cursor| decode_cursor(sort, cursor)).transpose()?;
-    let receipts = state.store.receipts(caller.0.user_id).await?;
-    let mut matching: Vec<(Position, &Receipt)> = receipts
-        .iter()
-        .filter(|receipt| filter.matches(receipt))
-        .map(|receipt| (Position::of(sort, receipt), receipt))
-        .filter(|(position, _)| after.is_none_or(|after| position.cmp(&after).is_gt()))
-        .collect();
-    matching.sort_by(|a, b| a.0.cmp(&b.0));
-    let more = matching.len() > limit as usize;
-    matching.truncate(limit as usize);
-    let next_cursor = if more { matching.last().map(|(position, _)| encode_cursor(sort, position)) } else { None };
-    let items = matching.into_iter().map(|(_, receipt)| ReceiptView::from(receipt)).collect();
+    // One more than the page tells whether there is a next one.
+    let query = ReceiptQuery { filter: filter.to_store(), sort, after, limit: limit + 1 };
+    let mut page = state.store.receipt_page(caller.0.user_id, &query).await?;
+    let more = page.len() > limit as usize;
+    page.truncate(limit as usize);
+    let next_cursor =
+        if more { page.last().map(|receipt| encode_cursor(sort, &Position::of(sort, receipt))) } else { None };
+    let items = page.iter().map(ReceiptView::from).collect();
     Ok(axum::Json(ReceiptPage { items, next_cursor }))
 }
 
@@ -408,46 +320,80 @@ fn cell(value: &str) -> String {
     format!("\"{}\"", defused.replace('"', "\"\""))
 }
 
-/// The caller's receipts as CSV (the same filters as the list), newest first.
+/// The header row of the export.
+const CSV_HEADER: &str =
+    "id,status,date,merchant,category,currency,subtotal,tax,tip,total,payment_method,uploaded_at\r\n";
+
+/// Rows the export reads from the store at a time.
+const EXPORT_PAGE: u32 = 500;
+
+/// One receipt as a CSV row.
+fn csv_row(receipt: &Receipt) -> String {
+    let result = receipt.effective_result();
+    let text = |value: Option<String>| cell(&value.unwrap_or_default());
+    let amount = |pick: fn(&finagent_core::receipt::ReceiptResult) -> Option<Amount>| {
+        text(result.and_then(pick).map(|amount| amount.to_string()))
+    };
+    let row = [
+        cell(&receipt.id.to_string()),
+        cell(receipt.status.as_str()),
+        text(result.and_then(|r| r.date).map(|date| date.to_string())),
+        text(result.and_then(|r| r.merchant.name.clone())),
+        text(result.and_then(|r| r.category).map(|category| category.as_str().to_owned())),
+        text(result.and_then(|r| r.currency).map(|currency| currency.to_string())),
+        amount(|r| r.subtotal),
+        amount(|r| r.tax),
+        amount(|r| r.tip),
+        amount(|r| r.total),
+        text(result.and_then(|r| r.payment_method).map(|method| format!("{method:?}").to_lowercase())),
+        cell(&receipt.created_at.to_rfc3339()),
+    ];
+    let mut line = row.join(",");
+    line.push_str("\r\n");
+    line
+}
+
+/// The caller's receipts as CSV (the same filters as the list), newest first, streamed a page
+/// at a time. An export may have at most `EXPORT_MAX_ROWS` rows; a larger one is refused before
+/// anything is sent, so that a narrower range can be asked for.
 #[utoipa::path(get, path = "/api/receipts/export.csv", tag = "receipts", security(("bearer" = []), ("api_key" = [])),
     params(ReceiptFilter),
     responses(
         (status = 200, description = "One row per receipt", content_type = "text/csv", body = String),
         (status = 401, description = "Not signed in", body = Problem),
-        (status = 422, description = "Invalid filter", body = Problem),
+        (status = 422, description = "Invalid filter, or more rows than an export may have", body = Problem),
     ))]
 pub async fn export(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(filter): ApiQuery<ReceiptFilter>,
 ) -> Result<Response, AppError> {
-    let receipts = state.store.receipts(caller.0.user_id).await?;
-    let mut csv =
-        String::from("id,status,date,merchant,category,currency,subtotal,tax,tip,total,payment_method,uploaded_at\r\n");
-    for receipt in receipts.iter().filter(|receipt| filter.matches(receipt)) {
-        let result = receipt.effective_result();
-        let text = |value: Option<String>| cell(&value.unwrap_or_default());
-        let amount = |pick: fn(&finagent_core::receipt::ReceiptResult) -> Option<Amount>| {
-            text(result.and_then(pick).map(|amount| amount.to_string()))
-        };
-        let row = [
-            cell(&receipt.id.to_string()),
-            cell(receipt.status.as_str()),
-            text(result.and_then(|r| r.date).map(|date| date.to_string())),
-            text(result.and_then(|r| r.merchant.name.clone())),
-            text(result.and_then(|r| r.category).map(|category| category.as_str().to_owned())),
-            text(result.and_then(|r| r.currency).map(|currency| currency.to_string())),
-            amount(|r| r.subtotal),
-            amount(|r| r.tax),
-            amount(|r| r.tip),
-            amount(|r| r.total),
-            text(result.and_then(|r| r.payment_method).map(|method| format!("{method:?}").to_lowercase())),
-            cell(&receipt.created_at.to_rfc3339()),
-        ];
-        csv.push_str(&row.join(","));
-        csv.push_str("\r\n");
+    let owner = caller.0.user_id;
+    let filter = filter.to_store();
+    let rows = state.store.count_receipts(owner, &filter).await?;
+    let cap = state.settings.export_max_rows;
+    if rows > cap {
+        return Err(AppError::Invalid(format!(
+            "the export would have {rows} rows, more than the {cap} one export may have: narrow it with from and to"
+        )));
     }
-    let mut response = csv.into_response();
+    let store = state.store.clone();
+    let pages = futures::stream::try_unfold(Some((None, true)), move |next| {
+        let (store, filter) = (store.clone(), filter.clone());
+        async move {
+            let Some((after, first)) = next else { return Ok::<_, finagent_platform::store::StoreError>(None) };
+            let query = ReceiptQuery { filter, sort: SortOrder::Newest, after, limit: EXPORT_PAGE };
+            let page = store.receipt_page(owner, &query).await?;
+            let mut chunk = if first { String::from(CSV_HEADER) } else { String::new() };
+            page.iter().for_each(|receipt| chunk.push_str(&csv_row(receipt)));
+            let following = (page.len() == EXPORT_PAGE as usize)
+                .then(|| page.last().map(|receipt| (Some(Position::of(SortOrder::Newest, receipt)), false)))
+                .flatten();
+            Ok(Some((axum::body::Bytes::from(chunk), following)))
+        }
+    })
+    .inspect_err(move |error| tracing::warn!(user.id = %owner, %error, "the export stopped: the store failed"));
+    let mut response = axum::body::Body::from_stream(pages).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
     headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"receipts.csv\""));
@@ -469,11 +415,11 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
         let receipt = Receipt::queued(finagent_core::UserId::new(), "00".into(), "image/png", Utc::now());
-        for sort in [SortOrder::Newest, SortOrder::Oldest, SortOrder::Purchased, SortOrder::Total, SortOrder::Review] {
+        for sort in SortOrder::ALL {
             let position = Position::of(sort, &receipt);
             let decoded = decode_cursor(sort, &encode_cursor(sort, &position)).expect("cursor");
-            assert!(decoded.cmp(&position).is_eq(), "{sort:?}");
-            assert_eq!((decoded.created, decoded.id), (receipt.created_at, receipt.id));
+            assert!(decoded.order(&position).is_eq(), "{sort:?}");
+            assert_eq!((decoded.created_us, decoded.id), (receipt.created_at.timestamp_micros(), receipt.id));
             assert!(decode_cursor(sort, "garbage!").is_err());
             assert!(decode_cursor(sort, &URL_SAFE_NO_PAD.encode("2020-01-01|nope")).is_err());
         }

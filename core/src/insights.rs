@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::ids::ReceiptId;
-use crate::money::{Amount, Currency};
+use crate::money::{Amount, Currency, UNITS_PER_ONE};
 use crate::receipt::Category;
 
 /// What insights need to know of one receipt.
@@ -113,56 +113,177 @@ pub const UNUSUAL_FACTOR: i64 = 4;
 /// Receipts of history needed before amounts are judged.
 pub const MIN_HISTORY: usize = 5;
 
-fn ranked(groups: BTreeMap<String, (Amount, usize)>) -> Vec<Spend> {
-    let mut spends: Vec<Spend> =
-        groups.into_iter().map(|(key, (total, receipts))| Spend { key, total, receipts }).collect();
+fn ranked(mut spends: Vec<Spend>) -> Vec<Spend> {
     spends.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.key.cmp(&b.key)));
     spends
 }
 
-fn median(mut values: Vec<Amount>) -> Option<Amount> {
-    values.sort();
-    let middle = values.len() / 2;
-    match values.len() {
-        0 => None,
-        n if n % 2 == 1 => Some(values[middle]),
-        _ => Some(Amount::new(((values[middle - 1].value() + values[middle].value()) / Decimal::TWO).round_dp(2))),
+/// The median of totals given as [`Amount::to_units`], rounded to the cent.
+pub fn median_of_units(sorted_middle: &[i64], count: usize) -> Option<Amount> {
+    match (count, sorted_middle) {
+        (0, _) | (_, []) => None,
+        (n, [only, ..]) if n % 2 == 1 => Some(Amount::from_units(*only)),
+        (_, [low, high, ..]) => {
+            let middle = (Decimal::from(*low) + Decimal::from(*high)) / Decimal::TWO / Decimal::from(UNITS_PER_ONE);
+            Some(Amount::from_units(Amount::new(middle.round_dp(2)).to_units()))
+        }
+        (_, [_]) => None,
     }
 }
 
-/// Summarises `history` (all of a user's receipts) over `from..=to`, with `top` merchants.
-pub fn summarize(history: &[SpendRecord], from: NaiveDate, to: NaiveDate, top: usize) -> Insights {
+/// The month key of a date (`2018-03`).
+pub fn month_key(date: NaiveDate) -> String {
+    format!("{:04}-{:02}", date.year(), date.month())
+}
+
+/// The merchant key a receipt is grouped under: its name normalised, `unknown` for none.
+pub fn merchant_key(name: Option<&str>) -> String {
+    name.map(crate::extract::text::normalize).filter(|key| !key.is_empty()).unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The category key a receipt is grouped under, `uncategorized` for none.
+pub fn category_key(category: Option<Category>) -> &'static str {
+    category.map_or("uncategorized", |c| c.as_str())
+}
+
+/// The main currency: the one most receipts use (ties go to the first code), `None` when no
+/// receipt names one.
+pub fn main_currency(counts: &[(Option<Currency>, usize)]) -> Option<Currency> {
+    counts
+        .iter()
+        .filter(|(currency, count)| currency.is_some() && *count > 0)
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+        .and_then(|(currency, _)| *currency)
+}
+
+/// The threshold above which a total is unusual, given the median of the user's history.
+pub fn unusual_threshold(median: Amount) -> Option<Amount> {
+    (median.value() > Decimal::ZERO).then(|| Amount::new(median.value() * Decimal::from(UNUSUAL_FACTOR)))
+}
+
+/// What a summary is made of, as a store can compute it without reading every receipt: group
+/// sums over the range, the groups of likely duplicates, and the totals far above the user's
+/// median. [`aggregate`] computes it in memory from [`SpendRecord`]s; the stores compute the same
+/// with their own queries, and [`summarize_aggregates`] turns either into [`Insights`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpendAggregates {
+    /// The main currency over the whole history ([`main_currency`]).
+    pub currency: Option<Currency>,
+    /// Sums per month within the range, in the main currency (or none).
+    pub by_month: Vec<Spend>,
+    /// Sums per [`category_key`].
+    pub by_category: Vec<Spend>,
+    /// Sums per [`merchant_key`].
+    pub by_merchant: Vec<Spend>,
+    /// Receipts in the range in another currency.
+    pub other_currency_receipts: usize,
+    /// Groups (two or more) of counted receipts in the range with the same image.
+    pub same_image: Vec<Vec<ReceiptId>>,
+    /// Groups of counted receipts in the range with the same named merchant, day and total.
+    pub same_sale: Vec<Vec<ReceiptId>>,
+    /// The median total of the whole history in the main currency, once it has [`MIN_HISTORY`]
+    /// receipts.
+    pub median: Option<Amount>,
+    /// Counted receipts in the range above [`unusual_threshold`] of the median.
+    pub unusual: Vec<(ReceiptId, Amount)>,
+}
+
+impl SpendAggregates {
+    /// Puts every list in one order, so that aggregates computed two ways compare equal.
+    pub fn normalized(mut self) -> Self {
+        for spends in [&mut self.by_month, &mut self.by_category, &mut self.by_merchant] {
+            spends.sort_by(|a, b| a.key.cmp(&b.key));
+        }
+        for groups in [&mut self.same_image, &mut self.same_sale] {
+            groups.iter_mut().for_each(|group| group.sort());
+            groups.sort();
+        }
+        self.unusual.sort();
+        self
+    }
+}
+
+/// Aggregates `history` (all of a user's receipts with a date and a total) over `from..=to`, in
+/// memory: the reference the stores' own aggregation is tested against.
+pub fn aggregate(history: &[SpendRecord], from: NaiveDate, to: NaiveDate) -> SpendAggregates {
     let mut currencies: HashMap<Option<Currency>, usize> = HashMap::new();
     for record in history {
         *currencies.entry(record.currency).or_default() += 1;
     }
-    let currency = currencies
-        .iter()
-        .filter(|(currency, _)| currency.is_some())
-        .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
-        .and_then(|(currency, _)| *currency);
+    let currency = main_currency(&currencies.into_iter().collect::<Vec<_>>());
     // Receipts without a currency are counted in the main one: a user's receipts rarely mix.
     let same_money = |record: &SpendRecord| record.currency.is_none() || record.currency == currency;
     let in_range: Vec<&SpendRecord> = history.iter().filter(|r| r.date >= from && r.date <= to).collect();
     let other_currency_receipts = in_range.iter().filter(|r| !same_money(r)).count();
     let counted: Vec<&SpendRecord> = in_range.into_iter().filter(|r| same_money(r)).collect();
 
-    let mut months: BTreeMap<String, (Amount, usize)> = BTreeMap::new();
-    let mut categories: BTreeMap<String, (Amount, usize)> = BTreeMap::new();
-    let mut merchants: BTreeMap<String, (Amount, usize)> = BTreeMap::new();
+    let mut groups: [BTreeMap<String, (i64, usize)>; 3] = Default::default();
+    let mut images: BTreeMap<&str, Vec<ReceiptId>> = BTreeMap::new();
+    let mut sales: BTreeMap<(String, NaiveDate, i64), Vec<ReceiptId>> = BTreeMap::new();
     for record in &counted {
-        let month = format!("{:04}-{:02}", record.date.year(), record.date.month());
-        let category = record.category.map_or("uncategorized", |c| c.as_str()).to_owned();
-        let merchant =
-            record.merchant.as_deref().map(crate::extract::text::normalize).unwrap_or_else(|| "unknown".to_owned());
-        for (groups, key) in [(&mut months, month), (&mut categories, category), (&mut merchants, merchant)] {
-            let entry = groups.entry(key).or_insert((Amount::ZERO, 0));
-            entry.0 = entry.0 + record.total;
+        let keys = [
+            month_key(record.date),
+            category_key(record.category).to_owned(),
+            merchant_key(record.merchant.as_deref()),
+        ];
+        for (group, key) in groups.iter_mut().zip(keys) {
+            let entry = group.entry(key).or_default();
+            entry.0 += record.total.to_units();
             entry.1 += 1;
         }
+        images.entry(&record.image_sha256).or_default().push(record.receipt_id);
+        if let Some(name) = record.merchant.as_deref().filter(|name| !name.trim().is_empty()) {
+            let key = (merchant_key(Some(name)), record.date, record.total.to_units());
+            sales.entry(key).or_default().push(record.receipt_id);
+        }
     }
-    let by_month: Vec<Spend> =
-        months.into_iter().map(|(key, (total, receipts))| Spend { key, total, receipts }).collect();
+    let [by_month, by_category, by_merchant] = groups.map(|group| {
+        group
+            .into_iter()
+            .map(|(key, (units, receipts))| Spend { key, total: Amount::from_units(units), receipts })
+            .collect::<Vec<_>>()
+    });
+    let several = |groups: Vec<Vec<ReceiptId>>| groups.into_iter().filter(|group| group.len() > 1).collect();
+
+    let mut usual: Vec<i64> = history.iter().filter(|r| same_money(r)).map(|r| r.total.to_units()).collect();
+    usual.sort_unstable();
+    let median =
+        (usual.len() >= MIN_HISTORY).then(|| median_of_units(&usual[(usual.len() - 1) / 2..], usual.len())).flatten();
+    let unusual = median
+        .and_then(unusual_threshold)
+        .map(|threshold| {
+            counted
+                .iter()
+                .filter(|record| record.total.to_units() > threshold.to_units())
+                .map(|record| (record.receipt_id, Amount::from_units(record.total.to_units())))
+                .collect()
+        })
+        .unwrap_or_default();
+    SpendAggregates {
+        currency,
+        by_month,
+        by_category,
+        by_merchant,
+        other_currency_receipts,
+        same_image: several(images.into_values().collect()),
+        same_sale: several(sales.into_values().collect()),
+        median,
+        unusual,
+    }
+    .normalized()
+}
+
+/// Summarises `history` (all of a user's receipts) over `from..=to`, with `top` merchants.
+pub fn summarize(history: &[SpendRecord], from: NaiveDate, to: NaiveDate, top: usize) -> Insights {
+    summarize_aggregates(aggregate(history, from, to), top)
+}
+
+/// Turns aggregates into the summary, with `top` merchants. Each group of duplicates is reported
+/// as its earliest receipt against each of the others; a pair with the same image is not
+/// reported again as the same sale.
+pub fn summarize_aggregates(aggregates: SpendAggregates, top: usize) -> Insights {
+    let aggregates = aggregates.normalized();
+    let by_month = aggregates.by_month;
     let month_over_month = by_month
         .iter()
         .enumerate()
@@ -174,53 +295,37 @@ pub fn summarize(history: &[SpendRecord], from: NaiveDate, to: NaiveDate, top: u
             MonthChange { month: spend.key.clone(), total: spend.total, change_percent }
         })
         .collect();
-    let by_merchant = ranked(merchants);
+    let by_merchant = ranked(aggregates.by_merchant);
 
     let mut anomalies = Vec::new();
-    for (index, first) in counted.iter().enumerate() {
-        for second in counted.iter().skip(index + 1) {
-            let reason = if first.image_sha256 == second.image_sha256 {
-                Some("same_image")
-            } else if first.date == second.date
-                && first.total == second.total
-                && first.merchant.is_some()
-                && first.merchant.as_deref().map(crate::extract::text::normalize)
-                    == second.merchant.as_deref().map(crate::extract::text::normalize)
-            {
-                Some("same_merchant_date_total")
-            } else {
-                None
-            };
-            if let Some(reason) = reason {
-                anomalies.push(Anomaly::Duplicate {
-                    first: first.receipt_id,
-                    second: second.receipt_id,
-                    reason: reason.to_owned(),
-                });
+    let mut seen = std::collections::HashSet::new();
+    for (groups, reason) in
+        [(&aggregates.same_image, "same_image"), (&aggregates.same_sale, "same_merchant_date_total")]
+    {
+        for group in groups {
+            let Some((first, others)) = group.split_first() else { continue };
+            for second in others {
+                if seen.insert((*first, *second)) {
+                    anomalies.push(Anomaly::Duplicate { first: *first, second: *second, reason: reason.to_owned() });
+                }
             }
         }
     }
-    let usual: Vec<Amount> = history.iter().filter(|r| same_money(r)).map(|r| r.total).collect();
-    if usual.len() >= MIN_HISTORY
-        && let Some(median) = median(usual)
-        && median.value() > Decimal::ZERO
-    {
-        for record in &counted {
-            if record.total.value() > median.value() * Decimal::from(UNUSUAL_FACTOR) {
-                anomalies.push(Anomaly::UnusualAmount { receipt: record.receipt_id, total: record.total, median });
-            }
+    if let Some(median) = aggregates.median {
+        for (receipt, total) in aggregates.unusual {
+            anomalies.push(Anomaly::UnusualAmount { receipt, total, median });
         }
     }
 
     Insights {
-        currency,
+        currency: aggregates.currency,
         top_merchants: by_merchant.iter().take(top).cloned().collect(),
         by_month,
-        by_category: ranked(categories),
+        by_category: ranked(aggregates.by_category),
         by_merchant,
         month_over_month,
         anomalies,
-        other_currency_receipts,
+        other_currency_receipts: aggregates.other_currency_receipts,
     }
 }
 

@@ -37,7 +37,28 @@ impl Amount {
     pub fn is_negative(&self) -> bool {
         self.0.is_sign_negative() && !self.0.is_zero()
     }
+
+    /// The amount in ten-thousandths, the integer stores sum and compare exactly; amounts beyond
+    /// ±10^11 are clamped (no receipt comes near), finer digits rounded.
+    pub fn to_units(&self) -> i64 {
+        use rust_decimal::prelude::ToPrimitive;
+        (self.0 * Decimal::from(UNITS_PER_ONE)).round().to_i64().unwrap_or(0).clamp(-MAX_UNITS, MAX_UNITS)
+    }
+
+    /// An amount from ten-thousandths, with at least two decimals (`from_units(525_000)` is 52.50).
+    pub fn from_units(units: i64) -> Self {
+        let mut value = Decimal::new(units, 4).normalize();
+        if value.scale() < 2 {
+            value.rescale(2);
+        }
+        Self(value)
+    }
 }
+
+/// Units of [`Amount::to_units`] in one currency unit.
+pub const UNITS_PER_ONE: i64 = 10_000;
+/// The largest magnitude [`Amount::to_units`] gives.
+pub const MAX_UNITS: i64 = 100_000_000_000 * UNITS_PER_ONE;
 
 impl fmt::Display for Amount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -167,6 +188,17 @@ pub struct CurrencyError(String);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn units_round_trip_with_two_decimals_at_least() {
+        for (text, units, back) in [("52.76", 527_600, "52.76"), ("20", 200_000, "20.00"), ("1.125", 11_250, "1.125")] {
+            let amount: Amount = text.parse().expect("amount");
+            assert_eq!(amount.to_units(), units);
+            assert_eq!(Amount::from_units(units).to_string(), back);
+        }
+        assert_eq!("-3.50".parse::<Amount>().expect("amount").to_units(), -35_000);
+        assert_eq!("1e30".parse::<Amount>().map(|a| a.to_units()).ok(), None);
+    }
 
     #[test]
     fn currency_list_is_sorted_and_unique() {

@@ -301,6 +301,10 @@ pub struct Receipt {
     /// The `Idempotency-Key` the upload came with, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// Size of the stored image, counted against the owner's quota (0 for receipts stored before
+    /// sizes were kept).
+    #[serde(default)]
+    pub image_bytes: u64,
 }
 
 impl Receipt {
@@ -321,6 +325,7 @@ impl Receipt {
             result: None,
             corrected: None,
             idempotency_key: None,
+            image_bytes: 0,
         }
     }
 

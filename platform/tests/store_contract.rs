@@ -1,14 +1,20 @@
 //! One storage contract, two backends: each case runs against MongoDB (the harness's
 //! MongoDB-wire server, a fresh database per case) and SQLite (a fresh file per case).
 
+use chrono::NaiveDate;
 use chrono::{Duration, Utc};
 use finagent_core::account::{ApiKey, Role, Rotation, Session, User};
+use finagent_core::insights::{SpendAggregates, SpendRecord, aggregate};
+use finagent_core::money::{Amount, Currency};
+use finagent_core::receipt::Category;
 use finagent_core::receipt::{EngineInfo, Merchant, Receipt, ReceiptResult, ReceiptStatus, Timings};
 use finagent_core::{BlobKey, ReceiptId, UserId};
 use finagent_platform::store::mongo::MongoStore;
+use finagent_platform::store::query::page_in_memory;
 use finagent_platform::store::sqlite::SqliteStore;
 use finagent_platform::store::{
-    ApiKeyStore, BlobStore, Inserted, ReceiptStore, SessionStore, StoreError, UserChange, UserStore,
+    ApiKeyStore, BlobStore, Inserted, Position, ReceiptFilter, ReceiptQuery, ReceiptStore, SessionStore, SortOrder,
+    StoreError, Usage, UserChange, UserStore,
 };
 use finagent_platform::testkit;
 use uuid::Uuid;
@@ -43,6 +49,7 @@ fn receipt(owner: UserId) -> Receipt {
         result: None,
         corrected: None,
         idempotency_key: None,
+        image_bytes: 1000,
     }
 }
 
@@ -214,7 +221,7 @@ async fn uploads_are_deduplicated_per_owner_by_image_and_idempotency_key(store: 
     // Another owner with the same image and key is a stranger.
     let stranger = upload(other, &"01".repeat(32), Some("key-1"));
     assert_eq!(store.insert_receipt_once(&stranger).await.expect("insert"), Inserted::New);
-    assert_eq!(store.receipts(owner).await.expect("list").len(), 1);
+    assert_eq!(store.count_receipts(owner, &ReceiptFilter::default()).await.expect("count"), 1);
     // Deleting frees the keys.
     assert_eq!(store.delete_receipt(other, first.id).await.expect("delete"), None, "only the owner deletes");
     assert_eq!(store.delete_receipt(owner, first.id).await.expect("delete").map(|r| r.id), Some(first.id));
@@ -237,7 +244,7 @@ async fn concurrent_identical_uploads_store_one_receipt(store: impl Store) {
         }
     }
     assert_eq!(new, 1);
-    assert_eq!(store.receipts(owner).await.expect("list").len(), 1);
+    assert_eq!(store.count_receipts(owner, &ReceiptFilter::default()).await.expect("count"), 1);
 }
 
 async fn receipts_list_newest_first_and_corrections_keep_the_original(store: impl Store) {
@@ -250,7 +257,8 @@ async fn receipts_list_newest_first_and_corrections_keep_the_original(store: imp
         ids.push(receipt.id);
     }
     store.insert_receipt(&receipt(UserId::new())).await.expect("someone else's");
-    let listed: Vec<ReceiptId> = store.receipts(owner).await.expect("list").iter().map(|r| r.id).collect();
+    let newest = ReceiptQuery { limit: 10, ..Default::default() };
+    let listed: Vec<ReceiptId> = store.receipt_page(owner, &newest).await.expect("list").iter().map(|r| r.id).collect();
     assert_eq!(listed, [ids[2], ids[1], ids[0]]);
     store.store_result(ids[0], &result("10.00")).await.expect("result");
     assert!(!store.save_corrections(UserId::new(), ids[0], &result("12.00")).await.expect("save"), "only the owner");
@@ -296,6 +304,179 @@ async fn user_changes_touch_only_their_field(store: impl Store) {
     assert_eq!(store.change_user(UserId::new(), &UserChange::Disabled(true), None).await.expect("missing"), None);
 }
 
+/// A deterministic mix of receipts for one owner: dated and undated, priced and not, several
+/// merchants (in different spellings), categories and currencies, duplicates, unusual totals,
+/// corrections, failures and receipts still queued; stored through the trait like uploads.
+async fn seed_mixed(store: &impl Store, owner: UserId, count: u32) -> Vec<Receipt> {
+    let merchants = [Some("Kedai Papan"), Some("KEDAI  PAPAN"), Some("99 Speed Mart"), Some("Café Ümlaut"), None];
+    let categories = [Some(Category::Groceries), Some(Category::Dining), None, Some(Category::Hardware)];
+    let base = Utc::now() - Duration::days(30);
+    let mut seed = 7u64;
+    let mut next = move |modulus: u64| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % modulus
+    };
+    for index in 0..count {
+        let mut receipt = upload(owner, &format!("{:064x}", index % (count - 3)), None);
+        // A few uploads share a second (equal keys are ordered by id).
+        receipt.created_at = base + Duration::seconds(i64::from(index / 3));
+        receipt.image_bytes = 100 + u64::from(index);
+        // Bypass de-duplication for the images that repeat on purpose.
+        store.insert_receipt(&receipt).await.expect("insert");
+        match next(10) {
+            0 => {
+                store.set_status(receipt.id, ReceiptStatus::Failed, Some("unreadable")).await.expect("fail");
+                continue;
+            }
+            1 => continue,
+            _ => {}
+        }
+        let mut extracted = result("0");
+        extracted.merchant.name = merchants[next(5) as usize].map(str::to_owned);
+        extracted.date = (next(6) > 0)
+            .then(|| NaiveDate::from_ymd_opt(2024, 1 + next(12) as u32, 1 + next(3) as u32).expect("date"));
+        extracted.total = (next(7) > 0).then(|| {
+            let cents = if next(15) == 0 { 90_000 + next(1000) } else { 500 + next(5) * 250 };
+            Amount::from_minor(cents as i64, 2)
+        });
+        extracted.currency = match next(8) {
+            0 => Some(Currency::EUR),
+            1 => None,
+            _ => Some(Currency::MYR),
+        };
+        extracted.category = categories[next(4) as usize];
+        extracted.confidence.total = Some(next(100) as f64 / 100.0);
+        extracted.confidence.merchant_name = Some(0.9);
+        extracted.confidence.date = Some(0.8);
+        store.store_result(receipt.id, &extracted).await.expect("result");
+        if next(6) == 0 {
+            let mut corrected = extracted.clone();
+            corrected.merchant.name = Some("Corrected Shop".to_owned());
+            corrected.total = Some(Amount::from_minor(1234, 2));
+            corrected.date = Some(NaiveDate::from_ymd_opt(2024, 6, 15).expect("date"));
+            assert!(store.save_corrections(owner, receipt.id, &corrected).await.expect("correct"));
+        }
+    }
+    let mut stored = Vec::new();
+    let mut after = None;
+    loop {
+        let query = ReceiptQuery { after, limit: 50, ..Default::default() };
+        let page = store.receipt_page(owner, &query).await.expect("page");
+        after = page.last().map(|receipt| Position::of(SortOrder::Newest, receipt));
+        let done = page.len() < 50;
+        stored.extend(page);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(stored.len(), count as usize, "every receipt is listed once");
+    stored
+}
+
+fn filters() -> Vec<ReceiptFilter> {
+    let day = |m: u32, d: u32| NaiveDate::from_ymd_opt(2024, m, d).expect("date");
+    vec![
+        ReceiptFilter::default(),
+        ReceiptFilter { from: Some(day(3, 1)), to: Some(day(8, 31)), ..Default::default() },
+        ReceiptFilter { merchant: Some("papan".into()), ..Default::default() },
+        ReceiptFilter { merchant: Some("ÜMLAUT".into()), ..Default::default() },
+        ReceiptFilter { merchant: Some("a.*".into()), ..Default::default() },
+        ReceiptFilter { category: Some(Category::Dining), status: Some(ReceiptStatus::Done), ..Default::default() },
+        ReceiptFilter {
+            min_total: Some("10.00".parse().expect("amount")),
+            max_total: Some("900.00".parse().expect("amount")),
+            ..Default::default()
+        },
+        ReceiptFilter { status: Some(ReceiptStatus::Failed), ..Default::default() },
+    ]
+}
+
+async fn pages_match_the_reference_for_every_filter_and_order(store: impl Store) {
+    let owner = UserId::new();
+    let stored = seed_mixed(&store, owner, 90).await;
+    seed_mixed(&store, UserId::new(), 10).await;
+    for filter in filters() {
+        let expected_count = stored.iter().filter(|receipt| filter.matches(receipt)).count() as u64;
+        assert_eq!(store.count_receipts(owner, &filter).await.expect("count"), expected_count, "{filter:?}");
+        for sort in SortOrder::ALL {
+            let mut after = None;
+            let mut pages = 0;
+            loop {
+                let query = ReceiptQuery { filter: filter.clone(), sort, after, limit: 7 };
+                let got: Vec<ReceiptId> =
+                    store.receipt_page(owner, &query).await.expect("page").iter().map(|r| r.id).collect();
+                let want: Vec<ReceiptId> = page_in_memory(&stored, &query).iter().map(|r| r.id).collect();
+                assert_eq!(got, want, "{sort:?} {filter:?} page {pages}");
+                let Some(last) = want.last() else { break };
+                let last = stored.iter().find(|receipt| receipt.id == *last).expect("stored");
+                after = Some(Position::of(sort, last));
+                pages += 1;
+            }
+        }
+    }
+}
+
+fn spend_records(receipts: &[Receipt]) -> Vec<SpendRecord> {
+    receipts
+        .iter()
+        .filter(|receipt| receipt.status == ReceiptStatus::Done)
+        .filter_map(|receipt| {
+            let result = receipt.effective_result()?;
+            Some(SpendRecord {
+                receipt_id: receipt.id,
+                date: result.date?,
+                merchant: result.merchant.name.clone(),
+                category: result.category,
+                total: result.total?,
+                currency: result.currency,
+                image_sha256: receipt.image_sha256.clone(),
+            })
+        })
+        .collect()
+}
+
+async fn spend_aggregates_match_the_reference(store: impl Store) {
+    let owner = UserId::new();
+    let stored = seed_mixed(&store, owner, 120).await;
+    let records = spend_records(&stored);
+    let day = |m: u32, d: u32| NaiveDate::from_ymd_opt(2024, m, d).expect("date");
+    for (from, to) in
+        [(day(1, 1), day(12, 31)), (day(3, 1), day(5, 31)), (day(6, 15), day(6, 15)), (day(12, 30), day(12, 31))]
+    {
+        let got = store.spend_aggregates(owner, from, to).await.expect("aggregates");
+        let want = aggregate(&records, from, to);
+        assert_eq!(got, want, "{from}..{to}");
+    }
+    let year = store.spend_aggregates(owner, day(1, 1), day(12, 31)).await.expect("aggregates");
+    assert!(
+        year.median.is_some() && !year.unusual.is_empty() && !year.same_image.is_empty() && !year.same_sale.is_empty(),
+        "the mix exercises every part: {year:?}"
+    );
+    assert!(year.other_currency_receipts > 0 && year.by_merchant.len() > 2);
+    let nobody = store.spend_aggregates(UserId::new(), day(1, 1), day(12, 31)).await.expect("aggregates");
+    assert_eq!(nobody, SpendAggregates::default());
+}
+
+async fn usage_counts_every_insert_and_delete(store: impl Store) {
+    let owner = UserId::new();
+    assert_eq!(store.usage(owner).await.expect("usage"), Usage::default());
+    let mut first = upload(owner, &"0a".repeat(32), None);
+    first.image_bytes = 1_500;
+    let mut second = upload(owner, &"0b".repeat(32), None);
+    second.image_bytes = 2_500;
+    store.insert_receipt(&first).await.expect("insert");
+    assert_eq!(store.insert_receipt_once(&second).await.expect("insert"), Inserted::New);
+    assert_eq!(
+        store.insert_receipt_once(&second.clone()).await.expect("again"),
+        Inserted::Existing(Box::new(second.clone()))
+    );
+    assert_eq!(store.usage(owner).await.expect("usage"), Usage { receipts: 2, image_bytes: 4_000 });
+    store.delete_receipt(owner, first.id).await.expect("delete");
+    store.delete_receipt(owner, first.id).await.expect("deleting twice");
+    assert_eq!(store.usage(owner).await.expect("usage"), Usage { receipts: 1, image_bytes: 2_500 });
+    assert_eq!(store.usage(UserId::new()).await.expect("usage"), Usage::default(), "others are apart");
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod contract_mongo {
@@ -329,4 +510,54 @@ contract!(
     receipts_list_newest_first_and_corrections_keep_the_original,
     unfinished_receipts_are_found_across_owners,
     user_changes_touch_only_their_field,
+    pages_match_the_reference_for_every_filter_and_order,
+    spend_aggregates_match_the_reference,
+    usage_counts_every_insert_and_delete,
 );
+
+/// A database written before the key columns existed is migrated at open: its receipts list,
+/// sort, filter and count as if they had been stored now.
+#[tokio::test]
+async fn sqlite_databases_from_before_the_key_columns_are_migrated() {
+    let directory = std::env::temp_dir().join(testkit::unique_name("finagent-sqlite-old"));
+    std::fs::create_dir_all(&directory).expect("directory");
+    let path = directory.join("finagent.sqlite");
+    let owner = UserId::new();
+    let mut receipts = Vec::new();
+    {
+        let db = rusqlite::Connection::open(&path).expect("open");
+        db.execute_batch(
+            "CREATE TABLE receipts (id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, status TEXT NOT NULL,
+               image_sha256 TEXT NOT NULL, created_at TEXT NOT NULL, result_writes INTEGER NOT NULL DEFAULT 0,
+               document TEXT NOT NULL);",
+        )
+        .expect("old schema");
+        for (index, total) in ["5.00", "50.00", "12.00"].into_iter().enumerate() {
+            let mut old = upload(owner, &format!("{index:064}"), None);
+            old.created_at = Utc::now() + Duration::seconds(index as i64);
+            old.status = ReceiptStatus::Done;
+            old.result = Some(result(total));
+            let mut document = serde_json::to_value(&old).expect("json");
+            document.as_object_mut().expect("object").remove("image_bytes");
+            db.execute(
+                "INSERT INTO receipts (id, owner_id, status, image_sha256, created_at, document) VALUES (?1, ?2, 'done', ?3, ?4, ?5)",
+                rusqlite::params![old.id.to_string(), owner.to_string(), old.image_sha256, old.created_at.to_rfc3339(), document.to_string()],
+            )
+            .expect("old row");
+            old.image_bytes = 0;
+            receipts.push(old);
+        }
+    }
+    let store = SqliteStore::open(&path, directory.join("blobs")).await.expect("migrated");
+    let by_total = ReceiptQuery { sort: SortOrder::Total, limit: 10, ..Default::default() };
+    let listed: Vec<ReceiptId> =
+        store.receipt_page(owner, &by_total).await.expect("page").iter().map(|r| r.id).collect();
+    assert_eq!(listed, [receipts[1].id, receipts[2].id, receipts[0].id]);
+    assert_eq!(store.usage(owner).await.expect("usage"), Usage { receipts: 3, image_bytes: 0 });
+    let cheap = ReceiptFilter { max_total: Some("12.00".parse().expect("amount")), ..Default::default() };
+    assert_eq!(store.count_receipts(owner, &cheap).await.expect("count"), 2);
+    drop(store);
+    // Opening again changes nothing.
+    let store = SqliteStore::open(&path, directory.join("blobs")).await.expect("reopened");
+    assert_eq!(store.count_receipts(owner, &ReceiptFilter::default()).await.expect("count"), 3);
+}

@@ -3,13 +3,15 @@
 //! The store traits use `async fn`, so they are not object-safe; this enum dispatches to the one
 //! backend a process runs on, which keeps handlers free of type parameters.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use finagent_core::account::{ApiKey, Rotation, Session, User};
+use finagent_core::insights::SpendAggregates;
 use finagent_core::receipt::{Receipt, ReceiptResult, ReceiptStatus};
 use finagent_core::{BlobKey, ReceiptId, UserId};
 use uuid::Uuid;
 
 use super::mongo::MongoStore;
+use super::query::{ReceiptFilter, ReceiptQuery, Usage};
 use super::sqlite::SqliteStore;
 use super::{ApiKeyStore, BlobStore, Inserted, ReceiptStore, SessionStore, StoreError, UserChange, UserStore};
 
@@ -59,8 +61,22 @@ impl ReceiptStore for AnyStore {
     async fn unfinished_receipts(&self) -> Result<Vec<Receipt>, StoreError> {
         dispatch!(self, store => store.unfinished_receipts())
     }
-    async fn receipts(&self, owner: UserId) -> Result<Vec<Receipt>, StoreError> {
-        dispatch!(self, store => store.receipts(owner))
+    async fn receipt_page(&self, owner: UserId, query: &ReceiptQuery) -> Result<Vec<Receipt>, StoreError> {
+        dispatch!(self, store => store.receipt_page(owner, query))
+    }
+    async fn count_receipts(&self, owner: UserId, filter: &ReceiptFilter) -> Result<u64, StoreError> {
+        dispatch!(self, store => store.count_receipts(owner, filter))
+    }
+    async fn usage(&self, owner: UserId) -> Result<Usage, StoreError> {
+        dispatch!(self, store => store.usage(owner))
+    }
+    async fn spend_aggregates(
+        &self,
+        owner: UserId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<SpendAggregates, StoreError> {
+        dispatch!(self, store => store.spend_aggregates(owner, from, to))
     }
     async fn delete_receipt(&self, owner: UserId, id: ReceiptId) -> Result<Option<Receipt>, StoreError> {
         dispatch!(self, store => store.delete_receipt(owner, id))

@@ -9,15 +9,18 @@
 
 pub mod any;
 pub mod mongo;
+pub mod query;
 pub mod sqlite;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use finagent_core::account::{ApiKey, Rotation, Session, User};
+use finagent_core::insights::SpendAggregates;
 use finagent_core::receipt::{Receipt, ReceiptResult, ReceiptStatus};
 use finagent_core::{BlobKey, ReceiptId, UserId};
 use uuid::Uuid;
 
 pub use any::AnyStore;
+pub use query::{Position, ReceiptFilter, ReceiptQuery, SortOrder, Usage};
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -65,8 +68,33 @@ pub trait ReceiptStore: Send + Sync {
     /// in-process queue lost when its process stopped.
     fn unfinished_receipts(&self) -> impl Future<Output = Result<Vec<Receipt>, StoreError>> + Send;
 
-    /// Every receipt of an owner, newest first.
-    fn receipts(&self, owner: UserId) -> impl Future<Output = Result<Vec<Receipt>, StoreError>> + Send;
+    /// One page of an owner's receipts: those the query's filter selects, in its order, after its
+    /// position, at most its limit; read through an index that starts with the owner, so a page
+    /// costs the same however many receipts the owner has.
+    fn receipt_page(
+        &self,
+        owner: UserId,
+        query: &ReceiptQuery,
+    ) -> impl Future<Output = Result<Vec<Receipt>, StoreError>> + Send;
+
+    /// How many of an owner's receipts the filter selects.
+    fn count_receipts(
+        &self,
+        owner: UserId,
+        filter: &ReceiptFilter,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// What an owner has stored, kept as running counts by every insert and delete.
+    fn usage(&self, owner: UserId) -> impl Future<Output = Result<Usage, StoreError>> + Send;
+
+    /// The spend aggregates of an owner's insights over `from..=to`, computed by the store
+    /// ([`finagent_core::insights::aggregate`] is the reference).
+    fn spend_aggregates(
+        &self,
+        owner: UserId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> impl Future<Output = Result<SpendAggregates, StoreError>> + Send;
 
     /// Deletes an owner's receipt and its de-duplication keys; returns it (its blob is the
     /// caller's to delete), or `None` when the owner has no such receipt.

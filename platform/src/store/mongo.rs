@@ -4,9 +4,12 @@
 //! connect time (creating an existing index is a no-op): `(owner_id, created_at)` for listing,
 //! `(owner_id, image_sha256)` for de-duplicating uploads, and `status` for operations.
 
-use chrono::DateTime;
-use chrono::Utc;
+use chrono::{DateTime, NaiveDate, Utc};
 use finagent_core::account::{ApiKey, Rotation, Session, User};
+use finagent_core::insights::{
+    MIN_HISTORY, Spend, SpendAggregates, category_key, main_currency, median_of_units, unusual_threshold,
+};
+use finagent_core::money::{Amount, Currency};
 use finagent_core::receipt::{Receipt, ReceiptResult, ReceiptStatus};
 use finagent_core::{BlobKey, ReceiptId, UserId};
 use futures::{AsyncReadExt, AsyncWriteExt, TryStreamExt};
@@ -16,6 +19,7 @@ use mongodb::options::{GridFsBucketOptions, IndexOptions};
 use mongodb::{Collection, Database, IndexModel};
 use uuid::Uuid;
 
+use super::query::{IndexKeys, Position, ReceiptFilter, ReceiptQuery, SortOrder, Usage};
 use super::{
     ApiKeyStore, BlobStore, Inserted, ReceiptStore, SessionStore, StoreError, UserChange, UserStore, dedup_keys,
 };
@@ -30,6 +34,8 @@ pub struct MongoStore {
     users: Collection<Document>,
     sessions: Collection<Document>,
     api_keys: Collection<Document>,
+    /// Running counts of each owner's receipts and image bytes (`_id` = owner).
+    usage: Collection<Document>,
 }
 
 fn is_duplicate(error: &mongodb::error::Error) -> bool {
@@ -56,13 +62,125 @@ fn unavailable(error: mongodb::error::Error) -> StoreError {
 fn to_document(receipt: &Receipt) -> Result<Document, StoreError> {
     let mut document = bson::to_document(receipt).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     document.insert("_id", receipt.id.to_string());
+    let keys = IndexKeys::of(receipt);
+    let mut q = result_keys(&keys);
+    q.insert("created_us", keys.created_us);
+    q.insert("recency", -keys.created_us);
+    document.insert("q", q);
     Ok(document)
+}
+
+/// The keys of [`IndexKeys`] that follow the receipt's result (all but its upload time).
+fn result_keys(keys: &IndexKeys) -> Document {
+    doc! {
+        "date": keys.date_text(),
+        "month": keys.month(),
+        "merchant_lower": keys.merchant_lower.clone(),
+        "merchant_key": keys.merchant_key.clone(),
+        "category": keys.category,
+        "total_units": keys.total_units,
+        "currency": keys.currency.clone(),
+        "sort_purchased": keys.sort_purchased,
+        "sort_total": keys.sort_total,
+        "sort_review": keys.sort_review,
+    }
+}
+
+/// [`result_keys`] as `$set` paths under `q`.
+fn result_key_paths(result: &ReceiptResult) -> Document {
+    result_keys(&IndexKeys::new(DateTime::<Utc>::UNIX_EPOCH, Some(result)))
+        .into_iter()
+        .map(|(name, value)| (format!("q.{name}"), value))
+        .collect()
 }
 
 fn from_document(mut document: Document) -> Result<Receipt, StoreError> {
     document.remove("_id");
     document.remove("result_writes");
+    document.remove("q");
     bson::from_document(document).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The query document of a filter, for an owner.
+fn filter_document(owner: UserId, filter: &ReceiptFilter) -> Document {
+    let mut query = doc! { "owner_id": owner.to_string() };
+    let mut range = |field: &str, low: Option<Bson>, high: Option<Bson>| {
+        let mut bounds = Document::new();
+        if let Some(low) = low {
+            bounds.insert("$gte", low);
+        }
+        if let Some(high) = high {
+            bounds.insert("$lte", high);
+        }
+        if !bounds.is_empty() {
+            query.insert(field, bounds);
+        }
+    };
+    range("q.date", filter.from.map(|d| Bson::from(d.to_string())), filter.to.map(|d| Bson::from(d.to_string())));
+    range(
+        "q.total_units",
+        filter.min_total.map(|a| Bson::Int64(a.to_units())),
+        filter.max_total.map(|a| Bson::Int64(a.to_units())),
+    );
+    if let Some(needle) = filter.merchant_needle() {
+        query.insert("q.merchant_lower", doc! { "$regex": regex_escape(&needle) });
+    }
+    if let Some(category) = filter.category {
+        query.insert("q.category", category.as_str());
+    }
+    if let Some(status) = filter.status {
+        query.insert("status", status.as_str());
+    }
+    query
+}
+
+/// A regular expression that matches `text` literally.
+fn regex_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$#&-~ ".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// The key fields of an order (its index has them in this order), all ascending.
+fn order_fields(sort: SortOrder) -> &'static [&'static str] {
+    match sort {
+        SortOrder::Newest => &["q.recency", "_id"],
+        SortOrder::Oldest => &["q.created_us", "_id"],
+        SortOrder::Purchased => &["q.sort_purchased", "q.recency", "_id"],
+        SortOrder::Total => &["q.sort_total", "q.recency", "_id"],
+        SortOrder::Review => &["q.sort_review", "q.recency", "_id"],
+    }
+}
+
+/// A position's values for [`order_fields`].
+fn order_bounds(sort: SortOrder, after: &Position) -> Vec<Bson> {
+    let (recency, id) = (Bson::Int64(-after.created_us), Bson::String(after.id.to_string()));
+    match sort {
+        SortOrder::Newest => vec![recency, id],
+        SortOrder::Oldest => vec![Bson::Int64(after.created_us), id],
+        SortOrder::Purchased | SortOrder::Total => vec![Bson::Int64(after.primary as i64), recency, id],
+        SortOrder::Review => vec![Bson::Double(after.primary), recency, id],
+    }
+}
+
+/// `fields > bounds` in lexicographic order, as a query document.
+fn after_document(fields: &[&str], bounds: &[Bson]) -> Document {
+    let branches: Vec<Document> = (0..fields.len())
+        .map(|last| {
+            let mut branch = Document::new();
+            for (field, bound) in fields.iter().zip(bounds).take(last) {
+                branch.insert(*field, bound.clone());
+            }
+            branch.insert(fields[last], doc! { "$gt": bounds[last].clone() });
+            branch
+        })
+        .collect();
+    doc! { "$or": branches }
 }
 
 impl MongoStore {
@@ -83,6 +201,13 @@ impl MongoStore {
                 index(doc! { "owner_id": 1, "created_at": -1 }, "owner_created"),
                 index(doc! { "owner_id": 1, "image_sha256": 1 }, "owner_image"),
                 index(doc! { "status": 1 }, "status"),
+                index(doc! { "owner_id": 1, "q.recency": 1, "_id": 1 }, "newest"),
+                index(doc! { "owner_id": 1, "q.created_us": 1, "_id": 1 }, "oldest"),
+                index(doc! { "owner_id": 1, "q.sort_purchased": 1, "q.recency": 1, "_id": 1 }, "purchased"),
+                index(doc! { "owner_id": 1, "q.sort_total": 1, "q.recency": 1, "_id": 1 }, "total"),
+                index(doc! { "owner_id": 1, "q.sort_review": 1, "q.recency": 1, "_id": 1 }, "review"),
+                index(doc! { "owner_id": 1, "q.date": 1 }, "spend"),
+                index(doc! { "owner_id": 1, "q.total_units": 1 }, "totals"),
             ])
             .await
             .map_err(unavailable)?;
@@ -114,7 +239,60 @@ impl MongoStore {
             .map_err(unavailable)?;
         let receipt_keys = database.collection::<Document>("receipt_keys");
         receipt_keys.create_indexes([index(doc! { "receipt_id": 1 }, "receipt")]).await.map_err(unavailable)?;
-        Ok(Self { receipts, receipt_keys, images, users, sessions, api_keys })
+        let store =
+            Self { receipts, receipt_keys, images, users, sessions, api_keys, usage: database.collection("usage") };
+        store.migrate(&database).await?;
+        Ok(store)
+    }
+
+    /// Gives receipts stored before [`IndexKeys`] existed their keys, and counts every owner's
+    /// usage, once per database.
+    async fn migrate(&self, database: &Database) -> Result<(), StoreError> {
+        let meta = database.collection::<Document>("meta");
+        let marker = doc! { "_id": "receipt_keys", "version": 2 };
+        if meta.find_one(marker.clone()).await.map_err(unavailable)?.is_some() {
+            return Ok(());
+        }
+        let mut cursor = self.receipts.find(doc! { "q": { "$exists": false } }).await.map_err(unavailable)?;
+        while let Some(document) = cursor.try_next().await.map_err(unavailable)? {
+            let receipt = from_document(document)?;
+            let q = to_document(&receipt)?.remove("q").unwrap_or(Bson::Null);
+            self.receipts
+                .update_one(doc! { "_id": receipt.id.to_string() }, doc! { "$set": { "q": q } })
+                .await
+                .map_err(unavailable)?;
+        }
+        self.usage.delete_many(doc! {}).await.map_err(unavailable)?;
+        let mut totals = self
+            .receipts
+            .aggregate([doc! { "$group": {
+                "_id": "$owner_id", "receipts": { "$sum": 1 }, "image_bytes": { "$sum": "$image_bytes" },
+            } }])
+            .await
+            .map_err(unavailable)?;
+        while let Some(total) = totals.try_next().await.map_err(unavailable)? {
+            self.usage.insert_one(total).await.map_err(unavailable)?;
+        }
+        meta.replace_one(doc! { "_id": "receipt_keys" }, marker).upsert(true).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Moves an owner's usage counts by one receipt of `bytes`, up (`sign` 1) or down (-1).
+    async fn count_usage(&self, owner: UserId, bytes: u64, sign: i64) -> Result<(), StoreError> {
+        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+        self.usage
+            .update_one(
+                doc! { "_id": owner.to_string() },
+                doc! { "$inc": { "receipts": sign, "image_bytes": sign * bytes } },
+            )
+            .upsert(true)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn aggregate_all(&self, pipeline: Vec<Document>) -> Result<Vec<Document>, StoreError> {
+        self.receipts.aggregate(pipeline).await.map_err(unavailable)?.try_collect().await.map_err(unavailable)
     }
 
     /// Whether the server answers (for readiness checks).
@@ -152,7 +330,7 @@ impl MongoStore {
 impl ReceiptStore for MongoStore {
     async fn insert_receipt(&self, receipt: &Receipt) -> Result<(), StoreError> {
         match self.receipts.insert_one(to_document(receipt)?).await {
-            Ok(_) => Ok(()),
+            Ok(_) => self.count_usage(receipt.owner_id, receipt.image_bytes, 1).await,
             Err(error)
                 if error.to_string().contains("E11000") || error.to_string().to_lowercase().contains("duplicate") =>
             {
@@ -222,20 +400,16 @@ impl ReceiptStore for MongoStore {
             .await
     }
 
-    async fn receipts(&self, owner: UserId) -> Result<Vec<Receipt>, StoreError> {
-        self.find_receipts(doc! { "owner_id": owner.to_string() }, doc! { "created_at": -1, "_id": -1 }).await
-    }
-
     async fn delete_receipt(&self, owner: UserId, id: ReceiptId) -> Result<Option<Receipt>, StoreError> {
         let found = self
             .receipts
             .find_one_and_delete(doc! { "_id": id.to_string(), "owner_id": owner.to_string() })
             .await
             .map_err(unavailable)?;
-        if found.is_some() {
-            self.receipt_keys.delete_many(doc! { "receipt_id": id.to_string() }).await.map_err(unavailable)?;
-        }
-        found.map(from_document).transpose()
+        let Some(found) = found.map(from_document).transpose()? else { return Ok(None) };
+        self.receipt_keys.delete_many(doc! { "receipt_id": id.to_string() }).await.map_err(unavailable)?;
+        self.count_usage(owner, found.image_bytes, -1).await?;
+        Ok(Some(found))
     }
 
     async fn save_corrections(
@@ -244,13 +418,12 @@ impl ReceiptStore for MongoStore {
         id: ReceiptId,
         corrected: &ReceiptResult,
     ) -> Result<bool, StoreError> {
-        let corrected = bson::to_bson(corrected).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut set = result_key_paths(corrected);
+        set.insert("corrected", bson::to_bson(corrected).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        set.insert("updated_at", Utc::now().to_rfc3339());
         let updated = self
             .receipts
-            .update_one(
-                doc! { "_id": id.to_string(), "owner_id": owner.to_string() },
-                doc! { "$set": { "corrected": corrected, "updated_at": Utc::now().to_rfc3339() } },
-            )
+            .update_one(doc! { "_id": id.to_string(), "owner_id": owner.to_string() }, doc! { "$set": set })
             .await
             .map_err(unavailable)?;
         Ok(updated.matched_count == 1)
@@ -284,19 +457,200 @@ impl ReceiptStore for MongoStore {
     }
 
     async fn store_result(&self, id: ReceiptId, result: &ReceiptResult) -> Result<(), StoreError> {
+        let keys = result_key_paths(result);
         let result = bson::to_bson(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.receipts
-            .update_one(
-                doc! { "_id": id.to_string(), "status": { "$in": ["queued", "processing", "done"] } },
-                doc! {
-                    "$set": { "status": "done", "result": result, "failure": Bson::Null, "updated_at": Utc::now().to_rfc3339() },
-                    // Counts overwrites by redelivered jobs, for operations; the result itself stays single.
-                    "$inc": { "result_writes": 1 },
-                },
-            )
+        let set =
+            doc! { "status": "done", "result": result, "failure": Bson::Null, "updated_at": Utc::now().to_rfc3339() };
+        // Counts overwrites by redelivered jobs, for operations; the result itself stays single.
+        let count = doc! { "result_writes": 1 };
+        let unfinished = doc! { "_id": id.to_string(), "status": { "$in": ["queued", "processing", "done"] } };
+        // The keys follow the result unless the owner's corrections take precedence.
+        let mut uncorrected = unfinished.clone();
+        uncorrected.insert("corrected", Bson::Null);
+        let mut with_keys = set.clone();
+        with_keys.extend(keys);
+        let updated = self
+            .receipts
+            .update_one(uncorrected, doc! { "$set": with_keys, "$inc": count.clone() })
             .await
             .map_err(unavailable)?;
+        if updated.matched_count == 0 {
+            self.receipts.update_one(unfinished, doc! { "$set": set, "$inc": count }).await.map_err(unavailable)?;
+        }
         Ok(())
+    }
+
+    async fn receipt_page(&self, owner: UserId, query: &ReceiptQuery) -> Result<Vec<Receipt>, StoreError> {
+        let fields = order_fields(query.sort);
+        let mut filter = filter_document(owner, &query.filter);
+        if let Some(after) = &query.after {
+            filter = doc! { "$and": [filter, after_document(fields, &order_bounds(query.sort, after))] };
+        }
+        let sort: Document = fields.iter().map(|field| (field.to_string(), Bson::Int32(1))).collect();
+        let documents: Vec<Document> = self
+            .receipts
+            .find(filter)
+            .sort(sort)
+            .limit(i64::from(query.limit))
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        documents.into_iter().map(from_document).collect()
+    }
+
+    async fn count_receipts(&self, owner: UserId, filter: &ReceiptFilter) -> Result<u64, StoreError> {
+        self.receipts.count_documents(filter_document(owner, filter)).await.map_err(unavailable)
+    }
+
+    async fn usage(&self, owner: UserId) -> Result<Usage, StoreError> {
+        let found = self.usage.find_one(doc! { "_id": owner.to_string() }).await.map_err(unavailable)?;
+        let count = |document: &Document, name: &str| {
+            document
+                .get(name)
+                .and_then(|value| value.as_i64().or_else(|| value.as_i32().map(i64::from)))
+                .unwrap_or(0)
+                .max(0) as u64
+        };
+        Ok(found.map_or_else(Usage::default, |found| Usage {
+            receipts: count(&found, "receipts"),
+            image_bytes: count(&found, "image_bytes"),
+        }))
+    }
+
+    async fn spend_aggregates(
+        &self,
+        owner: UserId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<SpendAggregates, StoreError> {
+        let number = |document: &Document, name: &str| {
+            document.get(name).and_then(|value| value.as_i64().or_else(|| value.as_i32().map(i64::from))).unwrap_or(0)
+        };
+        let text = |value: Option<&Bson>| value.and_then(Bson::as_str).map(str::to_owned);
+        let spent = doc! { "owner_id": owner.to_string(), "q.date": { "$ne": Bson::Null }, "q.total_units": { "$ne": Bson::Null } };
+        let counts: Vec<(Option<Currency>, usize)> = self
+            .aggregate_all(vec![
+                doc! { "$match": spent.clone() },
+                doc! { "$group": { "_id": "$q.currency", "n": { "$sum": 1 } } },
+            ])
+            .await?
+            .iter()
+            .map(|group| {
+                (text(group.get("_id")).and_then(|code| code.parse().ok()), number(group, "n").max(0) as usize)
+            })
+            .collect();
+        let currency = main_currency(&counts);
+        let code = currency.map(|currency| currency.to_string());
+        let same_money = doc! { "$or": [{ "q.currency": Bson::Null }, { "q.currency": code.clone() }] };
+        let dates = doc! { "$gte": from.to_string(), "$lte": to.to_string() };
+        let in_range = doc! { "$and": [spent.clone(), { "q.date": dates.clone() }, same_money.clone()] };
+        let mut aggregates = SpendAggregates { currency, ..Default::default() };
+
+        let groups = self
+            .aggregate_all(vec![
+                doc! { "$match": in_range.clone() },
+                doc! { "$group": {
+                    "_id": { "m": "$q.month", "c": "$q.category", "k": "$q.merchant_key" },
+                    "units": { "$sum": "$q.total_units" }, "n": { "$sum": 1 },
+                } },
+            ])
+            .await?;
+        let mut sums: [std::collections::BTreeMap<String, (i64, usize)>; 3] = Default::default();
+        for group in &groups {
+            let key = group.get_document("_id").map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let keys = [
+                text(key.get("m")).unwrap_or_default(),
+                text(key.get("c")).unwrap_or_else(|| category_key(None).to_owned()),
+                text(key.get("k")).unwrap_or_else(|| "unknown".to_owned()),
+            ];
+            for (sum, name) in sums.iter_mut().zip(keys) {
+                let entry = sum.entry(name).or_default();
+                entry.0 += number(group, "units");
+                entry.1 += number(group, "n").max(0) as usize;
+            }
+        }
+        let [by_month, by_category, by_merchant] = sums.map(|sum| {
+            sum.into_iter()
+                .map(|(key, (units, receipts))| Spend { key, total: Amount::from_units(units), receipts })
+                .collect()
+        });
+        (aggregates.by_month, aggregates.by_category, aggregates.by_merchant) = (by_month, by_category, by_merchant);
+        let other = doc! { "$and": [spent.clone(), { "q.date": dates }, { "$nor": [same_money.clone()] }] };
+        aggregates.other_currency_receipts = self.receipts.count_documents(other).await.map_err(unavailable)? as usize;
+        let mut named = in_range.clone();
+        named.insert("q.merchant_key", doc! { "$ne": Bson::Null });
+        for (matching, key, target) in [
+            (in_range.clone(), Bson::from("$image_sha256"), &mut aggregates.same_image),
+            (
+                named,
+                Bson::from(doc! { "k": "$q.merchant_key", "d": "$q.date", "t": "$q.total_units" }),
+                &mut aggregates.same_sale,
+            ),
+        ] {
+            let groups = self
+                .aggregate_all(vec![
+                    doc! { "$match": matching },
+                    doc! { "$group": { "_id": key, "ids": { "$push": "$_id" }, "n": { "$sum": 1 } } },
+                    doc! { "$match": { "n": { "$gt": 1 } } },
+                ])
+                .await?;
+            for group in groups {
+                let ids = group.get_array("ids").map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let ids: Result<Vec<ReceiptId>, StoreError> = ids
+                    .iter()
+                    .map(|id| {
+                        id.as_str()
+                            .and_then(|id| id.parse().ok())
+                            .ok_or_else(|| StoreError::Corrupt(format!("receipt id {id}")))
+                    })
+                    .collect();
+                target.push(ids?);
+            }
+        }
+        let history_filter = doc! { "$and": [spent, same_money] };
+        let history = self.receipts.count_documents(history_filter.clone()).await.map_err(unavailable)? as usize;
+        if history >= MIN_HISTORY {
+            let middle: Vec<Document> = self
+                .receipts
+                .find(history_filter)
+                .sort(doc! { "q.total_units": 1 })
+                .skip(((history - 1) / 2) as u64)
+                .limit(2)
+                .projection(doc! { "q.total_units": 1 })
+                .await
+                .map_err(unavailable)?
+                .try_collect()
+                .await
+                .map_err(unavailable)?;
+            let middle: Vec<i64> = middle
+                .iter()
+                .filter_map(|document| document.get_document("q").ok().map(|q| number(q, "total_units")))
+                .collect();
+            aggregates.median = median_of_units(&middle, history);
+        }
+        if let Some(threshold) = aggregates.median.and_then(unusual_threshold) {
+            let mut above = in_range;
+            above.insert("q.total_units", doc! { "$gt": threshold.to_units() });
+            let found: Vec<Document> = self
+                .receipts
+                .find(above)
+                .projection(doc! { "q.total_units": 1 })
+                .await
+                .map_err(unavailable)?
+                .try_collect()
+                .await
+                .map_err(unavailable)?;
+            for document in found {
+                let id = document.get_str("_id").ok().and_then(|id| id.parse().ok());
+                let units = document.get_document("q").ok().map(|q| number(q, "total_units"));
+                if let (Some(id), Some(units)) = (id, units) {
+                    aggregates.unusual.push((id, Amount::from_units(units)));
+                }
+            }
+        }
+        Ok(aggregates.normalized())
     }
 }
 

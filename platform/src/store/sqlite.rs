@@ -10,13 +10,20 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use finagent_core::account::{ApiKey, Rotation, Session, User};
 use finagent_core::receipt::{Receipt, ReceiptResult, ReceiptStatus};
 use finagent_core::{BlobKey, ReceiptId, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
+use finagent_core::insights::{
+    MIN_HISTORY, Spend, SpendAggregates, category_key, main_currency, median_of_units, unusual_threshold,
+};
+use finagent_core::money::{Amount, Currency};
+use rusqlite::types::Value;
+
+use super::query::{IndexKeys, Position, ReceiptFilter, ReceiptQuery, SortOrder, Usage};
 use super::{
     ApiKeyStore, BlobStore, Inserted, ReceiptStore, SessionStore, StoreError, UserChange, UserStore, dedup_keys,
 };
@@ -45,7 +52,173 @@ CREATE TABLE IF NOT EXISTS api_keys (
   id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE, revoked INTEGER NOT NULL,
   created_at TEXT NOT NULL, document TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS api_keys_owner ON api_keys (owner_id, created_at);
+CREATE TABLE IF NOT EXISTS usage (
+  owner_id TEXT PRIMARY KEY, receipts INTEGER NOT NULL, image_bytes INTEGER NOT NULL);
 ";
+
+/// The columns of a receipt's [`IndexKeys`], added to databases created before they existed.
+const KEY_COLUMNS: [(&str, &str); 12] = [
+    ("created_us", "INTEGER NOT NULL DEFAULT 0"),
+    ("recency", "INTEGER NOT NULL DEFAULT 0"),
+    ("date", "TEXT"),
+    ("merchant_lower", "TEXT"),
+    ("merchant_key", "TEXT"),
+    ("category", "TEXT"),
+    ("total_units", "INTEGER"),
+    ("currency", "TEXT"),
+    ("sort_purchased", "INTEGER NOT NULL DEFAULT 0"),
+    ("sort_total", "INTEGER NOT NULL DEFAULT 0"),
+    ("sort_review", "REAL NOT NULL DEFAULT 0"),
+    ("image_bytes", "INTEGER NOT NULL DEFAULT 0"),
+];
+
+/// One index per order of the list, and two for insights (the range's spend, and the history's
+/// currencies and totals); every one starts with the owner.
+const KEY_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS receipts_newest ON receipts (owner_id, recency, id);
+CREATE INDEX IF NOT EXISTS receipts_oldest ON receipts (owner_id, created_us, id);
+CREATE INDEX IF NOT EXISTS receipts_purchased ON receipts (owner_id, sort_purchased, recency, id);
+CREATE INDEX IF NOT EXISTS receipts_total ON receipts (owner_id, sort_total, recency, id);
+CREATE INDEX IF NOT EXISTS receipts_review ON receipts (owner_id, sort_review, recency, id);
+CREATE INDEX IF NOT EXISTS receipts_spend ON receipts
+  (owner_id, date, currency, total_units, category, merchant_key, image_sha256, id)
+  WHERE date IS NOT NULL AND total_units IS NOT NULL;
+CREATE INDEX IF NOT EXISTS receipts_history ON receipts (owner_id, currency, total_units)
+  WHERE date IS NOT NULL AND total_units IS NOT NULL;
+CREATE INDEX IF NOT EXISTS receipts_history_totals ON receipts (owner_id, total_units, currency)
+  WHERE date IS NOT NULL AND total_units IS NOT NULL;
+";
+
+/// `PRAGMA user_version` once the key columns are filled.
+const SCHEMA_VERSION: i64 = 2;
+
+/// Adds the key columns and fills them (and the usage counts) from the stored documents, once.
+fn migrate(db: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = db.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(failed)?;
+    if version >= SCHEMA_VERSION {
+        return db.execute_batch(KEY_INDEXES).map_err(failed);
+    }
+    let transaction = db.transaction().map_err(failed)?;
+    let existing: Vec<String> = {
+        let mut statement = transaction.prepare("SELECT name FROM pragma_table_info('receipts')").map_err(failed)?;
+        statement.query_map([], |row| row.get(0)).map_err(failed)?.collect::<Result<_, _>>().map_err(failed)?
+    };
+    for (column, kind) in KEY_COLUMNS {
+        if !existing.iter().any(|name| name == column) {
+            transaction.execute_batch(&format!("ALTER TABLE receipts ADD COLUMN {column} {kind}")).map_err(failed)?;
+        }
+    }
+    let stored: Vec<Receipt> = documents(&transaction, "SELECT document FROM receipts", [])?;
+    for receipt in &stored {
+        write_keys(&transaction, receipt)?;
+    }
+    transaction
+        .execute_batch(
+            "DELETE FROM usage;
+             INSERT INTO usage (owner_id, receipts, image_bytes)
+               SELECT owner_id, COUNT(*), SUM(image_bytes) FROM receipts GROUP BY owner_id;",
+        )
+        .map_err(failed)?;
+    transaction.execute_batch(KEY_INDEXES).map_err(failed)?;
+    transaction.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(failed)?;
+    transaction.commit().map_err(failed)
+}
+
+/// Writes a receipt's document, status and key columns to its row.
+fn write_keys(db: &Connection, receipt: &Receipt) -> Result<(), StoreError> {
+    let keys = IndexKeys::of(receipt);
+    db.execute(
+        "UPDATE receipts SET status = ?2, document = ?3, created_us = ?4, recency = ?5, date = ?6,
+           merchant_lower = ?7, merchant_key = ?8, category = ?9, total_units = ?10, currency = ?11,
+           sort_purchased = ?12, sort_total = ?13, sort_review = ?14, image_bytes = ?15
+         WHERE id = ?1",
+        params![
+            receipt.id.to_string(),
+            receipt.status.as_str(),
+            to_json(receipt)?,
+            keys.created_us,
+            -keys.created_us,
+            keys.date_text(),
+            keys.merchant_lower,
+            keys.merchant_key,
+            keys.category,
+            keys.total_units,
+            keys.currency,
+            keys.sort_purchased,
+            keys.sort_total,
+            keys.sort_review,
+            i64::try_from(receipt.image_bytes).unwrap_or(i64::MAX),
+        ],
+    )
+    .map_err(failed)?;
+    Ok(())
+}
+
+/// Moves an owner's usage counts by one receipt of `bytes`, up (`sign` 1) or down (-1).
+fn count_usage(db: &Connection, owner: &str, bytes: u64, sign: i64) -> Result<(), StoreError> {
+    let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+    db.execute(
+        "INSERT INTO usage (owner_id, receipts, image_bytes) VALUES (?1, MAX(?2, 0), MAX(?3, 0))
+         ON CONFLICT (owner_id) DO UPDATE SET receipts = MAX(receipts + ?2, 0), image_bytes = MAX(image_bytes + ?3, 0)",
+        params![owner, sign, sign * bytes],
+    )
+    .map_err(failed)?;
+    Ok(())
+}
+
+/// The SQL condition and parameters of a filter, for an owner (parameter 1).
+fn filter_sql(owner: String, filter: &ReceiptFilter) -> (String, Vec<Value>) {
+    let mut sql = String::from("owner_id = ?1");
+    let mut values = vec![Value::Text(owner)];
+    let mut push = |condition: &str, value: Value| {
+        values.push(value);
+        sql.push_str(&condition.replace('?', &format!("?{}", values.len())));
+    };
+    if let Some(from) = filter.from {
+        push(" AND date >= ?", Value::Text(from.to_string()));
+    }
+    if let Some(to) = filter.to {
+        push(" AND date <= ?", Value::Text(to.to_string()));
+    }
+    if let Some(min) = filter.min_total {
+        push(" AND total_units >= ?", Value::Integer(min.to_units()));
+    }
+    if let Some(max) = filter.max_total {
+        push(" AND total_units <= ?", Value::Integer(max.to_units()));
+    }
+    if let Some(needle) = filter.merchant_needle() {
+        push(" AND instr(merchant_lower, ?) > 0", Value::Text(needle));
+    }
+    if let Some(category) = filter.category {
+        push(" AND category = ?", Value::Text(category.as_str().to_owned()));
+    }
+    if let Some(status) = filter.status {
+        push(" AND status = ?", Value::Text(status.as_str().to_owned()));
+    }
+    (sql, values)
+}
+
+/// The key columns of an order, all ascending (its index has them in this order).
+fn order_columns(sort: SortOrder) -> &'static [&'static str] {
+    match sort {
+        SortOrder::Newest => &["recency", "id"],
+        SortOrder::Oldest => &["created_us", "id"],
+        SortOrder::Purchased => &["sort_purchased", "recency", "id"],
+        SortOrder::Total => &["sort_total", "recency", "id"],
+        SortOrder::Review => &["sort_review", "recency", "id"],
+    }
+}
+
+/// A position's values for [`order_columns`].
+fn order_bounds(sort: SortOrder, after: &Position) -> Vec<Value> {
+    let (recency, id) = (Value::Integer(-after.created_us), Value::Text(after.id.to_string()));
+    match sort {
+        SortOrder::Newest => vec![recency, id],
+        SortOrder::Oldest => vec![Value::Integer(after.created_us), id],
+        SortOrder::Purchased | SortOrder::Total => vec![Value::Integer(after.primary as i64), recency, id],
+        SortOrder::Review => vec![Value::Real(after.primary), recency, id],
+    }
+}
 
 /// Documents in SQLite, blobs in a folder.
 #[derive(Clone, Debug)]
@@ -110,6 +283,8 @@ impl SqliteStore {
             let connection = Connection::open(&database).map_err(failed)?;
             connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(failed)?;
             connection.execute_batch(SCHEMA).map_err(failed)?;
+            let mut connection = connection;
+            migrate(&mut connection)?;
             Ok(connection)
         })
         .await
@@ -159,6 +334,7 @@ struct ReceiptRow {
     sha: String,
     created: String,
     document: String,
+    receipt: Receipt,
 }
 
 impl ReceiptRow {
@@ -170,24 +346,32 @@ impl ReceiptRow {
             sha: receipt.image_sha256.clone(),
             created: receipt.created_at.to_rfc3339(),
             document: to_json(receipt)?,
+            receipt: receipt.clone(),
         })
     }
 
-    /// Inserts the row; a receipt with the same id is a conflict.
+    /// Inserts the row with its keys and counts it in the owner's usage; a receipt with the same
+    /// id is a conflict.
     fn insert(&self, db: &Connection) -> Result<(), StoreError> {
         db.execute(
             "INSERT INTO receipts (id, owner_id, status, image_sha256, created_at, document) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![self.id, self.owner, self.status, self.sha, self.created, self.document],
         )
         .map_err(|e| conflict_or(e, &format!("receipt {}", self.id)))?;
-        Ok(())
+        write_keys(db, &self.receipt)?;
+        count_usage(db, &self.owner, self.receipt.image_bytes, 1)
     }
 }
 
 impl ReceiptStore for SqliteStore {
     async fn insert_receipt(&self, receipt: &Receipt) -> Result<(), StoreError> {
         let row = ReceiptRow::of(receipt)?;
-        self.with(move |db| row.insert(db)).await
+        self.with(move |db| {
+            let transaction = db.transaction().map_err(failed)?;
+            row.insert(&transaction)?;
+            transaction.commit().map_err(failed)
+        })
+        .await
     }
 
     async fn insert_receipt_once(&self, receipt: &Receipt) -> Result<Inserted, StoreError> {
@@ -237,18 +421,6 @@ impl ReceiptStore for SqliteStore {
         .await
     }
 
-    async fn receipts(&self, owner: UserId) -> Result<Vec<Receipt>, StoreError> {
-        let owner = owner.to_string();
-        self.with(move |db| {
-            documents(
-                db,
-                "SELECT document FROM receipts WHERE owner_id = ?1 ORDER BY created_at DESC, id DESC",
-                params![owner],
-            )
-        })
-        .await
-    }
-
     async fn delete_receipt(&self, owner: UserId, id: ReceiptId) -> Result<Option<Receipt>, StoreError> {
         let (owner, id) = (owner.to_string(), id.to_string());
         self.with(move |db| {
@@ -258,9 +430,10 @@ impl ReceiptStore for SqliteStore {
                 "SELECT document FROM receipts WHERE id = ?1 AND owner_id = ?2",
                 params![id, owner],
             )?;
-            if found.is_some() {
+            if let Some(found) = &found {
                 transaction.execute("DELETE FROM receipt_keys WHERE receipt_id = ?1", params![id]).map_err(failed)?;
                 transaction.execute("DELETE FROM receipts WHERE id = ?1", params![id]).map_err(failed)?;
+                count_usage(&transaction, &owner, found.image_bytes, -1)?;
                 transaction.commit().map_err(failed)?;
             }
             Ok(found)
@@ -287,9 +460,7 @@ impl ReceiptStore for SqliteStore {
             };
             receipt.corrected = Some(corrected);
             receipt.updated_at = Utc::now();
-            transaction
-                .execute("UPDATE receipts SET document = ?2 WHERE id = ?1", params![id, to_json(&receipt)?])
-                .map_err(failed)?;
+            write_keys(&transaction, &receipt)?;
             transaction.commit().map_err(failed)?;
             Ok(true)
         })
@@ -325,12 +496,7 @@ impl ReceiptStore for SqliteStore {
             if failure.is_some() {
                 receipt.failure = failure;
             }
-            transaction
-                .execute(
-                    "UPDATE receipts SET status = ?2, document = ?3 WHERE id = ?1",
-                    params![id, next.as_str(), to_json(&receipt)?],
-                )
-                .map_err(failed)?;
+            write_keys(&transaction, &receipt)?;
             transaction.commit().map_err(failed)?;
             Ok(true)
         })
@@ -341,7 +507,9 @@ impl ReceiptStore for SqliteStore {
         let (id, result) = (id.to_string(), result.clone());
         self.with(move |db| {
             let transaction = db.transaction().map_err(failed)?;
-            let Some(mut receipt) = document::<Receipt>(&transaction, "SELECT document FROM receipts WHERE id = ?1", params![id])? else {
+            let Some(mut receipt) =
+                document::<Receipt>(&transaction, "SELECT document FROM receipts WHERE id = ?1", params![id])?
+            else {
                 return Ok(());
             };
             if receipt.status == ReceiptStatus::Failed {
@@ -352,15 +520,204 @@ impl ReceiptStore for SqliteStore {
             receipt.failure = None;
             receipt.updated_at = Utc::now();
             transaction
-                .execute(
-                    "UPDATE receipts SET status = 'done', document = ?2, result_writes = result_writes + 1 WHERE id = ?1",
-                    params![id, to_json(&receipt)?],
-                )
+                .execute("UPDATE receipts SET result_writes = result_writes + 1 WHERE id = ?1", params![id])
                 .map_err(failed)?;
+            write_keys(&transaction, &receipt)?;
             transaction.commit().map_err(failed)
         })
         .await
     }
+
+    async fn receipt_page(&self, owner: UserId, query: &ReceiptQuery) -> Result<Vec<Receipt>, StoreError> {
+        let (mut condition, mut values) = filter_sql(owner.to_string(), &query.filter);
+        let keys = order_columns(query.sort);
+        if let Some(after) = &query.after {
+            let bounds = order_bounds(query.sort, after);
+            let first = values.len() + 1;
+            let placeholders: Vec<String> = (first..first + bounds.len()).map(|n| format!("?{n}")).collect();
+            condition.push_str(&format!(" AND ({}) > ({})", keys.join(", "), placeholders.join(", ")));
+            values.extend(bounds);
+        }
+        let sql = format!(
+            "SELECT document FROM receipts INDEXED BY receipts_{} WHERE {condition} ORDER BY {} LIMIT {}",
+            query.sort.as_str(),
+            keys.join(", "),
+            query.limit
+        );
+        self.with(move |db| documents(db, &sql, rusqlite::params_from_iter(values))).await
+    }
+
+    async fn count_receipts(&self, owner: UserId, filter: &ReceiptFilter) -> Result<u64, StoreError> {
+        let (condition, values) = filter_sql(owner.to_string(), filter);
+        let sql = format!("SELECT COUNT(*) FROM receipts WHERE {condition}");
+        self.with(move |db| {
+            db.query_row(&sql, rusqlite::params_from_iter(values), |row| row.get::<_, i64>(0))
+                .map(|count| count.max(0) as u64)
+                .map_err(failed)
+        })
+        .await
+    }
+
+    async fn usage(&self, owner: UserId) -> Result<Usage, StoreError> {
+        let owner = owner.to_string();
+        self.with(move |db| {
+            db.query_row("SELECT receipts, image_bytes FROM usage WHERE owner_id = ?1", params![owner], |row| {
+                Ok(Usage {
+                    receipts: row.get::<_, i64>(0)?.max(0) as u64,
+                    image_bytes: row.get::<_, i64>(1)?.max(0) as u64,
+                })
+            })
+            .optional()
+            .map(Option::unwrap_or_default)
+            .map_err(failed)
+        })
+        .await
+    }
+
+    async fn spend_aggregates(
+        &self,
+        owner: UserId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<SpendAggregates, StoreError> {
+        let owner = owner.to_string();
+        self.with(move |db| spend_aggregates(db, &owner, from, to)).await
+    }
+}
+
+/// Ids of a `group_concat`.
+fn ids(text: &str) -> Result<Vec<ReceiptId>, StoreError> {
+    text.split(',').map(|id| id.parse().map_err(|_| StoreError::Corrupt(format!("receipt id {id:?}")))).collect()
+}
+
+/// The insights of an owner over `from..=to`, by SQL aggregation over the spend indexes.
+fn spend_aggregates(
+    db: &Connection,
+    owner: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<SpendAggregates, StoreError> {
+    const SPENT: &str = "owner_id = ?1 AND date IS NOT NULL AND total_units IS NOT NULL";
+    let counts: Vec<(Option<Currency>, usize)> = {
+        let mut statement = db
+            .prepare_cached(&format!(
+                "SELECT currency, COUNT(*) FROM receipts INDEXED BY receipts_history WHERE {SPENT} GROUP BY currency"
+            ))
+            .map_err(failed)?;
+        let rows = statement
+            .query_map(params![owner], |row| Ok((row.get::<_, Option<String>>(0)?, row.get::<_, i64>(1)?)))
+            .map_err(failed)?;
+        let mut counts = Vec::new();
+        for row in rows {
+            let (code, count) = row.map_err(failed)?;
+            counts.push((code.and_then(|code| code.parse().ok()), count.max(0) as usize));
+        }
+        counts
+    };
+    let currency = main_currency(&counts);
+    let code = currency.map(|currency| currency.to_string());
+    // Receipts without a currency count in the main one.
+    let same_money = "(currency IS NULL OR currency = ?2)";
+    let in_range = format!("{SPENT} AND date >= ?3 AND date <= ?4 AND {same_money}");
+    let range = params![owner, code, from.to_string(), to.to_string()];
+    let mut aggregates = SpendAggregates { currency, ..Default::default() };
+
+    let mut groups: [std::collections::BTreeMap<String, (i64, usize)>; 3] = Default::default();
+    {
+        let mut statement = db
+            .prepare_cached(&format!(
+                "SELECT substr(date, 1, 7), category, merchant_key, SUM(total_units), COUNT(*)
+                 FROM receipts INDEXED BY receipts_spend WHERE {in_range} GROUP BY 1, 2, 3"
+            ))
+            .map_err(failed)?;
+        let mut rows = statement.query(range).map_err(failed)?;
+        while let Some(row) = rows.next().map_err(failed)? {
+            let month: String = row.get(0).map_err(failed)?;
+            let category: Option<String> = row.get(1).map_err(failed)?;
+            let merchant: Option<String> = row.get(2).map_err(failed)?;
+            let (units, count): (i64, i64) = (row.get(3).map_err(failed)?, row.get(4).map_err(failed)?);
+            let keys = [
+                month,
+                category.unwrap_or_else(|| category_key(None).to_owned()),
+                merchant.unwrap_or_else(|| "unknown".to_owned()),
+            ];
+            for (group, key) in groups.iter_mut().zip(keys) {
+                let entry = group.entry(key).or_default();
+                entry.0 += units;
+                entry.1 += count.max(0) as usize;
+            }
+        }
+    }
+    let [by_month, by_category, by_merchant] = groups.map(|group| {
+        group
+            .into_iter()
+            .map(|(key, (units, receipts))| Spend { key, total: Amount::from_units(units), receipts })
+            .collect()
+    });
+    (aggregates.by_month, aggregates.by_category, aggregates.by_merchant) = (by_month, by_category, by_merchant);
+    aggregates.other_currency_receipts = db
+        .prepare_cached(&format!(
+            "SELECT COUNT(*) FROM receipts INDEXED BY receipts_spend
+             WHERE {SPENT} AND date >= ?3 AND date <= ?4 AND NOT {same_money}"
+        ))
+        .and_then(|mut statement| statement.query_row(range, |row| row.get::<_, i64>(0)))
+        .map_err(failed)?
+        .max(0) as usize;
+    for (grouping, target) in
+        [("image_sha256", &mut aggregates.same_image), ("merchant_key, date, total_units", &mut aggregates.same_sale)]
+    {
+        let named = if grouping.starts_with("merchant") { " AND merchant_key IS NOT NULL" } else { "" };
+        let mut statement = db
+            .prepare_cached(&format!(
+                "SELECT group_concat(id) FROM receipts INDEXED BY receipts_spend WHERE {in_range}{named}
+                 GROUP BY {grouping} HAVING COUNT(*) > 1"
+            ))
+            .map_err(failed)?;
+        let rows = statement.query_map(range, |row| row.get::<_, String>(0)).map_err(failed)?;
+        for row in rows {
+            target.push(ids(&row.map_err(failed)?)?);
+        }
+    }
+    let history: i64 = db
+        .prepare_cached(&format!(
+            "SELECT COUNT(*) FROM receipts INDEXED BY receipts_history_totals WHERE {SPENT} AND {same_money}"
+        ))
+        .and_then(|mut statement| statement.query_row(params![owner, code], |row| row.get(0)))
+        .map_err(failed)?;
+    let history = history.max(0) as usize;
+    if history >= MIN_HISTORY {
+        let middle: Vec<i64> = {
+            let mut statement = db
+                .prepare_cached(&format!(
+                    "SELECT total_units FROM receipts INDEXED BY receipts_history_totals WHERE {SPENT} AND {same_money}
+                     ORDER BY total_units LIMIT 2 OFFSET ?3"
+                ))
+                .map_err(failed)?;
+            let rows = statement
+                .query_map(params![owner, code, ((history - 1) / 2) as i64], |row| row.get(0))
+                .map_err(failed)?;
+            rows.collect::<Result<_, _>>().map_err(failed)?
+        };
+        aggregates.median = median_of_units(&middle, history);
+    }
+    if let Some(threshold) = aggregates.median.and_then(unusual_threshold) {
+        let mut statement = db
+            .prepare_cached(&format!(
+                "SELECT id, total_units FROM receipts INDEXED BY receipts_spend WHERE {in_range} AND total_units > ?5"
+            ))
+            .map_err(failed)?;
+        let rows = statement
+            .query_map(params![owner, code, from.to_string(), to.to_string(), threshold.to_units()], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })
+            .map_err(failed)?;
+        for row in rows {
+            let (id, units) = row.map_err(failed)?;
+            let id = id.parse().map_err(|_| StoreError::Corrupt(format!("receipt id {id:?}")))?;
+            aggregates.unusual.push((id, Amount::from_units(units)));
+        }
+    }
+    Ok(aggregates.normalized())
 }
 
 impl BlobStore for SqliteStore {
