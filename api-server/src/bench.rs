@@ -9,7 +9,6 @@
 //! the middleware and the rate limiter, without a token or the store) for `/me`, and one argon2id
 //! verification on the blocking pool for login.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -119,7 +118,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // Limits far above the offered load: the limiter still runs on every request.
     let mut settings = Settings::for_tests();
     let open = Limit::per_second(1e6, 1_000_000);
-    settings.limits = Limits { api: open, upload: open, login: open };
+    settings.limits = Limits { api: open, upload: open, login: open, login_address: open };
     let hasher = Hasher::new(HashParams::default())?;
     let queue = AnyQueue::Memory(Arc::new(MemoryQueue::new(QueuePolicy::default())));
     let state = AppState::new(store, queue, guard, hasher.clone(), settings, Metrics::new(), 0);
@@ -127,7 +126,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.ok();
+        crate::listen::serve(listener, router, Default::default(), std::future::pending()).await.ok();
     });
 
     let client: HttpClient =

@@ -70,9 +70,16 @@ pub struct ServeArgs {
     #[arg(long, env = "MAX_UPLOAD_SIZE", default_value_t = 25 * 1024 * 1024)]
     pub max_upload_size: usize,
     /// Uploads this process receives at once (each may hold `MAX_UPLOAD_SIZE` in memory); more get
-    /// 503 with `Retry-After`.
-    #[arg(long, env = "MAX_CONCURRENT_UPLOADS", default_value_t = 16)]
-    pub max_concurrent_uploads: usize,
+    /// 503 with `Retry-After`. Default: as many as half the memory limit holds, at most 16.
+    #[arg(long, env = "MAX_CONCURRENT_UPLOADS")]
+    pub max_concurrent_uploads: Option<usize>,
+    /// Password hashes computed at once (each takes 19 MiB). Default: twice the CPUs, but no more
+    /// than a quarter of the memory limit holds.
+    #[arg(long, env = "PASSWORD_HASHES_AT_ONCE")]
+    pub password_hashes_at_once: Option<usize>,
+    /// Slowest upload accepted, in bytes per second after its first 5 seconds; slower ones get 408.
+    #[arg(long, env = "UPLOAD_MIN_BYTES_PER_SECOND", default_value_t = 32 * 1024)]
+    pub upload_min_bytes_per_second: u64,
     /// Requests per second per client on ordinary API routes.
     #[arg(long, env = "RATE_LIMIT_API_PER_SECOND", default_value_t = 10.0)]
     pub rate_limit_api_per_second: f64,
@@ -88,6 +95,9 @@ pub struct ServeArgs {
     /// Login attempts per minute per account and client address (also registrations per address).
     #[arg(long, env = "RATE_LIMIT_LOGIN_PER_MINUTE", default_value_t = 5.0)]
     pub rate_limit_login_per_minute: f64,
+    /// Login attempts per minute per client address, whatever the account (password spraying).
+    #[arg(long, env = "RATE_LIMIT_LOGIN_PER_ADDRESS_PER_MINUTE", default_value_t = 30.0)]
+    pub rate_limit_login_per_address_per_minute: f64,
     /// Proxies (addresses or CIDR ranges, comma-separated) whose `X-Forwarded-For` is believed.
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpNet>,
@@ -97,6 +107,10 @@ pub struct ServeArgs {
     /// Longest time a request may take, in seconds, uploads included.
     #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 60)]
     pub request_timeout_seconds: u64,
+    /// Longest time a client may take to send a request's head, in seconds; slower connections
+    /// are closed.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub header_read_timeout_seconds: u64,
     /// Largest request body of the JSON routes, in bytes.
     #[arg(long, env = "MAX_JSON_BODY", default_value_t = 64 * 1024)]
     pub max_json_body: usize,
@@ -194,6 +208,10 @@ pub struct Settings {
     pub image_limits: ImageLimits,
     /// Uploads received at once.
     pub max_concurrent_uploads: usize,
+    /// Password hashes at once, when configured.
+    pub password_hashes_at_once: Option<usize>,
+    /// Slowest upload accepted, in bytes per second.
+    pub upload_min_bytes_per_second: u64,
     /// When cookies are `Secure`.
     pub secure_cookies: SecureCookies,
     /// What one user may store and upload at once.
@@ -228,6 +246,8 @@ pub struct Limits {
     pub upload: Limit,
     /// Logins per account and address; registrations per address.
     pub login: Limit,
+    /// Logins per address across every account (against password spraying).
+    pub login_address: Limit,
 }
 
 impl Limits {
@@ -247,6 +267,7 @@ impl Default for Limits {
             api: Limit::per_second(10.0, 20),
             upload: Limit::per_second(2.0, 4),
             login: Limit::per_second(5.0 / 60.0, 5),
+            login_address: Limit::per_second(30.0 / 60.0, 30),
         }
     }
 }
@@ -298,6 +319,11 @@ impl Settings {
                 api: limit("RATE_LIMIT_API", args.rate_limit_api_per_second, args.rate_limit_api_burst)?,
                 upload: limit("RATE_LIMIT_UPLOAD", args.rate_limit_upload_per_second, args.rate_limit_upload_burst)?,
                 login: limit("RATE_LIMIT_LOGIN", args.rate_limit_login_per_minute / 60.0, login_burst)?,
+                login_address: limit(
+                    "RATE_LIMIT_LOGIN_PER_ADDRESS",
+                    args.rate_limit_login_per_address_per_minute / 60.0,
+                    args.rate_limit_login_per_address_per_minute.ceil().max(1.0) as u32,
+                )?,
             },
             trusted_proxies: args.trusted_proxies.clone(),
             cors_allowed_origins: args.cors_allowed_origins.clone(),
@@ -305,7 +331,15 @@ impl Settings {
             max_json_body: args.max_json_body,
             demo_users: args.demo_users,
             image_limits: ImageLimits { max_bytes: args.max_upload_size, ..ImageLimits::default() },
-            max_concurrent_uploads: args.max_concurrent_uploads.max(1),
+            max_concurrent_uploads: args
+                .max_concurrent_uploads
+                .unwrap_or_else(|| {
+                    let limit = crate::limits::memory::memory_limit().unwrap_or(crate::limits::memory::DEFAULT_LIMIT);
+                    crate::limits::memory::upload_slots(limit, args.max_upload_size)
+                })
+                .max(1),
+            password_hashes_at_once: args.password_hashes_at_once.map(|slots| slots.max(1)),
+            upload_min_bytes_per_second: args.upload_min_bytes_per_second,
             secure_cookies: args.secure_cookies,
             quota: Quota {
                 max_receipts: args.quota_max_receipts,
@@ -338,6 +372,8 @@ impl Settings {
             demo_users: false,
             image_limits: ImageLimits::default(),
             max_concurrent_uploads: 16,
+            password_hashes_at_once: None,
+            upload_min_bytes_per_second: 32 * 1024,
             secure_cookies: SecureCookies::Auto,
             quota: Quota::default(),
             export_max_rows: 100_000,

@@ -58,10 +58,16 @@ pub enum AppError {
     /// A dependency is down; the request may succeed later.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The caller's storage quota is used up.
+    #[error("quota exceeded: {0}")]
+    Quota(String),
     /// A bug or corrupt data.
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+/// The problem type of [`AppError::Quota`], so that clients can tell it from other 422s.
+pub const QUOTA_EXCEEDED: &str = "urn:finagent:problem:quota-exceeded";
 
 impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
@@ -107,7 +113,7 @@ impl From<PathRejection> for AppError {
 impl AppError {
     fn status(&self) -> StatusCode {
         match self {
-            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Invalid(_) | Self::Quota(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unreadable(status, _) => *status,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -121,7 +127,9 @@ impl AppError {
 
     fn detail(&self) -> Option<String> {
         match self {
-            Self::Invalid(message) | Self::Conflict(message) | Self::Unreadable(_, message) => Some(message.clone()),
+            Self::Invalid(message) | Self::Conflict(message) | Self::Unreadable(_, message) | Self::Quota(message) => {
+                Some(message.clone())
+            }
             Self::Unauthorized => Some("missing, invalid, expired or revoked credentials".into()),
             Self::Forbidden(why) => Some((*why).to_owned()),
             Self::TooManyRequests(after) => Some(format!("retry after {} s", retry_after_seconds(*after))),
@@ -138,8 +146,13 @@ pub fn retry_after_seconds(after: Duration) -> u64 {
 
 /// A problem response for a status and detail (also used by middleware).
 pub fn problem(status: StatusCode, detail: Option<String>) -> Response {
+    typed_problem("about:blank", status, detail)
+}
+
+/// A problem response of a named type.
+pub fn typed_problem(kind: &'static str, status: StatusCode, detail: Option<String>) -> Response {
     let body = Problem {
-        kind: "about:blank",
+        kind,
         title: status.canonical_reason().unwrap_or("Error").to_owned(),
         status: status.as_u16(),
         detail,
@@ -157,7 +170,8 @@ impl IntoResponse for AppError {
             Self::Unavailable(message) => tracing::warn!(error = %message, "dependency unavailable"),
             _ => {}
         }
-        let mut response = problem(status, self.detail());
+        let kind = if matches!(self, Self::Quota(_)) { QUOTA_EXCEEDED } else { "about:blank" };
+        let mut response = typed_problem(kind, status, self.detail());
         match self {
             Self::Unauthorized => {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -16,10 +16,12 @@ pub mod guard;
 pub mod http;
 pub mod insights;
 pub mod limits;
+pub mod listen;
 pub mod load;
 pub mod ocr;
 pub mod openapi;
 pub mod receipts;
+pub mod scale;
 pub mod server;
 pub mod state;
 pub mod views;
@@ -61,6 +63,8 @@ pub enum Command {
     CreateAdmin(server::CreateAdminArgs),
     /// Measure `/api/auth/me` and `/api/auth/login` latency against baselines (see the README).
     Bench(bench::BenchArgs),
+    /// Time one user's list, insights and export requests at 100, 10,000 and 100,000 receipts.
+    BenchScale(scale::ScaleArgs),
     /// Upload receipts from N concurrent clients to a running server and time them (see the README).
     Load(load::LoadArgs),
 }
@@ -72,6 +76,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => server::serve(*args).await,
         Command::CreateAdmin(args) => server::create_admin(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::BenchScale(args) => scale::run(args).await,
         Command::Load(args) => load::run(args).await,
     }
 }

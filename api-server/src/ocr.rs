@@ -6,6 +6,7 @@
 //! the caller already uploaded, returns the existing task instead of a new one.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -53,25 +54,85 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
     Ok(Some(key.to_owned()))
 }
 
-/// Reads the `file` field, refusing it as soon as it passes `limit` bytes.
-async fn read_file(multipart: &mut Multipart, limit: usize) -> Result<(Vec<u8>, Option<String>), AppError> {
+/// Appends a chunk, growing the buffer by doubling but never past `limit`, so that a body at the
+/// limit never holds more than the limit (plain doubling takes 32 MiB for a 25 MiB body).
+fn append_capped(bytes: &mut Vec<u8>, chunk: &[u8], limit: usize) {
+    let needed = bytes.len() + chunk.len();
+    if needed > bytes.capacity() {
+        let wanted = (bytes.capacity() * 2).max(needed).min(limit.max(needed));
+        bytes.reserve_exact(wanted - bytes.len());
+    }
+    bytes.extend_from_slice(chunk);
+}
+
+/// How long an upload may take before its transfer rate is checked.
+const UPLOAD_GRACE: Duration = Duration::from_secs(5);
+/// The longest pause between two chunks of an upload.
+const UPLOAD_IDLE: Duration = Duration::from_secs(10);
+
+/// Whether an upload that has sent `received` bytes after `elapsed` is slower than allowed.
+fn too_slow(received: usize, elapsed: Duration, min_bytes_per_second: u64) -> bool {
+    let judged = elapsed.saturating_sub(UPLOAD_GRACE).as_secs_f64();
+    (received as f64) < judged * min_bytes_per_second as f64
+}
+
+/// Reads the `file` field, refusing it as soon as it passes `limit` bytes, pauses longer than
+/// [`UPLOAD_IDLE`], or arrives slower than `min_rate` bytes per second after [`UPLOAD_GRACE`].
+async fn read_file(
+    multipart: &mut Multipart,
+    limit: usize,
+    min_rate: u64,
+) -> Result<(Vec<u8>, Option<String>), AppError> {
     let unreadable =
         |error: axum::extract::multipart::MultipartError| AppError::Unreadable(error.status(), error.body_text());
-    while let Some(mut field) = multipart.next_field().await.map_err(unreadable)? {
+    let slow = || {
+        AppError::Unreadable(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the upload arrived slower than {} KiB/s", (min_rate / 1024).max(1)),
+        )
+    };
+    let started = Instant::now();
+    loop {
+        let field = tokio::time::timeout(UPLOAD_IDLE, multipart.next_field()).await.map_err(|_| slow())?;
+        let Some(mut field) = field.map_err(unreadable)? else { break };
         if field.name() != Some("file") {
             continue;
         }
         let file_name = field.file_name().map(|name| name.chars().filter(|c| !c.is_control()).take(255).collect());
         let mut bytes = Vec::new();
-        while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
+        while let Some(chunk) =
+            tokio::time::timeout(UPLOAD_IDLE, field.chunk()).await.map_err(|_| slow())?.map_err(unreadable)?
+        {
             if bytes.len() + chunk.len() > limit {
                 return Err(image_error(ImageError::TooManyBytes { size: bytes.len() + chunk.len(), limit }));
             }
-            bytes.extend_from_slice(&chunk);
+            append_capped(&mut bytes, &chunk, limit);
+            if too_slow(bytes.len(), started.elapsed(), min_rate) {
+                return Err(slow());
+            }
         }
         return Ok((bytes, file_name));
     }
     Err(AppError::Invalid("file: the multipart form has no `file` field".into()))
+}
+
+/// Refuses an upload that would take the user past their quota with `incoming` more bytes.
+async fn check_quota(state: &AppState, owner: finagent_core::UserId, incoming: u64) -> Result<(), AppError> {
+    let usage = state.store.usage(owner).await?;
+    let quota = state.settings.quota;
+    if usage.receipts >= quota.max_receipts {
+        return Err(AppError::Quota(format!(
+            "receipts: {} of {} stored; delete some to upload more",
+            usage.receipts, quota.max_receipts
+        )));
+    }
+    if usage.image_bytes.saturating_add(incoming) > quota.max_image_bytes {
+        return Err(AppError::Quota(format!(
+            "image_bytes: {} of {} bytes stored, and this image has {incoming}; delete some to upload more",
+            usage.image_bytes, quota.max_image_bytes
+        )));
+    }
+    Ok(())
 }
 
 /// Uploads a receipt image for OCR.
@@ -84,8 +145,9 @@ async fn read_file(multipart: &mut Multipart, limit: usize) -> Result<(Vec<u8>, 
         (status = 401, description = "Not signed in", body = Problem),
         (status = 413, description = "Larger than 25 MiB", body = Problem),
         (status = 415, description = "Not a supported image", body = Problem),
-        (status = 422, description = "Broken, too large or too small image, or a bad form", body = Problem),
-        (status = 429, description = "Too many uploads", body = Problem),
+        (status = 408, description = "The upload arrived too slowly", body = Problem),
+        (status = 422, description = "Broken, too large or too small image, a bad form, or the quota used up (type `urn:finagent:problem:quota-exceeded`)", body = Problem),
+        (status = 429, description = "Too many uploads, or more at once than a user may send", body = Problem),
         (status = 503, description = "The store or the queue is unavailable", body = Problem),
     ))]
 pub async fn process(
@@ -95,12 +157,22 @@ pub async fn process(
     ApiMultipart(mut multipart): ApiMultipart,
 ) -> Result<Response, AppError> {
     let key = idempotency_key(&headers)?;
+    let owner = principal.user_id;
+    // A user sends only a few uploads at once, so that no account can hold every slot.
+    let mine = state
+        .uploads_in_progress
+        .start(owner, state.settings.quota.uploads_at_once)
+        .ok_or(AppError::TooManyRequests(Duration::from_secs(1)))?;
+    // Before the body is read: a user past their quota sends nothing in vain.
+    check_quota(&state, owner, 0).await?;
     // Held until the image is stored: bounds the memory uploads in progress can take.
-    let _slot = Arc::clone(&state.upload_slots)
+    let slot = Arc::clone(&state.upload_slots)
         .try_acquire_owned()
         .map_err(|_| AppError::Unavailable("every upload slot is busy".into()))?;
     let limits = state.settings.image_limits;
-    let (bytes, file_name) = read_file(&mut multipart, limits.max_bytes).await?;
+    let (bytes, file_name) =
+        read_file(&mut multipart, limits.max_bytes, state.settings.upload_min_bytes_per_second).await?;
+    check_quota(&state, owner, bytes.len() as u64).await?;
     let info = image_input::inspect(&bytes, &limits).map_err(image_error)?;
     let sha = hex::encode(Sha256::digest(&bytes));
     let mut receipt = Receipt::queued(principal.user_id, sha, info.media_type.mime(), Utc::now());
@@ -111,7 +183,14 @@ pub async fn process(
     // cannot leave a stored receipt without its job.
     let bytes_len = bytes.len();
     let task_state = state.clone();
-    let stored = tokio::spawn(async move { store_and_enqueue(&task_state, receipt, bytes).await });
+    // The task keeps the slot and the user's upload until the bytes are stored, even when the
+    // handler is cancelled.
+    let stored = tokio::spawn(async move {
+        let held = (slot, mine);
+        let stored = store_and_enqueue(&task_state, receipt, bytes).await;
+        drop(held);
+        stored
+    });
     let (receipt, replayed) = stored.await.map_err(|error| AppError::Internal(error.to_string()))??;
     if replayed {
         let mut response = (StatusCode::OK, axum::Json(TaskView::from(&receipt))).into_response();
@@ -239,4 +318,35 @@ pub async fn health(State(state): State<AppState>, _caller: Caller) -> axum::Jso
         in_progress,
         in_process_workers: state.in_process_workers,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upload_at_the_limit_never_holds_more_than_the_limit() {
+        let limit = 25 * 1024 * 1024;
+        let chunk = vec![7u8; 64 * 1024];
+        let mut bytes = Vec::new();
+        while bytes.len() + chunk.len() <= limit {
+            append_capped(&mut bytes, &chunk, limit);
+            assert!(bytes.capacity() <= limit, "capacity {} past the limit", bytes.capacity());
+        }
+        assert_eq!(bytes.len(), limit);
+        // Small uploads still grow cheaply (by doubling).
+        let mut small = Vec::new();
+        for _ in 0..4 {
+            append_capped(&mut small, &chunk, limit);
+        }
+        assert!(small.capacity() < 1024 * 1024);
+    }
+
+    #[test]
+    fn uploads_slower_than_the_minimum_rate_are_cut_after_the_grace() {
+        let rate = 32 * 1024;
+        assert!(!too_slow(10, Duration::from_secs(4), rate), "the first seconds are free");
+        assert!(too_slow(1_000, Duration::from_secs(9), rate), "a trickle is cut");
+        assert!(!too_slow(10 * 1024 * 1024, Duration::from_secs(20), rate), "a steady 500 KiB/s is fine");
+    }
 }

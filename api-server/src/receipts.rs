@@ -92,7 +92,8 @@ pub struct ReceiptPage {
     pub next_cursor: Option<String>,
 }
 
-fn encode_cursor(sort: SortOrder, position: &Position) -> String {
+/// The cursor of the page after `position`.
+pub fn encode_cursor(sort: SortOrder, position: &Position) -> String {
     let created = position.created().unwrap_or_default().to_rfc3339_opts(SecondsFormat::Micros, true);
     let text = match sort {
         // The default order keeps the cursor format it always had.
@@ -353,8 +354,8 @@ fn csv_row(receipt: &Receipt) -> String {
     line
 }
 
-/// The caller's receipts as CSV (the same filters as the list), newest first, streamed a page
-/// at a time. An export may have at most `EXPORT_MAX_ROWS` rows; a larger one is refused before
+/// The caller's receipts as CSV (the same filters as the list), latest purchase first (undated
+/// receipts last, then newest upload first), streamed a page at a time. An export may have at most `EXPORT_MAX_ROWS` rows; a larger one is refused before
 /// anything is sent, so that a narrower range can be asked for.
 #[utoipa::path(get, path = "/api/receipts/export.csv", tag = "receipts", security(("bearer" = []), ("api_key" = [])),
     params(ReceiptFilter),
@@ -382,12 +383,12 @@ pub async fn export(
         let (store, filter) = (store.clone(), filter.clone());
         async move {
             let Some((after, first)) = next else { return Ok::<_, finagent_platform::store::StoreError>(None) };
-            let query = ReceiptQuery { filter, sort: SortOrder::Newest, after, limit: EXPORT_PAGE };
+            let query = ReceiptQuery { filter, sort: SortOrder::Purchased, after, limit: EXPORT_PAGE };
             let page = store.receipt_page(owner, &query).await?;
             let mut chunk = if first { String::from(CSV_HEADER) } else { String::new() };
             page.iter().for_each(|receipt| chunk.push_str(&csv_row(receipt)));
             let following = (page.len() == EXPORT_PAGE as usize)
-                .then(|| page.last().map(|receipt| (Some(Position::of(SortOrder::Newest, receipt)), false)))
+                .then(|| page.last().map(|receipt| (Some(Position::of(SortOrder::Purchased, receipt)), false)))
                 .flatten();
             Ok(Some((axum::body::Bytes::from(chunk), following)))
         }

@@ -1,7 +1,6 @@
 //! Starting the server: open the store, the queue and the guard state the configuration names,
 //! start in-process OCR workers in the all-in-one mode, and serve until SIGTERM.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,7 +67,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!(store = store.kind(), queue = queue.kind(), ocr.workers = workers, env = ?settings.environment, "starting");
     let metrics = Metrics::new();
-    let state = AppState::new(store, queue, guard, Hasher::new(HashParams::default())?, settings, metrics, workers);
+    let hasher = match settings.password_hashes_at_once {
+        Some(slots) => Hasher::with_slots(HashParams::default(), slots)?,
+        None => Hasher::new(HashParams::default())?,
+    };
+    tracing::info!(
+        password_hashes_at_once = hasher.slots(),
+        uploads_at_once = settings.max_concurrent_uploads,
+        "memory budgets"
+    );
+    let state = AppState::new(store, queue, guard, hasher, settings, metrics, workers);
     if state.settings.demo_users {
         create_demo_users(&state).await?;
     }
@@ -92,9 +100,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let router = crate::app(state.clone(), readiness(&state))?;
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     tracing::info!(http.address = %listener.local_addr()?, "api listening");
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(wait_for_stop(stopped))
-        .await?;
+    let options = crate::listen::ServeOptions {
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_seconds.max(1)),
+        ..Default::default()
+    };
+    crate::listen::serve(listener, router, options, wait_for_stop(stopped)).await?;
     if let Some(done) = workers_done {
         done.await??;
     }

@@ -38,6 +38,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Slots for uploads in progress.
     pub upload_slots: Arc<tokio::sync::Semaphore>,
+    /// Each user's uploads in progress.
+    pub uploads_in_progress: Arc<crate::limits::uploads::UploadsInProgress>,
 }
 
 impl AppState {
@@ -69,6 +71,7 @@ impl AppState {
             settings,
             metrics,
             upload_slots,
+            uploads_in_progress: Arc::default(),
         }))
     }
 }

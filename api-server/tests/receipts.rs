@@ -71,7 +71,10 @@ async fn idempotent_upload_of_the_same_image_returns_the_same_task() {
 
 #[tokio::test]
 async fn idempotent_uploads_sent_at_once_create_one_task() {
-    let app = TestApp::new().await;
+    let mut settings = Settings::for_tests();
+    settings.limits = generous_limits();
+    settings.quota.uploads_at_once = 4;
+    let app = TestApp::with(Guard::memory(), settings).await;
     let user = app.account("race", Role::User).await;
     let image = unique_png();
     let replies = futures::future::join_all((0..4).map(|_| app.upload(Some(&user.access), &image, None))).await;
@@ -292,6 +295,59 @@ async fn csv_export_has_one_row_per_receipt_and_defuses_formulas() {
     assert!(lines[0].starts_with("id,status,date,merchant"));
     assert!(lines[1].contains("\"KEDAI \"\"MAJU\"\"\"") && lines[1].contains("\"7.00\""), "{text}");
     assert!(lines[2].contains("\"'=HYPERLINK("), "{text}");
+}
+
+/// The export reads the store a page at a time: every row comes once across pages, in purchase
+/// order; an export past the row cap is refused before anything is sent.
+#[tokio::test]
+async fn csv_export_streams_every_row_across_pages_and_refuses_past_its_cap() {
+    let mut settings = Settings::for_tests();
+    settings.limits = support::generous_limits();
+    settings.export_max_rows = 1_200;
+    let app = TestApp::with(Guard::memory(), settings).await;
+    let user = app.account("csvpages", Role::User).await;
+    let first = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).expect("date");
+    for index in 0..1_100u32 {
+        let mut receipt =
+            finagent_core::receipt::Receipt::queued(user.id, format!("{index:064}"), "image/png", chrono::Utc::now());
+        receipt.status = finagent_core::receipt::ReceiptStatus::Done;
+        let date = first + chrono::Days::new(u64::from(index % 700));
+        receipt.result = Some(result("3.00", &date.to_string(), "KEDAI"));
+        app.state.store.insert_receipt(&receipt).await.expect("insert");
+    }
+    let export = |query: &str| {
+        let request = Request::get(format!("/api/receipts/export.csv{query}"))
+            .header("authorization", format!("Bearer {}", user.access))
+            .body(Body::empty())
+            .expect("request");
+        app.send(request)
+    };
+    let reply = export("").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let text = reply.json.as_str().expect("csv").to_owned();
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1_100);
+    let ids: std::collections::HashSet<&str> = rows.iter().map(|row| row.split(',').next().expect("id")).collect();
+    assert_eq!(ids.len(), 1_100, "no row twice across pages");
+    let dates: Vec<&str> = rows.iter().map(|row| row.split(',').nth(2).expect("date")).collect();
+    assert!(dates.windows(2).all(|pair| pair[0] >= pair[1]), "latest purchase first");
+    let ranged = export("?from=2020-01-01&to=2020-01-10").await;
+    assert_eq!(ranged.json.as_str().expect("csv").lines().count(), 1 + 20, "ten days, two receipts each");
+
+    let mut tight = Settings::for_tests();
+    tight.limits = support::generous_limits();
+    tight.export_max_rows = 1_000;
+    let capped = app.reconfigured(Guard::memory(), tight);
+    let refused = capped
+        .send(
+            Request::get("/api/receipts/export.csv")
+                .header("authorization", format!("Bearer {}", user.access))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", refused.json);
+    assert!(refused.json["detail"].as_str().expect("detail").contains("1100 rows"), "{:?}", refused.json);
 }
 
 #[tokio::test]

@@ -22,7 +22,11 @@ export class ApiError extends Error {
 export function explain(error) {
   if (!(error instanceof ApiError)) return 'The server could not be reached. Check your connection and try again.';
   const detail = error.problem.detail;
+  if (error.problem.type === 'urn:finagent:problem:quota-exceeded') {
+    return `Your storage is full (${detail}). Delete receipts you no longer need, or ask an administrator for more room.`;
+  }
   switch (error.status) {
+    case 408: return 'The upload was too slow and was stopped. Try again on a better connection.';
     case 400: case 422: return detail ? `That was not accepted: ${detail}.` : 'That was not accepted.';
     case 401: return 'Your session has ended. Please sign in again.';
     case 403: return detail ? `Not allowed: ${detail}.` : 'You are not allowed to do that.';

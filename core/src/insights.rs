@@ -118,6 +118,19 @@ fn ranked(mut spends: Vec<Spend>) -> Vec<Spend> {
     spends
 }
 
+/// How many of the user's most recent purchases (by date) their usual total is the median of.
+pub const MEDIAN_WINDOW: usize = 1_000;
+
+/// The median of the totals (in [`Amount::to_units`]) of the user's most recent purchases, once
+/// there are [`MIN_HISTORY`] of them.
+pub fn median_of_recent(mut totals: Vec<i64>) -> Option<Amount> {
+    if totals.len() < MIN_HISTORY {
+        return None;
+    }
+    totals.sort_unstable();
+    median_of_units(&totals[(totals.len() - 1) / 2..], totals.len())
+}
+
 /// The median of totals given as [`Amount::to_units`], rounded to the cent.
 pub fn median_of_units(sorted_middle: &[i64], count: usize) -> Option<Amount> {
     match (count, sorted_middle) {
@@ -181,8 +194,8 @@ pub struct SpendAggregates {
     pub same_image: Vec<Vec<ReceiptId>>,
     /// Groups of counted receipts in the range with the same named merchant, day and total.
     pub same_sale: Vec<Vec<ReceiptId>>,
-    /// The median total of the whole history in the main currency, once it has [`MIN_HISTORY`]
-    /// receipts.
+    /// The median total of the [`MEDIAN_WINDOW`] most recent purchases in the main currency, once
+    /// there are [`MIN_HISTORY`].
     pub median: Option<Amount>,
     /// Counted receipts in the range above [`unusual_threshold`] of the median.
     pub unusual: Vec<(ReceiptId, Amount)>,

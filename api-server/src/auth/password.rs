@@ -110,11 +110,24 @@ pub enum Verified {
 }
 
 impl Hasher {
-    /// A hasher; builds the dummy hash used for unknown users.
+    /// A hasher with as many hashes at once as the memory limit allows
+    /// ([`crate::limits::memory::hash_slots`]); builds the dummy hash used for unknown users.
     pub fn new(params: HashParams) -> Result<Self, HashError> {
+        let cpus = std::thread::available_parallelism().map_or(1, |cpus| cpus.get());
+        let limit = crate::limits::memory::memory_limit().unwrap_or(crate::limits::memory::DEFAULT_LIMIT);
+        let hash_bytes = u64::from(params.memory_kib) * 1024;
+        Self::with_slots(params, crate::limits::memory::hash_slots(cpus, limit, hash_bytes))
+    }
+
+    /// A hasher running at most `slots` hashes at once.
+    pub fn with_slots(params: HashParams, slots: usize) -> Result<Self, HashError> {
         let dummy = hash_now(params, "dummy password for unknown users")?;
-        let slots = std::thread::available_parallelism().map_or(2, |cpus| cpus.get() * 2);
-        Ok(Self { params, dummy, permits: std::sync::Arc::new(tokio::sync::Semaphore::new(slots)) })
+        Ok(Self { params, dummy, permits: std::sync::Arc::new(tokio::sync::Semaphore::new(slots.max(1))) })
+    }
+
+    /// How many hashes may run at once.
+    pub fn slots(&self) -> usize {
+        self.permits.available_permits()
     }
 
     async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, HashError> {

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use finagent_core::UserId;
 use finagent_core::account::{Role, Rotation, Session, User};
-use finagent_platform::store::{ApiKeyStore, SessionStore, UserChange, UserStore};
+use finagent_platform::store::{ApiKeyStore, ReceiptStore, SessionStore, UserChange, UserStore};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -21,6 +21,7 @@ use crate::error::{AppError, Problem};
 use crate::extract::ApiJson;
 use crate::guard::now_millis;
 use crate::http::{ClientIp, address_key, rate_limit_headers};
+use crate::limits::login;
 use crate::state::AppState;
 
 /// A new account.
@@ -173,15 +174,26 @@ pub(crate) async fn sign_in(
     let account = body.username.trim().to_lowercase();
     // Keys hold the account name bounded and free of separators, whatever was typed.
     let account_key = digest(&account);
+    let address = address_key(ip);
     let limit = state.settings.limits.login;
-    let decision = state.guard.check_rate(&[(format!("login:{account_key}:{}", address_key(ip)), limit)]).await?;
+    // Per account and address, and per address across every account (password spraying).
+    let checks = [
+        (format!("login:{account_key}:{address}"), limit),
+        (format!("login-address:{address}"), state.settings.limits.login_address),
+    ];
+    let decision = state.guard.check_rate(&checks).await?;
     if !decision.allowed {
+        tracing::warn!(target: "security", event = "login_rate_limited", account = %account_key, client.address = %ip, "login refused: too many attempts");
         let mut response = AppError::TooManyRequests(decision.retry_after).into_response();
         rate_limit_headers(&mut response, limit.burst, limit.window(), &decision);
         return Ok(response);
     }
-    if let Some(wait) = state.guard.begin_login_attempt(&account_key).await? {
-        return Err(AppError::TooManyRequests(wait));
+    let pair_key = format!("{account_key}:{address}");
+    for (key, backoff) in [(&pair_key, login::PER_ADDRESS), (&account_key, login::PER_ACCOUNT)] {
+        if let Some(wait) = state.guard.begin_login_attempt(key, backoff).await? {
+            tracing::warn!(target: "security", event = "login_backoff", account = %account_key, client.address = %ip, wait_ms = wait.as_millis() as u64, "login refused: failed attempts back off");
+            return Err(AppError::TooManyRequests(wait));
+        }
     }
     let user = match normalize_username(&account) {
         Ok(name) => state.store.user_by_name(&name).await?,
@@ -191,15 +203,19 @@ pub(crate) async fn sign_in(
     let verified = state.hasher.verify(body.password, stored).await?;
     let user = match (verified, user) {
         (Verified::No, _) | (_, None) => {
-            tracing::info!("login refused");
+            tracing::warn!(target: "security", event = "login_failed", account = %account_key, client.address = %ip, "login refused: wrong user name or password");
             return Err(AppError::Unauthorized);
         }
-        (_, Some(user)) if user.disabled => return Err(AppError::Unauthorized),
+        (_, Some(user)) if user.disabled => {
+            tracing::warn!(target: "security", event = "login_failed", user.id = %user.id, client.address = %ip, "login refused: the account is disabled");
+            return Err(AppError::Unauthorized);
+        }
         (Verified::YesRehashed(new_hash), Some(user)) => {
             state.store.change_user(user.id, &UserChange::Password(new_hash), None).await?.unwrap_or(user)
         }
         (Verified::Yes, Some(user)) => user,
     };
+    state.guard.clear_login_failures(&pair_key).await?;
     state.guard.clear_login_failures(&account_key).await?;
     let tokens = start_session(state, &user).await?;
     tracing::info!(user.id = %user.id, "signed in");
@@ -289,15 +305,54 @@ pub async fn logout(State(state): State<AppState>, caller: SessionCaller) -> Res
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The signed-in user.
+/// A quantity used against its limit.
+#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
+pub struct Allowance {
+    /// Used so far.
+    pub used: u64,
+    /// The most allowed.
+    pub limit: u64,
+}
+
+/// What the caller may store, and has.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct QuotaView {
+    /// Receipts stored.
+    pub receipts: Allowance,
+    /// Bytes of stored images.
+    pub image_bytes: Allowance,
+    /// Uploads the caller may send at once.
+    pub uploads_at_once: usize,
+}
+
+/// The signed-in user and their quota.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MeView {
+    /// The account.
+    #[serde(flatten)]
+    pub user: UserView,
+    /// Their quota and usage.
+    pub quota: QuotaView,
+}
+
+/// The signed-in user, with their quota and what they use of it.
 #[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = []), ("api_key" = [])),
     responses(
-        (status = 200, description = "The caller", body = UserView),
+        (status = 200, description = "The caller", body = MeView),
         (status = 401, description = "Not signed in", body = Problem),
     ))]
-pub async fn me(State(state): State<AppState>, Caller(principal): Caller) -> Result<axum::Json<UserView>, AppError> {
+pub async fn me(State(state): State<AppState>, Caller(principal): Caller) -> Result<axum::Json<MeView>, AppError> {
     let user = state.store.user(principal.user_id).await?.ok_or(AppError::Unauthorized)?;
-    Ok(axum::Json(UserView::from(&user)))
+    let usage = state.store.usage(principal.user_id).await?;
+    let quota = state.settings.quota;
+    Ok(axum::Json(MeView {
+        user: UserView::from(&user),
+        quota: QuotaView {
+            receipts: Allowance { used: usage.receipts, limit: quota.max_receipts },
+            image_bytes: Allowance { used: usage.image_bytes, limit: quota.max_image_bytes },
+            uploads_at_once: quota.uploads_at_once,
+        },
+    }))
 }
 
 /// Changes the password: every other session and token of the user ends at once, and the user's
@@ -316,12 +371,14 @@ pub async fn change_password(
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<axum::Json<TokenResponse>, AppError> {
     let user = state.store.user(caller.principal.user_id).await?.ok_or(AppError::Unauthorized)?;
-    let account_key = digest(&user.username);
-    if let Some(wait) = state.guard.begin_login_attempt(&account_key).await? {
+    // Guesses of the current password back off like logins from one address.
+    let account_key = format!("password:{}", digest(&user.username));
+    if let Some(wait) = state.guard.begin_login_attempt(&account_key, login::PER_ADDRESS).await? {
         return Err(AppError::TooManyRequests(wait));
     }
     let verified = state.hasher.verify(body.current_password, Some(user.password_hash.clone())).await?;
     if verified == Verified::No {
+        tracing::warn!(target: "security", event = "password_change_failed", user.id = %user.id, "password change refused: wrong current password");
         return Err(AppError::Invalid("current_password: wrong password".into()));
     }
     state.guard.clear_login_failures(&account_key).await?;

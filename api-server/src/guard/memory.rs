@@ -116,7 +116,11 @@ impl MemoryGuard {
         })
     }
 
-    pub(super) async fn begin_login_attempt(&self, account: &str) -> Result<Option<Duration>, GuardError> {
+    pub(super) async fn begin_login_attempt(
+        &self,
+        account: &str,
+        backoff: login::Backoff,
+    ) -> Result<Option<Duration>, GuardError> {
         self.with(|state| {
             if state.failures.len() > SWEEP_ABOVE {
                 state.failures.retain(|_, (_, last)| last.elapsed() < FAILURE_MEMORY);
@@ -125,7 +129,7 @@ impl MemoryGuard {
             if entry.1.elapsed() >= FAILURE_MEMORY {
                 entry.0 = 0;
             }
-            if let Some(wait) = login::wait(entry.0, entry.1.elapsed()) {
+            if let Some(wait) = login::wait(entry.0, entry.1.elapsed(), backoff) {
                 return Some(wait);
             }
             *entry = (entry.0.saturating_add(1), Instant::now());

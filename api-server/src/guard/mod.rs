@@ -87,8 +87,12 @@ impl Guard {
     /// back-off says to wait (nothing is counted), otherwise `None` with the attempt counted as a
     /// failure until [`Guard::clear_login_failures`] says it succeeded. Counting first means
     /// attempts sent all at once cannot slip past the back-off.
-    pub async fn begin_login_attempt(&self, account: &str) -> Result<Option<Duration>, GuardError> {
-        dispatch!(self, guard => guard.begin_login_attempt(account))
+    pub async fn begin_login_attempt(
+        &self,
+        account: &str,
+        backoff: crate::limits::login::Backoff,
+    ) -> Result<Option<Duration>, GuardError> {
+        dispatch!(self, guard => guard.begin_login_attempt(account, backoff))
     }
 
     /// Forgets the failures of an account name after a successful login.

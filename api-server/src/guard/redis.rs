@@ -182,12 +182,16 @@ impl RedisGuard {
         Ok(TokenStanding { revoked: revoked.is_some() || session_revoked.is_some(), not_before_millis: not_before })
     }
 
-    pub(super) async fn begin_login_attempt(&self, account: &str) -> Result<Option<Duration>, GuardError> {
+    pub(super) async fn begin_login_attempt(
+        &self,
+        account: &str,
+        backoff: login::Backoff,
+    ) -> Result<Option<Duration>, GuardError> {
         let mut invocation = self.login_attempt.prepare_invoke();
         invocation
             .key(self.key(&["auth", "failures", account]))
-            .arg(login::FREE_FAILURES)
-            .arg(u64::try_from(login::MAX_DELAY.as_millis()).unwrap_or(u64::MAX))
+            .arg(backoff.free_failures)
+            .arg(u64::try_from(backoff.max_delay.as_millis()).unwrap_or(u64::MAX))
             .arg(u64::try_from(FAILURE_MEMORY.as_millis()).unwrap_or(u64::MAX));
         let mut connection = self.connection.clone();
         let wait: i64 = invocation.invoke_async(&mut connection).await.map_err(unavailable)?;

@@ -29,7 +29,7 @@ use tower::ServiceExt;
 /// Limits no functional test reaches.
 pub fn generous_limits() -> Limits {
     let open = Limit::per_second(100_000.0, 100_000);
-    Limits { api: open, upload: open, login: open }
+    Limits { api: open, upload: open, login: open, login_address: open }
 }
 
 /// A running test API.
@@ -85,12 +85,17 @@ impl TestApp {
 
     /// Another replica: its own router and guard connection, the same store and settings.
     pub fn replica(&self, guard: Guard) -> Self {
+        self.reconfigured(guard, self.state.settings.clone())
+    }
+
+    /// Another replica on the same store and queue, with other settings.
+    pub fn reconfigured(&self, guard: Guard, settings: Settings) -> Self {
         let state = AppState::new(
             self.state.store.clone(),
             self.state.queue.clone(),
             guard,
             self.state.hasher.clone(),
-            self.state.settings.clone(),
+            settings,
             Metrics::new(),
             0,
         );

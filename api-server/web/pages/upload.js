@@ -18,6 +18,18 @@ export function uploadPage(app) {
       h('label', { for: 'upload-files', class: 'button primary' }, 'Choose files'), pick,
       h('label', { for: 'upload-camera', class: 'button' }, 'Take a photo'), camera));
   const polls = new Set();
+  // The server takes a few uploads of one user at once (`quota.uploads_at_once`); the rest wait
+  // here, in the order they were dropped.
+  const waiting = [];
+  let active = 0;
+  const atOnce = () => app.user?.quota?.uploads_at_once || 2;
+  const pump = () => {
+    while (active < atOnce() && waiting.length) {
+      const job = waiting.shift();
+      active += 1;
+      job().finally(() => { active -= 1; pump(); });
+    }
+  };
 
   const start = (files) => {
     for (const file of files) send(file);
@@ -36,15 +48,20 @@ export function uploadPage(app) {
         : 'Not an image we can read (JPEG, PNG, WebP, TIFF, BMP or GIF).');
       return;
     }
-    try {
-      const task = await api.upload(file, (fraction) => { bar.value = fraction; });
-      bar.value = 1;
-      follow(task, item, status, bar);
-    } catch (error) {
-      bar.remove();
-      item.dataset.state = 'failed';
-      replace(status, api.explain(error));
-    }
+    replace(status, 'Waiting to upload…');
+    waiting.push(async () => {
+      replace(status, 'Uploading…');
+      try {
+        const task = await api.upload(file, (fraction) => { bar.value = fraction; });
+        bar.value = 1;
+        follow(task, item, status, bar);
+      } catch (error) {
+        bar.remove();
+        item.dataset.state = 'failed';
+        replace(status, api.explain(error));
+      }
+    });
+    pump();
   };
 
   const follow = (task, item, status, bar) => {

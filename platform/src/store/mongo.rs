@@ -4,10 +4,10 @@
 //! connect time (creating an existing index is a no-op): `(owner_id, created_at)` for listing,
 //! `(owner_id, image_sha256)` for de-duplicating uploads, and `status` for operations.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use finagent_core::account::{ApiKey, Rotation, Session, User};
 use finagent_core::insights::{
-    MIN_HISTORY, Spend, SpendAggregates, category_key, main_currency, median_of_units, unusual_threshold,
+    MEDIAN_WINDOW, Spend, SpendAggregates, category_key, main_currency, median_of_recent, unusual_threshold,
 };
 use finagent_core::money::{Amount, Currency};
 use finagent_core::receipt::{Receipt, ReceiptResult, ReceiptStatus};
@@ -117,6 +117,9 @@ fn filter_document(owner: UserId, filter: &ReceiptFilter) -> Document {
         }
     };
     range("q.date", filter.from.map(|d| Bson::from(d.to_string())), filter.to.map(|d| Bson::from(d.to_string())));
+    // Dates bound the `purchased` order's key too, so that order reads only the range.
+    let day_key = |date: NaiveDate| Bson::Int64(-i64::from(date.num_days_from_ce()));
+    range("q.sort_purchased", filter.to.map(day_key), filter.from.map(day_key));
     range(
         "q.total_units",
         filter.min_total.map(|a| Bson::Int64(a.to_units())),
@@ -609,27 +612,23 @@ impl ReceiptStore for MongoStore {
                 target.push(ids?);
             }
         }
-        let history_filter = doc! { "$and": [spent, same_money] };
-        let history = self.receipts.count_documents(history_filter.clone()).await.map_err(unavailable)? as usize;
-        if history >= MIN_HISTORY {
-            let middle: Vec<Document> = self
-                .receipts
-                .find(history_filter)
-                .sort(doc! { "q.total_units": 1 })
-                .skip(((history - 1) / 2) as u64)
-                .limit(2)
-                .projection(doc! { "q.total_units": 1 })
-                .await
-                .map_err(unavailable)?
-                .try_collect()
-                .await
-                .map_err(unavailable)?;
-            let middle: Vec<i64> = middle
+        let recent: Vec<Document> = self
+            .receipts
+            .find(doc! { "$and": [spent, same_money] })
+            .sort(doc! { "q.sort_purchased": 1, "q.recency": 1, "_id": 1 })
+            .limit(MEDIAN_WINDOW as i64)
+            .projection(doc! { "q.total_units": 1 })
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        aggregates.median = median_of_recent(
+            recent
                 .iter()
                 .filter_map(|document| document.get_document("q").ok().map(|q| number(q, "total_units")))
-                .collect();
-            aggregates.median = median_of_units(&middle, history);
-        }
+                .collect(),
+        );
         if let Some(threshold) = aggregates.median.and_then(unusual_threshold) {
             let mut above = in_range;
             above.insert("q.total_units", doc! { "$gt": threshold.to_units() });

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use finagent_core::account::{ApiKey, Rotation, Session, User};
 use finagent_core::receipt::{Receipt, ReceiptResult, ReceiptStatus};
 use finagent_core::{BlobKey, ReceiptId, UserId};
@@ -18,7 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use finagent_core::insights::{
-    MIN_HISTORY, Spend, SpendAggregates, category_key, main_currency, median_of_units, unusual_threshold,
+    MEDIAN_WINDOW, Spend, SpendAggregates, category_key, main_currency, median_of_recent, unusual_threshold,
 };
 use finagent_core::money::{Amount, Currency};
 use rusqlite::types::Value;
@@ -31,12 +31,6 @@ use super::{
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
 PRAGMA foreign_keys = ON;
-CREATE TABLE IF NOT EXISTS receipts (
-  id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, status TEXT NOT NULL, image_sha256 TEXT NOT NULL,
-  created_at TEXT NOT NULL, result_writes INTEGER NOT NULL DEFAULT 0, document TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS receipts_owner_created ON receipts (owner_id, created_at);
-CREATE INDEX IF NOT EXISTS receipts_owner_image ON receipts (owner_id, image_sha256);
-CREATE INDEX IF NOT EXISTS receipts_status ON receipts (status);
 CREATE TABLE IF NOT EXISTS receipt_keys (key TEXT PRIMARY KEY, receipt_id TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS receipt_keys_receipt ON receipt_keys (receipt_id);
 CREATE TABLE IF NOT EXISTS users (
@@ -54,67 +48,81 @@ CREATE TABLE IF NOT EXISTS api_keys (
 CREATE INDEX IF NOT EXISTS api_keys_owner ON api_keys (owner_id, created_at);
 CREATE TABLE IF NOT EXISTS usage (
   owner_id TEXT PRIMARY KEY, receipts INTEGER NOT NULL, image_bytes INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS spend_months (
+  owner_id TEXT NOT NULL, month TEXT NOT NULL, currency TEXT NOT NULL, category TEXT NOT NULL,
+  merchant_key TEXT NOT NULL, units INTEGER NOT NULL, receipts INTEGER NOT NULL,
+  PRIMARY KEY (owner_id, month, currency, category, merchant_key)) WITHOUT ROWID;
 ";
 
-/// The columns of a receipt's [`IndexKeys`], added to databases created before they existed.
-const KEY_COLUMNS: [(&str, &str); 12] = [
-    ("created_us", "INTEGER NOT NULL DEFAULT 0"),
-    ("recency", "INTEGER NOT NULL DEFAULT 0"),
-    ("date", "TEXT"),
-    ("merchant_lower", "TEXT"),
-    ("merchant_key", "TEXT"),
-    ("category", "TEXT"),
-    ("total_units", "INTEGER"),
-    ("currency", "TEXT"),
-    ("sort_purchased", "INTEGER NOT NULL DEFAULT 0"),
-    ("sort_total", "INTEGER NOT NULL DEFAULT 0"),
-    ("sort_review", "REAL NOT NULL DEFAULT 0"),
-    ("image_bytes", "INTEGER NOT NULL DEFAULT 0"),
-];
+/// Receipts: the columns their queries filter, sort and group on ([`IndexKeys`]), then the JSON
+/// document last, so that reading a key never walks the document's overflow pages.
+const RECEIPTS_TABLE: &str = "
+CREATE TABLE receipts (
+  id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, status TEXT NOT NULL, image_sha256 TEXT NOT NULL,
+  created_at TEXT NOT NULL, result_writes INTEGER NOT NULL DEFAULT 0,
+  created_us INTEGER NOT NULL DEFAULT 0, recency INTEGER NOT NULL DEFAULT 0, date TEXT, merchant_lower TEXT,
+  merchant_key TEXT, category TEXT, total_units INTEGER, currency TEXT,
+  sort_purchased INTEGER NOT NULL DEFAULT 0, sort_total INTEGER NOT NULL DEFAULT 0,
+  sort_review REAL NOT NULL DEFAULT 0, image_bytes INTEGER NOT NULL DEFAULT 0,
+  duplicate INTEGER NOT NULL DEFAULT 0,
+  document TEXT NOT NULL);
+";
 
-/// One index per order of the list, and two for insights (the range's spend, and the history's
-/// currencies and totals); every one starts with the owner.
+/// One index per order of the list, and for insights: the spend of a date range, totals (for
+/// unusual amounts), sales (to find duplicates as they are written) and the duplicates themselves;
+/// every one starts with the owner.
 const KEY_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS receipts_owner_image ON receipts (owner_id, image_sha256);
+CREATE INDEX IF NOT EXISTS receipts_status ON receipts (status);
 CREATE INDEX IF NOT EXISTS receipts_newest ON receipts (owner_id, recency, id);
 CREATE INDEX IF NOT EXISTS receipts_oldest ON receipts (owner_id, created_us, id);
 CREATE INDEX IF NOT EXISTS receipts_purchased ON receipts (owner_id, sort_purchased, recency, id);
 CREATE INDEX IF NOT EXISTS receipts_total ON receipts (owner_id, sort_total, recency, id);
 CREATE INDEX IF NOT EXISTS receipts_review ON receipts (owner_id, sort_review, recency, id);
 CREATE INDEX IF NOT EXISTS receipts_spend ON receipts
-  (owner_id, date, currency, total_units, category, merchant_key, image_sha256, id)
-  WHERE date IS NOT NULL AND total_units IS NOT NULL;
-CREATE INDEX IF NOT EXISTS receipts_history ON receipts (owner_id, currency, total_units)
-  WHERE date IS NOT NULL AND total_units IS NOT NULL;
-CREATE INDEX IF NOT EXISTS receipts_history_totals ON receipts (owner_id, total_units, currency)
-  WHERE date IS NOT NULL AND total_units IS NOT NULL;
+  (owner_id, date, currency, total_units, category, merchant_key, image_sha256, id);
+CREATE INDEX IF NOT EXISTS receipts_totals ON receipts (owner_id, total_units, currency, date, id);
+CREATE INDEX IF NOT EXISTS receipts_sale ON receipts (owner_id, merchant_key, date, total_units);
+CREATE INDEX IF NOT EXISTS receipts_duplicates ON receipts (owner_id, date) WHERE duplicate = 1;
 ";
 
 /// `PRAGMA user_version` once the key columns are filled.
 const SCHEMA_VERSION: i64 = 2;
 
-/// Adds the key columns and fills them (and the usage counts) from the stored documents, once.
+/// Creates the receipts table, or rebuilds one from before the key columns existed (keeping
+/// every row) and fills the keys and the usage counts from the stored documents, once.
 fn migrate(db: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = db.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(failed)?;
     if version >= SCHEMA_VERSION {
         return db.execute_batch(KEY_INDEXES).map_err(failed);
     }
     let transaction = db.transaction().map_err(failed)?;
-    let existing: Vec<String> = {
-        let mut statement = transaction.prepare("SELECT name FROM pragma_table_info('receipts')").map_err(failed)?;
-        statement.query_map([], |row| row.get(0)).map_err(failed)?.collect::<Result<_, _>>().map_err(failed)?
-    };
-    for (column, kind) in KEY_COLUMNS {
-        if !existing.iter().any(|name| name == column) {
-            transaction.execute_batch(&format!("ALTER TABLE receipts ADD COLUMN {column} {kind}")).map_err(failed)?;
+    let exists: bool = transaction
+        .query_row("SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'receipts'", [], |row| {
+            row.get(0)
+        })
+        .map_err(failed)?;
+    if exists {
+        transaction
+            .execute_batch(&format!(
+                "ALTER TABLE receipts RENAME TO receipts_before_keys;
+                 {RECEIPTS_TABLE}
+                 INSERT INTO receipts (id, owner_id, status, image_sha256, created_at, result_writes, document)
+                   SELECT id, owner_id, status, image_sha256, created_at, result_writes, document FROM receipts_before_keys;
+                 DROP TABLE receipts_before_keys;"
+            ))
+            .map_err(failed)?;
+        let stored: Vec<Receipt> = documents(&transaction, "SELECT document FROM receipts", [])?;
+        for receipt in &stored {
+            write_keys(&transaction, receipt)?;
         }
-    }
-    let stored: Vec<Receipt> = documents(&transaction, "SELECT document FROM receipts", [])?;
-    for receipt in &stored {
-        write_keys(&transaction, receipt)?;
+    } else {
+        transaction.execute_batch(RECEIPTS_TABLE).map_err(failed)?;
     }
     transaction
         .execute_batch(
-            "DELETE FROM usage;
+            "DROP INDEX IF EXISTS receipts_owner_created;
+             DELETE FROM usage;
              INSERT INTO usage (owner_id, receipts, image_bytes)
                SELECT owner_id, COUNT(*), SUM(image_bytes) FROM receipts GROUP BY owner_id;",
         )
@@ -124,8 +132,116 @@ fn migrate(db: &mut Connection) -> Result<(), StoreError> {
     transaction.commit().map_err(failed)
 }
 
-/// Writes a receipt's document, status and key columns to its row.
+/// What a receipt counts for in insights: it is processed, with a date and a total.
+#[derive(Clone, Debug, PartialEq)]
+struct Spent {
+    owner: String,
+    date: String,
+    currency: Option<String>,
+    category: Option<String>,
+    merchant_key: Option<String>,
+    units: i64,
+    image: String,
+}
+
+impl Spent {
+    /// The spend of the row `id` as stored now.
+    fn of_row(db: &Connection, id: &str) -> Result<Option<Self>, StoreError> {
+        db.query_row(
+            "SELECT owner_id, date, currency, category, merchant_key, total_units, image_sha256 FROM receipts
+             WHERE id = ?1 AND date IS NOT NULL AND total_units IS NOT NULL",
+            params![id],
+            |row| {
+                Ok(Self {
+                    owner: row.get(0)?,
+                    date: row.get(1)?,
+                    currency: row.get(2)?,
+                    category: row.get(3)?,
+                    merchant_key: row.get(4)?,
+                    units: row.get(5)?,
+                    image: row.get(6)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(failed)
+    }
+
+    /// Adds (`sign` 1) or removes (-1) this spend in the owner's monthly sums.
+    fn roll(&self, db: &Connection, sign: i64) -> Result<(), StoreError> {
+        let key = params![
+            self.owner,
+            &self.date[..7],
+            self.currency.as_deref().unwrap_or(""),
+            self.category.as_deref().unwrap_or(""),
+            self.merchant_key.as_deref().unwrap_or(""),
+            sign * self.units,
+            sign
+        ];
+        db.execute(
+            "INSERT INTO spend_months (owner_id, month, currency, category, merchant_key, units, receipts)
+               VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT DO UPDATE SET units = units + excluded.units, receipts = receipts + excluded.receipts",
+            key,
+        )
+        .map_err(failed)?;
+        db.execute(
+            "DELETE FROM spend_months WHERE owner_id = ?1 AND month = ?2 AND currency = ?3 AND category = ?4
+                      AND merchant_key = ?5 AND receipts <= 0",
+            params![
+                self.owner,
+                &self.date[..7],
+                self.currency.as_deref().unwrap_or(""),
+                self.category.as_deref().unwrap_or(""),
+                self.merchant_key.as_deref().unwrap_or("")
+            ],
+        )
+        .map_err(failed)?;
+        Ok(())
+    }
+
+    /// Recomputes the duplicate flag of every receipt sharing this spend's image or sale.
+    fn refresh_duplicates(&self, db: &Connection) -> Result<(), StoreError> {
+        const FLAG: &str = "duplicate = (receipts.date IS NOT NULL AND receipts.total_units IS NOT NULL AND (
+            EXISTS (SELECT 1 FROM receipts other WHERE other.owner_id = receipts.owner_id
+                      AND other.image_sha256 = receipts.image_sha256 AND other.id != receipts.id
+                      AND other.date IS NOT NULL AND other.total_units IS NOT NULL)
+            OR (receipts.merchant_key IS NOT NULL AND EXISTS (SELECT 1 FROM receipts other
+                      WHERE other.owner_id = receipts.owner_id AND other.merchant_key = receipts.merchant_key
+                      AND other.date = receipts.date AND other.total_units = receipts.total_units
+                      AND other.id != receipts.id))))";
+        db.execute(
+            &format!("UPDATE receipts SET {FLAG} WHERE owner_id = ?1 AND image_sha256 = ?2"),
+            params![self.owner, self.image],
+        )
+        .map_err(failed)?;
+        if let Some(merchant) = &self.merchant_key {
+            db.execute(
+                &format!(
+                    "UPDATE receipts SET {FLAG} WHERE owner_id = ?1 AND merchant_key = ?2 AND date = ?3 AND total_units = ?4"
+                ),
+                params![self.owner, merchant, self.date, self.units],
+            )
+            .map_err(failed)?;
+        }
+        Ok(())
+    }
+}
+
+/// Takes a receipt out of its owner's insights before its row is deleted.
+fn unspend(db: &Connection, id: &str) -> Result<Option<Spent>, StoreError> {
+    let spent = Spent::of_row(db, id)?;
+    if let Some(spent) = &spent {
+        spent.roll(db, -1)?;
+    }
+    Ok(spent)
+}
+
+/// Writes a receipt's document, status and key columns to its row, and moves its spend in the
+/// owner's monthly sums and duplicate flags when it changed.
 fn write_keys(db: &Connection, receipt: &Receipt) -> Result<(), StoreError> {
+    let id = receipt.id.to_string();
+    let before = Spent::of_row(db, &id)?;
     let keys = IndexKeys::of(receipt);
     db.execute(
         "UPDATE receipts SET status = ?2, document = ?3, created_us = ?4, recency = ?5, date = ?6,
@@ -133,7 +249,7 @@ fn write_keys(db: &Connection, receipt: &Receipt) -> Result<(), StoreError> {
            sort_purchased = ?12, sort_total = ?13, sort_review = ?14, image_bytes = ?15
          WHERE id = ?1",
         params![
-            receipt.id.to_string(),
+            id,
             receipt.status.as_str(),
             to_json(receipt)?,
             keys.created_us,
@@ -151,6 +267,15 @@ fn write_keys(db: &Connection, receipt: &Receipt) -> Result<(), StoreError> {
         ],
     )
     .map_err(failed)?;
+    let after = Spent::of_row(db, &id)?;
+    if before != after {
+        for (spent, sign) in [(&before, -1), (&after, 1)] {
+            if let Some(spent) = spent {
+                spent.roll(db, sign)?;
+                spent.refresh_duplicates(db)?;
+            }
+        }
+    }
     Ok(())
 }
 
@@ -174,11 +299,14 @@ fn filter_sql(owner: String, filter: &ReceiptFilter) -> (String, Vec<Value>) {
         values.push(value);
         sql.push_str(&condition.replace('?', &format!("?{}", values.len())));
     };
+    // Dates bound the `purchased` order's key too, so that order reads only the range's rows.
     if let Some(from) = filter.from {
         push(" AND date >= ?", Value::Text(from.to_string()));
+        push(" AND sort_purchased <= ?", Value::Integer(-i64::from(from.num_days_from_ce())));
     }
     if let Some(to) = filter.to {
         push(" AND date <= ?", Value::Text(to.to_string()));
+        push(" AND sort_purchased >= ?", Value::Integer(-i64::from(to.num_days_from_ce())));
     }
     if let Some(min) = filter.min_total {
         push(" AND total_units >= ?", Value::Integer(min.to_units()));
@@ -431,8 +559,12 @@ impl ReceiptStore for SqliteStore {
                 params![id, owner],
             )?;
             if let Some(found) = &found {
+                let spent = unspend(&transaction, &id)?;
                 transaction.execute("DELETE FROM receipt_keys WHERE receipt_id = ?1", params![id]).map_err(failed)?;
                 transaction.execute("DELETE FROM receipts WHERE id = ?1", params![id]).map_err(failed)?;
+                if let Some(spent) = spent {
+                    spent.refresh_duplicates(&transaction)?;
+                }
                 count_usage(&transaction, &owner, found.image_bytes, -1)?;
                 transaction.commit().map_err(failed)?;
             }
@@ -585,125 +717,190 @@ impl ReceiptStore for SqliteStore {
     }
 }
 
-/// Ids of a `group_concat`.
-fn ids(text: &str) -> Result<Vec<ReceiptId>, StoreError> {
-    text.split(',').map(|id| id.parse().map_err(|_| StoreError::Corrupt(format!("receipt id {id:?}")))).collect()
+/// The whole months within `from..=to` (their first and last day), if any.
+fn whole_months(from: NaiveDate, to: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
+    let first = if from.day() == 1 { from } else { from.checked_add_months(chrono::Months::new(1))?.with_day(1)? };
+    let after_last = to.succ_opt()?;
+    let last = if after_last.day() == 1 { to } else { to.with_day(1)?.pred_opt()? };
+    (first <= last).then_some((first, last))
 }
 
-/// The insights of an owner over `from..=to`, by SQL aggregation over the spend indexes.
+/// Adds a group row (month, currency, category, merchant key, units, receipts) to the sums.
+fn add_group(
+    aggregates: &mut SpendAggregates,
+    sums: &mut [std::collections::BTreeMap<String, (i64, usize)>; 3],
+    code: Option<&str>,
+    row: (String, Option<String>, Option<String>, Option<String>, i64, i64),
+) {
+    let (month, currency, category, merchant, units, count) = row;
+    let count = count.max(0) as usize;
+    // Receipts without a currency count in the main one.
+    if currency.as_deref().is_some_and(|currency| Some(currency) != code) {
+        aggregates.other_currency_receipts += count;
+        return;
+    }
+    let keys = [
+        month,
+        category.unwrap_or_else(|| category_key(None).to_owned()),
+        merchant.unwrap_or_else(|| "unknown".to_owned()),
+    ];
+    for (sum, key) in sums.iter_mut().zip(keys) {
+        let entry = sum.entry(key).or_default();
+        entry.0 += units;
+        entry.1 += count;
+    }
+}
+
+/// Empty text (how the monthly sums store "none") as `None`.
+fn some_text(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
+}
+
+/// The insights of an owner over `from..=to`: whole months from the running monthly sums, the
+/// partial months at the ends from the range index, duplicates from the rows flagged as they were
+/// written, the median from the most recent purchases, and unusual totals from the totals index.
+/// None of it reads more than the range's partial months, however long the history.
 fn spend_aggregates(
     db: &Connection,
     owner: &str,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<SpendAggregates, StoreError> {
-    const SPENT: &str = "owner_id = ?1 AND date IS NOT NULL AND total_units IS NOT NULL";
     let counts: Vec<(Option<Currency>, usize)> = {
         let mut statement = db
-            .prepare_cached(&format!(
-                "SELECT currency, COUNT(*) FROM receipts INDEXED BY receipts_history WHERE {SPENT} GROUP BY currency"
-            ))
+            .prepare_cached("SELECT currency, SUM(receipts) FROM spend_months WHERE owner_id = ?1 GROUP BY currency")
             .map_err(failed)?;
         let rows = statement
-            .query_map(params![owner], |row| Ok((row.get::<_, Option<String>>(0)?, row.get::<_, i64>(1)?)))
+            .query_map(params![owner], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))
             .map_err(failed)?;
         let mut counts = Vec::new();
         for row in rows {
             let (code, count) = row.map_err(failed)?;
-            counts.push((code.and_then(|code| code.parse().ok()), count.max(0) as usize));
+            counts.push((some_text(code).and_then(|code| code.parse().ok()), count.max(0) as usize));
         }
         counts
     };
     let currency = main_currency(&counts);
     let code = currency.map(|currency| currency.to_string());
-    // Receipts without a currency count in the main one.
-    let same_money = "(currency IS NULL OR currency = ?2)";
-    let in_range = format!("{SPENT} AND date >= ?3 AND date <= ?4 AND {same_money}");
-    let range = params![owner, code, from.to_string(), to.to_string()];
     let mut aggregates = SpendAggregates { currency, ..Default::default() };
+    let mut sums: [std::collections::BTreeMap<String, (i64, usize)>; 3] = Default::default();
 
-    let mut groups: [std::collections::BTreeMap<String, (i64, usize)>; 3] = Default::default();
-    {
+    let whole = whole_months(from, to);
+    if let Some((first, last)) = whole {
         let mut statement = db
-            .prepare_cached(&format!(
-                "SELECT substr(date, 1, 7), category, merchant_key, SUM(total_units), COUNT(*)
-                 FROM receipts INDEXED BY receipts_spend WHERE {in_range} GROUP BY 1, 2, 3"
-            ))
+            .prepare_cached(
+                "SELECT month, currency, category, merchant_key, units, receipts FROM spend_months
+                 WHERE owner_id = ?1 AND month >= ?2 AND month <= ?3",
+            )
             .map_err(failed)?;
-        let mut rows = statement.query(range).map_err(failed)?;
+        let mut rows = statement
+            .query(params![owner, first.to_string()[..7].to_owned(), last.to_string()[..7].to_owned()])
+            .map_err(failed)?;
         while let Some(row) = rows.next().map_err(failed)? {
-            let month: String = row.get(0).map_err(failed)?;
-            let category: Option<String> = row.get(1).map_err(failed)?;
-            let merchant: Option<String> = row.get(2).map_err(failed)?;
-            let (units, count): (i64, i64) = (row.get(3).map_err(failed)?, row.get(4).map_err(failed)?);
-            let keys = [
-                month,
-                category.unwrap_or_else(|| category_key(None).to_owned()),
-                merchant.unwrap_or_else(|| "unknown".to_owned()),
-            ];
-            for (group, key) in groups.iter_mut().zip(keys) {
-                let entry = group.entry(key).or_default();
-                entry.0 += units;
-                entry.1 += count.max(0) as usize;
-            }
+            let group = (
+                row.get::<_, String>(0).map_err(failed)?,
+                some_text(row.get(1).map_err(failed)?),
+                some_text(row.get(2).map_err(failed)?),
+                some_text(row.get(3).map_err(failed)?),
+                row.get(4).map_err(failed)?,
+                row.get(5).map_err(failed)?,
+            );
+            add_group(&mut aggregates, &mut sums, code.as_deref(), group);
         }
     }
-    let [by_month, by_category, by_merchant] = groups.map(|group| {
-        group
-            .into_iter()
+    let partial: Vec<(NaiveDate, NaiveDate)> = match whole {
+        None => vec![(from, to)],
+        Some((first, last)) => {
+            let mut ends = Vec::new();
+            if let Some(before) = first.pred_opt().filter(|before| from <= *before) {
+                ends.push((from, before));
+            }
+            if let Some(after) = last.succ_opt().filter(|after| *after <= to) {
+                ends.push((after, to));
+            }
+            ends
+        }
+    };
+    for (start, end) in partial {
+        let mut statement = db
+            .prepare_cached(
+                "SELECT substr(date, 1, 7), currency, category, merchant_key, SUM(total_units), COUNT(*)
+                 FROM receipts INDEXED BY receipts_spend
+                 WHERE owner_id = ?1 AND date >= ?2 AND date <= ?3 AND total_units IS NOT NULL
+                 GROUP BY 1, 2, 3, 4",
+            )
+            .map_err(failed)?;
+        let mut rows = statement.query(params![owner, start.to_string(), end.to_string()]).map_err(failed)?;
+        while let Some(row) = rows.next().map_err(failed)? {
+            let group = (
+                row.get(0).map_err(failed)?,
+                row.get(1).map_err(failed)?,
+                row.get(2).map_err(failed)?,
+                row.get(3).map_err(failed)?,
+                row.get(4).map_err(failed)?,
+                row.get(5).map_err(failed)?,
+            );
+            add_group(&mut aggregates, &mut sums, code.as_deref(), group);
+        }
+    }
+    let [by_month, by_category, by_merchant] = sums.map(|sum| {
+        sum.into_iter()
             .map(|(key, (units, receipts))| Spend { key, total: Amount::from_units(units), receipts })
             .collect()
     });
     (aggregates.by_month, aggregates.by_category, aggregates.by_merchant) = (by_month, by_category, by_merchant);
-    aggregates.other_currency_receipts = db
-        .prepare_cached(&format!(
-            "SELECT COUNT(*) FROM receipts INDEXED BY receipts_spend
-             WHERE {SPENT} AND date >= ?3 AND date <= ?4 AND NOT {same_money}"
-        ))
-        .and_then(|mut statement| statement.query_row(range, |row| row.get::<_, i64>(0)))
-        .map_err(failed)?
-        .max(0) as usize;
-    for (grouping, target) in
-        [("image_sha256", &mut aggregates.same_image), ("merchant_key, date, total_units", &mut aggregates.same_sale)]
+
+    // Same money: no currency, or the main one.
+    let same_money = "(currency IS NULL OR currency = ?2)";
     {
-        let named = if grouping.starts_with("merchant") { " AND merchant_key IS NOT NULL" } else { "" };
         let mut statement = db
             .prepare_cached(&format!(
-                "SELECT group_concat(id) FROM receipts INDEXED BY receipts_spend WHERE {in_range}{named}
-                 GROUP BY {grouping} HAVING COUNT(*) > 1"
+                "SELECT id, image_sha256, merchant_key, date, total_units FROM receipts INDEXED BY receipts_duplicates
+                 WHERE owner_id = ?1 AND duplicate = 1 AND date >= ?3 AND date <= ?4 AND total_units IS NOT NULL
+                   AND {same_money}"
             ))
             .map_err(failed)?;
-        let rows = statement.query_map(range, |row| row.get::<_, String>(0)).map_err(failed)?;
-        for row in rows {
-            target.push(ids(&row.map_err(failed)?)?);
-        }
-    }
-    let history: i64 = db
-        .prepare_cached(&format!(
-            "SELECT COUNT(*) FROM receipts INDEXED BY receipts_history_totals WHERE {SPENT} AND {same_money}"
-        ))
-        .and_then(|mut statement| statement.query_row(params![owner, code], |row| row.get(0)))
-        .map_err(failed)?;
-    let history = history.max(0) as usize;
-    if history >= MIN_HISTORY {
-        let middle: Vec<i64> = {
-            let mut statement = db
-                .prepare_cached(&format!(
-                    "SELECT total_units FROM receipts INDEXED BY receipts_history_totals WHERE {SPENT} AND {same_money}
-                     ORDER BY total_units LIMIT 2 OFFSET ?3"
+        let rows = statement
+            .query_map(params![owner, code, from.to_string(), to.to_string()], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, i64>(4)?,
                 ))
-                .map_err(failed)?;
-            let rows = statement
-                .query_map(params![owner, code, ((history - 1) / 2) as i64], |row| row.get(0))
-                .map_err(failed)?;
-            rows.collect::<Result<_, _>>().map_err(failed)?
-        };
-        aggregates.median = median_of_units(&middle, history);
+            })
+            .map_err(failed)?;
+        let mut images: std::collections::BTreeMap<String, Vec<ReceiptId>> = Default::default();
+        let mut sales: std::collections::BTreeMap<(String, String, i64), Vec<ReceiptId>> = Default::default();
+        for row in rows {
+            let (id, image, merchant, date, units) = row.map_err(failed)?;
+            let id: ReceiptId = id.parse().map_err(|_| StoreError::Corrupt(format!("receipt id {id:?}")))?;
+            images.entry(image).or_default().push(id);
+            if let Some(merchant) = merchant {
+                sales.entry((merchant, date, units)).or_default().push(id);
+            }
+        }
+        aggregates.same_image = images.into_values().filter(|group| group.len() > 1).collect();
+        aggregates.same_sale = sales.into_values().filter(|group| group.len() > 1).collect();
     }
+    let recent: Vec<i64> = {
+        let mut statement = db
+            .prepare_cached(&format!(
+                "SELECT total_units FROM receipts INDEXED BY receipts_purchased
+                 WHERE owner_id = ?1 AND date IS NOT NULL AND total_units IS NOT NULL AND {same_money}
+                 ORDER BY sort_purchased, recency, id LIMIT ?3"
+            ))
+            .map_err(failed)?;
+        let rows = statement.query_map(params![owner, code, MEDIAN_WINDOW as i64], |row| row.get(0)).map_err(failed)?;
+        rows.collect::<Result<_, _>>().map_err(failed)?
+    };
+    aggregates.median = median_of_recent(recent);
     if let Some(threshold) = aggregates.median.and_then(unusual_threshold) {
         let mut statement = db
             .prepare_cached(&format!(
-                "SELECT id, total_units FROM receipts INDEXED BY receipts_spend WHERE {in_range} AND total_units > ?5"
+                "SELECT id, total_units FROM receipts INDEXED BY receipts_totals
+                 WHERE owner_id = ?1 AND total_units > ?5 AND date >= ?3 AND date <= ?4 AND {same_money}"
             ))
             .map_err(failed)?;
         let rows = statement
