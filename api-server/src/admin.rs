@@ -25,11 +25,11 @@ pub struct RoleChange {
 }
 
 /// Lists every user, by user name.
-#[utoipa::path(get, path = "/api/admin/users", tag = "admin", security(("bearer" = []), ("api_key" = [])),
+#[utoipa::path(get, path = "/api/admin/users", tag = "admin", security(("bearer" = [])),
     responses(
         (status = 200, description = "Every user", body = [UserView]),
         (status = 401, description = "Not signed in", body = Problem),
-        (status = 403, description = "Not an administrator", body = Problem),
+        (status = 403, description = "Not an administrator, or an API key (administration needs a session)", body = Problem),
     ))]
 pub async fn list_users(
     State(state): State<AppState>,
@@ -59,12 +59,12 @@ async fn change_user(
 }
 
 /// Disables a user: they cannot sign in, and their tokens, sessions and API keys stop working.
-#[utoipa::path(post, path = "/api/admin/users/{id}/disable", tag = "admin", security(("bearer" = []), ("api_key" = [])),
+#[utoipa::path(post, path = "/api/admin/users/{id}/disable", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The user's id")),
     responses(
         (status = 200, description = "Disabled", body = UserView),
         (status = 401, description = "Not signed in", body = Problem),
-        (status = 403, description = "Not an administrator", body = Problem),
+        (status = 403, description = "Not an administrator, or an API key (administration needs a session)", body = Problem),
         (status = 404, description = "No such user", body = Problem),
         (status = 422, description = "Administrators cannot disable themselves", body = Problem),
     ))]
@@ -74,17 +74,17 @@ pub async fn disable_user(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<UserView>, AppError> {
     let view = change_user(&state, &admin, id, UserChange::Disabled(true)).await?;
-    tracing::info!(user.id = %id, admin.id = %admin.0.user_id, "user disabled");
+    tracing::warn!(target: "security", event = "user_disabled", user.id = %id, admin.id = %admin.0.user_id, "user disabled");
     Ok(axum::Json(view))
 }
 
 /// Enables a disabled user again; they sign in anew.
-#[utoipa::path(post, path = "/api/admin/users/{id}/enable", tag = "admin", security(("bearer" = []), ("api_key" = [])),
+#[utoipa::path(post, path = "/api/admin/users/{id}/enable", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The user's id")),
     responses(
         (status = 200, description = "Enabled", body = UserView),
         (status = 401, description = "Not signed in", body = Problem),
-        (status = 403, description = "Not an administrator", body = Problem),
+        (status = 403, description = "Not an administrator, or an API key (administration needs a session)", body = Problem),
         (status = 404, description = "No such user", body = Problem),
         (status = 422, description = "Administrators cannot change themselves", body = Problem),
     ))]
@@ -94,17 +94,17 @@ pub async fn enable_user(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<UserView>, AppError> {
     let view = change_user(&state, &admin, id, UserChange::Disabled(false)).await?;
-    tracing::info!(user.id = %id, admin.id = %admin.0.user_id, "user enabled");
+    tracing::warn!(target: "security", event = "user_enabled", user.id = %id, admin.id = %admin.0.user_id, "user enabled");
     Ok(axum::Json(view))
 }
 
 /// Changes a user's role; their current tokens stop working, so the new role applies at once.
-#[utoipa::path(put, path = "/api/admin/users/{id}/role", tag = "admin", security(("bearer" = []), ("api_key" = [])),
+#[utoipa::path(put, path = "/api/admin/users/{id}/role", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The user's id")), request_body = RoleChange,
     responses(
         (status = 200, description = "Changed", body = UserView),
         (status = 401, description = "Not signed in", body = Problem),
-        (status = 403, description = "Not an administrator", body = Problem),
+        (status = 403, description = "Not an administrator, or an API key (administration needs a session)", body = Problem),
         (status = 404, description = "No such user", body = Problem),
         (status = 422, description = "Invalid role, or the administrator's own", body = Problem),
     ))]
@@ -115,6 +115,6 @@ pub async fn change_role(
     ApiJson(body): ApiJson<RoleChange>,
 ) -> Result<axum::Json<UserView>, AppError> {
     let view = change_user(&state, &admin, id, UserChange::Role(body.role)).await?;
-    tracing::info!(user.id = %id, admin.id = %admin.0.user_id, role = body.role.as_str(), "role changed");
+    tracing::warn!(target: "security", event = "role_changed", user.id = %id, admin.id = %admin.0.user_id, role = body.role.as_str(), "role changed");
     Ok(axum::Json(view))
 }

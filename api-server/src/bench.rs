@@ -118,7 +118,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // Limits far above the offered load: the limiter still runs on every request.
     let mut settings = Settings::for_tests();
     let open = Limit::per_second(1e6, 1_000_000);
-    settings.limits = Limits { api: open, upload: open, login: open, login_address: open };
+    settings.limits = Limits { api: open, upload: open, login: open, login_address: open, address: open };
     let hasher = Hasher::new(HashParams::default())?;
     let queue = AnyQueue::Memory(Arc::new(MemoryQueue::new(QueuePolicy::default())));
     let state = AppState::new(store, queue, guard, hasher.clone(), settings, Metrics::new(), 0);

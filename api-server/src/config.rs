@@ -95,6 +95,12 @@ pub struct ServeArgs {
     /// Login attempts per minute per account and client address (also registrations per address).
     #[arg(long, env = "RATE_LIMIT_LOGIN_PER_MINUTE", default_value_t = 5.0)]
     pub rate_limit_login_per_minute: f64,
+    /// Requests per second per client address, on every route, before credentials are checked.
+    #[arg(long, env = "RATE_LIMIT_ADDRESS_PER_SECOND", default_value_t = 100.0)]
+    pub rate_limit_address_per_second: f64,
+    /// Requests a client address may send at once above its steady rate.
+    #[arg(long, env = "RATE_LIMIT_ADDRESS_BURST", default_value_t = 200)]
+    pub rate_limit_address_burst: u32,
     /// Login attempts per minute per client address, whatever the account (password spraying).
     #[arg(long, env = "RATE_LIMIT_LOGIN_PER_ADDRESS_PER_MINUTE", default_value_t = 30.0)]
     pub rate_limit_login_per_address_per_minute: f64,
@@ -129,6 +135,10 @@ pub struct ServeArgs {
     /// Rows one CSV export may have; a larger export is refused and asks for a narrower range.
     #[arg(long, env = "EXPORT_MAX_ROWS", default_value_t = 100_000)]
     pub export_max_rows: u64,
+    /// An address for the admin endpoints (`/metrics`, `/healthz`, and `/readyz` with each failing
+    /// check's reason); the API port's `/readyz` names checks without reasons.
+    #[arg(long, env = "ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
     /// When the web app's cookies carry `Secure`: `auto` (when the request reached a trusted proxy
     /// over HTTPS, by its `X-Forwarded-Proto`), `always` or `never`.
     #[arg(long, env = "SECURE_COOKIES", value_enum, default_value_t = SecureCookies::Auto)]
@@ -248,6 +258,9 @@ pub struct Limits {
     pub login: Limit,
     /// Logins per address across every account (against password spraying).
     pub login_address: Limit,
+    /// Every request per client address, checked before anything else (before credentials are
+    /// looked up); far above what one person or a NAT of them sends.
+    pub address: Limit,
 }
 
 impl Limits {
@@ -268,6 +281,7 @@ impl Default for Limits {
             upload: Limit::per_second(2.0, 4),
             login: Limit::per_second(5.0 / 60.0, 5),
             login_address: Limit::per_second(30.0 / 60.0, 30),
+            address: Limit::per_second(100.0, 200),
         }
     }
 }
@@ -319,6 +333,11 @@ impl Settings {
                 api: limit("RATE_LIMIT_API", args.rate_limit_api_per_second, args.rate_limit_api_burst)?,
                 upload: limit("RATE_LIMIT_UPLOAD", args.rate_limit_upload_per_second, args.rate_limit_upload_burst)?,
                 login: limit("RATE_LIMIT_LOGIN", args.rate_limit_login_per_minute / 60.0, login_burst)?,
+                address: limit(
+                    "RATE_LIMIT_ADDRESS",
+                    args.rate_limit_address_per_second,
+                    args.rate_limit_address_burst,
+                )?,
                 login_address: limit(
                     "RATE_LIMIT_LOGIN_PER_ADDRESS",
                     args.rate_limit_login_per_address_per_minute / 60.0,

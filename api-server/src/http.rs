@@ -38,25 +38,45 @@ pub fn route_class(method: &Method, path: &str) -> Option<RouteClass> {
     }
 }
 
-/// Resolves the client address and the caller, then applies the route's rate limit: per user when
-/// signed in, per address otherwise. Refusals are 429 with `Retry-After`; every limited response
-/// carries `RateLimit-*` headers.
+/// Resolves the client address, applies the per-address limit of every request, then (on API
+/// routes only) authenticates the caller and applies the route's rate limit: per user when signed
+/// in, per address otherwise. Operational routes and the web app's static files never look
+/// credentials up, and no credential is looked up for an address past its limit, so an anonymous
+/// flood with made-up keys costs no store queries. Refusals are 429 with `Retry-After`; every
+/// limited response carries `RateLimit-*` headers.
 pub async fn protect(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |ConnectInfo(address)| address.ip());
     let ip = client_ip(peer, request.headers(), &state.settings.trusted_proxies);
-    let authentication = authenticate(&state, request.headers()).await;
+    request.extensions_mut().insert(ClientIp(ip));
+    let address_limit = state.settings.limits.address;
+    let decision = match state.guard.check_rate(&[(format!("address:{}", address_key(ip)), address_limit)]).await {
+        Ok(decision) => decision,
+        Err(error) => return AppError::from(error).into_response(),
+    };
+    if !decision.allowed {
+        tracing::warn!(target: "security", event = "address_rate_limited", client.address = %ip, "request refused: too many from this address");
+        let mut response = AppError::TooManyRequests(decision.retry_after).into_response();
+        rate_limit_headers(&mut response, address_limit.burst, address_limit.window(), &decision);
+        return response;
+    }
     let path = request.extensions().get::<MatchedPath>().map(|matched| matched.as_str().to_owned());
     let class = path.as_deref().and_then(|path| route_class(request.method(), path));
+    let Some(class) = class else {
+        request.extensions_mut().insert(Authentication::Anonymous);
+        return next.run(request).await;
+    };
+    let authentication = authenticate(&state, request.headers()).await;
     let who = match &authentication {
         Authentication::Authenticated(principal) => format!("user:{}", principal.user_id),
         _ => format!("ip:{}", address_key(ip)),
     };
-    request.extensions_mut().insert(ClientIp(ip));
+    if matches!(authentication, Authentication::Refused) {
+        tracing::info!(target: "security", event = "credentials_refused", client.address = %ip, "credentials refused");
+    }
     request.extensions_mut().insert(authentication);
-    let Some(class) = class else { return next.run(request).await };
     let limit = state.settings.limits.of(class);
     let decision = match state.guard.check_rate(&[(format!("{}:{who}", class.as_str()), limit)]).await {
         Ok(decision) => decision,

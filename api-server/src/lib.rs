@@ -88,6 +88,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::routes::login))
         .routes(routes!(auth::routes::refresh))
         .routes(routes!(auth::routes::logout))
+        .routes(routes!(auth::sessions::list, auth::sessions::end_others))
+        .routes(routes!(auth::sessions::end))
         .routes(routes!(auth::routes::me))
         .routes(routes!(auth::routes::change_password))
         .routes(routes!(auth::browser::login))
@@ -137,7 +139,7 @@ pub fn app(state: AppState, readiness: Readiness) -> Result<Router, prometheus::
         .route("/openapi.json", get(move || async move { axum::Json(document.as_ref().clone()) }))
         .merge(docs::router())
         .with_state(state.clone())
-        .merge(admin_routes::router(state.metrics.clone(), readiness));
+        .merge(admin_routes::public_router(state.metrics.clone(), readiness));
     Ok(http::layered(routes, state, http_metrics))
 }
 

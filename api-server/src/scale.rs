@@ -200,7 +200,7 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
         };
         let mut settings = Settings::for_tests();
         let open = Limit::per_second(1e6, 1_000_000);
-        settings.limits = Limits { api: open, upload: open, login: open, login_address: open };
+        settings.limits = Limits { api: open, upload: open, login: open, login_address: open, address: open };
         settings.export_max_rows = 1_000_000;
         let state = AppState::new(
             store,

@@ -38,14 +38,18 @@ pub async fn open_store(args: &StoreArgs) -> Result<AnyStore, StoreError> {
 }
 
 /// Connects the queue and the guard state: Redis when a URL is given, else in process.
-pub async fn open_queue_and_guard(args: &ServeArgs) -> anyhow::Result<(AnyQueue, Guard)> {
+pub async fn open_queue_and_guard(args: &ServeArgs, store: &AnyStore) -> anyhow::Result<(AnyQueue, Guard)> {
     match &args.redis_url {
         Some(url) => {
             let instance: InstanceName = args.instance.parse()?;
             let queue = RedisQueue::connect(url, &instance, QueuePolicy::default()).await?;
             Ok((AnyQueue::Redis(queue), Guard::Redis(RedisGuard::connect(url, &instance).await?)))
         }
-        None => Ok((AnyQueue::Memory(Arc::new(MemoryQueue::new(QueuePolicy::default()))), Guard::memory())),
+        None => Ok((
+            AnyQueue::Memory(Arc::new(MemoryQueue::new(QueuePolicy::default()))),
+            // Without Redis, revocations are kept in the store so that they survive a restart.
+            Guard::Memory(crate::guard::MemoryGuard::persisted(store.clone()).await?),
+        )),
     }
 }
 
@@ -60,7 +64,7 @@ fn in_process_workers(args: &ServeArgs) -> usize {
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings::from_args(&args)?;
     let store = open_store(&args.store).await?;
-    let (queue, guard) = open_queue_and_guard(&args).await?;
+    let (queue, guard) = open_queue_and_guard(&args, &store).await?;
     let workers = in_process_workers(&args);
     if workers > 0 && args.redis_url.is_none() && cfg!(not(feature = "embedded-ocr")) {
         anyhow::bail!("this build has no embedded OCR: set REDIS_URL and run ocr-worker processes");
@@ -98,6 +102,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None
     };
     let router = crate::app(state.clone(), readiness(&state))?;
+    if let Some(admin) = args.admin_listen {
+        let admin_router = finagent_platform::admin::router(state.metrics.clone(), readiness(&state));
+        let stop = wait_for_stop(stopped.clone());
+        tokio::spawn(async move {
+            if let Err(error) = finagent_platform::admin::serve(admin, admin_router, stop).await {
+                tracing::error!(%error, "the admin endpoints stopped");
+            }
+        });
+    }
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     tracing::info!(http.address = %listener.local_addr()?, "api listening");
     let options = crate::listen::ServeOptions {

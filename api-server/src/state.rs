@@ -40,6 +40,8 @@ pub struct Shared {
     pub upload_slots: Arc<tokio::sync::Semaphore>,
     /// Each user's uploads in progress.
     pub uploads_in_progress: Arc<crate::limits::uploads::UploadsInProgress>,
+    /// Credentials looked up, by outcome (`accepted`, `refused`, `unavailable`).
+    pub credential_checks: prometheus::IntCounterVec,
 }
 
 impl AppState {
@@ -61,6 +63,13 @@ impl AppState {
             settings.refresh_ttl,
         );
         let upload_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_uploads));
+        let credential_checks = prometheus::IntCounterVec::new(
+            prometheus::Opts::new("finagent_api_credential_checks_total", "Credentials looked up, by outcome."),
+            &["outcome"],
+        )
+        .expect("a valid metric");
+        // A registry shared by two states (tests) keeps the first one's counter.
+        metrics.registry().register(Box::new(credential_checks.clone())).ok();
         Self(Arc::new(Shared {
             store,
             queue,
@@ -72,6 +81,7 @@ impl AppState {
             metrics,
             upload_slots,
             uploads_in_progress: Arc::default(),
+            credential_checks,
         }))
     }
 }

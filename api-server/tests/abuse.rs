@@ -180,3 +180,135 @@ fn abuse_a_connection_that_never_sends_its_headers_is_closed() {
     healthy.read_to_string(&mut answer).expect("answer");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+/// Operational routes never look credentials up, and an address past its limit is refused before
+/// any credential it presents is looked up: a flood of made-up keys costs no store queries.
+#[tokio::test]
+async fn abuse_made_up_keys_cost_no_lookups_on_operational_routes_or_past_the_address_limit() {
+    let mut settings = Settings::for_tests();
+    settings.limits = generous_limits();
+    settings.limits.address = Limit::per_second(1.0, 30);
+    let app = TestApp::with(Guard::memory(), settings).await;
+    let checks = |outcome: &str| app.state.credential_checks.with_label_values(&[outcome]).get();
+    let with_key = |path: &str, key: String| {
+        let mut request = Request::get(path).header("x-api-key", key).body(Body::empty()).expect("request");
+        request.extensions_mut().insert(ConnectInfo("203.0.113.77:40000".parse::<SocketAddr>().expect("peer")));
+        request
+    };
+    for index in 0..10 {
+        let reply = app.send(with_key("/healthz", format!("fa_made_up_{index}"))).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    assert_eq!(checks("refused"), 0, "operational routes look no credentials up");
+    let mut refused_at = None;
+    for index in 0..40 {
+        let reply = app.send(with_key("/api/receipts", format!("fa_made_up_{index}"))).await;
+        if reply.status == StatusCode::TOO_MANY_REQUESTS && refused_at.is_none() {
+            refused_at = Some(index);
+        }
+    }
+    let refused_at = refused_at.expect("the address limit refuses the flood");
+    assert!(refused_at >= 19, "the first requests count against the burst: refused at {refused_at}");
+    assert!(checks("refused") <= 21, "no lookups past the address limit: {} looked up", checks("refused"));
+    let other = app.send(with_key("/api/receipts", "fa_made_up".into())).await;
+    assert_eq!(other.status, StatusCode::TOO_MANY_REQUESTS, "still held");
+}
+
+/// The API port's `/readyz` names its checks without their reasons.
+#[tokio::test]
+async fn abuse_readiness_on_the_api_port_tells_no_internals() {
+    let app = TestApp::new().await;
+    let readiness = finagent_platform::admin::Readiness::new().with_check("store", || {
+        Box::pin(async { Err("connection refused: mongodb-0.mongodb.internal:27017".to_owned()) })
+    });
+    let state = finagent_api_server::state::AppState::new(
+        app.state.store.clone(),
+        app.state.queue.clone(),
+        Guard::memory(),
+        app.state.hasher.clone(),
+        app.state.settings.clone(),
+        finagent_platform::metrics::Metrics::new(),
+        0,
+    );
+    let router = finagent_api_server::app(state.clone(), readiness).expect("router");
+    let reply = TestApp { router, state }.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.json["checks"]["store"], "failed");
+    assert!(!reply.json.to_string().contains("internal"), "{}", reply.json);
+}
+
+/// An administrator's API key cannot administer: a leaked key cannot promote another account or
+/// disable the other administrators. The administrator's session can.
+#[tokio::test]
+async fn abuse_an_admin_api_key_cannot_change_roles_or_disable_admins() {
+    let app = TestApp::new().await;
+    let admin = app.account("boss", Role::Admin).await;
+    let other_admin = app.account("boss", Role::Admin).await;
+    let user = app.account("plain", Role::User).await;
+    let (key, _) = app.api_key(&admin).await;
+    let promote = json!({"role": "admin"});
+    let by_key =
+        app.call(Method::PUT, &format!("/api/admin/users/{}/role", user.id), Some(&key), Some(promote.clone())).await;
+    assert_eq!(by_key.status, StatusCode::FORBIDDEN, "{:?}", by_key.json);
+    let disable =
+        app.call(Method::POST, &format!("/api/admin/users/{}/disable", other_admin.id), Some(&key), None).await;
+    assert_eq!(disable.status, StatusCode::FORBIDDEN);
+    let listing = app.call(Method::GET, "/api/admin/users", Some(&key), None).await;
+    assert_eq!(listing.status, StatusCode::FORBIDDEN);
+    let by_session =
+        app.call(Method::PUT, &format!("/api/admin/users/{}/role", user.id), Some(&admin.access), Some(promote)).await;
+    assert_eq!(by_session.status, StatusCode::OK, "{:?}", by_session.json);
+}
+
+/// A read-only key reads and cannot change anything; an expired key is refused.
+#[tokio::test]
+async fn abuse_keys_can_be_read_only_and_expire() {
+    let app = TestApp::new().await;
+    let ann = app.account("scoped", Role::User).await;
+    let created = app
+        .call(
+            Method::POST,
+            "/api/auth/api-keys",
+            Some(&ann.access),
+            Some(json!({"name": "dashboard", "scope": "read_only", "expires_in_days": 30})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.json);
+    assert_eq!(created.json["scope"], "read_only");
+    assert!(created.json["expires_at"].is_string());
+    let key = created.json["key"].as_str().expect("key").to_owned();
+    assert_eq!(app.call(Method::GET, "/api/receipts", Some(&key), None).await.status, StatusCode::OK);
+    assert_eq!(app.call(Method::GET, "/api/insights/summary", Some(&key), None).await.status, StatusCode::OK);
+    let upload = app.upload(Some(&key), &unique_png(), None).await;
+    assert_eq!(upload.status, StatusCode::FORBIDDEN, "{:?}", upload.json);
+    let receipt = app.upload(Some(&ann.access), &unique_png(), None).await;
+    let id = receipt.json["task_id"].as_str().expect("id");
+    let delete = app.call(Method::DELETE, &format!("/api/receipts/{id}"), Some(&key), None).await;
+    assert_eq!(delete.status, StatusCode::FORBIDDEN);
+    let bad = app
+        .call(Method::POST, "/api/auth/api-keys", Some(&ann.access), Some(json!({"name": "x", "expires_in_days": 0})))
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A key past its expiry is refused like a revoked one.
+    let value = "fa_an_expired_key_of_the_test_0123456789";
+    let expired = finagent_core::account::ApiKey {
+        id: uuid::Uuid::now_v7(),
+        owner_id: ann.id,
+        name: "expired".into(),
+        prefix: value[..9].into(),
+        key_hash: finagent_api_server::auth::secrets::digest(value),
+        created_at: chrono::Utc::now() - chrono::Duration::days(31),
+        revoked: false,
+        expires_at: Some(chrono::Utc::now() - chrono::Duration::seconds(1)),
+        scope: Default::default(),
+    };
+    finagent_platform::store::ApiKeyStore::create_api_key(&app.state.store, &expired).await.expect("stored");
+    let refused = app.call(Method::GET, "/api/receipts", Some(value), None).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let listed = app.call(Method::GET, "/api/auth/api-keys", Some(&ann.access), None).await;
+    assert!(
+        listed.json.as_array().expect("keys").iter().all(|key| key["name"] != "expired"),
+        "expired keys are not listed"
+    );
+}

@@ -21,7 +21,7 @@ enum Caller {
     Service,
     /// The first user's API key.
     UserKey,
-    /// An administrator's API key: acts with its owner's role.
+    /// An administrator's API key: acts with its owner's role, except for administration.
     AdminKey,
 }
 
@@ -45,6 +45,8 @@ enum Target {
     Victim,
     /// A processed receipt of the first user; `{id}` is its id.
     UserReceipt,
+    /// A signed-in session of the first user (not the caller's); `{id}` is its id.
+    UserSession,
 }
 
 struct Row {
@@ -80,13 +82,17 @@ fn matrix() -> Vec<Row> {
         row(Method::POST, "/api/auth/browser/logout", Nothing, [403, 403, 403, 403, 403, 403, 403]),
         row(Method::GET, "/api/auth/me", Nothing, [401, 200, 200, 200, 200, 200, 200]),
         row(Method::POST, "/api/auth/password", Nothing, [401, 200, 200, 200, 200, 403, 403]),
+        row(Method::GET, "/api/auth/sessions", Nothing, [401, 200, 200, 200, 200, 403, 403]),
+        row(Method::DELETE, "/api/auth/sessions", Nothing, [401, 200, 200, 200, 200, 403, 403]),
+        row(Method::DELETE, "/api/auth/sessions/{id}", UserSession, [401, 204, 404, 404, 404, 403, 403]),
         row(Method::POST, "/api/auth/api-keys", Nothing, [401, 201, 201, 201, 201, 403, 403]),
         row(Method::GET, "/api/auth/api-keys", Nothing, [401, 200, 200, 200, 200, 403, 403]),
         row(Method::DELETE, "/api/auth/api-keys/{id}", UserApiKey, [401, 204, 404, 404, 404, 403, 403]),
-        row(Method::GET, "/api/admin/users", Nothing, [401, 403, 403, 200, 403, 403, 200]),
-        row(Method::POST, "/api/admin/users/{id}/disable", Victim, [401, 403, 403, 200, 403, 403, 200]),
-        row(Method::POST, "/api/admin/users/{id}/enable", Victim, [401, 403, 403, 200, 403, 403, 200]),
-        row(Method::PUT, "/api/admin/users/{id}/role", Victim, [401, 403, 403, 200, 403, 403, 200]),
+        // Administration needs the admin role and a session: an administrator's key cannot.
+        row(Method::GET, "/api/admin/users", Nothing, [401, 403, 403, 200, 403, 403, 403]),
+        row(Method::POST, "/api/admin/users/{id}/disable", Victim, [401, 403, 403, 200, 403, 403, 403]),
+        row(Method::POST, "/api/admin/users/{id}/enable", Victim, [401, 403, 403, 200, 403, 403, 403]),
+        row(Method::PUT, "/api/admin/users/{id}/role", Victim, [401, 403, 403, 200, 403, 403, 403]),
         // Receipts are private: administrators and other users cannot tell one exists (404).
         row(Method::POST, "/api/ocr/process", Nothing, [401, 202, 202, 202, 202, 202, 202]),
         row(Method::GET, "/api/ocr/status/{id}", UserReceipt, [401, 200, 404, 404, 404, 200, 404]),
@@ -206,6 +212,13 @@ async fn target_id(app: &TestApp, cast: &mut Cast, target: Target) -> Option<Str
             Some(app.api_key(&cast.user).await.1)
         }
         Target::Victim => Some(app.account("victim", Role::User).await.id.to_string()),
+        Target::UserSession => {
+            let mut other_device = cast.user.clone();
+            app.sign_in(&mut other_device).await;
+            let sessions = app.call(Method::GET, "/api/auth/sessions", Some(&other_device.access), None).await;
+            let current = sessions.json.as_array().into_iter().flatten().find(|session| session["current"] == true);
+            Some(current.expect("the new session is listed")["id"].as_str().expect("id").to_owned())
+        }
         Target::UserReceipt => {
             app.sign_in(&mut cast.user).await;
             let result = support::result("12.50", "2024-03-01", "KEDAI MAJU");

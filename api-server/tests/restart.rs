@@ -52,3 +52,48 @@ fn receipts_left_unfinished_by_a_stopped_server_are_read_after_a_restart() {
     drop(server);
     std::fs::remove_dir_all(&data).ok();
 }
+
+/// Status of a bearer GET.
+fn status_of(server: &Server, path: &str, token: &str) -> String {
+    let output = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("{}{path}", server.url)])
+        .args(["-H", &format!("authorization: Bearer {token}")])
+        .output()
+        .expect("curl");
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// Without Redis, a logout (and every other revocation) is kept in the embedded store: a restart
+/// with the same signing key does not bring the logged-out token back.
+#[test]
+fn a_token_logged_out_before_a_restart_stays_refused_after_it() {
+    let data = std::env::temp_dir().join(finagent_platform::testkit::unique_name("finagent-revoked"));
+    let key = [("JWT_SECRET_KEY", "a fixed signing key of at least thirty-two bytes"), ("OCR_WORKERS", "0")];
+    let (revoked, kept) = {
+        let server = Server::start_on(data.clone(), &key);
+        let body = json!({"username": "revoked", "email": "revoked@example.com", "password": "a revoked passphrase"});
+        server.post_json("/api/auth/register", &body);
+        let sign_in = || -> String {
+            let login: Value = serde_json::from_str(
+                &server
+                    .post_json("/api/auth/login", &json!({"username": "revoked", "password": "a revoked passphrase"})),
+            )
+            .expect("json");
+            login["access_token"].as_str().expect("token").to_owned()
+        };
+        let (revoked, kept) = (sign_in(), sign_in());
+        let output = Command::new("curl")
+            .args(["-sf", "-X", "POST", &format!("{}/api/auth/logout", server.url)])
+            .args(["-H", &format!("authorization: Bearer {revoked}")])
+            .output()
+            .expect("curl");
+        assert!(output.status.success(), "logout");
+        assert_eq!(status_of(&server, "/api/auth/me", &revoked), "401");
+        (revoked, kept)
+    };
+    let server = Server::start_on(data.clone(), &key);
+    assert_eq!(status_of(&server, "/api/auth/me", &revoked), "401", "the logout outlived the restart");
+    assert_eq!(status_of(&server, "/api/auth/me", &kept), "200", "other sessions are untouched");
+    drop(server);
+    std::fs::remove_dir_all(&data).ok();
+}

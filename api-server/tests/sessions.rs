@@ -185,13 +185,15 @@ async fn api_keys_are_shown_once_stored_hashed_and_never_outrank_their_owner() {
     // Stored as a digest only.
     let stored = finagent_platform::store::ApiKeyStore::api_keys(&app.state.store, owner.id).await.expect("keys");
     assert!(stored.iter().all(|stored| stored.key_hash != key && stored.key_hash.len() == 64));
-    // The key follows its owner's role: promoted owner, admin key; demoted, user key again.
+    // The key follows its owner's role (promoted, then demoted), and never administers.
     let role = format!("/api/admin/users/{}/role", owner.id);
-    assert_eq!(app.call(Method::GET, "/api/admin/users", Some(&key), None).await.status, StatusCode::FORBIDDEN);
+    let role_of_key = || async { app.call(Method::GET, "/api/auth/me", Some(&key), None).await.json["role"].clone() };
+    assert_eq!(role_of_key().await, "user");
     app.call(Method::PUT, &role, Some(&admin.access), Some(json!({"role": "admin"}))).await;
-    assert_eq!(app.call(Method::GET, "/api/admin/users", Some(&key), None).await.status, StatusCode::OK);
-    app.call(Method::PUT, &role, Some(&admin.access), Some(json!({"role": "user"}))).await;
+    assert_eq!(role_of_key().await, "admin");
     assert_eq!(app.call(Method::GET, "/api/admin/users", Some(&key), None).await.status, StatusCode::FORBIDDEN);
+    app.call(Method::PUT, &role, Some(&admin.access), Some(json!({"role": "user"}))).await;
+    assert_eq!(role_of_key().await, "user");
     // Revoked: dead at once; revoking again is a 404.
     let mut owner = owner;
     app.sign_in(&mut owner).await;
@@ -320,4 +322,61 @@ async fn rotation_never_extends_the_session() {
     let rotated = refresh(&app, login.json["refresh_token"].as_str().expect("refresh")).await;
     let left = rotated.json["refresh_expires_in"].as_u64().expect("seconds");
     assert!(left < first_left, "{left} should be below {first_left}");
+}
+
+/// A user sees their sessions (where and when each started, when it was last used, which one is
+/// this one), ends one (its tokens stop at once) or every other one.
+#[tokio::test]
+async fn sessions_are_listed_and_ended_by_their_owner() {
+    let app = TestApp::new().await;
+    let laptop = app.account("devices", Role::User).await;
+    let mut phone = laptop.clone();
+    app.sign_in(&mut phone).await;
+    let mut tablet = laptop.clone();
+    let login = axum::http::Request::post("/api/auth/login")
+        .header("content-type", "application/json")
+        .header("user-agent", "Tablet/1.0")
+        .body(axum::body::Body::from(json!({"username": tablet.username, "password": tablet.password}).to_string()))
+        .expect("request");
+    let reply = app.send(login).await;
+    tablet.access = reply.json["access_token"].as_str().expect("access").to_owned();
+    tablet.refresh = reply.json["refresh_token"].as_str().expect("refresh").to_owned();
+
+    let listed = app.call(Method::GET, "/api/auth/sessions", Some(&laptop.access), None).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    let sessions = listed.json.as_array().expect("list").clone();
+    assert_eq!(sessions.len(), 3, "{sessions:?}");
+    assert_eq!(sessions.iter().filter(|session| session["current"] == true).count(), 1);
+    assert!(sessions.iter().any(|session| session["user_agent"] == "Tablet/1.0"));
+    assert!(sessions.iter().all(|session| session["created_at"].is_string() && session["last_used_at"].is_string()));
+    let tablet_id = sessions.iter().find(|session| session["user_agent"] == "Tablet/1.0").expect("tablet")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    // Another user cannot end it; the owner can, and its tokens stop at once.
+    let stranger = app.account("devices", Role::User).await;
+    let refused =
+        app.call(Method::DELETE, &format!("/api/auth/sessions/{tablet_id}"), Some(&stranger.access), None).await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+    let ended = app.call(Method::DELETE, &format!("/api/auth/sessions/{tablet_id}"), Some(&laptop.access), None).await;
+    assert_eq!(ended.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.call(Method::GET, "/api/auth/me", Some(&tablet.access), None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let refresh =
+        app.call(Method::POST, "/api/auth/refresh", None, Some(json!({"refresh_token": tablet.refresh}))).await;
+    assert_eq!(refresh.status, StatusCode::UNAUTHORIZED);
+
+    // Signing out everywhere else keeps this session only.
+    let others = app.call(Method::DELETE, "/api/auth/sessions", Some(&laptop.access), None).await;
+    assert_eq!(others.json["ended"], 1, "{:?}", others.json);
+    assert_eq!(app.call(Method::GET, "/api/auth/me", Some(&phone.access), None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.call(Method::GET, "/api/auth/me", Some(&laptop.access), None).await.status, StatusCode::OK);
+    let left = app.call(Method::GET, "/api/auth/sessions", Some(&laptop.access), None).await;
+    assert_eq!(left.json.as_array().expect("list").len(), 1);
+    // An API key cannot see or end sessions.
+    let (key, _) = app.api_key(&laptop).await;
+    assert_eq!(app.call(Method::GET, "/api/auth/sessions", Some(&key), None).await.status, StatusCode::FORBIDDEN);
 }

@@ -68,6 +68,16 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
     /// Revoked by logout, reuse detection or an administrator.
     pub revoked: bool,
+    /// When its refresh token was last exchanged (access tokens are not counted: they live 15
+    /// minutes at most), or when it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// The client address that started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_address: Option<String>,
+    /// The `User-Agent` that started it, at most 200 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
 }
 
 /// What presenting a refresh token did.
@@ -98,4 +108,22 @@ pub struct ApiKey {
     pub created_at: DateTime<Utc>,
     /// Revoked keys are rejected.
     pub revoked: bool,
+    /// After this the key is rejected; `None` for a key that does not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// What the key may do.
+    #[serde(default)]
+    pub scope: KeyScope,
+}
+
+/// What an API key may do.
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyScope {
+    /// Everything its owner may do with a key.
+    #[default]
+    ReadWrite,
+    /// Reads only (`GET` and `HEAD`): for dashboards and exports.
+    ReadOnly,
 }

@@ -93,13 +93,37 @@ struct AdminState {
     readiness: Readiness,
 }
 
-/// The admin routes over a process's metrics and readiness checks.
+/// The admin routes over a process's metrics and readiness checks, with each failing check's
+/// reason in `/readyz` (for an admin port, which only the cluster reaches).
 pub fn router(metrics: Metrics, readiness: Readiness) -> Router {
     Router::new()
         .route("/metrics", get(render_metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(AdminState { metrics, readiness })
+}
+
+/// The same routes for a port clients reach: `/readyz` names each check with a fixed outcome
+/// (`ok` or `failed`) and never its reason, which can name hosts and topology; the reason is
+/// logged instead.
+pub fn public_router(metrics: Metrics, readiness: Readiness) -> Router {
+    Router::new()
+        .route("/metrics", get(render_metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(public_readyz))
+        .with_state(AdminState { metrics, readiness })
+}
+
+async fn public_readyz(State(state): State<AdminState>) -> Response {
+    let mut report = state.readiness.report().await;
+    for (name, outcome) in report.checks.iter_mut() {
+        if outcome != "ok" {
+            tracing::warn!(check = %name, reason = %outcome, "not ready");
+            *outcome = "failed".to_owned();
+        }
+    }
+    let status = if report.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(report)).into_response()
 }
 
 /// Serves the admin router on `listen` until `shutdown` completes.

@@ -151,6 +151,9 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(store: impl Store) {
         created_at: now,
         expires_at: now + Duration::days(14),
         revoked: false,
+        last_used_at: None,
+        client_address: Some("203.0.113.5".to_owned()),
+        user_agent: Some("curl/8".to_owned()),
     };
     store.create_session(&session).await.expect("create");
     let rotated = store.rotate_session("t1", "t2", now).await.expect("rotate");
@@ -177,6 +180,43 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(store: impl Store) {
     assert_eq!(store.rotate_session("v1", "v2", now).await.expect("rotate"), Rotation::Invalid);
 }
 
+async fn sessions_are_listed_for_their_user_and_ended_one_by_one(store: impl Store) {
+    let now = Utc::now();
+    let (ann, bob) = (UserId::new(), UserId::new());
+    let session = |user: UserId, token: &str, started: i64| Session {
+        family_id: Uuid::new_v4(),
+        user_id: user,
+        current_token_hash: token.to_owned(),
+        created_at: now - Duration::minutes(started),
+        expires_at: now + Duration::days(14),
+        revoked: false,
+        last_used_at: None,
+        client_address: Some("198.51.100.7".to_owned()),
+        user_agent: Some("Firefox".to_owned()),
+    };
+    let (old, new, theirs) = (session(ann, "a1", 60), session(ann, "b1", 30), session(bob, "c1", 10));
+    for session in [&old, &new, &theirs] {
+        store.create_session(session).await.expect("create");
+    }
+    let expired = Session { expires_at: now - Duration::minutes(1), ..session(ann, "d1", 90) };
+    store.create_session(&expired).await.expect("create");
+    let listed: Vec<Uuid> = store.user_sessions(ann, now).await.expect("list").iter().map(|s| s.family_id).collect();
+    assert_eq!(listed, [new.family_id, old.family_id], "live ones, most recent first");
+    // Using the old one moves it first and records when.
+    store.rotate_session("a1", "a2", now).await.expect("rotate");
+    let listed = store.user_sessions(ann, now).await.expect("list");
+    assert_eq!(listed[0].family_id, old.family_id);
+    assert_eq!(listed[0].last_used_at.map(|at| at.timestamp()), Some(now.timestamp()));
+    assert_eq!(listed[0].user_agent.as_deref(), Some("Firefox"));
+    assert!(!store.revoke_user_session(bob, old.family_id).await.expect("revoke"), "not bob's");
+    assert!(store.revoke_user_session(ann, old.family_id).await.expect("revoke"));
+    assert!(!store.revoke_user_session(ann, old.family_id).await.expect("revoke"), "already ended");
+    let listed: Vec<Uuid> = store.user_sessions(ann, now).await.expect("list").iter().map(|s| s.family_id).collect();
+    assert_eq!(listed, [new.family_id]);
+    assert_eq!(store.rotate_session("a2", "a3", now).await.expect("rotate"), Rotation::Invalid, "ended");
+    assert_eq!(store.user_sessions(bob, now).await.expect("list").len(), 1);
+}
+
 async fn api_keys_belong_to_their_owner(store: impl Store) {
     let owner = UserId::new();
     let key = |name: &str, hash: &str, age: i64| ApiKey {
@@ -187,6 +227,8 @@ async fn api_keys_belong_to_their_owner(store: impl Store) {
         key_hash: hash.to_owned(),
         created_at: Utc::now() - Duration::minutes(age),
         revoked: false,
+        expires_at: None,
+        scope: Default::default(),
     };
     let (old, new) = (key("ci", "h1h1", 10), key("laptop", "h2h2", 1));
     store.create_api_key(&old).await.expect("create");
@@ -513,6 +555,7 @@ contract!(
     pages_match_the_reference_for_every_filter_and_order,
     spend_aggregates_match_the_reference,
     usage_counts_every_insert_and_delete,
+    sessions_are_listed_for_their_user_and_ended_one_by_one,
 );
 
 /// A database written before the key columns existed is migrated at open: its receipts list,

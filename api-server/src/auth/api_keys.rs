@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use finagent_core::account::ApiKey;
+use finagent_core::account::{ApiKey, KeyScope};
 use finagent_platform::store::ApiKeyStore;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -23,9 +23,17 @@ pub const MAX_KEYS_PER_USER: usize = 25;
 
 /// A key to create.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewApiKey {
     /// A label, 1–64 characters.
     pub name: String,
+    /// Days until the key stops working, 1–3650; without it the key works until revoked.
+    #[schema(minimum = 1, maximum = 3650)]
+    pub expires_in_days: Option<u32>,
+    /// `read_write` (the default) or `read_only` (only `GET` requests).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "read_only")]
+    pub scope: KeyScope,
 }
 
 /// A key as listed (never the key itself).
@@ -39,6 +47,12 @@ pub struct ApiKeyView {
     pub prefix: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// When it stops working, if it expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `read_write` or `read_only`.
+    #[schema(value_type = String, example = "read_write")]
+    pub scope: KeyScope,
 }
 
 /// A key just created: the only time its value is shown.
@@ -53,7 +67,14 @@ pub struct CreatedApiKey {
 
 impl From<&ApiKey> for ApiKeyView {
     fn from(key: &ApiKey) -> Self {
-        Self { id: key.id, name: key.name.clone(), prefix: key.prefix.clone(), created_at: key.created_at }
+        Self {
+            id: key.id,
+            name: key.name.clone(),
+            prefix: key.prefix.clone(),
+            created_at: key.created_at,
+            expires_at: key.expires_at,
+            scope: key.scope,
+        }
     }
 }
 
@@ -74,8 +95,20 @@ pub async fn create(
     if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
         return Err(AppError::Invalid("name: 1 to 64 printable characters".into()));
     }
+    let expires_at = match body.expires_in_days {
+        None => None,
+        Some(days @ 1..=3650) => Some(Utc::now() + chrono::Duration::days(i64::from(days))),
+        Some(_) => return Err(AppError::Invalid("expires_in_days: between 1 and 3650".into())),
+    };
     let owner = caller.principal.user_id;
-    let live = state.store.api_keys(owner).await?.into_iter().filter(|key| !key.revoked).count();
+    let now = Utc::now();
+    let live = state
+        .store
+        .api_keys(owner)
+        .await?
+        .into_iter()
+        .filter(|key| !key.revoked && key.expires_at.is_none_or(|expires| expires > now))
+        .count();
     if live >= MAX_KEYS_PER_USER {
         return Err(AppError::Invalid(format!("at most {MAX_KEYS_PER_USER} live keys; revoke one first")));
     }
@@ -86,11 +119,13 @@ pub async fn create(
         name,
         prefix: key.chars().take(API_KEY_PREFIX.len() + 6).collect(),
         key_hash: digest(&key),
-        created_at: Utc::now(),
+        created_at: now,
         revoked: false,
+        expires_at,
+        scope: body.scope,
     };
     state.store.create_api_key(&stored).await?;
-    tracing::info!(user.id = %owner, api_key.id = %stored.id, "api key created");
+    tracing::info!(target: "security", event = "api_key_created", user.id = %owner, api_key.id = %stored.id, scope = ?stored.scope, "api key created");
     Ok((StatusCode::CREATED, axum::Json(CreatedApiKey { view: ApiKeyView::from(&stored), key })).into_response())
 }
 
@@ -106,7 +141,9 @@ pub async fn list(
     caller: SessionCaller,
 ) -> Result<axum::Json<Vec<ApiKeyView>>, AppError> {
     let keys = state.store.api_keys(caller.principal.user_id).await?;
-    Ok(axum::Json(keys.iter().filter(|key| !key.revoked).map(ApiKeyView::from).collect()))
+    let now = Utc::now();
+    let live = keys.iter().filter(|key| !key.revoked && key.expires_at.is_none_or(|expires| expires > now));
+    Ok(axum::Json(live.map(ApiKeyView::from).collect()))
 }
 
 /// Revokes one of the caller's keys; it stops working at once.
@@ -124,7 +161,7 @@ pub async fn revoke(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, AppError> {
     if state.store.revoke_api_key(caller.principal.user_id, id).await? {
-        tracing::info!(user.id = %caller.principal.user_id, api_key.id = %id, "api key revoked");
+        tracing::info!(target: "security", event = "api_key_revoked", user.id = %caller.principal.user_id, api_key.id = %id, "api key revoked");
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(AppError::NotFound)

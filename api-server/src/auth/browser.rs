@@ -182,7 +182,8 @@ pub async fn login(
     check_csrf(&headers)?;
     let secure = over_tls(&state, &headers, peer(connect));
     let shaped = state.clone();
-    sign_in(&state, ip, body, move |tokens| session_response(&shaped, tokens, secure)).await
+    let client = super::routes::ClientInfo::of(ip, &headers);
+    sign_in(&state, client, ip, body, move |tokens| session_response(&shaped, tokens, secure)).await
 }
 
 /// Exchanges the refresh cookie for a new access token (and a new cookie). A used refresh token

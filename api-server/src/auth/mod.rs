@@ -7,4 +7,5 @@ pub mod password;
 pub mod principal;
 pub mod routes;
 pub mod secrets;
+pub mod sessions;
 pub mod tokens;

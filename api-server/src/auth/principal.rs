@@ -37,6 +37,8 @@ pub enum Credential {
     ApiKey {
         /// The key id.
         id: Uuid,
+        /// Whether it may only read.
+        read_only: bool,
     },
 }
 
@@ -85,15 +87,17 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Authenticati
     } else {
         by_access_token(state, credential).await
     };
-    match outcome {
-        Ok(Some(principal)) => Authentication::Authenticated(principal),
-        Ok(None) => Authentication::Refused,
-        Err(AppError::Unavailable(message)) => Authentication::Unavailable(message),
+    let (authentication, outcome) = match outcome {
+        Ok(Some(principal)) => (Authentication::Authenticated(principal), "accepted"),
+        Ok(None) => (Authentication::Refused, "refused"),
+        Err(AppError::Unavailable(message)) => (Authentication::Unavailable(message), "unavailable"),
         Err(other) => {
             tracing::error!(error = %other, "authentication failed");
-            Authentication::Refused
+            (Authentication::Refused, "refused")
         }
-    }
+    };
+    state.credential_checks.with_label_values(&[outcome]).inc();
+    authentication
 }
 
 async fn by_access_token(state: &AppState, token: &str) -> Result<Option<Principal>, AppError> {
@@ -125,7 +129,15 @@ async fn by_api_key(state: &AppState, key: &str) -> Result<Option<Principal>, Ap
     if owner.disabled {
         return Ok(None);
     }
-    Ok(Some(Principal { user_id: owner.id, role: owner.role, credential: Credential::ApiKey { id: stored.id } }))
+    if stored.expires_at.is_some_and(|expires| expires <= chrono::Utc::now()) {
+        return Ok(None);
+    }
+    let read_only = stored.scope == finagent_core::account::KeyScope::ReadOnly;
+    Ok(Some(Principal {
+        user_id: owner.id,
+        role: owner.role,
+        credential: Credential::ApiKey { id: stored.id, read_only },
+    }))
 }
 
 fn principal_of(parts: &Parts) -> Result<Principal, AppError> {
@@ -145,7 +157,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
-        principal_of(parts).map(Self)
+        let principal = principal_of(parts)?;
+        let reads = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
+        if matches!(principal.credential, Credential::ApiKey { read_only: true, .. }) && !reads {
+            return Err(AppError::Forbidden("this API key is read-only"));
+        }
+        Ok(Self(principal))
     }
 }
 
@@ -176,7 +193,8 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionCaller {
     }
 }
 
-/// A caller with the `admin` role (a session, or an administrator's API key).
+/// A caller with the `admin` role, signed in with a password session: an administrator's API key
+/// cannot administer, so a leaked key cannot promote accounts or disable the other admins.
 #[derive(Clone, Debug)]
 pub struct AdminCaller(pub Principal);
 
@@ -185,10 +203,12 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminCaller {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
         let principal = principal_of(parts)?;
-        if principal.role == Role::Admin {
-            Ok(Self(principal))
-        } else {
-            Err(AppError::Forbidden("this route needs the admin role"))
+        if principal.role != Role::Admin {
+            return Err(AppError::Forbidden("this route needs the admin role"));
         }
+        if matches!(principal.credential, Credential::ApiKey { .. }) {
+            return Err(AppError::Forbidden("administration needs a signed-in session, not an API key"));
+        }
+        Ok(Self(principal))
     }
 }

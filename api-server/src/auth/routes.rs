@@ -79,8 +79,28 @@ fn invalid_password(error: password::PasswordRejected) -> AppError {
     AppError::Invalid(format!("password: {error}"))
 }
 
+/// Who started a session, as its owner sees it in their list of sessions.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    /// The client address.
+    pub address: Option<String>,
+    /// The `User-Agent`, shortened to 200 characters.
+    pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    /// The client of a request.
+    pub fn of(ip: std::net::IpAddr, headers: &axum::http::HeaderMap) -> Self {
+        let user_agent = headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(|agent| agent.chars().filter(|c| !c.is_control()).take(200).collect());
+        Self { address: Some(ip.to_string()), user_agent }
+    }
+}
+
 /// Starts a session (a refresh-token family) and issues its first pair.
-async fn start_session(state: &AppState, user: &User) -> Result<TokenResponse, AppError> {
+async fn start_session(state: &AppState, user: &User, client: ClientInfo) -> Result<TokenResponse, AppError> {
     let now = Utc::now();
     let family = Uuid::now_v7();
     let internal = |error: super::tokens::InvalidToken| AppError::Internal(error.to_string());
@@ -96,6 +116,9 @@ async fn start_session(state: &AppState, user: &User) -> Result<TokenResponse, A
             created_at: now,
             expires_at: now + ttl,
             revoked: false,
+            last_used_at: Some(now),
+            client_address: client.address,
+            user_agent: client.user_agent,
         })
         .await?;
     Ok(pair(state, access.token, refresh.token, state.tokens.refresh_ttl().as_secs()))
@@ -158,15 +181,17 @@ pub async fn register(
 pub async fn login(
     State(state): State<AppState>,
     Extension(ClientIp(ip)): Extension<ClientIp>,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, AppError> {
-    sign_in(&state, ip, body, |tokens| axum::Json(tokens).into_response()).await
+    sign_in(&state, ClientInfo::of(ip, &headers), ip, body, |tokens| axum::Json(tokens).into_response()).await
 }
 
 /// Checks credentials under the login limits and starts a session; `answer` shapes the response
 /// (a token pair for API clients, a cookie for the web app).
 pub(crate) async fn sign_in(
     state: &AppState,
+    client: ClientInfo,
     ip: std::net::IpAddr,
     body: LoginRequest,
     answer: impl FnOnce(TokenResponse) -> Response,
@@ -217,7 +242,7 @@ pub(crate) async fn sign_in(
     };
     state.guard.clear_login_failures(&pair_key).await?;
     state.guard.clear_login_failures(&account_key).await?;
-    let tokens = start_session(state, &user).await?;
+    let tokens = start_session(state, &user, client).await?;
     tracing::info!(user.id = %user.id, "signed in");
     let mut response = answer(tokens);
     rate_limit_headers(&mut response, limit.burst, limit.window(), &decision);
@@ -367,6 +392,8 @@ pub async fn me(State(state): State<AppState>, Caller(principal): Caller) -> Res
     ))]
 pub async fn change_password(
     State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    headers: axum::http::HeaderMap,
     caller: SessionCaller,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<axum::Json<TokenResponse>, AppError> {
@@ -389,7 +416,7 @@ pub async fn change_password(
         state.store.revoke_api_key(user.id, key.id).await?;
     }
     tracing::info!(user.id = %user.id, "password changed");
-    Ok(axum::Json(start_session(&state, &user).await?))
+    Ok(axum::Json(start_session(&state, &user, ClientInfo::of(ip, &headers)).await?))
 }
 
 /// Applies one change to a user and voids every token and session they hold: used by password

@@ -29,7 +29,7 @@ use tower::ServiceExt;
 /// Limits no functional test reaches.
 pub fn generous_limits() -> Limits {
     let open = Limit::per_second(100_000.0, 100_000);
-    Limits { api: open, upload: open, login: open, login_address: open }
+    Limits { api: open, upload: open, login: open, login_address: open, address: open }
 }
 
 /// A running test API.

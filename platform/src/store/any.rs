@@ -156,6 +156,12 @@ impl SessionStore for AnyStore {
     async fn revoke_user_sessions(&self, user_id: UserId) -> Result<u64, StoreError> {
         dispatch!(self, store => store.revoke_user_sessions(user_id))
     }
+    async fn user_sessions(&self, user_id: UserId, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
+        dispatch!(self, store => store.user_sessions(user_id, now))
+    }
+    async fn revoke_user_session(&self, user_id: UserId, family_id: Uuid) -> Result<bool, StoreError> {
+        dispatch!(self, store => store.revoke_user_session(user_id, family_id))
+    }
 }
 
 impl ApiKeyStore for AnyStore {
@@ -170,5 +176,14 @@ impl ApiKeyStore for AnyStore {
     }
     async fn revoke_api_key(&self, owner: UserId, id: Uuid) -> Result<bool, StoreError> {
         dispatch!(self, store => store.revoke_api_key(owner, id))
+    }
+}
+
+impl super::RevocationStore for AnyStore {
+    async fn save_revocation(&self, revocation: &super::Revocation) -> Result<(), StoreError> {
+        dispatch!(self, store => store.save_revocation(revocation))
+    }
+    async fn live_revocations(&self, now: DateTime<Utc>) -> Result<Vec<super::Revocation>, StoreError> {
+        dispatch!(self, store => store.live_revocations(now))
     }
 }

@@ -206,6 +206,18 @@ pub trait SessionStore: Send + Sync {
     fn revoke_session(&self, family_id: Uuid) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Revokes every family of a user (disable, password change).
     fn revoke_user_sessions(&self, user_id: UserId) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// A user's live (not revoked, not expired at `now`) families, most recently used first.
+    fn user_sessions(
+        &self,
+        user_id: UserId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
+    /// Revokes one family of a user; false when the user has no such live family.
+    fn revoke_user_session(
+        &self,
+        user_id: UserId,
+        family_id: Uuid,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// API keys.
@@ -218,4 +230,25 @@ pub trait ApiKeyStore: Send + Sync {
     fn api_keys(&self, owner: UserId) -> impl Future<Output = Result<Vec<ApiKey>, StoreError>> + Send;
     /// Revokes an owner's live key; false when the owner has no such key or it is already revoked.
     fn revoke_api_key(&self, owner: UserId, id: Uuid) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// A revocation of the in-process guard, kept in the store so that it outlives a restart: a
+/// token (`token:<jti>`), a session (`session:<family>`) or a user's cut-off (`user:<id>`, with
+/// the cut-off in Unix milliseconds as `value`), until `until`, when it no longer matters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revocation {
+    /// What is revoked.
+    pub key: String,
+    /// The user cut-off, or 0.
+    pub value: i64,
+    /// When it can be forgotten (the revoked tokens have expired by then).
+    pub until: DateTime<Utc>,
+}
+
+/// Revocations of the single-machine mode, which has no Redis to keep them.
+pub trait RevocationStore: Send + Sync {
+    /// Stores a revocation; for a key already stored, the larger value and the later end win.
+    fn save_revocation(&self, revocation: &Revocation) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The revocations still in force at `now` (forgetting the others).
+    fn live_revocations(&self, now: DateTime<Utc>) -> impl Future<Output = Result<Vec<Revocation>, StoreError>> + Send;
 }

@@ -36,6 +36,8 @@ pub struct MongoStore {
     api_keys: Collection<Document>,
     /// Running counts of each owner's receipts and image bytes (`_id` = owner).
     usage: Collection<Document>,
+    /// Revocations of the in-process guard (`_id` = what is revoked).
+    revocations: Collection<Document>,
 }
 
 fn is_duplicate(error: &mongodb::error::Error) -> bool {
@@ -242,8 +244,16 @@ impl MongoStore {
             .map_err(unavailable)?;
         let receipt_keys = database.collection::<Document>("receipt_keys");
         receipt_keys.create_indexes([index(doc! { "receipt_id": 1 }, "receipt")]).await.map_err(unavailable)?;
-        let store =
-            Self { receipts, receipt_keys, images, users, sessions, api_keys, usage: database.collection("usage") };
+        let store = Self {
+            receipts,
+            receipt_keys,
+            images,
+            users,
+            sessions,
+            api_keys,
+            usage: database.collection("usage"),
+            revocations: database.collection("revocations"),
+        };
         store.migrate(&database).await?;
         Ok(store)
     }
@@ -775,12 +785,19 @@ impl SessionStore for MongoStore {
                 .sessions
                 .update_one(
                     doc! { "_id": &family_id, "current_token_hash": presented_hash, "revoked": false },
-                    doc! { "$set": { "current_token_hash": next_hash }, "$push": { "used_token_hashes": presented_hash } },
+                    doc! {
+                        "$set": { "current_token_hash": next_hash, "last_used_at": now.to_rfc3339() },
+                        "$push": { "used_token_hashes": presented_hash },
+                    },
                 )
                 .await
                 .map_err(unavailable)?;
             if updated.modified_count == 1 {
-                return Ok(Rotation::Rotated(Session { current_token_hash: next_hash.to_owned(), ..session }));
+                return Ok(Rotation::Rotated(Session {
+                    current_token_hash: next_hash.to_owned(),
+                    last_used_at: Some(now),
+                    ..session
+                }));
             }
         }
         let reused = self
@@ -789,6 +806,33 @@ impl SessionStore for MongoStore {
             .await
             .map_err(unavailable)?;
         Ok(if reused.is_some() { Rotation::ReuseDetected } else { Rotation::Invalid })
+    }
+
+    async fn user_sessions(&self, user_id: UserId, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
+        let found: Vec<Document> = self
+            .sessions
+            .find(doc! { "user_id": user_id.to_string(), "revoked": false })
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        let mut live: Vec<Session> = found.into_iter().map(decode).collect::<Result<_, _>>()?;
+        live.retain(|session| !session.revoked && session.expires_at > now);
+        live.sort_by_key(|session| std::cmp::Reverse(session.last_used_at.unwrap_or(session.created_at)));
+        Ok(live)
+    }
+
+    async fn revoke_user_session(&self, user_id: UserId, family_id: Uuid) -> Result<bool, StoreError> {
+        let updated = self
+            .sessions
+            .update_one(
+                doc! { "_id": family_id.to_string(), "user_id": user_id.to_string(), "revoked": false },
+                doc! { "$set": { "revoked": true } },
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(updated.modified_count == 1)
     }
 
     async fn revoke_session(&self, family_id: Uuid) -> Result<(), StoreError> {
@@ -854,5 +898,36 @@ impl ApiKeyStore for MongoStore {
             .await
             .map_err(unavailable)?;
         Ok(updated.matched_count == 1)
+    }
+}
+
+impl super::RevocationStore for MongoStore {
+    async fn save_revocation(&self, revocation: &super::Revocation) -> Result<(), StoreError> {
+        self.revocations
+            .update_one(
+                doc! { "_id": &revocation.key },
+                doc! { "$max": { "value": revocation.value, "until_ms": revocation.until.timestamp_millis() } },
+            )
+            .upsert(true)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn live_revocations(&self, now: DateTime<Utc>) -> Result<Vec<super::Revocation>, StoreError> {
+        let now = now.timestamp_millis();
+        self.revocations.delete_many(doc! { "until_ms": { "$lte": now } }).await.map_err(unavailable)?;
+        let found: Vec<Document> =
+            self.revocations.find(doc! {}).await.map_err(unavailable)?.try_collect().await.map_err(unavailable)?;
+        Ok(found
+            .iter()
+            .filter_map(|document| {
+                Some(super::Revocation {
+                    key: document.get_str("_id").ok()?.to_owned(),
+                    value: document.get_i64("value").ok()?,
+                    until: DateTime::from_timestamp_millis(document.get_i64("until_ms").ok()?)?,
+                })
+            })
+            .collect())
     }
 }

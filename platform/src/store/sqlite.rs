@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
 CREATE INDEX IF NOT EXISTS api_keys_owner ON api_keys (owner_id, created_at);
 CREATE TABLE IF NOT EXISTS usage (
   owner_id TEXT PRIMARY KEY, receipts INTEGER NOT NULL, image_bytes INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS revocations (key TEXT PRIMARY KEY, value INTEGER NOT NULL, until_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS spend_months (
   owner_id TEXT NOT NULL, month TEXT NOT NULL, currency TEXT NOT NULL, category TEXT NOT NULL,
   merchant_key TEXT NOT NULL, units INTEGER NOT NULL, receipts INTEGER NOT NULL,
@@ -203,22 +204,25 @@ impl Spent {
     /// Recomputes the duplicate flag of every receipt sharing this spend's image or sale.
     fn refresh_duplicates(&self, db: &Connection) -> Result<(), StoreError> {
         const FLAG: &str = "duplicate = (receipts.date IS NOT NULL AND receipts.total_units IS NOT NULL AND (
-            EXISTS (SELECT 1 FROM receipts other WHERE other.owner_id = receipts.owner_id
+            EXISTS (SELECT 1 FROM receipts other INDEXED BY receipts_owner_image WHERE other.owner_id = receipts.owner_id
                       AND other.image_sha256 = receipts.image_sha256 AND other.id != receipts.id
                       AND other.date IS NOT NULL AND other.total_units IS NOT NULL)
-            OR (receipts.merchant_key IS NOT NULL AND EXISTS (SELECT 1 FROM receipts other
+            OR (receipts.merchant_key IS NOT NULL AND EXISTS (SELECT 1 FROM receipts other INDEXED BY receipts_sale
                       WHERE other.owner_id = receipts.owner_id AND other.merchant_key = receipts.merchant_key
                       AND other.date = receipts.date AND other.total_units = receipts.total_units
                       AND other.id != receipts.id))))";
         db.execute(
-            &format!("UPDATE receipts SET {FLAG} WHERE owner_id = ?1 AND image_sha256 = ?2"),
+            &format!(
+                "UPDATE receipts INDEXED BY receipts_owner_image SET {FLAG} WHERE owner_id = ?1 AND image_sha256 = ?2"
+            ),
             params![self.owner, self.image],
         )
         .map_err(failed)?;
         if let Some(merchant) = &self.merchant_key {
             db.execute(
                 &format!(
-                    "UPDATE receipts SET {FLAG} WHERE owner_id = ?1 AND merchant_key = ?2 AND date = ?3 AND total_units = ?4"
+                    "UPDATE receipts INDEXED BY receipts_sale SET {FLAG}
+                     WHERE owner_id = ?1 AND merchant_key = ?2 AND date = ?3 AND total_units = ?4"
                 ),
                 params![self.owner, merchant, self.date, self.units],
             )
@@ -1066,6 +1070,7 @@ impl SessionStore for SqliteStore {
                     return Ok(Rotation::Invalid);
                 }
                 session.current_token_hash = next.clone();
+                session.last_used_at = Some(now);
                 transaction
                     .execute(
                         "UPDATE sessions SET current_token_hash = ?2, document = ?3 WHERE family_id = ?1",
@@ -1100,6 +1105,38 @@ impl SessionStore for SqliteStore {
     async fn revoke_session(&self, family_id: Uuid) -> Result<(), StoreError> {
         let family = family_id.to_string();
         self.with(move |db| revoke_family(db, &family)).await
+    }
+
+    async fn user_sessions(&self, user_id: UserId, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
+        let user = user_id.to_string();
+        let mut live: Vec<Session> = self
+            .with(move |db| {
+                documents(db, "SELECT document FROM sessions WHERE user_id = ?1 AND revoked = 0", params![user])
+            })
+            .await?;
+        live.retain(|session| !session.revoked && session.expires_at > now);
+        live.sort_by_key(|session| std::cmp::Reverse(session.last_used_at.unwrap_or(session.created_at)));
+        Ok(live)
+    }
+
+    async fn revoke_user_session(&self, user_id: UserId, family_id: Uuid) -> Result<bool, StoreError> {
+        let (user, family) = (user_id.to_string(), family_id.to_string());
+        self.with(move |db| {
+            let transaction = db.transaction().map_err(failed)?;
+            let found: Option<String> = transaction
+                .query_row(
+                    "SELECT family_id FROM sessions WHERE family_id = ?1 AND user_id = ?2 AND revoked = 0",
+                    params![family, user],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(failed)?;
+            let Some(family) = found else { return Ok(false) };
+            revoke_family(&transaction, &family)?;
+            transaction.commit().map_err(failed)?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn revoke_user_sessions(&self, user_id: UserId) -> Result<u64, StoreError> {
@@ -1203,6 +1240,41 @@ impl ApiKeyStore for SqliteStore {
             db.execute("UPDATE api_keys SET revoked = 1, document = ?2 WHERE id = ?1", params![id, to_json(&key)?])
                 .map_err(failed)?;
             Ok(true)
+        })
+        .await
+    }
+}
+
+impl super::RevocationStore for SqliteStore {
+    async fn save_revocation(&self, revocation: &super::Revocation) -> Result<(), StoreError> {
+        let (key, value, until) = (revocation.key.clone(), revocation.value, revocation.until.timestamp_millis());
+        self.with(move |db| {
+            db.execute(
+                "INSERT INTO revocations (key, value, until_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value), until_ms = MAX(until_ms, excluded.until_ms)",
+                params![key, value, until],
+            )
+            .map_err(failed)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn live_revocations(&self, now: DateTime<Utc>) -> Result<Vec<super::Revocation>, StoreError> {
+        let now = now.timestamp_millis();
+        self.with(move |db| {
+            db.execute("DELETE FROM revocations WHERE until_ms <= ?1", params![now]).map_err(failed)?;
+            let mut statement = db.prepare("SELECT key, value, until_ms FROM revocations").map_err(failed)?;
+            let rows = statement
+                .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?)))
+                .map_err(failed)?;
+            let mut live = Vec::new();
+            for row in rows {
+                let (key, value, until) = row.map_err(failed)?;
+                let until = DateTime::from_timestamp_millis(until).unwrap_or_default();
+                live.push(super::Revocation { key, value, until });
+            }
+            Ok(live)
         })
         .await
     }
