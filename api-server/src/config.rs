@@ -135,6 +135,14 @@ pub struct ServeArgs {
     /// Rows one CSV export may have; a larger export is refused and asks for a narrower range.
     #[arg(long, env = "EXPORT_MAX_ROWS", default_value_t = 100_000)]
     pub export_max_rows: u64,
+    /// Lets webhooks target loopback, private and link-local addresses (receivers on a private
+    /// network); off by default, against server-side request forgery.
+    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE_TARGETS", default_value_t = false)]
+    pub webhook_allow_private_targets: bool,
+    /// Seconds before a failed webhook delivery is retried the first time (4× longer each time
+    /// after, 8 attempts in all).
+    #[arg(long, env = "WEBHOOK_RETRY_BASE_SECONDS", default_value_t = 30)]
+    pub webhook_retry_base_seconds: u64,
     /// An address for the admin endpoints (`/metrics`, `/healthz`, and `/readyz` with each failing
     /// check's reason); the API port's `/readyz` names checks without reasons.
     #[arg(long, env = "ADMIN_LISTEN")]
@@ -228,6 +236,8 @@ pub struct Settings {
     pub quota: Quota,
     /// Rows of one CSV export.
     pub export_max_rows: u64,
+    /// How webhooks are sent.
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 /// What one user may store, and upload at once.
@@ -371,6 +381,11 @@ impl Settings {
                 },
             },
             export_max_rows: args.export_max_rows.max(1),
+            webhooks: crate::webhooks::WebhookSettings {
+                allow_private_targets: args.webhook_allow_private_targets,
+                retry_base: Duration::from_secs(args.webhook_retry_base_seconds.max(1)),
+                ..Default::default()
+            },
         })
     }
 
@@ -396,6 +411,7 @@ impl Settings {
             secure_cookies: SecureCookies::Auto,
             quota: Quota::default(),
             export_max_rows: 100_000,
+            webhooks: crate::webhooks::WebhookSettings::default(),
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod server;
 pub mod state;
 pub mod views;
 pub mod web;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::State;
@@ -109,6 +110,9 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(receipts::get, receipts::delete, receipts::correct))
         .routes(routes!(receipts::image))
         .routes(routes!(insights::summary))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::delete))
+        .routes(routes!(webhooks::deliveries))
         .merge(upload_routes())
         .split_for_parts()
 }

@@ -269,10 +269,10 @@ pub async fn result(
     let receipt = owned(&state, &caller, id).await?;
     match receipt.status {
         ReceiptStatus::Done => Ok(axum::Json(ReceiptView::from(&receipt)).into_response()),
-        ReceiptStatus::Failed => Err(AppError::Conflict(format!(
-            "processing failed: {}",
-            receipt.failure.as_deref().unwrap_or("no reason recorded")
-        ))),
+        ReceiptStatus::Failed => {
+            let reason = crate::views::failure_of(&receipt).unwrap_or(finagent_core::receipt::FailureReason::Internal);
+            Err(AppError::Conflict(format!("processing failed ({}): {}", reason.as_str(), reason.message())))
+        }
         ReceiptStatus::Queued | ReceiptStatus::Processing => {
             Ok((StatusCode::ACCEPTED, axum::Json(TaskView::from(&receipt))).into_response())
         }

@@ -16,6 +16,7 @@ use utoipa::{Modify, OpenApi};
         (name = "auth", description = "Accounts, sign-in and sessions"),
         (name = "api-keys", description = "Keys for scripts and integrations"),
         (name = "admin", description = "User management (admin role)"),
+        (name = "webhooks", description = "Signed events when receipts are done or failed"),
     )
 )]
 pub struct ApiDoc;

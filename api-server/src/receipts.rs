@@ -1,8 +1,8 @@
 //! `/api/receipts`: the caller's receipts — list with filters and cursor pagination, read,
 //! correct by hand, delete, export as CSV.
 //!
-//! Listing reads the owner's receipts (one indexed query) and filters them here, so both stores
-//! answer identically; a person's receipts number in the thousands, not millions.
+//! Filtering, ordering and paging run in the store ([`ReceiptStore::receipt_page`]), which reads
+//! only the page asked for; the export streams the store's pages.
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};

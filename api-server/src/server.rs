@@ -111,6 +111,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         });
     }
+    let sender = tokio::spawn(crate::webhooks::run_sender(
+        state.store.clone(),
+        state.settings.webhooks,
+        wait_for_stop(stopped.clone()),
+    ));
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     tracing::info!(http.address = %listener.local_addr()?, "api listening");
     let options = crate::listen::ServeOptions {
@@ -118,6 +123,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     crate::listen::serve(listener, router, options, wait_for_stop(stopped)).await?;
+    sender.await.ok();
     if let Some(done) = workers_done {
         done.await??;
     }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use finagent_core::ReceiptId;
-use finagent_core::receipt::{Receipt, ReceiptResult, ReceiptStatus};
+use finagent_core::receipt::{FailureReason, Receipt, ReceiptResult, ReceiptStatus};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -13,9 +13,13 @@ pub struct TaskView {
     pub task_id: ReceiptId,
     /// `queued`, `processing`, `done` or `failed`.
     pub status: ReceiptStatus,
-    /// Why it failed, when it did.
+    /// Why it failed, when it did: `unreadable_image`, `image_missing`, `timeout`,
+    /// `engine_crashed`, `abandoned` or `internal`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure: Option<String>,
+    pub failure: Option<&'static str>,
+    /// The failure in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_message: Option<&'static str>,
     /// When it was uploaded.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -31,7 +35,8 @@ impl From<&Receipt> for TaskView {
         Self {
             task_id: receipt.id,
             status: receipt.status,
-            failure: receipt.failure.clone(),
+            failure: failure_of(receipt).map(FailureReason::as_str),
+            failure_message: failure_of(receipt).map(FailureReason::message),
             created_at: receipt.created_at,
             updated_at: receipt.updated_at,
             status_url: format!("/api/ocr/status/{}", receipt.id),
@@ -56,9 +61,12 @@ pub struct ReceiptView {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
-    /// Why processing failed, when it did.
+    /// Why processing failed, when it did (a code, as in the task).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure: Option<String>,
+    pub failure: Option<&'static str>,
+    /// The failure in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_message: Option<&'static str>,
     /// The extraction, with the owner's corrections applied; absent until done.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<ReceiptResult>,
@@ -85,7 +93,8 @@ impl From<&Receipt> for ReceiptView {
             content_type: receipt.content_type.clone(),
             created_at: receipt.created_at,
             updated_at: receipt.updated_at,
-            failure: receipt.failure.clone(),
+            failure: failure_of(receipt).map(FailureReason::as_str),
+            failure_message: failure_of(receipt).map(FailureReason::message),
             result: receipt.effective_result().cloned(),
             corrected,
             original_result: if corrected { receipt.result.clone() } else { None },
@@ -93,4 +102,10 @@ impl From<&Receipt> for ReceiptView {
             image_url: format!("/api/receipts/{}/image", receipt.id),
         }
     }
+}
+
+/// The reason a failed receipt failed, as its owner may see it.
+pub fn failure_of(receipt: &Receipt) -> Option<FailureReason> {
+    (receipt.status == finagent_core::receipt::ReceiptStatus::Failed)
+        .then(|| FailureReason::of_stored(receipt.failure.as_deref().unwrap_or_default()))
 }

@@ -47,6 +47,8 @@ enum Target {
     UserReceipt,
     /// A signed-in session of the first user (not the caller's); `{id}` is its id.
     UserSession,
+    /// A webhook of the first user; `{id}` is its id.
+    UserWebhook,
 }
 
 struct Row {
@@ -105,6 +107,11 @@ fn matrix() -> Vec<Row> {
         row(Method::PATCH, "/api/receipts/{id}", UserReceipt, [401, 200, 404, 404, 404, 200, 404]),
         row(Method::DELETE, "/api/receipts/{id}", UserReceipt, [401, 204, 404, 404, 404, 204, 404]),
         row(Method::GET, "/api/insights/summary", Nothing, [401, 200, 200, 200, 200, 200, 200]),
+        // Webhooks are private like receipts; integrations register them with API keys.
+        row(Method::POST, "/api/webhooks", Nothing, [401, 201, 201, 201, 201, 201, 201]),
+        row(Method::GET, "/api/webhooks", Nothing, [401, 200, 200, 200, 200, 200, 200]),
+        row(Method::DELETE, "/api/webhooks/{id}", UserWebhook, [401, 204, 404, 404, 404, 204, 404]),
+        row(Method::GET, "/api/webhooks/{id}/deliveries", UserWebhook, [401, 200, 404, 404, 404, 200, 404]),
     ]
 }
 
@@ -177,6 +184,11 @@ async fn fresh_key(app: &TestApp, account: &Account) -> String {
     app.api_key(account).await.0
 }
 
+/// A webhook on an address that resolves publicly (it is never called: no receipt finishes here).
+fn webhook_body() -> Value {
+    json!({"url": "https://93.184.216.34/hooks/receipts"})
+}
+
 async fn body_for(app: &TestApp, cast: &mut Cast, row: &Row, caller: Caller) -> Option<Value> {
     match (row.method.as_str(), row.path) {
         ("POST", "/api/auth/register") => {
@@ -199,6 +211,7 @@ async fn body_for(app: &TestApp, cast: &mut Cast, row: &Row, caller: Caller) -> 
         }
         ("POST", "/api/auth/api-keys") => Some(json!({"name": "matrix"})),
         ("PUT", "/api/admin/users/{id}/role") => Some(json!({"role": "service"})),
+        ("POST", "/api/webhooks") => Some(webhook_body()),
         ("PATCH", "/api/receipts/{id}") => Some(json!({"total": "13.00"})),
         _ => None,
     }
@@ -212,6 +225,18 @@ async fn target_id(app: &TestApp, cast: &mut Cast, target: Target) -> Option<Str
             Some(app.api_key(&cast.user).await.1)
         }
         Target::Victim => Some(app.account("victim", Role::User).await.id.to_string()),
+        Target::UserWebhook => {
+            app.sign_in(&mut cast.user).await;
+            // A fresh one each time, the older ones deleted (a user holds at most 10).
+            let existing = app.call(Method::GET, "/api/webhooks", Some(&cast.user.access), None).await;
+            for webhook in existing.json.as_array().into_iter().flatten() {
+                let path = format!("/api/webhooks/{}", webhook["id"].as_str().expect("id"));
+                app.call(Method::DELETE, &path, Some(&cast.user.access), None).await;
+            }
+            let created = app.call(Method::POST, "/api/webhooks", Some(&cast.user.access), Some(webhook_body())).await;
+            assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.json);
+            Some(created.json["id"].as_str().expect("id").to_owned())
+        }
         Target::UserSession => {
             let mut other_device = cast.user.clone();
             app.sign_in(&mut other_device).await;

@@ -264,17 +264,36 @@ async fn a_failed_task_says_why() {
     let receipt_id = id.parse().expect("uuid");
     app.state
         .store
-        .set_status(receipt_id, finagent_core::receipt::ReceiptStatus::Failed, Some("ocr timed out after 60 s"))
+        .set_status(receipt_id, finagent_core::receipt::ReceiptStatus::Failed, Some("timeout"))
         .await
         .expect("fail");
     let result = app.call(Method::GET, &format!("/api/ocr/result/{id}"), Some(&user.access), None).await;
     assert_eq!(result.status, StatusCode::CONFLICT);
-    assert!(result.json["detail"].as_str().expect("detail").contains("timed out"));
+    assert!(result.json["detail"].as_str().expect("detail").contains("took too long"), "{:?}", result.json);
     let status = app.call(Method::GET, &format!("/api/ocr/status/{id}"), Some(&user.access), None).await;
-    assert_eq!(
-        (status.json["status"].as_str(), status.json["failure"].as_str()),
-        (Some("failed"), Some("ocr timed out after 60 s"))
-    );
+    assert_eq!((status.json["status"].as_str(), status.json["failure"].as_str()), (Some("failed"), Some("timeout")));
+    assert_eq!(status.json["failure_message"], "reading the image took too long");
+}
+
+/// A raw error stored as a failure (by an older worker) never reaches the owner: they get the
+/// `internal` code.
+#[tokio::test]
+async fn raw_failure_text_is_never_shown_to_the_owner() {
+    let app = TestApp::new().await;
+    let user = app.account("rawfail", Role::User).await;
+    let reply = app.upload(Some(&user.access), &unique_png(), None).await;
+    let id = reply.json["task_id"].as_str().expect("id");
+    let raw = "failed to reach the store: connection refused (mongodb-0.mongodb.finagent.svc:27017)";
+    app.state
+        .store
+        .set_status(id.parse().expect("uuid"), finagent_core::receipt::ReceiptStatus::Failed, Some(raw))
+        .await
+        .expect("fail");
+    for path in [format!("/api/ocr/status/{id}"), format!("/api/receipts/{id}"), format!("/api/ocr/result/{id}")] {
+        let reply = app.call(Method::GET, &path, Some(&user.access), None).await;
+        assert!(!reply.json.to_string().contains("mongodb"), "{path}: {}", reply.json);
+        assert!(reply.json.to_string().contains("internal"), "{path}: {}", reply.json);
+    }
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ pub mod job;
 pub mod money;
 pub mod names;
 pub mod receipt;
+pub mod webhook;
 
 pub use ids::{BlobKey, JobId, ReceiptId, UserId};
 pub use money::{Amount, Currency};

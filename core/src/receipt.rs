@@ -45,6 +45,66 @@ impl ReceiptStatus {
     }
 }
 
+/// Why a receipt could not be read: a fixed code, which is what its owner sees (the raw error
+/// stays in the worker's log and the dead-letter record, for operators).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureReason {
+    /// The image is not one the engine can decode.
+    UnreadableImage,
+    /// The stored image is gone.
+    ImageMissing,
+    /// Reading took longer than the per-image limit.
+    Timeout,
+    /// The engine crashed on this image.
+    EngineCrashed,
+    /// Every worker that took it stopped while reading it.
+    Abandoned,
+    /// Anything else (the store, the engine's setup).
+    Internal,
+}
+
+impl FailureReason {
+    /// Every reason.
+    pub const ALL: [FailureReason; 6] = [
+        Self::UnreadableImage,
+        Self::ImageMissing,
+        Self::Timeout,
+        Self::EngineCrashed,
+        Self::Abandoned,
+        Self::Internal,
+    ];
+
+    /// The code stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnreadableImage => "unreadable_image",
+            Self::ImageMissing => "image_missing",
+            Self::Timeout => "timeout",
+            Self::EngineCrashed => "engine_crashed",
+            Self::Abandoned => "abandoned",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// What it means, for the owner.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::UnreadableImage => "the image could not be decoded",
+            Self::ImageMissing => "the stored image is missing",
+            Self::Timeout => "reading the image took too long",
+            Self::EngineCrashed => "the reader crashed on this image",
+            Self::Abandoned => "every reader that took it stopped while reading it",
+            Self::Internal => "an internal error stopped the reading; try uploading it again",
+        }
+    }
+
+    /// The reason a stored failure names: its code, or `internal` for anything else (failures
+    /// stored before codes were, whose raw text is never shown).
+    pub fn of_stored(stored: &str) -> Self {
+        Self::ALL.into_iter().find(|reason| reason.as_str() == stored).unwrap_or(Self::Internal)
+    }
+}
+
 /// The merchant as printed on the receipt.
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

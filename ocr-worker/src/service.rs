@@ -14,21 +14,21 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use finagent_core::names::InstanceName;
-use finagent_core::receipt::ReceiptStatus;
+use finagent_core::receipt::{FailureReason, ReceiptStatus};
 use finagent_platform::admin::{self, Readiness};
 use finagent_platform::metrics::Metrics;
 use finagent_platform::queue::redis::RedisQueue;
 use finagent_platform::queue::{Delivery, Failed, JobQueue, QueuePolicy};
 use finagent_platform::shutdown;
 use finagent_platform::store::mongo::MongoStore;
-use finagent_platform::store::{BlobStore, ReceiptStore};
+use finagent_platform::store::{BlobStore, ReceiptStore, WebhookStore};
 use futures::FutureExt;
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts};
 use tokio::sync::{Semaphore, watch};
 use tracing::Instrument;
 
 use crate::EngineArgs;
-use crate::pool::EnginePool;
+use crate::pool::{EnginePool, ProcessError};
 
 /// Options of `ocr-worker run`.
 #[derive(Debug, Args)]
@@ -170,7 +170,7 @@ pub async fn consume<Q, S>(
 ) -> anyhow::Result<()>
 where
     Q: JobQueue + 'static,
-    S: ReceiptStore + BlobStore + 'static,
+    S: ReceiptStore + BlobStore + WebhookStore + 'static,
 {
     let slots = pool.threads();
     let worker = Arc::new(Worker {
@@ -240,7 +240,14 @@ where
     Ok(())
 }
 
-impl<Q: JobQueue, S: ReceiptStore + BlobStore> Worker<Q, S> {
+impl<Q: JobQueue, S: ReceiptStore + BlobStore + WebhookStore> Worker<Q, S> {
+    /// Queues the receipt's webhook event; a failure is logged, never fails the job.
+    async fn announce(&self, receipt: finagent_core::ReceiptId) {
+        if let Err(error) = finagent_platform::store::queue_receipt_event(self.store.as_ref(), receipt).await {
+            tracing::warn!(%error, receipt.id = %receipt, "failed to queue the webhook event");
+        }
+    }
+
     async fn handle(&self, delivery: Delivery) {
         let job = &delivery.job;
         let heartbeat = async {
@@ -253,7 +260,10 @@ impl<Q: JobQueue, S: ReceiptStore + BlobStore> Worker<Q, S> {
         };
         let outcome = if delivery.deliveries > finagent_core::job::MAX_DELIVERIES {
             // Every worker that took this job died on it (killed, out of memory): do not run it again.
-            Err(format!("abandoned by {} workers that stopped while processing it", delivery.deliveries - 1))
+            Err((
+                FailureReason::Abandoned,
+                format!("abandoned by {} workers that stopped while processing it", delivery.deliveries - 1),
+            ))
         } else {
             tokio::select! {
                 outcome = self.process(&delivery) => outcome,
@@ -266,8 +276,9 @@ impl<Q: JobQueue, S: ReceiptStore + BlobStore> Worker<Q, S> {
                     tracing::warn!(%error, "failed to acknowledge; the job will be redelivered and its result overwritten");
                 }
                 self.metrics.jobs.with_label_values(&["done"]).inc();
+                self.announce(job.receipt_id).await;
             }
-            Err(reason) => match self.queue.fail(&delivery, &reason).await {
+            Err((code, reason)) => match self.queue.fail(&delivery, &reason).await {
                 Ok(Failed::Retrying { after }) => {
                     tracing::warn!(%reason, retry.after_ms = after.as_millis() as u64, "job failed; will retry");
                     self.metrics.jobs.with_label_values(&["retried"]).inc();
@@ -276,28 +287,39 @@ impl<Q: JobQueue, S: ReceiptStore + BlobStore> Worker<Q, S> {
                     tracing::error!(%reason, "job failed for good");
                     self.metrics.jobs.with_label_values(&["dead_lettered"]).inc();
                     if let Err(error) =
-                        self.store.set_status(job.receipt_id, ReceiptStatus::Failed, Some(&reason)).await
+                        // The owner sees the code; the raw reason stays in this log and the dead letter.
+                        self.store.set_status(job.receipt_id, ReceiptStatus::Failed, Some(code.as_str())).await
                     {
                         tracing::error!(%error, "failed to mark the receipt failed");
                     }
+                    self.announce(job.receipt_id).await;
                 }
                 Err(error) => tracing::error!(%error, "failed to record the failure; the job will be redelivered"),
             },
         }
     }
 
-    async fn process(&self, delivery: &Delivery) -> Result<(), String> {
+    async fn process(&self, delivery: &Delivery) -> Result<(), (FailureReason, String)> {
         let job = &delivery.job;
-        self.store.set_status(job.receipt_id, ReceiptStatus::Processing, None).await.map_err(|e| e.to_string())?;
+        let internal = |error: finagent_platform::store::StoreError| (FailureReason::Internal, error.to_string());
+        self.store.set_status(job.receipt_id, ReceiptStatus::Processing, None).await.map_err(internal)?;
         let bytes = self
             .store
             .blob(&job.blob_key)
             .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("the image {} is missing", job.blob_key))?;
+            .map_err(internal)?
+            .ok_or_else(|| (FailureReason::ImageMissing, format!("the image {} is missing", job.blob_key)))?;
         let started = Instant::now();
-        let result = self.pool.process(bytes).await.map_err(|e| e.to_string())?;
+        let result = self.pool.process(bytes).await.map_err(|error| {
+            let code = match &error {
+                ProcessError::Image(_) => FailureReason::UnreadableImage,
+                ProcessError::Timeout(_) => FailureReason::Timeout,
+                ProcessError::Crashed => FailureReason::EngineCrashed,
+                ProcessError::Ocr(_) | ProcessError::Closed => FailureReason::Internal,
+            };
+            (code, error.to_string())
+        })?;
         self.metrics.ocr_seconds.observe(started.elapsed().as_secs_f64());
-        self.store.store_result(job.receipt_id, &result).await.map_err(|e| e.to_string())
+        self.store.store_result(job.receipt_id, &result).await.map_err(internal)
     }
 }

@@ -318,11 +318,24 @@ pub struct IngressSpec {
     /// Extra annotations, merged over the operator's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+    /// Addresses or CIDR ranges of the ingress controller's pods: only their `X-Forwarded-For`
+    /// is believed as the client's address (for rate limits and sessions). With none, every
+    /// request counts as coming from its direct peer, which no client can forge.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for IngressSpec {
     fn default() -> Self {
-        Self { enabled: false, host: None, class_name: nginx(), tls_secret_name: None, annotations: BTreeMap::new() }
+        Self {
+            enabled: false,
+            host: None,
+            class_name: nginx(),
+            tls_secret_name: None,
+            annotations: BTreeMap::new(),
+            trusted_proxies: Vec::new(),
+        }
     }
 }
 

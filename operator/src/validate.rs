@@ -65,6 +65,17 @@ fn quantity(field: &str, value: &str) -> Result<(), InvalidSpec> {
 }
 
 /// Validates a resource.
+/// `address/prefix`, with the prefix no longer than the address.
+fn is_cidr(text: &str) -> bool {
+    let Some((address, prefix)) = text.split_once('/') else { return false };
+    let Ok(prefix) = prefix.parse::<u8>() else { return false };
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => prefix <= 32,
+        Ok(std::net::IpAddr::V6(_)) => prefix <= 128,
+        Err(_) => false,
+    }
+}
+
 pub fn validate(agent: &FinancialAgent) -> Result<ValidatedAgent, InvalidSpec> {
     let name = agent.metadata.name.clone().ok_or_else(|| InvalidSpec("the resource has no name".into()))?;
     // Children are named `<name>-mongodb` and so on, and Services need DNS labels of 63 characters.
@@ -101,6 +112,12 @@ pub fn validate(agent: &FinancialAgent) -> Result<ValidatedAgent, InvalidSpec> {
         let valid = host.split('.').all(|label| is_dns_label(label, 63)) && host.len() <= 253;
         if !valid {
             return Err(InvalidSpec(format!("ingress.host {host:?} is not a DNS name")));
+        }
+    }
+    for proxy in &spec.ingress.trusted_proxies {
+        let valid = proxy.parse::<std::net::IpAddr>().is_ok() || is_cidr(proxy);
+        if !valid {
+            return Err(InvalidSpec(format!("ingress.trustedProxies: {proxy:?} is not an address or a CIDR range")));
         }
     }
     for (field, image) in [("apiServer.image", &spec.api_server.image), ("ocrWorker.image", &spec.ocr_worker.image)] {
@@ -152,6 +169,8 @@ pub(crate) mod tests {
             (serde_json::json!({"mongodb": {"managed": false}}), "uriSecretRef"),
             (serde_json::json!({"ingress": {"enabled": true, "host": "not a host"}}), "ingress.host"),
             (serde_json::json!({"apiServer": {"image": "bad image"}}), "apiServer.image"),
+            (serde_json::json!({"ingress": {"trustedProxies": ["10.0.0.0/33"]}}), "trustedProxies"),
+            (serde_json::json!({"ingress": {"trustedProxies": ["ingress-nginx"]}}), "trustedProxies"),
             (serde_json::json!({"version": "_leading"}), "version"),
             (serde_json::json!({"version": "trailing-"}), "version"),
             (serde_json::json!({"version": "a".repeat(64)}), "version"),

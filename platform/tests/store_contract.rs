@@ -19,8 +19,29 @@ use finagent_platform::store::{
 use finagent_platform::testkit;
 use uuid::Uuid;
 
-trait Store: ReceiptStore + BlobStore + UserStore + SessionStore + ApiKeyStore + Clone + 'static {}
-impl<T: ReceiptStore + BlobStore + UserStore + SessionStore + ApiKeyStore + Clone + 'static> Store for T {}
+trait Store:
+    ReceiptStore
+    + BlobStore
+    + UserStore
+    + SessionStore
+    + ApiKeyStore
+    + finagent_platform::store::WebhookStore
+    + Clone
+    + 'static
+{
+}
+impl<
+    T: ReceiptStore
+        + BlobStore
+        + UserStore
+        + SessionStore
+        + ApiKeyStore
+        + finagent_platform::store::WebhookStore
+        + Clone
+        + 'static,
+> Store for T
+{
+}
 
 async fn mongo() -> Option<MongoStore> {
     let url = testkit::mongodb_url()?;
@@ -215,6 +236,57 @@ async fn sessions_are_listed_for_their_user_and_ended_one_by_one(store: impl Sto
     assert_eq!(listed, [new.family_id]);
     assert_eq!(store.rotate_session("a2", "a3", now).await.expect("rotate"), Rotation::Invalid, "ended");
     assert_eq!(store.user_sessions(bob, now).await.expect("list").len(), 1);
+}
+
+async fn webhook_deliveries_are_claimed_once_and_listed_newest_first(store: impl Store) {
+    use finagent_core::webhook::{DeliveryStatus, Webhook, WebhookDelivery};
+    use finagent_platform::store::WebhookStore;
+    let (owner, other) = (UserId::new(), UserId::new());
+    let webhook = Webhook {
+        id: Uuid::now_v7(),
+        owner_id: owner,
+        url: "https://example.com/hook".into(),
+        secret: "whsec_x".into(),
+        events: vec!["receipt.done".into()],
+        created_at: Utc::now(),
+    };
+    store.create_webhook(&webhook).await.expect("create");
+    assert_eq!(store.webhooks(owner).await.expect("list"), [webhook.clone()]);
+    assert!(store.webhooks(other).await.expect("list").is_empty());
+    let now = Utc::now();
+    let delivery = |minutes_ago: i64| WebhookDelivery {
+        id: Uuid::now_v7(),
+        webhook_id: webhook.id,
+        owner_id: owner,
+        event: "receipt.done".into(),
+        payload: "{}".into(),
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        next_attempt_at: now - Duration::minutes(minutes_ago),
+        last_status: None,
+        last_error: None,
+        created_at: now - Duration::minutes(minutes_ago),
+        delivered_at: None,
+    };
+    let (due, later) = (delivery(2), WebhookDelivery { next_attempt_at: now + Duration::minutes(5), ..delivery(1) });
+    store.save_delivery(&due).await.expect("save");
+    store.save_delivery(&later).await.expect("save");
+    let lease = std::time::Duration::from_secs(60);
+    let claimed = store.claim_due_deliveries(now, lease, 10).await.expect("claim");
+    assert_eq!(claimed.iter().map(|d| d.id).collect::<Vec<_>>(), [due.id], "only the due one");
+    assert!(store.claim_due_deliveries(now, lease, 10).await.expect("claim").is_empty(), "leased: not claimed twice");
+    let done = WebhookDelivery { status: DeliveryStatus::Delivered, attempts: 1, ..claimed[0].clone() };
+    store.save_delivery(&done).await.expect("record");
+    let later_still = now + Duration::minutes(10);
+    let next = store.claim_due_deliveries(later_still, lease, 10).await.expect("claim");
+    assert_eq!(next.iter().map(|d| d.id).collect::<Vec<_>>(), [later.id], "delivered ones are never claimed again");
+    let listed = store.deliveries(owner, webhook.id, 10).await.expect("history");
+    assert_eq!(listed.iter().map(|d| d.id).collect::<Vec<_>>(), [later.id, due.id], "newest first");
+    assert_eq!(listed[1].status, DeliveryStatus::Delivered);
+    assert!(store.deliveries(other, webhook.id, 10).await.expect("history").is_empty(), "only the owner's");
+    assert!(!store.delete_webhook(other, webhook.id).await.expect("delete"));
+    assert!(store.delete_webhook(owner, webhook.id).await.expect("delete"));
+    assert!(store.webhooks(owner).await.expect("list").is_empty());
 }
 
 async fn api_keys_belong_to_their_owner(store: impl Store) {
@@ -556,6 +628,7 @@ contract!(
     spend_aggregates_match_the_reference,
     usage_counts_every_insert_and_delete,
     sessions_are_listed_for_their_user_and_ended_one_by_one,
+    webhook_deliveries_are_claimed_once_and_listed_newest_first,
 );
 
 /// A database written before the key columns existed is migrated at open: its receipts list,

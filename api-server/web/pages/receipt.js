@@ -113,7 +113,7 @@ export async function receiptPage(app, id) {
 
   if (receipt.status !== 'done') {
     const words = receipt.status === 'failed'
-      ? `This receipt could not be read: ${receipt.failure || 'no reason was given'}.`
+      ? `This receipt could not be read: ${receipt.failure_message || 'no reason was given'}.`
       : 'This receipt is still being read. This page updates when it is done.';
     const shown = viewer(receipt, null);
     if (receipt.status !== 'failed') {

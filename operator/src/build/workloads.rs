@@ -108,12 +108,17 @@ pub fn api_template(agent: &ValidatedAgent) -> PodTemplateSpec {
         json!({"name": "OCR_WORKERS", "value": "0"}),
         json!({"name": "RATE_LIMIT_API_PER_SECOND", "value": spec.api_server.rate_limit.requests_per_second.to_string()}),
         json!({"name": "RATE_LIMIT_UPLOAD_PER_SECOND", "value": spec.api_server.rate_limit.uploads_per_second.to_string()}),
-        // Requests reach the API through the ingress controller or the cluster network.
-        json!({"name": "TRUSTED_PROXIES", "value": "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"}),
+        // The memory budgets (password hashes and uploads at once) follow the container's limit.
+        json!({"name": "MEMORY_LIMIT_BYTES", "valueFrom": {"resourceFieldRef": {"containerName": "api-server", "resource": "limits.memory"}}}),
         // The web app's cookies: `Secure` whenever the Ingress terminates TLS (it then redirects
         // plain HTTP to HTTPS), else by the ingress controller's `X-Forwarded-Proto`.
         json!({"name": "SECURE_COOKIES", "value": secure_cookies(agent)}),
     ];
+    // Only the ingress controller's own addresses may say who the client is: trusting every
+    // private range would let any pod (or a client on the node network) forge its address.
+    if !spec.ingress.trusted_proxies.is_empty() {
+        vars.push(json!({"name": "TRUSTED_PROXIES", "value": spec.ingress.trusted_proxies.join(",")}));
+    }
     vars.extend(datastore_env(agent));
     let resources = spec.api_server.resources.as_ref().map_or_else(
         || default_resources("100m", "128Mi", "512Mi"),

@@ -187,3 +187,34 @@ impl super::RevocationStore for AnyStore {
         dispatch!(self, store => store.live_revocations(now))
     }
 }
+
+impl super::WebhookStore for AnyStore {
+    async fn create_webhook(&self, webhook: &finagent_core::webhook::Webhook) -> Result<(), StoreError> {
+        dispatch!(self, store => store.create_webhook(webhook))
+    }
+    async fn webhooks(&self, owner: UserId) -> Result<Vec<finagent_core::webhook::Webhook>, StoreError> {
+        dispatch!(self, store => store.webhooks(owner))
+    }
+    async fn delete_webhook(&self, owner: UserId, id: Uuid) -> Result<bool, StoreError> {
+        dispatch!(self, store => store.delete_webhook(owner, id))
+    }
+    async fn save_delivery(&self, delivery: &finagent_core::webhook::WebhookDelivery) -> Result<(), StoreError> {
+        dispatch!(self, store => store.save_delivery(delivery))
+    }
+    async fn deliveries(
+        &self,
+        owner: UserId,
+        webhook: Uuid,
+        limit: u32,
+    ) -> Result<Vec<finagent_core::webhook::WebhookDelivery>, StoreError> {
+        dispatch!(self, store => store.deliveries(owner, webhook, limit))
+    }
+    async fn claim_due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<finagent_core::webhook::WebhookDelivery>, StoreError> {
+        dispatch!(self, store => store.claim_due_deliveries(now, lease, limit))
+    }
+}

@@ -252,3 +252,57 @@ pub trait RevocationStore: Send + Sync {
     /// The revocations still in force at `now` (forgetting the others).
     fn live_revocations(&self, now: DateTime<Utc>) -> impl Future<Output = Result<Vec<Revocation>, StoreError>> + Send;
 }
+
+/// Webhooks and their deliveries.
+pub trait WebhookStore: Send + Sync {
+    /// Registers a webhook.
+    fn create_webhook(
+        &self,
+        webhook: &finagent_core::webhook::Webhook,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// An owner's webhooks, oldest first.
+    fn webhooks(
+        &self,
+        owner: UserId,
+    ) -> impl Future<Output = Result<Vec<finagent_core::webhook::Webhook>, StoreError>> + Send;
+    /// Removes an owner's webhook; false when they have no such webhook.
+    fn delete_webhook(&self, owner: UserId, id: Uuid) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Stores a delivery, replacing the one with its id.
+    fn save_delivery(
+        &self,
+        delivery: &finagent_core::webhook::WebhookDelivery,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A webhook's latest deliveries, newest first.
+    fn deliveries(
+        &self,
+        owner: UserId,
+        webhook: Uuid,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<finagent_core::webhook::WebhookDelivery>, StoreError>> + Send;
+    /// Takes up to `limit` pending deliveries due at `now`, whoever owns them, moving their next
+    /// attempt to `now + lease` atomically, so that two senders never take the same one.
+    fn claim_due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<finagent_core::webhook::WebhookDelivery>, StoreError>> + Send;
+}
+
+/// Queues the event of a finished receipt for every webhook of its owner that wants it (at least
+/// once: a job processed twice queues it twice, each with its own event id); returns how many.
+pub async fn queue_receipt_event<S: ReceiptStore + WebhookStore>(
+    store: &S,
+    id: ReceiptId,
+) -> Result<usize, StoreError> {
+    let Some(receipt) = store.receipt(id, None).await? else { return Ok(0) };
+    let webhooks = store.webhooks(receipt.owner_id).await?;
+    if webhooks.is_empty() {
+        return Ok(0);
+    }
+    let deliveries = finagent_core::webhook::deliveries_for(&webhooks, &receipt, Utc::now());
+    for delivery in &deliveries {
+        store.save_delivery(delivery).await?;
+    }
+    Ok(deliveries.len())
+}

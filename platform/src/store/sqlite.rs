@@ -48,6 +48,13 @@ CREATE TABLE IF NOT EXISTS api_keys (
 CREATE INDEX IF NOT EXISTS api_keys_owner ON api_keys (owner_id, created_at);
 CREATE TABLE IF NOT EXISTS usage (
   owner_id TEXT PRIMARY KEY, receipts INTEGER NOT NULL, image_bytes INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS webhooks (id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, created_ms INTEGER NOT NULL, document TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS webhooks_owner ON webhooks (owner_id, created_ms);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+  id TEXT PRIMARY KEY, webhook_id TEXT NOT NULL, owner_id TEXT NOT NULL, status TEXT NOT NULL,
+  next_attempt_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL, document TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (status, next_attempt_ms);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_of ON webhook_deliveries (webhook_id, created_ms);
 CREATE TABLE IF NOT EXISTS revocations (key TEXT PRIMARY KEY, value INTEGER NOT NULL, until_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS spend_months (
   owner_id TEXT NOT NULL, month TEXT NOT NULL, currency TEXT NOT NULL, category TEXT NOT NULL,
@@ -77,7 +84,7 @@ CREATE INDEX IF NOT EXISTS receipts_owner_image ON receipts (owner_id, image_sha
 CREATE INDEX IF NOT EXISTS receipts_status ON receipts (status);
 CREATE INDEX IF NOT EXISTS receipts_newest ON receipts (owner_id, recency, id);
 CREATE INDEX IF NOT EXISTS receipts_oldest ON receipts (owner_id, created_us, id);
-CREATE INDEX IF NOT EXISTS receipts_purchased ON receipts (owner_id, sort_purchased, recency, id);
+CREATE INDEX IF NOT EXISTS receipts_purchased ON receipts (owner_id, sort_purchased, recency, id, currency, total_units, date);
 CREATE INDEX IF NOT EXISTS receipts_total ON receipts (owner_id, sort_total, recency, id);
 CREATE INDEX IF NOT EXISTS receipts_review ON receipts (owner_id, sort_review, recency, id);
 CREATE INDEX IF NOT EXISTS receipts_spend ON receipts
@@ -1275,6 +1282,126 @@ impl super::RevocationStore for SqliteStore {
                 live.push(super::Revocation { key, value, until });
             }
             Ok(live)
+        })
+        .await
+    }
+}
+
+fn delivery_status(status: finagent_core::webhook::DeliveryStatus) -> &'static str {
+    match status {
+        finagent_core::webhook::DeliveryStatus::Pending => "pending",
+        finagent_core::webhook::DeliveryStatus::Delivered => "delivered",
+        finagent_core::webhook::DeliveryStatus::Failed => "failed",
+    }
+}
+
+impl super::WebhookStore for SqliteStore {
+    async fn create_webhook(&self, webhook: &finagent_core::webhook::Webhook) -> Result<(), StoreError> {
+        let (id, owner, created, document) = (
+            webhook.id.to_string(),
+            webhook.owner_id.to_string(),
+            webhook.created_at.timestamp_millis(),
+            to_json(webhook)?,
+        );
+        self.with(move |db| {
+            db.execute(
+                "INSERT INTO webhooks (id, owner_id, created_ms, document) VALUES (?1, ?2, ?3, ?4)",
+                params![id, owner, created, document],
+            )
+            .map_err(|e| conflict_or(e, "webhook"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn webhooks(&self, owner: UserId) -> Result<Vec<finagent_core::webhook::Webhook>, StoreError> {
+        let owner = owner.to_string();
+        self.with(move |db| {
+            documents(db, "SELECT document FROM webhooks WHERE owner_id = ?1 ORDER BY created_ms, id", params![owner])
+        })
+        .await
+    }
+
+    async fn delete_webhook(&self, owner: UserId, id: Uuid) -> Result<bool, StoreError> {
+        let (owner, id) = (owner.to_string(), id.to_string());
+        self.with(move |db| {
+            let deleted = db
+                .execute("DELETE FROM webhooks WHERE id = ?1 AND owner_id = ?2", params![id, owner])
+                .map_err(failed)?;
+            Ok(deleted == 1)
+        })
+        .await
+    }
+
+    async fn save_delivery(&self, delivery: &finagent_core::webhook::WebhookDelivery) -> Result<(), StoreError> {
+        let values = (
+            delivery.id.to_string(),
+            delivery.webhook_id.to_string(),
+            delivery.owner_id.to_string(),
+            delivery_status(delivery.status),
+            delivery.next_attempt_at.timestamp_millis(),
+            delivery.created_at.timestamp_millis(),
+            to_json(delivery)?,
+        );
+        self.with(move |db| {
+            db.execute(
+                "INSERT INTO webhook_deliveries (id, webhook_id, owner_id, status, next_attempt_ms, created_ms, document)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, next_attempt_ms = excluded.next_attempt_ms,
+                   document = excluded.document",
+                params![values.0, values.1, values.2, values.3, values.4, values.5, values.6],
+            )
+            .map_err(failed)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn deliveries(
+        &self,
+        owner: UserId,
+        webhook: Uuid,
+        limit: u32,
+    ) -> Result<Vec<finagent_core::webhook::WebhookDelivery>, StoreError> {
+        let (owner, webhook) = (owner.to_string(), webhook.to_string());
+        self.with(move |db| {
+            documents(
+                db,
+                "SELECT document FROM webhook_deliveries WHERE webhook_id = ?1 AND owner_id = ?2
+                 ORDER BY created_ms DESC, id DESC LIMIT ?3",
+                params![webhook, owner, limit],
+            )
+        })
+        .await
+    }
+
+    async fn claim_due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<finagent_core::webhook::WebhookDelivery>, StoreError> {
+        let now_ms = now.timestamp_millis();
+        let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(1));
+        self.with(move |db| {
+            let transaction = db.transaction().map_err(failed)?;
+            let mut due: Vec<finagent_core::webhook::WebhookDelivery> = documents(
+                &transaction,
+                "SELECT document FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_ms <= ?1
+                 ORDER BY next_attempt_ms LIMIT ?2",
+                params![now_ms, limit],
+            )?;
+            for delivery in &mut due {
+                delivery.next_attempt_at = until;
+                transaction
+                    .execute(
+                        "UPDATE webhook_deliveries SET next_attempt_ms = ?2, document = ?3 WHERE id = ?1",
+                        params![delivery.id.to_string(), until.timestamp_millis(), to_json(delivery)?],
+                    )
+                    .map_err(failed)?;
+            }
+            transaction.commit().map_err(failed)?;
+            Ok(due)
         })
         .await
     }

@@ -1,0 +1,534 @@
+//! `/api/webhooks`: a user or service account registers a URL; when one of their receipts is done
+//! or failed, the platform POSTs a signed JSON event there, retries with backoff when the
+//! receiver fails, and keeps the history of deliveries.
+//!
+//! Events are queued in the store by whoever finishes the receipt (an OCR worker, in process or
+//! not); every API replica runs [`run_sender`], which claims due deliveries atomically, so each is
+//! sent by one replica. A delivery is `POST <url>` with the event as its body and
+//! `X-FinAgent-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`, with the timestamp in
+//! `X-FinAgent-Timestamp` (a receiver should refuse one older than five minutes: a replay).
+//! Outbound requests never reach loopback, private, link-local or other internal addresses (the
+//! name is resolved, every address checked, and only checked addresses connected to, so DNS
+//! rebinding cannot slip through) unless `WEBHOOK_ALLOW_PRIVATE_TARGETS` says otherwise.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use finagent_core::webhook::{DeliveryStatus, EVENTS, MAX_ATTEMPTS, Webhook, WebhookDelivery, retry_delay};
+use finagent_platform::store::{AnyStore, WebhookStore};
+use hmac::{Hmac, KeyInit, Mac};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::Name;
+use hyper_util::rt::TokioExecutor;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::principal::Caller;
+use crate::error::{AppError, Problem};
+use crate::extract::{ApiJson, ApiPath};
+use crate::state::AppState;
+
+/// Webhooks one user may register.
+pub const MAX_WEBHOOKS_PER_USER: usize = 10;
+
+/// How the platform sends webhooks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// Whether targets may be loopback, private or link-local addresses (a private network's
+    /// receivers, and tests).
+    pub allow_private_targets: bool,
+    /// The wait before the first retry (then 4× each time).
+    pub retry_base: Duration,
+    /// How long a receiver may take to answer.
+    pub timeout: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self { allow_private_targets: false, retry_base: Duration::from_secs(30), timeout: Duration::from_secs(10) }
+    }
+}
+
+/// Whether an address is one webhooks must never reach (unless private targets are allowed):
+/// loopback, private, link-local, carrier-grade NAT, documentation, multicast, unspecified and
+/// unique-local ranges, IPv4 inside IPv6 included.
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19))
+                || a >= 240
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped().or_else(|| v6.to_ipv4()) {
+                return is_internal(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && v6.segments()[1] == 0x0db8
+        }
+    }
+}
+
+/// Resolves a host name and keeps only the addresses webhooks may reach; fails when none is left.
+async fn resolve_allowed(host: &str, port: u16, allow_private: bool) -> std::io::Result<Vec<SocketAddr>> {
+    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
+    let allowed: Vec<SocketAddr> =
+        addresses.iter().copied().filter(|address| allow_private || !is_internal(address.ip())).collect();
+    if allowed.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("{host} resolves only to internal addresses"),
+        ));
+    }
+    Ok(allowed)
+}
+
+/// The resolver of the webhook client: [`resolve_allowed`], so a name that resolves to an internal
+/// address at delivery time (DNS rebinding) is refused too.
+#[derive(Clone, Debug)]
+struct CheckedResolver {
+    allow_private: bool,
+}
+
+impl tower::Service<Name> for CheckedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = std::pin::Pin<Box<dyn Future<Output = std::io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let allow_private = self.allow_private;
+        Box::pin(async move { resolve_allowed(name.as_str(), 0, allow_private).await.map(IntoIterator::into_iter) })
+    }
+}
+
+type WebhookClient = Client<hyper_rustls::HttpsConnector<HttpConnector<CheckedResolver>>, Full<Bytes>>;
+
+fn client(settings: WebhookSettings) -> WebhookClient {
+    let mut http = HttpConnector::new_with_resolver(CheckedResolver { allow_private: settings.allow_private_targets });
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(settings.timeout));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new()).build(https)
+}
+
+/// `v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`.
+pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    format!("v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Checks a target URL: `http` or `https`, a host, no credentials, and (unless private targets
+/// are allowed) a host that resolves to public addresses only.
+async fn check_url(url: &str, allow_private: bool) -> Result<String, AppError> {
+    let invalid = |why: &str| AppError::Invalid(format!("url: {why}"));
+    if url.len() > 2048 {
+        return Err(invalid("at most 2048 characters"));
+    }
+    let uri: hyper::Uri = url.parse().map_err(|_| invalid("not a URL"))?;
+    let https = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return Err(invalid("http or https only")),
+    };
+    let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(invalid("credentials do not belong in the URL"));
+    }
+    let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+    let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+    match host.parse::<IpAddr>() {
+        Ok(ip) if !allow_private && is_internal(ip) => {
+            return Err(invalid("loopback, private and link-local addresses are not allowed"));
+        }
+        Ok(_) => {}
+        Err(_) => {
+            resolve_allowed(host, port, allow_private).await.map_err(|error| match error.kind() {
+                std::io::ErrorKind::PermissionDenied => {
+                    invalid("the host resolves to loopback, private or link-local addresses, which are not allowed")
+                }
+                _ => invalid("the host does not resolve"),
+            })?;
+        }
+    }
+    Ok(uri.to_string())
+}
+
+/// A webhook to register.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWebhook {
+    /// Where to POST events: `https://…` (or `http://…`).
+    pub url: String,
+    /// Which events (default: both): `receipt.done`, `receipt.failed`.
+    pub events: Option<Vec<String>>,
+}
+
+/// A webhook as listed (never its secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookView {
+    /// Id.
+    pub id: Uuid,
+    /// Where events go.
+    pub url: String,
+    /// The events it receives.
+    pub events: Vec<String>,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Webhook> for WebhookView {
+    fn from(webhook: &Webhook) -> Self {
+        Self {
+            id: webhook.id,
+            url: webhook.url.clone(),
+            events: webhook.events.clone(),
+            created_at: webhook.created_at,
+        }
+    }
+}
+
+/// A webhook just registered: the only time its secret is shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedWebhook {
+    /// The webhook.
+    #[serde(flatten)]
+    pub view: WebhookView,
+    /// The HMAC-SHA256 key of `X-FinAgent-Signature`. Not retrievable later.
+    pub secret: String,
+}
+
+/// A delivery as listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryView {
+    /// Id (`X-FinAgent-Delivery`).
+    pub id: Uuid,
+    /// The event type.
+    pub event: String,
+    /// `pending`, `delivered` or `failed`.
+    #[schema(value_type = String)]
+    pub status: DeliveryStatus,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The receiver's last HTTP status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<u16>,
+    /// Why the last attempt failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When the event happened.
+    pub created_at: DateTime<Utc>,
+    /// When the next attempt is due, while pending.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// When the receiver accepted it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl From<&WebhookDelivery> for DeliveryView {
+    fn from(delivery: &WebhookDelivery) -> Self {
+        Self {
+            id: delivery.id,
+            event: delivery.event.clone(),
+            status: delivery.status,
+            attempts: delivery.attempts,
+            last_status: delivery.last_status,
+            last_error: delivery.last_error.clone(),
+            created_at: delivery.created_at,
+            next_attempt_at: (delivery.status == DeliveryStatus::Pending).then_some(delivery.next_attempt_at),
+            delivered_at: delivery.delivered_at,
+        }
+    }
+}
+
+/// Registers a webhook for the caller's receipts.
+#[utoipa::path(post, path = "/api/webhooks", tag = "webhooks", security(("bearer" = []), ("api_key" = [])),
+    request_body = NewWebhook,
+    responses(
+        (status = 201, description = "Registered; the secret is shown only now", body = CreatedWebhook),
+        (status = 401, description = "Not signed in", body = Problem),
+        (status = 403, description = "A read-only API key", body = Problem),
+        (status = 422, description = "A refused URL (internal address, other scheme), unknown events, or too many webhooks", body = Problem),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewWebhook>,
+) -> Result<Response, AppError> {
+    let owner = caller.0.user_id;
+    let events = body.events.unwrap_or_else(|| EVENTS.iter().map(|event| (*event).to_owned()).collect());
+    if events.is_empty() || events.iter().any(|event| !EVENTS.contains(&event.as_str())) {
+        return Err(AppError::Invalid(format!("events: one or more of {}", EVENTS.join(", "))));
+    }
+    let url = check_url(body.url.trim(), state.settings.webhooks.allow_private_targets).await?;
+    if state.store.webhooks(owner).await?.len() >= MAX_WEBHOOKS_PER_USER {
+        return Err(AppError::Invalid(format!("at most {MAX_WEBHOOKS_PER_USER} webhooks; delete one first")));
+    }
+    let webhook = Webhook {
+        id: Uuid::now_v7(),
+        owner_id: owner,
+        url,
+        secret: format!("whsec_{}", hex::encode(crate::auth::secrets::random_bytes::<32>())),
+        events,
+        created_at: Utc::now(),
+    };
+    state.store.create_webhook(&webhook).await?;
+    tracing::info!(target: "security", event = "webhook_created", user.id = %owner, webhook.id = %webhook.id, url = %webhook.url, "webhook registered");
+    let created = CreatedWebhook { view: WebhookView::from(&webhook), secret: webhook.secret };
+    Ok((StatusCode::CREATED, axum::Json(created)).into_response())
+}
+
+/// The caller's webhooks.
+#[utoipa::path(get, path = "/api/webhooks", tag = "webhooks", security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The caller's webhooks", body = [WebhookView]),
+        (status = 401, description = "Not signed in", body = Problem),
+    ))]
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Vec<WebhookView>>, AppError> {
+    Ok(axum::Json(state.store.webhooks(caller.0.user_id).await?.iter().map(WebhookView::from).collect()))
+}
+
+/// Deletes one of the caller's webhooks; deliveries still pending are given up.
+#[utoipa::path(delete, path = "/api/webhooks/{id}", tag = "webhooks", security(("bearer" = []), ("api_key" = [])),
+    params(("id" = Uuid, Path, description = "The webhook's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not signed in", body = Problem),
+        (status = 403, description = "A read-only API key", body = Problem),
+        (status = 404, description = "The caller has no such webhook", body = Problem),
+    ))]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, AppError> {
+    if !state.store.delete_webhook(caller.0.user_id, id).await? {
+        return Err(AppError::NotFound);
+    }
+    tracing::info!(target: "security", event = "webhook_deleted", user.id = %caller.0.user_id, webhook.id = %id, "webhook deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The latest 50 deliveries of one of the caller's webhooks, newest first.
+#[utoipa::path(get, path = "/api/webhooks/{id}/deliveries", tag = "webhooks", security(("bearer" = []), ("api_key" = [])),
+    params(("id" = Uuid, Path, description = "The webhook's id")),
+    responses(
+        (status = 200, description = "Its deliveries", body = [DeliveryView]),
+        (status = 401, description = "Not signed in", body = Problem),
+        (status = 404, description = "The caller has no such webhook", body = Problem),
+    ))]
+pub async fn deliveries(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<axum::Json<Vec<DeliveryView>>, AppError> {
+    let owner = caller.0.user_id;
+    if !state.store.webhooks(owner).await?.iter().any(|webhook| webhook.id == id) {
+        return Err(AppError::NotFound);
+    }
+    let deliveries = state.store.deliveries(owner, id, 50).await?;
+    Ok(axum::Json(deliveries.iter().map(DeliveryView::from).collect()))
+}
+
+/// How long a claimed delivery is held by its sender before another may take it.
+const LEASE: Duration = Duration::from_secs(120);
+
+/// Sends one delivery: the outcome recorded on it (delivered, retry later, or given up).
+async fn send(
+    client: &WebhookClient,
+    settings: WebhookSettings,
+    webhook: Option<&Webhook>,
+    mut delivery: WebhookDelivery,
+) -> WebhookDelivery {
+    let now = Utc::now();
+    let Some(webhook) = webhook else {
+        delivery.status = DeliveryStatus::Failed;
+        delivery.last_error = Some("the webhook was deleted".into());
+        return delivery;
+    };
+    delivery.attempts += 1;
+    let timestamp = now.timestamp();
+    let request = hyper::Request::post(&webhook.url)
+        .header("content-type", "application/json")
+        .header("user-agent", concat!("FinancialAgent-Webhooks/", env!("CARGO_PKG_VERSION")))
+        .header("x-finagent-event", &delivery.event)
+        .header("x-finagent-delivery", delivery.id.to_string())
+        .header("x-finagent-timestamp", timestamp.to_string())
+        .header("x-finagent-signature", signature(&webhook.secret, timestamp, &delivery.payload))
+        .body(Full::new(Bytes::from(delivery.payload.clone())));
+    let outcome = match request {
+        Err(error) => Err(format!("invalid request: {error}")),
+        Ok(request) => match tokio::time::timeout(settings.timeout, client.request(request)).await {
+            Err(_) => Err(format!("no answer within {} s", settings.timeout.as_secs())),
+            Ok(Err(error)) => Err(connect_error(&error)),
+            Ok(Ok(response)) => {
+                let status = response.status();
+                // Read (a little of) the body so the connection can be reused; its content is not kept.
+                let _ = tokio::time::timeout(Duration::from_secs(2), response.into_body().collect()).await;
+                delivery.last_status = Some(status.as_u16());
+                if status.is_success() { Ok(()) } else { Err(format!("the receiver answered {status}")) }
+            }
+        },
+    };
+    match outcome {
+        Ok(()) => {
+            delivery.status = DeliveryStatus::Delivered;
+            delivery.delivered_at = Some(Utc::now());
+            delivery.last_error = None;
+        }
+        Err(error) => {
+            delivery.last_error = Some(error);
+            if delivery.attempts >= MAX_ATTEMPTS {
+                delivery.status = DeliveryStatus::Failed;
+            } else {
+                let wait = retry_delay(delivery.attempts, settings.retry_base);
+                delivery.next_attempt_at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(6));
+            }
+        }
+    }
+    delivery
+}
+
+/// The reason of a connection error, without internals beyond what the owner's URL implies.
+fn connect_error(error: &hyper_util::client::legacy::Error) -> String {
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
+    while let Some(inner) = source {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::PermissionDenied
+        {
+            return "refused: the host resolves to an internal address".into();
+        }
+        source = inner.source();
+    }
+    if error.is_connect() { "could not connect".into() } else { "the request failed".into() }
+}
+
+/// Sends due deliveries until `stop` completes: claims a batch, sends them concurrently, records
+/// each outcome, and sleeps a second when nothing is due.
+pub async fn run_sender(store: AnyStore, settings: WebhookSettings, stop: impl Future<Output = ()>) {
+    let client = client(settings);
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let claimed = match store.claim_due_deliveries(Utc::now(), LEASE, 20).await {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                tracing::warn!(%error, "failed to claim webhook deliveries");
+                Vec::new()
+            }
+        };
+        if claimed.is_empty() {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                () = &mut stop => return,
+            }
+        }
+        let sends = claimed.into_iter().map(|delivery| {
+            let (store, client) = (store.clone(), client.clone());
+            async move {
+                let webhooks = store.webhooks(delivery.owner_id).await.unwrap_or_default();
+                let webhook = webhooks.iter().find(|webhook| webhook.id == delivery.webhook_id);
+                let sent = send(&client, settings, webhook, delivery).await;
+                tracing::info!(webhook.id = %sent.webhook_id, delivery.id = %sent.id, status = ?sent.status, attempts = sent.attempts, "webhook delivery");
+                if let Err(error) = store.save_delivery(&sent).await {
+                    tracing::warn!(%error, "failed to record a webhook delivery; it will be sent again");
+                }
+            }
+        });
+        futures::future::join_all(sends).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_addresses_are_recognised_in_every_form() {
+        for internal in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "224.0.0.1",
+        ] {
+            assert!(is_internal(internal.parse().expect("ip")), "{internal}");
+        }
+        for public in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
+            assert!(!is_internal(public.parse().expect("ip")), "{public}");
+        }
+    }
+
+    #[test]
+    fn signatures_are_hmac_sha256_of_the_timestamp_and_the_body() {
+        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(b"Jefe").expect("key");
+        mac.update(b"what do ya want for nothing?");
+        assert_eq!(
+            hex::encode(mac.finalize().into_bytes()),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        let signed = signature("secret", 1_700_000_000, "{}");
+        assert!(signed.starts_with("v1=") && signed.len() == 3 + 64);
+        assert_ne!(signed, signature("secret", 1_700_000_001, "{}"), "the timestamp is signed");
+        assert_ne!(signed, signature("other", 1_700_000_000, "{}"));
+    }
+
+    #[tokio::test]
+    async fn internal_and_odd_urls_are_refused() {
+        for url in [
+            "http://127.0.0.1:8080/hook",
+            "http://localhost/hook",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]/hook",
+            "http://10.0.0.5/hook",
+            "ftp://example.com/hook",
+            "http://user:pass@example.com/hook",
+            "not a url",
+        ] {
+            assert!(check_url(url, false).await.is_err(), "{url}");
+        }
+        assert!(check_url("http://127.0.0.1:8080/hook", true).await.is_ok(), "allowed when configured");
+    }
+}
