@@ -231,7 +231,7 @@ async fn abuse_readiness_on_the_api_port_tells_no_internals() {
         0,
     );
     let router = finagent_api_server::app(state.clone(), readiness).expect("router");
-    let reply = TestApp { router, state }.call(Method::GET, "/readyz", None, None).await;
+    let reply = TestApp { router, state, data: app.data.clone() }.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(reply.json["checks"]["store"], "failed");
     assert!(!reply.json.to_string().contains("internal"), "{}", reply.json);
@@ -311,4 +311,46 @@ async fn abuse_keys_can_be_read_only_and_expire() {
         listed.json.as_array().expect("keys").iter().all(|key| key["name"] != "expired"),
         "expired keys are not listed"
     );
+}
+
+/// Failed sign-ins and refusals are logged as security events with the account and address.
+#[tokio::test(flavor = "current_thread")]
+async fn abuse_failed_logins_are_logged_as_security_events() {
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = TestApp::new().await;
+    let owner = app.account("logged", Role::User).await;
+    for _ in 0..FREE_FAILURES + 1 {
+        app.send(login_from("203.0.113.44", &owner.username, "not the passphrase")).await;
+    }
+    let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .filter(|event: &serde_json::Value| event["target"] == "security")
+        .collect();
+    let failed = events.iter().find(|event| event["fields"]["event"] == "login_failed").expect("a login_failed event");
+    assert_eq!(failed["fields"]["client.address"], "203.0.113.44");
+    assert!(
+        failed["fields"]["account"].as_str().is_some_and(|account| account.len() == 64),
+        "the account, as a digest"
+    );
+    assert!(events.iter().any(|event| event["fields"]["event"] == "login_backoff"), "the back-off is logged: {text}");
 }

@@ -240,7 +240,6 @@ async fn sessions_are_listed_for_their_user_and_ended_one_by_one(store: impl Sto
 
 async fn webhook_deliveries_are_claimed_once_and_listed_newest_first(store: impl Store) {
     use finagent_core::webhook::{DeliveryStatus, Webhook, WebhookDelivery};
-    use finagent_platform::store::WebhookStore;
     let (owner, other) = (UserId::new(), UserId::new());
     let webhook = Webhook {
         id: Uuid::now_v7(),
@@ -251,7 +250,7 @@ async fn webhook_deliveries_are_claimed_once_and_listed_newest_first(store: impl
         created_at: Utc::now(),
     };
     store.create_webhook(&webhook).await.expect("create");
-    assert_eq!(store.webhooks(owner).await.expect("list"), [webhook.clone()]);
+    assert_eq!(store.webhooks(owner).await.expect("list"), std::slice::from_ref(&webhook));
     assert!(store.webhooks(other).await.expect("list").is_empty());
     let now = Utc::now();
     let delivery = |minutes_ago: i64| WebhookDelivery {

@@ -37,6 +37,8 @@ pub fn generous_limits() -> Limits {
 pub struct TestApp {
     pub router: Router,
     pub state: AppState,
+    /// The embedded store's folder (`db.sqlite3` and `blobs/`).
+    pub data: std::path::PathBuf,
 }
 
 /// A response, body parsed as JSON when it is JSON.
@@ -80,7 +82,7 @@ impl TestApp {
         let queue = AnyQueue::Memory(Arc::new(MemoryQueue::new(QueuePolicy::default())));
         let state = AppState::new(AnyStore::Sqlite(store), queue, guard, hasher, settings, Metrics::new(), 0);
         let router = app(state.clone(), readiness(&state)).expect("router");
-        Self { router, state }
+        Self { router, state, data: directory }
     }
 
     /// Another replica: its own router and guard connection, the same store and settings.
@@ -100,7 +102,7 @@ impl TestApp {
             0,
         );
         let router = app(state.clone(), readiness(&state)).expect("router");
-        Self { router, state }
+        Self { router, state, data: self.data.clone() }
     }
 
     /// Sends a request; `credential` goes in `Authorization: Bearer`.
