@@ -313,6 +313,49 @@ async fn abuse_keys_can_be_read_only_and_expire() {
     );
 }
 
+/// An upload whose client goes away while its bytes are being stored keeps its slot until they
+/// are stored and queued: the memory stays counted. The queue (a real Redis) is held up with
+/// `CLIENT PAUSE`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abuse_a_cancelled_upload_keeps_its_slot_until_its_bytes_are_stored() {
+    let Some(url) = finagent_platform::testkit::redis_url() else { return };
+    let instance: finagent_core::names::InstanceName =
+        finagent_platform::testkit::unique_name("slot").parse().expect("instance");
+    let queue = finagent_platform::queue::redis::RedisQueue::connect(&url, &instance, Default::default())
+        .await
+        .expect("redis queue");
+    let mut settings = Settings::for_tests();
+    settings.limits = generous_limits();
+    settings.max_concurrent_uploads = 1;
+    let app = TestApp::with_queue(Guard::memory(), settings, finagent_platform::queue::AnyQueue::Redis(queue)).await;
+    let ann = app.account("cancel", Role::User).await;
+    let mut pause =
+        redis::Client::open(url.as_str()).expect("url").get_multiplexed_async_connection().await.expect("redis");
+    redis::cmd("CLIENT").arg("PAUSE").arg(1500).arg("WRITE").query_async::<()>(&mut pause).await.expect("pause");
+    let (uploader, token) = (app.clone(), ann.access.clone());
+    let upload = tokio::spawn(async move { uploader.upload(Some(&token), &unique_png(), None).await });
+    // Once the receipt is stored, the storing task waits on the paused queue: cancel the handler.
+    let started = Instant::now();
+    let everything = finagent_platform::store::ReceiptFilter::default();
+    while finagent_platform::store::ReceiptStore::count_receipts(&app.state.store, ann.id, &everything)
+        .await
+        .expect("count")
+        == 0
+    {
+        assert!(started.elapsed() < Duration::from_secs(5), "the upload reached the store");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    upload.abort();
+    assert!(upload.await.expect_err("cancelled").is_cancelled());
+    // The handler is gone; the task storing and queueing the bytes is not, and holds the slot.
+    assert_eq!(app.state.upload_slots.available_permits(), 0, "the slot is still held");
+    while app.state.upload_slots.available_permits() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(15), "the slot came back once the queue answered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    redis::cmd("CLIENT").arg("UNPAUSE").query_async::<()>(&mut pause).await.expect("unpause");
+}
+
 /// Failed sign-ins and refusals are logged as security events with the account and address.
 #[tokio::test(flavor = "current_thread")]
 async fn abuse_failed_logins_are_logged_as_security_events() {

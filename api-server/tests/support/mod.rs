@@ -74,6 +74,22 @@ impl TestApp {
         Self::with(Guard::memory(), settings).await
     }
 
+    /// A chosen guard, settings and queue.
+    pub async fn with_queue(guard: Guard, settings: Settings, queue: AnyQueue) -> Self {
+        let mut test = Self::with(guard, settings).await;
+        test.state = AppState::new(
+            test.state.store.clone(),
+            queue,
+            test.state.guard.clone(),
+            test.state.hasher.clone(),
+            test.state.settings.clone(),
+            Metrics::new(),
+            0,
+        );
+        test.router = app(test.state.clone(), readiness(&test.state)).expect("router");
+        test
+    }
+
     /// A chosen guard and settings.
     pub async fn with(guard: Guard, settings: Settings) -> Self {
         let directory = std::env::temp_dir().join(testkit::unique_name("finagent-api"));
