@@ -219,7 +219,7 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
         });
         let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
         let base = format!("http://{address}");
-        let (token, owner) = sign_up(&client, &base).await?;
+        let owner = sign_up(&client, &base).await?;
 
         let seeding = Instant::now();
         let mut seed = Seed(42);
@@ -249,6 +249,8 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
         ];
         let mut rows = Vec::new();
         for (name, path) in &paths {
+            // A fresh session per row: seeding and a slow store can outlast an access token.
+            let token = sign_in(&client, &base).await?;
             let request = || {
                 Request::get(format!("{base}{path}"))
                     .header("authorization", format!("Bearer {token}"))
@@ -298,8 +300,18 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Registers the benchmark's user and signs in: its access token and id.
-async fn sign_up(client: &HttpClient, base: &str) -> anyhow::Result<(String, UserId)> {
+/// Signs the benchmark's user in: a fresh access token.
+async fn sign_in(client: &HttpClient, base: &str) -> anyhow::Result<String> {
+    let login = Request::post(format!("{base}/api/auth/login"))
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::json!({"username": "scale", "password": "a benchmark passphrase"}).to_string()))
+        .expect("request");
+    let login: serde_json::Value = serde_json::from_slice(&send_reading(client, login).await?)?;
+    Ok(login["access_token"].as_str().ok_or_else(|| anyhow::anyhow!("login returned no token"))?.to_owned())
+}
+
+/// Registers the benchmark's user: its id.
+async fn sign_up(client: &HttpClient, base: &str) -> anyhow::Result<UserId> {
     let post = |path: &str, body: serde_json::Value| {
         Request::post(format!("{base}{path}"))
             .header("content-type", "application/json")
@@ -319,7 +331,7 @@ async fn sign_up(client: &HttpClient, base: &str) -> anyhow::Result<(String, Use
         .expect("request");
     let me: serde_json::Value = serde_json::from_slice(&send_reading(client, me).await?)?;
     let id = me["id"].as_str().and_then(|id| id.parse().ok()).ok_or_else(|| anyhow::anyhow!("/me returned no id"))?;
-    Ok((token, id))
+    Ok(id)
 }
 
 async fn send_reading(client: &HttpClient, request: Request<Body>) -> anyhow::Result<axum::body::Bytes> {
