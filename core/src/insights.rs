@@ -174,6 +174,37 @@ pub fn unusual_threshold(median: Amount) -> Option<Amount> {
     (median.value() > Decimal::ZERO).then(|| Amount::new(median.value() * Decimal::from(UNUSUAL_FACTOR)))
 }
 
+/// Spend summed per month, per category and per merchant, filled group by group (by receipts in
+/// memory, or by a store's group rows).
+#[derive(Debug, Default)]
+pub struct GroupSums([BTreeMap<String, (i64, usize)>; 3]);
+
+impl GroupSums {
+    /// Adds `count` receipts totalling `units` ([`Amount::to_units`]) to their month, category
+    /// (`uncategorized` for none) and merchant key (`unknown` for none).
+    pub fn add(&mut self, month: String, category: Option<&str>, merchant: Option<&str>, units: i64, count: usize) {
+        let keys = [
+            month,
+            category.unwrap_or_else(|| category_key(None)).to_owned(),
+            merchant.unwrap_or("unknown").to_owned(),
+        ];
+        for (sums, key) in self.0.iter_mut().zip(keys) {
+            let entry = sums.entry(key).or_default();
+            entry.0 += units;
+            entry.1 += count;
+        }
+    }
+
+    /// The sums per month, category and merchant, each ordered by key.
+    pub fn into_spends(self) -> [Vec<Spend>; 3] {
+        self.0.map(|sums| {
+            sums.into_iter()
+                .map(|(key, (units, receipts))| Spend { key, total: Amount::from_units(units), receipts })
+                .collect()
+        })
+    }
+}
+
 /// What a summary is made of, as a store can compute it without reading every receipt: group
 /// sums over the range, the groups of likely duplicates, and the totals far above the user's
 /// median. [`aggregate`] computes it in memory from [`SpendRecord`]s; the stores compute the same
@@ -230,38 +261,30 @@ pub fn aggregate(history: &[SpendRecord], from: NaiveDate, to: NaiveDate) -> Spe
     let other_currency_receipts = in_range.iter().filter(|r| !same_money(r)).count();
     let counted: Vec<&SpendRecord> = in_range.into_iter().filter(|r| same_money(r)).collect();
 
-    let mut groups: [BTreeMap<String, (i64, usize)>; 3] = Default::default();
+    let mut sums = GroupSums::default();
     let mut images: BTreeMap<&str, Vec<ReceiptId>> = BTreeMap::new();
     let mut sales: BTreeMap<(String, NaiveDate, i64), Vec<ReceiptId>> = BTreeMap::new();
     for record in &counted {
-        let keys = [
+        let merchant = merchant_key(record.merchant.as_deref());
+        sums.add(
             month_key(record.date),
-            category_key(record.category).to_owned(),
-            merchant_key(record.merchant.as_deref()),
-        ];
-        for (group, key) in groups.iter_mut().zip(keys) {
-            let entry = group.entry(key).or_default();
-            entry.0 += record.total.to_units();
-            entry.1 += 1;
-        }
+            Some(category_key(record.category)),
+            Some(&merchant),
+            record.total.to_units(),
+            1,
+        );
         images.entry(&record.image_sha256).or_default().push(record.receipt_id);
         if let Some(name) = record.merchant.as_deref().filter(|name| !name.trim().is_empty()) {
             let key = (merchant_key(Some(name)), record.date, record.total.to_units());
             sales.entry(key).or_default().push(record.receipt_id);
         }
     }
-    let [by_month, by_category, by_merchant] = groups.map(|group| {
-        group
-            .into_iter()
-            .map(|(key, (units, receipts))| Spend { key, total: Amount::from_units(units), receipts })
-            .collect::<Vec<_>>()
-    });
+    let [by_month, by_category, by_merchant] = sums.into_spends();
     let several = |groups: Vec<Vec<ReceiptId>>| groups.into_iter().filter(|group| group.len() > 1).collect();
 
-    let mut usual: Vec<i64> = history.iter().filter(|r| same_money(r)).map(|r| r.total.to_units()).collect();
-    usual.sort_unstable();
-    let median =
-        (usual.len() >= MIN_HISTORY).then(|| median_of_units(&usual[(usual.len() - 1) / 2..], usual.len())).flatten();
+    let mut usual: Vec<&SpendRecord> = history.iter().filter(|r| same_money(r)).collect();
+    usual.sort_by_key(|record| std::cmp::Reverse(record.date));
+    let median = median_of_recent(usual.iter().take(MEDIAN_WINDOW).map(|r| r.total.to_units()).collect());
     let unusual = median
         .and_then(unusual_threshold)
         .map(|threshold| {
@@ -362,6 +385,10 @@ mod tests {
         text.parse().expect("date")
     }
 
+    fn day_of(text: &str) -> NaiveDate {
+        day(text)
+    }
+
     #[test]
     fn insight_spend_by_month_category_and_merchant() {
         let history = [
@@ -413,6 +440,18 @@ mod tests {
             })
             .collect();
         assert_eq!(unusual, ["99.00", "450.00"], "far above a median of 10.00");
+    }
+
+    #[test]
+    fn insight_usual_totals_are_those_of_the_most_recent_purchases() {
+        let day = |offset: u64| (day("2024-12-31") - chrono::Days::new(offset)).to_string();
+        // 1,000 recent purchases of 10.00, and 1,100 older ones of 100.00: over the whole history
+        // the median would be 100.00.
+        let mut history: Vec<SpendRecord> =
+            (0..1_000).map(|n| record(&day(n % 300), "Cafe", None, "10.00", &format!("r{n}"))).collect();
+        history.extend((0..1_100).map(|n| record(&day(400 + n % 300), "Hotel", None, "100.00", &format!("o{n}"))));
+        let aggregates = aggregate(&history, day_of("2024-12-01"), day_of("2024-12-31"));
+        assert_eq!(aggregates.median.map(|median| median.to_string()).as_deref(), Some("10.00"));
     }
 
     #[test]

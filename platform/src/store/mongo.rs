@@ -7,7 +7,7 @@
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use finagent_core::account::{ApiKey, Rotation, Session, User};
 use finagent_core::insights::{
-    MEDIAN_WINDOW, Spend, SpendAggregates, category_key, main_currency, median_of_recent, unusual_threshold,
+    GroupSums, MEDIAN_WINDOW, SpendAggregates, main_currency, median_of_recent, unusual_threshold,
 };
 use finagent_core::money::{Amount, Currency};
 use finagent_core::receipt::{Receipt, ReceiptResult, ReceiptStatus};
@@ -19,7 +19,7 @@ use mongodb::options::{GridFsBucketOptions, IndexOptions};
 use mongodb::{Collection, Database, IndexModel};
 use uuid::Uuid;
 
-use super::query::{IndexKeys, Position, ReceiptFilter, ReceiptQuery, SortOrder, Usage};
+use super::query::{IndexKeys, KeyValue, OrderKey, ReceiptFilter, ReceiptQuery, Usage};
 use super::{
     ApiKeyStore, BlobStore, Inserted, ReceiptStore, SessionStore, StoreError, UserChange, UserStore, dedup_keys,
 };
@@ -153,25 +153,24 @@ fn regex_escape(text: &str) -> String {
     escaped
 }
 
-/// The key fields of an order (its index has them in this order), all ascending.
-fn order_fields(sort: SortOrder) -> &'static [&'static str] {
-    match sort {
-        SortOrder::Newest => &["q.recency", "_id"],
-        SortOrder::Oldest => &["q.created_us", "_id"],
-        SortOrder::Purchased => &["q.sort_purchased", "q.recency", "_id"],
-        SortOrder::Total => &["q.sort_total", "q.recency", "_id"],
-        SortOrder::Review => &["q.sort_review", "q.recency", "_id"],
+/// The field of an order's key.
+fn field(key: OrderKey) -> &'static str {
+    match key {
+        OrderKey::CreatedUs => "q.created_us",
+        OrderKey::Recency => "q.recency",
+        OrderKey::SortPurchased => "q.sort_purchased",
+        OrderKey::SortTotal => "q.sort_total",
+        OrderKey::SortReview => "q.sort_review",
+        OrderKey::Id => "_id",
     }
 }
 
-/// A position's values for [`order_fields`].
-fn order_bounds(sort: SortOrder, after: &Position) -> Vec<Bson> {
-    let (recency, id) = (Bson::Int64(-after.created_us), Bson::String(after.id.to_string()));
-    match sort {
-        SortOrder::Newest => vec![recency, id],
-        SortOrder::Oldest => vec![Bson::Int64(after.created_us), id],
-        SortOrder::Purchased | SortOrder::Total => vec![Bson::Int64(after.primary as i64), recency, id],
-        SortOrder::Review => vec![Bson::Double(after.primary), recency, id],
+/// A key's value as BSON.
+fn bson_value(value: KeyValue) -> Bson {
+    match value {
+        KeyValue::Integer(integer) => Bson::Int64(integer),
+        KeyValue::Real(real) => Bson::Double(real),
+        KeyValue::Id(id) => Bson::String(id.to_string()),
     }
 }
 
@@ -511,10 +510,11 @@ impl ReceiptStore for MongoStore {
     }
 
     async fn receipt_page(&self, owner: UserId, query: &ReceiptQuery) -> Result<Vec<Receipt>, StoreError> {
-        let fields = order_fields(query.sort);
+        let fields: Vec<&str> = query.sort.keys().iter().copied().map(field).collect();
         let mut filter = filter_document(owner, &query.filter);
         if let Some(after) = &query.after {
-            filter = doc! { "$and": [filter, after_document(fields, &order_bounds(query.sort, after))] };
+            let bounds: Vec<Bson> = after.bounds(query.sort).into_iter().map(bson_value).collect();
+            filter = doc! { "$and": [filter, after_document(&fields, &bounds)] };
         }
         let sort: Document = fields.iter().map(|field| (field.to_string(), Bson::Int32(1))).collect();
         let documents: Vec<Document> = self
@@ -587,25 +587,15 @@ impl ReceiptStore for MongoStore {
                 } },
             ])
             .await?;
-        let mut sums: [std::collections::BTreeMap<String, (i64, usize)>; 3] = Default::default();
+        let mut sums = GroupSums::default();
         for group in &groups {
             let key = group.get_document("_id").map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let keys = [
-                text(key.get("m")).unwrap_or_default(),
-                text(key.get("c")).unwrap_or_else(|| category_key(None).to_owned()),
-                text(key.get("k")).unwrap_or_else(|| "unknown".to_owned()),
-            ];
-            for (sum, name) in sums.iter_mut().zip(keys) {
-                let entry = sum.entry(name).or_default();
-                entry.0 += number(group, "units");
-                entry.1 += number(group, "n").max(0) as usize;
-            }
+            let (category, merchant) = (text(key.get("c")), text(key.get("k")));
+            let units = number(group, "units");
+            let count = number(group, "n").max(0) as usize;
+            sums.add(text(key.get("m")).unwrap_or_default(), category.as_deref(), merchant.as_deref(), units, count);
         }
-        let [by_month, by_category, by_merchant] = sums.map(|sum| {
-            sum.into_iter()
-                .map(|(key, (units, receipts))| Spend { key, total: Amount::from_units(units), receipts })
-                .collect()
-        });
+        let [by_month, by_category, by_merchant] = sums.into_spends();
         (aggregates.by_month, aggregates.by_category, aggregates.by_merchant) = (by_month, by_category, by_merchant);
         let other = doc! { "$and": [spent.clone(), { "q.date": dates }, { "$nor": [same_money.clone()] }] };
         aggregates.other_currency_receipts = self.receipts.count_documents(other).await.map_err(unavailable)? as usize;

@@ -218,6 +218,62 @@ impl Position {
     }
 }
 
+/// A key of an order's index, after the owner: every key ascending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderKey {
+    /// Upload time in microseconds.
+    CreatedUs,
+    /// Minus the upload time, so that newest comes first.
+    Recency,
+    /// [`IndexKeys::sort_purchased`].
+    SortPurchased,
+    /// [`IndexKeys::sort_total`].
+    SortTotal,
+    /// [`IndexKeys::sort_review`].
+    SortReview,
+    /// The receipt id.
+    Id,
+}
+
+/// A position's value for one [`OrderKey`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum KeyValue {
+    /// An integer key.
+    Integer(i64),
+    /// The review confidence.
+    Real(f64),
+    /// The receipt id.
+    Id(ReceiptId),
+}
+
+impl SortOrder {
+    /// The keys of the order's index after the owner, in order: its own key, then newest upload
+    /// first, then id. A page after a position is `keys > position.bounds(sort)`.
+    pub fn keys(self) -> &'static [OrderKey] {
+        use OrderKey::*;
+        match self {
+            Self::Newest => &[Recency, Id],
+            Self::Oldest => &[CreatedUs, Id],
+            Self::Purchased => &[SortPurchased, Recency, Id],
+            Self::Total => &[SortTotal, Recency, Id],
+            Self::Review => &[SortReview, Recency, Id],
+        }
+    }
+}
+
+impl Position {
+    /// The position's values for `sort.keys()`.
+    pub fn bounds(&self, sort: SortOrder) -> Vec<KeyValue> {
+        let (recency, id) = (KeyValue::Integer(-self.created_us), KeyValue::Id(self.id));
+        match sort {
+            SortOrder::Newest => vec![recency, id],
+            SortOrder::Oldest => vec![KeyValue::Integer(self.created_us), id],
+            SortOrder::Purchased | SortOrder::Total => vec![KeyValue::Integer(self.primary as i64), recency, id],
+            SortOrder::Review => vec![KeyValue::Real(self.primary), recency, id],
+        }
+    }
+}
+
 /// One page of an owner's receipts.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ReceiptQuery {

@@ -18,12 +18,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use finagent_core::insights::{
-    MEDIAN_WINDOW, Spend, SpendAggregates, category_key, main_currency, median_of_recent, unusual_threshold,
+    GroupSums, MEDIAN_WINDOW, SpendAggregates, main_currency, median_of_recent, unusual_threshold,
 };
 use finagent_core::money::{Amount, Currency};
 use rusqlite::types::Value;
 
-use super::query::{IndexKeys, Position, ReceiptFilter, ReceiptQuery, SortOrder, Usage};
+use super::query::{IndexKeys, KeyValue, OrderKey, ReceiptFilter, ReceiptQuery, Usage};
 use super::{
     ApiKeyStore, BlobStore, Inserted, ReceiptStore, SessionStore, StoreError, UserChange, UserStore, dedup_keys,
 };
@@ -337,25 +337,24 @@ fn filter_sql(owner: String, filter: &ReceiptFilter) -> (String, Vec<Value>) {
     (sql, values)
 }
 
-/// The key columns of an order, all ascending (its index has them in this order).
-fn order_columns(sort: SortOrder) -> &'static [&'static str] {
-    match sort {
-        SortOrder::Newest => &["recency", "id"],
-        SortOrder::Oldest => &["created_us", "id"],
-        SortOrder::Purchased => &["sort_purchased", "recency", "id"],
-        SortOrder::Total => &["sort_total", "recency", "id"],
-        SortOrder::Review => &["sort_review", "recency", "id"],
+/// The column of an order's key.
+fn column(key: OrderKey) -> &'static str {
+    match key {
+        OrderKey::CreatedUs => "created_us",
+        OrderKey::Recency => "recency",
+        OrderKey::SortPurchased => "sort_purchased",
+        OrderKey::SortTotal => "sort_total",
+        OrderKey::SortReview => "sort_review",
+        OrderKey::Id => "id",
     }
 }
 
-/// A position's values for [`order_columns`].
-fn order_bounds(sort: SortOrder, after: &Position) -> Vec<Value> {
-    let (recency, id) = (Value::Integer(-after.created_us), Value::Text(after.id.to_string()));
-    match sort {
-        SortOrder::Newest => vec![recency, id],
-        SortOrder::Oldest => vec![Value::Integer(after.created_us), id],
-        SortOrder::Purchased | SortOrder::Total => vec![Value::Integer(after.primary as i64), recency, id],
-        SortOrder::Review => vec![Value::Real(after.primary), recency, id],
+/// A key's value as SQLite takes it.
+fn sql_value(value: KeyValue) -> Value {
+    match value {
+        KeyValue::Integer(integer) => Value::Integer(integer),
+        KeyValue::Real(real) => Value::Real(real),
+        KeyValue::Id(id) => Value::Text(id.to_string()),
     }
 }
 
@@ -673,9 +672,9 @@ impl ReceiptStore for SqliteStore {
 
     async fn receipt_page(&self, owner: UserId, query: &ReceiptQuery) -> Result<Vec<Receipt>, StoreError> {
         let (mut condition, mut values) = filter_sql(owner.to_string(), &query.filter);
-        let keys = order_columns(query.sort);
+        let keys: Vec<&str> = query.sort.keys().iter().copied().map(column).collect();
         if let Some(after) = &query.after {
-            let bounds = order_bounds(query.sort, after);
+            let bounds: Vec<Value> = after.bounds(query.sort).into_iter().map(sql_value).collect();
             let first = values.len() + 1;
             let placeholders: Vec<String> = (first..first + bounds.len()).map(|n| format!("?{n}")).collect();
             condition.push_str(&format!(" AND ({}) > ({})", keys.join(", "), placeholders.join(", ")));
@@ -736,10 +735,11 @@ fn whole_months(from: NaiveDate, to: NaiveDate) -> Option<(NaiveDate, NaiveDate)
     (first <= last).then_some((first, last))
 }
 
-/// Adds a group row (month, currency, category, merchant key, units, receipts) to the sums.
+/// Adds a group row (month, currency, category, merchant key, units, receipts) to the sums, or
+/// to the receipts in another currency.
 fn add_group(
     aggregates: &mut SpendAggregates,
-    sums: &mut [std::collections::BTreeMap<String, (i64, usize)>; 3],
+    sums: &mut GroupSums,
     code: Option<&str>,
     row: (String, Option<String>, Option<String>, Option<String>, i64, i64),
 ) {
@@ -750,16 +750,7 @@ fn add_group(
         aggregates.other_currency_receipts += count;
         return;
     }
-    let keys = [
-        month,
-        category.unwrap_or_else(|| category_key(None).to_owned()),
-        merchant.unwrap_or_else(|| "unknown".to_owned()),
-    ];
-    for (sum, key) in sums.iter_mut().zip(keys) {
-        let entry = sum.entry(key).or_default();
-        entry.0 += units;
-        entry.1 += count;
-    }
+    sums.add(month, category.as_deref(), merchant.as_deref(), units, count);
 }
 
 /// Empty text (how the monthly sums store "none") as `None`.
@@ -794,7 +785,7 @@ fn spend_aggregates(
     let currency = main_currency(&counts);
     let code = currency.map(|currency| currency.to_string());
     let mut aggregates = SpendAggregates { currency, ..Default::default() };
-    let mut sums: [std::collections::BTreeMap<String, (i64, usize)>; 3] = Default::default();
+    let mut sums = GroupSums::default();
 
     let whole = whole_months(from, to);
     if let Some((first, last)) = whole {
@@ -854,11 +845,7 @@ fn spend_aggregates(
             add_group(&mut aggregates, &mut sums, code.as_deref(), group);
         }
     }
-    let [by_month, by_category, by_merchant] = sums.map(|sum| {
-        sum.into_iter()
-            .map(|(key, (units, receipts))| Spend { key, total: Amount::from_units(units), receipts })
-            .collect()
-    });
+    let [by_month, by_category, by_merchant] = sums.into_spends();
     (aggregates.by_month, aggregates.by_category, aggregates.by_merchant) = (by_month, by_category, by_merchant);
 
     // Same money: no currency, or the main one.
