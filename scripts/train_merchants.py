@@ -52,6 +52,8 @@ def main():
             "training split (Huang et al., ICDAR 2019, doi:10.1109/ICDAR.2019.00244; CC BY 4.0), "
             f"holding out the {len(held_out)} receipts with images in receipts-dev/images."
         ),
+        # SROIE receipts are Malaysian: the gazetteer applies only to receipts read as Malaysian.
+        "countries": ["MY"],
         "merchants": merchants,
     }
     with open(args.out, "w", encoding="utf-8") as handle:

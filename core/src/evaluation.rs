@@ -1,10 +1,15 @@
-//! Scoring extraction against SROIE-style labels (`{"company","date","address","total"}`).
+//! Scoring extraction against labels: SROIE's (`{"company","date","address","total"}`) and the
+//! US photo set's (the same fields plus `currency`).
 //!
-//! Per receipt and field, a prediction is right when it equals the label: company and address
-//! after upper-casing and collapsing whitespace, the date as the same calendar day, the total as
-//! the same amount. Over all receipts, micro precision, recall and F1 count a right prediction as
-//! a true positive, a wrong one as a false positive and a false negative, and a missing one as a
-//! false negative.
+//! Each labelled field is scored two ways:
+//! - **by value**: company and address equal after removing case, spaces and punctuation; the
+//!   date the same calendar day; the total the same amount;
+//! - **by string**, as the official SROIE metric does: the text the receipt printed (the merchant
+//!   and address as extracted, the date and total as printed on the receipt) equals the label's
+//!   own string, with whitespace collapsed and nothing else forgiven.
+//!
+//! Over all receipts, micro precision, recall and F1 count a right prediction as a true positive,
+//! a wrong one as a false positive and a false negative, and a missing one as a false negative.
 
 use std::collections::BTreeMap;
 
@@ -12,49 +17,86 @@ use serde::{Deserialize, Serialize};
 
 use crate::extract::amount::parse_amount;
 use crate::extract::date::dates_in;
-use crate::extract::text::normalize;
+use crate::extract::text::squash;
 use crate::receipt::ReceiptResult;
 
-/// A SROIE-style label.
+/// A label: SROIE's four fields, and the US set's currency.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Label {
     /// Merchant name.
     pub company: Option<String>,
-    /// Date as printed.
+    /// Date as printed (SROIE) or ISO 8601 (US set).
     pub date: Option<String>,
     /// Address as printed.
     pub address: Option<String>,
     /// Total as printed.
     pub total: Option<String>,
+    /// ISO 4217 currency, when labelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
-/// The four scored fields.
+/// The four fields of the micro F1.
 pub const FIELDS: [&str; 4] = ["company", "address", "date", "total"];
 
-/// Per-field outcome of one receipt: `Some(true)` right, `Some(false)` wrong, `None` not predicted.
-pub fn score(result: &ReceiptResult, label: &Label) -> BTreeMap<&'static str, Option<bool>> {
+/// How a prediction is compared with its label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Matching {
+    /// Same value: names without case, spaces or punctuation, same day, same amount.
+    Value,
+    /// Same string as the label, whitespace collapsed.
+    String,
+}
+
+fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Per-field outcome of one receipt: `Some(true)` right, `Some(false)` wrong, `None` not
+/// predicted. `currency` is included when the label has one.
+pub fn score(result: &ReceiptResult, label: &Label, matching: Matching) -> BTreeMap<&'static str, Option<bool>> {
     let text_equal = |predicted: &Option<String>, expected: &Option<String>| {
-        predicted.as_ref().map(|p| expected.as_ref().is_some_and(|e| normalize(p) == normalize(e)))
+        predicted.as_ref().map(|p| {
+            expected.as_ref().is_some_and(|e| match matching {
+                Matching::Value => !squash(e).is_empty() && squash(p) == squash(e),
+                Matching::String => collapse(p) == collapse(e),
+            })
+        })
     };
-    let date = result.date.map(|predicted| {
-        label
-            .date
-            .as_ref()
-            .is_some_and(|expected| dates_in(expected, false).iter().any(|found| found.date == predicted))
-    });
-    let total = result.total.map(|predicted| {
-        label
-            .total
-            .as_ref()
-            .and_then(|expected| parse_amount(expected))
-            .is_some_and(|expected| expected.value() == predicted.value())
-    });
-    BTreeMap::from([
+    let debug = result.debug.as_ref();
+    let date = match matching {
+        Matching::Value => result.date.map(|predicted| {
+            label
+                .date
+                .as_ref()
+                .is_some_and(|expected| dates_in(expected, false).iter().any(|found| found.date == predicted))
+        }),
+        Matching::String => {
+            result.date.map(|_| text_equal(&debug.and_then(|d| d.date_text.clone()), &label.date) == Some(true))
+        }
+    };
+    let total = match matching {
+        Matching::Value => result.total.map(|predicted| {
+            label
+                .total
+                .as_ref()
+                .and_then(|expected| parse_amount(expected))
+                .is_some_and(|expected| expected.value() == predicted.value())
+        }),
+        Matching::String => {
+            result.total.map(|_| text_equal(&debug.and_then(|d| d.total_text.clone()), &label.total) == Some(true))
+        }
+    };
+    let mut outcomes = BTreeMap::from([
         ("company", text_equal(&result.merchant.name, &label.company)),
         ("address", text_equal(&result.merchant.address, &label.address)),
         ("date", date),
         ("total", total),
-    ])
+    ]);
+    if let Some(expected) = &label.currency {
+        outcomes.insert("currency", result.currency.map(|c| c.to_string().eq_ignore_ascii_case(expected)));
+    }
+    outcomes
 }
 
 /// Counts over many receipts.
@@ -64,6 +106,8 @@ pub struct Scoreboard {
     pub receipts: usize,
     /// Per field: (right, wrong, missing, labelled).
     pub fields: BTreeMap<&'static str, FieldCounts>,
+    /// How predictions are compared (by value when unset).
+    pub matching: Option<Matching>,
 }
 
 /// Counts for one field.
@@ -77,9 +121,16 @@ pub struct FieldCounts {
     pub missing: usize,
     /// Receipts with a label for this field.
     pub labelled: usize,
+    /// Right predictions whose merchant came from the gazetteer.
+    pub right_from_gazetteer: usize,
 }
 
 impl Scoreboard {
+    /// A scoreboard comparing by `matching`.
+    pub fn new(matching: Matching) -> Self {
+        Self { matching: Some(matching), ..Self::default() }
+    }
+
     /// Adds one receipt.
     pub fn add(&mut self, result: &ReceiptResult, label: &Label) {
         self.receipts += 1;
@@ -88,13 +139,24 @@ impl Scoreboard {
             ("address", label.address.is_some()),
             ("date", label.date.is_some()),
             ("total", label.total.is_some()),
+            ("currency", label.currency.is_some()),
         ];
-        let outcomes = score(result, label);
+        let outcomes = score(result, label, self.matching.unwrap_or(Matching::Value));
+        let from_gazetteer =
+            result.debug.as_ref().and_then(|d| d.merchant_source.as_deref()).is_some_and(|s| s == "gazetteer");
         for (field, has_label) in labelled {
+            if field == "currency" && !has_label {
+                continue;
+            }
             let counts = self.fields.entry(field).or_default();
             counts.labelled += usize::from(has_label);
             match outcomes.get(field).copied().flatten() {
-                Some(true) => counts.right += 1,
+                Some(true) => {
+                    counts.right += 1;
+                    if from_gazetteer && (field == "company" || field == "address") {
+                        counts.right_from_gazetteer += 1;
+                    }
+                }
                 Some(false) => counts.wrong += 1,
                 None if has_label => counts.missing += 1,
                 None => {}
@@ -102,16 +164,24 @@ impl Scoreboard {
         }
     }
 
+    /// Share of the right company and address predictions that the gazetteer supplied, in percent.
+    pub fn gazetteer_share(&self) -> f64 {
+        let field = |name: &str| self.fields.get(name).copied().unwrap_or_default();
+        let (company, address) = (field("company"), field("address"));
+        percent(company.right_from_gazetteer + address.right_from_gazetteer, company.right + address.right)
+    }
+
     /// Share of labelled receipts where the field is right, in percent.
     pub fn accuracy(&self, field: &str) -> f64 {
         self.fields.get(field).map_or(0.0, |c| percent(c.right, c.labelled))
     }
 
-    /// Micro precision, recall and F1 over the four fields, in percent.
+    /// Micro precision, recall and F1 over the four [`FIELDS`], in percent.
     pub fn micro(&self) -> (f64, f64, f64) {
-        let right: usize = self.fields.values().map(|c| c.right).sum();
-        let predicted: usize = self.fields.values().map(|c| c.right + c.wrong).sum();
-        let labelled: usize = self.fields.values().map(|c| c.labelled).sum();
+        let counted = || FIELDS.iter().filter_map(|field| self.fields.get(field));
+        let right: usize = counted().map(|c| c.right).sum();
+        let predicted: usize = counted().map(|c| c.right + c.wrong).sum();
+        let labelled: usize = counted().map(|c| c.labelled).sum();
         let precision = percent(right, predicted);
         let recall = percent(right, labelled);
         let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };

@@ -239,7 +239,7 @@ pub struct FieldConfidence {
 
 /// Which OCR engine produced a result.
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineInfo {
     /// Engine name, e.g. `tesseract`.
     pub name: String,
@@ -293,7 +293,7 @@ pub struct ResultLayout {
 
 /// The structured result of one receipt.
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReceiptResult {
     /// The merchant.
     pub merchant: Merchant,
@@ -328,6 +328,41 @@ pub struct ReceiptResult {
     /// Where the fields and lines were read on the image; absent for results read without boxes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layout: Option<ResultLayout>,
+    /// The country the receipt was printed in (ISO 3166-1 alpha-2, e.g. `US`), inferred from what
+    /// it prints; absent when the evidence is too thin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// The conventions the receipt was read with (BCP 47, e.g. `en-US`, `de-DE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// How the extraction decided: the locale evidence, where the merchant came from, the printed
+    /// strings of the date and total. For debugging and evaluation; its shape may change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debug: Option<ExtractionDebug>,
+}
+
+/// How an extraction reached its fields (see [`ReceiptResult::debug`]).
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExtractionDebug {
+    /// The signals the locale was inferred from, strongest first (e.g. `US state + ZIP "WA 98201"`).
+    #[serde(default)]
+    pub locale_evidence: Vec<String>,
+    /// Where the merchant name came from: `header`, `thanks_line`, `gazetteer`, `memory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_source: Option<String>,
+    /// The date as printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_text: Option<String>,
+    /// The total as printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_text: Option<String>,
+    /// The Tesseract languages the text was read with (e.g. `eng`, `eng+deu`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocr_languages: Option<String>,
+    /// Preprocessing steps applied to the image (e.g. `cropped`, `rotated 90`, `deskewed 1.5`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preprocessing: Vec<String>,
 }
 
 /// A stored receipt: who owns it, where its image is, and how far processing got.

@@ -120,6 +120,9 @@ fn golden_receipt_result() {
         engine: EngineInfo { name: "tesseract".to_owned(), version: "5.3.0".to_owned() },
         timings: Timings { preprocess_ms: 12, ocr_ms: 640, extract_ms: 1, total_ms: 655 },
         layout: None,
+        country: Some("MY".to_owned()),
+        locale: Some("en-MY".to_owned()),
+        debug: None,
     };
     assert_golden("receipt_result.json", &result, |text| serde_json::from_str(text).expect("decodes"));
 }

@@ -1,15 +1,19 @@
 //! `ocr-worker evaluate`: scores extraction against SROIE-style labels.
 //!
 //! With `--images`, each image goes through the whole engine; with `--boxes`, the ground-truth
-//! text lines are used instead of OCR, which separates extraction errors from OCR errors.
+//! text lines are used instead of OCR, which separates extraction errors from OCR errors. Every
+//! field is scored by value and by the label's own string (see [`finagent_core::evaluation`]),
+//! and the report says how many of the right merchant names and addresses the gazetteer gave.
+//! `--ocr-cache DIR` keeps each image's OCR output, so that a change to extraction alone can be
+//! re-scored without reading the images again (delete the folder after changing the engine).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use finagent_core::evaluation::{FIELDS, Label, Scoreboard, score};
-use finagent_core::extract::{self, Page};
+use finagent_core::evaluation::{FIELDS, Label, Matching, Scoreboard, score};
+use finagent_core::extract::{self, BoundingBox, Gazetteer, Page, TextLine};
 use finagent_core::receipt::{EngineInfo, ReceiptResult, Timings};
 use futures::StreamExt;
 
@@ -31,6 +35,9 @@ pub struct EvaluateArgs {
     /// Print each wrong or missing field.
     #[arg(long)]
     pub show_errors: bool,
+    /// Keep each image's OCR output in this folder and re-extract from it on later runs.
+    #[arg(long)]
+    pub ocr_cache: Option<PathBuf>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -68,14 +75,33 @@ pub async fn run(args: EvaluateArgs) -> anyhow::Result<()> {
     } else {
         let images = args.images.clone().unwrap_or_default();
         let files = image_files(&[images])?;
+        let gazetteer = args.engine.gazetteer();
+        let cached = |file: &Path| -> Option<ReceiptResult> {
+            let path = args.ocr_cache.as_ref()?.join(format!("{}.json", stem(file)));
+            let saved: ReceiptResult = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+            Some(re_extract(&saved, &gazetteer))
+        };
         let pool = args.engine.start_pool()?;
+        if let Some(cache) = &args.ocr_cache {
+            std::fs::create_dir_all(cache)?;
+        }
         futures::stream::iter(files.into_iter().map(|file| {
             let pool = &pool;
+            let hit = cached(&file);
+            let cache = args.ocr_cache.clone();
             async move {
+                if let Some(result) = hit {
+                    return (stem(&file), Ok(result));
+                }
                 let outcome = match std::fs::read(&file) {
                     Ok(bytes) => pool.process(bytes).await.map_err(|e| e.to_string()),
                     Err(error) => Err(error.to_string()),
                 };
+                if let (Some(cache), Ok(result)) = (cache, &outcome)
+                    && let Ok(json) = serde_json::to_vec(result)
+                {
+                    let _ = std::fs::write(cache.join(format!("{}.json", stem(&file))), json);
+                }
                 (stem(&file), outcome)
             }
         }))
@@ -85,26 +111,10 @@ pub async fn run(args: EvaluateArgs) -> anyhow::Result<()> {
     };
     let elapsed = started.elapsed();
 
-    let mut board = Scoreboard::default();
+    let mut by_value = Scoreboard::new(Matching::Value);
+    let mut by_string = Scoreboard::new(Matching::String);
     let mut failed = 0;
-    let empty = ReceiptResult {
-        merchant: Default::default(),
-        date: None,
-        date_order: None,
-        currency: None,
-        subtotal: None,
-        tax: None,
-        tip: None,
-        total: None,
-        payment_method: None,
-        category: None,
-        line_items: vec![],
-        confidence: Default::default(),
-        text: String::new(),
-        engine: EngineInfo { name: String::new(), version: String::new() },
-        timings: Timings::default(),
-        layout: None,
-    };
+    let empty = ReceiptResult::default();
     for (name, outcome) in &outcomes {
         let label = load_label(&args.labels, name)?;
         let result = match outcome {
@@ -115,26 +125,64 @@ pub async fn run(args: EvaluateArgs) -> anyhow::Result<()> {
                 &empty
             }
         };
-        board.add(result, &label);
+        by_value.add(result, &label);
+        by_string.add(result, &label);
         if args.show_errors {
             report_errors(name, result, &label);
         }
     }
     let source = if args.boxes.is_some() { "ground-truth lines" } else { "OCR" };
-    println!("receipts: {} ({source}; {failed} failed) in {:.1}s", board.receipts, elapsed.as_secs_f64());
-    for field in FIELDS {
-        let counts = board.fields.get(field).copied().unwrap_or_default();
-        println!(
-            "{field:<8} accuracy {:>5.1}%  (right {}, wrong {}, missing {})",
-            board.accuracy(field),
-            counts.right,
-            counts.wrong,
-            counts.missing
-        );
+    let gazetteer = if args.engine.no_gazetteer { "without the gazetteer" } else { "with the gazetteer" };
+    println!(
+        "receipts: {} ({source}, {gazetteer}; {failed} failed) in {:.1}s",
+        by_value.receipts,
+        elapsed.as_secs_f64()
+    );
+    for (title, board) in [("by value", &by_value), ("by string", &by_string)] {
+        println!("{title}:");
+        for field in FIELDS.iter().copied().chain(board.fields.contains_key("currency").then_some("currency")) {
+            let counts = board.fields.get(field).copied().unwrap_or_default();
+            println!(
+                "  {field:<8} accuracy {:>5.1}%  (right {}, wrong {}, missing {} of {})",
+                board.accuracy(field),
+                counts.right,
+                counts.wrong,
+                counts.missing,
+                counts.labelled
+            );
+        }
+        let (precision, recall, f1) = board.micro();
+        println!("  micro    precision {precision:.1}  recall {recall:.1}  F1 {f1:.1}");
     }
-    let (precision, recall, f1) = board.micro();
-    println!("micro    precision {precision:.1}  recall {recall:.1}  F1 {f1:.1}");
+    println!(
+        "gazetteer: {:.1}% of the right merchant names and addresses (by value) came from it",
+        by_value.gazetteer_share()
+    );
     Ok(())
+}
+
+/// Re-runs extraction on the lines of a saved result.
+fn re_extract(saved: &ReceiptResult, gazetteer: &Gazetteer) -> ReceiptResult {
+    let layout = saved.layout.clone().unwrap_or_default();
+    let page = Page {
+        lines: layout
+            .lines
+            .iter()
+            .map(|line| TextLine {
+                text: line.text.clone(),
+                bbox: BoundingBox { left: line.bbox[0], top: line.bbox[1], right: line.bbox[2], bottom: line.bbox[3] },
+                confidence: 0.9,
+            })
+            .collect(),
+        width: layout.width,
+        height: layout.height,
+    };
+    let mut result = extract::extract(&page, gazetteer).into_result(saved.engine.clone(), saved.timings.clone());
+    if let (Some(debug), Some(saved)) = (result.debug.as_mut(), saved.debug.as_ref()) {
+        debug.ocr_languages.clone_from(&saved.ocr_languages);
+        debug.preprocessing.clone_from(&saved.preprocessing);
+    }
+    result
 }
 
 fn report_errors(name: &str, result: &ReceiptResult, label: &Label) {
@@ -143,14 +191,16 @@ fn report_errors(name: &str, result: &ReceiptResult, label: &Label) {
         ("address", result.merchant.address.clone().unwrap_or_default()),
         ("date", result.date.map(|d| d.to_string()).unwrap_or_default()),
         ("total", result.total.map(|t| t.to_string()).unwrap_or_default()),
+        ("currency", result.currency.map(|c| c.to_string()).unwrap_or_default()),
     ]);
     let expected: BTreeMap<&str, String> = BTreeMap::from([
         ("company", label.company.clone().unwrap_or_default()),
         ("address", label.address.clone().unwrap_or_default()),
         ("date", label.date.clone().unwrap_or_default()),
         ("total", label.total.clone().unwrap_or_default()),
+        ("currency", label.currency.clone().unwrap_or_default()),
     ]);
-    for (field, outcome) in score(result, label) {
+    for (field, outcome) in score(result, label, Matching::Value) {
         if outcome != Some(true) {
             println!("{name} {field}: got {:?}, want {:?}", predicted[field], expected[field]);
         }

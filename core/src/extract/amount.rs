@@ -16,6 +16,8 @@ use crate::money::Amount;
 pub struct FoundAmount {
     /// The amount.
     pub amount: Amount,
+    /// Byte offset of its start in the searched text (currency prefix included).
+    pub start: usize,
     /// Byte offset of its end in the searched text.
     pub end: usize,
     /// Whether it had exactly two decimals (prices almost always do; counts and codes do not).
@@ -60,7 +62,7 @@ pub fn amounts_in(text: &str) -> Vec<FoundAmount> {
             let Ok(value) = Decimal::from_str_exact(&whole.as_str().replace(' ', "").replace(',', ".")) else {
                 continue;
             };
-            found.push(FoundAmount { amount: Amount::new(value), end: whole.end(), has_cents: false });
+            found.push(FoundAmount { amount: Amount::new(value), start: whole.start(), end: whole.end(), has_cents: false });
             continue;
         }
         let integer = captures["int"].replace(',', "");
@@ -81,7 +83,12 @@ pub fn amounts_in(text: &str) -> Vec<FoundAmount> {
         if negative {
             value = -value;
         }
-        found.push(FoundAmount { amount: Amount::new(value), end: whole.end(), has_cents: cents.is_some() });
+        found.push(FoundAmount {
+            amount: Amount::new(value),
+            start: whole.start(),
+            end: whole.end(),
+            has_cents: cents.is_some(),
+        });
     }
     found
 }
@@ -93,6 +100,15 @@ pub fn parse_amount(text: &str) -> Option<Amount> {
         [only] => Some(only.amount),
         _ => None,
     }
+}
+
+/// How `amount` was printed in `text` (the last such amount), without its currency marker:
+/// `RM 9.00` gives `9.00`.
+pub fn printed_amount(text: &str, amount: crate::money::Amount) -> Option<String> {
+    let found = amounts_in(text).into_iter().filter(|found| found.amount == amount).max_by_key(|found| found.end)?;
+    let printed = text.get(found.start..found.end)?;
+    let digits_from = printed.find(|c: char| c.is_ascii_digit() || c == '-')?;
+    Some(printed[digits_from..].trim_end_matches(')').trim().to_owned())
 }
 
 /// The rightmost amount with cents in `text`, the usual place of a line's value.

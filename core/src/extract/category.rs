@@ -4,14 +4,14 @@
 //!
 //! | category | evidence (whole words in the merchant name, or in item descriptions) |
 //! |---|---|
-//! | `hardware` | HARDWARE, PAPAN, BUILDING, MATERIAL, PAINT, ELECTRICAL, TOOLS, BESI |
-//! | `office` | BOOK, BOOKS, STATIONERY, PRINTING, OFFICE, POPULAR, PAPER |
-//! | `dining` | RESTAURANT, RESTORAN, CAFE, KOPITIAM, BAKERY, FOOD, BISTRO, DELI, NASI, MEE, TEH, KOPI, CHICKEN |
-//! | `groceries` | MART, MARKET, SUPERMARKET, GROCER, SPEED MART, MINI MARKET, PASARAYA, AEON, TESCO, GIANT |
-//! | `health` | PHARMACY, FARMASI, CLINIC, KLINIK, MEDICAL, DENTAL, OPTICAL |
-//! | `transport` | PETROL, PETRONAS, SHELL, PETRON, CALTEX, PARKING, TOLL, TAXI, GRAB |
-//! | `lodging` | HOTEL, INN, RESORT, HOSTEL, MOTEL |
-//! | `electronics` | ELECTRONICS, COMPUTER, MOBILE, PHONE, DIGITAL |
+//! | `hardware` | HARDWARE, PAPAN, BUILDING, MATERIAL, PAINT, ELECTRICAL, TOOLS, BESI, BAUMARKT, QUINCAILLERIE, FERRETERIA |
+//! | `office` | BOOK, BOOKS, STATIONERY, PRINTING, OFFICE, POPULAR, PAPER, BUCHHANDLUNG, LIBRAIRIE, PAPETERIE |
+//! | `dining` | RESTAURANT(E), RESTORAN, RISTORANTE, CAFE, CAFÉ, COFFEE, KOPITIAM, BAKERY, BÄCKEREI, BOULANGERIE, FOOD, BISTRO, BRASSERIE, TRATTORIA, OSTERIA, PIZZA, PIZZERIA, SUSHI, RAMEN, NOODLE, GRILL(E), BAR, PUB, TAVERN, DINER, STEAKHOUSE, STEAK, BBQ, BURGER(S), TACO(S), TAQUERIA, CANTINA, KITCHEN, LOUNGE, WINGS, DELI, IMBISS, GASTHAUS, NASI, MEE, TEH, KOPI, CHICKEN |
+//! | `groceries` | MART, MARKET, MARKT, SUPERMARKET, SUPERMARCHÉ, SUPERMERCADO, SUPERMERCATO, GROCER(Y), MINIMARKET, PASARAYA, AEON, TESCO, GIANT, REWE, EDEKA, LIDL, ALDI, CARREFOUR, SAFEWAY, KROGER |
+//! | `health` | PHARMACY, PHARMACIE, FARMACIA, FARMASI, APOTHEKE, APOTHEEK, DROGERIE, CLINIC, KLINIK, MEDICAL, DENTAL, OPTICAL |
+//! | `transport` | PETROL, FUEL, GAS, GASOLINE, TANKSTELLE, STATION-SERVICE, GASOLINERA, PETRONAS, SHELL, PETRON, CALTEX, ESSO, ARAL, CHEVRON, PARKING, PARKHAUS, TOLL, TAXI, GRAB, UBER |
+//! | `lodging` | HOTEL, HÔTEL, INN, RESORT, HOSTEL, HOSTAL, MOTEL, ALBERGO, PENSION |
+//! | `electronics` | ELECTRONICS, COMPUTER, MOBILE, PHONE, DIGITAL, ELEKTRONIK |
 //! | `shopping` | FASHION, BOUTIQUE, DEPARTMENT, GIFT, TOYS, MR DIY |
 //! | `utilities` | TNB, ELECTRICITY, WATER, TELEKOM, INTERNET |
 //!
@@ -23,20 +23,71 @@ use crate::receipt::Category;
 const RULES: [(Category, &[&str]); 10] = [
     (
         Category::Hardware,
-        &["HARDWARE", "PAPAN", "BUILDING", "MATERIAL", "MATERIALS", "PAINT", "ELECTRICAL", "TOOLS", "BESI"],
+        &[
+            "HARDWARE",
+            "PAPAN",
+            "BUILDING",
+            "MATERIAL",
+            "MATERIALS",
+            "PAINT",
+            "ELECTRICAL",
+            "TOOLS",
+            "BESI",
+            "BAUMARKT",
+            "QUINCAILLERIE",
+            "FERRETERIA",
+        ],
     ),
-    (Category::Office, &["BOOK", "BOOKS", "STATIONERY", "PRINTING", "OFFICE", "POPULAR", "PAPER"]),
+    (
+        Category::Office,
+        &["BOOK", "BOOKS", "STATIONERY", "PRINTING", "OFFICE", "POPULAR", "PAPER", "BUCHHANDLUNG", "LIBRAIRIE", "PAPETERIE"],
+    ),
     (
         Category::Dining,
         &[
             "RESTAURANT",
+            "RESTAURANTE",
             "RESTORAN",
+            "RISTORANTE",
             "CAFE",
+            "CAFÉ",
+            "COFFEE",
             "KOPITIAM",
             "BAKERY",
+            "BÄCKEREI",
+            "BOULANGERIE",
             "FOOD",
             "BISTRO",
+            "BRASSERIE",
+            "TRATTORIA",
+            "OSTERIA",
+            "PIZZA",
+            "PIZZERIA",
+            "SUSHI",
+            "RAMEN",
+            "NOODLE",
+            "NOODLES",
+            "GRILL",
+            "GRILLE",
+            "BAR",
+            "PUB",
+            "TAVERN",
+            "DINER",
+            "STEAKHOUSE",
+            "STEAK",
+            "BBQ",
+            "BURGER",
+            "BURGERS",
+            "TACO",
+            "TACOS",
+            "TAQUERIA",
+            "CANTINA",
+            "KITCHEN",
+            "LOUNGE",
+            "WINGS",
             "DELI",
+            "IMBISS",
+            "GASTHAUS",
             "NASI",
             "MEE",
             "TEH",
@@ -46,12 +97,74 @@ const RULES: [(Category, &[&str]); 10] = [
     ),
     (
         Category::Groceries,
-        &["MART", "MARKET", "SUPERMARKET", "GROCER", "GROCERY", "MINIMARKET", "PASARAYA", "AEON", "TESCO", "GIANT"],
+        &[
+            "MART",
+            "MARKET",
+            "MARKT",
+            "SUPERMARKET",
+            "SUPERMARCHÉ",
+            "SUPERMERCADO",
+            "SUPERMERCATO",
+            "GROCER",
+            "GROCERY",
+            "MINIMARKET",
+            "PASARAYA",
+            "AEON",
+            "TESCO",
+            "GIANT",
+            "REWE",
+            "EDEKA",
+            "LIDL",
+            "ALDI",
+            "CARREFOUR",
+            "SAFEWAY",
+            "KROGER",
+        ],
     ),
-    (Category::Health, &["PHARMACY", "FARMASI", "CLINIC", "KLINIK", "MEDICAL", "DENTAL", "OPTICAL"]),
-    (Category::Transport, &["PETROL", "PETRONAS", "SHELL", "PETRON", "CALTEX", "PARKING", "TOLL", "TAXI", "GRAB"]),
-    (Category::Lodging, &["HOTEL", "INN", "RESORT", "HOSTEL", "MOTEL"]),
-    (Category::Electronics, &["ELECTRONICS", "COMPUTER", "MOBILE", "PHONE", "DIGITAL"]),
+    (
+        Category::Health,
+        &[
+            "PHARMACY",
+            "PHARMACIE",
+            "FARMACIA",
+            "FARMASI",
+            "APOTHEKE",
+            "APOTHEEK",
+            "DROGERIE",
+            "CLINIC",
+            "KLINIK",
+            "MEDICAL",
+            "DENTAL",
+            "OPTICAL",
+        ],
+    ),
+    (
+        Category::Transport,
+        &[
+            "PETROL",
+            "FUEL",
+            "GAS",
+            "GASOLINE",
+            "TANKSTELLE",
+            "STATION-SERVICE",
+            "GASOLINERA",
+            "PETRONAS",
+            "SHELL",
+            "PETRON",
+            "CALTEX",
+            "ESSO",
+            "ARAL",
+            "CHEVRON",
+            "PARKING",
+            "PARKHAUS",
+            "TOLL",
+            "TAXI",
+            "GRAB",
+            "UBER",
+        ],
+    ),
+    (Category::Lodging, &["HOTEL", "HÔTEL", "INN", "RESORT", "HOSTEL", "HOSTAL", "MOTEL", "ALBERGO", "PENSION"]),
+    (Category::Electronics, &["ELECTRONICS", "COMPUTER", "MOBILE", "PHONE", "DIGITAL", "ELEKTRONIK"]),
     (Category::Shopping, &["FASHION", "BOUTIQUE", "DEPARTMENT", "GIFT", "TOYS", "DIY"]),
     (Category::Utilities, &["TNB", "ELECTRICITY", "WATER", "TELEKOM", "INTERNET"]),
 ];
@@ -88,6 +201,11 @@ mod tests {
             (Some("RESTORAN WAN SHENG"), vec![], Some(Category::Dining)),
             (Some("SYARIKAT PERNIAGAAN GIN KEE"), vec!["NASI LEMAK", "TEH TARIK"], Some(Category::Dining)),
             (Some("UNIHAKKA INTERNATIONAL SDN BHD"), vec![], None),
+            (Some("Sushi Man"), vec![], Some(Category::Dining)),
+            (Some("ESQUIRE GRILLE"), vec![], Some(Category::Dining)),
+            (Some("Stadt-Apotheke am Markt"), vec![], Some(Category::Health)),
+            (Some("Aral Tankstelle"), vec![], Some(Category::Transport)),
+            (Some("Pizzeria da Mario"), vec![], Some(Category::Dining)),
             (None, vec![], None),
         ];
         for (merchant, items, expected) in cases {

@@ -47,7 +47,6 @@ pub struct FoundDate {
     pub order: DateOrder,
 }
 
-const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
 
 // One pattern per separator: the regex crate has no back-references, and a single pattern with
 // mixed separators would swallow the start of a real date (`#19- 10/03/2018`).
@@ -60,11 +59,13 @@ static NUMERIC: LazyLock<[Regex; 3]> = LazyLock::new(|| {
     })
 });
 static DAY_MONTH_NAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:^|[^\d])(\d{1,2})(?:ST|ND|RD|TH)?[\s\-/.]*([A-Z]{3})[A-Z]*[\s\-/.,]*(\d{4}|\d{2})(?:[^\d]|$)")
+    Regex::new(
+        r"(?i)(?:^|[^\d])(\d{1,2})(?:ST|ND|RD|TH|ER)?[\s\-/.]*([A-ZÄÉÈÛÇ]{3,9})[\s\-/.,]*(\d{4}|\d{2})(?:[^\d]|$)",
+    )
         .unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
 });
 static MONTH_NAME_DAY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:^|[^A-Z])([A-Z]{3})[A-Z]*\.?\s+(\d{1,2}),?\s+(\d{4})(?:[^\d]|$)")
+    Regex::new(r"(?i)(?:^|[^A-Z])([A-Z]{3}[A-ZÄÉÈÛÇ]*)\.?\s*(\d{1,2})(?:,?\s+(\d{4})|\s*'\s*(\d{2}))(?:[^\d]|$)")
         .unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
 });
 static COMPACT: LazyLock<Regex> = LazyLock::new(|| {
@@ -90,9 +91,48 @@ fn year(text: &str) -> Option<i32> {
     (2000..=2029).contains(&full).then_some(full)
 }
 
+/// Month names in English, German, French, Spanish, Italian, Dutch, Portuguese and Malay, accents
+/// removed. A printed word is a month when it is one of these or starts one (`DEC`, `DEZ.`,
+/// `JUIL`, `SETT`), or one of the abbreviations that are not prefixes (`MRZ`, `MRT`).
+const MONTH_NAMES: [&[&str]; 12] = [
+    &["JANUARY", "JANUAR", "JANVIER", "ENERO", "GENNAIO", "JANUARI", "JANEIRO"],
+    &["FEBRUARY", "FEBRUAR", "FEVRIER", "FEBRERO", "FEBBRAIO", "FEBRUARI", "FEVEREIRO"],
+    &["MARCH", "MARZ", "MARS", "MARZO", "MAART", "MARCO", "MAC", "MRZ", "MRT"],
+    &["APRIL", "AVRIL", "ABRIL", "APRILE"],
+    &["MAY", "MAI", "MAYO", "MAGGIO", "MEI", "MAIO"],
+    &["JUNE", "JUNI", "JUIN", "JUNIO", "GIUGNO", "JUNHO", "JUN"],
+    &["JULY", "JULI", "JUILLET", "JULIO", "LUGLIO", "JULHO", "JULAI"],
+    &["AUGUST", "AOUT", "AGOSTO", "AUGUSTUS", "OGOS"],
+    &["SEPTEMBER", "SEPTEMBRE", "SEPTIEMBRE", "SETTEMBRE", "SETEMBRO"],
+    &["OCTOBER", "OKTOBER", "OCTOBRE", "OCTUBRE", "OTTOBRE", "OUTUBRO"],
+    &["NOVEMBER", "NOVEMBRE", "NOVIEMBRE", "NOVEMBRO"],
+    &["DECEMBER", "DEZEMBER", "DECEMBRE", "DICIEMBRE", "DICEMBRE", "DEZEMBRO", "DISEMBER"],
+];
+
 fn month_from_name(name: &str) -> Option<u32> {
-    let upper = name.to_ascii_uppercase();
-    MONTHS.iter().position(|month| *month == upper).and_then(|index| u32::try_from(index + 1).ok())
+    let word: String = name
+        .to_uppercase()
+        .chars()
+        .map(|c| match c {
+            'É' | 'È' => 'E',
+            'Û' => 'U',
+            'Ä' => 'A',
+            'Ç' => 'C',
+            other => other,
+        })
+        .collect();
+    if word.len() < 3 {
+        return None;
+    }
+    // `JU` alone is June or July: three letters settle it except in French (`JUI…`), which
+    // needs the fourth (`JUIN`, `JUIL`).
+    if word == "JUI" {
+        return None;
+    }
+    MONTH_NAMES
+        .iter()
+        .position(|names| names.iter().any(|full| full.starts_with(word.as_str())))
+        .and_then(|index| u32::try_from(index + 1).ok())
 }
 
 /// Undo the usual OCR confusions inside digit runs (`2O18` → `2018`, `l2` → `12`).
@@ -151,8 +191,13 @@ fn repaired(first: &str, second: &str, year: i32, month_first: bool) -> Option<F
 
 /// Every date in `text`, left to right. `month_first` says how to read an ambiguous numeric date.
 pub fn dates_in(text: &str, month_first: bool) -> Vec<FoundDate> {
+    date_spans(text, month_first).into_iter().map(|(date, _)| date).collect()
+}
+
+/// Every date in `text`, left to right, with the byte range it was printed in.
+pub fn date_spans(text: &str, month_first: bool) -> Vec<(FoundDate, std::ops::Range<usize>)> {
     let text = fix_digit_confusions(text);
-    let mut found: Vec<(usize, FoundDate)> = Vec::new();
+    let mut found: Vec<(usize, usize, FoundDate)> = Vec::new();
     for captures in NUMERIC.iter().flat_map(|pattern| pattern.captures_iter(&text)) {
         let (Some(a), Some(b), Some(c)) = (captures.get(1), captures.get(3), captures.get(5)) else {
             continue;
@@ -183,7 +228,7 @@ pub fn dates_in(text: &str, month_first: bool) -> Vec<FoundDate> {
             }
         };
         if let Some(candidate) = candidate {
-            found.push((a.start(), candidate));
+            found.push((a.start(), c.end(), candidate));
         }
     }
     for captures in DAY_MONTH_NAME.captures_iter(&text) {
@@ -199,18 +244,20 @@ pub fn dates_in(text: &str, month_first: bool) -> Vec<FoundDate> {
         });
         if let Some(date) = date {
             let start = captures.get(1).map_or(0, |m| m.start());
-            found.push((start, FoundDate { date, order: DateOrder::Unambiguous }));
+            let end = captures.get(3).map_or(start, |m| m.end());
+            found.push((start, end, FoundDate { date, order: DateOrder::Unambiguous }));
         }
     }
     for captures in MONTH_NAME_DAY.captures_iter(&text) {
+        let Some(year_match) = captures.get(3).or_else(|| captures.get(4)) else { continue };
         let (Some(month), Some(day), Some(y)) =
-            (month_from_name(&captures[1]), captures[2].parse::<u32>().ok(), year(&captures[3]))
+            (month_from_name(&captures[1]), captures[2].parse::<u32>().ok(), year(year_match.as_str()))
         else {
             continue;
         };
         if let Some(date) = NaiveDate::from_ymd_opt(y, month, day) {
             let start = captures.get(1).map_or(0, |m| m.start());
-            found.push((start, FoundDate { date, order: DateOrder::Unambiguous }));
+            found.push((start, year_match.end(), FoundDate { date, order: DateOrder::Unambiguous }));
         }
     }
     for captures in COMPACT.captures_iter(&text) {
@@ -219,12 +266,13 @@ pub fn dates_in(text: &str, month_first: bool) -> Vec<FoundDate> {
         };
         if let Some(date) = NaiveDate::from_ymd_opt(y, month, day) {
             let start = captures.get(1).map_or(0, |m| m.start());
-            found.push((start, FoundDate { date, order: DateOrder::Unambiguous }));
+            let end = captures.get(3).map_or(start, |m| m.end());
+            found.push((start, end, FoundDate { date, order: DateOrder::Unambiguous }));
         }
     }
-    found.sort_by_key(|(start, _)| *start);
-    found.dedup_by_key(|(_, date)| date.date);
-    found.into_iter().map(|(_, date)| date).collect()
+    found.sort_by_key(|(start, _, _)| *start);
+    found.dedup_by_key(|(_, _, date)| date.date);
+    found.into_iter().map(|(start, end, date)| (date, start..end)).collect()
 }
 
 #[cfg(test)]
@@ -256,6 +304,11 @@ mod tests {
             ("46 Jun 2018 18:25", ymd(2018, 6, 16), DateOrder::Unambiguous),
             ("'a: J7-06-2018 14:07:29", ymd(2018, 6, 17), DateOrder::DayFirst),
             ("26.04.2018", ymd(2018, 4, 26), DateOrder::DayFirst),
+            ("APR04'16 12:31PM", ymd(2016, 4, 4), DateOrder::Unambiguous),
+            ("Datum: 3. Dezember 2019", ymd(2019, 12, 3), DateOrder::Unambiguous),
+            ("le 14 juil. 2019", ymd(2019, 7, 14), DateOrder::Unambiguous),
+            ("12 DIC 2019", ymd(2019, 12, 12), DateOrder::Unambiguous),
+            ("5 OGOS 2018", ymd(2018, 8, 5), DateOrder::Unambiguous),
         ];
         for (text, date, order) in cases {
             assert_eq!(dates_in(text, false).first(), Some(&FoundDate { date, order }), "{text:?}");
@@ -268,6 +321,15 @@ mod tests {
             dates_in("03/04/2018", true),
             [FoundDate { date: ymd(2018, 3, 4), order: DateOrder::AssumedMonthFirst }]
         );
+    }
+
+    #[test]
+    fn spans_cover_the_printed_date() {
+        let text = "DATE: 25/12/2018 8:13:39 PM";
+        let spans = date_spans(text, false);
+        assert_eq!(&text[spans[0].1.clone()], "25/12/2018");
+        let text = "Dec 25, 2018 10:00";
+        assert_eq!(&text[date_spans(text, false)[0].1.clone()], "Dec 25, 2018");
     }
 
     #[test]

@@ -38,14 +38,27 @@ pub struct Gazetteer {
     /// Where the entries came from (attribution).
     #[serde(default)]
     pub source: String,
+    /// The countries (ISO 3166-1 alpha-2) whose receipts it covers; empty for every country.
+    #[serde(default)]
+    pub countries: Vec<String>,
     /// The merchants.
     pub merchants: Vec<KnownMerchant>,
 }
 
+static EMPTY: Gazetteer = Gazetteer { source: String::new(), countries: Vec::new(), merchants: Vec::new() };
+
 impl Gazetteer {
-    /// The gazetteer shipped with this build.
+    /// The gazetteer shipped with this build: Malaysian merchants from SROIE's training labels.
     pub fn bundled() -> Gazetteer {
         serde_json::from_str(include_str!("../../data/merchants.json")).unwrap_or_default()
+    }
+
+    /// This gazetteer when it covers receipts from `country`, else an empty one: a regional
+    /// list must not rename a receipt from elsewhere, nor one whose country is unknown.
+    pub fn covers(&self, country: Option<&str>) -> &Gazetteer {
+        let covered = self.countries.is_empty()
+            || country.is_some_and(|code| self.countries.iter().any(|c| c.eq_ignore_ascii_case(code)));
+        if covered { self } else { &EMPTY }
     }
 }
 
@@ -67,11 +80,73 @@ pub struct MerchantFields {
     pub address: Option<Found>,
     /// Row index where the name was found.
     pub name_row: Option<usize>,
+    /// Where the name came from: `header` (layout rules), `thanks_line`, `gazetteer`.
+    pub source: Option<&'static str>,
 }
 
-const LEGAL_SUFFIXES: [&str; 12] =
-    ["SDN BHD", "SDN. BHD", "SDN.BHD", "S/B", "BHD", "ENTERPRISE", "TRADING", "PLT", "LTD", "LIMITED", "CO.", "INC"];
-const BUSINESS_WORDS: [&str; 22] = [
+const LEGAL_SUFFIXES: [&str; 22] = [
+    "SDN BHD",
+    "SDN. BHD",
+    "SDN.BHD",
+    "S/B",
+    "BHD",
+    "ENTERPRISE",
+    "TRADING",
+    "PLT",
+    "LTD",
+    "LIMITED",
+    "CO.",
+    "INC",
+    "LLC",
+    "GMBH",
+    "SARL",
+    "S.A.S",
+    "S.L.",
+    "S.R.L.",
+    "SRL",
+    "S.P.A.",
+    "B.V.",
+    "LDA",
+];
+const BUSINESS_WORDS: [&str; 60] = [
+    "GRILL",
+    "GRILLE",
+    "BAR",
+    "PUB",
+    "PIZZA",
+    "PIZZERIA",
+    "SUSHI",
+    "TACO",
+    "BURGER",
+    "BURGERS",
+    "KITCHEN",
+    "DINER",
+    "STEAKHOUSE",
+    "TAVERN",
+    "BISTRO",
+    "BRASSERIE",
+    "TRATTORIA",
+    "OSTERIA",
+    "RISTORANTE",
+    "CANTINA",
+    "TAQUERIA",
+    "COFFEE",
+    "CAFÉ",
+    "BÄCKEREI",
+    "APOTHEKE",
+    "MARKT",
+    "SUPERMARCHÉ",
+    "GASTHAUS",
+    "BBQ",
+    "HOUSE",
+    "LOUNGE",
+    "CANTEEN",
+    "NOODLE",
+    "RAMEN",
+    "THAI",
+    "INDIAN",
+    "MEXICAN",
+    "SEAFOOD",
     "RESTAURANT",
     "RESTORAN",
     "CAFE",
@@ -95,7 +170,19 @@ const BUSINESS_WORDS: [&str; 22] = [
     "ELECTRICAL",
     "HOLDINGS",
 ];
-const NOT_NAME: [&str; 18] = [
+const NOT_NAME: [&str; 30] = [
+    "SERVER",
+    "TABLE",
+    "GUEST",
+    "GUESTS",
+    "CHECK",
+    "CHK",
+    "CASHIER",
+    "STATION",
+    "TERMINAL",
+    "COPY",
+    "ORIGINAL",
+    "VISIT",
     "TAX INVOICE",
     "INVOICE",
     "RECEIPT",
@@ -183,16 +270,74 @@ fn bare_phone(row: &str) -> bool {
     digits >= 7 && letters <= 2 && row.contains('-')
 }
 
-fn rules(rows: &[String]) -> MerchantFields {
+/// A `Thank you for dining at NAME` line: the name it gives.
+fn thanks_name(row: &str) -> Option<String> {
+    const LEADS: [&str; 12] = [
+        "THANK YOU FOR DINING AT",
+        "THANK YOU FOR DINING WITH",
+        "THANK YOU FOR VISITING",
+        "THANKS FOR VISITING",
+        "THANK YOU FOR CHOOSING",
+        "THANK YOU FOR SHOPPING AT",
+        "THANKS FOR DINING AT",
+        "THANK YOU FOR EATING AT",
+        "THANKS FOR CHOOSING",
+        "WELCOME TO",
+        "MERCI DE VOTRE VISITE CHEZ",
+        "VIELEN DANK FÜR IHREN EINKAUF BEI",
+    ];
+    let (_, rest) = LEADS.iter().find_map(|lead| row.split_once(lead))?;
+    let name: String = rest.trim().trim_end_matches(['!', '.', ',']).trim().to_owned();
+    let words = name.split_whitespace().count();
+    ((1..=5).contains(&words) && letter_share(&name) >= 0.7 && name.len() >= 3).then_some(name)
+}
+
+/// The median of the header rows' heights, for "larger than the rest" decisions.
+fn median_height(heights: &[i32]) -> f64 {
+    let mut sorted: Vec<i32> = heights.iter().copied().filter(|h| *h > 0).collect();
+    sorted.sort_unstable();
+    sorted.get(sorted.len() / 2).map_or(0.0, |h| f64::from(*h))
+}
+
+fn rules(rows: &[String], heights: &[i32]) -> MerchantFields {
     let header = &rows[..rows.len().min(HEADER_ROWS)];
+    let median = median_height(&heights[..heights.len().min(HEADER_ROWS)]);
+    // Larger print than the header's usual lines reads as the name (up to +0.6).
+    let size_bonus = |index: usize| {
+        let height = heights.get(index).copied().map_or(0.0, f64::from);
+        if median > 0.0 { ((height / median - 1.0) * 0.6).clamp(0.0, 0.6) } else { 0.0 }
+    };
     let best = header
         .iter()
         .enumerate()
-        .filter_map(|(index, row)| name_score(row, index).map(|score| (index, score)))
+        .filter_map(|(index, row)| name_score(row, index).map(|score| (index, score + size_bonus(index))))
         .max_by(|a, b| a.1.total_cmp(&b.1));
+    // A `Thank you for dining at …` line names the merchant in words, anywhere on the receipt.
+    let thanked = rows.iter().find_map(|row| thanks_name(row));
     let Some((mut name_row, score)) = best else {
-        return MerchantFields::default();
+        return match thanked {
+            Some(name) => MerchantFields {
+                name: Some(Found { value: normalize(&name), confidence: 0.5 }),
+                address: None,
+                name_row: None,
+                source: Some("thanks_line"),
+            },
+            None => MerchantFields::default(),
+        };
     };
+    if let Some(thanked) = &thanked {
+        // The thanks line confirms a header row that holds the same name, or replaces a weak one.
+        if let Some(index) = header.iter().position(|row| containment(&squash(thanked), &squash(row)) >= 0.8) {
+            name_row = index;
+        } else if score < 1.5 {
+            return MerchantFields {
+                name: Some(Found { value: normalize(thanked), confidence: 0.5 }),
+                address: None,
+                name_row: None,
+                source: Some("thanks_line"),
+            };
+        }
+    }
     let mut name_text = header[name_row].clone();
     // A name broken over two rows: `… HARDWARE &` + `ELECTRICAL`, or `… (SETIA` + `ALAM) SDN BHD`.
     if let Some(next) = header.get(name_row + 1)
@@ -233,7 +378,7 @@ fn rules(rows: &[String]) -> MerchantFields {
         }
     }
     let address = (!address_rows.is_empty()).then(|| Found { value: address_rows.join(" "), confidence: 0.4 });
-    MerchantFields { name: Some(name), address, name_row: Some(name_row) }
+    MerchantFields { name: Some(name), address, name_row: Some(name_row), source: Some("header") }
 }
 
 /// Finds the merchant in upper-cased rows, preferring a confident gazetteer match.
@@ -243,7 +388,12 @@ fn rules(rows: &[String]) -> MerchantFields {
 /// OCR debris still matches. Names shorter than [`MIN_NAME`] characters are too easy to find by
 /// chance and are skipped. The matched merchant's branch addresses are searched the same way.
 pub fn merchant(rows: &[String], gazetteer: &Gazetteer) -> MerchantFields {
-    let ruled = rules(rows);
+    merchant_with_layout(rows, &[], gazetteer)
+}
+
+/// [`merchant`], with each row's text height (in pixels) so that larger print can mark the name.
+pub fn merchant_with_layout(rows: &[String], heights: &[i32], gazetteer: &Gazetteer) -> MerchantFields {
+    let ruled = rules(rows, heights);
     let header_rows = &rows[..rows.len().min(HEADER_ROWS)];
     let header = squash(&header_rows.concat());
     let header_trigrams: std::collections::HashSet<&[u8]> = header.as_bytes().windows(3).collect();
@@ -280,7 +430,7 @@ pub fn merchant(rows: &[String], gazetteer: &Gazetteer) -> MerchantFields {
         _ => ruled.address,
     };
     let name_row = header_rows.iter().position(|row| containment(&squash(row), &squash(&known.name)) > 0.6);
-    MerchantFields { name: Some(name), address, name_row: name_row.or(ruled.name_row) }
+    MerchantFields { name: Some(name), address, name_row: name_row.or(ruled.name_row), source: Some("gazetteer") }
 }
 
 #[cfg(test)]
@@ -329,6 +479,7 @@ mod tests {
     fn the_gazetteer_repairs_ocr_slips() {
         let gazetteer = Gazetteer {
             source: String::new(),
+            countries: vec![],
             merchants: vec![KnownMerchant {
                 name: "BOOK TA .K (TAMAN DAYA) SDN BHD".to_owned(),
                 addresses: vec!["NO.53 55,57 & 59, JALAN SAGU 18, TAMAN DAYA, 81100 JOHOR BAHRU, JOHOR.".to_owned()],
@@ -347,6 +498,7 @@ mod tests {
     fn an_unknown_merchant_is_not_forced_onto_a_known_one() {
         let gazetteer = Gazetteer {
             source: String::new(),
+            countries: vec![],
             merchants: vec![KnownMerchant { name: "SANYU STATIONERY SHOP".to_owned(), addresses: vec![] }],
         };
         let found = merchant(&rows("KEDAI PAPAN YEW CHUAN\nLOT 276 JALAN BANTING"), &gazetteer);

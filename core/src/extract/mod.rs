@@ -11,6 +11,8 @@ pub mod category;
 pub mod date;
 pub mod items;
 pub mod layout;
+pub mod locale;
+pub mod memory;
 pub mod merchant;
 pub mod review;
 pub mod text;
@@ -19,12 +21,24 @@ pub mod totals;
 use chrono::NaiveDate;
 
 use crate::money::{Amount, Currency};
+
 use crate::receipt::{
-    Category, EngineInfo, FieldConfidence, LayoutLine, LineItem, Merchant, PaymentMethod, PixelBox, ReceiptResult,
-    ResultLayout, Timings,
+    Category, EngineInfo, ExtractionDebug, FieldConfidence, LayoutLine, LineItem, Merchant, PaymentMethod, PixelBox,
+    ReceiptResult, ResultLayout, Timings,
 };
 pub use layout::{BoundingBox, Page, TextLine};
+pub use locale::{Locale, LocaleHint};
 pub use merchant::Gazetteer;
+
+/// What extraction knows besides the page: the gazetteer of known merchants (applied only to
+/// receipts from the countries it covers) and the account's locale settings (a prior).
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    /// Known merchants.
+    pub gazetteer: &'a Gazetteer,
+    /// The account's default country and currency.
+    pub hint: &'a LocaleHint,
+}
 
 /// The fields extracted from one page.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,6 +71,10 @@ pub struct Extraction {
     pub text: String,
     /// Where each field was read.
     pub layout: ResultLayout,
+    /// The inferred locale.
+    pub locale: Locale,
+    /// How the fields were decided.
+    pub debug: ExtractionDebug,
 }
 
 impl Extraction {
@@ -79,23 +97,37 @@ impl Extraction {
             engine,
             timings,
             layout: Some(self.layout),
+            country: self.locale.country.map(|c| c.code.to_owned()),
+            locale: self.locale.tag(),
+            debug: Some(self.debug),
         }
     }
 }
 
-/// Reads the purchase date: a date on a row that says `DATE` wins, else the first date printed.
-/// Returns the date, its confidence and the row it was read from.
-fn purchase_date(rows: &[String], month_first: bool) -> Option<(date::FoundDate, f64, usize)> {
+/// Words that label the date, in the supported languages.
+const DATE_WORDS: [&str; 7] = ["DATE", "TARIKH", "DATUM", "FECHA", "DATA", "TANGGAL", "DATE:"];
+
+/// A date found on a row: the date, its confidence, the row, and how it was printed.
+type Dated = (date::FoundDate, f64, usize, String);
+
+/// Reads the purchase date: a date on a row that says `DATE` (in any supported language) wins,
+/// else the first date printed.
+fn purchase_date(rows: &[String], month_first: bool) -> Option<Dated> {
     let first_date = |labelled: bool| {
         rows.iter()
             .enumerate()
-            .filter(|(_, row)| !labelled || row.contains("DATE") || row.contains("TARIKH"))
-            .find_map(|(index, row)| date::dates_in(row, month_first).into_iter().next().map(|found| (found, index)))
+            .filter(|(_, row)| !labelled || DATE_WORDS.iter().any(|word| row.contains(word)))
+            .find_map(|(index, row)| {
+                date::date_spans(row, month_first)
+                    .into_iter()
+                    .next()
+                    .map(|(found, span)| (found, index, row.get(span).unwrap_or_default().to_owned()))
+            })
     };
-    if let Some((found, index)) = first_date(true) {
-        return Some((found, 0.95, index));
+    if let Some((found, index, printed)) = first_date(true) {
+        return Some((found, 0.95, index, printed));
     }
-    first_date(false).map(|(found, index)| (found, 0.85, index))
+    first_date(false).map(|(found, index, printed)| (found, 0.85, index, printed))
 }
 
 fn pixel_box(bbox: &BoundingBox) -> PixelBox {
@@ -128,18 +160,29 @@ fn layout_of(page: &Page, rows: &[layout::Row], fields: &[(&str, Option<usize>)]
     }
 }
 
-/// Extracts every field from a page.
+/// Extracts every field from a page, with a gazetteer and no account settings.
 pub fn extract(page: &Page, gazetteer: &Gazetteer) -> Extraction {
+    extract_with(page, Context { gazetteer, hint: &LocaleHint::default() })
+}
+
+/// Extracts every field from a page.
+pub fn extract_with(page: &Page, context: Context<'_>) -> Extraction {
     let page_rows = page.rows();
-    let rows: Vec<String> = page_rows.iter().map(|row| row.text.to_uppercase()).collect();
+    let upper: Vec<String> = page_rows.iter().map(|row| row.text.to_uppercase()).collect();
+    let locale = locale::infer(&upper, context.hint);
+    let rows: Vec<String> = if locale.decimal_comma {
+        upper.iter().map(|row| locale::normalize_amounts(row)).collect()
+    } else {
+        upper
+    };
     let ocr_confidence =
         |index: Option<usize>| index.and_then(|i| page_rows.get(i)).map_or(1.0, |row| row.confidence.clamp(0.0, 1.0));
 
-    let currency = totals::currency(&rows);
-    let month_first = currency.is_some_and(|c| c.value == Currency::USD);
-    let found_merchant = merchant::merchant(&rows, gazetteer);
-    let money = totals::money_fields(&rows);
-    let dated = purchase_date(&rows, month_first);
+    let heights: Vec<i32> = page_rows.iter().map(|row| row.bbox.height()).collect();
+    let gazetteer = context.gazetteer.covers(locale.country.map(|c| c.code));
+    let found_merchant = merchant::merchant_with_layout(&rows, &heights, gazetteer);
+    let money = totals::money_fields(&rows, locale.cash_rounding);
+    let dated = purchase_date(&rows, locale.month_first());
     let payment = totals::payment_method(&rows);
     let items_end = money.total_row.unwrap_or(rows.len());
     let header_end = items::header_end(&rows[..items_end]).max(found_merchant.name_row.map_or(0, |row| row + 1));
@@ -150,12 +193,12 @@ pub fn extract(page: &Page, gazetteer: &Gazetteer) -> Extraction {
     let confidence = FieldConfidence {
         merchant_name: found_merchant.name.as_ref().map(|n| n.confidence),
         merchant_address: found_merchant.address.as_ref().map(|a| a.confidence),
-        date: dated.map(|(_, c, _)| c),
+        date: dated.as_ref().map(|(_, c, _, _)| *c),
         total: money.total.map(|t| t.confidence * ocr_confidence(money.total_row).max(0.5)),
         subtotal: money.subtotal.map(|f| f.confidence),
         tax: money.tax.map(|f| f.confidence),
         tip: money.tip.map(|f| f.confidence),
-        currency: currency.map(|c| c.confidence),
+        currency: locale.currency.map(|_| locale.currency_confidence),
         payment_method: payment.map(|p| p.confidence),
         category: category.map(|(_, c)| c),
         line_items: (!line_items.is_empty()).then_some(0.5),
@@ -178,7 +221,7 @@ pub fn extract(page: &Page, gazetteer: &Gazetteer) -> Extraction {
         &[
             ("merchant_name", found_merchant.name.as_ref().and(found_merchant.name_row)),
             ("merchant_address", address_row),
-            ("date", dated.map(|(_, _, row)| row)),
+            ("date", dated.as_ref().map(|(_, _, row, _)| *row)),
             ("subtotal", amount_row(&rows, money.subtotal.map(|f| f.value), below_total)),
             ("tax", amount_row(&rows, money.tax.map(|f| f.value), below_total)),
             ("tip", amount_row(&rows, money.tip.map(|f| f.value), below_total)),
@@ -186,15 +229,26 @@ pub fn extract(page: &Page, gazetteer: &Gazetteer) -> Extraction {
             ("payment_method", payment_row),
         ],
     );
+    let debug = ExtractionDebug {
+        locale_evidence: locale.evidence.clone(),
+        merchant_source: found_merchant.source.map(str::to_owned),
+        date_text: dated.as_ref().map(|(_, _, _, printed)| printed.clone()),
+        total_text: money
+            .total
+            .and_then(|total| total_row.and_then(|row| amount::printed_amount(&rows[row], total.value))),
+        ocr_languages: None,
+        preprocessing: Vec::new(),
+    };
     Extraction {
         layout,
+        debug,
         merchant: Merchant {
             name: found_merchant.name.map(|n| n.value),
             address: found_merchant.address.map(|a| a.value),
         },
-        date: dated.map(|(found, _, _)| found.date),
-        date_order: dated.and_then(|(found, _, _)| found.order.label()).map(str::to_owned),
-        currency: currency.map(|c| c.value),
+        date: dated.as_ref().map(|(found, _, _, _)| found.date),
+        date_order: dated.as_ref().and_then(|(found, _, _, _)| found.order.label()).map(str::to_owned),
+        currency: locale.currency,
         subtotal: money.subtotal.map(|f| f.value),
         tax: money.tax.map(|f| f.value),
         tip: money.tip.map(|f| f.value),
@@ -204,6 +258,7 @@ pub fn extract(page: &Page, gazetteer: &Gazetteer) -> Extraction {
         line_items,
         confidence,
         text: page.text(),
+        locale,
     }
 }
 

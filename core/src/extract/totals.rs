@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 
 use super::amount::{amounts_in, rightmost_priced};
 use super::text::has_word;
-use crate::money::{Amount, Currency};
+use crate::money::Amount;
 use crate::receipt::PaymentMethod;
 
 /// A value read from a labelled row, with how sure we are of it.
@@ -52,7 +52,18 @@ fn total_strength(row: &str) -> Option<u8> {
     if row.contains("INCLUDES") || row.contains("EXCL") {
         return None;
     }
-    const NOT_TOTAL: [&str; 16] = [
+    const NOT_TOTAL: [&str; 27] = [
+        "ZWISCHENSUMME",
+        "SOUS-TOTAL",
+        "SOUS TOTAL",
+        "SUBTOTALE",
+        "SUBTOTAAL",
+        "TOTAL HT",
+        "TOTAL TVA",
+        "TOTALE IVA",
+        "TOTAL IVA",
+        "SUMME MWST",
+        "MWST SUMME",
         "SUBTOTAL",
         "SUB TOTAL",
         "SUB-TOTAL",
@@ -73,7 +84,22 @@ fn total_strength(row: &str) -> Option<u8> {
     if NOT_TOTAL.iter().any(|label| row.contains(label)) {
         return None;
     }
-    const STRONG: [&str; 9] = [
+    const STRONG: [&str; 24] = [
+        "ZU ZAHLEN",
+        "GESAMTBETRAG",
+        "GESAMTSUMME",
+        "TOTAL TTC",
+        "NET A PAYER",
+        "NET À PAYER",
+        "TOTAL A PAGAR",
+        "TOTAL À PAGAR",
+        "TE BETALEN",
+        "JUMLAH BESAR",
+        "TOTAL BAYAR",
+        "JUMLAH BAYARAN",
+        "TOTALE COMPLESSIVO",
+        "IMPORTE TOTAL",
+        "BALANCE DUE",
         "GRAND TOTAL",
         "ROUNDED TOTAL",
         "ROUND TOTAL",
@@ -90,10 +116,12 @@ fn total_strength(row: &str) -> Option<u8> {
     {
         return Some(3);
     }
-    if has_word(row, "TOTAL") || has_word(row, "TOTAL:") || row.contains("TOTAL(") || row.contains("TOTAL RM") {
+    const TOTAL_WORDS: [&str; 10] =
+        ["TOTAL", "SUMME", "GESAMT", "TOTALE", "TOTAAL", "JUMLAH", "IMPORTE", "MONTANT", "TOTAL:", "TL"];
+    if TOTAL_WORDS.iter().any(|word| has_word(row, word)) || row.contains("TOTAL(") || row.contains("TOTAL RM") {
         return Some(2);
     }
-    if ["AMOUNT PAYABLE", "NETT", "TOTAL", "AMT DUE", "BALANCE DUE", "PAYMENT DUE", "TO PAY"]
+    if ["AMOUNT PAYABLE", "NETT", "TOTAL", "AMT DUE", "BALANCE DUE", "PAYMENT DUE", "TO PAY", "BETRAG", "A PAGAR"]
         .iter()
         .any(|label| row.contains(label))
     {
@@ -103,9 +131,9 @@ fn total_strength(row: &str) -> Option<u8> {
 }
 
 fn tax_row(row: &str) -> bool {
-    let labelled =
-        ["GST", "SST", "TAX", "VAT"].iter().any(|word| has_word(row, word) || row.contains(&format!("{word}(")))
-            || row.contains("SERVICE TAX");
+    const TAX_WORDS: [&str; 11] = ["GST", "SST", "TAX", "VAT", "MWST", "UST", "TVA", "IVA", "BTW", "PPN", "PAJAK"];
+    let labelled = TAX_WORDS.iter().any(|word| has_word(row, word) || row.contains(&format!("{word}(")))
+        || row.contains("SERVICE TAX");
     let not_amount =
         ["GST ID", "GST REG", "GST NO", "TAX INVOICE", "REG NO", "GST SUMMARY", "TAX CODE", "EXCL", "GST:"]
             .iter()
@@ -127,8 +155,10 @@ fn value_at(rows: &[String], index: usize) -> Option<(Amount, bool)> {
     }
 }
 
-/// Reads the money fields from upper-cased rows.
-pub fn money_fields(rows: &[String]) -> MoneyFields {
+/// Reads the money fields from upper-cased rows. `cash_rounding` is the step cash payments are
+/// rounded to where the receipt's country rounds them (Malaysia's 5 sen); elsewhere a total is
+/// never adjusted to a rounding step.
+pub fn money_fields(rows: &[String], cash_rounding: Option<Decimal>) -> MoneyFields {
     let mut fields = MoneyFields::default();
     let mut candidates: Vec<(u8, usize, Amount, bool)> = Vec::new();
     for (index, row) in rows.iter().enumerate() {
@@ -145,16 +175,17 @@ pub fn money_fields(rows: &[String]) -> MoneyFields {
     let mut best = confirmed.or_else(|| candidates.iter().max_by_key(|c| (c.0, c.2, c.1))).copied();
     // Paid in cash and off by cents only: the printed total before cash rounding, or a slip in its
     // last digits. Tendered minus change rests on two lines instead of one, so it wins.
-    if let (Some(chosen), Some(paid)) = (best.as_mut(), cash_change)
+    if let (Some(chosen), Some(paid), Some(step)) = (best.as_mut(), cash_change, cash_rounding)
         && chosen.2 != paid
-        && (chosen.2.value() - paid.value()).abs() <= Decimal::new(5, 2)
+        && (chosen.2.value() - paid.value()).abs() <= step
     {
         chosen.2 = paid;
     }
     // A printed rounding adjustment (Malaysian cash rounding to 5 sen) turns a total that is not a
-    // multiple of 0.05 into one that is; its sign is often lost to OCR, so the rule decides it.
-    if let (Some(chosen), Some(adjustment)) = (best.as_mut(), rounding_adjustment(rows)) {
-        let step = Decimal::new(5, 2);
+    // multiple of the step into one that is; its sign is often lost to OCR, so the rule decides it.
+    if let (Some(chosen), Some(adjustment), Some(step)) =
+        (best.as_mut(), rounding_adjustment(rows, cash_rounding), cash_rounding)
+    {
         let value = chosen.2.value();
         if (value % step) != Decimal::ZERO
             && let Some(rounded) = [value + adjustment, value - adjustment].into_iter().find(|v| (*v % step).is_zero())
@@ -177,9 +208,22 @@ pub fn money_fields(rows: &[String]) -> MoneyFields {
     }
 
     for (index, row) in rows.iter().enumerate() {
-        let labelled_subtotal = ["SUBTOTAL", "SUB TOTAL", "SUB-TOTAL", "TOTAL EXCL", "AMOUNT EXCL", "TOTAL BEFORE"]
-            .iter()
-            .any(|label| row.contains(label));
+        let labelled_subtotal = [
+            "SUBTOTAL",
+            "SUB TOTAL",
+            "SUB-TOTAL",
+            "TOTAL EXCL",
+            "AMOUNT EXCL",
+            "TOTAL BEFORE",
+            "ZWISCHENSUMME",
+            "SOUS-TOTAL",
+            "SOUS TOTAL",
+            "TOTAL HT",
+            "SUBTOTALE",
+            "SUBTOTAAL",
+        ]
+        .iter()
+        .any(|label| row.contains(label));
         if labelled_subtotal
             && fields.subtotal.is_none()
             && let Some((amount, _)) = value_at(rows, index)
@@ -196,8 +240,9 @@ pub fn money_fields(rows: &[String]) -> MoneyFields {
                 fields.tax = Some(Labelled { value: amount, confidence: 0.7 });
             }
         }
-        let tip_label = has_word(row, "TIP")
-            || has_word(row, "GRATUITY")
+        let tip_label = ["TIP", "GRATUITY", "TRINKGELD", "POURBOIRE", "PROPINA", "MANCIA", "FOOI", "GORJETA"]
+            .iter()
+            .any(|word| has_word(row, word))
             || row.contains("SERVICE CHARGE")
             || row.contains("SVC CHG");
         if tip_label
@@ -211,28 +256,51 @@ pub fn money_fields(rows: &[String]) -> MoneyFields {
     fields
 }
 
-/// The size of a printed rounding adjustment (less than 5 sen), if any.
-fn rounding_adjustment(rows: &[String]) -> Option<Decimal> {
+/// The size of a printed rounding adjustment (less than the rounding step), if any.
+fn rounding_adjustment(rows: &[String], step: Option<Decimal>) -> Option<Decimal> {
+    let step = step?;
     rows.iter()
         .filter(|row| row.contains("ROUND") && !has_word(&repair_total(row), "TOTAL"))
         // Adjustments are often printed without the leading zero (`-.02`).
         .map(|row| row.replace(" .", " 0.").replace("-.", "-0.").replace("(.", "(0."))
         .filter_map(|row| amounts_in(&row).into_iter().filter(|found| found.has_cents).max_by_key(|found| found.end))
         .map(|found| found.amount.value().abs())
-        .find(|size| *size > Decimal::ZERO && *size < Decimal::new(5, 2))
+        .find(|size| *size > Decimal::ZERO && *size < step)
 }
+
+/// Words for cash tendered, in the supported languages.
+const CASH_WORDS: [&str; 11] =
+    ["CASH", "BAR", "GEGEBEN", "ESPECES", "ESPÈCES", "EFECTIVO", "CONTANTI", "CONTANT", "DINHEIRO", "TUNAI", "CONTANTE"];
+/// Words for change given.
+const CHANGE_WORDS: [&str; 12] = [
+    "CHANGE",
+    "RÜCKGELD",
+    "WECHSELGELD",
+    "RENDU",
+    "CAMBIO",
+    "VUELTO",
+    "RESTO",
+    "WISSELGELD",
+    "TROCO",
+    "BAKI",
+    "KEMBALI",
+    "KEMBALIAN",
+];
 
 /// Cash tendered minus change given, when both are printed.
 fn cash_minus_change(rows: &[String]) -> Option<Amount> {
     let tendered = |row: &String| {
-        (has_word(row, "CASH") && !row.contains("CASH BILL") && !row.contains("CASH SALE"))
+        (CASH_WORDS.iter().any(|word| has_word(row, word)) && !row.contains("CASH BILL") && !row.contains("CASH SALE"))
             || row.contains("PAID AMOUNT")
             || row.contains("AMOUNT PAID")
             || row.contains("TENDERED")
             || row.contains("CASH RECEIVED")
     };
     let cash = rows.iter().filter(|row| tendered(row)).find_map(|row| rightmost_priced(row))?;
-    let change = rows.iter().find(|row| has_word(row, "CHANGE")).and_then(|row| rightmost_priced(row))?;
+    let change = rows
+        .iter()
+        .find(|row| CHANGE_WORDS.iter().any(|word| has_word(row, word)))
+        .and_then(|row| rightmost_priced(row))?;
     let paid = cash.value() - change.value();
     (paid > Decimal::ZERO).then(|| Amount::new(paid))
 }
@@ -240,7 +308,29 @@ fn cash_minus_change(rows: &[String]) -> Option<Amount> {
 /// How the receipt was paid, from its wording.
 pub fn payment_method(rows: &[String]) -> Option<Labelled<PaymentMethod>> {
     let has = |words: &[&str]| rows.iter().any(|row| words.iter().any(|word| has_word(row, word)));
-    if has(&["VISA", "MASTERCARD", "MASTER", "AMEX", "CREDIT CARD", "DEBIT CARD", "CARD", "MEPS", "DEBIT", "CREDIT"]) {
+    if has(&[
+        "VISA",
+        "MASTERCARD",
+        "MASTER",
+        "AMEX",
+        "CREDIT CARD",
+        "DEBIT CARD",
+        "CARD",
+        "MEPS",
+        "DEBIT",
+        "CREDIT",
+        "KARTE",
+        "EC-KARTE",
+        "GIROCARD",
+        "CARTE",
+        "TARJETA",
+        "CARTA",
+        "PINNEN",
+        "CARTÃO",
+        "KAD",
+        "KARTU",
+        "MAESTRO",
+    ]) {
         return Some(Labelled { value: PaymentMethod::Card, confidence: 0.75 });
     }
     if has(&[
@@ -261,39 +351,13 @@ pub fn payment_method(rows: &[String]) -> Option<Labelled<PaymentMethod>> {
     if has(&["VOUCHER", "GIFT CARD"]) {
         return Some(Labelled { value: PaymentMethod::Voucher, confidence: 0.6 });
     }
-    let cash_tendered =
-        rows.iter().any(|row| has_word(row, "CASH") && !row.contains("CASH BILL") && rightmost_priced(row).is_some());
-    if cash_tendered || has(&["CHANGE", "TENDERED"]) {
+    let cash_tendered = rows.iter().any(|row| {
+        CASH_WORDS.iter().any(|word| has_word(row, word)) && !row.contains("CASH BILL") && rightmost_priced(row).is_some()
+    });
+    if cash_tendered || has(&CHANGE_WORDS) || has(&["TENDERED"]) {
         return Some(Labelled { value: PaymentMethod::Cash, confidence: 0.8 });
     }
     None
-}
-
-/// The currency the receipt states, from explicit markers only (`RM`, `MYR`, `€`, `SGD`, …).
-/// A bare `$` is ambiguous and gives nothing.
-pub fn currency(rows: &[String]) -> Option<Labelled<Currency>> {
-    let codes = ["MYR", "SGD", "USD", "EUR", "GBP", "AUD", "IDR", "THB", "HKD", "CNY", "JPY", "INR", "PHP"];
-    for row in rows {
-        for code in codes {
-            if has_word(row, code)
-                && let Ok(currency) = code.parse()
-            {
-                return Some(Labelled { value: currency, confidence: 0.9 });
-            }
-        }
-    }
-    let ringgit = rows.iter().any(|row| {
-        has_word(row, "RM")
-            || row.contains("(RM)")
-            || row.match_indices("RM").any(|(at, _)| row[at + 2..].starts_with(|c: char| c.is_ascii_digit()))
-    });
-    if ringgit {
-        return Some(Labelled { value: Currency::MYR, confidence: 0.85 });
-    }
-    let symbol = |needle: &str, currency: Currency| {
-        rows.iter().any(|row| row.contains(needle)).then_some(Labelled { value: currency, confidence: 0.8 })
-    };
-    symbol("€", Currency::EUR).or_else(|| symbol("£", "GBP".parse().ok()?))
 }
 
 #[cfg(test)]
@@ -330,24 +394,45 @@ mod tests {
             ("TOTAL 14.37\nVISA 14.37", "14.37"),
         ];
         for (text, expected) in cases {
-            let total = money_fields(&rows(text)).total.map(|total| total.value);
+            let total = money_fields(&rows(text), Some(Decimal::new(5, 2))).total.map(|total| total.value);
             assert_eq!(total, Some(amount(expected)), "{text:?}");
         }
     }
 
     #[test]
     fn subtotal_tax_and_tip_are_read() {
-        let fields = money_fields(&rows(
-            "SUB TOTAL 30.91\nGST ID NO: 001234\nSST 6% 1.85\nSERVICE CHARGE 10% 3.09\nTOTAL 35.85",
-        ));
+        let fields = money_fields(
+            &rows("SUB TOTAL 30.91\nGST ID NO: 001234\nSST 6% 1.85\nSERVICE CHARGE 10% 3.09\nTOTAL 35.85"),
+            None,
+        );
         assert_eq!(fields.subtotal.map(|f| f.value), Some(amount("30.91")));
         assert_eq!(fields.tax.map(|f| f.value), Some(amount("1.85")));
         assert_eq!(fields.tip.map(|f| f.value), Some(amount("3.09")));
     }
 
     #[test]
+    fn totals_in_other_languages() {
+        let cases = [
+            ("ZWISCHENSUMME 22,10\nMWST 7% 1,55\nSUMME EUR 24,23\nGEGEBEN BAR 30,00\nRÜCKGELD 5,77", "24.23"),
+            ("ARTIKEL 3,10\nZU ZAHLEN 3,10", "3.10"),
+            ("TOTAL HT 20,00\nTVA 20% 4,00\nTOTAL TTC 24,00", "24.00"),
+            ("SUBTOTAL 10,00\nIVA 21% 2,10\nIMPORTE TOTAL 12,10", "12.10"),
+            ("TOTALE IVA 1,00\nTOTALE COMPLESSIVO 34,00\nCONTANTI 50,00\nRESTO 16,00", "34.00"),
+            ("SUBTOTAAL 8,00\nTOTAAL 8,50\nPINNEN 8,50", "8.50"),
+            ("JUMLAH 15.90\nTUNAI 20.00\nBAKI 4.10", "15.90"),
+        ];
+        for (text, expected) in cases {
+            let total = money_fields(&rows(text), None).total.map(|total| total.value);
+            assert_eq!(total, Some(amount(expected)), "{text:?}");
+        }
+        // No rounding rule outside the countries that round cash: the printed total stands.
+        let fields = money_fields(&rows("TOTAL 14.38\nROUNDING ADJ 0.02\nCASH 20.00\nCHANGE 5.60"), None);
+        assert_eq!(fields.total.map(|t| t.value), Some(amount("14.38")));
+    }
+
+    #[test]
     fn no_label_means_no_total() {
-        assert_eq!(money_fields(&rows("THANK YOU\nPLEASE COME AGAIN 12.00 OFF")).total, None);
+        assert_eq!(money_fields(&rows("THANK YOU\nPLEASE COME AGAIN 12.00 OFF"), None).total, None);
     }
 
     #[test]
@@ -358,9 +443,5 @@ mod tests {
         );
         assert_eq!(payment_method(&rows("VISA ************1234")).map(|p| p.value), Some(PaymentMethod::Card));
         assert_eq!(payment_method(&rows("CASH BILL\nTOTAL 9.00")), None);
-        assert_eq!(currency(&rows("TOTAL (RM): 9.00")).map(|c| c.value), Some(Currency::MYR));
-        assert_eq!(currency(&rows("TOTAL RM9.00")).map(|c| c.value), Some(Currency::MYR));
-        assert_eq!(currency(&rows("TOTAL $9.00")), None);
-        assert_eq!(currency(&rows("FORM 12")), None);
     }
 }
