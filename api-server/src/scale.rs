@@ -137,6 +137,9 @@ fn receipt(owner: UserId, index: usize, today: NaiveDate, seed: &mut Seed) -> Re
         engine: EngineInfo { name: "tesseract".into(), version: "5.3.0".into() },
         timings: Timings::default(),
         layout: None,
+        country: None,
+        locale: None,
+        debug: None,
     };
     Receipt {
         id,

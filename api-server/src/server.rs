@@ -137,9 +137,9 @@ fn start_workers(
     timeout: Duration,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
-    use finagent_core::extract::Gazetteer;
-    use finagent_ocr_worker::pool::{EnginePool, PoolConfig};
-    use finagent_ocr_worker::service::{ConsumerConfig, WorkerMetrics, consume};
+    use finagent_extract::Gazetteer;
+    use finagent_ocr::consumer::{ConsumerConfig, WorkerMetrics, consume};
+    use finagent_ocr::pool::{EnginePool, PoolConfig};
 
     let config = PoolConfig { threads, timeout, limits: state.settings.image_limits, ..PoolConfig::default() };
     let pool = EnginePool::start(config, Arc::new(Gazetteer::bundled()))?;

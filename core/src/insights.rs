@@ -151,7 +151,7 @@ pub fn month_key(date: NaiveDate) -> String {
 
 /// The merchant key a receipt is grouped under: its name normalised, `unknown` for none.
 pub fn merchant_key(name: Option<&str>) -> String {
-    name.map(crate::extract::text::normalize).filter(|key| !key.is_empty()).unwrap_or_else(|| "unknown".to_owned())
+    name.map(normalize_name).filter(|key| !key.is_empty()).unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// The category key a receipt is grouped under, `uncategorized` for none.
@@ -471,4 +471,9 @@ mod tests {
         let insights = summarize(&[], day("2018-01-01"), day("2018-12-31"), 5);
         assert!(insights.by_month.is_empty() && insights.anomalies.is_empty() && insights.currency.is_none());
     }
+}
+
+/// Upper case, whitespace collapsed to single spaces, trimmed: the key merchants are grouped by.
+pub fn normalize_name(text: &str) -> String {
+    text.to_uppercase().split_whitespace().collect::<Vec<_>>().join(" ")
 }

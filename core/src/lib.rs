@@ -1,13 +1,11 @@
 //! FinancialAgent's pure domain.
 //!
 //! Everything the services and the operator must agree on lives here, free of IO and of any async
-//! runtime: field extraction from OCR text and layout ([`extract`]), the receipt model ([`receipt`]), money and currency ([`money`]), identifiers ([`ids`]),
+//! runtime: the receipt model ([`receipt`]), money and currency ([`money`]), identifiers ([`ids`]),
 //! the versioned OCR job protocol ([`job`]) and the names shared between the operator and the
 //! services ([`names`]). Wire formats are locked by golden JSON tests in `tests/golden.rs`.
 
 pub mod account;
-pub mod evaluation;
-pub mod extract;
 pub mod ids;
 pub mod insights;
 pub mod job;

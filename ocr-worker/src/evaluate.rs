@@ -2,7 +2,7 @@
 //!
 //! With `--images`, each image goes through the whole engine; with `--boxes`, the ground-truth
 //! text lines are used instead of OCR, which separates extraction errors from OCR errors. Every
-//! field is scored by value and by the label's own string (see [`finagent_core::evaluation`]),
+//! field is scored by value and by the label's own string (see [`finagent_extract::evaluation`]),
 //! and the report says how many of the right merchant names and addresses the gazetteer gave.
 //! `--ocr-cache DIR` keeps each image's OCR output, so that a change to extraction alone can be
 //! re-scored without reading the images again (delete the folder after changing the engine).
@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use finagent_core::evaluation::{FIELDS, Label, Matching, Scoreboard, score};
-use finagent_core::extract::{self, BoundingBox, Gazetteer, Page, TextLine};
 use finagent_core::receipt::{EngineInfo, ReceiptResult, Timings};
+use finagent_extract::evaluation::{FIELDS, Label, Matching, Scoreboard, score};
+use finagent_extract::{self as extract, BoundingBox, Gazetteer, Page, TextLine};
 use futures::StreamExt;
 
 use crate::EngineArgs;

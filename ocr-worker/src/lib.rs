@@ -1,31 +1,28 @@
-//! FinancialAgent's OCR worker.
-//!
-//! Reads receipt images with Tesseract (through `leptess`) and extracts structured fields with
-//! `finagent-core`. Subcommands: `extract` (images in, one JSON result per line out), `evaluate`
+//! FinancialAgent's OCR worker: a thin binary over the OCR library (`finagent-ocr`) and the
+//! extraction library (`finagent-extract`). Subcommands: `run` (the job consumer), `extract` (images in, one JSON result per line out), `evaluate`
 //! (score against SROIE-style labels), `bench` (throughput and latency next to the plain
 //! `tesseract` command). `main.rs` only parses the command line and calls [`run`].
 
 pub mod bench;
-pub mod engine;
 pub mod evaluate;
 pub mod files;
-pub use finagent_platform::image_input;
-pub mod pool;
 pub mod service;
 pub mod soak;
+
+pub use finagent_ocr::{engine, pool};
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use finagent_core::extract::Gazetteer;
+use finagent_extract::Gazetteer;
+use finagent_platform::image_input::ImageLimits;
 use finagent_platform::telemetry::{self, TelemetryArgs};
 use futures::StreamExt;
 
-use crate::engine::EngineConfig;
-use crate::image_input::ImageLimits;
-use crate::pool::{EnginePool, PoolConfig};
+use finagent_ocr::engine::EngineConfig;
+use finagent_ocr::pool::{EnginePool, PoolConfig};
 
 /// FinancialAgent's OCR worker.
 #[derive(Debug, Parser)]

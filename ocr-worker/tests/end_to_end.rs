@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
-use finagent_core::extract::Gazetteer;
-use finagent_ocr_worker::pool::{EnginePool, PoolConfig, ProcessError};
+use finagent_extract::Gazetteer;
+use finagent_ocr::pool::{EnginePool, PoolConfig, ProcessError};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/receipts").join(name)

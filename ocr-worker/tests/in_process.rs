@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use finagent_core::UserId;
-use finagent_core::extract::Gazetteer;
 use finagent_core::job::OcrJob;
 use finagent_core::receipt::{Receipt, ReceiptStatus};
-use finagent_ocr_worker::pool::{EnginePool, PoolConfig};
-use finagent_ocr_worker::service::{ConsumerConfig, WorkerMetrics, consume};
+use finagent_extract::Gazetteer;
+use finagent_ocr::consumer::{ConsumerConfig, WorkerMetrics, consume};
+use finagent_ocr::pool::{EnginePool, PoolConfig};
 use finagent_platform::metrics::Metrics;
 use finagent_platform::queue::memory::MemoryQueue;
 use finagent_platform::queue::{JobQueue, QueuePolicy};

@@ -5,13 +5,11 @@
 //! decoder itself runs with an allocation limit. An empty file, a text file, a truncated JPEG, a
 //! 1×1 pixel or a header claiming 20,000×20,000 pixels each get their own error.
 //!
-//! Preprocessing that measurably helps Tesseract on receipts: grayscale; downscaling very large
-//! scans (an A4 page at 600 dpi is 35 MP, which costs seconds and gains nothing); upscaling small
-//! images so that text reaches the x-height Tesseract's LSTM models were trained on.
+//! Preprocessing for OCR lives in the OCR crate (`finagent-ocr`), on the bitmap [`decode`] gives.
 
 use std::io::Cursor;
 
-use image::{DynamicImage, GrayImage, ImageFormat, ImageReader, imageops::FilterType};
+use image::{DynamicImage, ImageFormat, ImageReader};
 
 /// Limits applied before decoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +45,8 @@ pub enum MediaType {
     Bmp,
     /// `image/gif`.
     Gif,
+    /// `application/pdf`: an e-receipt or a scan, read by the OCR crate's PDF reader.
+    Pdf,
 }
 
 impl MediaType {
@@ -59,17 +59,19 @@ impl MediaType {
             Self::Tiff => "image/tiff",
             Self::Bmp => "image/bmp",
             Self::Gif => "image/gif",
+            Self::Pdf => "application/pdf",
         }
     }
 
-    fn format(&self) -> ImageFormat {
+    fn format(&self) -> Option<ImageFormat> {
         match self {
-            Self::Jpeg => ImageFormat::Jpeg,
-            Self::Png => ImageFormat::Png,
-            Self::Webp => ImageFormat::WebP,
-            Self::Tiff => ImageFormat::Tiff,
-            Self::Bmp => ImageFormat::Bmp,
-            Self::Gif => ImageFormat::Gif,
+            Self::Jpeg => Some(ImageFormat::Jpeg),
+            Self::Png => Some(ImageFormat::Png),
+            Self::Webp => Some(ImageFormat::WebP),
+            Self::Tiff => Some(ImageFormat::Tiff),
+            Self::Bmp => Some(ImageFormat::Bmp),
+            Self::Gif => Some(ImageFormat::Gif),
+            Self::Pdf => None,
         }
     }
 }
@@ -89,8 +91,14 @@ pub enum ImageError {
         limit: usize,
     },
     /// Not an accepted image format.
-    #[error("not a supported image: expected JPEG, PNG, WebP, TIFF, BMP or GIF")]
+    #[error("not a supported receipt file: expected a PDF or a JPEG, PNG, WebP, TIFF, BMP or GIF image")]
     UnsupportedFormat,
+    /// A PDF that cannot be read (damaged, encrypted, or without pages).
+    #[error("failed to read the PDF: {0}")]
+    Pdf(String),
+    /// A PDF beyond the limits (pages, objects, decompressed size): possibly a PDF bomb.
+    #[error("the PDF is refused: {0}")]
+    PdfLimit(String),
     /// The header could not be read.
     #[error("failed to read the {0} header: the file is truncated or corrupt")]
     BadHeader(&'static str),
@@ -155,6 +163,9 @@ pub fn sniff(bytes: &[u8]) -> Result<MediaType, ImageError> {
         Ok(MediaType::Bmp)
     } else if starts(b"GIF87a") || starts(b"GIF89a") {
         Ok(MediaType::Gif)
+    } else if bytes[..bytes.len().min(1024)].windows(5).any(|window| window == b"%PDF-") {
+        // The header may follow up to 1 KiB of junk (PDF 1.7, annex H).
+        Ok(MediaType::Pdf)
     } else {
         Err(ImageError::UnsupportedFormat)
     }
@@ -166,7 +177,11 @@ pub fn inspect(bytes: &[u8], limits: &ImageLimits) -> Result<ImageInfo, ImageErr
         return Err(ImageError::TooManyBytes { size: bytes.len(), limit: limits.max_bytes });
     }
     let media_type = sniff(bytes)?;
-    let (width, height) = ImageReader::with_format(Cursor::new(bytes), media_type.format())
+    let Some(format) = media_type.format() else {
+        let info = crate::pdf_input::inspect(bytes, &crate::pdf_input::PdfLimits::default())?;
+        return Ok(ImageInfo { media_type, width: info.width_points, height: info.height_points });
+    };
+    let (width, height) = ImageReader::with_format(Cursor::new(bytes), format)
         .into_dimensions()
         .map_err(|_| ImageError::BadHeader(media_type.mime()))?;
     if width.max(height) > limits.max_side || u64::from(width) * u64::from(height) > limits.max_pixels {
@@ -192,29 +207,14 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
     }
 }
 
-/// A grayscale bitmap ready for OCR, and how it relates to the original.
-#[derive(Clone, Debug)]
-pub struct PreparedImage {
-    /// The pixels, one byte each, row by row.
-    pub gray: GrayImage,
-    /// Scale applied to the original (1.0 when unchanged).
-    pub scale: f32,
-    /// Estimated resolution in pixels per inch, for Tesseract.
-    pub ppi: i32,
-    /// What the header said.
-    pub info: ImageInfo,
-}
-
-/// Widths outside this band are rescaled into it before OCR. Receipts are about 80 mm wide, so
-/// this keeps 8–10 pt print at the 20–40 px x-height range where Tesseract reads best.
-const MIN_WIDTH: u32 = 400;
-const MAX_WIDTH: u32 = 1800;
-const TARGET_SMALL_WIDTH: u32 = 800;
-
-/// Checks, decodes and preprocesses an image.
-pub fn prepare(bytes: &[u8], limits: &ImageLimits) -> Result<PreparedImage, ImageError> {
+/// Checks and decodes an image: the checks of [`inspect`] first, then a decoder bounded by the
+/// same limits. Preprocessing for OCR is the OCR crate's business.
+pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<(DynamicImage, ImageInfo), ImageError> {
     let info = inspect(bytes, limits)?;
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), info.media_type.format());
+    let Some(format) = info.media_type.format() else {
+        return Err(ImageError::Decode { format: info.media_type.mime(), reason: "a PDF is not an image".to_owned() });
+    };
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut decoder_limits = image::Limits::default();
     decoder_limits.max_image_width = Some(limits.max_side);
     decoder_limits.max_image_height = Some(limits.max_side);
@@ -223,67 +223,7 @@ pub fn prepare(bytes: &[u8], limits: &ImageLimits) -> Result<PreparedImage, Imag
     let decoded = reader
         .decode()
         .map_err(|error| ImageError::Decode { format: info.media_type.mime(), reason: error.to_string() })?;
-    Ok(preprocess(decoded, info))
-}
-
-fn preprocess(decoded: DynamicImage, info: ImageInfo) -> PreparedImage {
-    let gray = decoded.into_luma8();
-    let (width, height) = gray.dimensions();
-    let (min_width, max_width, target_small) = (MIN_WIDTH, MAX_WIDTH, TARGET_SMALL_WIDTH);
-    let scale = if width > max_width {
-        max_width as f32 / width as f32
-    } else if width < min_width {
-        target_small as f32 / width as f32
-    } else {
-        1.0
-    };
-    let gray = if (scale - 1.0).abs() > f32::EPSILON {
-        let new_width = ((width as f32 * scale).round() as u32).max(1);
-        let new_height = ((height as f32 * scale).round() as u32).max(1);
-        let filter = if scale < 1.0 { FilterType::Triangle } else { FilterType::CatmullRom };
-        image::imageops::resize(&gray, new_width, new_height, filter)
-    } else {
-        gray
-    };
-    // A receipt is about 3.15 inches wide; assume it fills most of the frame.
-    let ppi = ((gray.width() as f32 / 3.15).round() as i32).clamp(70, 600);
-    PreparedImage { gray, scale, ppi, info }
-}
-
-/// Stretches faint print to full contrast: the `low` quantile of brightness becomes black and the
-/// `high` quantile (the paper) white. Thermal receipts fade to light grey; next to a few dark
-/// marks a global threshold then drops the print entirely, and this brings it back.
-pub fn stretch_contrast(gray: &GrayImage, low: f64, high: f64) -> GrayImage {
-    let mut histogram = [0u64; 256];
-    for pixel in gray.pixels() {
-        histogram[usize::from(pixel.0[0])] += 1;
-    }
-    let total = histogram.iter().sum::<u64>() as f64;
-    let quantile = |share: f64| {
-        let mut seen = 0u64;
-        for (value, count) in histogram.iter().enumerate() {
-            seen += count;
-            if seen as f64 >= share * total {
-                return value;
-            }
-        }
-        255
-    };
-    let (dark, paper) = (quantile(low), quantile(high));
-    let mut stretched = gray.clone();
-    if paper <= dark + 8 {
-        return stretched;
-    }
-    let table: Vec<u8> = (0..256usize)
-        .map(|value| {
-            let scaled = (value.saturating_sub(dark) * 255) / (paper - dark);
-            u8::try_from(scaled.min(255)).unwrap_or(255)
-        })
-        .collect();
-    for pixel in stretched.pixels_mut() {
-        pixel.0[0] = table[usize::from(pixel.0[0])];
-    }
-    stretched
+    Ok((decoded, info))
 }
 
 #[cfg(test)]
@@ -292,7 +232,7 @@ mod tests {
 
     fn png(width: u32, height: u32) -> Vec<u8> {
         let mut bytes = Vec::new();
-        GrayImage::new(width, height).write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png).expect("encodes");
+        image::GrayImage::new(width, height).write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png).expect("encodes");
         bytes
     }
 
@@ -335,33 +275,10 @@ mod tests {
             ("9000x9000 header", png_header_claiming(9_000, 9_000), |e| matches!(e, ImageError::TooLarge { .. })),
         ];
         for (name, bytes, expected) in cases {
-            let Err(error) = prepare(&bytes, &limits) else { panic!("{name}: accepted") };
+            let Err(error) = decode(&bytes, &limits) else { panic!("{name}: accepted") };
             assert!(expected(&error), "{name}: unexpected {error:?}");
             assert!(!error.to_string().is_empty());
         }
-    }
-
-    #[test]
-    fn large_scans_are_downscaled_and_small_ones_upscaled() {
-        let limits = ImageLimits::default();
-        let large = prepare(&png(3600, 5000), &limits).expect("valid");
-        assert_eq!(large.gray.width(), MAX_WIDTH);
-        let small = prepare(&png(200, 400), &limits).expect("valid");
-        assert_eq!(small.gray.width(), TARGET_SMALL_WIDTH);
-        let normal = prepare(&png(600, 1200), &limits).expect("valid");
-        assert_eq!((normal.gray.width(), normal.scale), (600, 1.0));
-    }
-
-    #[test]
-    fn faint_print_is_stretched_to_full_contrast() {
-        let mut faint = GrayImage::from_pixel(100, 100, image::Luma([245]));
-        for x in 10..90 {
-            faint.put_pixel(x, 50, image::Luma([200]));
-        }
-        faint.put_pixel(0, 0, image::Luma([0]));
-        let stretched = stretch_contrast(&faint, 0.005, 0.5);
-        assert_eq!(stretched.get_pixel(50, 50).0[0], 0, "faint ink becomes black");
-        assert_eq!(stretched.get_pixel(50, 20).0[0], 255, "paper becomes white");
     }
 
     #[test]
@@ -369,6 +286,7 @@ mod tests {
         assert_eq!(sniff(&png(40, 40)), Ok(MediaType::Png));
         assert_eq!(sniff(b"\xFF\xD8\xFF\xE0rest"), Ok(MediaType::Jpeg));
         assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Ok(MediaType::Webp));
-        assert_eq!(sniff(b"%PDF-1.7"), Err(ImageError::UnsupportedFormat));
+        assert_eq!(sniff(b"%PDF-1.7"), Ok(MediaType::Pdf));
+        assert_eq!(sniff(b"%PSF-1.7"), Err(ImageError::UnsupportedFormat));
     }
 }

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod image_input;
 pub mod metrics;
+pub mod pdf_input;
 pub mod queue;
 pub mod shutdown;
 pub mod store;

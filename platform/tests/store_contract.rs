@@ -92,6 +92,9 @@ fn result(total: &str) -> ReceiptResult {
         engine: EngineInfo { name: "tesseract".to_owned(), version: "5.3.0".to_owned() },
         timings: Timings::default(),
         layout: None,
+        country: None,
+        locale: None,
+        debug: None,
     }
 }
 

@@ -242,6 +242,9 @@ pub fn result(total: &str, date: &str, merchant: &str) -> ReceiptResult {
         engine: EngineInfo { name: "tesseract".to_owned(), version: "5.3.0".to_owned() },
         timings: Timings::default(),
         layout: None,
+        country: None,
+        locale: None,
+        debug: None,
     }
 }
 

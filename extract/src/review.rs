@@ -9,8 +9,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::Extraction;
-use super::layout::Page;
+use crate::Extraction;
+use crate::layout::Page;
 
 /// At most this many lines are re-read per receipt, bounding the extra cost.
 pub const MAX_LINES: usize = 8;

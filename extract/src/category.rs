@@ -17,8 +17,8 @@
 //!
 //! The merchant name is checked first; items only break a tie. No evidence gives no category.
 
-use super::text::has_word;
-use crate::receipt::Category;
+use crate::text::has_word;
+use finagent_core::receipt::Category;
 
 const RULES: [(Category, &[&str]); 10] = [
     (
@@ -40,7 +40,18 @@ const RULES: [(Category, &[&str]); 10] = [
     ),
     (
         Category::Office,
-        &["BOOK", "BOOKS", "STATIONERY", "PRINTING", "OFFICE", "POPULAR", "PAPER", "BUCHHANDLUNG", "LIBRAIRIE", "PAPETERIE"],
+        &[
+            "BOOK",
+            "BOOKS",
+            "STATIONERY",
+            "PRINTING",
+            "OFFICE",
+            "POPULAR",
+            "PAPER",
+            "BUCHHANDLUNG",
+            "LIBRAIRIE",
+            "PAPETERIE",
+        ],
     ),
     (
         Category::Dining,

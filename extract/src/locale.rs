@@ -24,8 +24,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 use rust_decimal::Decimal;
 
-use super::text::has_word;
-use crate::money::Currency;
+use crate::text::has_word;
+use finagent_core::money::Currency;
 
 /// A country must reach this much weight to be chosen.
 pub const MIN_COUNTRY_WEIGHT: f64 = 2.5;
@@ -182,17 +182,19 @@ const US_STATES: &str = "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|L
 
 static US_STATE_ZIP: LazyLock<Regex> =
     LazyLock::new(|| pattern(&format!(r"\b({US_STATES})\.?,?\s{{0,2}}(\d{{5}})(?:-\d{{4}})?\b")));
-static US_PHONE: LazyLock<Regex> = LazyLock::new(|| pattern(r"\(\d{3}\)\s?\d{3}[-. ]\d{4}\b|\b\d{3}[-.]\d{3}[-.]\d{4}\b"));
-static UK_POSTCODE: LazyLock<Regex> =
-    LazyLock::new(|| pattern(r"\b[A-Z]{1,2}\d[A-Z\d]?\s\d[ABD-HJLNP-UW-Z]{2}\b"));
+static US_PHONE: LazyLock<Regex> =
+    LazyLock::new(|| pattern(r"\(\d{3}\)\s?\d{3}[-. ]\d{4}\b|\b\d{3}[-.]\d{3}[-.]\d{4}\b"));
+static UK_POSTCODE: LazyLock<Regex> = LazyLock::new(|| pattern(r"\b[A-Z]{1,2}\d[A-Z\d]?\s\d[ABD-HJLNP-UW-Z]{2}\b"));
 static FIVE_DIGIT_CITY: LazyLock<Regex> = LazyLock::new(|| pattern(r"\b(\d{5})\s+([A-ZÄÖÜÉÈÀ][A-ZÄÖÜßÉÈÀ\-]{2,})"));
 static PHONE_PREFIX: LazyLock<Regex> = LazyLock::new(|| pattern(r"(?:\+|\b00)(\d{2,3})[\s\-(]"));
 static RINGGIT: LazyLock<Regex> = LazyLock::new(|| pattern(r"\bRM\s?\d|\(RM\)|\bRM\b"));
 static RUPIAH: LazyLock<Regex> = LazyLock::new(|| pattern(r"\bRP\.?\s?\d"));
 static RUPEE: LazyLock<Regex> = LazyLock::new(|| pattern(r"₹|\bRS\.?\s?\d|\bINR\b"));
 static DOLLAR: LazyLock<Regex> = LazyLock::new(|| pattern(r"\$\s?\d|\d\s?\$"));
-static COMMA_DECIMAL: LazyLock<Regex> = LazyLock::new(|| pattern(r"(?:^|[^\d,.])\d{1,3}(?:\.\d{3})*,\d{2}(?:[^\d,.]|$)"));
-static POINT_DECIMAL: LazyLock<Regex> = LazyLock::new(|| pattern(r"(?:^|[^\d,.])\d{1,3}(?:,\d{3})*\.\d{2}(?:[^\d,.]|$)"));
+static COMMA_DECIMAL: LazyLock<Regex> =
+    LazyLock::new(|| pattern(r"(?:^|[^\d,.])\d{1,3}(?:\.\d{3})*,\d{2}(?:[^\d,.]|$)"));
+static POINT_DECIMAL: LazyLock<Regex> =
+    LazyLock::new(|| pattern(r"(?:^|[^\d,.])\d{1,3}(?:,\d{3})*\.\d{2}(?:[^\d,.]|$)"));
 
 const MALAYSIAN_STATES: [&str; 17] = [
     "JOHOR",
@@ -454,7 +456,8 @@ fn address_and_phone(text: &str, rows: &[String], tally: &mut Tally) {
     }
     for captures in FIVE_DIGIT_CITY.captures_iter(text) {
         let city = &captures[2];
-        if let Some(state) = MALAYSIAN_STATES.iter().find(|state| text[captures.get(0).map_or(0, |m| m.start())..].contains(*state))
+        if let Some(state) =
+            MALAYSIAN_STATES.iter().find(|state| text[captures.get(0).map_or(0, |m| m.start())..].contains(*state))
         {
             tally.add(&["MY"], 4.0, format!("Malaysian postcode + state {:?} {state}", &captures[1]));
             break;
@@ -467,7 +470,11 @@ fn address_and_phone(text: &str, rows: &[String], tally: &mut Tally) {
     for (country, words) in PLACE_WORDS {
         let hits: Vec<&str> = words.iter().copied().filter(|word| rows.iter().any(|row| has_word(row, word))).collect();
         if let Some(first) = hits.first() {
-            tally.add(code_list(country), if hits.len() > 1 { 3.0 } else { 2.0 }, format!("address/company word {first}"));
+            tally.add(
+                code_list(country),
+                if hits.len() > 1 { 3.0 } else { 2.0 },
+                format!("address/company word {first}"),
+            );
         }
     }
     if let Some(found) = US_PHONE.find(text) {
@@ -500,7 +507,9 @@ fn words(rows: &[String], tally: &mut Tally) -> Option<&'static str> {
         })
         .collect();
     // English words are printed everywhere (TOTAL, CASH): they only decide when nothing else does.
-    languages.sort_by_key(|(language, hits, _)| (std::cmp::Reverse(usize::from(*language != "en") * hits.min(&3)), std::cmp::Reverse(*hits)));
+    languages.sort_by_key(|(language, hits, _)| {
+        (std::cmp::Reverse(usize::from(*language != "en") * hits.min(&3)), std::cmp::Reverse(*hits))
+    });
     for (language, hits, first) in &languages {
         if *language == "en" {
             continue;
@@ -513,7 +522,11 @@ fn words(rows: &[String], tally: &mut Tally) -> Option<&'static str> {
             .collect();
         tally.add(&countries, (*hits).min(3) as f64 * 0.7, format!("{language} words ({hits}, e.g. {first})"));
     }
-    languages.iter().find(|(language, hits, _)| *language != "en" && *hits >= 2).or(languages.first()).map(|(l, _, _)| *l)
+    languages
+        .iter()
+        .find(|(language, hits, _)| *language != "en" && *hits >= 2)
+        .or(languages.first())
+        .map(|(l, _, _)| *l)
 }
 
 /// Infers the locale of upper-cased rows, with the account's settings as a prior.
@@ -615,7 +628,9 @@ mod tests {
 
     #[test]
     fn a_german_supermarket_reads_day_first_with_a_decimal_comma() {
-        let found = locale("REWE Markt GmbH\nHauptstrasse 12\n10115 Berlin\nSUMME EUR 24,23\nGegeben BAR 30,00\nRückgeld 5,77\nMwSt 7%");
+        let found = locale(
+            "REWE Markt GmbH\nHauptstrasse 12\n10115 Berlin\nSUMME EUR 24,23\nGegeben BAR 30,00\nRückgeld 5,77\nMwSt 7%",
+        );
         assert_eq!(found.country.map(|c| c.code), Some("DE"));
         assert_eq!(found.currency, Some(Currency::EUR));
         assert!(found.decimal_comma);
@@ -626,7 +641,8 @@ mod tests {
 
     #[test]
     fn malaysian_receipts_round_cash_and_others_do_not() {
-        let found = locale("BOOK TA .K (TAMAN DAYA) SDN BHD\nNO.53, JALAN SAGU 18,\n81100 JOHOR BAHRU, JOHOR.\nTOTAL RM 9.00");
+        let found =
+            locale("BOOK TA .K (TAMAN DAYA) SDN BHD\nNO.53, JALAN SAGU 18,\n81100 JOHOR BAHRU, JOHOR.\nTOTAL RM 9.00");
         assert_eq!(found.country.map(|c| c.code), Some("MY"));
         assert_eq!(found.currency, Some(Currency::MYR));
         assert_eq!(found.cash_rounding, Some(Decimal::new(5, 2)));

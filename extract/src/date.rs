@@ -47,7 +47,6 @@ pub struct FoundDate {
     pub order: DateOrder,
 }
 
-
 // One pattern per separator: the regex crate has no back-references, and a single pattern with
 // mixed separators would swallow the start of a real date (`#19- 10/03/2018`).
 static NUMERIC: LazyLock<[Regex; 3]> = LazyLock::new(|| {
@@ -62,7 +61,7 @@ static DAY_MONTH_NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?i)(?:^|[^\d])(\d{1,2})(?:ST|ND|RD|TH|ER)?[\s\-/.]*([A-ZÄÉÈÛÇ]{3,9})[\s\-/.,]*(\d{4}|\d{2})(?:[^\d]|$)",
     )
-        .unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
+    .unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
 });
 static MONTH_NAME_DAY: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)(?:^|[^A-Z])([A-Z]{3}[A-ZÄÉÈÛÇ]*)\.?\s*(\d{1,2})(?:,?\s+(\d{4})|\s*'\s*(\d{2}))(?:[^\d]|$)")

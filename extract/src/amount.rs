@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use rust_decimal::Decimal;
 
-use crate::money::Amount;
+use finagent_core::money::Amount;
 
 /// An amount found in a line, with where it ends (for "rightmost amount" decisions).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,7 +62,12 @@ pub fn amounts_in(text: &str) -> Vec<FoundAmount> {
             let Ok(value) = Decimal::from_str_exact(&whole.as_str().replace(' ', "").replace(',', ".")) else {
                 continue;
             };
-            found.push(FoundAmount { amount: Amount::new(value), start: whole.start(), end: whole.end(), has_cents: false });
+            found.push(FoundAmount {
+                amount: Amount::new(value),
+                start: whole.start(),
+                end: whole.end(),
+                has_cents: false,
+            });
             continue;
         }
         let integer = captures["int"].replace(',', "");
@@ -104,7 +109,7 @@ pub fn parse_amount(text: &str) -> Option<Amount> {
 
 /// How `amount` was printed in `text` (the last such amount), without its currency marker:
 /// `RM 9.00` gives `9.00`.
-pub fn printed_amount(text: &str, amount: crate::money::Amount) -> Option<String> {
+pub fn printed_amount(text: &str, amount: finagent_core::money::Amount) -> Option<String> {
     let found = amounts_in(text).into_iter().filter(|found| found.amount == amount).max_by_key(|found| found.end)?;
     let printed = text.get(found.start..found.end)?;
     let digits_from = printed.find(|c: char| c.is_ascii_digit() || c == '-')?;

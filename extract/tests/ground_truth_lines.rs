@@ -5,9 +5,9 @@
 
 use std::path::PathBuf;
 
-use finagent_core::evaluation::{FIELDS, Label, Scoreboard};
-use finagent_core::extract::{self, Gazetteer, Page};
 use finagent_core::receipt::{EngineInfo, Timings};
+use finagent_extract::evaluation::{FIELDS, Label, Scoreboard};
+use finagent_extract::{self as extract, Gazetteer, Page};
 
 fn dev_set() -> Option<PathBuf> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/receipts-dev");

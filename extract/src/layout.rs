@@ -74,6 +74,23 @@ pub struct Row {
 }
 
 impl Page {
+    /// Moves every box by `offset` (a crop's origin), so that boxes read on a crop are in the
+    /// original image's pixels.
+    pub fn shift(&mut self, offset: (u32, u32)) {
+        let (dx, dy) = (i32::try_from(offset.0).unwrap_or(0), i32::try_from(offset.1).unwrap_or(0));
+        if (dx, dy) == (0, 0) {
+            return;
+        }
+        for line in &mut self.lines {
+            line.bbox = BoundingBox {
+                left: line.bbox.left + dx,
+                top: line.bbox.top + dy,
+                right: line.bbox.right + dx,
+                bottom: line.bbox.bottom + dy,
+            };
+        }
+    }
+
     /// A page from plain text, one line per text line, with synthetic boxes (for tests and for
     /// OCR engines that give no layout).
     pub fn from_text(text: &str) -> Page {

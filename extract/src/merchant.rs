@@ -11,7 +11,7 @@
 
 use serde::Deserialize;
 
-use super::text::{containment, has_word, letter_share, normalize, squash};
+use crate::text::{containment, has_word, letter_share, normalize, squash};
 
 /// A name match at least this similar is accepted.
 pub const ACCEPT: f64 = 0.82;
@@ -50,7 +50,7 @@ static EMPTY: Gazetteer = Gazetteer { source: String::new(), countries: Vec::new
 impl Gazetteer {
     /// The gazetteer shipped with this build: Malaysian merchants from SROIE's training labels.
     pub fn bundled() -> Gazetteer {
-        serde_json::from_str(include_str!("../../data/merchants.json")).unwrap_or_default()
+        serde_json::from_str(include_str!("../data/merchants.json")).unwrap_or_default()
     }
 
     /// This gazetteer when it covers receipts from `country`, else an empty one: a regional

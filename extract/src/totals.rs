@@ -8,10 +8,10 @@
 
 use rust_decimal::Decimal;
 
-use super::amount::{amounts_in, rightmost_priced};
-use super::text::has_word;
-use crate::money::Amount;
-use crate::receipt::PaymentMethod;
+use crate::amount::{amounts_in, rightmost_priced};
+use crate::text::has_word;
+use finagent_core::money::Amount;
+use finagent_core::receipt::PaymentMethod;
 
 /// A value read from a labelled row, with how sure we are of it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -269,8 +269,9 @@ fn rounding_adjustment(rows: &[String], step: Option<Decimal>) -> Option<Decimal
 }
 
 /// Words for cash tendered, in the supported languages.
-const CASH_WORDS: [&str; 11] =
-    ["CASH", "BAR", "GEGEBEN", "ESPECES", "ESPÈCES", "EFECTIVO", "CONTANTI", "CONTANT", "DINHEIRO", "TUNAI", "CONTANTE"];
+const CASH_WORDS: [&str; 11] = [
+    "CASH", "BAR", "GEGEBEN", "ESPECES", "ESPÈCES", "EFECTIVO", "CONTANTI", "CONTANT", "DINHEIRO", "TUNAI", "CONTANTE",
+];
 /// Words for change given.
 const CHANGE_WORDS: [&str; 12] = [
     "CHANGE",
@@ -352,7 +353,9 @@ pub fn payment_method(rows: &[String]) -> Option<Labelled<PaymentMethod>> {
         return Some(Labelled { value: PaymentMethod::Voucher, confidence: 0.6 });
     }
     let cash_tendered = rows.iter().any(|row| {
-        CASH_WORDS.iter().any(|word| has_word(row, word)) && !row.contains("CASH BILL") && rightmost_priced(row).is_some()
+        CASH_WORDS.iter().any(|word| has_word(row, word))
+            && !row.contains("CASH BILL")
+            && rightmost_priced(row).is_some()
     });
     if cash_tendered || has(&CHANGE_WORDS) || has(&["TENDERED"]) {
         return Some(Labelled { value: PaymentMethod::Cash, confidence: 0.8 });

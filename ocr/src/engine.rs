@@ -9,12 +9,11 @@
 use std::ffi::CString;
 use std::time::Instant;
 
-use finagent_core::extract::{BoundingBox, Page, TextLine};
-
 use finagent_core::receipt::EngineInfo;
+use finagent_extract::{BoundingBox, Page, TextLine};
 use leptess::tesseract::TessApi;
 
-use crate::image_input::{PreparedImage, stretch_contrast};
+use crate::preprocess::{PreparedImage, stretch_contrast};
 
 /// Why OCR failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +64,8 @@ pub struct Recognized {
     pub passes: u32,
     /// Milliseconds spent in recognition.
     pub ocr_ms: u64,
+    /// The image turned upright, when orientation detection turned it; its boxes are in its frame.
+    pub turned: Option<PreparedImage>,
 }
 
 /// Words below this many mean the first pass found too little text (receipts carry 40 or more).
@@ -77,6 +78,7 @@ const LOW_CONFIDENCE: f64 = 0.6;
 pub struct OcrEngine {
     api: TessApi,
     info: EngineInfo,
+    language: String,
 }
 
 impl OcrEngine {
@@ -85,7 +87,8 @@ impl OcrEngine {
         let api = TessApi::new(config.tessdata.as_deref(), &config.language)
             .map_err(|_| OcrError::Init { language: config.language.clone() })?;
         let version = tesseract_plumbing::version().to_string_lossy().into_owned();
-        let mut engine = Self { api, info: EngineInfo { name: "tesseract".to_owned(), version } };
+        let mut engine =
+            Self { api, info: EngineInfo { name: "tesseract".to_owned(), version }, language: config.language.clone() };
         // Receipts are never inverted text; skipping the inverted retry saves time on faint lines.
         engine.set("tessedit_do_invert", "0")?;
         // Tesseract's diagnostics ("Image too small to scale!!") are not for our users.
@@ -117,19 +120,23 @@ impl OcrEngine {
             return Err(OcrError::Recognize);
         }
         let tsv = self.api.get_tsv_text(0).map_err(|_| OcrError::Output)?;
-        Ok(page_from_tsv(&tsv, image.scale, width, height))
+        let (mut page, confidence) = page_from_tsv(&tsv, image.scale, width, height);
+        page.shift(image.offset);
+        Ok((page, confidence))
     }
 
     /// Re-reads one line of a prepared image, enlarged, as a single text line. `bbox` is in the
     /// original image's pixels. Returns the text and its mean confidence in 0–1.
     pub fn reread_line(&mut self, image: &PreparedImage, bbox: BoundingBox) -> Result<Option<(String, f64)>, OcrError> {
         let (width, height) = image.gray.dimensions();
-        let scaled = |value: i32| (value as f32 * image.scale).round() as i64;
+        let (dx, dy) = (i64::from(image.offset.0), i64::from(image.offset.1));
+        let scaled_x = |value: i32| ((i64::from(value) - dx) as f32 * image.scale).round() as i64;
+        let scaled_y = |value: i32| ((i64::from(value) - dy) as f32 * image.scale).round() as i64;
         let pad = 4;
-        let left = (scaled(bbox.left) - pad).clamp(0, i64::from(width));
-        let top = (scaled(bbox.top) - pad).clamp(0, i64::from(height));
-        let right = (scaled(bbox.right) + pad).clamp(0, i64::from(width));
-        let bottom = (scaled(bbox.bottom) + pad).clamp(0, i64::from(height));
+        let left = (scaled_x(bbox.left) - pad).clamp(0, i64::from(width));
+        let top = (scaled_y(bbox.top) - pad).clamp(0, i64::from(height));
+        let right = (scaled_x(bbox.right) + pad).clamp(0, i64::from(width));
+        let bottom = (scaled_y(bbox.bottom) + pad).clamp(0, i64::from(height));
         if right - left < 8 || bottom - top < 8 {
             return Ok(None);
         }
@@ -147,32 +154,94 @@ impl OcrEngine {
         } else {
             crop
         };
-        let line = PreparedImage { gray: crop, scale: 1.0, ppi: image.ppi, info: image.info };
+        let line =
+            PreparedImage { gray: crop, scale: 1.0, offset: (0, 0), ppi: image.ppi, info: image.info, steps: vec![] };
         let (page, confidence) = self.pass(&line, "7")?;
         let text = page.lines.iter().map(|line| line.text.as_str()).collect::<Vec<_>>().join(" ");
         Ok((!text.is_empty()).then_some((text, confidence)))
     }
 
-    /// Reads a prepared image: a first pass, and a second when the first found too little.
+    /// Tesseract's orientation detection on a copy at most 1000 px wide: page segmentation with
+    /// orientation and script detection (mode 1) marks each line it found turned with a
+    /// `textangle`; when most lines agree, the quarter turns (clockwise) that set it upright.
+    pub fn detect_orientation(&mut self, image: &PreparedImage) -> Result<Option<u32>, OcrError> {
+        let factor = (1000.0 / image.gray.width().max(image.gray.height()) as f32).min(1.0);
+        let small = if factor < 1.0 {
+            let width = ((image.gray.width() as f32 * factor) as u32).max(1);
+            let height = ((image.gray.height() as f32 * factor) as u32).max(1);
+            image::imageops::resize(&image.gray, width, height, image::imageops::FilterType::Triangle)
+        } else {
+            image.gray.clone()
+        };
+        self.set("tessedit_pageseg_mode", "1")?;
+        let (width, height) = small.dimensions();
+        let (Ok(w), Ok(h)) = (i32::try_from(width), i32::try_from(height)) else { return Ok(None) };
+        self.api.raw.set_image(small.as_raw(), w, h, 1, w).map_err(|e| OcrError::SetImage(format!("{e:?}")))?;
+        self.api.raw.set_source_resolution(((image.ppi as f32) * factor).round().max(70.0) as i32);
+        if self.api.recognize() != 0 {
+            return Err(OcrError::Recognize);
+        }
+        let hocr = self.api.get_hocr_text(0).map_err(|_| OcrError::Output)?;
+        Ok(orientation_from_hocr(&hocr))
+    }
+
+    /// Reads a prepared image: a first pass; when it finds too little, Tesseract's orientation
+    /// detection (a photo taken sideways) and a pass on a contrast-stretched copy (faint thermal
+    /// print), keeping whichever page says more, with more confidence.
     pub fn recognize(&mut self, image: &PreparedImage) -> Result<Recognized, OcrError> {
         let started = Instant::now();
         let (mut page, mut confidence) = self.pass(image, "6")?;
         let mut passes = 1;
+        let mut turned = None;
         let words = |page: &Page| page.lines.iter().map(|line| line.text.split(' ').count()).sum::<usize>();
-        if words(&page) < FEW_WORDS || confidence < LOW_CONFIDENCE {
-            // Faint thermal print next to a few dark marks defeats the global threshold: read a
-            // contrast-stretched copy and keep whichever page says more, with more confidence.
-            let stretched = PreparedImage { gray: stretch_contrast(&image.gray, 0.05, 0.5), ..image.clone() };
+        let weak = |page: &Page, confidence: f64| words(page) < FEW_WORDS || confidence < LOW_CONFIDENCE;
+        let score = |page: &Page, confidence: f64| words(page) as f64 * confidence;
+        if weak(&page, confidence)
+            && let Some(quarter_turns) = self.detect_orientation(image)?
+        {
+            let mut upright = image.rotated(quarter_turns);
+            // Boxes of a turned image are in its own frame.
+            upright.offset = (0, 0);
+            upright.scale = image.scale;
+            let (second, second_confidence) = self.pass(&upright, "6")?;
+            passes += 1;
+            if score(&second, second_confidence) > score(&page, confidence) {
+                (page, confidence) = (second, second_confidence);
+                turned = Some(upright);
+            }
+        }
+        let current = turned.as_ref().unwrap_or(image);
+        if weak(&page, confidence) {
+            let stretched = PreparedImage { gray: stretch_contrast(&current.gray, 0.05, 0.5), ..current.clone() };
             let (second, second_confidence) = self.pass(&stretched, "6")?;
-            passes = 2;
-            let score = |page: &Page, confidence: f64| words(page) as f64 * confidence;
+            passes += 1;
             if score(&second, second_confidence) > score(&page, confidence) {
                 (page, confidence) = (second, second_confidence);
             }
         }
+        if turned.is_none() && current.offset != (0, 0) {
+            // A cropped photo: boxes are in the original's pixels, so is the page.
+            page.width = i32::try_from(current.info.width).unwrap_or(i32::MAX);
+            page.height = i32::try_from(current.info.height).unwrap_or(i32::MAX);
+        }
         let ocr_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        Ok(Recognized { page, confidence, passes, ocr_ms })
+        Ok(Recognized { page, confidence, passes, ocr_ms, turned })
     }
+
+    /// The language(s) this engine reads.
+    pub fn language(&self) -> &str {
+        &self.language
+    }
+}
+
+/// The quarter turns (clockwise) that set upright an image whose hOCR lines carry `textangle`:
+/// `Some` when more than half of the lines agree on 90, 180 or 270.
+pub fn orientation_from_hocr(hocr: &str) -> Option<u32> {
+    let lines = hocr.matches("class='ocr_line'").count() + hocr.matches("class='ocr_caption'").count();
+    let angle = |value: &str| hocr.matches(&format!("textangle {value}")).count();
+    let (ninety, half, two_seventy) = (angle("90;"), angle("180;"), angle("270;"));
+    let best = [(1, ninety), (2, half), (3, two_seventy)].into_iter().max_by_key(|(_, count)| *count)?;
+    (best.1 * 2 > lines.max(1) && best.1 >= 2).then_some(best.0)
 }
 
 /// Groups Tesseract's TSV words into lines, mapping boxes back to the original image's pixels.
@@ -243,6 +312,16 @@ mod tests {
                    5\t1\t1\t1\t2\t1\t20\t50\t40\t20\t80\tCASH\n\
                    4\t1\t1\t1\t3\t0\t0\t0\t1\t1\t-1\t\n";
         let (page, mean) = page_from_tsv(tsv, 2.0, 600, 800);
+        assert_eq!(
+            orientation_from_hocr(
+                "<span class='ocr_line' title='textangle 270; x'><span class='ocr_line' title='textangle 270; y'><span class='ocr_line' title='bbox'>"
+            ),
+            Some(3)
+        );
+        assert_eq!(
+            orientation_from_hocr("<span class='ocr_line' title='bbox'><span class='ocr_line' title='bbox'>"),
+            None
+        );
         assert_eq!(page.lines.len(), 2);
         assert_eq!(page.lines[0].text, "TOTAL: 9.00");
         assert_eq!(page.lines[0].bbox, BoundingBox { left: 10, top: 5, right: 115, bottom: 15 });

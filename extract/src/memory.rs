@@ -12,8 +12,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use super::text::squash;
-use crate::receipt::{Category, ReceiptResult};
+use crate::text::squash;
+use finagent_core::receipt::{Category, ReceiptResult};
 
 /// Header lines shorter than this (letters and digits) are too common to identify a merchant.
 pub const MIN_LINE_KEY: usize = 8;
@@ -92,14 +92,18 @@ pub fn apply(result: &mut ReceiptResult, remembered: &Remembered) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::receipt::Merchant;
+    use finagent_core::receipt::Merchant;
 
     #[test]
     fn fingerprints_are_phones_header_lines_and_the_address() {
         let result = ReceiptResult {
-            text: "~~ logo ~~\nSUSHI MAN\n2710 Colby Ave\nEverett, WA 98201\n(425) 252-2123\n05/11/18 12:31\nTotal 24.55"
-                .to_owned(),
-            merchant: Merchant { name: Some("SU5HI MAN".to_owned()), address: Some("2710 Colby Ave Everett, WA 98201".to_owned()) },
+            text:
+                "~~ logo ~~\nSUSHI MAN\n2710 Colby Ave\nEverett, WA 98201\n(425) 252-2123\n05/11/18 12:31\nTotal 24.55"
+                    .to_owned(),
+            merchant: Merchant {
+                name: Some("SU5HI MAN".to_owned()),
+                address: Some("2710 Colby Ave Everett, WA 98201".to_owned()),
+            },
             ..ReceiptResult::default()
         };
         let keys = fingerprints(&result);
@@ -108,7 +112,10 @@ mod tests {
         assert!(keys.contains(&"addr:2710COLBYAVEEVERETTWA98201".to_owned()), "{keys:?}");
         // Short lines, dates and amounts are not fingerprints.
         assert!(keys.contains(&"line:SUSHIMAN".to_owned()), "{keys:?}");
-        assert!(!keys.iter().any(|key| key.contains("0511") || key.contains("2455") || key.contains("LOGO")), "{keys:?}");
+        assert!(
+            !keys.iter().any(|key| key.contains("0511") || key.contains("2455") || key.contains("LOGO")),
+            "{keys:?}"
+        );
     }
 
     #[test]

@@ -11,10 +11,10 @@ use std::sync::LazyLock;
 use regex::Regex;
 use rust_decimal::Decimal;
 
-use super::amount::amounts_in;
-use super::text::{has_word, letter_share};
-use crate::money::Amount;
-use crate::receipt::LineItem;
+use crate::amount::amounts_in;
+use crate::text::{has_word, letter_share};
+use finagent_core::money::Amount;
+use finagent_core::receipt::LineItem;
 
 const SUMMARY: [&str; 30] = [
     "TOTAL", "SUBTOTAL", "GST", "SST", "TAX", "ROUNDING", "ROUND", "CASH", "CHANGE", "TENDER", "BALANCE", "VISA",

@@ -1,4 +1,5 @@
-//! Field extraction: from an OCR [`Page`] to the fields of a [`ReceiptResult`].
+//! FinancialAgent's receipt understanding: from an OCR [`Page`] to the fields of a
+//! [`ReceiptResult`], and the scoring of that against labelled receipts ([`evaluation`]).
 //!
 //! Pure and deterministic: the same page always gives the same fields. Each field comes with a
 //! confidence in 0–1, and a field the receipt does not support is `None` — nothing is invented.
@@ -9,6 +10,7 @@
 pub mod amount;
 pub mod category;
 pub mod date;
+pub mod evaluation;
 pub mod items;
 pub mod layout;
 pub mod locale;
@@ -20,9 +22,9 @@ pub mod totals;
 
 use chrono::NaiveDate;
 
-use crate::money::{Amount, Currency};
+use finagent_core::money::{Amount, Currency};
 
-use crate::receipt::{
+use finagent_core::receipt::{
     Category, EngineInfo, ExtractionDebug, FieldConfidence, LayoutLine, LineItem, Merchant, PaymentMethod, PixelBox,
     ReceiptResult, ResultLayout, Timings,
 };
@@ -170,11 +172,8 @@ pub fn extract_with(page: &Page, context: Context<'_>) -> Extraction {
     let page_rows = page.rows();
     let upper: Vec<String> = page_rows.iter().map(|row| row.text.to_uppercase()).collect();
     let locale = locale::infer(&upper, context.hint);
-    let rows: Vec<String> = if locale.decimal_comma {
-        upper.iter().map(|row| locale::normalize_amounts(row)).collect()
-    } else {
-        upper
-    };
+    let rows: Vec<String> =
+        if locale.decimal_comma { upper.iter().map(|row| locale::normalize_amounts(row)).collect() } else { upper };
     let ocr_confidence =
         |index: Option<usize>| index.and_then(|i| page_rows.get(i)).map_or(1.0, |row| row.confidence.clamp(0.0, 1.0));
 

@@ -15,10 +15,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::extract::amount::parse_amount;
-use crate::extract::date::dates_in;
-use crate::extract::text::squash;
-use crate::receipt::ReceiptResult;
+use crate::amount::parse_amount;
+use crate::date::dates_in;
+use crate::text::squash;
+use finagent_core::receipt::ReceiptResult;
 
 /// A label: SROIE's four fields, and the US set's currency.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]

@@ -1,0 +1,552 @@
+//! From a decoded image to the bitmap Tesseract reads, with phone photos in mind.
+//!
+//! The steps, each measured on the development sets (see the README's figures):
+//! 1. **Grayscale.**
+//! 2. **Find the paper** ([`find_paper`]): on a small copy, the largest bright region after Otsu's
+//!    threshold. When it covers part of the frame and the rest is clearly darker (a receipt on a
+//!    table, in a bill folder), the image is cropped to it; a flat scan is left alone.
+//! 3. **Deskew** ([`estimate_skew`]): the angle within ±[`MAX_SKEW_DEGREES`] that makes the rows of
+//!    ink line up best (the projection profile's sharpest), corrected when it is at least
+//!    [`MIN_SKEW_DEGREES`].
+//! 4. **Scale** so that text lines are about [`TARGET_LINE_HEIGHT`] pixels high, measured from the
+//!    projection profile ([`line_height`]); small phone photos are enlarged, large scans reduced.
+//! 5. **Binarise unevenly lit photos** with Sauvola's local threshold ([`sauvola`]): a shadow or
+//!    a lamp's gradient defeats a global threshold, a local one follows it. Evenly lit images are
+//!    left gray for Tesseract's own thresholding.
+//!
+//! Orientation (a photo taken sideways) is decided by the engine with Tesseract's orientation
+//! detection, because it needs the recogniser; see `crate::engine`.
+
+use finagent_platform::image_input::{self, ImageError, ImageInfo, ImageLimits};
+use image::imageops::FilterType;
+use image::{DynamicImage, GrayImage, Luma};
+
+/// Skew below this is not worth a resampling.
+pub const MIN_SKEW_DEGREES: f32 = 0.4;
+/// Skew beyond this is not searched for (a receipt photographed at a larger angle is rare).
+pub const MAX_SKEW_DEGREES: f32 = 6.0;
+/// Height of a text line (ascender to descender) that Tesseract reads best, in pixels.
+pub const TARGET_LINE_HEIGHT: f32 = 38.0;
+/// Widths the prepared image is kept within.
+pub const MIN_WIDTH: u32 = 400;
+/// The prepared image is never wider than this.
+pub const MAX_WIDTH: u32 = 2200;
+/// Nor has more pixels than this.
+pub const MAX_PIXELS: u64 = 9_000_000;
+
+/// A grayscale bitmap ready for OCR, and how it relates to the original.
+#[derive(Clone, Debug)]
+pub struct PreparedImage {
+    /// The pixels, one byte each, row by row.
+    pub gray: GrayImage,
+    /// Scale applied to the (cropped) original (1.0 when unchanged).
+    pub scale: f32,
+    /// Where the crop starts in the original, in its pixels.
+    pub offset: (u32, u32),
+    /// Estimated resolution in pixels per inch, for Tesseract.
+    pub ppi: i32,
+    /// What the header said.
+    pub info: ImageInfo,
+    /// What was done, for the result's debug record (`cropped`, `deskewed 1.5°`, …).
+    pub steps: Vec<String>,
+}
+
+impl PreparedImage {
+    /// The same image turned clockwise by `quarter_turns` × 90°.
+    pub fn rotated(&self, quarter_turns: u32) -> PreparedImage {
+        let gray = match quarter_turns % 4 {
+            1 => image::imageops::rotate90(&self.gray),
+            2 => image::imageops::rotate180(&self.gray),
+            3 => image::imageops::rotate270(&self.gray),
+            _ => self.gray.clone(),
+        };
+        let mut steps = self.steps.clone();
+        steps.push(format!("rotated {}°", (quarter_turns % 4) * 90));
+        PreparedImage { gray, steps, ..self.clone() }
+    }
+}
+
+/// Checks, decodes and preprocesses an image.
+pub fn prepare(bytes: &[u8], limits: &ImageLimits) -> Result<PreparedImage, ImageError> {
+    let (decoded, info) = image_input::decode(bytes, limits)?;
+    Ok(preprocess(decoded, info))
+}
+
+/// Preprocesses a decoded image (see the module documentation).
+pub fn preprocess(decoded: DynamicImage, info: ImageInfo) -> PreparedImage {
+    let mut gray = decoded.into_luma8();
+    let mut steps = Vec::new();
+    let mut offset = (0, 0);
+    if let Some((left, top, width, height)) = find_paper(&gray) {
+        gray = image::imageops::crop_imm(&gray, left, top, width, height).to_image();
+        offset = (left, top);
+        steps.push(format!("cropped to {width}×{height} at {left},{top}"));
+    }
+    // Analysis runs on a copy about 1000 px wide.
+    let analysis_scale = (1000.0 / gray.width() as f32).min(1.0);
+    let small = resize(&gray, analysis_scale);
+    let binary = sauvola(&small, 31, 0.3);
+    let skew = estimate_skew(&binary);
+    if skew.abs() >= MIN_SKEW_DEGREES {
+        gray = rotate(&gray, -skew, background(&gray));
+        steps.push(format!("deskewed {skew:.1}°"));
+    }
+    let line = line_height(&binary).map(|height| height / analysis_scale);
+    let (width, height) = gray.dimensions();
+    let mut scale = match line {
+        Some(line) if line >= 4.0 => TARGET_LINE_HEIGHT / line,
+        // No measurable lines: fall back on the width band.
+        _ => 1.0,
+    };
+    scale = scale.clamp(0.4, 3.0);
+    scale = scale.max(MIN_WIDTH as f32 / width as f32).min(MAX_WIDTH as f32 / width as f32);
+    let pixels = f64::from(width) * f64::from(height) * f64::from(scale) * f64::from(scale);
+    if pixels > MAX_PIXELS as f64 {
+        scale *= (MAX_PIXELS as f64 / pixels).sqrt() as f32;
+    }
+    if (scale - 1.0).abs() < 0.1 {
+        scale = 1.0;
+    }
+    if scale != 1.0 {
+        gray = resize(&gray, scale);
+        steps.push(format!("scaled ×{scale:.2}"));
+    }
+    if unevenly_lit(&small) {
+        let window = (gray.width() / 20).clamp(15, 81) | 1;
+        gray = sauvola(&gray, window, 0.25);
+        steps.push("binarised (Sauvola)".to_owned());
+    }
+    // A receipt is about 3.15 inches wide; assume it fills most of the (cropped) frame.
+    let ppi = ((gray.width() as f32 / 3.15).round() as i32).clamp(70, 600);
+    PreparedImage { gray, scale, offset, ppi, info, steps }
+}
+
+fn resize(gray: &GrayImage, scale: f32) -> GrayImage {
+    if (scale - 1.0).abs() < f32::EPSILON {
+        return gray.clone();
+    }
+    let width = ((gray.width() as f32 * scale).round() as u32).max(1);
+    let height = ((gray.height() as f32 * scale).round() as u32).max(1);
+    let filter = if scale < 1.0 { FilterType::Triangle } else { FilterType::CatmullRom };
+    image::imageops::resize(gray, width, height, filter)
+}
+
+/// Otsu's threshold of a histogram.
+fn otsu(gray: &GrayImage) -> u8 {
+    let mut histogram = [0u64; 256];
+    for pixel in gray.pixels() {
+        histogram[usize::from(pixel.0[0])] += 1;
+    }
+    let total: u64 = histogram.iter().sum();
+    let sum: f64 = histogram.iter().enumerate().map(|(value, count)| value as f64 * *count as f64).sum();
+    let (mut weight_below, mut sum_below, mut best, mut threshold) = (0u64, 0f64, 0f64, 0u8);
+    for (value, count) in histogram.iter().enumerate() {
+        weight_below += count;
+        if weight_below == 0 {
+            continue;
+        }
+        let weight_above = total - weight_below;
+        if weight_above == 0 {
+            break;
+        }
+        sum_below += value as f64 * *count as f64;
+        let mean_below = sum_below / weight_below as f64;
+        let mean_above = (sum - sum_below) / weight_above as f64;
+        let between = weight_below as f64 * weight_above as f64 * (mean_below - mean_above).powi(2);
+        if between > best {
+            best = between;
+            threshold = u8::try_from(value).unwrap_or(255);
+        }
+    }
+    threshold
+}
+
+/// The paper in a photo: the bounding box (left, top, width, height, in the image's pixels) of
+/// the largest bright region, when it covers 12–88 % of the frame and what lies outside it is
+/// clearly darker than the paper. `None` for scans and for photos filled by the receipt.
+pub fn find_paper(gray: &GrayImage) -> Option<(u32, u32, u32, u32)> {
+    let factor = (400.0 / gray.width().max(gray.height()) as f32).min(1.0);
+    let small = image::imageops::blur(&resize(gray, factor), 1.5);
+    let (width, height) = small.dimensions();
+    let threshold = otsu(&small);
+    let bright: Vec<bool> = small.pixels().map(|p| p.0[0] > threshold).collect();
+    // The largest 4-connected bright region, by breadth-first search.
+    let mut label = vec![0u32; bright.len()];
+    let mut best: Option<(usize, (u32, u32, u32, u32))> = None;
+    let mut next = 0;
+    let mut queue = std::collections::VecDeque::new();
+    for start in 0..bright.len() {
+        if !bright[start] || label[start] != 0 {
+            continue;
+        }
+        next += 1;
+        label[start] = next;
+        queue.push_back(start);
+        let (mut area, mut bounds) = (0usize, (u32::MAX, u32::MAX, 0u32, 0u32));
+        while let Some(index) = queue.pop_front() {
+            area += 1;
+            let (x, y) = ((index % width as usize) as u32, (index / width as usize) as u32);
+            bounds = (bounds.0.min(x), bounds.1.min(y), bounds.2.max(x), bounds.3.max(y));
+            let neighbours = [
+                (x > 0).then(|| index - 1),
+                (x + 1 < width).then(|| index + 1),
+                (y > 0).then(|| index - width as usize),
+                (y + 1 < height).then(|| index + width as usize),
+            ];
+            for neighbour in neighbours.into_iter().flatten() {
+                if bright[neighbour] && label[neighbour] == 0 {
+                    label[neighbour] = next;
+                    queue.push_back(neighbour);
+                }
+            }
+        }
+        if best.is_none_or(|(best_area, _)| area > best_area) {
+            best = Some((area, bounds));
+        }
+    }
+    let (_, (left, top, right, bottom)) = best?;
+    let (box_width, box_height) = (right - left + 1, bottom - top + 1);
+    let frame = f64::from(width) * f64::from(height);
+    let share = f64::from(box_width) * f64::from(box_height) / frame;
+    if !(0.12..=0.88).contains(&share) {
+        return None;
+    }
+    // Outside the box must be darker than the paper inside it.
+    let (mut inside, mut inside_count, mut outside, mut outside_count) = (0f64, 0f64, 0f64, 0f64);
+    for (x, y, pixel) in small.enumerate_pixels() {
+        let value = f64::from(pixel.0[0]);
+        if (left..=right).contains(&x) && (top..=bottom).contains(&y) {
+            inside += value;
+            inside_count += 1.0;
+        } else {
+            outside += value;
+            outside_count += 1.0;
+        }
+    }
+    if outside_count == 0.0 || inside / inside_count - outside / outside_count < 40.0 {
+        return None;
+    }
+    // Back to full size, with a margin of 2 % so that no printed edge is cut.
+    let scale = 1.0 / factor;
+    let margin = (gray.width().max(gray.height()) as f32 * 0.02) as u32;
+    let full = |value: u32| (value as f32 * scale) as u32;
+    let left = full(left).saturating_sub(margin);
+    let top = full(top).saturating_sub(margin);
+    let right = (full(right + 1) + margin).min(gray.width());
+    let bottom = (full(bottom + 1) + margin).min(gray.height());
+    Some((left, top, right - left, bottom - top))
+}
+
+/// Sauvola's local threshold, T = m · (1 + k · (s / 128 − 1)) over a `window`-pixel square, from
+/// integral images: O(pixels) whatever the window. Ink becomes 0, paper 255.
+pub fn sauvola(gray: &GrayImage, window: u32, k: f64) -> GrayImage {
+    let (width, height) = gray.dimensions();
+    let (w, h) = (width as usize, height as usize);
+    let source = gray.as_raw();
+    let stride = w + 1;
+    let mut sum = vec![0u64; stride * (h + 1)];
+    let mut squares = vec![0u64; stride * (h + 1)];
+    for y in 0..h {
+        let (mut row_sum, mut row_squares) = (0u64, 0u64);
+        for x in 0..w {
+            let value = u64::from(source[y * w + x]);
+            row_sum += value;
+            row_squares += value * value;
+            let index = (y + 1) * stride + x + 1;
+            sum[index] = sum[index - stride] + row_sum;
+            squares[index] = squares[index - stride] + row_squares;
+        }
+    }
+    let half = (window / 2).max(1) as usize;
+    let mut out = vec![0u8; w * h];
+    for y in 0..h {
+        let (y0, y1) = (y.saturating_sub(half), (y + half + 1).min(h));
+        for x in 0..w {
+            let (x0, x1) = (x.saturating_sub(half), (x + half + 1).min(w));
+            let count = ((y1 - y0) * (x1 - x0)) as f64;
+            let area = |table: &[u64]| {
+                (table[y1 * stride + x1] + table[y0 * stride + x0] - table[y0 * stride + x1] - table[y1 * stride + x0])
+                    as f64
+            };
+            let mean = area(&sum) / count;
+            let variance = (area(&squares) / count - mean * mean).max(0.0);
+            let threshold = mean * (1.0 + k * (variance.sqrt() / 128.0 - 1.0));
+            out[y * w + x] = if f64::from(source[y * w + x]) > threshold { 255 } else { 0 };
+        }
+    }
+    GrayImage::from_raw(width, height, out).unwrap_or_else(|| gray.clone())
+}
+
+/// The ink pixels of a binary image, centred horizontally.
+fn ink(binary: &GrayImage) -> Vec<(f32, f32)> {
+    let half_width = binary.width() as f32 / 2.0;
+    binary
+        .enumerate_pixels()
+        .filter(|(_, _, p)| p.0[0] < 128)
+        .map(|(x, y, _)| (x as f32 - half_width, y as f32))
+        .collect()
+}
+
+/// The skew of a binary image in degrees (positive: lines fall to the right). The projection
+/// profile along the normal of each candidate angle is sharpest — the sum of squared differences
+/// of neighbouring bins largest — when rows of text line up; a coarse search, then a fine one.
+pub fn estimate_skew(binary: &GrayImage) -> f32 {
+    let points = ink(binary);
+    if points.len() < 200 {
+        return 0.0;
+    }
+    let (width, height) = binary.dimensions();
+    let diagonal = f64::from(width).hypot(f64::from(height)).ceil() as usize;
+    let mut bins = vec![0u32; 2 * diagonal + 1];
+    let mut sharpness = |degrees: f32| -> f64 {
+        let (sin, cos) = degrees.to_radians().sin_cos();
+        bins.iter_mut().for_each(|bin| *bin = 0);
+        for &(x, y) in &points {
+            let position = (y * cos - x * sin).round() as isize + diagonal as isize;
+            bins[position.clamp(0, 2 * diagonal as isize) as usize] += 1;
+        }
+        bins.windows(2).map(|pair| (f64::from(pair[1]) - f64::from(pair[0])).powi(2)).sum()
+    };
+    let search = |low: f32, high: f32, step: f32, sharpness: &mut dyn FnMut(f32) -> f64| {
+        let steps = ((high - low) / step).round() as i32;
+        let mut best = (0.0f32, f64::MIN);
+        for index in 0..=steps {
+            let angle = low + index as f32 * step;
+            let score = sharpness(angle);
+            // Ties go to the smaller correction.
+            if score > best.1 || (score == best.1 && angle.abs() < best.0.abs()) {
+                best = (angle, score);
+            }
+        }
+        best.0
+    };
+    let coarse = search(-MAX_SKEW_DEGREES, MAX_SKEW_DEGREES, 0.5, &mut sharpness);
+    search(coarse - 0.5, coarse + 0.5, 0.1, &mut sharpness)
+}
+
+/// Turns an image clockwise by `degrees` about its centre (bilinear), filling with `fill`.
+pub fn rotate(gray: &GrayImage, degrees: f32, fill: u8) -> GrayImage {
+    let (width, height) = gray.dimensions();
+    let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);
+    let (sin, cos) = degrees.to_radians().sin_cos();
+    let source = gray.as_raw();
+    let at = |x: i64, y: i64| {
+        if x < 0 || y < 0 || x >= i64::from(width) || y >= i64::from(height) {
+            f32::from(fill)
+        } else {
+            f32::from(source[y as usize * width as usize + x as usize])
+        }
+    };
+    GrayImage::from_fn(width, height, |ox, oy| {
+        let (dx, dy) = (ox as f32 + 0.5 - cx, oy as f32 + 0.5 - cy);
+        let (sx, sy) = (cos * dx + sin * dy + cx - 0.5, -sin * dx + cos * dy + cy - 0.5);
+        let (x0, y0) = (sx.floor(), sy.floor());
+        let (fx, fy) = (sx - x0, sy - y0);
+        let (x0, y0) = (x0 as i64, y0 as i64);
+        let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx;
+        let bottom = at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx;
+        Luma([(top * (1.0 - fy) + bottom * fy).round().clamp(0.0, 255.0) as u8])
+    })
+}
+
+/// The paper's brightness (the 90th percentile), to fill what a rotation uncovers.
+fn background(gray: &GrayImage) -> u8 {
+    let mut histogram = [0u64; 256];
+    for pixel in gray.pixels() {
+        histogram[usize::from(pixel.0[0])] += 1;
+    }
+    let total: u64 = histogram.iter().sum();
+    let mut seen = 0;
+    for (value, count) in histogram.iter().enumerate() {
+        seen += count;
+        if seen * 10 >= total * 9 {
+            return u8::try_from(value).unwrap_or(255);
+        }
+    }
+    255
+}
+
+/// The median height of the text lines of a binary image: runs of rows that hold ink, between
+/// rows that hold almost none.
+pub fn line_height(binary: &GrayImage) -> Option<f32> {
+    let (width, height) = binary.dimensions();
+    let minimum = (width / 100).max(2);
+    let inked: Vec<bool> = (0..height)
+        .map(|y| (0..width).filter(|x| binary.get_pixel(*x, y).0[0] < 128).count() as u32 >= minimum)
+        .collect();
+    let mut runs = Vec::new();
+    let mut length = 0u32;
+    for row in inked.iter().chain(std::iter::once(&false)) {
+        if *row {
+            length += 1;
+        } else {
+            if length >= 3 {
+                runs.push(length);
+            }
+            length = 0;
+        }
+    }
+    if runs.len() < 3 {
+        return None;
+    }
+    runs.sort_unstable();
+    Some(runs[runs.len() / 2] as f32)
+}
+
+/// Whether the paper's brightness varies across the image by more than a global threshold can
+/// follow: the brightest tenth of each cell of a 6×6 grid, compared across cells that hold paper.
+pub fn unevenly_lit(gray: &GrayImage) -> bool {
+    let (width, height) = gray.dimensions();
+    if width < 60 || height < 60 {
+        return false;
+    }
+    let mut levels = Vec::new();
+    for cell_y in 0..6 {
+        for cell_x in 0..6 {
+            let mut values: Vec<u8> = Vec::new();
+            for y in (cell_y * height / 6)..((cell_y + 1) * height / 6) {
+                for x in (cell_x * width / 6)..((cell_x + 1) * width / 6) {
+                    values.push(gray.get_pixel(x, y).0[0]);
+                }
+            }
+            values.sort_unstable();
+            if let Some(level) = values.get(values.len() * 9 / 10) {
+                levels.push(*level);
+            }
+        }
+    }
+    levels.sort_unstable();
+    // Ignore the darkest third of the cells (background, a table, a hand).
+    let paper = &levels[levels.len() / 3..];
+    match (paper.first(), paper.last()) {
+        (Some(low), Some(high)) => high.saturating_sub(*low) >= 45,
+        _ => false,
+    }
+}
+
+/// Stretches faint print to full contrast: the `low` quantile of brightness becomes black and the
+/// `high` quantile (the paper) white. Thermal receipts fade to light grey; next to a few dark
+/// marks a global threshold then drops the print entirely, and this brings it back.
+pub fn stretch_contrast(gray: &GrayImage, low: f64, high: f64) -> GrayImage {
+    let mut histogram = [0u64; 256];
+    for pixel in gray.pixels() {
+        histogram[usize::from(pixel.0[0])] += 1;
+    }
+    let total = histogram.iter().sum::<u64>() as f64;
+    let quantile = |share: f64| {
+        let mut seen = 0u64;
+        for (value, count) in histogram.iter().enumerate() {
+            seen += count;
+            if seen as f64 >= share * total {
+                return value;
+            }
+        }
+        255
+    };
+    let (dark, paper) = (quantile(low), quantile(high));
+    let mut stretched = gray.clone();
+    if paper <= dark + 8 {
+        return stretched;
+    }
+    let table: Vec<u8> = (0..256usize)
+        .map(|value| {
+            let scaled = (value.saturating_sub(dark) * 255) / (paper - dark);
+            u8::try_from(scaled.min(255)).unwrap_or(255)
+        })
+        .collect();
+    for pixel in stretched.pixels_mut() {
+        pixel.0[0] = table[usize::from(pixel.0[0])];
+    }
+    stretched
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use finagent_platform::image_input::MediaType;
+
+    /// A synthetic receipt: bars of "text" on white paper, `lines` rows of `line` px each.
+    fn paper(width: u32, height: u32, line: u32) -> GrayImage {
+        let mut image = GrayImage::from_pixel(width, height, Luma([235]));
+        let mut y = line;
+        while y + line < height - line {
+            for row in y..y + line {
+                for x in width / 10..width * 9 / 10 {
+                    if (x / (line / 2).max(1)) % 3 != 0 {
+                        image.put_pixel(x, row, Luma([30]));
+                    }
+                }
+            }
+            y += line * 2;
+        }
+        image
+    }
+
+    fn info(image: &GrayImage) -> ImageInfo {
+        ImageInfo { media_type: MediaType::Png, width: image.width(), height: image.height() }
+    }
+
+    #[test]
+    fn a_receipt_on_a_dark_table_is_cropped_and_a_scan_is_not() {
+        let receipt = paper(300, 600, 10);
+        let mut photo = GrayImage::from_pixel(800, 1000, Luma([60]));
+        image::imageops::overlay(&mut photo, &receipt, 250, 200);
+        let (left, top, width, height) = find_paper(&photo).expect("paper found");
+        assert!(left <= 250 && left + 40 >= 250, "left {left}");
+        assert!(top <= 200 && top + 40 >= 200, "top {top}");
+        assert!((300..=360).contains(&width) && (600..=680).contains(&height), "{width}×{height}");
+        assert_eq!(find_paper(&paper(600, 900, 10)), None);
+    }
+
+    #[test]
+    fn skew_is_measured_and_corrected() {
+        let straight = paper(600, 800, 8);
+        for angle in [-3.0f32, 2.0, 4.5] {
+            let tilted = rotate(&straight, angle, 235);
+            let measured = estimate_skew(&sauvola(&tilted, 31, 0.3));
+            assert!((measured - angle).abs() <= 0.3, "rotated {angle}°, measured {measured}°");
+        }
+        assert!(estimate_skew(&sauvola(&straight, 31, 0.3)).abs() <= 0.2);
+    }
+
+    #[test]
+    fn small_print_is_enlarged_to_the_line_height_tesseract_reads_best() {
+        let small = paper(400, 700, 8);
+        assert!((line_height(&small).expect("lines") - 8.0).abs() <= 1.0);
+        let prepared = preprocess(DynamicImage::ImageLuma8(small.clone()), info(&small));
+        assert!(prepared.scale > 2.0, "scale {}", prepared.scale);
+        let large = paper(2000, 2400, 80);
+        let prepared = preprocess(DynamicImage::ImageLuma8(large.clone()), info(&large));
+        assert!(prepared.scale < 1.0 && prepared.gray.width() <= MAX_WIDTH, "scale {}", prepared.scale);
+    }
+
+    #[test]
+    fn uneven_light_is_binarised_locally() {
+        let mut shaded = paper(600, 800, 10);
+        for (x, _, pixel) in shaded.enumerate_pixels_mut() {
+            // Paper from 235 on the left to 120 on the right; ink stays darker than the paper.
+            let light = 1.0 - 0.5 * x as f32 / 600.0;
+            pixel.0[0] = (f32::from(pixel.0[0]) * light) as u8;
+        }
+        assert!(unevenly_lit(&shaded));
+        assert!(!unevenly_lit(&paper(600, 800, 10)));
+        let binary = sauvola(&shaded, 41, 0.25);
+        // Paper is white on both sides, ink black on both sides.
+        assert_eq!(binary.get_pixel(30, 2).0[0], 255);
+        assert_eq!(binary.get_pixel(570, 2).0[0], 255);
+        assert_eq!(binary.get_pixel(70, 12).0[0], 0);
+        assert_eq!(binary.get_pixel(530, 12).0[0], 0);
+    }
+
+    #[test]
+    fn faint_print_is_stretched_to_full_contrast() {
+        let mut faint = GrayImage::from_pixel(100, 100, Luma([245]));
+        for x in 10..90 {
+            faint.put_pixel(x, 50, Luma([200]));
+        }
+        faint.put_pixel(0, 0, Luma([0]));
+        let stretched = stretch_contrast(&faint, 0.005, 0.5);
+        assert_eq!(stretched.get_pixel(50, 50).0[0], 0, "faint ink becomes black");
+        assert_eq!(stretched.get_pixel(50, 20).0[0], 255, "paper becomes white");
+    }
+}
