@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use finagent_core::ReceiptId;
 use finagent_core::money::{Amount, Currency};
-use finagent_core::receipt::{Category, PaymentMethod, Receipt, ReceiptStatus};
+use finagent_core::receipt::{Category, PaymentMethod, Receipt, ReceiptResult, ReceiptStatus};
 use finagent_platform::store::{
     BlobStore, Position, ReceiptFilter as StoreFilter, ReceiptQuery, ReceiptStore, SortOrder,
 };
@@ -303,12 +303,38 @@ pub async fn correct(
     if let Some(category) = correction.category {
         (result.category, result.confidence.category) = (Some(category), sure);
     }
+    let taught = correction_teaches(&result);
     if !state.store.save_corrections(caller.0.user_id, id, &result).await? {
         return Err(AppError::NotFound);
+    }
+    // A corrected merchant or category is remembered under the receipt's fingerprints, so that
+    // the owner's later receipts from the same merchant get it without being corrected.
+    if let Some(remembered) = taught {
+        let read = receipt.result.as_ref().unwrap_or(&result);
+        let keys = finagent_extract::memory::fingerprints(read);
+        if !keys.is_empty() {
+            finagent_platform::store::MerchantMemoryStore::remember_merchant(
+                &state.store,
+                caller.0.user_id,
+                &keys,
+                &remembered,
+            )
+            .await?;
+            tracing::info!(receipt.id = %id, fingerprints = keys.len(), "merchant correction remembered");
+        }
     }
     receipt.corrected = Some(result);
     receipt.updated_at = Utc::now();
     Ok(axum::Json(ReceiptView::from(&receipt)))
+}
+
+/// What a corrected result teaches: its merchant name and category where a person set them
+/// (confidence 1), or nothing when neither was corrected.
+fn correction_teaches(result: &ReceiptResult) -> Option<finagent_core::receipt::RememberedMerchant> {
+    let by_hand = |confidence: Option<f64>| confidence == Some(1.0);
+    let name = result.merchant.name.clone().filter(|_| by_hand(result.confidence.merchant_name));
+    let category = result.category.filter(|_| by_hand(result.confidence.category));
+    (name.is_some() || category.is_some()).then_some(finagent_core::receipt::RememberedMerchant { name, category })
 }
 
 /// A CSV cell: quoted, and a leading `=`, `+`, `-`, `@` (a formula to a spreadsheet) defused.

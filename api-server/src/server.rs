@@ -245,6 +245,7 @@ fn new_user(username: String, email: String, password_hash: String, role: Role) 
         disabled: false,
         tokens_valid_after: Utc::now(),
         created_at: Utc::now(),
+        preferences: Default::default(),
     }
 }
 

@@ -51,6 +51,22 @@ pub struct User {
     pub tokens_valid_after: DateTime<Utc>,
     /// When the account was created.
     pub created_at: DateTime<Utc>,
+    /// How the user's receipts are read by default.
+    #[serde(default)]
+    pub preferences: Preferences,
+}
+
+/// A user's reading preferences: priors for receipts that do not say where they are from. Clear
+/// evidence on a receipt (a printed currency, an address) always wins over them.
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preferences {
+    /// Default country, ISO 3166-1 alpha-2 (e.g. `DE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Default currency, ISO 4217 (e.g. `EUR`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
 /// A refresh-token family: each refresh rotates the token; presenting an old one revokes the family.

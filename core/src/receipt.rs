@@ -454,3 +454,15 @@ mod tests {
         }
     }
 }
+
+/// What a user's correction taught about a merchant, remembered under the receipt's fingerprints
+/// (phone numbers, header lines, address) and given to their later receipts that share one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RememberedMerchant {
+    /// The merchant's name as the user wrote it.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The category the user chose.
+    #[serde(default)]
+    pub category: Option<Category>,
+}

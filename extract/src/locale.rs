@@ -478,7 +478,9 @@ fn address_and_phone(text: &str, rows: &[String], tally: &mut Tally) {
         }
     }
     if let Some(found) = US_PHONE.find(text) {
-        tally.add(&["US", "CA"], 3.0, format!("North American phone {:?}", found.as_str()));
+        // Canada shares the format; its postal codes say so on their own.
+        tally.add(&["US"], 3.0, format!("North American phone {:?}", found.as_str()));
+        tally.add(&["CA"], 2.0, String::new());
     }
     if let Some(captures) = PHONE_PREFIX.captures(text) {
         let digits = &captures[1];

@@ -10,24 +10,17 @@ use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 use regex::Regex;
-use serde::{Deserialize, Serialize};
 
 use crate::text::squash;
-use finagent_core::receipt::{Category, ReceiptResult};
+use finagent_core::receipt::ReceiptResult;
 
 /// Header lines shorter than this (letters and digits) are too common to identify a merchant.
 pub const MIN_LINE_KEY: usize = 8;
 /// How many lines from the top count as the header.
 pub const HEADER_LINES: usize = 8;
 
-/// What a user taught about a merchant.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Remembered {
-    /// The merchant's name as the user wrote it.
-    pub name: Option<String>,
-    /// The category the user chose.
-    pub category: Option<Category>,
-}
+/// What a user taught about a merchant (defined with the other contracts in `finagent-core`).
+pub use finagent_core::receipt::RememberedMerchant as Remembered;
 
 static PHONE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\+?\(?\d[\d\s().\-]{6,16}\d").unwrap_or_else(|error| panic!("invalid phone pattern: {error}"))
@@ -92,7 +85,7 @@ pub fn apply(result: &mut ReceiptResult, remembered: &Remembered) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use finagent_core::receipt::Merchant;
+    use finagent_core::receipt::{Category, Merchant};
 
     #[test]
     fn fingerprints_are_phones_header_lines_and_the_address() {

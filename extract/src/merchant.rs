@@ -237,8 +237,19 @@ fn registration_row(row: &str) -> bool {
         || (squashed.len() <= 14 && digits >= 4 && digits * 2 >= squashed.len())
 }
 
+/// A price (`9.50`, `$4.95`) or a ZIP code on a row: an item or an address, not a name.
+static PRICE_OR_ZIP: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"\d[.,]\d{2}\b|\b\d{5}\b").unwrap_or_else(|error| panic!("invalid pattern: {error}"))
+});
+
 fn name_score(row: &str, index: usize) -> Option<f64> {
-    if row.len() < 3 || letter_share(row) < 0.6 || NOT_NAME.iter().any(|word| has_word(row, word)) {
+    if row.len() < 3
+        || letter_share(row) < 0.6
+        || NOT_NAME.iter().any(|word| has_word(row, word))
+        || PRICE_OR_ZIP.is_match(row)
+        || has_word(row, "TOTAL")
+        || (address_words(row) && !LEGAL_SUFFIXES.iter().any(|suffix| row.contains(suffix)))
+    {
         return None;
     }
     let mut score = 1.0 - index as f64 * 0.05;
@@ -249,6 +260,59 @@ fn name_score(row: &str, index: usize) -> Option<f64> {
         score += 0.6;
     }
     Some(score)
+}
+
+/// Whether a row is part of an address: a street word with a number, or a region's name.
+fn address_words(row: &str) -> bool {
+    const STREET: [&str; 14] = [
+        "JALAN", "JLN", "TAMAN", "LOT", "STREET", "ROAD", "RD", "AVE", "AVENUE", "BLVD", "STRASSE", "RUE", "VIA",
+        "CALLE",
+    ];
+    const REGIONS: [&str; 8] = ["SELANGOR", "JOHOR", "KUALA LUMPUR", "PERAK", "PENANG", "MELAKA", "KEDAH", "PAHANG"];
+    let numbered = row.chars().any(|c| c.is_ascii_digit());
+    (numbered && STREET.iter().any(|word| has_word(row, word)))
+        || (REGIONS.iter().any(|region| has_word(row, region)) && !row.contains("BHD") && !row.contains("S/B"))
+}
+
+/// Short words that begin or end real names (`EL MESON`, `LA SOURCE`, `RED & HOT II`).
+const SHORT_NAME_WORDS: [&str; 22] = [
+    "EL", "LA", "LE", "LOS", "LAS", "DE", "DA", "DI", "DU", "DEL", "OF", "AT", "ON", "MR", "MS", "DR", "ST", "II",
+    "IV", "VI", "&", "THE",
+];
+
+/// Removes OCR debris around a name read from a header row: tokens at either end that hold no
+/// letter or are one or two stray letters (`SB GOLDEN PANDA BUFFET`, `| FLUE BEAR TAVERN`,
+/// `5 ~ MIGUELS MEXICAN A`), a store number (`… #00003675`) and a branch after a dash
+/// (`KALAVERAS - BELLFLOWER`).
+pub fn clean_name(name: &str) -> String {
+    let mut text = name.to_owned();
+    if let Some(at) = text.find(" #") {
+        text.truncate(at);
+    }
+    if let Some(at) = text.find(" - ")
+        && text[..at].chars().filter(char::is_ascii_alphabetic).count() >= 4
+    {
+        text.truncate(at);
+    }
+    static REGISTRATION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\s*[(\[{]\s*\d{4,}\s*-?\s*[A-Z]?\s*[)\]}]\s*$")
+            .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
+    });
+    text = REGISTRATION.replace(&text, "").into_owned();
+    let mut words: Vec<&str> = text.split_whitespace().collect();
+    // Debris: no letter at all, or one stray letter that does not join the next word with `&`.
+    let debris = |word: &str, next: Option<&&str>| {
+        let letters = word.chars().filter(|c| c.is_alphabetic()).count();
+        let joined = next.is_some_and(|next| *next == "&");
+        !SHORT_NAME_WORDS.contains(&word) && !joined && (letters == 0 || (letters == 1 && word.chars().count() <= 2))
+    };
+    while words.len() > 1 && debris(words[0], words.get(1)) {
+        words.remove(0);
+    }
+    while words.len() > 1 && words.last().is_some_and(|word| debris(word, None)) {
+        words.pop();
+    }
+    words.join(" ").trim_matches(|c: char| !c.is_alphanumeric() && c != ')' && c != '\'' && c != '.').to_owned()
 }
 
 /// Whether a row reads like the first line of a postal address.
@@ -348,13 +412,22 @@ fn rules(rows: &[String], heights: &[i32]) -> MerchantFields {
         name_row += 1;
     } else if name_row > 0
         && (name_text.starts_with(|c: char| c == ')' || c.is_ascii_lowercase())
+            || header[name_row - 1].trim() == "THE"
             || header[name_row - 1].ends_with('&')
             || header[name_row - 1].matches('(').count() > header[name_row - 1].matches(')').count())
         && name_score(&header[name_row - 1], name_row - 1).is_some()
     {
         name_text = format!("{} {name_text}", header[name_row - 1]);
     }
-    let name = Found { value: normalize(&name_text), confidence: if score > 2.0 { 0.7 } else { 0.45 } };
+    // A lone article (`THE`) or a very short first row continues on the next one.
+    if name_text.chars().filter(char::is_ascii_alphabetic).count() <= 3
+        && let Some(next) = header.get(name_row + 1)
+        && name_score(next, name_row + 1).is_some()
+    {
+        name_text = format!("{name_text} {next}");
+        name_row += 1;
+    }
+    let name = Found { value: normalize(&clean_name(&name_text)), confidence: if score > 2.0 { 0.7 } else { 0.45 } };
     // The address starts at the first row that reads like one (skipping registration numbers,
     // "formerly known as" lines and the like) and runs to the first contact or document row.
     let start = header
@@ -473,6 +546,28 @@ mod tests {
             &Gazetteer::default(),
         );
         assert_eq!(split.name.map(|n| n.value).as_deref(), Some("UNIHAKKA INTERNATIONAL (SETIA ALAM) SDN BHD"));
+    }
+
+    #[test]
+    fn debris_around_a_name_is_removed() {
+        let cases = [
+            ("J HEART OF PORTUGAL RESTAURANT", "HEART OF PORTUGAL RESTAURANT"),
+            ("B & BEST RESTAURANT", "B & BEST RESTAURANT"),
+            ("SAM SAM TRADING CO", "SAM SAM TRADING CO"),
+            ("ELKEN SERVICE SDN BHD (310184-X)", "ELKEN SERVICE SDN BHD"),
+            ("| FLUE BEAR TAVERN", "FLUE BEAR TAVERN"),
+            ("5 ~ MIGUELS MEXICAN A", "MIGUELS MEXICAN"),
+            ("KALAVERAS - BELLFLOWER", "KALAVERAS"),
+            ("WENDY'S RESTAURANT #00003675", "WENDY'S RESTAURANT"),
+            ("EL MESON MEXICAN RESTAURANT", "EL MESON MEXICAN RESTAURANT"),
+            ("RED & HOT II", "RED & HOT II"),
+            ("A&W", "A&W"),
+        ];
+        for (noisy, clean) in cases {
+            assert_eq!(clean_name(noisy), clean, "{noisy:?}");
+        }
+        let found = merchant(&rows("1 TACO SALAD 9.50\nTHE\nGOLDEN PEAR CAFE\n123 MAIN ST"), &Gazetteer::default());
+        assert_eq!(found.name.map(|n| n.value).as_deref(), Some("THE GOLDEN PEAR CAFE"));
     }
 
     #[test]

@@ -37,12 +37,19 @@ pub struct MoneyFields {
     pub total_row: Option<usize>,
 }
 
-/// Repairs OCR slips in the word TOTAL (`TOTA]`, `T0TAL`, `TOTAI`, `TOTAL1`).
+/// Repairs OCR slips in the word TOTAL (`TOTA]`, `T0TAL`, `TOTAI`, `LOTAL`, `IOTAL`), and the
+/// word glued to what precedes it (`2PTOTAL`).
 fn repair_total(row: &str) -> String {
     static SLIPS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"\bT[O0]T[A4][L1I\]\|]").unwrap_or_else(|error| panic!("invalid pattern: {error}"))
+        regex::Regex::new(r"\b[TLI1][O0]T[A4][L1I\]\|]|[0-9]+[A-Z]?TOTAL\b")
+            .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
     });
-    SLIPS.replace_all(row, "TOTAL").into_owned()
+    SLIPS
+        .replace_all(row, |captures: &regex::Captures<'_>| {
+            let found = &captures[0];
+            if found.ends_with("TOTAL") && found.len() > 5 { " TOTAL".to_owned() } else { "TOTAL".to_owned() }
+        })
+        .into_owned()
 }
 
 /// How strongly a row's label says "this is the total", or `None`.
@@ -193,6 +200,15 @@ pub fn money_fields(rows: &[String], cash_rounding: Option<Decimal>) -> MoneyFie
             chosen.2 = Amount::new(rounded);
         }
     }
+    // Subtotal plus tax, when both are printed, is the total: it confirms a weakly labelled
+    // candidate over a stronger-looking one that disagrees.
+    let sum = sum_of_parts(rows);
+    if let Some(sum) = sum
+        && best.is_some_and(|chosen| chosen.0 < 3 && chosen.2 != sum)
+        && let Some(agreeing) = candidates.iter().filter(|c| c.2 == sum).max_by_key(|c| (c.0, c.1))
+    {
+        best = Some(*agreeing);
+    }
     if let Some((strength, index, amount, same_row)) = best {
         let agrees = cash_change == Some(amount);
         let confidence = match (strength, agrees) {
@@ -205,25 +221,23 @@ pub fn money_fields(rows: &[String], cash_rounding: Option<Decimal>) -> MoneyFie
         fields.total_row = Some(index);
     } else if let Some(amount) = cash_change {
         fields.total = Some(Labelled { value: amount, confidence: 0.6 });
+    } else if let Some((index, amount)) = tendered_amount(rows) {
+        // No total line: the amount charged to a card or paid in cash is what was paid.
+        fields.total = Some(Labelled { value: amount, confidence: 0.55 });
+        fields.total_row = Some(index);
+    } else if let Some(amount) = sum {
+        fields.total = Some(Labelled { value: amount, confidence: 0.5 });
     }
 
+    if fields.total.is_none()
+        && let Some((index, amount)) = subtotal_row(rows)
+    {
+        // A card slip whose tip and total lines are blank: the amount owed is its subtotal.
+        fields.total = Some(Labelled { value: amount, confidence: 0.45 });
+        fields.total_row = Some(index);
+    }
     for (index, row) in rows.iter().enumerate() {
-        let labelled_subtotal = [
-            "SUBTOTAL",
-            "SUB TOTAL",
-            "SUB-TOTAL",
-            "TOTAL EXCL",
-            "AMOUNT EXCL",
-            "TOTAL BEFORE",
-            "ZWISCHENSUMME",
-            "SOUS-TOTAL",
-            "SOUS TOTAL",
-            "TOTAL HT",
-            "SUBTOTALE",
-            "SUBTOTAAL",
-        ]
-        .iter()
-        .any(|label| row.contains(label));
+        let labelled_subtotal = SUBTOTAL_LABELS.iter().any(|label| row.contains(label));
         if labelled_subtotal
             && fields.subtotal.is_none()
             && let Some((amount, _)) = value_at(rows, index)
@@ -254,6 +268,57 @@ pub fn money_fields(rows: &[String], cash_rounding: Option<Decimal>) -> MoneyFie
         }
     }
     fields
+}
+
+/// Labels of a subtotal, in the supported languages.
+const SUBTOTAL_LABELS: [&str; 12] = [
+    "SUBTOTAL",
+    "SUB TOTAL",
+    "SUB-TOTAL",
+    "TOTAL EXCL",
+    "AMOUNT EXCL",
+    "TOTAL BEFORE",
+    "ZWISCHENSUMME",
+    "SOUS-TOTAL",
+    "SOUS TOTAL",
+    "TOTAL HT",
+    "SUBTOTALE",
+    "SUBTOTAAL",
+];
+
+/// The first subtotal row and its amount.
+fn subtotal_row(rows: &[String]) -> Option<(usize, Amount)> {
+    rows.iter().enumerate().find_map(|(index, row)| {
+        SUBTOTAL_LABELS
+            .iter()
+            .any(|label| row.contains(label))
+            .then(|| value_at(rows, index))
+            .flatten()
+            .map(|(a, _)| (index, a))
+    })
+}
+
+/// Subtotal plus the one tax line, when both are printed.
+fn sum_of_parts(rows: &[String]) -> Option<Amount> {
+    let (index, subtotal) = subtotal_row(rows)?;
+    let tax = rows[index + 1..]
+        .iter()
+        .take(4)
+        .find(|row| tax_row(row) && !row.contains("INCL"))
+        .and_then(|row| rightmost_priced(row))?;
+    let sum = subtotal.value() + tax.value();
+    (tax.value() > Decimal::ZERO && tax.value() < subtotal.value()).then(|| Amount::new(sum))
+}
+
+/// The amount on the last card or cash tender row (`VISA 14.37`, `MASTERCARD ##9617 $52.47`,
+/// `CREDIT $21.73`), when there is no total line.
+fn tendered_amount(rows: &[String]) -> Option<(usize, Amount)> {
+    const TENDERS: [&str; 10] =
+        ["VISA", "MASTERCARD", "AMEX", "DISCOVER", "CREDIT", "DEBIT", "CARD", "CHARGE", "MC", "CASH"];
+    rows.iter().enumerate().rev().find_map(|(index, row)| {
+        let tender = TENDERS.iter().any(|word| has_word(row, word)) && !row.contains("CHANGE");
+        tender.then(|| rightmost_priced(row)).flatten().filter(|a| a.value() > Decimal::ZERO).map(|a| (index, a))
+    })
 }
 
 /// The size of a printed rounding adjustment (less than the rounding step), if any.
@@ -395,6 +460,11 @@ mod tests {
             ("TOTAL SALES (INCLUSIVE GST) RM 177.22\nROUNDING ADJUSTMENT RM .02\nCARD 177.20", "177.20"),
             ("TOTAL 14.38\nROUNDING ADJ 0.02", "14.40"),
             ("TOTAL 14.37\nVISA 14.37", "14.37"),
+            ("A LOTAL $13.53", "13.53"),
+            ("O6/O2 2PTOTAL + 39.18", "39.18"),
+            ("SUB-TOTAL: $27.62", "27.62"),
+            ("ITEM 20.00\nMASTERCARD ##96170 $52.47", "52.47"),
+            ("SUBTOTAL 74.49\nTAX 5.96\nTOTAL 8.45\nAMOUNT DUE 80.45", "80.45"),
         ];
         for (text, expected) in cases {
             let total = money_fields(&rows(text), Some(Decimal::new(5, 2))).total.map(|total| total.value);

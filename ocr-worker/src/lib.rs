@@ -69,6 +69,9 @@ pub struct EngineArgs {
     /// Ignore the bundled merchant gazetteer (layout rules only).
     #[arg(long)]
     pub no_gazetteer: bool,
+    /// Preprocessing steps: a comma-separated list of crop, deskew, scale, sauvola; or all, none.
+    #[arg(long, default_value = "all")]
+    pub preprocess: finagent_ocr::preprocess::Steps,
 }
 
 impl EngineArgs {
@@ -80,6 +83,7 @@ impl EngineArgs {
             timeout: Duration::from_secs(self.timeout.max(1)),
             engine: EngineConfig { tessdata: self.tessdata.clone(), language: self.language.clone() },
             limits: ImageLimits::default(),
+            steps: self.preprocess,
         };
         Ok(EnginePool::start(config, Arc::new(self.gazetteer()))?)
     }

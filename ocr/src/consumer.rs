@@ -17,9 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use finagent_core::receipt::{FailureReason, ReceiptStatus};
+use finagent_extract::{LocaleHint, memory};
 use finagent_platform::metrics::Metrics;
 use finagent_platform::queue::{Delivery, Failed, JobQueue};
-use finagent_platform::store::{BlobStore, ReceiptStore, StoreError, WebhookStore};
+use finagent_platform::store::{BlobStore, MerchantMemoryStore, ReceiptStore, StoreError, UserStore, WebhookStore};
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
@@ -111,7 +112,7 @@ pub async fn consume<Q, S>(
 ) -> anyhow::Result<()>
 where
     Q: JobQueue + 'static,
-    S: ReceiptStore + BlobStore + WebhookStore + 'static,
+    S: ReceiptStore + BlobStore + WebhookStore + UserStore + MerchantMemoryStore + 'static,
 {
     let slots = pool.threads();
     let worker = Arc::new(Worker {
@@ -181,7 +182,7 @@ where
     Ok(())
 }
 
-impl<Q: JobQueue, S: ReceiptStore + BlobStore + WebhookStore> Worker<Q, S> {
+impl<Q: JobQueue, S: ReceiptStore + BlobStore + WebhookStore + UserStore + MerchantMemoryStore> Worker<Q, S> {
     /// Queues the receipt's webhook event; a failure is logged, never fails the job.
     async fn announce(&self, receipt: finagent_core::ReceiptId) {
         if let Err(error) = finagent_platform::store::queue_receipt_event(self.store.as_ref(), receipt).await {
@@ -308,8 +309,13 @@ impl<Q: JobQueue, S: ReceiptStore + BlobStore + WebhookStore> Worker<Q, S> {
             self.persist("read the image", || self.store.blob(&job.blob_key)).await.map_err(internal)?.ok_or_else(
                 || Failure::permanent(FailureReason::ImageMissing, format!("the image {} is missing", job.blob_key)),
             )?;
+        // The owner's preferences are a prior for where their receipts are from.
+        let owner = self.persist("read the owner", || self.store.user(job.owner_id)).await.map_err(internal)?;
+        let hint = owner
+            .map(|user| LocaleHint { country: user.preferences.country, currency: user.preferences.currency })
+            .unwrap_or_default();
         let started = Instant::now();
-        let result = self.pool.process(bytes).await.map_err(|error| {
+        let mut result = self.pool.process_with(bytes, hint).await.map_err(|error| {
             let code = match &error {
                 ProcessError::Image(_) | ProcessError::Pdf(_) => FailureReason::UnreadableImage,
                 ProcessError::Timeout(_) => FailureReason::Timeout,
@@ -323,6 +329,15 @@ impl<Q: JobQueue, S: ReceiptStore + BlobStore + WebhookStore> Worker<Q, S> {
             }
         })?;
         self.metrics.ocr_seconds.observe(started.elapsed().as_secs_f64());
+        // What the owner taught about this merchant by correcting an earlier receipt.
+        let keys = memory::fingerprints(&result);
+        if let Some(remembered) = self
+            .persist("recall the merchant", || self.store.recall_merchant(job.owner_id, &keys))
+            .await
+            .map_err(internal)?
+        {
+            memory::apply(&mut result, &remembered);
+        }
         self.persist("store the result", || self.store.store_result(job.receipt_id, &result)).await.map_err(internal)
     }
 }

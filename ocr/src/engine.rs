@@ -154,8 +154,15 @@ impl OcrEngine {
         } else {
             crop
         };
-        let line =
-            PreparedImage { gray: crop, scale: 1.0, offset: (0, 0), ppi: image.ppi, info: image.info, steps: vec![] };
+        let line = PreparedImage {
+            gray: crop,
+            scale: 1.0,
+            offset: (0, 0),
+            ppi: image.ppi,
+            info: image.info,
+            steps: vec![],
+            sideways: false,
+        };
         let (page, confidence) = self.pass(&line, "7")?;
         let text = page.lines.iter().map(|line| line.text.as_str()).collect::<Vec<_>>().join(" ");
         Ok((!text.is_empty()).then_some((text, confidence)))
@@ -196,7 +203,8 @@ impl OcrEngine {
         let words = |page: &Page| page.lines.iter().map(|line| line.text.split(' ').count()).sum::<usize>();
         let weak = |page: &Page, confidence: f64| words(page) < FEW_WORDS || confidence < LOW_CONFIDENCE;
         let score = |page: &Page, confidence: f64| words(page) as f64 * confidence;
-        if weak(&page, confidence)
+        if image.sideways
+            && weak(&page, confidence)
             && let Some(quarter_turns) = self.detect_orientation(image)?
         {
             let mut upright = image.rotated(quarter_turns);

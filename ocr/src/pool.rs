@@ -68,6 +68,8 @@ pub struct PoolConfig {
     pub engine: EngineConfig,
     /// Input limits.
     pub limits: ImageLimits,
+    /// Preprocessing steps.
+    pub steps: preprocess::Steps,
 }
 
 impl Default for PoolConfig {
@@ -77,6 +79,7 @@ impl Default for PoolConfig {
             timeout: Duration::from_secs(60),
             engine: EngineConfig::default(),
             limits: ImageLimits::default(),
+            steps: preprocess::Steps::default(),
         }
     }
 }
@@ -238,6 +241,7 @@ pub fn process_image(
     engines: &mut Engines,
     bytes: &[u8],
     limits: &ImageLimits,
+    steps: preprocess::Steps,
     context: Context<'_>,
 ) -> Result<ReceiptResult, ProcessError> {
     let started = Instant::now();
@@ -245,9 +249,9 @@ pub fn process_image(
     let as_ms = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
     let info = image_input::inspect(bytes, limits)?;
     let (extraction, steps, language, preprocess_ms) = if info.media_type == MediaType::Pdf {
-        read_pdf(engines, bytes, context, &mut extract_time)?
+        read_pdf(engines, bytes, steps, context, &mut extract_time)?
     } else {
-        let prepared = preprocess::prepare(bytes, limits)?;
+        let prepared = preprocess::prepare_with(bytes, limits, steps)?;
         let preprocess_ms = elapsed_ms(started);
         let reading = read_image(engines, &prepared, context, &mut extract_time)?;
         let mut steps = reading.image.steps.clone();
@@ -278,6 +282,7 @@ type PdfReading = (Extraction, Vec<String>, Option<String>, u64);
 fn read_pdf(
     engines: &mut Engines,
     bytes: &[u8],
+    steps: preprocess::Steps,
     context: Context<'_>,
     extract_time: &mut Duration,
 ) -> Result<PdfReading, ProcessError> {
@@ -299,7 +304,7 @@ fn read_pdf(
         let clock = Instant::now();
         let png = pdf::render_page(bytes, number, f64::from(info.width_points), f64::from(info.height_points))?;
         let limits = ImageLimits { max_bytes: pdf::MAX_TOOL_OUTPUT, ..ImageLimits::default() };
-        let prepared = preprocess::prepare(&png, &limits)?;
+        let prepared = preprocess::prepare_with(&png, &limits, steps)?;
         preprocess_ms += elapsed_ms(clock);
         let reading = read_image(engines, &prepared, context, extract_time)?;
         let mut page = reading.page;
@@ -413,8 +418,9 @@ fn run_thread(
             continue;
         }
         let context = Context { gazetteer, hint: &task.hint };
-        let outcome =
-            catch_unwind(AssertUnwindSafe(|| process_image(&mut engine, &task.bytes, &config.limits, context)));
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            process_image(&mut engine, &task.bytes, &config.limits, config.steps, context)
+        }));
         let outcome = outcome.unwrap_or_else(|_| {
             tracing::error!("the OCR engine panicked; starting a fresh one");
             if let Ok(fresh) = Engines::new(&config.engine) {

@@ -34,6 +34,50 @@ pub const MAX_WIDTH: u32 = 2200;
 /// Nor has more pixels than this.
 pub const MAX_PIXELS: u64 = 9_000_000;
 
+/// Which preprocessing steps run (all by default); `ocr-worker bench` and `evaluate` take them
+/// as `--preprocess crop,deskew,scale,sauvola` (or `none`) to measure what each costs and gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Steps {
+    /// Crop a photo to the paper.
+    pub crop: bool,
+    /// Correct a small skew.
+    pub deskew: bool,
+    /// Scale to the text size (otherwise: into a fixed width band).
+    pub scale: bool,
+    /// Binarise unevenly lit photos with Sauvola.
+    pub sauvola: bool,
+}
+
+impl Default for Steps {
+    fn default() -> Self {
+        Self { crop: true, deskew: true, scale: true, sauvola: true }
+    }
+}
+
+impl std::str::FromStr for Steps {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut steps = Steps { crop: false, deskew: false, scale: false, sauvola: false };
+        for name in text.split(',').map(str::trim).filter(|name| !name.is_empty()) {
+            match name {
+                "none" => {}
+                "all" => steps = Steps::default(),
+                "crop" => steps.crop = true,
+                "deskew" => steps.deskew = true,
+                "scale" => steps.scale = true,
+                "sauvola" => steps.sauvola = true,
+                other => {
+                    return Err(format!(
+                        "unknown preprocessing step {other:?}: expected crop, deskew, scale, sauvola, all or none"
+                    ));
+                }
+            }
+        }
+        Ok(steps)
+    }
+}
+
 /// A grayscale bitmap ready for OCR, and how it relates to the original.
 #[derive(Clone, Debug)]
 pub struct PreparedImage {
@@ -49,6 +93,9 @@ pub struct PreparedImage {
     pub info: ImageInfo,
     /// What was done, for the result's debug record (`cropped`, `deskewed 1.5°`, …).
     pub steps: Vec<String>,
+    /// Whether the ink lines up in columns rather than rows (a photo taken sideways), so that
+    /// orientation detection is worth its cost.
+    pub sideways: bool,
 }
 
 impl PreparedImage {
@@ -62,22 +109,45 @@ impl PreparedImage {
         };
         let mut steps = self.steps.clone();
         steps.push(format!("rotated {}°", (quarter_turns % 4) * 90));
-        PreparedImage { gray, steps, ..self.clone() }
+        PreparedImage { gray, steps, sideways: false, ..self.clone() }
     }
 }
 
-/// Checks, decodes and preprocesses an image.
+/// Checks, decodes and preprocesses an image with every step.
 pub fn prepare(bytes: &[u8], limits: &ImageLimits) -> Result<PreparedImage, ImageError> {
-    let (decoded, info) = image_input::decode(bytes, limits)?;
-    Ok(preprocess(decoded, info))
+    prepare_with(bytes, limits, Steps::default())
 }
 
-/// Preprocesses a decoded image (see the module documentation).
+/// Checks, decodes and preprocesses an image with the chosen steps.
+pub fn prepare_with(bytes: &[u8], limits: &ImageLimits, enabled: Steps) -> Result<PreparedImage, ImageError> {
+    let (decoded, info) = image_input::decode(bytes, limits)?;
+    Ok(preprocess_with(decoded, info, enabled))
+}
+
+/// Preprocesses a decoded image with every step (see the module documentation).
 pub fn preprocess(decoded: DynamicImage, info: ImageInfo) -> PreparedImage {
+    preprocess_with(decoded, info, Steps::default())
+}
+
+/// The width band images are scaled into when the text size is not measured.
+fn band_scale(width: u32) -> f32 {
+    if width > 1800 {
+        1800.0 / width as f32
+    } else if width < 400 {
+        800.0 / width as f32
+    } else {
+        1.0
+    }
+}
+
+/// Preprocesses a decoded image with the chosen steps.
+pub fn preprocess_with(decoded: DynamicImage, info: ImageInfo, enabled: Steps) -> PreparedImage {
     let mut gray = decoded.into_luma8();
     let mut steps = Vec::new();
     let mut offset = (0, 0);
-    if let Some((left, top, width, height)) = find_paper(&gray) {
+    if enabled.crop
+        && let Some((left, top, width, height)) = find_paper(&gray)
+    {
         gray = image::imageops::crop_imm(&gray, left, top, width, height).to_image();
         offset = (left, top);
         steps.push(format!("cropped to {width}×{height} at {left},{top}"));
@@ -86,7 +156,8 @@ pub fn preprocess(decoded: DynamicImage, info: ImageInfo) -> PreparedImage {
     let analysis_scale = (1000.0 / gray.width() as f32).min(1.0);
     let small = resize(&gray, analysis_scale);
     let binary = sauvola(&small, 31, 0.3);
-    let skew = estimate_skew(&binary);
+    let sideways = looks_sideways(&binary);
+    let skew = if enabled.deskew && !sideways { estimate_skew(&binary) } else { 0.0 };
     if skew.abs() >= MIN_SKEW_DEGREES {
         gray = rotate(&gray, -skew, background(&gray));
         steps.push(format!("deskewed {skew:.1}°"));
@@ -94,9 +165,9 @@ pub fn preprocess(decoded: DynamicImage, info: ImageInfo) -> PreparedImage {
     let line = line_height(&binary).map(|height| height / analysis_scale);
     let (width, height) = gray.dimensions();
     let mut scale = match line {
-        Some(line) if line >= 4.0 => TARGET_LINE_HEIGHT / line,
-        // No measurable lines: fall back on the width band.
-        _ => 1.0,
+        Some(line) if enabled.scale && line >= 4.0 => TARGET_LINE_HEIGHT / line,
+        // No measurable lines: the width band.
+        _ => band_scale(width),
     };
     scale = scale.clamp(0.4, 3.0);
     scale = scale.max(MIN_WIDTH as f32 / width as f32).min(MAX_WIDTH as f32 / width as f32);
@@ -111,14 +182,30 @@ pub fn preprocess(decoded: DynamicImage, info: ImageInfo) -> PreparedImage {
         gray = resize(&gray, scale);
         steps.push(format!("scaled ×{scale:.2}"));
     }
-    if unevenly_lit(&small) {
+    if enabled.sauvola && unevenly_lit(&small) {
         let window = (gray.width() / 20).clamp(15, 81) | 1;
         gray = sauvola(&gray, window, 0.25);
         steps.push("binarised (Sauvola)".to_owned());
     }
     // A receipt is about 3.15 inches wide; assume it fills most of the (cropped) frame.
     let ppi = ((gray.width() as f32 / 3.15).round() as i32).clamp(70, 600);
-    PreparedImage { gray, scale, offset, ppi, info, steps }
+    PreparedImage { gray, scale, offset, ppi, info, steps, sideways }
+}
+
+/// Whether a binary image's ink profile is sharper across its columns than across its rows by a
+/// clear margin: text lines run vertically.
+pub fn looks_sideways(binary: &GrayImage) -> bool {
+    let (width, height) = binary.dimensions();
+    let mut rows = vec![0i64; height as usize];
+    let mut columns = vec![0i64; width as usize];
+    for (x, y, pixel) in binary.enumerate_pixels() {
+        if pixel.0[0] < 128 {
+            rows[y as usize] += 1;
+            columns[x as usize] += 1;
+        }
+    }
+    let sharpness = |profile: &[i64]| profile.windows(2).map(|pair| ((pair[1] - pair[0]) as f64).powi(2)).sum::<f64>();
+    sharpness(&columns) > 1.5 * sharpness(&rows)
 }
 
 fn resize(gray: &GrayImage, scale: f32) -> GrayImage {
@@ -470,9 +557,11 @@ mod tests {
         let mut image = GrayImage::from_pixel(width, height, Luma([235]));
         let mut y = line;
         while y + line < height - line {
+            // Words start at a different place on each line, as in real text.
+            let shift = (y / line) * 7 % 13;
             for row in y..y + line {
                 for x in width / 10..width * 9 / 10 {
-                    if (x / (line / 2).max(1)) % 3 != 0 {
+                    if ((x + shift * line / 4) / (line / 2).max(1)) % 3 != 0 {
                         image.put_pixel(x, row, Luma([30]));
                     }
                 }
@@ -518,6 +607,13 @@ mod tests {
         let large = paper(2000, 2400, 80);
         let prepared = preprocess(DynamicImage::ImageLuma8(large.clone()), info(&large));
         assert!(prepared.scale < 1.0 && prepared.gray.width() <= MAX_WIDTH, "scale {}", prepared.scale);
+    }
+
+    #[test]
+    fn a_sideways_photo_is_noticed() {
+        let upright = paper(500, 700, 8);
+        assert!(!looks_sideways(&sauvola(&upright, 31, 0.3)));
+        assert!(looks_sideways(&sauvola(&image::imageops::rotate90(&upright), 31, 0.3)));
     }
 
     #[test]

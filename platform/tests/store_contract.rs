@@ -26,6 +26,7 @@ trait Store:
     + SessionStore
     + ApiKeyStore
     + finagent_platform::store::WebhookStore
+    + finagent_platform::store::MerchantMemoryStore
     + Clone
     + 'static
 {
@@ -37,6 +38,7 @@ impl<
         + SessionStore
         + ApiKeyStore
         + finagent_platform::store::WebhookStore
+        + finagent_platform::store::MerchantMemoryStore
         + Clone
         + 'static,
 > Store for T
@@ -108,6 +110,7 @@ fn user(name: &str) -> User {
         disabled: false,
         tokens_valid_after: Utc::now(),
         created_at: Utc::now(),
+        preferences: Default::default(),
     }
 }
 
@@ -593,6 +596,36 @@ async fn usage_counts_every_insert_and_delete(store: impl Store) {
     assert_eq!(store.usage(UserId::new()).await.expect("usage"), Usage::default(), "others are apart");
 }
 
+async fn merchant_memory_recalls_the_latest_match_of_its_owner_only(store: impl Store) {
+    use finagent_core::receipt::{Category, RememberedMerchant};
+    let (owner, other) = (UserId::new(), UserId::new());
+    let keys = |list: &[&str]| list.iter().map(|key| (*key).to_owned()).collect::<Vec<_>>();
+    assert_eq!(store.recall_merchant(owner, &keys(&["tel:4252522123"])).await.expect("recall"), None);
+    assert_eq!(store.recall_merchant(owner, &[]).await.expect("recall nothing"), None);
+    let sushi = RememberedMerchant { name: Some("Sushi Man".to_owned()), category: Some(Category::Dining) };
+    store.remember_merchant(owner, &keys(&["tel:4252522123", "line:SUSHIMAN"]), &sushi).await.expect("remember");
+    assert_eq!(
+        store.recall_merchant(owner, &keys(&["line:OTHER", "tel:4252522123"])).await.expect("recall"),
+        Some(sushi.clone())
+    );
+    assert_eq!(store.recall_merchant(other, &keys(&["tel:4252522123"])).await.expect("recall"), None, "per user");
+    // A later correction under a shared key wins.
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    let renamed = RememberedMerchant { name: Some("Sushi Man Everett".to_owned()), category: None };
+    store.remember_merchant(owner, &keys(&["line:SUSHIMAN"]), &renamed).await.expect("remember again");
+    assert_eq!(
+        store.recall_merchant(owner, &keys(&["tel:4252522123", "line:SUSHIMAN"])).await.expect("recall"),
+        Some(renamed)
+    );
+
+    // Account preferences are kept with the user.
+    let mut user = user(&format!("pref{}", &owner.to_string()[..8]));
+    user.preferences =
+        finagent_core::account::Preferences { country: Some("DE".to_owned()), currency: Some("EUR".to_owned()) };
+    store.create_user(&user).await.expect("create");
+    assert_eq!(store.user(user.id).await.expect("read").expect("exists").preferences, user.preferences);
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod contract_mongo {
@@ -631,6 +664,7 @@ contract!(
     usage_counts_every_insert_and_delete,
     sessions_are_listed_for_their_user_and_ended_one_by_one,
     webhook_deliveries_are_claimed_once_and_listed_newest_first,
+    merchant_memory_recalls_the_latest_match_of_its_owner_only,
 );
 
 /// A database written before the key columns existed is migrated at open: its receipts list,

@@ -188,6 +188,24 @@ impl super::RevocationStore for AnyStore {
     }
 }
 
+impl super::MerchantMemoryStore for AnyStore {
+    async fn remember_merchant(
+        &self,
+        owner: UserId,
+        keys: &[String],
+        merchant: &finagent_core::receipt::RememberedMerchant,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, store => store.remember_merchant(owner, keys, merchant))
+    }
+    async fn recall_merchant(
+        &self,
+        owner: UserId,
+        keys: &[String],
+    ) -> Result<Option<finagent_core::receipt::RememberedMerchant>, StoreError> {
+        dispatch!(self, store => store.recall_merchant(owner, keys))
+    }
+}
+
 impl super::WebhookStore for AnyStore {
     async fn create_webhook(&self, webhook: &finagent_core::webhook::Webhook) -> Result<(), StoreError> {
         dispatch!(self, store => store.create_webhook(webhook))

@@ -156,6 +156,8 @@ pub enum UserChange {
     Disabled(bool),
     /// A new role.
     Role(finagent_core::account::Role),
+    /// New reading preferences.
+    Preferences(finagent_core::account::Preferences),
 }
 
 impl UserChange {
@@ -165,6 +167,7 @@ impl UserChange {
             Self::Password(hash) => user.password_hash = hash.clone(),
             Self::Disabled(disabled) => user.disabled = *disabled,
             Self::Role(role) => user.role = *role,
+            Self::Preferences(preferences) => user.preferences = preferences.clone(),
         }
     }
 }
@@ -251,6 +254,25 @@ pub trait RevocationStore: Send + Sync {
     fn save_revocation(&self, revocation: &Revocation) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The revocations still in force at `now` (forgetting the others).
     fn live_revocations(&self, now: DateTime<Utc>) -> impl Future<Output = Result<Vec<Revocation>, StoreError>> + Send;
+}
+
+/// Per-user merchant memory: what corrections taught, under the receipt's fingerprints (see
+/// `finagent_extract::memory`). Both operations are keyed lookups on (owner, fingerprint), so
+/// they cost the same however much a user has taught.
+pub trait MerchantMemoryStore: Send + Sync {
+    /// Remembers `merchant` under each of `keys` for `owner` (replacing what they held).
+    fn remember_merchant(
+        &self,
+        owner: UserId,
+        keys: &[String],
+        merchant: &finagent_core::receipt::RememberedMerchant,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The most recently remembered merchant under any of `keys`, if any.
+    fn recall_merchant(
+        &self,
+        owner: UserId,
+        keys: &[String],
+    ) -> impl Future<Output = Result<Option<finagent_core::receipt::RememberedMerchant>, StoreError>> + Send;
 }
 
 /// Webhooks and their deliveries.

@@ -40,6 +40,8 @@ pub struct MongoStore {
     revocations: Collection<Document>,
     webhooks: Collection<Document>,
     webhook_deliveries: Collection<Document>,
+    /// Merchant memory (`_id` = owner + fingerprint).
+    merchant_memory: Collection<Document>,
 }
 
 fn is_duplicate(error: &mongodb::error::Error) -> bool {
@@ -256,6 +258,7 @@ impl MongoStore {
             revocations: database.collection("revocations"),
             webhooks: database.collection("webhooks"),
             webhook_deliveries: database.collection("webhook_deliveries"),
+            merchant_memory: database.collection("merchant_memory"),
         };
         store
             .webhooks
@@ -748,6 +751,9 @@ impl UserStore for MongoStore {
             UserChange::Password(hash) => doc! { "password_hash": hash },
             UserChange::Disabled(disabled) => doc! { "disabled": disabled },
             UserChange::Role(role) => doc! { "role": bson::to_bson(role).map_err(corrupt)? },
+            UserChange::Preferences(preferences) => {
+                doc! { "preferences": bson::to_bson(preferences).map_err(corrupt)? }
+            }
         };
         if let Some(after) = tokens_valid_after {
             set.insert("tokens_valid_after", bson::to_bson(&after).map_err(corrupt)?);
@@ -950,6 +956,50 @@ fn delivery_of(mut document: Document) -> Result<finagent_core::webhook::Webhook
     document.remove("next_attempt_ms");
     document.remove("created_ms");
     decode(document)
+}
+
+impl super::MerchantMemoryStore for MongoStore {
+    async fn remember_merchant(
+        &self,
+        owner: UserId,
+        keys: &[String],
+        merchant: &finagent_core::receipt::RememberedMerchant,
+    ) -> Result<(), StoreError> {
+        let document = serde_json::to_string(merchant).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        let now = Utc::now().timestamp_micros();
+        for key in keys {
+            self.merchant_memory
+                .update_one(
+                    doc! { "_id": format!("{owner}:{key}") },
+                    doc! { "$set": { "owner_id": owner.to_string(), "updated_us": now, "document": &document } },
+                )
+                .upsert(true)
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    async fn recall_merchant(
+        &self,
+        owner: UserId,
+        keys: &[String],
+    ) -> Result<Option<finagent_core::receipt::RememberedMerchant>, StoreError> {
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let ids: Vec<String> = keys.iter().map(|key| format!("{owner}:{key}")).collect();
+        let found = self
+            .merchant_memory
+            .find_one(doc! { "_id": { "$in": ids } })
+            .sort(doc! { "updated_us": -1 })
+            .await
+            .map_err(unavailable)?;
+        found
+            .and_then(|document| document.get_str("document").ok().map(str::to_owned))
+            .map(|text| serde_json::from_str(&text).map_err(|error| StoreError::Corrupt(error.to_string())))
+            .transpose()
+    }
 }
 
 impl super::WebhookStore for MongoStore {

@@ -56,6 +56,10 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
 CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (status, next_attempt_ms);
 CREATE INDEX IF NOT EXISTS webhook_deliveries_of ON webhook_deliveries (webhook_id, created_ms);
 CREATE TABLE IF NOT EXISTS revocations (key TEXT PRIMARY KEY, value INTEGER NOT NULL, until_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS merchant_memory (
+    owner_id TEXT NOT NULL, key TEXT NOT NULL, updated_us INTEGER NOT NULL, document TEXT NOT NULL,
+    PRIMARY KEY (owner_id, key)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS spend_months (
   owner_id TEXT NOT NULL, month TEXT NOT NULL, currency TEXT NOT NULL, category TEXT NOT NULL,
   merchant_key TEXT NOT NULL, units INTEGER NOT NULL, receipts INTEGER NOT NULL,
@@ -1279,6 +1283,61 @@ fn delivery_status(status: finagent_core::webhook::DeliveryStatus) -> &'static s
         finagent_core::webhook::DeliveryStatus::Pending => "pending",
         finagent_core::webhook::DeliveryStatus::Delivered => "delivered",
         finagent_core::webhook::DeliveryStatus::Failed => "failed",
+    }
+}
+
+impl super::MerchantMemoryStore for SqliteStore {
+    async fn remember_merchant(
+        &self,
+        owner: UserId,
+        keys: &[String],
+        merchant: &finagent_core::receipt::RememberedMerchant,
+    ) -> Result<(), StoreError> {
+        let (owner, keys, document) = (owner.to_string(), keys.to_vec(), to_json(merchant)?);
+        let now = Utc::now().timestamp_micros();
+        self.with(move |db| {
+            let transaction = db.transaction().map_err(failed)?;
+            for key in &keys {
+                transaction
+                    .execute(
+                        "INSERT INTO merchant_memory (owner_id, key, updated_us, document) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (owner_id, key) DO UPDATE SET updated_us = excluded.updated_us, document = excluded.document",
+                        params![owner, key, now, document],
+                    )
+                    .map_err(failed)?;
+            }
+            transaction.commit().map_err(failed)
+        })
+        .await
+    }
+
+    async fn recall_merchant(
+        &self,
+        owner: UserId,
+        keys: &[String],
+    ) -> Result<Option<finagent_core::receipt::RememberedMerchant>, StoreError> {
+        let (owner, keys) = (owner.to_string(), keys.to_vec());
+        let found: Option<String> = self
+            .with(move |db| {
+                let mut best: Option<(i64, String)> = None;
+                let mut statement = db
+                    .prepare_cached("SELECT updated_us, document FROM merchant_memory WHERE owner_id = ?1 AND key = ?2")
+                    .map_err(failed)?;
+                for key in &keys {
+                    let row = statement
+                        .query_row(params![owner, key], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+                        .optional()
+                        .map_err(failed)?;
+                    if let Some(row) = row
+                        && best.as_ref().is_none_or(|(updated, _)| row.0 > *updated)
+                    {
+                        best = Some(row);
+                    }
+                }
+                Ok(best.map(|(_, document)| document))
+            })
+            .await?;
+        found.map(|document| from_json(&document)).transpose()
     }
 }
 
