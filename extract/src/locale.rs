@@ -311,7 +311,6 @@ pub const LANGUAGE_WORDS: [(&str, &[&str]); 9] = [
             "BIENTÔT",
             "BIENTOT",
             "ADDITION",
-            "TABLE",
         ],
     ),
     (
@@ -325,7 +324,6 @@ pub const LANGUAGE_WORDS: [(&str, &[&str]); 9] = [
             "TARJETA",
             "FECHA",
             "FACTURA",
-            "TICKET",
             "SU VISITA",
             "VUELTO",
         ],
@@ -583,7 +581,7 @@ pub fn infer(rows: &[String], hint: &LocaleHint) -> Locale {
         (None, Some(_)) => (DayFirst, true),
         (None, None) => (DayFirst, false),
     };
-    let mut evidence = tally.evidence;
+    let mut evidence: Vec<(f64, String)> = tally.evidence.into_iter().filter(|(_, what)| !what.is_empty()).collect();
     evidence.sort_by(|a, b| b.0.total_cmp(&a.0));
     Locale {
         country,

@@ -1,6 +1,7 @@
 //! Fault tests of the OCR worker with real processes, real Redis and the MongoDB-wire server:
-//! a worker killed with SIGKILL in the middle of OCR loses nothing, and a poison job ends in the
-//! dead letters with its reason while its receipt becomes `failed`.
+//! a worker killed with SIGKILL in the middle of OCR loses nothing; a file that can never be read
+//! fails its receipt after one delivery, without retries or a dead letter; and a MongoDB outage of
+//! 30 seconds delays a job without failing or dead-lettering it.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -51,13 +52,17 @@ impl Platform {
     }
 
     fn worker(&self) -> Child {
+        self.worker_with_admin("127.0.0.1:0")
+    }
+
+    fn worker_with_admin(&self, admin: &str) -> Child {
         Command::new(env!("CARGO_BIN_EXE_ocr-worker"))
             .args([
                 "run",
                 "--threads",
                 "1",
                 "--admin-listen",
-                "127.0.0.1:0",
+                admin,
                 "--visibility-timeout",
                 "2",
                 "--retry-backoff",
@@ -122,19 +127,123 @@ async fn kill_9_mid_ocr_loses_nothing_and_stores_one_result() {
     assert!(platform.queue.dead_letters(10).await.expect("dead letters").is_empty());
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port()
+}
+
+/// The worker's job counters, from its metrics endpoint.
+fn job_counts(admin_port: u16) -> String {
+    let output =
+        Command::new("curl").args(["-s", &format!("http://127.0.0.1:{admin_port}/metrics")]).output().expect("curl");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| line.starts_with("finagent_ocr_jobs_total"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn poison_job_is_dead_lettered_after_three_attempts() {
+async fn poison_image_fails_its_receipt_after_one_delivery() {
     let Some(platform) = platform().await else { return };
     let id = platform.submit(b"this is not an image at all").await;
-    let mut worker = platform.worker();
+    let admin_port = free_port();
+    let mut worker = platform.worker_with_admin(&format!("127.0.0.1:{admin_port}"));
     let receipt = platform.wait_for(id, ReceiptStatus::Failed, Duration::from_secs(60)).await;
+    assert_eq!(receipt.failure.as_deref(), Some("unreadable_image"), "{receipt:?}");
+    // With a zero retry backoff, a retried job would be delivered again at once: give it time.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let counts = job_counts(admin_port);
     worker.kill().ok();
     worker.wait().ok();
-    assert_eq!(receipt.failure.as_deref(), Some("unreadable_image"), "{receipt:?}");
-    let dead = platform.queue.dead_letters(10).await.expect("dead letters");
-    assert_eq!(dead.len(), 1);
-    assert_eq!((dead[0].job.receipt_id, dead[0].deliveries), (id, 3));
-    assert!(dead[0].reason.contains("not a supported image"), "{}", dead[0].reason);
+    assert!(counts.contains(r#"outcome="failed"} 1"#), "{counts}");
+    assert!(!counts.contains("retried") && !counts.contains("dead_lettered"), "delivered once: {counts}");
+    assert!(platform.queue.dead_letters(10).await.expect("dead letters").is_empty(), "no dead letter for a bad file");
+    assert_eq!(platform.queue.depth().await.expect("depth").total(), 0, "the job is finished");
+}
+
+/// A MongoDB-wire server of this test's own, on disk, that can be stopped and started again.
+struct OwnMongo {
+    process: Option<Child>,
+}
+
+impl OwnMongo {
+    fn start(port: u16, directory: PathBuf) -> Option<Self> {
+        let venv = std::env::var_os("FINAGENT_TEST_VENV")?;
+        let program = PathBuf::from(venv).join("bin/secantusd-py");
+        let process = Command::new(program)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--storage-path"])
+            .arg(&directory)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the MongoDB-wire server starts (installed by scripts/test.sh)");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "the MongoDB-wire server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(Self { process: Some(process) })
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill().ok();
+            process.wait().ok();
+        }
+    }
+}
+
+impl Drop for OwnMongo {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_30_second_store_outage_delays_a_job_and_dead_letters_nothing() {
+    let Some(mut platform) = platform().await else { return };
+    let port = free_port();
+    let directory = std::env::temp_dir().join(testkit::unique_name("mongo-outage"));
+    std::fs::create_dir_all(&directory).expect("dir");
+    let Some(mut mongo) = OwnMongo::start(port, directory.clone()) else {
+        assert!(std::env::var_os("FINAGENT_TEST_REQUIRE_SERVERS").is_none(), "FINAGENT_TEST_VENV is required");
+        return;
+    };
+    platform.mongodb_url = format!("mongodb://127.0.0.1:{port}/?directConnection=true&serverSelectionTimeoutMS=2000");
+    platform.store = MongoStore::connect(&platform.mongodb_url, &platform.database).await.expect("mongodb");
+    // The receipt and its image are stored; then the store goes away before the job is queued.
+    let owner = UserId::new();
+    let receipt = Receipt::queued(owner, format!("{}", ReceiptId::new()), "image/jpeg", Utc::now());
+    platform.store.put_blob(&receipt.blob_key, &fixture("010.jpg")).await.expect("blob");
+    platform.store.insert_receipt(&receipt).await.expect("receipt");
+    let admin_port = free_port();
+    let mut worker = platform.worker_with_admin(&format!("127.0.0.1:{admin_port}"));
+    // Let the worker connect while the store is up.
+    let started = Instant::now();
+    while job_counts(admin_port).is_empty() && std::net::TcpStream::connect(("127.0.0.1", admin_port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the worker did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    mongo.stop();
+    platform
+        .queue
+        .enqueue(&OcrJob::new(receipt.id, owner, receipt.blob_key.clone(), receipt.created_at))
+        .await
+        .expect("enqueue");
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let during = job_counts(admin_port);
+    let mongo = OwnMongo::start(port, directory.clone()).expect("restarted");
+    let done = platform.wait_for(receipt.id, ReceiptStatus::Done, Duration::from_secs(90)).await;
+    let after = job_counts(admin_port);
+    worker.kill().ok();
+    worker.wait().ok();
+    drop(mongo);
+    std::fs::remove_dir_all(&directory).ok();
+    assert!(done.result.is_some(), "{done:?}");
+    assert!(during.contains("store_retry"), "the worker retried the store during the outage: {during}");
+    assert!(!after.contains("dead_lettered") && !after.contains(r#"outcome="failed""#), "{after}");
+    assert!(!after.contains(r#"outcome="retried""#), "an outage is not an attempt: {after}");
+    assert!(platform.queue.dead_letters(10).await.expect("dead letters").is_empty(), "nothing dead-lettered");
 }
 
 /// A Redis server of this test's own, with append-only persistence, that can be restarted.

@@ -164,7 +164,9 @@ pub mod samples {
             if index > 0 {
                 operations.push(Operation::new("Td", vec![0.into(), (-13).into()]));
             }
-            operations.push(Operation::new("Tj", vec![Object::string_literal(line.as_bytes().to_vec())]));
+            // WinAnsi is Latin-1 for the letters receipts print (`£`, `ü`, `é`).
+            let encoded: Vec<u8> = line.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')).collect();
+            operations.push(Operation::new("Tj", vec![Object::string_literal(encoded)]));
         }
         operations.push(Operation::new("ET", vec![]));
         let content = Content { operations }.encode().unwrap_or_default();
