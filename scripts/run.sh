@@ -10,7 +10,7 @@ cd "$root"
 source "$root/scripts/lib.sh"
 
 step "installing runtime packages"
-install_debian_packages tesseract-ocr tesseract-ocr-eng libtesseract-dev libleptonica-dev libclang-dev clang pkg-config \
+install_debian_packages tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-spa tesseract-ocr-ita tesseract-ocr-nld tesseract-ocr-por poppler-utils libtesseract-dev libleptonica-dev libclang-dev clang pkg-config \
   curl jq ca-certificates
 
 step "building (release)"

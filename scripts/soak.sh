@@ -11,7 +11,7 @@ cd "$root"
 # shellcheck source=scripts/lib.sh
 source "$root/scripts/lib.sh"
 
-install_debian_packages tesseract-ocr tesseract-ocr-eng libtesseract-dev libleptonica-dev libclang-dev clang \
+install_debian_packages tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-spa tesseract-ocr-ita tesseract-ocr-nld tesseract-ocr-por poppler-utils libtesseract-dev libleptonica-dev libclang-dev clang \
   pkg-config redis-server python3 python3-venv
 ensure_test_venv
 cargo build --release --locked -p finagent-ocr-worker

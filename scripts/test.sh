@@ -24,7 +24,7 @@ source "$root/scripts/lib.sh"
 
 step "installing test dependencies"
 install_debian_packages \
-  tesseract-ocr tesseract-ocr-eng libtesseract-dev libleptonica-dev libclang-dev clang pkg-config \
+  tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-spa tesseract-ocr-ita tesseract-ocr-nld tesseract-ocr-por poppler-utils libtesseract-dev libleptonica-dev libclang-dev clang pkg-config \
   redis-server python3 python3-venv curl jq ca-certificates prometheus shellcheck openssl \
   chromium fonts-dejavu-core nodejs
 ensure_test_venv

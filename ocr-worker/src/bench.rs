@@ -4,6 +4,8 @@
 //! Everything runs on one core, one image at a time, so the numbers compare per-image cost. The
 //! engine's latency covers the whole pipeline (decode, preprocess, OCR, extraction); the command
 //! line's covers process start, model load and OCR, which is what calling it per image costs.
+//! The engine also runs without photo preprocessing and without the language pass, so that the
+//! cost of each shows beside the rest; the report counts the receipts each step changed.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -70,24 +72,41 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         files.truncate(limit);
     }
     anyhow::ensure!(!files.is_empty(), "no images in {}", args.images.display());
-    let mut engine_args = args.engine.clone();
-    engine_args.threads = Some(1);
-    let pool = engine_args.start_pool()?;
     println!(
         "{} images, one at a time, OMP_THREAD_LIMIT={}",
         files.len(),
         std::env::var("OMP_THREAD_LIMIT").unwrap_or_default()
     );
-
-    let mut engine_latencies = Vec::with_capacity(files.len());
-    let mut engine_errors = 0;
-    for file in &files {
-        let bytes = std::fs::read(file)?;
-        let started = Instant::now();
-        if pool.process(bytes).await.is_err() {
-            engine_errors += 1;
+    let mut contestants = Vec::new();
+    let variants: [(&str, Option<finagent_ocr::preprocess::Steps>, bool); 3] = [
+        ("ocr-worker engine (full pipeline)", None, false),
+        ("  without photo preprocessing", Some("none".parse().map_err(anyhow::Error::msg)?), false),
+        ("  without the language pass", None, true),
+    ];
+    for (name, steps, no_language_pass) in variants {
+        let mut engine_args = args.engine.clone();
+        engine_args.threads = Some(1);
+        if let Some(steps) = steps {
+            engine_args.preprocess = steps;
         }
-        engine_latencies.push(started.elapsed());
+        engine_args.no_language_pass |= no_language_pass;
+        let pool = engine_args.start_pool()?;
+        let mut latencies = Vec::with_capacity(files.len());
+        let (mut errors, mut second_language, mut preprocessed) = (0, 0, 0);
+        for file in &files {
+            let bytes = std::fs::read(file)?;
+            let started = Instant::now();
+            match pool.process(bytes).await {
+                Ok(result) => {
+                    let debug = result.debug.unwrap_or_default();
+                    second_language += usize::from(debug.ocr_languages.is_some_and(|l| l.contains('+')));
+                    preprocessed += usize::from(debug.preprocessing.iter().any(|step| !step.contains("OCR passes")));
+                }
+                Err(_) => errors += 1,
+            }
+            latencies.push(started.elapsed());
+        }
+        contestants.push((name, summarize(&latencies), errors, second_language, preprocessed));
     }
 
     let mut baselines = Vec::new();
@@ -109,16 +128,27 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         baselines.push((name, summarize(&latencies)));
     }
 
-    let ours = summarize(&engine_latencies);
-    print_row("ocr-worker engine (full pipeline)", &ours);
+    for (name, summary, errors, second_language, preprocessed) in &contestants {
+        print_row(name, summary);
+        println!(
+            "{:<34} preprocessed {preprocessed}, read again in another language {second_language}, errors {errors}",
+            ""
+        );
+    }
     for (name, summary) in &baselines {
         print_row(name, summary);
     }
+    let ours = &contestants[0].1;
     for (name, summary) in &baselines {
         println!("throughput vs {name}: {:.2}x", ours.per_second / summary.per_second.max(f64::MIN_POSITIVE));
     }
-    if engine_errors > 0 {
-        println!("engine errors: {engine_errors}");
+    for (name, summary, ..) in &contestants[1..] {
+        println!(
+            "cost of{}: {:+.0} ms per receipt at p50, {:+.0} ms at p95",
+            name.trim_start().trim_start_matches("without"),
+            ours.p50.as_secs_f64() * 1000.0 - summary.p50.as_secs_f64() * 1000.0,
+            ours.p95.as_secs_f64() * 1000.0 - summary.p95.as_secs_f64() * 1000.0
+        );
     }
     Ok(())
 }

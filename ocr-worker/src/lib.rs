@@ -69,9 +69,13 @@ pub struct EngineArgs {
     /// Ignore the bundled merchant gazetteer (layout rules only).
     #[arg(long)]
     pub no_gazetteer: bool,
-    /// Preprocessing steps: a comma-separated list of crop, deskew, scale, sauvola; or all, none.
-    #[arg(long, default_value = "all")]
+    /// Preprocessing steps: a comma-separated list of crop, deskew, scale, sauvola; or default
+    /// (crop, deskew, sauvola), all, none.
+    #[arg(long, default_value = "default")]
     pub preprocess: finagent_ocr::preprocess::Steps,
+    /// Do not read a receipt again in the language its words show.
+    #[arg(long)]
+    pub no_language_pass: bool,
 }
 
 impl EngineArgs {
@@ -84,6 +88,7 @@ impl EngineArgs {
             engine: EngineConfig { tessdata: self.tessdata.clone(), language: self.language.clone() },
             limits: ImageLimits::default(),
             steps: self.preprocess,
+            language_pass: !self.no_language_pass,
         };
         Ok(EnginePool::start(config, Arc::new(self.gazetteer()))?)
     }

@@ -70,6 +70,8 @@ pub struct PoolConfig {
     pub limits: ImageLimits,
     /// Preprocessing steps.
     pub steps: preprocess::Steps,
+    /// Whether a receipt whose words show another language is read again in it.
+    pub language_pass: bool,
 }
 
 impl Default for PoolConfig {
@@ -80,6 +82,7 @@ impl Default for PoolConfig {
             engine: EngineConfig::default(),
             limits: ImageLimits::default(),
             steps: preprocess::Steps::default(),
+            language_pass: true,
         }
     }
 }
@@ -123,12 +126,13 @@ pub struct Engines {
     config: EngineConfig,
     primary: OcrEngine,
     others: HashMap<String, Option<OcrEngine>>,
+    language_pass: bool,
 }
 
 impl Engines {
     /// Starts the configured engine.
     pub fn new(config: &EngineConfig) -> Result<Self, OcrError> {
-        Ok(Self { config: config.clone(), primary: OcrEngine::new(config)?, others: HashMap::new() })
+        Ok(Self { config: config.clone(), primary: OcrEngine::new(config)?, others: HashMap::new(), language_pass: true })
     }
 
     /// The configured engine.
@@ -226,6 +230,9 @@ fn read_image(
     extract_time: &mut Duration,
 ) -> Result<Reading, ProcessError> {
     let first = read_prepared(engines.primary(), prepared, context, extract_time)?;
+    if !engines.language_pass {
+        return Ok(first);
+    }
     let Some(extra) = first.extraction.locale.language.and_then(tesseract_language) else { return Ok(first) };
     let Some(engine) = engines.with_language(extra) else { return Ok(first) };
     let second = read_prepared(engine, prepared, context, extract_time)?;
@@ -398,7 +405,8 @@ fn run_thread(
     ready: &mpsc::Sender<Result<(), OcrError>>,
 ) {
     let mut engine = match Engines::new(&config.engine) {
-        Ok(engine) => {
+        Ok(mut engine) => {
+            engine.language_pass = config.language_pass;
             let _ = ready.send(Ok(()));
             engine
         }
@@ -423,7 +431,8 @@ fn run_thread(
         }));
         let outcome = outcome.unwrap_or_else(|_| {
             tracing::error!("the OCR engine panicked; starting a fresh one");
-            if let Ok(fresh) = Engines::new(&config.engine) {
+            if let Ok(mut fresh) = Engines::new(&config.engine) {
+                fresh.language_pass = config.language_pass;
                 engine = fresh;
             }
             Err(ProcessError::Crashed)
