@@ -83,6 +83,7 @@ fn matrix() -> Vec<Row> {
         row(Method::POST, "/api/auth/browser/refresh", Nothing, [403, 403, 403, 403, 403, 403, 403]),
         row(Method::POST, "/api/auth/browser/logout", Nothing, [403, 403, 403, 403, 403, 403, 403]),
         row(Method::GET, "/api/auth/me", Nothing, [401, 200, 200, 200, 200, 200, 200]),
+        row(Method::PATCH, "/api/auth/me", Nothing, [401, 200, 200, 200, 200, 200, 200]),
         row(Method::POST, "/api/auth/password", Nothing, [401, 200, 200, 200, 200, 403, 403]),
         row(Method::GET, "/api/auth/sessions", Nothing, [401, 200, 200, 200, 200, 403, 403]),
         row(Method::DELETE, "/api/auth/sessions", Nothing, [401, 200, 200, 200, 200, 403, 403]),
@@ -213,6 +214,7 @@ async fn body_for(app: &TestApp, cast: &mut Cast, row: &Row, caller: Caller) -> 
         ("PUT", "/api/admin/users/{id}/role") => Some(json!({"role": "service"})),
         ("POST", "/api/webhooks") => Some(webhook_body()),
         ("PATCH", "/api/receipts/{id}") => Some(json!({"total": "13.00"})),
+        ("PATCH", "/api/auth/me") => Some(json!({"country": "DE"})),
         _ => None,
     }
 }

@@ -107,13 +107,22 @@ pub fn parse_amount(text: &str) -> Option<Amount> {
     }
 }
 
-/// How `amount` was printed in `text` (the last such amount), without its currency marker:
-/// `RM 9.00` gives `9.00`.
-pub fn printed_amount(text: &str, amount: finagent_core::money::Amount) -> Option<String> {
+/// How `amount` was printed in `text` (the last such amount), currency marker included
+/// (`RM 9.00`, `$8.20`), with the slips OCR makes inside a number put right: stray spaces
+/// (`65. 20`) and, where amounts use a decimal point, a comma read for it (`343,95`).
+pub fn printed_amount(text: &str, amount: Amount, decimal_comma: bool) -> Option<String> {
     let found = amounts_in(text).into_iter().filter(|found| found.amount == amount).max_by_key(|found| found.end)?;
-    let printed = text.get(found.start..found.end)?;
+    let printed = text.get(found.start..found.end)?.trim_end_matches(')').trim_start_matches('(');
     let digits_from = printed.find(|c: char| c.is_ascii_digit() || c == '-')?;
-    Some(printed[digits_from..].trim_end_matches(')').trim().to_owned())
+    let (marker, number) = printed.split_at(digits_from);
+    let mut number: String = number.chars().filter(|c| !c.is_whitespace()).collect();
+    if !decimal_comma
+        && let Some(at) = number.rfind(',')
+        && number.len() - at == 3
+    {
+        number.replace_range(at..=at, ".");
+    }
+    Some(format!("{marker}{number}").trim().to_owned())
 }
 
 /// The rightmost amount with cents in `text`, the usual place of a line's value.
@@ -157,6 +166,21 @@ mod tests {
     fn several_amounts_are_found_left_to_right() {
         let found: Vec<String> = amounts_in("2 X 3.50 7.00").into_iter().map(|f| f.amount.to_string()).collect();
         assert_eq!(found, ["2", "3.50", "7.00"]);
+    }
+
+    #[test]
+    fn printed_amounts_keep_their_marker_and_lose_ocr_slips() {
+        let cases = [
+            ("TOTAL RM8.60", "8.60", false, "RM8.60"),
+            ("TOTAL: RM 57.40", "57.40", false, "RM 57.40"),
+            ("AMOUNT $8.20", "8.20", false, "$8.20"),
+            ("TOTAL 343,95", "343.95", false, "343.95"),
+            ("TOTAL 65. 20", "65.20", false, "65.20"),
+            ("SUMME 24,23", "24.23", true, "24,23"),
+        ];
+        for (text, value, decimal_comma, printed) in cases {
+            assert_eq!(printed_amount(text, amount(value), decimal_comma).as_deref(), Some(printed), "{text:?}");
+        }
     }
 
     #[test]

@@ -232,9 +232,14 @@ pub fn extract_with(page: &Page, context: Context<'_>) -> Extraction {
         locale_evidence: locale.evidence.clone(),
         merchant_source: found_merchant.source.map(str::to_owned),
         date_text: dated.as_ref().map(|(_, _, _, printed)| printed.clone()),
-        total_text: money
-            .total
-            .and_then(|total| total_row.and_then(|row| amount::printed_amount(&rows[row], total.value))),
+        total_text: money.total.and_then(|total| {
+            // The total's row, the row below a label that stands alone, else the last row that
+            // prints the amount.
+            let near = total_row.into_iter().flat_map(|row| [row, row + 1]);
+            near.chain((0..rows.len()).rev())
+                .filter_map(|row| rows.get(row))
+                .find_map(|row| amount::printed_amount(row, total.value, locale.decimal_comma))
+        }),
         ocr_languages: None,
         preprocessing: Vec::new(),
     };

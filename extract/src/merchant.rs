@@ -203,8 +203,19 @@ const NOT_NAME: [&str; 30] = [
     "ORDER",
 ];
 
+/// A five-digit postcode (Malaysia, Germany, France, Spain, Italy, the US ZIP).
+static POSTCODE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"\b\d{5}\b").unwrap_or_else(|error| panic!("invalid pattern: {error}"))
+});
+
 fn stop_address(row: &str) -> bool {
-    const STOPS: [&str; 21] = [
+    const STOPS: [&str; 27] = [
+        "TAXINVOICE",
+        "COMPANY",
+        "GUEST",
+        "CHECK",
+        "TABLE",
+        "SERVER",
         "TEL",
         "ROC",
         "FAX",
@@ -299,12 +310,19 @@ pub fn clean_name(name: &str) -> String {
             .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
     });
     text = REGISTRATION.replace(&text, "").into_owned();
+    // OCR slips in the Malaysian company suffix: `SON BHD`, `SBN BHD`, `SDN BHO`, `SUN BND`.
+    static SDN_BHD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\bS[DOBUI0]N[.’']?\s?B[HN][DO0]\b")
+            .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
+    });
+    text = SDN_BHD.replace_all(&text, "SDN BHD").into_owned();
     let mut words: Vec<&str> = text.split_whitespace().collect();
     // Debris: no letter at all, or one stray letter that does not join the next word with `&`.
     let debris = |word: &str, next: Option<&&str>| {
         let letters = word.chars().filter(|c| c.is_alphabetic()).count();
         let joined = next.is_some_and(|next| *next == "&");
-        !SHORT_NAME_WORDS.contains(&word) && !joined && (letters == 0 || (letters == 1 && word.chars().count() <= 2))
+        let bare = word.trim_end_matches('.');
+        !SHORT_NAME_WORDS.contains(&bare) && !joined && (letters == 0 || (letters == 1 && word.chars().count() <= 2))
     };
     while words.len() > 1 && debris(words[0], words.get(1)) {
         words.remove(0);
@@ -439,6 +457,7 @@ fn rules(rows: &[String], heights: &[i32]) -> MerchantFields {
         .map(|(index, _)| index);
     let mut address_rows = Vec::new();
     if let Some(start) = start {
+        let mut after_postcode = None;
         for row in header.iter().skip(start) {
             if stop_address(row)
                 || bare_phone(row)
@@ -447,7 +466,18 @@ fn rules(rows: &[String], heights: &[i32]) -> MerchantFields {
             {
                 break;
             }
+            // After the postcode line, only a short line of words (a state, a country) follows.
+            if let Some(rows_after) = after_postcode {
+                let short = row.split_whitespace().count() <= 3 && row.chars().all(|c| !c.is_ascii_digit());
+                if rows_after > 0 || !short {
+                    break;
+                }
+                after_postcode = Some(rows_after + 1);
+            }
             address_rows.push(normalize(row));
+            if after_postcode.is_none() && POSTCODE.is_match(row) {
+                after_postcode = Some(0);
+            }
         }
     }
     let address = (!address_rows.is_empty()).then(|| Found { value: address_rows.join(" "), confidence: 0.4 });
@@ -520,7 +550,7 @@ mod tests {
     #[test]
     fn rules_find_the_legal_name_and_the_address_below_it() {
         let found = merchant(&rows(RECEIPT), &Gazetteer::default());
-        assert_eq!(found.name.map(|n| n.value).as_deref(), Some("BOOK TA .K(TAMAN DAYA) SDN BND"));
+        assert_eq!(found.name.map(|n| n.value).as_deref(), Some("BOOK TA .K(TAMAN DAYA) SDN BHD"));
         assert_eq!(
             found.address.map(|a| a.value).as_deref(),
             Some("NO.53 55,57 & 59, JALAN SAGU 18, TAMAN DAYA, 81100 JOHOR BAHRU, JOHOR.")
@@ -555,6 +585,8 @@ mod tests {
             ("B & BEST RESTAURANT", "B & BEST RESTAURANT"),
             ("SAM SAM TRADING CO", "SAM SAM TRADING CO"),
             ("ELKEN SERVICE SDN BHD (310184-X)", "ELKEN SERVICE SDN BHD"),
+            ("MR. D.I.Y. (M) SON BHD", "MR. D.I.Y. (M) SDN BHD"),
+            ("MEGAH RETAIL SBN BHO", "MEGAH RETAIL SDN BHD"),
             ("| FLUE BEAR TAVERN", "FLUE BEAR TAVERN"),
             ("5 ~ MIGUELS MEXICAN A", "MIGUELS MEXICAN"),
             ("KALAVERAS - BELLFLOWER", "KALAVERAS"),

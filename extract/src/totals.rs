@@ -88,7 +88,9 @@ fn total_strength(row: &str) -> Option<u8> {
         "TOTAL UNIT",
         "TOTAL POINTS",
     ];
-    if NOT_TOTAL.iter().any(|label| row.contains(label)) {
+    // Also with the space lost to OCR (`TOTALGST`).
+    let joined = row.replace(' ', "");
+    if NOT_TOTAL.iter().any(|label| row.contains(label) || joined.contains(&label.replace(' ', ""))) {
         return None;
     }
     const STRONG: [&str; 24] = [
@@ -180,6 +182,12 @@ pub fn money_fields(rows: &[String], cash_rounding: Option<Decimal>) -> MoneyFie
     // the larger amount (a rounded or tax-inclusive total follows the raw one).
     let confirmed = candidates.iter().filter(|candidate| Some(candidate.2) == cash_change).max_by_key(|c| (c.0, c.1));
     let mut best = confirmed.or_else(|| candidates.iter().max_by_key(|c| (c.0, c.2, c.1))).copied();
+    // A total that lost a digit to OCR (`3.00` for `31.00`) beside a cash/change pair that has it.
+    if let (Some(chosen), Some(paid)) = (best.as_mut(), cash_change)
+        && lost_a_digit(&chosen.2.to_string(), &paid.to_string())
+    {
+        chosen.2 = paid;
+    }
     // Paid in cash and off by cents only: the printed total before cash rounding, or a slip in its
     // last digits. Tendered minus change rests on two lines instead of one, so it wins.
     if let (Some(chosen), Some(paid), Some(step)) = (best.as_mut(), cash_change, cash_rounding)
@@ -319,6 +327,18 @@ fn tendered_amount(rows: &[String]) -> Option<(usize, Amount)> {
         let tender = TENDERS.iter().any(|word| has_word(row, word)) && !row.contains("CHANGE");
         tender.then(|| rightmost_priced(row)).flatten().filter(|a| a.value() > Decimal::ZERO).map(|a| (index, a))
     })
+}
+
+/// Whether `short` is `long` with one digit left out (`3.00` and `31.00`).
+fn lost_a_digit(short: &str, long: &str) -> bool {
+    long.len() == short.len() + 1
+        && (0..long.len()).any(|at| {
+            long[at..].starts_with(|c: char| c.is_ascii_digit()) && {
+                let mut without = long.to_owned();
+                without.remove(at);
+                without == short
+            }
+        })
 }
 
 /// The size of a printed rounding adjustment (less than the rounding step), if any.
@@ -461,6 +481,8 @@ mod tests {
             ("TOTAL 14.38\nROUNDING ADJ 0.02", "14.40"),
             ("TOTAL 14.37\nVISA 14.37", "14.37"),
             ("A LOTAL $13.53", "13.53"),
+            ("TOTAL AMOUNT: 3.00;\nCASH RECEIVED 101.00\nCHANGE : 70.00", "31.00"),
+            ("TOTAL SALES (EXCLUDING GST) . 7.00\nI TOTALGST . 0.42\nCASH : 7.42\nCHANGE : 0.00", "7.42"),
             ("O6/O2 2PTOTAL + 39.18", "39.18"),
             ("SUB-TOTAL: $27.62", "27.62"),
             ("ITEM 20.00\nMASTERCARD ##96170 $52.47", "52.47"),

@@ -90,20 +90,84 @@ fn extract_prints_one_json_line_per_image_and_reports_bad_files() {
     assert!(lines[1]["error"].as_str().is_some_and(|e| e.contains("not a supported image")), "{}", lines[1]);
 }
 
-#[test]
-fn evaluate_scores_the_fixtures() {
-    let fixtures = fixture("");
+/// Runs `ocr-worker evaluate` and returns its report.
+fn evaluate(images: &std::path::Path, labels: &std::path::Path, extra: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_ocr-worker"))
         .args(["evaluate", "--threads", "2", "--images"])
-        .arg(&fixtures)
+        .arg(images)
         .arg("--labels")
-        .arg(&fixtures)
+        .arg(labels)
+        .args(extra)
         .output()
         .expect("runs");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let report = String::from_utf8(output.stdout).expect("utf-8");
-    assert!(report.starts_with("receipts: 4 (OCR; 0 failed)"), "{report}");
-    for field in ["company", "address", "date", "total", "micro"] {
-        assert!(report.lines().any(|line| line.starts_with(field)), "{field} missing from {report}");
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// A figure from the report: `field` accuracy (or `micro` F1) in the `by value` or `by string`
+/// section.
+fn figure(report: &str, section: &str, field: &str) -> f64 {
+    let lines: Vec<&str> = report.lines().skip_while(|line| !line.starts_with(section)).skip(1).collect();
+    let line = lines
+        .iter()
+        .take_while(|line| line.starts_with("  "))
+        .find(|line| line.trim_start().starts_with(field))
+        .unwrap_or_else(|| panic!("{field} missing from the {section} section of {report}"));
+    let number = if field == "micro" { line.split("F1").nth(1) } else { line.split("accuracy").nth(1) };
+    number
+        .and_then(|rest| rest.trim().trim_start_matches(' ').split(['%', ' ']).find(|s| !s.is_empty()))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no number in {line:?}"))
+}
+
+#[test]
+fn evaluate_scores_the_fixtures_by_value_and_by_string() {
+    let fixtures = fixture("");
+    let report = evaluate(&fixtures, &fixtures, &[]);
+    assert!(report.starts_with("receipts: 4 (OCR, with the gazetteer; 0 failed)"), "{report}");
+    for field in ["company", "address", "date", "total"] {
+        figure(&report, "by string", field);
     }
+    assert!(report.contains("gazetteer: "), "{report}");
+    // Floors on the shipped fixtures (four SROIE receipts held out of the gazetteer).
+    assert!(figure(&report, "by value", "total") >= 75.0, "{report}");
+    assert!(figure(&report, "by value", "date") >= 75.0, "{report}");
+    assert!(figure(&report, "by value", "micro") >= 70.0, "{report}");
+    let without = evaluate(&fixtures, &fixtures, &["--no-gazetteer"]);
+    assert!(without.contains("without the gazetteer") && without.contains("gazetteer: 0.0%"), "{without}");
+    assert!(figure(&without, "by value", "total") >= 75.0, "{without}");
+}
+
+fn dev_set(name: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join("shared").join(name);
+    if path.join("images").is_dir() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("FINAGENT_TEST_REQUIRE_DEV_SET").is_none(),
+        "../shared/{name} is required (FINAGENT_TEST_REQUIRE_DEV_SET) but missing"
+    );
+    None
+}
+
+/// Regression floors on both development sets, read by the whole engine (OCR included), with and
+/// without the gazetteer. The figures themselves are in the README; these guard them.
+#[test]
+fn dev_sets_keep_their_extraction_floors() {
+    let Some(sroie) = dev_set("receipts-dev") else { return };
+    let Some(us) = dev_set("receipts-dev-us") else { return };
+    let cache = std::env::temp_dir().join(finagent_platform::testkit::unique_name("ocr-cache"));
+    let cache_arg = cache.to_string_lossy().into_owned();
+    let with = evaluate(&sroie.join("images"), &sroie.join("labels"), &["--ocr-cache", &cache_arg]);
+    let without =
+        evaluate(&sroie.join("images"), &sroie.join("labels"), &["--ocr-cache", &cache_arg, "--no-gazetteer"]);
+    let american = evaluate(&us.join("images"), &us.join("labels"), &[]);
+    std::fs::remove_dir_all(&cache).ok();
+    eprintln!("SROIE with the gazetteer:\n{with}\nSROIE without:\n{without}\nUS photos:\n{american}");
+    assert!(figure(&with, "by value", "micro") >= 75.0, "{with}");
+    assert!(figure(&without, "by value", "micro") >= 62.0, "{without}");
+    assert!(figure(&american, "by value", "date") >= 60.0, "{american}");
+    assert!(figure(&american, "by value", "total") >= 55.0, "{american}");
+    assert!(figure(&american, "by value", "company") >= 22.0, "{american}");
+    assert!(figure(&american, "by value", "currency") >= 70.0, "{american}");
 }

@@ -13,7 +13,7 @@ use finagent_core::receipt::EngineInfo;
 use finagent_extract::{BoundingBox, Page, TextLine};
 use leptess::tesseract::TessApi;
 
-use crate::preprocess::{PreparedImage, stretch_contrast};
+use crate::preprocess::{PreparedImage, binarised, stretch_contrast};
 
 /// Why OCR failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,7 +64,8 @@ pub struct Recognized {
     pub passes: u32,
     /// Milliseconds spent in recognition.
     pub ocr_ms: u64,
-    /// The image turned upright, when orientation detection turned it; its boxes are in its frame.
+    /// The image the page was read from when it is not the one given (turned upright, or
+    /// binarised); its boxes are in its frame.
     pub turned: Option<PreparedImage>,
 }
 
@@ -162,6 +163,7 @@ impl OcrEngine {
             info: image.info,
             steps: vec![],
             sideways: false,
+            uneven: false,
         };
         let (page, confidence) = self.pass(&line, "7")?;
         let text = page.lines.iter().map(|line| line.text.as_str()).collect::<Vec<_>>().join(" ");
@@ -219,6 +221,17 @@ impl OcrEngine {
             }
         }
         let current = turned.as_ref().unwrap_or(image);
+        let mut binarised_won = None;
+        if current.uneven && weak(&page, confidence) {
+            let local = binarised(current);
+            let (second, second_confidence) = self.pass(&local, "6")?;
+            passes += 1;
+            if score(&second, second_confidence) > score(&page, confidence) {
+                (page, confidence) = (second, second_confidence);
+                binarised_won = Some(local);
+            }
+        }
+        let current = binarised_won.as_ref().unwrap_or(current);
         if weak(&page, confidence) {
             let stretched = PreparedImage { gray: stretch_contrast(&current.gray, 0.05, 0.5), ..current.clone() };
             let (second, second_confidence) = self.pass(&stretched, "6")?;
@@ -233,6 +246,8 @@ impl OcrEngine {
             page.height = i32::try_from(current.info.height).unwrap_or(i32::MAX);
         }
         let ocr_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        // The image the page was read from, when it is not the one given.
+        let turned = binarised_won.or(turned);
         Ok(Recognized { page, confidence, passes, ocr_ms, turned })
     }
 

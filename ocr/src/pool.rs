@@ -132,7 +132,12 @@ pub struct Engines {
 impl Engines {
     /// Starts the configured engine.
     pub fn new(config: &EngineConfig) -> Result<Self, OcrError> {
-        Ok(Self { config: config.clone(), primary: OcrEngine::new(config)?, others: HashMap::new(), language_pass: true })
+        Ok(Self {
+            config: config.clone(),
+            primary: OcrEngine::new(config)?,
+            others: HashMap::new(),
+            language_pass: true,
+        })
     }
 
     /// The configured engine.
