@@ -316,6 +316,12 @@ pub fn clean_name(name: &str) -> String {
             .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
     });
     text = SDN_BHD.replace_all(&text, "SDN BHD").into_owned();
+    // `SDN` is always followed by `BHD`; the rest went to the next line or to OCR.
+    if text.ends_with(" SDN") {
+        text.push_str(" BHD");
+    }
+    // `¥` is how Tesseract reads a bold `Y` (`D.I.¥.`).
+    text = text.replace('¥', "Y");
     let mut words: Vec<&str> = text.split_whitespace().collect();
     // Debris: no letter at all, or one stray letter that does not join the next word with `&`.
     let debris = |word: &str, next: Option<&&str>| {
@@ -329,6 +335,23 @@ pub fn clean_name(name: &str) -> String {
     }
     while words.len() > 1 && words.last().is_some_and(|word| debris(word, None)) {
         words.pop();
+    }
+    // Short debris after the word that ends a business name (`YONG CEN ENTERPRISE FU VE`).
+    let ends_name = |words: &[&str]| {
+        words.last().is_some_and(|last| {
+            ["BHD", "BHD.", "S/B", "ENTERPRISE", "TRADING", "RESTAURANT", "LTD", "INC", "LLC", "GMBH"].contains(last)
+        })
+    };
+    while words.len() > 2
+        && words
+            .last()
+            .is_some_and(|word| word.chars().count() <= 2 && *word != "CO" && !SHORT_NAME_WORDS.contains(word))
+    {
+        let kept = words.iter().rposition(|word| word.chars().count() > 2).map_or(0, |at| at + 1);
+        if !ends_name(&words[..kept]) {
+            break;
+        }
+        words.truncate(kept);
     }
     words.join(" ").trim_matches(|c: char| !c.is_alphanumeric() && c != ')' && c != '\'' && c != '.').to_owned()
 }
@@ -587,6 +610,9 @@ mod tests {
             ("ELKEN SERVICE SDN BHD (310184-X)", "ELKEN SERVICE SDN BHD"),
             ("MR. D.I.Y. (M) SON BHD", "MR. D.I.Y. (M) SDN BHD"),
             ("MEGAH RETAIL SBN BHO", "MEGAH RETAIL SDN BHD"),
+            ("MR. D.I.¥. (M) SDN BHD", "MR. D.I.Y. (M) SDN BHD"),
+            ("YONG CEN ENTERPRISE FU VE", "YONG CEN ENTERPRISE"),
+            ("ONE ONE THREE SEAFOOD RESTAURANT SDN", "ONE ONE THREE SEAFOOD RESTAURANT SDN BHD"),
             ("| FLUE BEAR TAVERN", "FLUE BEAR TAVERN"),
             ("5 ~ MIGUELS MEXICAN A", "MIGUELS MEXICAN"),
             ("KALAVERAS - BELLFLOWER", "KALAVERAS"),

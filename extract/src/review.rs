@@ -15,9 +15,6 @@ use crate::layout::Page;
 /// At most this many lines are re-read per receipt, bounding the extra cost.
 pub const MAX_LINES: usize = 8;
 
-/// A line read with at least this mean word confidence is not re-read for its date.
-const SURE_LINE: f64 = 0.93;
-
 /// A total at or above this confidence was confirmed (by cash minus change) and is not re-read.
 const CONFIRMED_TOTAL: f64 = 0.96;
 
@@ -33,21 +30,6 @@ static TOTAL_LIKE: LazyLock<Regex> = LazyLock::new(|| {
 /// Indices into `page.lines` to re-read, most useful first.
 pub fn lines_to_recheck(page: &Page, extraction: &Extraction) -> Vec<usize> {
     let mut picked = Vec::new();
-    // The line a date was read from, unless Tesseract was sure of it: one misread digit gives
-    // another valid date, which nothing else on the receipt can catch.
-    if extraction.date.is_some()
-        && let Some(row) = extraction.layout.fields.get("date")
-    {
-        picked.extend(
-            page.lines
-                .iter()
-                .enumerate()
-                .filter(|(_, line)| line.confidence < SURE_LINE && DATE_LIKE.is_match(&line.text))
-                .filter(|(_, line)| line.bbox.top >= row[1] - 2 && line.bbox.bottom <= row[3] + 2)
-                .map(|(index, _)| index)
-                .take(1),
-        );
-    }
     if extraction.date.is_none() {
         picked.extend(
             page.lines.iter().enumerate().filter(|(_, line)| DATE_LIKE.is_match(&line.text)).map(|(i, _)| i).take(3),
