@@ -32,7 +32,8 @@ use crate::views::{ReceiptView, TaskView};
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct UploadForm {
-    /// The receipt image: JPEG, PNG, WebP, TIFF, BMP or GIF, at most 25 MiB, 10,000 px a side, 40 MP.
+    /// The receipt: a PDF (at most 20 pages; its text layer is read, or its pages rendered) or a
+    /// JPEG, PNG, WebP, TIFF, BMP or GIF image (10,000 px a side, 40 MP); at most 25 MiB.
     #[schema(value_type = String, format = Binary, content_media_type = "application/octet-stream")]
     file: Vec<u8>,
 }

@@ -33,7 +33,7 @@ export function explain(error) {
     case 404: return 'It is not there any more (deleted, or never yours).';
     case 409: return detail ? `${detail.charAt(0).toUpperCase()}${detail.slice(1)}.` : 'That conflicts with what is stored.';
     case 413: return 'The file is too large (at most 25 MB).';
-    case 415: return 'That file is not an image we can read (JPEG, PNG, WebP, TIFF, BMP or GIF).';
+    case 415: return 'That file is not a receipt we can read (PDF, JPEG, PNG, WebP, TIFF, BMP or GIF).';
     case 429: return `Too many requests. Try again in ${error.retryAfter || 'a few'} seconds.`;
     case 503: return 'The service is busy or a part of it is down. Try again in a moment.';
     default: return detail || `Something went wrong on the server (${error.status}).`;

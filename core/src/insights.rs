@@ -365,6 +365,11 @@ pub fn summarize_aggregates(aggregates: SpendAggregates, top: usize) -> Insights
     }
 }
 
+/// Upper case, whitespace collapsed to single spaces, trimmed: the key merchants are grouped by.
+pub fn normalize_name(text: &str) -> String {
+    text.to_uppercase().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -471,9 +476,4 @@ mod tests {
         let insights = summarize(&[], day("2018-01-01"), day("2018-12-31"), 5);
         assert!(insights.by_month.is_empty() && insights.anomalies.is_empty() && insights.currency.is_none());
     }
-}
-
-/// Upper case, whitespace collapsed to single spaces, trimmed: the key merchants are grouped by.
-pub fn normalize_name(text: &str) -> String {
-    text.to_uppercase().split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -128,7 +128,7 @@ const scenarios = {
       { name: 'notes.txt', type: 'text/plain', bytes: Buffer.from('not a receipt') },
       { name: 'broken.png', type: 'image/png', bytes: Buffer.from('this is not really a PNG file') },
     ]);
-    await page.locator('.upload[data-state=failed]', { hasText: 'notes.txt' }).getByText('Not an image we can read').waitFor();
+    await page.locator('.upload[data-state=failed]', { hasText: 'notes.txt' }).getByText('Not a receipt file we can read').waitFor();
     const broken = page.locator('.upload[data-state=failed]', { hasText: 'broken.png' });
     await broken.waitFor();
     log('a broken image is refused with:', await broken.locator('.status').innerText());

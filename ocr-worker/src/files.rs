@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-/// File extensions treated as images when a folder is given.
-const IMAGE_EXTENSIONS: [&str; 9] = ["jpg", "jpeg", "png", "webp", "tif", "tiff", "bmp", "gif", "jfif"];
+/// File extensions treated as receipts when a folder is given.
+const IMAGE_EXTENSIONS: [&str; 10] = ["jpg", "jpeg", "png", "webp", "tif", "tiff", "bmp", "gif", "jfif", "pdf"];
 
 /// Files as given, plus the images directly inside each folder given, sorted by name.
 pub fn image_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {

@@ -583,7 +583,7 @@ mod tests {
             let shift = (y / line) * 7 % 13;
             for row in y..y + line {
                 for x in width / 10..width * 9 / 10 {
-                    if ((x + shift * line / 4) / (line / 2).max(1)) % 3 != 0 {
+                    if !((x + shift * line / 4) / (line / 2).max(1)).is_multiple_of(3) {
                         image.put_pixel(x, row, Luma([30]));
                     }
                 }

@@ -4,7 +4,7 @@
 import * as api from '../api.js';
 import { formatDate, formatMoney, h, pageHeading, replace } from '../dom.js';
 
-const ACCEPTED = ['image/jpeg', 'image/png', 'image/webp', 'image/tiff', 'image/bmp', 'image/gif'];
+const ACCEPTED = ['application/pdf', 'image/jpeg', 'image/png', 'image/webp', 'image/tiff', 'image/bmp', 'image/gif'];
 const STATUS_WORDS = { queued: 'Waiting for a reader…', processing: 'Reading the receipt…', done: 'Read', failed: 'Could not be read' };
 
 export function uploadPage(app) {
@@ -12,8 +12,8 @@ export function uploadPage(app) {
   const pick = h('input', { type: 'file', id: 'upload-files', multiple: true, accept: ACCEPTED.join(','), class: 'visually-hidden' });
   const camera = h('input', { type: 'file', id: 'upload-camera', accept: 'image/*', capture: 'environment', class: 'visually-hidden' });
   const zone = h('div', { class: 'dropzone' },
-    h('p', { class: 'dropzone-title' }, 'Drop receipt photos or scans here'),
-    h('p', { class: 'hint' }, 'JPEG, PNG, WebP, TIFF, BMP or GIF, up to 25 MB each. Several at once is fine.'),
+    h('p', { class: 'dropzone-title' }, 'Drop receipt photos, scans or PDFs here'),
+    h('p', { class: 'hint' }, 'PDF, JPEG, PNG, WebP, TIFF, BMP or GIF, up to 25 MB each. Several at once is fine.'),
     h('div', { class: 'actions' },
       h('label', { for: 'upload-files', class: 'button primary' }, 'Choose files'), pick,
       h('label', { for: 'upload-camera', class: 'button' }, 'Take a photo'), camera));
@@ -45,7 +45,7 @@ export function uploadPage(app) {
       item.dataset.state = 'failed';
       replace(status, file.type === 'image/heic' || /\.hei[cf]$/i.test(file.name)
         ? 'HEIC photos are not read yet: set the camera to “Most compatible” (JPEG) or export as JPEG.'
-        : 'Not an image we can read (JPEG, PNG, WebP, TIFF, BMP or GIF).');
+        : 'Not a receipt file we can read (PDF, JPEG, PNG, WebP, TIFF, BMP or GIF).');
       return;
     }
     replace(status, 'Waiting to upload…');
