@@ -522,11 +522,15 @@ fn words(rows: &[String], tally: &mut Tally) -> Option<&'static str> {
             .collect();
         tally.add(&countries, (*hits).min(3) as f64 * 0.7, format!("{language} words ({hits}, e.g. {first})"));
     }
-    languages
-        .iter()
-        .find(|(language, hits, _)| *language != "en" && *hits >= 2)
-        .or(languages.first())
-        .map(|(l, _, _)| *l)
+    // Another language needs two of its words, and no fewer than English has: one `BAR` on a
+    // Malaysian receipt (`BAR WANG RICE`) does not make it German.
+    let english = languages.iter().find(|(language, _, _)| *language == "en").map_or(0, |(_, hits, _)| *hits);
+    match languages.iter().find(|(language, _, _)| *language != "en") {
+        Some((language, hits, _)) if *hits >= 2 && *hits >= english => Some(*language),
+        _ if english > 0 => Some("en"),
+        Some((language, _, _)) => Some(*language),
+        None => None,
+    }
 }
 
 /// Infers the locale of upper-cased rows, with the account's settings as a prior.
@@ -663,6 +667,15 @@ mod tests {
         let american = infer(&rows("Seattle, WA 98101\nTOTAL $12.50"), &hint);
         assert_eq!(american.country.map(|c| c.code), Some("US"));
         assert_eq!(american.currency, Some(Currency::USD));
+    }
+
+    #[test]
+    fn one_foreign_word_does_not_change_the_language() {
+        let found = locale("BAR WANG RICE@PERMAS JAYA\nNETT TOTAL: $8.20\nCASH $8.20\nCHANGE $0.00\nTHANK YOU");
+        assert_eq!(found.language, Some("en"));
+        let french = locale("CAFE DE LA GARE\n12 RUE DE LA PAIX\n75002 PARIS\nTOTAL TTC 24,00\nMERCI DE VOTRE VISITE");
+        assert_eq!(french.language, Some("fr"));
+        assert_eq!(french.country.map(|c| c.code), Some("FR"));
     }
 
     #[test]

@@ -71,7 +71,7 @@ pub struct EngineArgs {
     pub no_gazetteer: bool,
     /// Preprocessing steps: a comma-separated list of crop, deskew, scale, sauvola; or default
     /// (crop, deskew, sauvola), all, none.
-    #[arg(long, default_value = "default")]
+    #[arg(long, env = "OCR_PREPROCESS", default_value = "default")]
     pub preprocess: finagent_ocr::preprocess::Steps,
     /// Do not read a receipt again in the language its words show.
     #[arg(long)]

@@ -173,10 +173,6 @@ pub fn preprocess_with(decoded: DynamicImage, info: ImageInfo, enabled: Steps) -
     let binary = sauvola(&small, 31, 0.3);
     let sideways = looks_sideways(&binary);
     let skew = if enabled.deskew && !sideways { estimate_skew(&binary) } else { 0.0 };
-    if skew.abs() >= MIN_SKEW_DEGREES {
-        gray = rotate(&gray, -skew, background(&gray));
-        steps.push(format!("deskewed {skew:.1}°"));
-    }
     let line = line_height(&binary).map(|height| height / analysis_scale);
     let (width, height) = gray.dimensions();
     let mut scale = match line {
@@ -196,6 +192,11 @@ pub fn preprocess_with(decoded: DynamicImage, info: ImageInfo, enabled: Steps) -
     if scale != 1.0 {
         gray = resize(&gray, scale);
         steps.push(format!("scaled ×{scale:.2}"));
+    }
+    // Rotated after scaling: a large scan is reduced first, so the resampling costs little.
+    if skew.abs() >= MIN_SKEW_DEGREES {
+        gray = rotate(&gray, -skew, background(&gray));
+        steps.push(format!("deskewed {skew:.1}°"));
     }
     let uneven = enabled.sauvola && unevenly_lit(&small);
     // A receipt is about 3.15 inches wide; assume it fills most of the (cropped) frame.
