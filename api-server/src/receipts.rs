@@ -313,14 +313,18 @@ pub async fn correct(
         let read = receipt.result.as_ref().unwrap_or(&result);
         let keys = finagent_extract::memory::fingerprints(read);
         if !keys.is_empty() {
-            finagent_platform::store::MerchantMemoryStore::remember_merchant(
+            // The correction is saved; remembering it is a bonus whose failure is only logged.
+            match finagent_platform::store::MerchantMemoryStore::remember_merchant(
                 &state.store,
                 caller.0.user_id,
                 &keys,
                 &remembered,
             )
-            .await?;
-            tracing::info!(receipt.id = %id, fingerprints = keys.len(), "merchant correction remembered");
+            .await
+            {
+                Ok(()) => tracing::info!(receipt.id = %id, fingerprints = keys.len(), "merchant correction remembered"),
+                Err(error) => tracing::warn!(receipt.id = %id, %error, "failed to remember the merchant correction"),
+            }
         }
     }
     receipt.corrected = Some(result);

@@ -16,6 +16,26 @@ use finagent_core::receipt::ReceiptResult;
 
 /// Header lines shorter than this (letters and digits) are too common to identify a merchant.
 pub const MIN_LINE_KEY: usize = 8;
+
+/// Lines every receipt may print, whoever issued it: never a merchant's fingerprint.
+const GENERIC_LINES: [&str; 16] = [
+    "TAXINVOICE",
+    "SIMPLIFIEDTAXINVOICE",
+    "OFFICIALRECEIPT",
+    "CASHRECEIPT",
+    "CASHBILL",
+    "RECEIPT",
+    "INVOICE",
+    "THANKYOU",
+    "THANKYOUCOMEAGAIN",
+    "THANKYOUPLEASECOMEAGAIN",
+    "WELCOME",
+    "CUSTOMERCOPY",
+    "MERCHANTCOPY",
+    "DUPLICATE",
+    "SALESRECEIPT",
+    "GUESTCHECK",
+];
 /// How many lines from the top count as the header.
 pub const HEADER_LINES: usize = 8;
 
@@ -53,7 +73,9 @@ pub fn fingerprints(result: &ReceiptResult) -> Vec<String> {
         let digits = key.chars().filter(char::is_ascii_digit).count();
         // A line of mostly digits, or one with a price or a date, is about this purchase, not
         // about the merchant.
-        if key.len() >= MIN_LINE_KEY && digits * 2 < key.len() && !PRICE.is_match(line) {
+        let generic =
+            GENERIC_LINES.iter().any(|generic| key == *generic || key.starts_with("GSTREG") || key.starts_with("TEL"));
+        if key.len() >= MIN_LINE_KEY && digits * 2 < key.len() && !PRICE.is_match(line) && !generic {
             keys.insert(format!("line:{key}"));
         }
     }
@@ -105,6 +127,9 @@ mod tests {
         assert!(keys.contains(&"addr:2710COLBYAVEEVERETTWA98201".to_owned()), "{keys:?}");
         // Short lines, dates and amounts are not fingerprints.
         assert!(keys.contains(&"line:SUSHIMAN".to_owned()), "{keys:?}");
+        let generic =
+            ReceiptResult { text: "TAX INVOICE\nOFFICIAL RECEIPT\nThank you".to_owned(), ..ReceiptResult::default() };
+        assert!(fingerprints(&generic).is_empty(), "{:?}", fingerprints(&generic));
         assert!(
             !keys.iter().any(|key| key.contains("0511") || key.contains("2455") || key.contains("LOGO")),
             "{keys:?}"

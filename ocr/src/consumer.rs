@@ -31,6 +31,10 @@ use crate::pool::{EnginePool, ProcessError};
 pub const STORE_RETRY_FIRST: Duration = Duration::from_millis(250);
 /// The longest wait between retries of a store operation.
 pub const STORE_RETRY_MAX: Duration = Duration::from_secs(5);
+/// How long a store operation is retried before the job fails as retryable (and is delivered
+/// again later): stores report some permanent errors as unavailability too, and a slot must not
+/// hang on one forever.
+pub const STORE_OUTAGE_LIMIT: Duration = Duration::from_secs(600);
 
 /// Why a job did not finish.
 #[derive(Debug)]
@@ -212,7 +216,9 @@ impl<Q: JobQueue, S: ReceiptStore + BlobStore + WebhookStore + UserStore + Merch
                     }
                     return Ok(value);
                 }
-                Err(StoreError::Unavailable(reason)) => {
+                Err(StoreError::Unavailable(reason))
+                    if since.is_none_or(|since| since.elapsed() < STORE_OUTAGE_LIMIT) =>
+                {
                     let started = *since.get_or_insert_with(Instant::now);
                     tracing::warn!(store.operation = what, %reason, outage_ms = started.elapsed().as_millis() as u64, retry.after_ms = wait.as_millis() as u64, "the store is unreachable; retrying");
                     self.metrics.jobs.with_label_values(&["store_retry"]).inc();
@@ -225,7 +231,8 @@ impl<Q: JobQueue, S: ReceiptStore + BlobStore + WebhookStore + UserStore + Merch
     }
 
     async fn handle(&self, delivery: Delivery) {
-        let job = &delivery.job;
+        // Heartbeats run until the job is settled, recording its outcome included: a store outage
+        // while a failure is recorded must not let another worker take the job.
         let heartbeat = async {
             loop {
                 tokio::time::sleep(self.heartbeat_every).await;
@@ -234,6 +241,14 @@ impl<Q: JobQueue, S: ReceiptStore + BlobStore + WebhookStore + UserStore + Merch
                 }
             }
         };
+        tokio::select! {
+            () = self.settle(&delivery) => {}
+            () = heartbeat => unreachable!("the heartbeat loop never ends"),
+        }
+    }
+
+    async fn settle(&self, delivery: &Delivery) {
+        let job = &delivery.job;
         let outcome = if delivery.deliveries > finagent_core::job::MAX_DELIVERIES {
             // Every worker that took this job died on it (killed, out of memory): do not run it again.
             Err(Failure::retryable(
@@ -241,14 +256,11 @@ impl<Q: JobQueue, S: ReceiptStore + BlobStore + WebhookStore + UserStore + Merch
                 format!("abandoned by {} workers that stopped while processing it", delivery.deliveries - 1),
             ))
         } else {
-            tokio::select! {
-                outcome = self.process(&delivery) => outcome,
-                () = heartbeat => unreachable!("the heartbeat loop never ends"),
-            }
+            self.process(delivery).await
         };
         match outcome {
             Ok(()) => {
-                if let Err(error) = self.queue.ack(&delivery).await {
+                if let Err(error) = self.queue.ack(delivery).await {
                     tracing::warn!(%error, "failed to acknowledge; the job will be redelivered and its result overwritten");
                 }
                 self.metrics.jobs.with_label_values(&["done"]).inc();
@@ -264,7 +276,7 @@ impl<Q: JobQueue, S: ReceiptStore + BlobStore + WebhookStore + UserStore + Merch
                     .await;
                 match marked {
                     Ok(_) => {
-                        if let Err(error) = self.queue.ack(&delivery).await {
+                        if let Err(error) = self.queue.ack(delivery).await {
                             tracing::warn!(%error, "failed to acknowledge; the job will be redelivered and fail again");
                         }
                         self.metrics.jobs.with_label_values(&["failed"]).inc();
@@ -275,7 +287,7 @@ impl<Q: JobQueue, S: ReceiptStore + BlobStore + WebhookStore + UserStore + Merch
                     }
                 }
             }
-            Err(Failure { code, reason, permanent: false }) => match self.queue.fail(&delivery, &reason).await {
+            Err(Failure { code, reason, permanent: false }) => match self.queue.fail(delivery, &reason).await {
                 Ok(Failed::Retrying { after }) => {
                     tracing::warn!(%reason, retry.after_ms = after.as_millis() as u64, "job failed; will retry");
                     self.metrics.jobs.with_label_values(&["retried"]).inc();
@@ -330,13 +342,14 @@ impl<Q: JobQueue, S: ReceiptStore + BlobStore + WebhookStore + UserStore + Merch
         })?;
         self.metrics.ocr_seconds.observe(started.elapsed().as_secs_f64());
         // What the owner taught about this merchant by correcting an earlier receipt.
+        // The memory is a hint: a record that cannot be read is logged and the receipt stands.
         let keys = memory::fingerprints(&result);
-        if let Some(remembered) = self
-            .persist("recall the merchant", || self.store.recall_merchant(job.owner_id, &keys))
-            .await
-            .map_err(internal)?
-        {
-            memory::apply(&mut result, &remembered);
+        match self.persist("recall the merchant", || self.store.recall_merchant(job.owner_id, &keys)).await {
+            Ok(Some(remembered)) => memory::apply(&mut result, &remembered),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, "failed to read the merchant memory; the receipt keeps its extraction")
+            }
         }
         self.persist("store the result", || self.store.store_result(job.receipt_id, &result)).await.map_err(internal)
     }

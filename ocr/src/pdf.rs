@@ -28,8 +28,12 @@ pub const TEXT_DPI: f64 = 200.0;
 pub const RENDER_DPI: f64 = 300.0;
 /// Most pixels a rendered page may have.
 pub const MAX_RENDER_PIXELS: f64 = 16_000_000.0;
+/// Longest side of a rendered page, in pixels (below the image side limit).
+pub const MAX_RENDER_SIDE: f64 = 9_000.0;
 /// Deadline of each Poppler command.
 pub const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Address space a Poppler command may use, in bytes.
+pub const MAX_TOOL_MEMORY: u64 = 1 << 30;
 /// Most bytes a Poppler command may print.
 pub const MAX_TOOL_OUTPUT: usize = 64 * 1024 * 1024;
 /// Most pages rendered for OCR.
@@ -59,13 +63,15 @@ impl PdfError {
 
 /// Runs a Poppler tool with `input` on its standard input, under the deadline and output cap.
 fn run_tool(program: &'static str, args: &[&str], input: &[u8]) -> Result<Vec<u8>, PdfError> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|_| PdfError::Missing(program))?;
+    // Under `prlimit` (util-linux) where there is one, Poppler gets at most 1 GiB of address space.
+    let piped =
+        |command: &mut Command| command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    let limited =
+        piped(Command::new("prlimit").arg(format!("--as={MAX_TOOL_MEMORY}")).arg("--").arg(program).args(args));
+    let mut child = match limited {
+        Ok(child) => child,
+        Err(_) => piped(Command::new(program).args(args)).map_err(|_| PdfError::Missing(program))?,
+    };
     let mut stdin = child.stdin.take().ok_or(PdfError::Missing(program))?;
     let input = input.to_vec();
     let writer = std::thread::spawn(move || {
@@ -94,13 +100,20 @@ fn run_tool(program: &'static str, args: &[&str], input: &[u8]) -> Result<Vec<u8
                 return Err(PdfError::Timeout(program, TOOL_TIMEOUT));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(error) => return Err(PdfError::Unreadable(program, error.to_string())),
+            Err(error) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(PdfError::Unreadable(program, error.to_string()));
+            }
         }
     };
     let _ = writer.join();
     let output = reader.join().ok().and_then(Result::ok).unwrap_or_default();
     let message = errors.join().unwrap_or_default();
     if !status.success() {
+        if message.contains("failed to execute") {
+            return Err(PdfError::Missing(program));
+        }
         let reason = message.lines().next().unwrap_or("it exited with an error").trim().to_owned();
         return Err(PdfError::Unreadable(program, reason));
     }
@@ -178,7 +191,10 @@ pub fn page_from_pdftotext(tsv: &str) -> Option<Page> {
 /// grayscale PNG.
 pub fn render_page(bytes: &[u8], page: usize, width_points: f64, height_points: f64) -> Result<Vec<u8>, PdfError> {
     let inches = (width_points / 72.0).max(0.1) * (height_points / 72.0).max(0.1);
-    let dpi = RENDER_DPI.min((MAX_RENDER_PIXELS / inches).sqrt()).max(50.0).round();
+    let longest_inches = (width_points.max(height_points) / 72.0).max(0.1);
+    // Within the pixel budget, and within the image side limit the rendering is checked against.
+    let dpi =
+        RENDER_DPI.min((MAX_RENDER_PIXELS / inches).sqrt()).min(MAX_RENDER_SIDE / longest_inches).max(1.0).floor();
     let (page, dpi) = (page.to_string(), format!("{dpi}"));
     run_tool("pdftoppm", &["-q", "-r", &dpi, "-gray", "-png", "-f", &page, "-l", &page, "-"], bytes)
 }

@@ -314,7 +314,8 @@ fn read_pdf(
     let pages = info.pages.min(pdf::MAX_RENDERED_PAGES);
     for number in 1..=pages {
         let clock = Instant::now();
-        let png = pdf::render_page(bytes, number, f64::from(info.width_points), f64::from(info.height_points))?;
+        let (width_points, height_points) = info.page_points.get(number - 1).copied().unwrap_or((612.0, 792.0));
+        let png = pdf::render_page(bytes, number, f64::from(width_points), f64::from(height_points))?;
         let limits = ImageLimits { max_bytes: pdf::MAX_TOOL_OUTPUT, ..ImageLimits::default() };
         let prepared = preprocess::prepare_with(&png, &limits, steps)?;
         preprocess_ms += elapsed_ms(clock);

@@ -44,10 +44,12 @@ impl Default for PdfLimits {
 }
 
 /// What the checks found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PdfInfo {
     /// Pages.
     pub pages: usize,
+    /// Each page's width and height, in points.
+    pub page_points: Vec<(f32, f32)>,
     /// Width of the first page in points.
     pub width_points: u32,
     /// Height of the first page in points.
@@ -65,7 +67,11 @@ fn page_size(document: &Document, page: lopdf::ObjectId) -> Option<(f32, f32)> {
         let media_box =
             current.get(b"MediaBox").ok().and_then(|o| document.dereference(o).ok()).map(|(_, o)| o.clone());
         if let Some(Object::Array(values)) = media_box {
-            let numbers: Vec<f32> = values.iter().filter_map(|value| value.as_float().ok()).collect();
+            // Each number may itself be a reference (`[0 0 5 0 R 6 0 R]`).
+            let numbers: Vec<f32> = values
+                .iter()
+                .filter_map(|value| document.dereference(value).ok().and_then(|(_, value)| value.as_float().ok()))
+                .collect();
             if numbers.len() == 4 {
                 return Some(((numbers[2] - numbers[0]).abs(), (numbers[3] - numbers[1]).abs()));
             }
@@ -109,7 +115,7 @@ pub fn inspect(bytes: &[u8], limits: &PdfLimits) -> Result<PdfInfo, ImageError> 
     if pages.len() > limits.max_pages {
         return Err(limit(format!("it has {} pages, above the limit of {}", pages.len(), limits.max_pages)));
     }
-    let mut first = None;
+    let mut sizes = Vec::with_capacity(pages.len());
     let mut budget = limits.max_content_bytes;
     for page in pages.values() {
         let (width, height) = page_size(&document, *page).unwrap_or((612.0, 792.0));
@@ -119,14 +125,19 @@ pub fn inspect(bytes: &[u8], limits: &PdfLimits) -> Result<PdfInfo, ImageError> 
                 limits.max_page_points
             )));
         }
-        first.get_or_insert((width, height));
+        sizes.push((width, height));
         let content = document.get_page_content_with_limit(*page, budget).map_err(|_| {
             limit(format!("its pages decompress to more than {} bytes (a PDF bomb?)", limits.max_content_bytes))
         })?;
         budget = budget.saturating_sub(content.len());
     }
-    let (width, height) = first.unwrap_or((612.0, 792.0));
-    Ok(PdfInfo { pages: pages.len(), width_points: width.round() as u32, height_points: height.round() as u32 })
+    let (width, height) = sizes.first().copied().unwrap_or((612.0, 792.0));
+    Ok(PdfInfo {
+        pages: pages.len(),
+        page_points: sizes,
+        width_points: width.round() as u32,
+        height_points: height.round() as u32,
+    })
 }
 
 /// Test PDFs written with `lopdf`: a text receipt, an image-only scan, and bombs.
