@@ -140,22 +140,22 @@ async fn pdf_text_receipt_is_read_from_its_text_layer_with_us_conventions() {
 async fn pdf_scanned_receipt_is_rendered_and_read_by_ocr() {
     let server = Server::start(&[]);
     let client = Client::new(&server, "pdfscan");
-    // A real receipt photo (SROIE) wrapped in a PDF as a scanner would.
-    let jpeg = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../ocr-worker/tests/fixtures/receipts/000.jpg"))
-        .expect("fixture");
-    let (width, height) = image::ImageReader::new(std::io::Cursor::new(&jpeg))
-        .with_guessed_format()
-        .expect("format")
-        .into_dimensions()
-        .expect("dimensions");
-    let pdf = samples::scanned_pdf(&jpeg, width, height, 3);
+    // A scan: the receipt printed, scanned at 300 dpi to JPEG, and the JPEG wrapped in a PDF
+    // without any text layer.
+    let png = render(&samples::text_pdf(&US_RECEIPT), 300);
+    let scan = image::load_from_memory(&png).expect("png").to_luma8();
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&scan).expect("jpeg");
+    let pdf = samples::scanned_pdf(&jpeg, scan.width(), scan.height(), 1);
     let receipt = client.read(&pdf, "pdf", "application/pdf");
     let result = &receipt["result"];
-    assert_eq!(result["total"], "9.00", "{result}");
-    assert_eq!(result["date"], "2018-12-25", "{result}");
-    assert_eq!(result["currency"], "MYR", "{result}");
+    assert_eq!(receipt["content_type"], "application/pdf", "{receipt}");
+    assert_eq!(result["total"], "18.17", "{result}");
+    assert_eq!(result["date"], "2018-05-11", "{result}");
+    assert_eq!(result["currency"], "USD", "{result}");
     let steps = result["debug"]["preprocessing"].to_string();
-    assert!(steps.contains("PDF scan"), "{steps}");
+    assert!(steps.contains("PDF scan"), "read by OCR, not from a text layer: {steps}");
+    assert_eq!(result["debug"]["ocr_languages"], "eng", "{result}");
 }
 
 #[tokio::test]

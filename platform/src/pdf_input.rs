@@ -189,7 +189,7 @@ pub mod samples {
         finish(document, vec![page.into()], pages_id, true)
     }
 
-    /// A one-page PDF holding only a JPEG (a scan), drawn over the whole page.
+    /// A one-page PDF holding only a JPEG (a scan at 300 dpi), drawn over the whole page.
     pub fn scanned_pdf(jpeg: &[u8], width: u32, height: u32, components: u8) -> Vec<u8> {
         let mut document = Document::with_version("1.5");
         let pages_id = document.new_object_id();
@@ -202,8 +202,9 @@ pub mod samples {
             jpeg.to_vec(),
         );
         let image_id = document.add_object(image);
-        // 150 dpi: width px → width × 72 / 150 points.
-        let (page_width, page_height) = (f64::from(width) * 72.0 / 150.0, f64::from(height) * 72.0 / 150.0);
+        // Scanned at 300 dpi: width px → width × 72 / 300 points, so rendering at 300 dpi gives
+        // back the scan's own pixels.
+        let (page_width, page_height) = (f64::from(width) * 72.0 / 300.0, f64::from(height) * 72.0 / 300.0);
         let operations = vec![
             Operation::new("q", vec![]),
             Operation::new("cm", vec![page_width.into(), 0.into(), 0.into(), page_height.into(), 0.into(), 0.into()]),
