@@ -108,7 +108,7 @@ async fn hostile_uploads_get_clear_errors_and_leave_nothing_behind() {
         png
     };
     for (bytes, expected, why) in [
-        (b"just some text, not an image".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "not a supported image"),
+        (b"just some text, not an image".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "not a supported receipt file"),
         (Vec::new(), StatusCode::UNPROCESSABLE_ENTITY, "empty"),
         (truncated_jpeg[..1000].to_vec(), StatusCode::UNPROCESSABLE_ENTITY, ""),
         (vec![0u8; 5000], StatusCode::PAYLOAD_TOO_LARGE, "above the limit"),

@@ -87,7 +87,7 @@ fn extract_prints_one_json_line_per_image_and_reports_bad_files() {
         assert!(lines[0].get(field).is_some(), "missing {field}");
     }
     assert_eq!(lines[0]["total"], "14.10");
-    assert!(lines[1]["error"].as_str().is_some_and(|e| e.contains("not a supported image")), "{}", lines[1]);
+    assert!(lines[1]["error"].as_str().is_some_and(|e| e.contains("not a supported receipt file")), "{}", lines[1]);
 }
 
 /// Runs `ocr-worker evaluate` and returns its report.
