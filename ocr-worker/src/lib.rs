@@ -76,6 +76,13 @@ pub struct EngineArgs {
     /// Do not read a receipt again in the language its words show.
     #[arg(long)]
     pub no_language_pass: bool,
+    /// Read text with PP-OCR networks from this folder (`*_det_*.onnx`, `*_rec_*.onnx`) instead
+    /// of Tesseract; needs `--onnxruntime`.
+    #[arg(long, env = "OCR_PPOCR_MODELS", requires = "onnxruntime")]
+    pub ppocr_models: Option<PathBuf>,
+    /// The ONNX Runtime shared library PP-OCR runs on.
+    #[arg(long, env = "ORT_DYLIB_PATH")]
+    pub onnxruntime: Option<PathBuf>,
 }
 
 impl EngineArgs {
@@ -89,6 +96,12 @@ impl EngineArgs {
             limits: ImageLimits::default(),
             steps: self.preprocess,
             language_pass: !self.no_language_pass,
+            ppocr: match (&self.ppocr_models, &self.onnxruntime) {
+                (Some(models), Some(runtime)) => {
+                    Some(finagent_ocr::ppocr::PpOcrConfig { models: models.clone(), runtime: runtime.clone() })
+                }
+                _ => None,
+            },
         };
         Ok(EnginePool::start(config, Arc::new(self.gazetteer()))?)
     }

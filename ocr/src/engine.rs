@@ -36,6 +36,9 @@ pub enum OcrError {
     /// The text output was not UTF-8 or absent.
     #[error("failed to read tesseract's output")]
     Output,
+    /// The PP-OCR runtime or a network could not be loaded or run.
+    #[error("PP-OCR failed: {0}")]
+    Model(String),
 }
 
 /// What the engine needs to start.

@@ -6,6 +6,7 @@
 //!   per-receipt language pass;
 //! - [`pdf`]: PDF receipts — the text layer when there is one, otherwise pages rendered by Poppler
 //!   and read by OCR;
+//! - [`ppocr`]: PaddleOCR's PP-OCRv4 networks through ONNX Runtime, the reader for phone photos;
 //! - [`pool`]: a fixed pool of OCR threads, each owning its engines, with a per-image time limit;
 //! - [`consumer`]: the job consumer that takes jobs from the queue and stores results.
 //!
@@ -16,4 +17,5 @@ pub mod consumer;
 pub mod engine;
 pub mod pdf;
 pub mod pool;
+pub mod ppocr;
 pub mod preprocess;

@@ -14,13 +14,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use finagent_core::receipt::{ReceiptResult, Timings};
+use finagent_core::receipt::{EngineInfo, ReceiptResult, Timings};
 use finagent_extract::{self as extract, Context, Extraction, Gazetteer, LocaleHint, Page, date, review};
 use finagent_platform::image_input::{self, ImageError, ImageLimits, MediaType};
 use finagent_platform::pdf_input;
 
 use crate::engine::{EngineConfig, OcrEngine, OcrError};
 use crate::pdf::{self, PdfError};
+use crate::ppocr::{PpOcr, PpOcrConfig};
 use crate::preprocess::{self, PreparedImage};
 
 /// Why an image produced no result.
@@ -72,6 +73,8 @@ pub struct PoolConfig {
     pub steps: preprocess::Steps,
     /// Whether a receipt whose words show another language is read again in it.
     pub language_pass: bool,
+    /// Read images with PP-OCR instead of Tesseract (which then only detects orientation).
+    pub ppocr: Option<PpOcrConfig>,
 }
 
 impl Default for PoolConfig {
@@ -83,6 +86,7 @@ impl Default for PoolConfig {
             limits: ImageLimits::default(),
             steps: preprocess::Steps::default(),
             language_pass: true,
+            ppocr: None,
         }
     }
 }
@@ -127,6 +131,7 @@ pub struct Engines {
     primary: OcrEngine,
     others: HashMap<String, Option<OcrEngine>>,
     language_pass: bool,
+    reader: Option<PpOcr>,
 }
 
 impl Engines {
@@ -137,7 +142,27 @@ impl Engines {
             primary: OcrEngine::new(config)?,
             others: HashMap::new(),
             language_pass: true,
+            reader: None,
         })
+    }
+
+    /// The engines a pool thread with `config` owns.
+    pub fn for_pool(config: &PoolConfig) -> Result<Self, OcrError> {
+        let mut engines = Self::new(&config.engine)?;
+        engines.language_pass = config.language_pass;
+        if let Some(ppocr) = &config.ppocr {
+            engines.reader = Some(PpOcr::new(ppocr)?);
+        }
+        Ok(engines)
+    }
+
+    /// The engine that reads the text, for the result's record.
+    pub fn info(&self) -> EngineInfo {
+        if self.reader.is_some() {
+            EngineInfo { name: "pp-ocr".to_owned(), version: "PP-OCRv4".to_owned() }
+        } else {
+            self.primary.info().clone()
+        }
     }
 
     /// The configured engine.
@@ -234,6 +259,9 @@ fn read_image(
     context: Context<'_>,
     extract_time: &mut Duration,
 ) -> Result<Reading, ProcessError> {
+    if engines.reader.is_some() {
+        return read_with_ppocr(engines, prepared, context, extract_time);
+    }
     let first = read_prepared(engines.primary(), prepared, context, extract_time)?;
     if !engines.language_pass {
         return Ok(first);
@@ -246,6 +274,57 @@ fn read_image(
     let mut chosen = if better { second } else { first };
     chosen.passes = passes;
     Ok(chosen)
+}
+
+/// Reads one prepared image with PP-OCR: turned upright first when its ink runs in columns and
+/// Tesseract's orientation detection agrees.
+fn read_with_ppocr(
+    engines: &mut Engines,
+    prepared: &PreparedImage,
+    context: Context<'_>,
+    extract_time: &mut Duration,
+) -> Result<Reading, ProcessError> {
+    let mut image = prepared.clone();
+    let mut turned = false;
+    if prepared.sideways
+        && let Some(quarter_turns) = engines.primary().detect_orientation(prepared)?
+    {
+        image = prepared.rotated(quarter_turns);
+        image.offset = (0, 0);
+        image.scale = prepared.scale;
+        turned = true;
+    }
+    let Some(reader) = engines.reader.as_mut() else { return Err(OcrError::Recognize.into()) };
+    let (lines, _) = reader.read(&image.gray)?;
+    let (width, height) = image.gray.dimensions();
+    let unscale = |value: i32| (value as f32 / image.scale).round() as i32;
+    let mut page = Page {
+        lines: lines
+            .into_iter()
+            .map(|mut line| {
+                line.bbox = extract::BoundingBox {
+                    left: unscale(line.bbox.left),
+                    top: unscale(line.bbox.top),
+                    right: unscale(line.bbox.right),
+                    bottom: unscale(line.bbox.bottom),
+                };
+                line
+            })
+            .collect(),
+        width: i32::try_from(width).map_or(i32::MAX, unscale),
+        height: i32::try_from(height).map_or(i32::MAX, unscale),
+    };
+    if !turned {
+        page.shift(image.offset);
+        if image.offset != (0, 0) {
+            page.width = i32::try_from(image.info.width).unwrap_or(i32::MAX);
+            page.height = i32::try_from(image.info.height).unwrap_or(i32::MAX);
+        }
+    }
+    let clock = Instant::now();
+    let extraction = extract::extract_with(&page, context);
+    *extract_time += clock.elapsed();
+    Ok(Reading { page, extraction, image, language: "pp-ocr".to_owned(), passes: 1 })
 }
 
 /// Runs one receipt file (an image or a PDF) through the whole pipeline on the calling thread.
@@ -280,7 +359,7 @@ pub fn process_image(
         extract_ms,
         total_ms,
     };
-    let mut result = extraction.into_result(engines.primary().info().clone(), timings);
+    let mut result = extraction.into_result(engines.info(), timings);
     if let Some(debug) = result.debug.as_mut() {
         debug.ocr_languages = language;
         debug.preprocessing = steps;
@@ -410,9 +489,8 @@ fn run_thread(
     receiver: &Mutex<mpsc::Receiver<Task>>,
     ready: &mpsc::Sender<Result<(), OcrError>>,
 ) {
-    let mut engine = match Engines::new(&config.engine) {
-        Ok(mut engine) => {
-            engine.language_pass = config.language_pass;
+    let mut engine = match Engines::for_pool(config) {
+        Ok(engine) => {
             let _ = ready.send(Ok(()));
             engine
         }
@@ -437,8 +515,7 @@ fn run_thread(
         }));
         let outcome = outcome.unwrap_or_else(|_| {
             tracing::error!("the OCR engine panicked; starting a fresh one");
-            if let Ok(mut fresh) = Engines::new(&config.engine) {
-                fresh.language_pass = config.language_pass;
+            if let Ok(fresh) = Engines::for_pool(config) {
                 engine = fresh;
             }
             Err(ProcessError::Crashed)
