@@ -64,8 +64,22 @@ static DAY_MONTH_NAME: LazyLock<Regex> = LazyLock::new(|| {
     .unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
 });
 static MONTH_NAME_DAY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:^|[^A-Z])([A-Z]{3}[A-ZÄÉÈÛÇ]*)\.?\s*(\d{1,2})(?:,?\s+(\d{4})|\s*'\s*(\d{2}))(?:[^\d]|$)")
+    Regex::new(r"(?i)(?:^|[^A-Z])([A-Z]{3}[A-ZÄÉÈÛÇ]*)\.?\s*(\d{1,2})(?:(?:,\s*|\s+)(\d{4})|\s*'\s*(\d{2}))(?:[^\d]|$)")
         .unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
+});
+// A time printed against the year, with no space (`12/29/20178:38PM`, `09/10/173:28PM`,
+// `Jan 28,20185:48`): a space goes back between them before dates are read.
+static YEAR_THEN_TIME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(^|[^\d])(20[0-2]\d)(\d{1,2}:[0-5]\d)").unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
+});
+static SHORT_YEAR_THEN_TIME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(\d{1,2}[/.\-]\d{1,2}[/.\-])(\d{2})(\d{1,2}:[0-5]\d)")
+        .unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
+});
+// A slashed date run into the number before it (`Order986206/08/19`): read only when the line
+// holds no other date.
+static SLASHED_ANYWHERE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?:[^\d]|$)").unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
 });
 static COMPACT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:^|[^\d])(20\d{2})(\d{2})(\d{2})(?:[^\d]|$)")
@@ -196,12 +210,29 @@ pub fn dates_in(text: &str, month_first: bool) -> Vec<FoundDate> {
 /// Every date in `text`, left to right, with the byte range it was printed in.
 pub fn date_spans(text: &str, month_first: bool) -> Vec<(FoundDate, std::ops::Range<usize>)> {
     let text = fix_digit_confusions(text);
+    let text = YEAR_THEN_TIME.replace_all(&text, "$1$2 $3");
+    let text = SHORT_YEAR_THEN_TIME.replace_all(&text, "$1$2 $3").into_owned();
     let mut found: Vec<(usize, usize, FoundDate)> = Vec::new();
-    for captures in NUMERIC.iter().flat_map(|pattern| pattern.captures_iter(&text)) {
-        let (Some(a), Some(b), Some(c)) = (captures.get(1), captures.get(3), captures.get(5)) else {
+    let slashed_anywhere = || SLASHED_ANYWHERE.captures_iter(&text).map(|captures| (captures, "/"));
+    let numeric: Vec<(regex::Captures<'_>, &str)> = NUMERIC
+        .iter()
+        .flat_map(|pattern| pattern.captures_iter(&text))
+        .map(|captures| {
+            let separator = captures.get(2).map_or("", |m| m.as_str());
+            (captures, separator)
+        })
+        .collect();
+    let numeric = if numeric.is_empty() { slashed_anywhere().collect() } else { numeric };
+    for (captures, separator) in numeric {
+        let (a, b, c) = if captures.len() == 6 {
+            (captures.get(1), captures.get(3), captures.get(5))
+        } else {
+            (captures.get(1), captures.get(2), captures.get(3))
+        };
+        let (Some(a), Some(b), Some(c)) = (a, b, c) else {
             continue;
         };
-        if captures[2] != captures[4] {
+        if captures.len() == 6 && captures.get(4).map(|m| m.as_str()) != Some(separator) {
             continue;
         }
         let (a_text, b_text, c_text) = (a.as_str(), b.as_str(), c.as_str());
@@ -329,6 +360,20 @@ mod tests {
         assert_eq!(&text[spans[0].1.clone()], "25/12/2018");
         let text = "Dec 25, 2018 10:00";
         assert_eq!(&text[date_spans(text, false)[0].1.clone()], "Dec 25, 2018");
+    }
+
+    #[test]
+    fn dates_run_into_their_neighbours_are_read() {
+        for (text, want) in [
+            ("12/29/20178:38:16PM GUESTS 1", ymd(2017, 12, 29)),
+            ("09/10/173:28PM", ymd(2017, 9, 10)),
+            ("0rder986206/08/1911:45AM", ymd(2019, 6, 8)),
+            ("17-Feb-20189:41:47A", ymd(2018, 2, 17)),
+            ("Date: Jan 28,20185:48:07 PM", ymd(2018, 1, 28)),
+            ("6000 SvrCk:111:23a03/12/19", ymd(2019, 3, 12)),
+        ] {
+            assert_eq!(dates_in(text, true).first().map(|found| found.date), Some(want), "{text:?}");
+        }
     }
 
     #[test]
