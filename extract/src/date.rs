@@ -59,7 +59,7 @@ static NUMERIC: LazyLock<[Regex; 3]> = LazyLock::new(|| {
 });
 static DAY_MONTH_NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)(?:^|[^\d])(\d{1,2})(?:ST|ND|RD|TH|ER)?[\s\-/.]*([A-ZÄÉÈÛÇ]{3,9})[\s\-/.,]*(\d{4}|\d{2})(?:[^\d]|$)",
+        r"(?i)(?:^|[^\d])(\d{1,2})(?:ST|ND|RD|TH|ER)?[\s\-/.]*([A-ZÄÉÈÛÇ]{3,9})[\s\-/.,']*(\d{4}|\d{2})(?:[^\d]|$)",
     )
     .unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
 });
@@ -79,7 +79,18 @@ static SHORT_YEAR_THEN_TIME: LazyLock<Regex> = LazyLock::new(|| {
 // A slashed date run into the number before it (`Order986206/08/19`): read only when the line
 // holds no other date.
 static SLASHED_ANYWHERE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?:[^\d]|$)").unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
+    Regex::new(r"(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?:[^\d]|$)")
+        .unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
+});
+// Point-of-sale systems print `Oct011701:44PM`, `APR04'166:09PM`, `Nov12'1605:41PM`: the month's
+// name, the day, the year's last two digits (glued or after an apostrophe), then the time.
+static MONTH_DAY_SHORT_YEAR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:^|[^A-Z])([A-Z0][A-Z]{2})\.?\s?(\d{2})(?:'\s?)?(\d{2})(?:\s?\d{1,2}:[0-5]\d|[^\d]|$)")
+        .unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
+});
+// `16Feb1921:31`: a two-digit year run into a two-digit hour after a month's name.
+static NAME_YEAR_THEN_TIME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"([A-Za-z]{3}'?)(\d{2})(\d{2}:[0-5]\d)").unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
 });
 static COMPACT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:^|[^\d])(20\d{2})(\d{2})(\d{2})(?:[^\d]|$)")
@@ -131,6 +142,7 @@ fn month_from_name(name: &str) -> Option<u32> {
             'Û' => 'U',
             'Ä' => 'A',
             'Ç' => 'C',
+            '0' => 'O',
             other => other,
         })
         .collect();
@@ -211,7 +223,8 @@ pub fn dates_in(text: &str, month_first: bool) -> Vec<FoundDate> {
 pub fn date_spans(text: &str, month_first: bool) -> Vec<(FoundDate, std::ops::Range<usize>)> {
     let text = fix_digit_confusions(text);
     let text = YEAR_THEN_TIME.replace_all(&text, "$1$2 $3");
-    let text = SHORT_YEAR_THEN_TIME.replace_all(&text, "$1$2 $3").into_owned();
+    let text = SHORT_YEAR_THEN_TIME.replace_all(&text, "$1$2 $3");
+    let text = NAME_YEAR_THEN_TIME.replace_all(&text, "$1$2 $3").into_owned();
     let mut found: Vec<(usize, usize, FoundDate)> = Vec::new();
     let slashed_anywhere = || SLASHED_ANYWHERE.captures_iter(&text).map(|captures| (captures, "/"));
     let numeric: Vec<(regex::Captures<'_>, &str)> = NUMERIC
@@ -222,43 +235,64 @@ pub fn date_spans(text: &str, month_first: bool) -> Vec<(FoundDate, std::ops::Ra
             (captures, separator)
         })
         .collect();
-    let numeric = if numeric.is_empty() { slashed_anywhere().collect() } else { numeric };
-    for (captures, separator) in numeric {
-        let (a, b, c) = if captures.len() == 6 {
-            (captures.get(1), captures.get(3), captures.get(5))
-        } else {
-            (captures.get(1), captures.get(2), captures.get(3))
-        };
-        let (Some(a), Some(b), Some(c)) = (a, b, c) else {
-            continue;
-        };
-        if captures.len() == 6 && captures.get(4).map(|m| m.as_str()) != Some(separator) {
-            continue;
-        }
-        let (a_text, b_text, c_text) = (a.as_str(), b.as_str(), c.as_str());
-        let (Ok(first), Ok(second)) = (a_text.parse::<u32>(), b_text.parse::<u32>()) else {
-            continue;
-        };
-        let candidate = if a_text.len() == 4 {
-            let (Some(y), Ok(day)) = (year(a_text), c_text.parse::<u32>()) else {
+    let mut pending = vec![numeric];
+    let mut tried_anywhere = false;
+    while let Some(batch) = pending.pop() {
+        for (captures, separator) in batch {
+            let (a, b, c) = if captures.len() == 6 {
+                (captures.get(1), captures.get(3), captures.get(5))
+            } else {
+                (captures.get(1), captures.get(2), captures.get(3))
+            };
+            let (Some(a), Some(b), Some(c)) = (a, b, c) else {
                 continue;
             };
-            NaiveDate::from_ymd_opt(y, second, day).map(|date| FoundDate { date, order: DateOrder::Unambiguous })
-        } else {
-            let Some(y) = year(c_text) else { continue };
-            let day_first = NaiveDate::from_ymd_opt(y, second, first);
-            let month_first_date = NaiveDate::from_ymd_opt(y, first, second);
-            match (day_first, month_first_date) {
-                (Some(date), None) => Some(FoundDate { date, order: DateOrder::DayFirst }),
-                (None, Some(date)) => Some(FoundDate { date, order: DateOrder::MonthFirst }),
-                (Some(_), Some(date)) if first == second => Some(FoundDate { date, order: DateOrder::Unambiguous }),
-                (Some(_), Some(date)) if month_first => Some(FoundDate { date, order: DateOrder::AssumedMonthFirst }),
-                (Some(date), Some(_)) => Some(FoundDate { date, order: DateOrder::AssumedDayFirst }),
-                (None, None) => repaired(a_text, b_text, y, month_first),
+            if captures.len() == 6 && captures.get(4).map(|m| m.as_str()) != Some(separator) {
+                continue;
             }
+            let (a_text, b_text, c_text) = (a.as_str(), b.as_str(), c.as_str());
+            let (Ok(first), Ok(second)) = (a_text.parse::<u32>(), b_text.parse::<u32>()) else {
+                continue;
+            };
+            let candidate = if a_text.len() == 4 {
+                let (Some(y), Ok(day)) = (year(a_text), c_text.parse::<u32>()) else {
+                    continue;
+                };
+                NaiveDate::from_ymd_opt(y, second, day).map(|date| FoundDate { date, order: DateOrder::Unambiguous })
+            } else {
+                let Some(y) = year(c_text) else { continue };
+                let day_first = NaiveDate::from_ymd_opt(y, second, first);
+                let month_first_date = NaiveDate::from_ymd_opt(y, first, second);
+                match (day_first, month_first_date) {
+                    (Some(date), None) => Some(FoundDate { date, order: DateOrder::DayFirst }),
+                    (None, Some(date)) => Some(FoundDate { date, order: DateOrder::MonthFirst }),
+                    (Some(_), Some(date)) if first == second => Some(FoundDate { date, order: DateOrder::Unambiguous }),
+                    (Some(_), Some(date)) if month_first => {
+                        Some(FoundDate { date, order: DateOrder::AssumedMonthFirst })
+                    }
+                    (Some(date), Some(_)) => Some(FoundDate { date, order: DateOrder::AssumedDayFirst }),
+                    (None, None) => repaired(a_text, b_text, y, month_first),
+                }
+            };
+            if let Some(candidate) = candidate {
+                found.push((a.start(), c.end(), candidate));
+            }
+        }
+        if found.is_empty() && !tried_anywhere {
+            tried_anywhere = true;
+            pending.push(slashed_anywhere().collect());
+        }
+    }
+    for captures in MONTH_DAY_SHORT_YEAR.captures_iter(&text) {
+        let (Some(month), Ok(day), Some(y)) =
+            (month_from_name(&captures[1]), captures[2].parse::<u32>(), year(&captures[3]))
+        else {
+            continue;
         };
-        if let Some(candidate) = candidate {
-            found.push((a.start(), c.end(), candidate));
+        if let Some(date) = NaiveDate::from_ymd_opt(y, month, day) {
+            let start = captures.get(1).map_or(0, |m| m.start());
+            let end = captures.get(3).map_or(start, |m| m.end());
+            found.push((start, end, FoundDate { date, order: DateOrder::Unambiguous }));
         }
     }
     for captures in DAY_MONTH_NAME.captures_iter(&text) {
@@ -371,6 +405,13 @@ mod tests {
             ("17-Feb-20189:41:47A", ymd(2018, 2, 17)),
             ("Date: Jan 28,20185:48:07 PM", ymd(2018, 1, 28)),
             ("6000 SvrCk:111:23a03/12/19", ymd(2019, 3, 12)),
+            ("JESSICAMSvrCk:112:0503/05/17", ymd(2017, 3, 5)),
+            ("Oct011701:44PM", ymd(2017, 10, 1)),
+            ("DeC26'1204:41PM", ymd(2012, 12, 26)),
+            ("APR04'166:09PM", ymd(2016, 4, 4)),
+            ("T6155/1 0ct081412:10PM Chk4488", ymd(2014, 10, 8)),
+            ("Station1 16Feb1921:31", ymd(2019, 2, 16)),
+            ("103/1 1959 GST | 25AUG'17 8:03PM", ymd(2017, 8, 25)),
         ] {
             assert_eq!(dates_in(text, true).first().map(|found| found.date), Some(want), "{text:?}");
         }
