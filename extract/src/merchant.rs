@@ -170,7 +170,7 @@ const BUSINESS_WORDS: [&str; 60] = [
     "ELECTRICAL",
     "HOLDINGS",
 ];
-const NOT_NAME: [&str; 30] = [
+const NOT_NAME: &[&str] = &[
     "SERVER",
     "TABLE",
     "GUEST",
@@ -198,6 +198,16 @@ const NOT_NAME: [&str; 30] = [
     "CO. NO",
     "SIMPLIFIED",
     "THANK",
+    "PURCHASE",
+    "VISA",
+    "MASTERCARD",
+    "AMOUNT",
+    "SEAT",
+    "SEAT1",
+    "ENTRY METHOD",
+    "PLACE YOUR",
+    "CARD HERE",
+    "HOST",
     "ROC",
     "BILL",
     "ORDER",
@@ -267,7 +277,9 @@ fn name_score(row: &str, index: usize) -> Option<f64> {
     if LEGAL_SUFFIXES.iter().any(|suffix| row.contains(suffix)) {
         score += 1.5;
     }
-    if BUSINESS_WORDS.iter().any(|word| has_word(row, word)) {
+    if kind_only(row) {
+        score -= 0.5;
+    } else if BUSINESS_WORDS.iter().any(|word| has_word(row, word)) {
         score += 0.6;
     }
     Some(score)
@@ -275,14 +287,42 @@ fn name_score(row: &str, index: usize) -> Option<f64> {
 
 /// Whether a row is part of an address: a street word with a number, or a region's name.
 fn address_words(row: &str) -> bool {
-    const STREET: [&str; 14] = [
+    const STREET: [&str; 27] = [
         "JALAN", "JLN", "TAMAN", "LOT", "STREET", "ROAD", "RD", "AVE", "AVENUE", "BLVD", "STRASSE", "RUE", "VIA",
-        "CALLE",
+        "CALLE", "ST", "ST.", "DRIVE", "DR", "PARKWAY", "PKWY", "HIGHWAY", "HWY", "WAY", "LANE", "LN", "SUITE",
+        "BOULEVARD",
     ];
     const REGIONS: [&str; 8] = ["SELANGOR", "JOHOR", "KUALA LUMPUR", "PERAK", "PENANG", "MELAKA", "KEDAH", "PAHANG"];
     let numbered = row.chars().any(|c| c.is_ascii_digit());
     (numbered && STREET.iter().any(|word| has_word(row, word)))
+        || CITY_STATE_ZIP.is_match(row)
         || (REGIONS.iter().any(|region| has_word(row, region)) && !row.contains("BHD") && !row.contains("S/B"))
+}
+
+/// A US city line: a state's two letters and a ZIP code, often run together by OCR (`MESA,AZ85205`).
+static CITY_STATE_ZIP: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"(?:^|[^A-Z])(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY)[\s.,]*\d{5}(?:-\d{4})?\b",
+    )
+    .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
+});
+
+/// Words that say what kind of place a business is; a row of these alone (`RESTAURANT`,
+/// `SEAFOOD KITCHEN`, `FAMILY RESTAURANT`) completes the name above it rather than being one.
+const KIND_WORDS: [&str; 27] = [
+    "FAMILY", "CUISINE", "&", "AND", "STEAK", "JAPANESE", "ITALIAN", "AMERICAN", "FRENCH", "CHINESE", "WINE",
+    "BRAZILIAN", "GREEK", "KOREAN", "VIETNAMESE", "SPANISH", "FINE", "DINING", "SPORTS", "OYSTER", "CAFE&WINEBAR",
+    "RESTAURANTE", "AUTHENTIC", "CHOPHOUSE", "ROADHOUSE", "EATERY", "STEAK HOUSE",
+];
+
+fn kind_only(row: &str) -> bool {
+    let words: Vec<&str> = row.split_whitespace().collect();
+    !words.is_empty()
+        && !row.contains('#')
+        && words.iter().all(|word| {
+            let word = word.trim_matches(|c: char| !c.is_alphanumeric() && c != '&');
+            word.is_empty() || KIND_WORDS.contains(&word) || BUSINESS_WORDS.contains(&word)
+        })
 }
 
 /// Short words that begin or end real names (`EL MESON`, `LA SOURCE`, `RED & HOT II`).
@@ -412,10 +452,25 @@ fn rules(rows: &[String], heights: &[i32]) -> MerchantFields {
         let height = heights.get(index).copied().map_or(0.0, f64::from);
         if median > 0.0 { ((height / median - 1.0) * 0.6).clamp(0.0, 0.6) } else { 0.0 }
     };
+    // The row just above the address block (street, then city and ZIP) names the place there.
+    let above_address = header
+        .iter()
+        .position(|row| address_words(row))
+        .filter(|&first| first > 0)
+        .map(|first| {
+            let mut above = first - 1;
+            while above > 0 && (kind_only(&header[above]) || name_score(&header[above], above).is_none()) {
+                above -= 1;
+            }
+            above
+        });
+    let anchor_bonus = |index: usize| if above_address == Some(index) { 0.8 } else { 0.0 };
     let best = header
         .iter()
         .enumerate()
-        .filter_map(|(index, row)| name_score(row, index).map(|score| (index, score + size_bonus(index))))
+        .filter_map(|(index, row)| {
+            name_score(row, index).map(|score| (index, score + size_bonus(index) + anchor_bonus(index)))
+        })
         .max_by(|a, b| a.1.total_cmp(&b.1));
     // A `Thank you for dining at …` line names the merchant in words, anywhere on the receipt.
     let thanked = rows.iter().find_map(|row| thanks_name(row));
@@ -459,6 +514,16 @@ fn rules(rows: &[String], heights: &[i32]) -> MerchantFields {
         && name_score(&header[name_row - 1], name_row - 1).is_some()
     {
         name_text = format!("{} {name_text}", header[name_row - 1]);
+    }
+    // `CRISFIELD SEAFOOD` + `RESTAURANT`, `NEW DELHI` + `INDIAN` + `RESTAURANT`.
+    for _ in 0..2 {
+        match header.get(name_row + 1) {
+            Some(next) if kind_only(next) && !address_start(next) => {
+                name_text = format!("{name_text} {next}");
+                name_row += 1;
+            }
+            _ => break,
+        }
     }
     // A lone article (`THE`) or a very short first row continues on the next one.
     if name_text.chars().filter(char::is_ascii_alphabetic).count() <= 3

@@ -126,7 +126,7 @@ impl PpOcr {
         } else {
             regions.iter().map(|region| region.confidence).sum::<f64>() / regions.len() as f64
         };
-        Ok((group_lines(regions), confidence))
+        Ok((if std::env::var_os("PPOCR_GROUP").is_some() { group_lines(regions) } else { as_lines(regions) }, confidence))
     }
 
     fn detect(&mut self, page: &GrayImage) -> Result<Vec<Quad>, OcrError> {
@@ -421,6 +421,12 @@ fn ctc_decode(scores: &[f32], classes: usize, characters: &[String]) -> (String,
     }
     let confidence = if kept.is_empty() { 0.0 } else { kept.iter().sum::<f32>() / kept.len() as f32 };
     (text, confidence)
+}
+
+/// Each region as a line of its own, top to bottom (extraction joins the ones side by side).
+fn as_lines(mut regions: Vec<Region>) -> Vec<TextLine> {
+    regions.sort_by_key(|region| (region.bbox.top, region.bbox.left));
+    regions.into_iter().map(|region| TextLine { text: region.text, bbox: region.bbox, confidence: region.confidence }).collect()
 }
 
 /// Regions whose vertical centres lie within half a region's height of the line's last region
