@@ -161,7 +161,11 @@ impl Page {
             let joined = groups.last_mut().filter(|group| {
                 group.iter().any(|member| {
                     let overlap = member.bbox.bottom.min(line.bbox.bottom) - member.bbox.top.max(line.bbox.top);
-                    let horizontal_clash = member.bbox.left < line.bbox.right && line.bbox.left < member.bbox.right;
+                    // Boxes that touch or overlap a little (detectors grow them) sit side by side;
+                    // boxes that overlap by more than a third of the narrower one are stacked.
+                    let shared = member.bbox.right.min(line.bbox.right) - member.bbox.left.max(line.bbox.left);
+                    let narrower = (member.bbox.right - member.bbox.left).min(line.bbox.right - line.bbox.left);
+                    let horizontal_clash = shared * 3 > narrower;
                     !horizontal_clash && overlap * 2 > member.bbox.height().min(line.bbox.height())
                 })
             });

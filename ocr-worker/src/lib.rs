@@ -83,6 +83,9 @@ pub struct EngineArgs {
     /// The ONNX Runtime shared library PP-OCR runs on.
     #[arg(long, env = "ORT_DYLIB_PATH")]
     pub onnxruntime: Option<PathBuf>,
+    /// Which images PP-OCR reads: photos (flat scans go to Tesseract) or all.
+    #[arg(long, env = "OCR_PPOCR_IMAGES", default_value = "photos")]
+    pub ppocr_images: finagent_ocr::ppocr::PpOcrImages,
 }
 
 impl EngineArgs {
@@ -98,7 +101,11 @@ impl EngineArgs {
             language_pass: !self.no_language_pass,
             ppocr: match (&self.ppocr_models, &self.onnxruntime) {
                 (Some(models), Some(runtime)) => {
-                    Some(finagent_ocr::ppocr::PpOcrConfig { models: models.clone(), runtime: runtime.clone() })
+                    Some(finagent_ocr::ppocr::PpOcrConfig {
+                    models: models.clone(),
+                    runtime: runtime.clone(),
+                    images: self.ppocr_images,
+                })
                 }
                 _ => None,
             },

@@ -167,6 +167,7 @@ impl OcrEngine {
             steps: vec![],
             sideways: false,
             uneven: false,
+            photo: false,
         };
         let (page, confidence) = self.pass(&line, "7")?;
         let text = page.lines.iter().map(|line| line.text.as_str()).collect::<Vec<_>>().join(" ");

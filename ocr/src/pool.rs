@@ -21,7 +21,7 @@ use finagent_platform::pdf_input;
 
 use crate::engine::{EngineConfig, OcrEngine, OcrError};
 use crate::pdf::{self, PdfError};
-use crate::ppocr::{PpOcr, PpOcrConfig};
+use crate::ppocr::{PpOcr, PpOcrConfig, PpOcrImages};
 use crate::preprocess::{self, PreparedImage};
 
 /// Why an image produced no result.
@@ -131,7 +131,7 @@ pub struct Engines {
     primary: OcrEngine,
     others: HashMap<String, Option<OcrEngine>>,
     language_pass: bool,
-    reader: Option<PpOcr>,
+    reader: Option<(PpOcr, PpOcrImages)>,
 }
 
 impl Engines {
@@ -151,15 +151,24 @@ impl Engines {
         let mut engines = Self::new(&config.engine)?;
         engines.language_pass = config.language_pass;
         if let Some(ppocr) = &config.ppocr {
-            engines.reader = Some(PpOcr::new(ppocr)?);
+            engines.reader = Some((PpOcr::new(ppocr)?, ppocr.images));
         }
         Ok(engines)
     }
 
-    /// The engine that reads the text, for the result's record.
-    pub fn info(&self) -> EngineInfo {
-        if self.reader.is_some() {
-            EngineInfo { name: "pp-ocr".to_owned(), version: "PP-OCRv4".to_owned() }
+    /// Whether PP-OCR reads this image.
+    fn reads_with_ppocr(&self, image: &PreparedImage) -> bool {
+        match &self.reader {
+            Some((_, PpOcrImages::All)) => true,
+            Some((_, PpOcrImages::Photos)) => image.photo,
+            None => false,
+        }
+    }
+
+    /// The engine that read a receipt, for the result's record.
+    fn info_for(&self, language: Option<&str>) -> EngineInfo {
+        if language == Some(PPOCR) {
+            EngineInfo { name: PPOCR.to_owned(), version: "PP-OCRv4".to_owned() }
         } else {
             self.primary.info().clone()
         }
@@ -259,7 +268,7 @@ fn read_image(
     context: Context<'_>,
     extract_time: &mut Duration,
 ) -> Result<Reading, ProcessError> {
-    if engines.reader.is_some() {
+    if engines.reads_with_ppocr(prepared) {
         return read_with_ppocr(engines, prepared, context, extract_time);
     }
     let first = read_prepared(engines.primary(), prepared, context, extract_time)?;
@@ -275,6 +284,9 @@ fn read_image(
     chosen.passes = passes;
     Ok(chosen)
 }
+
+/// The name PP-OCR readings carry (as the engine, and in place of Tesseract's languages).
+const PPOCR: &str = "pp-ocr";
 
 /// Reads one prepared image with PP-OCR: turned upright first when its ink runs in columns and
 /// Tesseract's orientation detection agrees.
@@ -294,7 +306,7 @@ fn read_with_ppocr(
         image.scale = prepared.scale;
         turned = true;
     }
-    let Some(reader) = engines.reader.as_mut() else { return Err(OcrError::Recognize.into()) };
+    let Some((reader, _)) = engines.reader.as_mut() else { return Err(OcrError::Recognize.into()) };
     let (lines, _) = reader.read(&image.gray)?;
     let (width, height) = image.gray.dimensions();
     let unscale = |value: i32| (value as f32 / image.scale).round() as i32;
@@ -324,7 +336,7 @@ fn read_with_ppocr(
     let clock = Instant::now();
     let extraction = extract::extract_with(&page, context);
     *extract_time += clock.elapsed();
-    Ok(Reading { page, extraction, image, language: "pp-ocr".to_owned(), passes: 1 })
+    Ok(Reading { page, extraction, image, language: PPOCR.to_owned(), passes: 1 })
 }
 
 /// Runs one receipt file (an image or a PDF) through the whole pipeline on the calling thread.
@@ -359,7 +371,7 @@ pub fn process_image(
         extract_ms,
         total_ms,
     };
-    let mut result = extraction.into_result(engines.info(), timings);
+    let mut result = extraction.into_result(engines.info_for(language.as_deref()), timings);
     if let Some(debug) = result.debug.as_mut() {
         debug.ocr_languages = language;
         debug.preprocessing = steps;

@@ -13,8 +13,8 @@
 //! - **Recognition**: each box is cut from the page at full resolution, scaled to 48 px high, and
 //!   read in batches of six of similar width; greedy CTC decoding over the model's own character
 //!   list (stored in the model file), keeping regions read with a mean probability of 0.5 or more.
-//! - **Lines**: regions whose centres sit within half a region's height of each other form one
-//!   line, left to right.
+//! - **Lines**: each region is a line of its own, top to bottom; extraction joins the regions
+//!   that sit side by side into rows, as it does for ground-truth boxes.
 //!
 //! The runtime library (`libonnxruntime.so`) is loaded at start from the path given, so nothing
 //! is downloaded at build time; the models are the ones RapidOCR ships (Apache-2.0).
@@ -36,6 +36,31 @@ pub struct PpOcrConfig {
     pub models: PathBuf,
     /// The ONNX Runtime shared library (`libonnxruntime.so…`).
     pub runtime: PathBuf,
+    /// Which images PP-OCR reads; Tesseract reads the rest.
+    pub images: PpOcrImages,
+}
+
+/// Which images PP-OCR reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PpOcrImages {
+    /// Phone photos (see [`crate::preprocess::PreparedImage::photo`]); flat scans go to
+    /// Tesseract, which reads them as well and three times faster.
+    #[default]
+    Photos,
+    /// Every image.
+    All,
+}
+
+impl std::str::FromStr for PpOcrImages {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "photos" => Ok(Self::Photos),
+            "all" => Ok(Self::All),
+            other => Err(format!("expected photos or all, not {other:?}")),
+        }
+    }
 }
 
 const DET_MIN_SIDE: f32 = 736.0;
@@ -126,7 +151,7 @@ impl PpOcr {
         } else {
             regions.iter().map(|region| region.confidence).sum::<f64>() / regions.len() as f64
         };
-        Ok((if std::env::var_os("PPOCR_GROUP").is_some() { group_lines(regions) } else { as_lines(regions) }, confidence))
+        Ok((as_lines(regions), confidence))
     }
 
     fn detect(&mut self, page: &GrayImage) -> Result<Vec<Quad>, OcrError> {
@@ -429,37 +454,6 @@ fn as_lines(mut regions: Vec<Region>) -> Vec<TextLine> {
     regions.into_iter().map(|region| TextLine { text: region.text, bbox: region.bbox, confidence: region.confidence }).collect()
 }
 
-/// Regions whose vertical centres lie within half a region's height of the line's last region
-/// form one line, read left to right; lines in top-to-bottom order.
-fn group_lines(mut regions: Vec<Region>) -> Vec<TextLine> {
-    let centre = |b: &BoundingBox| f64::from(b.top + b.bottom) / 2.0;
-    regions.sort_by(|a, b| centre(&a.bbox).total_cmp(&centre(&b.bbox)));
-    let mut lines: Vec<Vec<Region>> = Vec::new();
-    for region in regions {
-        match lines.last_mut() {
-            Some(line)
-                if line.last().is_some_and(|last| {
-                    (centre(&region.bbox) - centre(&last.bbox)).abs()
-                        <= f64::from(region.bbox.bottom - region.bbox.top) * 0.5
-                }) =>
-            {
-                line.push(region);
-            }
-            _ => lines.push(vec![region]),
-        }
-    }
-    lines
-        .into_iter()
-        .map(|mut line| {
-            line.sort_by_key(|region| region.bbox.left);
-            let bbox = line.iter().skip(1).fold(line[0].bbox, |all, region| all.union(&region.bbox));
-            let confidence = line.iter().map(|region| region.confidence).sum::<f64>() / line.len() as f64;
-            let text = line.iter().map(|region| region.text.as_str()).collect::<Vec<_>>().join(" ");
-            TextLine { text, bbox, confidence }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,18 +493,5 @@ mod tests {
         let (text, confidence) = ctc_decode(&scores, 4, &characters);
         assert_eq!(text, "aab b");
         assert!((confidence - 0.8).abs() < 1e-6);
-    }
-
-    #[test]
-    fn regions_on_one_row_form_a_line_read_left_to_right() {
-        let region = |left: i32, top: i32, text: &str| Region {
-            bbox: BoundingBox { left, top, right: left + 40, bottom: top + 20 },
-            text: text.to_owned(),
-            confidence: 0.9,
-        };
-        let lines = group_lines(vec![region(200, 102, "12.50"), region(10, 100, "TOTAL"), region(10, 140, "CASH")]);
-        let texts: Vec<&str> = lines.iter().map(|line| line.text.as_str()).collect();
-        assert_eq!(texts, ["TOTAL 12.50", "CASH"]);
-        assert_eq!(lines[0].bbox, BoundingBox { left: 10, top: 100, right: 240, bottom: 122 });
     }
 }

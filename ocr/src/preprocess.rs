@@ -111,6 +111,23 @@ pub struct PreparedImage {
     /// Whether the light is uneven enough that a Sauvola-binarised copy may read better; the
     /// engine tries it when the first reading is weak and keeps whichever reads more.
     pub uneven: bool,
+    /// Whether this looks like a photo rather than a flat scan: less than [`SCAN_WHITE_SHARE`]
+    /// of it is white paper (a photo's paper is grey under room light, with a table or a folder
+    /// around it). Photos are read by PP-OCR when it is configured.
+    pub photo: bool,
+}
+
+/// The share of near-white pixels (above 200) from which an image reads as a flat scan. On the
+/// development sets, 118 of 124 SROIE scans are above it and 90 of 95 US phone photos below.
+pub const SCAN_WHITE_SHARE: f64 = 0.6;
+
+/// The share of pixels brighter than 200.
+pub fn white_share(gray: &GrayImage) -> f64 {
+    let pixels = gray.as_raw();
+    if pixels.is_empty() {
+        return 0.0;
+    }
+    pixels.iter().filter(|&&value| value > 200).count() as f64 / pixels.len() as f64
 }
 
 impl PreparedImage {
@@ -201,7 +218,8 @@ pub fn preprocess_with(decoded: DynamicImage, info: ImageInfo, enabled: Steps) -
     let uneven = enabled.sauvola && unevenly_lit(&small);
     // A receipt is about 3.15 inches wide; assume it fills most of the (cropped) frame.
     let ppi = ((gray.width() as f32 / 3.15).round() as i32).clamp(70, 600);
-    PreparedImage { gray, scale, offset, ppi, info, steps, sideways, uneven }
+    let photo = white_share(&small) < SCAN_WHITE_SHARE;
+    PreparedImage { gray, scale, offset, ppi, info, steps, sideways, uneven, photo }
 }
 
 /// A Sauvola-binarised copy of a prepared image, with a window of about a twentieth of its width.
