@@ -43,6 +43,47 @@ ensure_test_venv() {
   cp "$TEST_PYTHON_REQUIREMENTS" "$stamp"
 }
 
+# PP-OCR for phone photos: the ONNX Runtime library from PyPI's `onnxruntime` wheel and the
+# PP-OCRv4 networks from RapidOCR's wheel (both Apache-2.0), unpacked once under target/ppocr.
+# Sets OCR_PPOCR_MODELS and ORT_DYLIB_PATH, which the worker and the all-in-one server read.
+PPOCR_DIR="${FINAGENT_PPOCR:-$root/target/ppocr}"
+ONNXRUNTIME_VERSION=1.32.0
+RAPIDOCR_VERSION=1.4.4
+ensure_ppocr() {
+  local stamp="$PPOCR_DIR/.versions" want="onnxruntime==$ONNXRUNTIME_VERSION rapidocr_onnxruntime==$RAPIDOCR_VERSION"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "PP-OCR: fetching $want from PyPI into $PPOCR_DIR"
+    rm -rf "$PPOCR_DIR" && mkdir -p "$PPOCR_DIR/models" "$PPOCR_DIR/wheels"
+    python3 -m venv "$PPOCR_DIR/pip"
+    "$PPOCR_DIR/pip/bin/pip" download -q --disable-pip-version-check --no-deps -d "$PPOCR_DIR/wheels" \
+      "onnxruntime==$ONNXRUNTIME_VERSION" "rapidocr_onnxruntime==$RAPIDOCR_VERSION"
+    "$PPOCR_DIR/pip/bin/python" - "$PPOCR_DIR" <<'PY'
+import glob, os, sys, zipfile
+out = sys.argv[1]
+for wheel in glob.glob(os.path.join(out, "wheels", "*.whl")):
+    with zipfile.ZipFile(wheel) as archive:
+        for name in archive.namelist():
+            base = os.path.basename(name)
+            if name.startswith("onnxruntime/capi/libonnxruntime.so"):
+                target = os.path.join(out, base)
+            elif name.startswith("rapidocr_onnxruntime/models/") and base.endswith(".onnx"):
+                target = os.path.join(out, "models", base)
+            elif base in ("LICENSE", "LICENSE.txt") and "dist-info" in name:
+                target = os.path.join(out, "LICENSE-" + os.path.basename(wheel).split("-")[0])
+            else:
+                continue
+            with archive.open(name) as source, open(target, "wb") as sink:
+                sink.write(source.read())
+PY
+    rm -rf "$PPOCR_DIR/pip" "$PPOCR_DIR/wheels"
+    echo "$want" >"$stamp"
+  fi
+  export OCR_PPOCR_MODELS="$PPOCR_DIR/models"
+  ORT_DYLIB_PATH="$(ls "$PPOCR_DIR"/libonnxruntime.so.* | head -n 1)"
+  export ORT_DYLIB_PATH
+  echo "PP-OCR: $ORT_DYLIB_PATH, models in $OCR_PPOCR_MODELS"
+}
+
 # Stops the processes in the caller's `pids` array, the last started first (the control plane's
 # API server before its etcd): SIGTERM, then SIGKILL for any still running after 10 s.
 stop_started() {

@@ -11,7 +11,8 @@ source "$root/scripts/lib.sh"
 
 step "installing runtime packages"
 install_debian_packages tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-spa tesseract-ocr-ita tesseract-ocr-nld tesseract-ocr-por poppler-utils libtesseract-dev libleptonica-dev libclang-dev clang pkg-config \
-  curl jq ca-certificates
+  curl jq ca-certificates python3 python3-venv
+ensure_ppocr
 
 step "building (release)"
 cargo build --release --locked -p finagent-api-server

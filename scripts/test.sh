@@ -28,6 +28,7 @@ install_debian_packages \
   redis-server python3 python3-venv curl jq ca-certificates prometheus shellcheck openssl \
   chromium fonts-dejavu-core nodejs
 ensure_test_venv
+ensure_ppocr
 ensure_browser_tools
 ensure_cluster_tools
 

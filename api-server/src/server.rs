@@ -141,7 +141,8 @@ fn start_workers(
     use finagent_ocr::consumer::{ConsumerConfig, WorkerMetrics, consume};
     use finagent_ocr::pool::{EnginePool, PoolConfig};
 
-    let config = PoolConfig { threads, timeout, limits: state.settings.image_limits, ..PoolConfig::default() };
+    let ppocr = finagent_ocr::ppocr::PpOcrConfig::from_env().map_err(anyhow::Error::msg)?;
+    let config = PoolConfig { threads, timeout, limits: state.settings.image_limits, ppocr, ..PoolConfig::default() };
     let pool = EnginePool::start(config, Arc::new(Gazetteer::bundled()))?;
     let metrics = WorkerMetrics::register(&state.metrics)?;
     let consumer = ConsumerConfig {

@@ -288,8 +288,32 @@ fn name_score(row: &str, index: usize) -> Option<f64> {
 /// Whether a row is part of an address: a street word with a number, or a region's name.
 fn address_words(row: &str) -> bool {
     const STREET: [&str; 27] = [
-        "JALAN", "JLN", "TAMAN", "LOT", "STREET", "ROAD", "RD", "AVE", "AVENUE", "BLVD", "STRASSE", "RUE", "VIA",
-        "CALLE", "ST", "ST.", "DRIVE", "DR", "PARKWAY", "PKWY", "HIGHWAY", "HWY", "WAY", "LANE", "LN", "SUITE",
+        "JALAN",
+        "JLN",
+        "TAMAN",
+        "LOT",
+        "STREET",
+        "ROAD",
+        "RD",
+        "AVE",
+        "AVENUE",
+        "BLVD",
+        "STRASSE",
+        "RUE",
+        "VIA",
+        "CALLE",
+        "ST",
+        "ST.",
+        "DRIVE",
+        "DR",
+        "PARKWAY",
+        "PKWY",
+        "HIGHWAY",
+        "HWY",
+        "WAY",
+        "LANE",
+        "LN",
+        "SUITE",
         "BOULEVARD",
     ];
     const REGIONS: [&str; 8] = ["SELANGOR", "JOHOR", "KUALA LUMPUR", "PERAK", "PENANG", "MELAKA", "KEDAH", "PAHANG"];
@@ -310,9 +334,33 @@ static CITY_STATE_ZIP: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::
 /// Words that say what kind of place a business is; a row of these alone (`RESTAURANT`,
 /// `SEAFOOD KITCHEN`, `FAMILY RESTAURANT`) completes the name above it rather than being one.
 const KIND_WORDS: [&str; 27] = [
-    "FAMILY", "CUISINE", "&", "AND", "STEAK", "JAPANESE", "ITALIAN", "AMERICAN", "FRENCH", "CHINESE", "WINE",
-    "BRAZILIAN", "GREEK", "KOREAN", "VIETNAMESE", "SPANISH", "FINE", "DINING", "SPORTS", "OYSTER", "CAFE&WINEBAR",
-    "RESTAURANTE", "AUTHENTIC", "CHOPHOUSE", "ROADHOUSE", "EATERY", "STEAK HOUSE",
+    "FAMILY",
+    "CUISINE",
+    "&",
+    "AND",
+    "STEAK",
+    "JAPANESE",
+    "ITALIAN",
+    "AMERICAN",
+    "FRENCH",
+    "CHINESE",
+    "WINE",
+    "BRAZILIAN",
+    "GREEK",
+    "KOREAN",
+    "VIETNAMESE",
+    "SPANISH",
+    "FINE",
+    "DINING",
+    "SPORTS",
+    "OYSTER",
+    "CAFE&WINEBAR",
+    "RESTAURANTE",
+    "AUTHENTIC",
+    "CHOPHOUSE",
+    "ROADHOUSE",
+    "EATERY",
+    "STEAK HOUSE",
 ];
 
 fn kind_only(row: &str) -> bool {
@@ -453,17 +501,13 @@ fn rules(rows: &[String], heights: &[i32]) -> MerchantFields {
         if median > 0.0 { ((height / median - 1.0) * 0.6).clamp(0.0, 0.6) } else { 0.0 }
     };
     // The row just above the address block (street, then city and ZIP) names the place there.
-    let above_address = header
-        .iter()
-        .position(|row| address_words(row))
-        .filter(|&first| first > 0)
-        .map(|first| {
-            let mut above = first - 1;
-            while above > 0 && (kind_only(&header[above]) || name_score(&header[above], above).is_none()) {
-                above -= 1;
-            }
-            above
-        });
+    let above_address = header.iter().position(|row| address_words(row)).filter(|&first| first > 0).map(|first| {
+        let mut above = first - 1;
+        while above > 0 && (kind_only(&header[above]) || name_score(&header[above], above).is_none()) {
+            above -= 1;
+        }
+        above
+    });
     let anchor_bonus = |index: usize| if above_address == Some(index) { 0.8 } else { 0.0 };
     let best = header
         .iter()

@@ -100,13 +100,11 @@ impl EngineArgs {
             steps: self.preprocess,
             language_pass: !self.no_language_pass,
             ppocr: match (&self.ppocr_models, &self.onnxruntime) {
-                (Some(models), Some(runtime)) => {
-                    Some(finagent_ocr::ppocr::PpOcrConfig {
+                (Some(models), Some(runtime)) => Some(finagent_ocr::ppocr::PpOcrConfig {
                     models: models.clone(),
                     runtime: runtime.clone(),
                     images: self.ppocr_images,
-                })
-                }
+                }),
                 _ => None,
             },
         };

@@ -166,8 +166,12 @@ fn dev_sets_keep_their_extraction_floors() {
     eprintln!("SROIE with the gazetteer:\n{with}\nSROIE without:\n{without}\nUS photos:\n{american}");
     assert!(figure(&with, "by value", "micro") >= 75.0, "{with}");
     assert!(figure(&without, "by value", "micro") >= 62.0, "{without}");
-    assert!(figure(&american, "by value", "date") >= 60.0, "{american}");
-    assert!(figure(&american, "by value", "total") >= 55.0, "{american}");
-    assert!(figure(&american, "by value", "company") >= 22.0, "{american}");
-    assert!(figure(&american, "by value", "currency") >= 70.0, "{american}");
+    // With PP-OCR reading the photos (as scripts/test.sh sets up), the US targets; with Tesseract
+    // alone, the floors it reaches.
+    let ppocr = std::env::var_os("OCR_PPOCR_MODELS").is_some() && std::env::var_os("ORT_DYLIB_PATH").is_some();
+    let (date, total, company) = if ppocr { (85.0, 85.0, 60.0) } else { (65.0, 60.0, 30.0) };
+    assert!(figure(&american, "by value", "date") >= date, "{american}");
+    assert!(figure(&american, "by value", "total") >= total, "{american}");
+    assert!(figure(&american, "by value", "company") >= company, "{american}");
+    assert!(figure(&american, "by value", "currency") >= 75.0, "{american}");
 }

@@ -40,6 +40,22 @@ pub struct PpOcrConfig {
     pub images: PpOcrImages,
 }
 
+impl PpOcrConfig {
+    /// PP-OCR as the environment configures it (`OCR_PPOCR_MODELS`, `ORT_DYLIB_PATH`,
+    /// `OCR_PPOCR_IMAGES`), or `None` when either path is unset: then Tesseract reads everything.
+    pub fn from_env() -> Result<Option<Self>, String> {
+        let (Some(models), Some(runtime)) = (std::env::var_os("OCR_PPOCR_MODELS"), std::env::var_os("ORT_DYLIB_PATH"))
+        else {
+            return Ok(None);
+        };
+        let images = match std::env::var("OCR_PPOCR_IMAGES") {
+            Ok(value) => value.parse()?,
+            Err(_) => PpOcrImages::default(),
+        };
+        Ok(Some(Self { models: models.into(), runtime: runtime.into(), images }))
+    }
+}
+
 /// Which images PP-OCR reads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PpOcrImages {
@@ -436,11 +452,12 @@ fn ctc_decode(scores: &[f32], classes: usize, characters: &[String]) -> (String,
             .copied()
             .enumerate()
             .fold((0, f32::MIN), |best, (index, value)| if value > best.1 { (index, value) } else { best });
-        if best != 0 && best != previous {
-            if let Some(character) = characters.get(best) {
-                text.push_str(character);
-                kept.push(probability);
-            }
+        if best != 0
+            && best != previous
+            && let Some(character) = characters.get(best)
+        {
+            text.push_str(character);
+            kept.push(probability);
         }
         previous = best;
     }
@@ -451,7 +468,10 @@ fn ctc_decode(scores: &[f32], classes: usize, characters: &[String]) -> (String,
 /// Each region as a line of its own, top to bottom (extraction joins the ones side by side).
 fn as_lines(mut regions: Vec<Region>) -> Vec<TextLine> {
     regions.sort_by_key(|region| (region.bbox.top, region.bbox.left));
-    regions.into_iter().map(|region| TextLine { text: region.text, bbox: region.bbox, confidence: region.confidence }).collect()
+    regions
+        .into_iter()
+        .map(|region| TextLine { text: region.text, bbox: region.bbox, confidence: region.confidence })
+        .collect()
 }
 
 #[cfg(test)]
