@@ -79,8 +79,8 @@ PY
     echo "$want" >"$stamp"
   fi
   export OCR_PPOCR_MODELS="$PPOCR_DIR/models"
-  ORT_DYLIB_PATH="$(ls "$PPOCR_DIR"/libonnxruntime.so.* | head -n 1)"
-  export ORT_DYLIB_PATH
+  local libraries=("$PPOCR_DIR"/libonnxruntime.so.*)
+  export ORT_DYLIB_PATH="${libraries[0]}"
   echo "PP-OCR: $ORT_DYLIB_PATH, models in $OCR_PPOCR_MODELS"
 }
 
