@@ -50,7 +50,9 @@ async fn abuse_a_guesser_elsewhere_does_not_lock_the_owner_out() {
 async fn abuse_password_spraying_from_one_address_is_limited() {
     let mut settings = Settings::for_tests();
     settings.limits = generous_limits();
-    settings.limits.login_address = Limit::per_second(30.0 / 60.0, 30);
+    // A burst of 30 that refills one attempt an hour: however slowly the 30 attempts run (each
+    // verifies a password), none is refilled before the 31st.
+    settings.limits.login_address = Limit::per_second(1.0 / 3600.0, 30);
     let app = TestApp::with(Guard::memory(), settings).await;
     for index in 0..30 {
         let reply = app.send(login_from("203.0.113.20", &format!("sprayed{index}"), "Summer2026!")).await;
