@@ -68,8 +68,8 @@ for wheel in glob.glob(os.path.join(out, "wheels", "*.whl")):
                 target = os.path.join(out, base)
             elif name.startswith("rapidocr_onnxruntime/models/") and base.endswith(".onnx"):
                 target = os.path.join(out, "models", base)
-            elif base in ("LICENSE", "LICENSE.txt") and "dist-info" in name:
-                target = os.path.join(out, "LICENSE-" + os.path.basename(wheel).split("-")[0])
+            elif name in ("onnxruntime/LICENSE", "onnxruntime/ThirdPartyNotices.txt"):
+                target = os.path.join(out, "onnxruntime-" + base)
             else:
                 continue
             with archive.open(name) as source, open(target, "wb") as sink:
