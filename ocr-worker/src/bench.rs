@@ -5,12 +5,16 @@
 //! engine's latency covers the whole pipeline (decode, preprocess, OCR, extraction); the command
 //! line's covers process start, model load and OCR, which is what calling it per image costs.
 //! The engine also runs without photo preprocessing and without the language pass, so that the
-//! cost of each shows beside the rest; the report counts the receipts each step changed.
+//! cost of each shows beside the rest; the report counts the receipts each step changed, and
+//! where the full pipeline's time went (decoding and preprocessing, OCR, extraction; by reader;
+//! the slowest receipts). `--pipeline-only` runs the full pipeline alone.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+
+use finagent_core::receipt::Timings;
 
 use crate::EngineArgs;
 use crate::files::image_files;
@@ -27,6 +31,9 @@ pub struct BenchArgs {
     /// The tesseract executable for the baseline.
     #[arg(long, default_value = "tesseract")]
     pub tesseract: String,
+    /// Run only the full pipeline (no variants, no baseline): for a quick look at where time goes.
+    #[arg(long)]
+    pub pipeline_only: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -65,7 +72,48 @@ fn print_row(name: &str, summary: &Summary) {
     );
 }
 
+/// Where the full pipeline's time went: summed over every receipt, and for the slowest ones.
+fn report_slowest(slowest: &mut [(Timings, String, String)]) {
+    let sum = |part: fn(&Timings) -> u64| slowest.iter().map(|(timings, ..)| part(timings)).sum::<u64>();
+    println!(
+        "full pipeline, summed: decode and preprocessing {} ms, OCR {} ms, extraction {} ms",
+        sum(|t| t.preprocess_ms),
+        sum(|t| t.ocr_ms),
+        sum(|t| t.extract_ms)
+    );
+    let mut by_engine = std::collections::BTreeMap::<&str, (usize, u64)>::new();
+    for (timings, engine, _) in slowest.iter() {
+        let entry = by_engine.entry(engine.as_str()).or_default();
+        entry.0 += 1;
+        entry.1 += timings.total_ms;
+    }
+    for (engine, (count, total)) in by_engine {
+        println!("  read by {engine}: {count} receipts, {total} ms in all");
+    }
+    slowest.sort_by_key(|(timings, ..)| std::cmp::Reverse(timings.total_ms));
+    println!("slowest receipts (total = preprocessing + OCR + extraction, ms):");
+    for (timings, engine, name) in slowest.iter().take(8) {
+        println!(
+            "  {name:<20} {:>6} = {:>5} + {:>5} + {:>4}  {engine}",
+            timings.total_ms, timings.preprocess_ms, timings.ocr_ms, timings.extract_ms
+        );
+    }
+}
+
+/// One contestant's tally.
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    errors: usize,
+    second_language: usize,
+    preprocessed: usize,
+}
+
 /// Runs the benchmark and prints the comparison.
+///
+/// The contestants take turns image by image (each image read by every contestant before the
+/// next), so a drift in the machine's speed during the run falls on all of them alike, and each
+/// engine reads one untimed image first, as a running worker would have.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut files = image_files(std::slice::from_ref(&args.images))?;
     if let Some(limit) = args.limit {
@@ -73,17 +121,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     anyhow::ensure!(!files.is_empty(), "no images in {}", args.images.display());
     println!(
-        "{} images, one at a time, OMP_THREAD_LIMIT={}",
+        "{} images, one at a time, contestants in turn, OMP_THREAD_LIMIT={}",
         files.len(),
         std::env::var("OMP_THREAD_LIMIT").unwrap_or_default()
     );
-    let mut contestants = Vec::new();
     let variants: [(&str, Option<finagent_ocr::preprocess::Steps>, bool); 3] = [
         ("ocr-worker engine (full pipeline)", None, false),
         ("  without photo preprocessing", Some("none".parse().map_err(anyhow::Error::msg)?), false),
         ("  without the language pass", None, true),
     ];
-    for (name, steps, no_language_pass) in variants {
+    let variants = if args.pipeline_only { &variants[..1] } else { &variants[..] };
+    let commands = [("tesseract IMAGE - (plain)", &[][..]), ("tesseract IMAGE - --psm 6", &["--psm", "6"][..])];
+    let commands = if args.pipeline_only { &commands[..0] } else { &commands[..] };
+
+    let mut pools = Vec::new();
+    for &(_, steps, no_language_pass) in variants {
         let mut engine_args = args.engine.clone();
         engine_args.threads = Some(1);
         if let Some(steps) = steps {
@@ -91,33 +143,40 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         engine_args.no_language_pass |= no_language_pass;
         let pool = engine_args.start_pool()?;
-        let mut latencies = Vec::with_capacity(files.len());
-        let (mut errors, mut second_language, mut preprocessed) = (0, 0, 0);
-        for file in &files {
-            let bytes = std::fs::read(file)?;
-            let started = Instant::now();
-            match pool.process(bytes).await {
-                Ok(result) => {
-                    let debug = result.debug.unwrap_or_default();
-                    second_language += usize::from(debug.ocr_languages.is_some_and(|l| l.contains('+')));
-                    preprocessed += usize::from(debug.preprocessing.iter().any(|step| !step.contains("OCR passes")));
-                }
-                Err(_) => errors += 1,
-            }
-            latencies.push(started.elapsed());
-        }
-        contestants.push((name, summarize(&latencies), errors, second_language, preprocessed));
+        // Warm-up: the first read allocates what later reads reuse.
+        let _ = pool.process(std::fs::read(&files[0])?).await;
+        pools.push(pool);
     }
 
-    let mut baselines = Vec::new();
-    for (name, extra) in [("tesseract IMAGE - (plain)", &[][..]), ("tesseract IMAGE - --psm 6", &["--psm", "6"][..])] {
-        let mut latencies = Vec::with_capacity(files.len());
-        for file in &files {
+    let mut tallies: Vec<Tally> = (0..pools.len()).map(|_| Tally::default()).collect();
+    let mut command_latencies: Vec<Vec<Duration>> = vec![Vec::with_capacity(files.len()); commands.len()];
+    let mut slowest = Vec::new();
+    for file in &files {
+        let bytes = std::fs::read(file)?;
+        for (index, (pool, tally)) in pools.iter().zip(tallies.iter_mut()).enumerate() {
+            let started = Instant::now();
+            let outcome = pool.process(bytes.clone()).await;
+            tally.latencies.push(started.elapsed());
+            match outcome {
+                Ok(result) => {
+                    if index == 0 {
+                        let name = file.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+                        slowest.push((result.timings, result.engine.name.clone(), name));
+                    }
+                    let debug = result.debug.unwrap_or_default();
+                    tally.second_language += usize::from(debug.ocr_languages.is_some_and(|l| l.contains('+')));
+                    tally.preprocessed +=
+                        usize::from(debug.preprocessing.iter().any(|step| !step.contains("OCR passes")));
+                }
+                Err(_) => tally.errors += 1,
+            }
+        }
+        for ((_, extra), latencies) in commands.iter().zip(command_latencies.iter_mut()) {
             let started = Instant::now();
             let output = tokio::process::Command::new(&args.tesseract)
                 .arg(file)
                 .arg("-")
-                .args(extra)
+                .args(*extra)
                 .env("OMP_THREAD_LIMIT", "1")
                 .output()
                 .await
@@ -125,16 +184,20 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             anyhow::ensure!(output.status.success(), "{} failed on {}", args.tesseract, file.display());
             latencies.push(started.elapsed());
         }
-        baselines.push((name, summarize(&latencies)));
     }
 
-    for (name, summary, errors, second_language, preprocessed) in &contestants {
+    report_slowest(&mut slowest);
+    let contestants: Vec<(&str, Summary)> =
+        variants.iter().zip(&tallies).map(|((name, ..), tally)| (*name, summarize(&tally.latencies))).collect();
+    for ((name, summary), tally) in contestants.iter().zip(&tallies) {
         print_row(name, summary);
         println!(
-            "{:<34} preprocessed {preprocessed}, read again in another language {second_language}, errors {errors}",
-            ""
+            "{:<34} preprocessed {}, read again in another language {}, errors {}",
+            "", tally.preprocessed, tally.second_language, tally.errors
         );
     }
+    let baselines: Vec<(&str, Summary)> =
+        commands.iter().zip(&command_latencies).map(|((name, _), latencies)| (*name, summarize(latencies))).collect();
     for (name, summary) in &baselines {
         print_row(name, summary);
     }
@@ -142,7 +205,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     for (name, summary) in &baselines {
         println!("throughput vs {name}: {:.2}x", ours.per_second / summary.per_second.max(f64::MIN_POSITIVE));
     }
-    for (name, summary, ..) in &contestants[1..] {
+    for (name, summary) in &contestants[1..] {
         println!(
             "cost of{}: {:+.0} ms per receipt at p50, {:+.0} ms at p95",
             name.trim_start().trim_start_matches("without"),

@@ -156,12 +156,15 @@ impl Engines {
         Ok(engines)
     }
 
-    /// Whether PP-OCR reads this image.
-    fn reads_with_ppocr(&self, image: &PreparedImage) -> bool {
+    /// Which reader reads this image.
+    fn route(&self, image: &PreparedImage) -> Route {
         match &self.reader {
-            Some((_, PpOcrImages::All)) => true,
-            Some((_, PpOcrImages::Photos)) => image.photo,
-            None => false,
+            Some((_, PpOcrImages::All)) => Route::PpOcr,
+            Some((_, PpOcrImages::Photos)) if image.photo => {
+                let side = image.gray.width().max(image.gray.height()) as f32 / image.scale.max(f32::EPSILON);
+                if side < LARGE_PHOTO_SIDE { Route::PpOcr } else { Route::TesseractThenPpOcr }
+            }
+            Some(_) | None => Route::Tesseract,
         }
     }
 
@@ -199,6 +202,24 @@ impl Engines {
             .as_mut()
     }
 }
+
+/// Which reader reads an image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    /// Tesseract alone (scans, or no PP-OCR configured).
+    Tesseract,
+    /// PP-OCR alone (photos of modest resolution, which Tesseract reads poorly).
+    PpOcr,
+    /// Tesseract, then PP-OCR when Tesseract's reading lacks the total, the date or the merchant
+    /// (photos with enough pixels that Tesseract usually reads them, at a quarter of the cost).
+    TesseractThenPpOcr,
+}
+
+/// From this many pixels on its long side (of the paper, in the upload's pixels), a photo is
+/// read by Tesseract first. On the development sets: every US phone photo is below it (at most
+/// 1,000 px), and the six SROIE receipts that read as photos are above it (1,449–2,260 px), where
+/// Tesseract reads as many fields as PP-OCR in a quarter of the time.
+const LARGE_PHOTO_SIDE: f32 = 1400.0;
 
 /// How many fields a result found that a receipt almost always prints.
 fn found_fields(extraction: &Extraction) -> usize {
@@ -268,10 +289,19 @@ fn read_image(
     context: Context<'_>,
     extract_time: &mut Duration,
 ) -> Result<Reading, ProcessError> {
-    if engines.reads_with_ppocr(prepared) {
+    let route = engines.route(prepared);
+    if route == Route::PpOcr {
         return read_with_ppocr(engines, prepared, context, extract_time);
     }
     let first = read_prepared(engines.primary(), prepared, context, extract_time)?;
+    if route == Route::TesseractThenPpOcr && found_fields(&first.extraction) < 3 {
+        let second = read_with_ppocr(engines, prepared, context, extract_time)?;
+        let passes = first.passes + second.passes;
+        let mut chosen =
+            if found_fields(&second.extraction) >= found_fields(&first.extraction) { second } else { first };
+        chosen.passes = passes;
+        return Ok(chosen);
+    }
     if !engines.language_pass {
         return Ok(first);
     }

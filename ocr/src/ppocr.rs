@@ -160,8 +160,18 @@ impl PpOcr {
 
     /// Reads a page: its text lines (boxes in `page`'s pixels) and the mean confidence in 0–1.
     pub fn read(&mut self, page: &GrayImage) -> Result<(Vec<TextLine>, f64), OcrError> {
+        let started = std::time::Instant::now();
         let boxes = self.detect(page)?;
+        let detected = started.elapsed();
         let regions = self.recognize(page, &boxes)?;
+        tracing::debug!(
+            width = page.width(),
+            height = page.height(),
+            regions = boxes.len(),
+            detect_ms = detected.as_millis() as u64,
+            recognize_ms = (started.elapsed() - detected).as_millis() as u64,
+            "PP-OCR read"
+        );
         let confidence = if regions.is_empty() {
             0.0
         } else {
