@@ -168,6 +168,7 @@ impl OcrEngine {
             sideways: false,
             uneven: false,
             photo: false,
+            colour: false,
         };
         let (page, confidence) = self.pass(&line, "7")?;
         let text = page.lines.iter().map(|line| line.text.as_str()).collect::<Vec<_>>().join(" ");

@@ -115,6 +115,9 @@ pub struct PreparedImage {
     /// of it is white paper (a photo's paper is grey under room light, with a table or a folder
     /// around it). Photos are read by PP-OCR when it is configured.
     pub photo: bool,
+    /// Whether the upload is in colour (see `image_input::in_colour`): a camera photo with a
+    /// table or a hand in it, rather than a grey scan or copy.
+    pub colour: bool,
 }
 
 /// The share of near-white pixels (above 200) from which an image reads as a flat scan. On the
@@ -153,9 +156,9 @@ pub fn prepare(bytes: &[u8], limits: &ImageLimits) -> Result<PreparedImage, Imag
 /// Checks, decodes and preprocesses an image with the chosen steps.
 pub fn prepare_with(bytes: &[u8], limits: &ImageLimits, enabled: Steps) -> Result<PreparedImage, ImageError> {
     let started = std::time::Instant::now();
-    let (gray, info) = image_input::decode_gray(bytes, limits)?;
+    let (gray, info, colour) = image_input::decode_gray(bytes, limits)?;
     let decoded = started.elapsed();
-    let prepared = preprocess_gray(gray, info, enabled);
+    let prepared = PreparedImage { colour, ..preprocess_gray(gray, info, enabled) };
     tracing::debug!(
         width = info.width,
         height = info.height,
@@ -184,7 +187,8 @@ fn band_scale(width: u32) -> f32 {
 
 /// Preprocesses a decoded image with the chosen steps.
 pub fn preprocess_with(decoded: DynamicImage, info: ImageInfo, enabled: Steps) -> PreparedImage {
-    preprocess_gray(decoded.into_luma8(), info, enabled)
+    let colour = image_input::in_colour(&decoded);
+    PreparedImage { colour, ..preprocess_gray(decoded.into_luma8(), info, enabled) }
 }
 
 /// Preprocesses a grayscale image with the chosen steps.
@@ -233,7 +237,7 @@ pub fn preprocess_gray(mut gray: GrayImage, info: ImageInfo, enabled: Steps) -> 
     // A receipt is about 3.15 inches wide; assume it fills most of the (cropped) frame.
     let ppi = ((gray.width() as f32 / 3.15).round() as i32).clamp(70, 600);
     let photo = white_share(&small) < SCAN_WHITE_SHARE;
-    PreparedImage { gray, scale, offset, ppi, info, steps, sideways, uneven, photo }
+    PreparedImage { gray, scale, offset, ppi, info, steps, sideways, uneven, photo, colour: false }
 }
 
 /// A Sauvola-binarised copy of a prepared image, with a window of about a twentieth of its width.

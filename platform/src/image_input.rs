@@ -238,20 +238,52 @@ pub const LUMA_DECODE_PIXELS: u64 = 8_000_000;
 /// images, other formats, and JPEGs in CMYK or YCCK go through [`decode`] and are converted to
 /// luma from RGB (BT.709 weights); on the US phone photos the JPEG's own Y channel read one date
 /// and two totals fewer, so small colour photos keep the conversion they were measured with.
-pub fn decode_gray(bytes: &[u8], limits: &ImageLimits) -> Result<(image::GrayImage, ImageInfo), ImageError> {
+///
+/// The flag says whether the image is in colour ([`in_colour`]); a large JPEG stored with colour
+/// channels counts as in colour without its pixels being looked at.
+pub fn decode_gray(bytes: &[u8], limits: &ImageLimits) -> Result<(image::GrayImage, ImageInfo, bool), ImageError> {
     let info = inspect(bytes, limits)?;
     if info.media_type == MediaType::Jpeg
         && u64::from(info.width) * u64::from(info.height) >= LUMA_DECODE_PIXELS
-        && let Some(gray) = jpeg_luma(bytes, info, limits)?
+        && let Some((gray, colour)) = jpeg_luma(bytes, info, limits)?
     {
-        return Ok((gray, info));
+        return Ok((gray, info, colour));
     }
     let (decoded, info) = decode(bytes, limits)?;
-    Ok((decoded.into_luma8(), info))
+    let colour = in_colour(&decoded);
+    Ok((decoded.into_luma8(), info, colour))
 }
 
-/// The luma channel of a YCbCr or grayscale JPEG; `None` for other colour spaces.
-fn jpeg_luma(bytes: &[u8], info: ImageInfo, limits: &ImageLimits) -> Result<Option<image::GrayImage>, ImageError> {
+/// Whether at least 1 % of an image's pixels (every fourth pixel of every fourth row looked at)
+/// have channels more than 40 apart: a camera photo with a table, a folder or a hand in it,
+/// rather than a grey scan or copy (on the six SROIE receipts that read as photos it is at most
+/// 0.5 %).
+pub fn in_colour(image: &DynamicImage) -> bool {
+    let Some(rgb) = image
+        .as_rgb8()
+        .map(std::borrow::Cow::Borrowed)
+        .or_else(|| image.color().has_color().then(|| std::borrow::Cow::Owned(image.to_rgb8())))
+    else {
+        return false;
+    };
+    let (mut looked, mut coloured) = (0u64, 0u64);
+    for y in (0..rgb.height()).step_by(4) {
+        for x in (0..rgb.width()).step_by(4) {
+            let [r, g, b] = rgb.get_pixel(x, y).0;
+            looked += 1;
+            coloured += u64::from(r.max(g).max(b) - r.min(g).min(b) > 40);
+        }
+    }
+    looked > 0 && coloured * 100 >= looked
+}
+
+/// The luma channel of a YCbCr or grayscale JPEG, and whether it has colour channels; `None`
+/// for other colour spaces.
+fn jpeg_luma(
+    bytes: &[u8],
+    info: ImageInfo,
+    limits: &ImageLimits,
+) -> Result<Option<(image::GrayImage, bool)>, ImageError> {
     use zune_core::bytestream::ZCursor;
     use zune_core::colorspace::ColorSpace;
     let failed = |reason: String| ImageError::Decode { format: info.media_type.mime(), reason };
@@ -263,9 +295,11 @@ fn jpeg_luma(bytes: &[u8], info: ImageInfo, limits: &ImageLimits) -> Result<Opti
         .set_max_height(side);
     let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
     decoder.decode_headers().map_err(|error| failed(error.to_string()))?;
-    if !matches!(decoder.input_colorspace(), Some(ColorSpace::YCbCr | ColorSpace::Luma)) {
-        return Ok(None);
-    }
+    let colour = match decoder.input_colorspace() {
+        Some(ColorSpace::YCbCr) => true,
+        Some(ColorSpace::Luma) => false,
+        _ => return Ok(None),
+    };
     let Some(headers) = decoder.info() else { return Ok(None) };
     let (width, height) = (u32::from(headers.width), u32::from(headers.height));
     if (width, height) != (info.width, info.height) {
@@ -273,7 +307,7 @@ fn jpeg_luma(bytes: &[u8], info: ImageInfo, limits: &ImageLimits) -> Result<Opti
     }
     let pixels = decoder.decode().map_err(|error| failed(error.to_string()))?;
     image::GrayImage::from_raw(width, height, pixels)
-        .map(Some)
+        .map(|gray| Some((gray, colour)))
         .ok_or_else(|| failed("the decoder returned fewer pixels than the frame holds".to_owned()))
 }
 
@@ -338,7 +372,7 @@ mod tests {
         let jpeg = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../ocr-worker/tests/fixtures/receipts/000.jpg"))
             .expect("fixture");
         let (colour, info) = decode(&jpeg, &limits).expect("decodes");
-        let gray = jpeg_luma(&jpeg, info, &limits).expect("decodes").expect("a YCbCr JPEG");
+        let (gray, _) = jpeg_luma(&jpeg, info, &limits).expect("decodes").expect("a YCbCr JPEG");
         assert_eq!(decode_gray(&jpeg, &limits).expect("decodes").0, colour.to_luma8());
         let through_colour = colour.into_luma8();
         assert_eq!(gray.dimensions(), (info.width, info.height));
@@ -348,8 +382,15 @@ mod tests {
         let mean = differences.iter().map(|d| f64::from(d.abs())).sum::<f64>() / differences.len() as f64;
         assert!(mean < 2.0, "mean difference {mean}");
         // A PNG takes the general path; a truncated JPEG is still refused.
-        let (from_png, _) = decode_gray(&png(40, 36), &limits).expect("decodes");
+        let (from_png, _, colour) = decode_gray(&png(40, 36), &limits).expect("decodes");
         assert_eq!(from_png.dimensions(), (40, 36));
+        assert!(!colour, "a gray PNG is not in colour");
+        let mut photo = image::RgbImage::from_pixel(40, 40, image::Rgb([200, 200, 200]));
+        assert!(!in_colour(&DynamicImage::ImageRgb8(photo.clone())), "grey pixels stored as RGB");
+        for x in 0..40 {
+            photo.put_pixel(x, 0, image::Rgb([200, 90, 40]));
+        }
+        assert!(in_colour(&DynamicImage::ImageRgb8(photo)), "a brown edge");
         assert!(decode_gray(&jpeg[..jpeg.len() / 2], &limits).is_err());
     }
 
