@@ -211,6 +211,11 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
 /// same limits. Preprocessing for OCR is the OCR crate's business.
 pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<(DynamicImage, ImageInfo), ImageError> {
     let info = inspect(bytes, limits)?;
+    Ok((decode_inspected(bytes, info, limits)?, info))
+}
+
+/// Decodes an image that [`inspect`] has already checked.
+fn decode_inspected(bytes: &[u8], info: ImageInfo, limits: &ImageLimits) -> Result<DynamicImage, ImageError> {
     let Some(format) = info.media_type.format() else {
         return Err(ImageError::Decode { format: info.media_type.mime(), reason: "a PDF is not an image".to_owned() });
     };
@@ -220,10 +225,7 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<(DynamicImage, Image
     decoder_limits.max_image_height = Some(limits.max_side);
     decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(4).saturating_add(64 * 1024 * 1024));
     reader.limits(decoder_limits);
-    let decoded = reader
-        .decode()
-        .map_err(|error| ImageError::Decode { format: info.media_type.mime(), reason: error.to_string() })?;
-    Ok((decoded, info))
+    reader.decode().map_err(|error| ImageError::Decode { format: info.media_type.mime(), reason: error.to_string() })
 }
 
 /// From this many pixels, a JPEG is decoded straight to its own luma channel (see
@@ -249,7 +251,7 @@ pub fn decode_gray(bytes: &[u8], limits: &ImageLimits) -> Result<(image::GrayIma
     {
         return Ok((gray, info, colour));
     }
-    let (decoded, info) = decode(bytes, limits)?;
+    let decoded = decode_inspected(bytes, info, limits)?;
     let colour = in_colour(&decoded);
     Ok((decoded.into_luma8(), info, colour))
 }
@@ -259,17 +261,14 @@ pub fn decode_gray(bytes: &[u8], limits: &ImageLimits) -> Result<(image::GrayIma
 /// rather than a grey scan or copy (on the six SROIE receipts that read as photos it is at most
 /// 0.5 %).
 pub fn in_colour(image: &DynamicImage) -> bool {
-    let Some(rgb) = image
-        .as_rgb8()
-        .map(std::borrow::Cow::Borrowed)
-        .or_else(|| image.color().has_color().then(|| std::borrow::Cow::Owned(image.to_rgb8())))
-    else {
+    use image::GenericImageView;
+    if !image.color().has_color() {
         return false;
-    };
+    }
     let (mut looked, mut coloured) = (0u64, 0u64);
-    for y in (0..rgb.height()).step_by(4) {
-        for x in (0..rgb.width()).step_by(4) {
-            let [r, g, b] = rgb.get_pixel(x, y).0;
+    for y in (0..image.height()).step_by(4) {
+        for x in (0..image.width()).step_by(4) {
+            let [r, g, b, _] = image.get_pixel(x, y).0;
             looked += 1;
             coloured += u64::from(r.max(g).max(b) - r.min(g).min(b) > 40);
         }
