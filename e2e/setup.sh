@@ -13,8 +13,8 @@ kubectl apply -f "https://raw.githubusercontent.com/kubernetes/ingress-nginx/$in
 kubectl -n ingress-nginx rollout status deployment/ingress-nginx-controller --timeout=300s
 
 echo "==> loading images into kind"
-for component in operator api-server ocr-worker; do
-  kind load docker-image --name "$cluster" "ghcr.io/finagent/$component:e2e"
+for image in operator:e2e api-server:e2e api-server:e2e-unready ocr-worker:e2e; do
+  kind load docker-image --name "$cluster" "ghcr.io/finagent/$image"
 done
 # The datastores and Prometheus the operator runs, pulled once here so that the first rollout is
 # not judged on Docker Hub's speed.

@@ -7,9 +7,7 @@
 # second run with the same versions only checks that they are there. Go's own module and build
 # caches (~/go/pkg/mod, ~/.cache/go-build) make a rebuild after a version change incremental.
 #
-# k8s.io/kubernetes is not meant to be a dependency: its go.mod points its k8s.io/* staging modules at
-# folders of its own tree (v0.0.0), so a module that requires it pins each of them with a `replace`
-# to the matching published v0.x release. The list of staging modules is read from that go.mod.
+# k8s.io/kubernetes is pulled in as scripts/gobuild.sh describes.
 set -euo pipefail
 
 KUBERNETES_VERSION="${FINAGENT_KUBERNETES_VERSION:-v1.36.3}"
@@ -44,14 +42,8 @@ work="$cache/src"
 mkdir -p "$work" "$bin"
 started=$(date +%s)
 
-# One module per tool, so that their dependency versions do not have to agree.
-new_module() {
-  local dir="$work/$1"
-  rm -rf "$dir"
-  mkdir -p "$dir"
-  printf 'module finagent.test/%s\n\ngo 1.26\n' "$1" >"$dir/go.mod"
-  echo "$dir"
-}
+# shellcheck source=scripts/gobuild.sh
+source "$(dirname "${BASH_SOURCE[0]}")/gobuild.sh"
 
 echo "control plane: building etcd $ETCD_VERSION" >&2
 dir="$(new_module etcd)"
@@ -59,19 +51,8 @@ dir="$(new_module etcd)"
 
 echo "control plane: building kube-apiserver, kube-controller-manager, kube-scheduler $KUBERNETES_VERSION" >&2
 dir="$(new_module kubernetes)"
-staging_version="v0.${KUBERNETES_VERSION#v1.}"
-mod="$(cd "$dir" && go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')"
-{
-  echo
-  echo "replace ("
-  sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/src/.*#\t\1 => \1 '"$staging_version"'#p' "$mod"
-  echo ")"
-} >>"$dir/go.mod"
-version_flags="-X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION"
-version_flags+=" -X k8s.io/component-base/version.gitMajor=1"
-version_flags+=" -X k8s.io/component-base/version.gitMinor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)"
-version_flags+=" -X k8s.io/component-base/version.gitTreeState=clean"
-version_flags+=" -X k8s.io/client-go/pkg/version.gitVersion=$KUBERNETES_VERSION"
+require_kubernetes "$dir" "$KUBERNETES_VERSION"
+version_flags="$(kubernetes_version_flags "$KUBERNETES_VERSION")"
 (
   cd "$dir"
   go get "k8s.io/kubernetes/cmd/kube-apiserver@$KUBERNETES_VERSION" \

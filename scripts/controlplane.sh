@@ -12,14 +12,15 @@
 # Writes the certificates: a CA, the API server's serving certificate, the service-account signing
 # key pair and a client certificate in system:masters for the control plane's own components.
 controlplane_certificates() {
-  local dir="$1"
+  local dir="$1" node_ip="${2:-}"
   mkdir -p "$dir"
   (
     cd "$dir" || exit 1
     openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=finagent-test-ca" \
       -keyout ca.key -out ca.crt 2>/dev/null
     openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" -keyout apiserver.key -out apiserver.csr 2>/dev/null
-    printf 'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\n' >apiserver.ext
+    printf 'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,%sDNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\n' \
+      "${node_ip:+IP:$node_ip,}" >apiserver.ext
     openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
       -extfile apiserver.ext -out apiserver.crt 2>/dev/null
     openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=finagent-test-admin" \
@@ -28,6 +29,11 @@ controlplane_certificates() {
     printf 'extendedKeyUsage=clientAuth\n' >admin.ext
     openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
       -extfile admin.ext -out admin.crt 2>/dev/null
+    # The API server's client certificate for the kubelets (logs, exec, port-forward).
+    openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" \
+      -keyout kubelet-client.key -out kubelet-client.csr 2>/dev/null
+    openssl x509 -req -in kubelet-client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+      -extfile admin.ext -out kubelet-client.crt 2>/dev/null
     openssl genrsa -out sa.key 2048 2>/dev/null
     openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
   )
@@ -159,11 +165,19 @@ controlplane_wait_ready() {
 # Starts the control plane under $2 (a folder of the run) from the binaries in $1. Sets
 # STARTED_KUBECONFIG (admin) and appends every pid to the caller's `pids` array, which the
 # caller's exit trap stops.
+#
+# With a node address in $3, the control plane is the one of a real node (scripts/node.sh): the API
+# server listens on that address too and advertises it as the `kubernetes` Service's endpoint, so
+# that pods reach it, and there is no kwok node. Without, it serves loopback only, with kwok.
 start_control_plane() {
-  local bin="$1" dir="$2"
+  local bin="$1" dir="$2" node_ip="${3:-}"
   local etcd_port peer_port api_port scheduler_port kwok_port
+  local bind_address=127.0.0.1 advertise_address=127.0.0.1 reconciler=none
+  if [ -n "$node_ip" ]; then
+    bind_address=0.0.0.0 advertise_address="$node_ip" reconciler=lease
+  fi
   mkdir -p "$dir"
-  controlplane_certificates "$dir/pki"
+  controlplane_certificates "$dir/pki" "$node_ip"
   etcd_port="$(free_port)"
   peer_port="$(free_port)"
   "$bin/etcd" --name test --data-dir "$dir/etcd" --unsafe-no-fsync \
@@ -176,14 +190,16 @@ start_control_plane() {
   api_port="$(free_port)"
   "$bin/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+    --bind-address "$bind_address" --advertise-address "$advertise_address" --secure-port "$api_port" \
     --tls-cert-file "$dir/pki/apiserver.crt" --tls-private-key-file "$dir/pki/apiserver.key" \
     --client-ca-file "$dir/pki/ca.crt" \
     --service-account-key-file "$dir/pki/sa.pub" --service-account-signing-key-file "$dir/pki/sa.key" \
     --service-account-issuer https://kubernetes.default.svc \
     --authorization-mode Node,RBAC \
     --enable-admission-plugins NamespaceLifecycle,ServiceAccount,PodSecurity,DefaultStorageClass,ResourceQuota,LimitRanger \
-    --service-cluster-ip-range 10.96.0.0/16 --endpoint-reconciler-type none \
+    --service-cluster-ip-range 10.96.0.0/16 --endpoint-reconciler-type "$reconciler" \
+    --kubelet-client-certificate "$dir/pki/kubelet-client.crt" --kubelet-client-key "$dir/pki/kubelet-client.key" \
+    --kubelet-certificate-authority "$dir/pki/ca.crt" --kubelet-preferred-address-types InternalIP \
     --disable-admission-plugins StorageObjectInUseProtection \
     --v 1 >"$dir/kube-apiserver.log" 2>&1 &
   pids+=("$!")
@@ -210,6 +226,10 @@ start_control_plane() {
     --leader-elect=false --bind-address 127.0.0.1 --secure-port "$scheduler_port" \
     --v 1 >"$dir/kube-scheduler.log" 2>&1 &
   pids+=("$!")
+  if [ -n "$node_ip" ]; then
+    echo "control plane: etcd, kube-apiserver (on $node_ip:$api_port), kube-controller-manager, kube-scheduler"
+    return
+  fi
 
   controlplane_kwok_config "$dir/kwok.yaml"
   { echo "---"; cat "$bin/kwok-node-stages.yaml"; } >>"$dir/kwok.yaml"

@@ -12,7 +12,11 @@
 # 4. runs cargo fmt --check, cargo clippy --all-targets -D warnings, the delivery checks
 #    (scripts/check-delivery.sh: chart, images, workflows, alerts and dashboards), every test, and
 #    then the cluster tier (tests named cluster_*, the real operator against the control plane);
-# 5. stops every server it started, whatever happened.
+# 5. the node tier (node_*): a real one-node cluster on this machine (scripts/node.sh test): the
+#    three images built from their Dockerfiles and the datastores' images, the chart, a platform
+#    serving through Traefik, scaling, NetworkPolicies enforced, pod loss and rollbacks
+#    (e2e/run.sh). FINAGENT_SKIP_NODE_TIER=1 leaves it out and says so;
+# 6. stops every server it started, whatever happened.
 #
 # Usage: scripts/test.sh [extra cargo test arguments, e.g. a test name filter]
 set -euo pipefail
@@ -92,5 +96,15 @@ cargo test --workspace --locked "$@" -- --skip cluster_
 step "cluster tier (the real operator on the test control plane)"
 # `--workspace`, as above, so that the features are resolved the same and nothing is built again.
 cargo test --workspace --locked --test cluster "$@" -- --test-threads 12 --nocapture
+
+# A real node on this machine: containers from our images, behind a real Ingress (scripts/node.sh).
+step "node tier (a real node: our images, Traefik, NetworkPolicies; e2e/run.sh)"
+if [ -n "${FINAGENT_SKIP_NODE_TIER:-}" ]; then
+  echo "node tier: SKIPPED (FINAGENT_SKIP_NODE_TIER is set)"
+else
+  node_started=$SECONDS
+  bash "$root/scripts/node.sh" test
+  echo "node tier: $((SECONDS - node_started)) s"
+fi
 
 step "all checks passed"

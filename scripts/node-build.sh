@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Builds what a real node of the test cluster runs beside Debian's containerd, runc and CNI plugins,
+# from Go modules at pinned versions, and prints the folder that holds the binaries:
+#   kubelet and kube-proxy   k8s.io/kubernetes, the same release as the control plane
+#   coredns                  the cluster DNS (github.com/coredns/coredns)
+#   kube-network-policies    NetworkPolicy enforcement, as kind runs it (sigs.k8s.io/kube-network-policies)
+#   traefik                  the Ingress controller (github.com/traefik/traefik/v3)
+#   ferretdb                 the MongoDB-wire server of the datastore image (github.com/FerretDB/FerretDB)
+#   pause                    the pod sandbox's process, compiled from Kubernetes' own pause.c
+#
+# Cached like the control plane ($FINAGENT_NODE_CACHE, by default ~/.cache/finagent/node/<versions>):
+# a second run with the same versions only checks that the binaries are there.
+set -euo pipefail
+
+KUBERNETES_VERSION="${FINAGENT_KUBERNETES_VERSION:-v1.36.3}"
+COREDNS_VERSION="${FINAGENT_COREDNS_VERSION:-v1.14.7}"
+NETWORK_POLICIES_VERSION="${FINAGENT_NETWORK_POLICIES_VERSION:-v0.8.0}"
+TRAEFIK_VERSION="${FINAGENT_TRAEFIK_VERSION:-v3.7.13}"
+FERRETDB_VERSION="${FINAGENT_FERRETDB_VERSION:-v1.24.2}"
+
+cache="${FINAGENT_NODE_CACHE:-$HOME/.cache/finagent/node}"
+bin="$cache/k8s-$KUBERNETES_VERSION-coredns-$COREDNS_VERSION-knp-$NETWORK_POLICIES_VERSION-traefik-$TRAEFIK_VERSION-ferretdb-$FERRETDB_VERSION/bin"
+binaries=(kubelet kube-proxy coredns kube-network-policies traefik ferretdb pause)
+
+all_present() {
+  local binary
+  for binary in "${binaries[@]}"; do
+    [ -x "$bin/$binary" ] || return 1
+  done
+}
+
+if all_present; then
+  echo "node: present ($bin)" >&2
+  echo "$bin"
+  exit 0
+fi
+
+if ! command -v go >/dev/null; then
+  echo "node: no Go toolchain on PATH; it is needed to build kubelet, kube-proxy and the node's services" >&2
+  exit 1
+fi
+
+export GOFLAGS="-mod=mod"
+export CGO_ENABLED=0
+work="$cache/src"
+mkdir -p "$work" "$bin"
+started=$(date +%s)
+
+# shellcheck source=scripts/gobuild.sh
+source "$(dirname "${BASH_SOURCE[0]}")/gobuild.sh"
+
+# Builds $2 (a package path) at module version $3 into $bin/$1, in a module of its own.
+build_tool() {
+  local name="$1" package="$2" version="$3" ldflags="${4:-}"
+  local dir
+  [ -x "$bin/$name" ] && return
+  echo "node: building $name $version" >&2
+  dir="$(new_module "$name")"
+  (
+    cd "$dir"
+    go get "$package@$version" >&2
+    go build -trimpath -ldflags "$ldflags" -o "$bin/$name" "$package"
+  )
+}
+
+if [ ! -x "$bin/kubelet" ] || [ ! -x "$bin/kube-proxy" ] || [ ! -x "$bin/pause" ]; then
+  echo "node: building kubelet, kube-proxy $KUBERNETES_VERSION" >&2
+  dir="$(new_module kubernetes)"
+  require_kubernetes "$dir" "$KUBERNETES_VERSION"
+  version_flags="$(kubernetes_version_flags "$KUBERNETES_VERSION")"
+  (
+    cd "$dir"
+    go get "k8s.io/kubernetes/cmd/kubelet@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/kube-proxy@$KUBERNETES_VERSION" >&2
+    go build -trimpath -ldflags "$version_flags" -o "$bin/" k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
+    # The sandbox process every pod starts with, statically linked so that the pause image needs
+    # nothing else.
+    pause_source="$(go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c"
+    gcc -Os -static -DVERSION="\"$KUBERNETES_VERSION\"" -o "$bin/pause" "$pause_source"
+  )
+fi
+
+build_tool coredns github.com/coredns/coredns "$COREDNS_VERSION"
+build_tool kube-network-policies sigs.k8s.io/kube-network-policies/cmd "$NETWORK_POLICIES_VERSION"
+# Traefik is built as its own main module, so that its go.mod's replace directives hold. One of
+# them points at a nested module of its repository (pkg/config/dynamic/ext: extension points of
+# the dynamic configuration, two empty types in the open-source build) that the module zip leaves
+# out; it is written back as upstream has it.
+if [ ! -x "$bin/traefik" ]; then
+  echo "node: building traefik $TRAEFIK_VERSION" >&2
+  dir="$(new_module traefik-download)"
+  source_dir="$(cd "$dir" && go mod download -json "github.com/traefik/traefik/v3@$TRAEFIK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  rm -rf "$work/traefik"
+  cp -r "$source_dir" "$work/traefik"
+  chmod -R u+w "$work/traefik"
+  mkdir -p "$work/traefik/pkg/config/dynamic/ext"
+  printf 'module github.com/traefik/traefik/dynamic/ext\n\ngo 1.24.0\n' >"$work/traefik/pkg/config/dynamic/ext/go.mod"
+  printf 'package ext\n\n// HTTP holds extensions of the HTTP configuration.\ntype HTTP struct{}\n\n// Router holds extensions of a router.\ntype Router struct{}\n' \
+    >"$work/traefik/pkg/config/dynamic/ext/ext.go"
+  (
+    cd "$work/traefik"
+    go build -trimpath -ldflags "-X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION" \
+      -o "$bin/traefik" ./cmd/traefik
+  )
+fi
+build_tool ferretdb github.com/FerretDB/FerretDB/cmd/ferretdb "$FERRETDB_VERSION"
+
+all_present
+echo "node: built in $(($(date +%s) - started)) s ($bin)" >&2
+echo "$bin"
