@@ -48,12 +48,13 @@ echo "copies current"
 
 step "delivery: hadolint"
 "$VENV/bin/hadolint" --version
-"$VENV/bin/hadolint" --config .hadolint.yaml operator/Dockerfile api-server/Dockerfile ocr-worker/Dockerfile
-echo "3 Dockerfiles clean"
+dockerfiles=(operator/Dockerfile api-server/Dockerfile ocr-worker/Dockerfile e2e/images/*/Dockerfile)
+"$VENV/bin/hadolint" --config .hadolint.yaml "${dockerfiles[@]}"
+echo "${#dockerfiles[@]} Dockerfiles clean"
 
 step "delivery: shellcheck"
 shellcheck --version | sed -n 2p
-shellcheck -x scripts/*.sh e2e/*.sh .ci/run
+shellcheck -x scripts/*.sh e2e/*.sh e2e/images/*/*.sh .ci/run
 echo "shell scripts clean"
 
 step "delivery: GitHub workflows (actionlint, JSON schema)"

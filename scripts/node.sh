@@ -10,7 +10,7 @@
 #   scripts/node.sh test    up, the end-to-end journey of e2e/run.sh through the Ingress, down
 #
 # Needs root (containers, network), Go (the cached builds) and Debian 12. It uses the address
-# $FINAGENT_NODE_IP (default 10.250.0.1) on a dummy interface, pods in 10.244.0.0/24, Services in
+# $FINAGENT_NODE_IP (default 10.250.0.1) on the loopback interface, pods in 10.244.0.0/24, Services in
 # 10.96.0.0/16, and keeps its state in /run/finagent-node and /var/lib/finagent-node.
 set -euo pipefail
 
@@ -22,7 +22,6 @@ source "$root/scripts/controlplane.sh"
 
 NODE_NAME=finagent-node
 NODE_IP="${FINAGENT_NODE_IP:-10.250.0.1}"
-NODE_INTERFACE=finagent0
 POD_CIDR=10.244.0.0/24
 CLUSTER_DNS=10.96.0.10
 BRIDGE=finagent-br0
@@ -62,12 +61,10 @@ wait_until() {
   done
 }
 
+# The node's address sits on the loopback interface (this machine's kernel has no dummy
+# interfaces): the pods reach it through their bridge's gateway, and nothing outside sees it.
 network_up() {
-  if ! ip link show "$NODE_INTERFACE" >/dev/null 2>&1; then
-    ip link add "$NODE_INTERFACE" type dummy
-  fi
-  ip addr replace "$NODE_IP/32" dev "$NODE_INTERFACE"
-  ip link set "$NODE_INTERFACE" up
+  ip addr replace "$NODE_IP/32" dev lo
   echo 1 >/proc/sys/net/ipv4/ip_forward
   # Pods talk to Services on their own bridge: bridged traffic must pass through iptables.
   echo 1 >/proc/sys/net/bridge/bridge-nf-call-iptables
@@ -293,7 +290,7 @@ cmd_down() {
     iptables -t nat -X "$chain" 2>/dev/null || true
   done
   ip link delete "$BRIDGE" 2>/dev/null || true
-  ip link delete "$NODE_INTERFACE" 2>/dev/null || true
+  ip addr delete "$NODE_IP/32" dev lo 2>/dev/null || true
   rm -rf "$RUN" "$DATA/containerd" "$DATA/kubelet" "$DATA/cni" "$DATA/volumes"
   echo "node: down"
 }
