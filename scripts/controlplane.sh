@@ -172,9 +172,10 @@ controlplane_wait_ready() {
 start_control_plane() {
   local bin="$1" dir="$2" node_ip="${3:-}"
   local etcd_port peer_port api_port scheduler_port kwok_port
-  local bind_address=127.0.0.1 advertise_address=127.0.0.1 reconciler=none
+  local bind_address=127.0.0.1 advertise_address=127.0.0.1 reconciler=none privileged=false
   if [ -n "$node_ip" ]; then
-    bind_address=0.0.0.0 advertise_address="$node_ip" reconciler=lease
+    # The node's NetworkPolicy enforcement runs as a privileged pod in kube-system.
+    bind_address=0.0.0.0 advertise_address="$node_ip" reconciler=lease privileged=true
   fi
   mkdir -p "$dir"
   controlplane_certificates "$dir/pki" "$node_ip"
@@ -195,7 +196,7 @@ start_control_plane() {
     --client-ca-file "$dir/pki/ca.crt" \
     --service-account-key-file "$dir/pki/sa.pub" --service-account-signing-key-file "$dir/pki/sa.key" \
     --service-account-issuer https://kubernetes.default.svc \
-    --authorization-mode Node,RBAC \
+    --authorization-mode Node,RBAC --allow-privileged="$privileged" \
     --enable-admission-plugins NamespaceLifecycle,ServiceAccount,PodSecurity,DefaultStorageClass,ResourceQuota,LimitRanger \
     --service-cluster-ip-range 10.96.0.0/16 --endpoint-reconciler-type "$reconciler" \
     --kubelet-client-certificate "$dir/pki/kubelet-client.crt" --kubelet-client-key "$dir/pki/kubelet-client.key" \

@@ -31,7 +31,8 @@ PIDS="$RUN/pids"
 
 node_packages() {
   install_debian_packages containerd runc containernetworking-plugins buildah podman debootstrap \
-    iptables nftables conntrack iproute2 openssl curl jq python3 python3-venv gcc libc6-dev
+    iptables nftables conntrack iproute2 openssl curl jq python3 python3-venv gcc libc6-dev \
+    libtesseract-dev libleptonica-dev libclang-dev clang pkg-config
   ensure_cluster_tools
 }
 
@@ -270,7 +271,7 @@ cmd_down() {
   pkill -9 -f "containerd-shim-runc-v2 -namespace k8s.io" 2>/dev/null || true
   if [ -d "$RUN/containerd/state" ] || [ -d "$DATA" ]; then
     for _ in 1 2 3; do
-      grep -E " ($DATA|$RUN)/" /proc/mounts | awk '{print $2}' | sort -r | while read -r mount; do
+      { grep -E " ($DATA|$RUN)/" /proc/mounts || true; } | awk '{print $2}' | sort -r | while read -r mount; do
         umount -l "$mount" 2>/dev/null || true
       done
     done
@@ -281,14 +282,8 @@ cmd_down() {
     "$bin/kube-proxy" --cleanup --proxy-mode iptables >/dev/null 2>&1 || true
   fi
   nft delete table inet kube-network-policies 2>/dev/null || true
-  iptables -t nat -S POSTROUTING 2>/dev/null | grep -e "CNI-" | sed 's/^-A/-D/' | while read -r rule; do
-    # shellcheck disable=SC2086  # the rule is a list of arguments
-    iptables -t nat $rule 2>/dev/null || true
-  done
-  for chain in $(iptables -t nat -S 2>/dev/null | awk '/^-N CNI-/ {print $2}'); do
-    iptables -t nat -F "$chain" 2>/dev/null || true
-    iptables -t nat -X "$chain" 2>/dev/null || true
-  done
+  # The kubelet's, kube-proxy's and the CNI plugins' chains and the rules that jump to them.
+  iptables-save | grep -v -e 'KUBE-' -e 'CNI-' | iptables-restore
   ip link delete "$BRIDGE" 2>/dev/null || true
   ip addr delete "$NODE_IP/32" dev lo 2>/dev/null || true
   rm -rf "$RUN" "$DATA/containerd" "$DATA/kubelet" "$DATA/cni" "$DATA/volumes"
