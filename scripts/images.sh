@@ -28,12 +28,19 @@ trap 'rm -rf "$work"' EXIT
 started=$(date +%s)
 say() { echo "images: $*" >&2; }
 
+# The machine's certificate authorities, for pip inside a build (PyPI may be reached through a
+# proxy that signs with a local authority): mounted into each RUN step, never into an image.
+mkdir -p "$work/host-ca"
+cp /etc/ssl/certs/ca-certificates.crt "$work/host-ca/ca.crt"
+printf '[global]\ncert = /run/host-ca/ca.crt\n' >"$work/host-ca/pip.conf"
+
 # buildah on the machine's own network (apt and pip inside the build), with chroot isolation: no
 # nested namespaces or cgroups are needed.
 build() {
   local image="$1" dockerfile="$2" context="$3"
   shift 3
   buildah bud --quiet --network host --isolation chroot --layers \
+    -v "$work/host-ca:/run/host-ca:ro" -v "$work/host-ca/pip.conf:/etc/pip.conf:ro" \
     --build-arg "VERSION=$tag" -f "$dockerfile" -t "$image" "$@" "$context" >/dev/null
   say "built $image"
   built+=("$image")
@@ -94,6 +101,7 @@ cp "$node_bin/coredns" "$node_bin/traefik" "$node_bin/kube-network-policies" "$w
 build "localhost/finagent/node-services:$node_key" "$root/e2e/images/node/Dockerfile" "$work/node"
 
 # 5. One archive with every image, named as above.
+rm -f "$output.partial"
 podman save --quiet --multi-image-archive --format docker-archive -o "$output.partial" "${built[@]}"
 mv "$output.partial" "$output"
 say "${#built[@]} images in $output ($(du -h "$output" | cut -f1)), $(($(date +%s) - started)) s"

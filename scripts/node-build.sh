@@ -20,7 +20,7 @@ TRAEFIK_VERSION="${FINAGENT_TRAEFIK_VERSION:-v3.7.10}"
 FERRETDB_VERSION="${FINAGENT_FERRETDB_VERSION:-v1.24.2}"
 
 cache="${FINAGENT_NODE_CACHE:-$HOME/.cache/finagent/node}"
-bin="$cache/k8s-$KUBERNETES_VERSION-coredns-$COREDNS_VERSION-knp-$NETWORK_POLICIES_VERSION-traefik-$TRAEFIK_VERSION-ferretdb-$FERRETDB_VERSION/bin"
+bin="$cache/k8s-$KUBERNETES_VERSION-coredns-$COREDNS_VERSION-knp-$NETWORK_POLICIES_VERSION-traefik-$TRAEFIK_VERSION-ferretdb-$FERRETDB_VERSION-patched/bin"
 binaries=(kubelet kube-proxy coredns kube-network-policies traefik ferretdb pause)
 
 all_present() {
@@ -103,7 +103,32 @@ if [ ! -x "$bin/traefik" ]; then
       -o "$bin/traefik" ./cmd/traefik
   )
 fi
-build_tool ferretdb github.com/FerretDB/FerretDB/cmd/ferretdb "$FERRETDB_VERSION"
+# FerretDB refuses to start unless its version file holds its version, which its release process
+# writes and the module zip lacks: it is built from a copy of the module with that file written.
+# Two changes to its code, each checked to still apply:
+# - after the last SCRAM step it answers `done: true`, as MongoDB 4.4 and later do when the client
+#   asks to skip the empty exchange (`skipEmptyExchange`). FerretDB 1.24 ignores that option and
+#   answers `done: false`, which the Rust driver 3 refuses ("expected SCRAM authentication to have
+#   completed");
+# - createIndexes with two or more indexes that already exist (every start of a service after the
+#   first) panics: it deletes from the filtered list by the position in the unfiltered one. The
+#   existing index is removed by name instead.
+if [ ! -x "$bin/ferretdb" ]; then
+  echo "node: building ferretdb $FERRETDB_VERSION" >&2
+  dir="$(new_module ferretdb-download)"
+  source_dir="$(cd "$dir" && go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  rm -rf "$work/ferretdb"
+  cp -r "$source_dir" "$work/ferretdb"
+  chmod -R u+w "$work/ferretdb"
+  echo "$FERRETDB_VERSION" >"$work/ferretdb/build/version/version.txt"
+  sasl="$work/ferretdb/internal/handler/msg_saslcontinue.go"
+  grep -q '"done", valid, // for compatibility' "$sasl" || { echo "node: FerretDB's saslContinue changed; review the SCRAM patch" >&2; exit 1; }
+  sed -i 's#"done", valid, // for compatibility.*#"done", conv.Valid(), // the exchange is complete once the last step is valid (skipEmptyExchange)#' "$sasl"
+  indexes="$work/ferretdb/internal/handler/msg_createindexes.go"
+  grep -q 'filteredToCreate = slices.Delete(filteredToCreate, i, i+1)' "$indexes" || { echo "node: FerretDB's createIndexes changed; review the index patch" >&2; exit 1; }
+  sed -i 's#filteredToCreate = slices.Delete(filteredToCreate, i, i+1)#filteredToCreate = slices.DeleteFunc(filteredToCreate, func(index backends.IndexInfo) bool { return index.Name == newIdx.Name })#' "$indexes"
+  (cd "$work/ferretdb" && go build -trimpath -o "$bin/ferretdb" ./cmd/ferretdb)
+fi
 
 all_present
 echo "node: built in $(($(date +%s) - started)) s ($bin)" >&2
