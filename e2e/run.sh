@@ -252,9 +252,11 @@ test_ready_under_restricted() {
     "$work/pods.json"
   jq -e '[.items[] | select(.status.phase != "Running" or ([.status.conditions[] | select(.type == "Ready") | .status][0] != "True"))] | length == 0' \
     "$work/pods.json" >/dev/null || fail "not every pod is Running and Ready"
-  jq -e '[.items[] | .spec.containers[] | select(.securityContext.readOnlyRootFilesystem != true) | .name] | length == 0' \
-    "$work/pods.json" >/dev/null ||
-    echo "note: containers with a writable root: $(jq -r '[.items[] | .spec.containers[] | select(.securityContext.readOnlyRootFilesystem != true) | .name] | unique | join(", ")' "$work/pods.json")"
+  # The official mongo image's entrypoint writes outside its volumes, so MongoDB alone keeps a
+  # writable root (docs/security.md).
+  local writable
+  writable="$(jq -r '[.items[] | .spec.containers[] | select(.securityContext.readOnlyRootFilesystem != true) | .name] | unique | join(" ")' "$work/pods.json")"
+  [ -z "$writable" ] || [ "$writable" = mongodb ] || fail "containers with a writable root filesystem: $writable"
   for component in api-server ocr-worker redis mongodb prometheus; do
     jq -e --arg c "$component" '[.items[] | select(.metadata.labels["app.kubernetes.io/component"] == $c)] | length > 0' \
       "$work/pods.json" >/dev/null || fail "no $component pod"
@@ -265,7 +267,7 @@ test_ready_under_restricted() {
 
 test_ingress_journey() {
   eventually 180 "the API answers through the Ingress" api /healthz -o /dev/null
-  api / -o "$work/index.html"
+  api / -H 'accept: text/html' -o "$work/index.html"
   grep -qi "<html" "$work/index.html" || fail "/ is not the web app's HTML"
   api /api/auth/register -H 'content-type: application/json' -o /dev/null \
     -d '{"username": "e2e-user", "email": "e2e@example.com", "password": "a long end-to-end password"}'
