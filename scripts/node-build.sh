@@ -20,7 +20,7 @@ TRAEFIK_VERSION="${FINAGENT_TRAEFIK_VERSION:-v3.7.10}"
 FERRETDB_VERSION="${FINAGENT_FERRETDB_VERSION:-v1.24.2}"
 
 cache="${FINAGENT_NODE_CACHE:-$HOME/.cache/finagent/node}"
-bin="$cache/k8s-$KUBERNETES_VERSION-coredns-$COREDNS_VERSION-knp-$NETWORK_POLICIES_VERSION-traefik-$TRAEFIK_VERSION-ferretdb-$FERRETDB_VERSION-patched/bin"
+bin="$cache/k8s-$KUBERNETES_VERSION-coredns-$COREDNS_VERSION-knp-$NETWORK_POLICIES_VERSION-xtqueue-traefik-$TRAEFIK_VERSION-ferretdb-$FERRETDB_VERSION-patched/bin"
 binaries=(kubelet kube-proxy coredns kube-network-policies traefik ferretdb pause)
 
 all_present() {
@@ -81,7 +81,48 @@ if [ ! -x "$bin/kubelet" ] || [ ! -x "$bin/kube-proxy" ] || [ ! -x "$bin/pause" 
 fi
 
 build_tool coredns github.com/coredns/coredns "$COREDNS_VERSION"
-build_tool kube-network-policies sigs.k8s.io/kube-network-policies/cmd "$NETWORK_POLICIES_VERSION"
+# kube-network-policies hands packets to its NFQUEUE with the nftables `queue` expression, which
+# this machine's kernel lacks (nft_queue), while the xtables NFQUEUE target is there (and works in
+# an inet table through nft_compat). It is built from a copy of the module whose three queue
+# expressions are that target instead; each is checked to still apply.
+if [ ! -x "$bin/kube-network-policies" ]; then
+  echo "node: building kube-network-policies $NETWORK_POLICIES_VERSION" >&2
+  dir="$(new_module knp-download)"
+  source_dir="$(cd "$dir" && go mod download -json "sigs.k8s.io/kube-network-policies@$NETWORK_POLICIES_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  rm -rf "$work/kube-network-policies"
+  cp -r "$source_dir" "$work/kube-network-policies"
+  chmod -R u+w "$work/kube-network-policies"
+  package="$work/kube-network-policies/pkg/networkpolicy"
+  cat >"$package/xtqueue.go" <<'GO'
+package networkpolicy
+
+import (
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/xt"
+)
+
+// xtQueue hands a packet to NFQUEUE `num` through the xtables NFQUEUE target (revision 3), for
+// kernels without the nftables queue expression. Its info is struct xt_NFQ_info_v3 in host byte
+// order (little-endian here): the queue number, one queue, and the bypass flag, padded to 8 bytes.
+func xtQueue(num uint16, bypass bool) expr.Any {
+	var flags byte
+	if bypass {
+		flags = 1
+	}
+	info := xt.Unknown([]byte{byte(num), byte(num >> 8), 1, 0, flags, 0, 0, 0})
+	return &expr.Target{Name: "NFQUEUE", Rev: 3, Info: &info}
+}
+GO
+  perl -0pi -e 's/queue := &expr\.Queue\{Num: uint16\(c\.config\.QueueID\)\}\n\tif c\.config\.FailOpen \{\n\t\tqueue\.Flag = expr\.QueueFlagBypass\n\t\}/queue := xtQueue(uint16(c.config.QueueID), c.config.FailOpen)/g' \
+    "$package/controller.go"
+  perl -0pi -e 's/&expr\.Queue\{Num: uint16\(n\.nfQueueID\), Flag: expr\.QueueFlagBypass\}/xtQueue(uint16(n.nfQueueID), true)/g' "$package/dnsagent.go"
+  if grep -q "expr.Queue{" "$package/controller.go" "$package/dnsagent.go" ||
+    [ "$(grep -c "xtQueue(" "$package/controller.go" "$package/dnsagent.go" | awk -F: '{s += $2} END {print s}')" -ne 3 ]; then
+    echo "node: kube-network-policies' queue expressions changed; review the NFQUEUE patch" >&2
+    exit 1
+  fi
+  (cd "$work/kube-network-policies" && go build -trimpath -o "$bin/kube-network-policies" ./cmd)
+fi
 # Traefik is built as its own main module, so that its go.mod's replace directives hold. One of
 # them points at a nested module of its repository (pkg/config/dynamic/ext: extension points of
 # the dynamic configuration, two empty types in the open-source build) that the module zip leaves

@@ -164,6 +164,9 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
     // The rollback counter exists at 0 from the first reconcile, so that a first rollback is an
     // increase that alerts can see.
     ctx.metrics.rollbacks.with_label_values(&[validated.key().as_str()]);
+    for direction in ["up", "down"] {
+        ctx.metrics.scaling.with_label_values(&[validated.key().as_str(), direction]);
+    }
     // 2. Read.
     apply::ensure_credentials(&ctx.client, &validated).await?;
     let observed = read::observe(&ctx, &validated, &previous).await?;
@@ -199,6 +202,10 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
     status::write_if_changed(&ctx.client, &agent, &current, &status).await?;
     for notice in plan.notices.iter().chain(applied.notice.as_ref()) {
         publish(&ctx.recorder, &agent, notice).await;
+    }
+    if plan.scaled {
+        let direction = if plan.scale.replicas > plan.current_workers { "up" } else { "down" };
+        ctx.metrics.scaling.with_label_values(&[key.as_str(), direction]).inc();
     }
     if let Some(first) = applied.failures.first() {
         return Err(ReconcileError::Apply {
