@@ -5,8 +5,8 @@
 #       binaries are built on the host with the Dockerfiles' own cargo commands and passed in with
 #       --build-arg BINARY_FROM=prebuilt (the build stage's `rust` image is on Docker Hub); the
 #       runtime stages are the shipped ones;
-#   ghcr.io/finagent/api-server:$TAG-unready   the same API whose /readyz fails (its Redis is an
-#       address where nothing listens), for the rollback test;
+#   ghcr.io/finagent/api-server:$TAG-unready   the same API failing its health checks (its Redis is
+#       an address where nothing listens, so it does not start), for the rollback test;
 #   localhost/finagent/{redis,mongodb,prometheus}:$NODE_KEY   the datastores (e2e/images);
 #   localhost/finagent/{pause,node-services}:$NODE_KEY        the node's sandbox and services.
 # The base `debian:bookworm-slim` is made with debootstrap from Debian's packages (cached).
@@ -84,7 +84,7 @@ for component in operator api-server ocr-worker; do
   build "ghcr.io/finagent/$component:$tag" "$root/$component/Dockerfile" "$work/$component" \
     --build-arg BINARY_FROM=prebuilt --build-arg "REVISION=$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)"
 done
-# An API whose readiness fails for real (e2e/images/api-server-unready).
+# An API that fails its health checks for real (e2e/images/api-server-unready).
 build "ghcr.io/finagent/api-server:$tag-unready" "$root/e2e/images/api-server-unready/Dockerfile" \
   "$root/e2e/images/api-server-unready" --build-arg "TAG=$tag"
 
