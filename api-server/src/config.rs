@@ -67,7 +67,7 @@ pub struct ServeArgs {
     #[arg(long, env = "OCR_TIMEOUT", default_value_t = 60)]
     pub ocr_timeout: u64,
     /// Largest upload, in bytes.
-    #[arg(long, env = "MAX_UPLOAD_SIZE", default_value_t = 25 * 1024 * 1024)]
+    #[arg(long, env = "MAX_UPLOAD_SIZE", default_value_t = finagent_core::names::uploads::MAX_BYTES)]
     pub max_upload_size: usize,
     /// Uploads this process receives at once (each may hold `MAX_UPLOAD_SIZE` in memory); more get
     /// 503 with `Retry-After`. Default: as many as half the memory limit holds, at most 16.

@@ -135,7 +135,7 @@ pub fn app(state: AppState, readiness: Readiness) -> Result<Router, prometheus::
     let http_metrics = HttpMetrics::register(&state.metrics)?;
     let (routes, document) = api_routes();
     let document = std::sync::Arc::new(openapi::finished(&document));
-    let upload_limit = state.settings.image_limits.max_bytes + 64 * 1024;
+    let upload_limit = finagent_core::names::uploads::body_limit(state.settings.image_limits.max_bytes);
     let routes = routes
         .layer(tower_http::limit::RequestBodyLimitLayer::new(upload_limit))
         .route("/", get(root))

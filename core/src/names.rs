@@ -85,6 +85,20 @@ pub mod ports {
     pub const PROMETHEUS: u16 = 9091;
 }
 
+/// The size of an upload, agreed between the API (which enforces it) and the edge in front of it
+/// (which must let it through, so that the API's own answer reaches the client).
+pub mod uploads {
+    /// The default largest image or PDF (`MAX_UPLOAD_SIZE`), 25 MiB.
+    pub const MAX_BYTES: usize = 25 * 1024 * 1024;
+    /// Room for the multipart form around the file: the API's body limit is `MAX_UPLOAD_SIZE` plus this.
+    pub const FORM_ALLOWANCE: usize = 64 * 1024;
+
+    /// The largest request body of an upload of at most `max_bytes`.
+    pub const fn body_limit(max_bytes: usize) -> usize {
+        max_bytes + FORM_ALLOWANCE
+    }
+}
+
 /// Environment variables read by the services (names from the origin design).
 pub mod env {
     /// `development` or `production`.

@@ -229,11 +229,19 @@ pub struct RedisSpec {
     /// The Secret key holding the URL of an external Redis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url_secret_ref: Option<SecretKeyRef>,
+    /// The managed Redis image, with its tag (default `redis:7.2`). Another image must take the same
+    /// arguments, environment and data folder as the default one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Resources of the managed Redis container (default: the requests and memory limit in
+    /// `docs/configuration.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
 }
 
 impl Default for RedisSpec {
     fn default() -> Self {
-        Self { managed: true, storage: one_gi(), url_secret_ref: None }
+        Self { managed: true, storage: one_gi(), url_secret_ref: None, image: None, resources: None }
     }
 }
 
@@ -263,11 +271,19 @@ pub struct MongodbSpec {
     /// The Secret key holding the connection string of an external MongoDB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri_secret_ref: Option<SecretKeyRef>,
+    /// The managed MongoDB image, with its tag (default `mongo:7.0`). Another image must take the same
+    /// arguments, environment and data folder as the default one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Resources of the managed MongoDB container (default: the requests and memory limit in
+    /// `docs/configuration.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
 }
 
 impl Default for MongodbSpec {
     fn default() -> Self {
-        Self { managed: true, storage: ten_gi(), uri_secret_ref: None }
+        Self { managed: true, storage: ten_gi(), uri_secret_ref: None, image: None, resources: None }
     }
 }
 
@@ -286,11 +302,19 @@ pub struct PrometheusSpec {
     #[serde(default = "fifteen_days")]
     #[x_kube(validation = Rule::new("self.matches('^[0-9]+(ms|s|m|h|d|w|y)$')").message("retention must be a Prometheus duration such as 15d"))]
     pub retention: String,
+    /// The Prometheus image, with its tag (default `prom/prometheus:v2.55.1`). Another image must take the same
+    /// arguments, environment and data folder as the default one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Resources of the Prometheus container (default: the requests and memory limit in
+    /// `docs/configuration.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
 }
 
 impl Default for PrometheusSpec {
     fn default() -> Self {
-        Self { enabled: true, retention: fifteen_days() }
+        Self { enabled: true, retention: fifteen_days(), image: None, resources: None }
     }
 }
 

@@ -235,7 +235,9 @@ fn the_credentials_outlive_the_resource() {
 fn the_ingress_carries_the_upload_size_timeouts_and_tls() {
     let ingress = finagent_operator::build::edge::ingress(&sample("production")).pop().expect("ingress");
     let annotations = &ingress["metadata"]["annotations"];
-    assert_eq!(annotations["nginx.ingress.kubernetes.io/proxy-body-size"], "25m");
+    // The API's body limit (25 MiB and the form) fits, so the API answers a larger upload itself.
+    assert_eq!(annotations["nginx.ingress.kubernetes.io/proxy-body-size"], "26m");
+    assert_eq!(annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"], "on");
     assert_eq!(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"], "600");
     assert_eq!(ingress["spec"]["tls"], json!([{"hosts": ["receipts.example.com"], "secretName": "receipts-tls"}]));
     assert_eq!(ingress["spec"]["ingressClassName"], "nginx");
@@ -381,4 +383,39 @@ fn the_platform_prometheus_configuration_and_its_alert_rules_pass_promtool() {
         String::from_utf8_lossy(&output.stderr)
     );
     std::fs::remove_dir_all(&directory).ok();
+}
+
+#[test]
+fn datastore_images_and_resources_can_be_replaced() {
+    let mut agent: FinancialAgent = serde_yaml::from_str(
+        r#"
+apiVersion: finagent.io/v1alpha1
+kind: FinancialAgent
+metadata: {name: receipts, namespace: finance, uid: 5f0c3a52-1111-4222-8333-444455556666}
+spec:
+  redis: {image: "localhost/finagent/redis:1", resources: {requests: {cpu: 10m}}}
+  mongodb: {image: "localhost/finagent/mongodb:1"}
+  prometheus: {image: "localhost/finagent/prometheus:1", resources: {limits: {memory: 2Gi}}}
+"#,
+    )
+    .expect("yaml");
+    agent.metadata.generation = Some(1);
+    let agent = validate(&agent).expect("valid");
+    let redis = finagent_operator::build::datastores::redis(&agent);
+    let container = &redis[0]["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"], "localhost/finagent/redis:1");
+    assert_eq!(container["resources"], json!({"requests": {"cpu": "10m"}}));
+    let mongodb = finagent_operator::build::datastores::mongodb(&agent);
+    let container = &mongodb[0]["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"], "localhost/finagent/mongodb:1");
+    assert_eq!(container["resources"]["limits"], json!({"memory": "2Gi"}), "the default resources stay");
+    let prometheus = finagent_operator::build::prometheus::prometheus(&agent);
+    let deployment = prometheus.iter().find(|object| object["kind"] == "Deployment").expect("deployment");
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"], "localhost/finagent/prometheus:1");
+    assert_eq!(container["resources"], json!({"limits": {"memory": "2Gi"}}));
+
+    let defaults = sample("minimal");
+    let redis = finagent_operator::build::datastores::redis(&defaults);
+    assert_eq!(redis[0]["spec"]["template"]["spec"]["containers"][0]["image"], "redis:7.2");
 }

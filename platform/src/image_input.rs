@@ -26,7 +26,12 @@ pub struct ImageLimits {
 
 impl Default for ImageLimits {
     fn default() -> Self {
-        Self { max_bytes: 25 * 1024 * 1024, max_side: 10_000, max_pixels: 40_000_000, min_side: 32 }
+        Self {
+            max_bytes: finagent_core::names::uploads::MAX_BYTES,
+            max_side: 10_000,
+            max_pixels: 40_000_000,
+            min_side: 32,
+        }
     }
 }
 

@@ -6,11 +6,15 @@ use finagent_core::names::{Component, ports};
 use serde_json::{Value, json};
 
 use super::workloads::{credentials_secret_name, secret_keys};
-use super::{child_name, metadata, restricted_container_security, restricted_pod_security, selector};
+use super::{child_name, metadata, resources, restricted_container_security, restricted_pod_security, selector};
 use crate::validate::ValidatedAgent;
 
 /// The official images run as user 999.
 const DATASTORE_USER: i64 = 999;
+
+/// The default images; `image` in the resource replaces them.
+pub const REDIS_IMAGE: &str = "redis:7.2";
+pub const MONGODB_IMAGE: &str = "mongo:7.0";
 
 fn stateful_set(agent: &ValidatedAgent, component: Component, container: Value, storage: &str) -> Value {
     let name = child_name(agent, component);
@@ -58,13 +62,16 @@ pub fn redis(agent: &ValidatedAgent) -> Vec<Value> {
     }
     let container = json!({
         "name": "redis",
-        "image": "redis:7.2",
+        "image": agent.spec.redis.image.as_deref().unwrap_or(REDIS_IMAGE),
         "args": ["--requirepass", "$(REDIS_PASSWORD)", "--appendonly", "yes", "--dir", "/data", "--port", ports::REDIS.to_string()],
         "env": [{"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": credentials_secret_name(agent), "key": secret_keys::REDIS_PASSWORD}}}],
         "ports": [{"name": "redis", "containerPort": ports::REDIS}],
         "readinessProbe": {"exec": {"command": ["sh", "-c", "redis-cli -a \"$REDIS_PASSWORD\" --no-auth-warning ping | grep -q PONG"]}, "periodSeconds": 5},
         "livenessProbe": {"tcpSocket": {"port": ports::REDIS}, "periodSeconds": 10},
-        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
+        "resources": resources(
+            agent.spec.redis.resources.as_ref(),
+            json!({"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}}),
+        ),
         "securityContext": restricted_container_security(true),
         "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
     });
@@ -82,7 +89,7 @@ pub fn mongodb(agent: &ValidatedAgent) -> Vec<Value> {
     let secret = credentials_secret_name(agent);
     let container = json!({
         "name": "mongodb",
-        "image": "mongo:7.0",
+        "image": agent.spec.mongodb.image.as_deref().unwrap_or(MONGODB_IMAGE),
         "args": ["--bind_ip_all", "--port", ports::MONGODB.to_string()],
         "env": [
             {"name": "MONGO_INITDB_ROOT_USERNAME", "valueFrom": {"secretKeyRef": {"name": secret, "key": secret_keys::MONGODB_USERNAME}}},
@@ -91,7 +98,10 @@ pub fn mongodb(agent: &ValidatedAgent) -> Vec<Value> {
         "ports": [{"name": "mongodb", "containerPort": ports::MONGODB}],
         "readinessProbe": {"tcpSocket": {"port": ports::MONGODB}, "periodSeconds": 5},
         "livenessProbe": {"tcpSocket": {"port": ports::MONGODB}, "periodSeconds": 10},
-        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "2Gi"}},
+        "resources": resources(
+            agent.spec.mongodb.resources.as_ref(),
+            json!({"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "2Gi"}}),
+        ),
         // The entrypoint writes its init scripts under the data and temporary folders only.
         "securityContext": restricted_container_security(false),
         "volumeMounts": [{"name": "data", "mountPath": "/data/db"}, {"name": "tmp", "mountPath": "/tmp"}],

@@ -1,7 +1,7 @@
 //! What faces the network: the Ingress in front of the API, and NetworkPolicies that let traffic
 //! from outside reach only the API, and let only the API and the workers reach the datastores.
 
-use finagent_core::names::{Component, labels, ports};
+use finagent_core::names::{Component, labels, ports, uploads};
 use serde_json::{Value, json};
 
 use super::{child_name, metadata, selector};
@@ -15,8 +15,11 @@ pub fn ingress(agent: &ValidatedAgent) -> Vec<Value> {
     }
     let host = spec.host.clone().unwrap_or_default();
     let mut annotations = json!({
-        // Uploads of 25 MiB, and OCR polling that may take a while on a busy platform.
-        "nginx.ingress.kubernetes.io/proxy-body-size": "25m",
+        // The largest upload and its form pass, so that a larger one gets the API's own 413; the
+        // body is read in full before it goes on (nginx's default; Traefik's nginx provider
+        // enforces the size only then). OCR polling may take a while on a busy platform.
+        "nginx.ingress.kubernetes.io/proxy-body-size": ingress_body_size(),
+        "nginx.ingress.kubernetes.io/proxy-request-buffering": "on",
         "nginx.ingress.kubernetes.io/proxy-read-timeout": "600",
         "nginx.ingress.kubernetes.io/proxy-send-timeout": "600",
         // A coarse per-address limit at the edge; the API applies the precise ones.
@@ -46,6 +49,12 @@ pub fn ingress(agent: &ValidatedAgent) -> Vec<Value> {
         object["spec"]["tls"] = json!([{"hosts": [host], "secretName": secret}]);
     }
     vec![object]
+}
+
+/// The Ingress's body size: the API's upload body limit, rounded up to whole MiB.
+fn ingress_body_size() -> String {
+    const MIB: usize = 1024 * 1024;
+    format!("{}m", uploads::body_limit(uploads::MAX_BYTES).div_ceil(MIB))
 }
 
 /// The URL of the API: through the Ingress when there is one, else the in-cluster Service.

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use finagent_core::names::{Component, labels};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::api::core::v1::{PodTemplateSpec, ResourceRequirements};
 use serde_json::{Value, json};
 
 use crate::validate::ValidatedAgent;
@@ -105,6 +105,11 @@ pub fn restricted_container_security(read_only_root: bool) -> Value {
         "readOnlyRootFilesystem": read_only_root,
         "capabilities": {"drop": ["ALL"]},
     })
+}
+
+/// A container's resources: the spec's, or the default given.
+pub fn resources(configured: Option<&ResourceRequirements>, default: Value) -> Value {
+    configured.map_or(default, |resources| serde_json::to_value(resources).unwrap_or_default())
 }
 
 /// The image of one of the platform's components: the spec's override, with the version as tag

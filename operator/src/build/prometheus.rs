@@ -6,8 +6,11 @@
 use finagent_core::names::{Component, ports};
 use serde_json::{Value, json};
 
-use super::{child_name, metadata, restricted_container_security, restricted_pod_security, selector};
+use super::{child_name, metadata, resources, restricted_container_security, restricted_pod_security, selector};
 use crate::validate::ValidatedAgent;
+
+/// The default image; `image` in the resource replaces it.
+pub const PROMETHEUS_IMAGE: &str = "prom/prometheus:v2.55.1";
 
 /// Where the rule file is mounted.
 const RULES_PATH: &str = "/etc/prometheus/alerts.yml";
@@ -104,7 +107,7 @@ pub fn prometheus(agent: &ValidatedAgent) -> Vec<Value> {
                         "securityContext": restricted_pod_security(65534),
                         "containers": [{
                             "name": "prometheus",
-                            "image": "prom/prometheus:v2.55.1",
+                            "image": agent.spec.prometheus.image.as_deref().unwrap_or(PROMETHEUS_IMAGE),
                             "args": [
                                 "--config.file=/etc/prometheus/prometheus.yml",
                                 "--storage.tsdb.path=/prometheus",
@@ -114,7 +117,10 @@ pub fn prometheus(agent: &ValidatedAgent) -> Vec<Value> {
                             "ports": [{"name": "http", "containerPort": ports::PROMETHEUS}],
                             "readinessProbe": {"httpGet": {"path": "/-/ready", "port": ports::PROMETHEUS}, "periodSeconds": 10},
                             "livenessProbe": {"httpGet": {"path": "/-/healthy", "port": ports::PROMETHEUS}, "periodSeconds": 20},
-                            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+                            "resources": resources(
+                                agent.spec.prometheus.resources.as_ref(),
+                                json!({"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}),
+                            ),
                             "securityContext": restricted_container_security(true),
                             "volumeMounts": [
                                 {"name": "config", "mountPath": "/etc/prometheus"},

@@ -6,8 +6,8 @@ use k8s_openapi::api::core::v1::{PodTemplateSpec, Secret};
 use serde_json::{Value, json};
 
 use super::{
-    REVISION_ANNOTATION, child_name, image, metadata, restricted_container_security, restricted_pod_security, revision,
-    selector, typed,
+    REVISION_ANNOTATION, child_name, image, metadata, resources, restricted_container_security,
+    restricted_pod_security, revision, selector, typed,
 };
 use crate::validate::ValidatedAgent;
 
@@ -89,10 +89,6 @@ fn probe(path: &str, port: u16, period: i32, failures: i32) -> Value {
     json!({"httpGet": {"path": path, "port": port}, "periodSeconds": period, "timeoutSeconds": 3, "failureThreshold": failures})
 }
 
-fn default_resources(cpu: &str, memory: &str, memory_limit: &str) -> Value {
-    json!({"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}})
-}
-
 fn secure_cookies(agent: &ValidatedAgent) -> &'static str {
     let ingress = &agent.spec.ingress;
     if ingress.enabled && ingress.tls_secret_name.is_some() { "always" } else { "auto" }
@@ -120,9 +116,9 @@ pub fn api_template(agent: &ValidatedAgent) -> PodTemplateSpec {
         vars.push(json!({"name": "TRUSTED_PROXIES", "value": spec.ingress.trusted_proxies.join(",")}));
     }
     vars.extend(datastore_env(agent));
-    let resources = spec.api_server.resources.as_ref().map_or_else(
-        || default_resources("100m", "128Mi", "512Mi"),
-        |resources| serde_json::to_value(resources).unwrap_or_default(),
+    let resources = resources(
+        spec.api_server.resources.as_ref(),
+        json!({"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}),
     );
     typed(json!({
         "metadata": {"labels": selector(agent, Component::ApiServer)},
@@ -159,9 +155,9 @@ pub fn worker_template(agent: &ValidatedAgent) -> PodTemplateSpec {
         json!({"name": env::OCR_TIMEOUT, "value": spec.ocr_worker.ocr_timeout_seconds.to_string()}),
     ];
     vars.extend(datastore_env(agent));
-    let resources = spec.ocr_worker.resources.as_ref().map_or_else(
-        || default_resources("500m", "256Mi", "1Gi"),
-        |resources| serde_json::to_value(resources).unwrap_or_default(),
+    let resources = resources(
+        spec.ocr_worker.resources.as_ref(),
+        json!({"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}),
     );
     typed(json!({
         "metadata": {"labels": selector(agent, Component::OcrWorker)},

@@ -604,29 +604,45 @@ impl ReceiptStore for MongoStore {
         aggregates.other_currency_receipts = self.receipts.count_documents(other).await.map_err(unavailable)? as usize;
         let mut named = in_range.clone();
         named.insert("q.merchant_key", doc! { "$ne": Bson::Null });
-        for (matching, key, target) in [
-            (in_range.clone(), Bson::from("$image_sha256"), &mut aggregates.same_image),
-            (
-                named,
-                Bson::from(doc! { "k": "$q.merchant_key", "d": "$q.date", "t": "$q.total_units" }),
-                &mut aggregates.same_sale,
-            ),
-        ] {
+        // Repeated keys are found by counting, and their receipts read by key: `$push` is not an
+        // accumulator every MongoDB-wire server has (FerretDB has `$sum` and `$count` only).
+        const SAME_IMAGE: &[(&str, &str)] = &[("i", "image_sha256")];
+        const SAME_SALE: &[(&str, &str)] = &[("k", "q.merchant_key"), ("d", "q.date"), ("t", "q.total_units")];
+        for (matching, fields, target) in
+            [(in_range.clone(), SAME_IMAGE, &mut aggregates.same_image), (named, SAME_SALE, &mut aggregates.same_sale)]
+        {
+            let key: Document =
+                fields.iter().map(|(alias, path)| (alias.to_string(), Bson::from(format!("${path}")))).collect();
             let groups = self
                 .aggregate_all(vec![
-                    doc! { "$match": matching },
-                    doc! { "$group": { "_id": key, "ids": { "$push": "$_id" }, "n": { "$sum": 1 } } },
+                    doc! { "$match": matching.clone() },
+                    doc! { "$group": { "_id": key, "n": { "$sum": 1 } } },
                     doc! { "$match": { "n": { "$gt": 1 } } },
                 ])
                 .await?;
             for group in groups {
-                let ids = group.get_array("ids").map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let ids: Result<Vec<ReceiptId>, StoreError> = ids
+                let values = group.get_document("_id").map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let mut members = matching.clone();
+                for (alias, path) in fields {
+                    members.insert(*path, values.get(*alias).cloned().unwrap_or(Bson::Null));
+                }
+                let members: Vec<Document> = self
+                    .receipts
+                    .find(members)
+                    .projection(doc! { "_id": 1 })
+                    .await
+                    .map_err(unavailable)?
+                    .try_collect()
+                    .await
+                    .map_err(unavailable)?;
+                let ids: Result<Vec<ReceiptId>, StoreError> = members
                     .iter()
-                    .map(|id| {
-                        id.as_str()
+                    .map(|member| {
+                        member
+                            .get_str("_id")
+                            .ok()
                             .and_then(|id| id.parse().ok())
-                            .ok_or_else(|| StoreError::Corrupt(format!("receipt id {id}")))
+                            .ok_or_else(|| StoreError::Corrupt(format!("receipt id {member}")))
                     })
                     .collect();
                 target.push(ids?);
