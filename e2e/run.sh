@@ -302,6 +302,17 @@ test_ingress_journey() {
       [ "$code" = 413 ] || fail "an upload above the limit got $code, not 413"
     fi
   done
+  # The edge enforces its own body size (the operator's proxy-body-size annotation, 26m): a body
+  # well above it is refused by the proxy, not streamed to the API.
+  head -c $((28 * 1024 * 1024)) /dev/zero >"$work/large.jpg"
+  code="$(curl -sS --max-time 120 --connect-to "$host:80:$ingress" -o "$work/large.out" -D "$work/large.headers" \
+    -w '%{http_code}' -H "authorization: Bearer $TOKEN" -F "file=@$work/large.jpg;type=image/jpeg" \
+    "http://$host/api/ocr/process" || true)"
+  echo "upload of 28 MiB: $code $(grep -i '^content-type' "$work/large.headers" | tr -d '\r')"
+  [ "$code" = 413 ] || fail "the Ingress let a 28 MiB body through (got $code)"
+  if grep -qi "content-type: application/problem+json" "$work/large.headers"; then
+    fail "the API, not the Ingress, refused the 28 MiB body: the Ingress's body size is not in force"
+  fi
 }
 
 test_scaling() {
