@@ -428,8 +428,12 @@ test_pod_loss() {
   local batch=20
   upload_batch "$batch" 1001
   # One API pod and one worker pod go away while the batch is queued and being read.
-  kubectl -n "$ns" delete pod -l app.kubernetes.io/component=ocr-worker --wait=false | head -1
-  kubectl -n "$ns" delete pod -l app.kubernetes.io/component=api-server --wait=false | head -1
+  local component pods
+  for component in ocr-worker api-server; do
+    pods="$(kubectl -n "$ns" get pod -l "app.kubernetes.io/component=$component" -o name)"
+    [ -n "$pods" ] || fail "no $component pod to delete"
+    kubectl -n "$ns" delete "${pods%%$'\n'*}" --wait=false
+  done
   settled() {
     local pending=0 task status
     fresh_token
