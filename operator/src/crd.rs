@@ -446,6 +446,10 @@ pub struct WorkersStatus {
     /// scale-down stabilisation window; absent while the queue needs every worker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub low_since: Option<String>,
+    /// Since when workers run after being at zero (RFC 3339): a revision's workers are judged
+    /// from here when they had no pod before; absent at zero and when they never were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_since: Option<String>,
 }
 
 /// Template revisions: hashes of the API and worker pod templates.

@@ -64,18 +64,15 @@ pub fn rollout_verdict(observed: &RolloutObservation, deadline: Duration, now: D
         return RolloutVerdict::Idle;
     }
     if observed.proven {
-        // A proven revision serves while one pod is available and the probe passes; a scale step
-        // (a new generation the controller has not seen yet) changes nothing about that.
-        if observed.available_replicas >= 1 && observed.probe_ready == Some(true) {
+        // A proven revision serves while one pod is available: its pods' own readiness probes
+        // (the kubelet asks the same health check) decide that, so one slow answer to the
+        // operator's probe does not make the platform un-Ready. A scale step (a new generation the
+        // controller has not seen yet) changes nothing about that.
+        if observed.available_replicas >= 1 {
             return RolloutVerdict::Healthy;
         }
         return RolloutVerdict::Progressing {
-            waiting_for: format!(
-                "{} of {} replicas available{}",
-                observed.available_replicas,
-                observed.replicas,
-                if observed.probe_ready == Some(false) { ", health check failing" } else { "" }
-            ),
+            waiting_for: format!("{} of {} replicas available", observed.available_replicas, observed.replicas),
         };
     }
     let rolled_out = observed.generation_observed
@@ -179,6 +176,8 @@ mod tests {
             |updated, available, probe| RolloutObservation { proven: true, ..observed(updated, available, 0, probe) };
         // Long after the deadline, a scale-up or a lost pod is not a failed rollout.
         assert_eq!(rollout_verdict(&proven(2, 1, Some(true)), deadline, at(3600)), RolloutVerdict::Healthy);
+        // One failed answer of the operator's probe while pods are available: still serving.
+        assert_eq!(rollout_verdict(&proven(2, 2, Some(false)), deadline, at(3600)), RolloutVerdict::Healthy);
         assert!(matches!(
             rollout_verdict(&proven(2, 0, Some(false)), deadline, at(3600)),
             RolloutVerdict::Progressing { .. }

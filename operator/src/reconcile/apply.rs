@@ -125,6 +125,7 @@ fn last_known_good_object(agent: &ValidatedAgent, good: &LastKnownGood) -> Value
             "revision": good.revision,
             "api-server": serde_json::to_string(&good.api).unwrap_or_default(),
             "ocr-worker": serde_json::to_string(&good.worker).unwrap_or_default(),
+            "ocr-worker-proven": good.worker_proven.to_string(),
         },
     })
 }

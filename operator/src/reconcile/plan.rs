@@ -63,6 +63,15 @@ pub fn desired_revision(agent: &ValidatedAgent) -> String {
     platform_revision(&workloads::api_template(agent), &workloads::worker_template(agent))
 }
 
+/// Whether the last good templates run in place of the spec's: the spec's revision failed, there
+/// is another revision to run, and rollbacks are allowed. Otherwise the spec's revision runs (and
+/// is watched, so a late one that becomes healthy recovers).
+pub fn holds_back(agent: &ValidatedAgent, previous: &FinancialAgentStatus, last_good: Option<&LastKnownGood>) -> bool {
+    let desired = desired_revision(agent);
+    let failed = previous.revision.as_ref().and_then(|revision| revision.failed.as_deref()) == Some(desired.as_str());
+    failed && agent.spec.rollout.auto_rollback && last_good.is_some_and(|good| good.revision != desired)
+}
+
 fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
     text.and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
 }
@@ -165,7 +174,7 @@ pub fn plan(agent: &ValidatedAgent, observed: &Observed, previous: &FinancialAge
     let previous_revision = previous.revision.clone().unwrap_or_default();
     let known_failure = previous_revision.failed.as_deref() == Some(desired.as_str());
     let last_good = observed.last_good.as_ref().filter(|good| good.revision != desired);
-    let holding_back = known_failure && last_good.is_some();
+    let holding_back = holds_back(agent, previous, observed.last_good.as_ref());
     let since = if previous_revision.current.as_deref() == Some(desired.as_str()) {
         parse_time(previous_revision.since.as_deref()).unwrap_or(now)
     } else {
@@ -183,24 +192,25 @@ pub fn plan(agent: &ValidatedAgent, observed: &Observed, previous: &FinancialAge
     let verdict = if let (true, Some(good)) = (holding_back, last_good) {
         Verdict::Failed(format!("revision {desired} failed before; running {}", good.revision))
     } else {
-        let proven = revision.last_known_good.as_deref() == Some(desired.as_str());
-        let api_view = rollout_observation(
-            observed.api.as_ref(),
-            &build::revision(&desired_api),
-            &desired,
-            observed.probe,
-            since,
-            proven,
-        );
+        // Each component is proven on its own: with the workers at zero, the API of a new version
+        // proves itself (and is recorded with the old workers' template) while the workers' new
+        // template waits for pods to run.
+        let (api_revision, worker_revision) = (build::revision(&desired_api), build::revision(&desired_worker));
+        let good = observed.last_good.as_ref();
+        let api_proven = good.is_some_and(|good| build::revision(&good.api) == api_revision);
+        let worker_proven =
+            good.is_some_and(|good| good.worker_proven && build::revision(&good.worker) == worker_revision);
+        let api_view =
+            rollout_observation(observed.api.as_ref(), &api_revision, &desired, observed.probe, since, api_proven);
         // Workers scaled up from zero start their clock then, not when the revision was applied.
-        let worker_since = parse_time(previous_workers.last_scale_time.as_deref()).map_or(since, |t| t.max(since));
+        let worker_since = parse_time(previous_workers.running_since.as_deref()).map_or(since, |t| t.max(since));
         let worker_view = rollout_observation(
             observed.worker.as_ref(),
-            &build::revision(&desired_worker),
+            &worker_revision,
             &desired,
             Some(true),
-            if proven { since } else { worker_since },
-            proven,
+            if worker_proven { since } else { worker_since },
+            worker_proven,
         );
         combine(rollout_verdict(&api_view, deadline, now), rollout_verdict(&worker_view, deadline, now))
     };
@@ -213,25 +223,33 @@ pub fn plan(agent: &ValidatedAgent, observed: &Observed, previous: &FinancialAge
             // A first revision that was late but became healthy is good after all.
             revision.failed = None;
             revision.last_known_good = Some(desired.clone());
-            let good =
-                LastKnownGood { revision: desired.clone(), api: desired_api.clone(), worker: desired_worker.clone() };
+            let good = LastKnownGood {
+                revision: desired.clone(),
+                api: desired_api.clone(),
+                worker: desired_worker.clone(),
+                worker_proven: true,
+            };
             if observed.last_good.as_ref() != Some(&good) {
                 record_good = Some(good);
             }
         }
         Verdict::Serving => {
             revision.failed = None;
-            // The API proved itself; the workers ran no pod, so their last good template stays.
-            if let Some(old) = &observed.last_good {
-                let good = LastKnownGood {
-                    revision: platform_revision(&desired_api, &old.worker),
-                    api: desired_api.clone(),
-                    worker: old.worker.clone(),
-                };
-                revision.last_known_good = Some(good.revision.clone());
-                if observed.last_good.as_ref() != Some(&good) {
-                    record_good = Some(good);
-                }
+            // The API proved itself; the workers ran no pod, so their last good template stays —
+            // on a first install, the spec's, recorded as not proven.
+            let (worker, worker_proven) = observed
+                .last_good
+                .as_ref()
+                .map_or((desired_worker.clone(), false), |old| (old.worker.clone(), old.worker_proven));
+            let good = LastKnownGood {
+                revision: platform_revision(&desired_api, &worker),
+                api: desired_api.clone(),
+                worker,
+                worker_proven,
+            };
+            revision.last_known_good = Some(good.revision.clone());
+            if observed.last_good.as_ref() != Some(&good) {
+                record_good = Some(good);
             }
         }
         Verdict::Failed(reason) if !holding_back => {
@@ -335,8 +353,126 @@ mod tests {
         let agent = validated(serde_json::json!({"ocrWorker": {"minReplicas": 0}}));
         let plan = plan(&agent, &observed(&agent, 2, None), &FinancialAgentStatus::default(), at(0));
         assert_eq!(plan.verdict, Verdict::Serving, "ready, since the API serves");
-        assert!(plan.record_good.is_none(), "no worker pod ever ran: nothing is recorded as good");
-        assert_eq!(plan.revision.last_known_good, None);
+        let good = plan.record_good.expect("the API is recorded");
+        assert!(!good.worker_proven, "no worker pod ever ran: their template is not proven");
+    }
+
+    /// The status after `decided`, as the pass writes it.
+    fn after(
+        agent: &ValidatedAgent,
+        previous: &FinancialAgentStatus,
+        seen: &Observed,
+        decided: &Plan,
+        now: i64,
+    ) -> FinancialAgentStatus {
+        status::build(agent, Some(1), previous, seen, decided, &[], at(now))
+    }
+
+    #[test]
+    fn a_late_first_revision_recovers_once_it_becomes_healthy() {
+        // A first install with nothing to roll back to: its health check fails past the deadline
+        // (a slow first start), then passes.
+        let agent = validated(serde_json::json!({}));
+        let unhealthy = Observed { probe: Some(false), ..observed(&agent, 2, None) };
+        let started = plan(&agent, &unhealthy, &FinancialAgentStatus::default(), at(0));
+        let first = after(&agent, &FinancialAgentStatus::default(), &unhealthy, &started, 0);
+        let late = plan(&agent, &unhealthy, &first, at(400));
+        assert!(matches!(late.verdict, Verdict::Failed(_)), "{:?}", late.verdict);
+        assert!(late.rollback.is_none() && late.notices.iter().any(|n| n.reason == "RolloutFailed"));
+        let failed = after(&agent, &first, &unhealthy, &late, 400);
+        assert_eq!(condition_of(&failed, "Ready"), "False");
+        // Still running the spec's revision, so it is still probed and judged.
+        assert!(!holds_back(&agent, &failed, None), "nothing runs in its place");
+        let still = plan(&agent, &unhealthy, &failed, at(410));
+        assert!(still.notices.is_empty(), "the failure is said once");
+        let healthy = Observed { probe: Some(true), ..unhealthy.clone() };
+        let recovered = plan(&agent, &healthy, &after(&agent, &failed, &unhealthy, &still, 410), at(500));
+        assert_eq!(recovered.verdict, Verdict::Healthy);
+        assert_eq!(recovered.revision.failed, None);
+        assert!(recovered.record_good.is_some_and(|good| good.revision == desired_revision(&agent)));
+    }
+
+    /// A first version, healthy and recorded; the status and the last good templates after it.
+    fn installed(spec: serde_json::Value) -> (FinancialAgentStatus, LastKnownGood) {
+        let agent = validated(spec);
+        let seen = observed(&agent, 2, None);
+        let first = plan(&agent, &seen, &FinancialAgentStatus::default(), at(0));
+        let good = first.record_good.clone().expect("recorded");
+        (after(&agent, &FinancialAgentStatus::default(), &seen, &first, 0), good)
+    }
+
+    #[test]
+    fn with_rollbacks_off_the_failing_revision_keeps_running_and_says_so() {
+        let (status, good) = installed(serde_json::json!({"version": "1.0.0"}));
+        let new = validated(serde_json::json!({"version": "2.0.0", "rollout": {"autoRollback": false}}));
+        let (api, worker) = rolled_out(&new, &Inputs::default(), 0);
+        let failing =
+            Observed { api: Some(api), worker: Some(worker), last_good: Some(good), depth: Some(0), probe: None };
+        let started = plan(&new, &failing, &status, at(10));
+        let started = after(&new, &status, &failing, &started, 10);
+        let decided = plan(&new, &failing, &started, at(400));
+        assert!(decided.rollback.is_none(), "no rollback when rollbacks are off");
+        assert!(decided.notices.iter().any(|n| n.warning && n.reason == "RolloutFailed"), "{:?}", decided.notices);
+        assert_eq!(decided.inputs.api_template_override, None);
+        let failed = after(&new, &started, &failing, &decided, 400);
+        let degraded = failed.conditions.iter().find(|c| c.type_ == "Degraded").expect("degraded");
+        assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("True", "RolloutFailed"));
+        assert_eq!(condition_of(&failed, "RolledBack"), "False");
+        // Passes later, the old templates are still not put back.
+        assert!(!holds_back(&new, &failed, failing.last_good.as_ref()));
+        let later = plan(&new, &failing, &failed, at(1000));
+        assert!(!later.holding_back && later.rollback.is_none() && later.notices.is_empty());
+        assert_eq!((later.inputs.api_template_override, later.inputs.worker_template_override), (None, None));
+    }
+
+    #[test]
+    fn workers_at_zero_do_not_hold_a_new_api_unproven() {
+        let spec = |version: &str| serde_json::json!({"version": version, "ocrWorker": {"minReplicas": 0}});
+        let (status, first_good) = installed(spec("1.0.0"));
+        assert!(!first_good.worker_proven);
+        // A new version while the workers are at zero: its API proves itself.
+        let new = validated(spec("2.0.0"));
+        let seen = Observed { last_good: Some(first_good.clone()), ..observed(&new, 2, None) };
+        let serving = plan(&new, &seen, &status, at(10));
+        assert_eq!(serving.verdict, Verdict::Serving);
+        let mixed = serving.record_good.clone().expect("the new API is recorded");
+        assert_eq!(mixed.api, workloads::api_template(&new));
+        assert_eq!(mixed.worker, first_good.worker, "with the old workers' template");
+        let status = after(&new, &status, &seen, &serving, 10);
+        // Long after the deadline, one failed probe: the proven API is not rolled back.
+        let blip = Observed { last_good: Some(mixed.clone()), probe: Some(false), ..seen.clone() };
+        let later = plan(&new, &blip, &status, at(5000));
+        assert!(later.rollback.is_none() && matches!(later.verdict, Verdict::Serving), "{:?}", later.verdict);
+        let status = after(&new, &status, &blip, &later, 5000);
+        // A backlog: 0 → 2 workers of the new template. Their clock starts at the scale-up.
+        let busy = Observed { depth: Some(10), ..blip.clone() };
+        let scaling = plan(&new, &busy, &status, at(6000));
+        assert!(scaling.scaled && scaling.scale.replicas == 2);
+        let status = after(&new, &status, &busy, &scaling, 6000);
+        let inputs = Inputs { worker_replicas: Some(2), ..Inputs::default() };
+        let (_, worker) = rolled_out(&new, &inputs, 0);
+        let (ready_api, _) = rolled_out(&new, &inputs, 2);
+        let starting =
+            Observed { api: Some(ready_api.clone()), worker: Some(worker), probe: Some(true), ..busy.clone() };
+        let waiting = plan(&new, &starting, &status, at(6010));
+        assert!(matches!(waiting.verdict, Verdict::Progressing(_)), "{:?}", waiting.verdict);
+        // Up and healthy: the whole new revision is proven.
+        let (_, ready_worker) = rolled_out(&new, &inputs, 2);
+        let up = Observed { worker: Some(ready_worker), ..starting.clone() };
+        let healthy = plan(&new, &up, &status, at(6020));
+        assert_eq!(healthy.verdict, Verdict::Healthy);
+        assert!(
+            healthy
+                .record_good
+                .as_ref()
+                .is_some_and(|good| good.worker_proven && good.revision == desired_revision(&new))
+        );
+        // Had they never become available, the workers (not the API) would have been rolled back.
+        let broken = plan(&new, &starting, &status, at(6000 + 400));
+        let rollback = broken.rollback.expect("the new workers are rolled back");
+        assert!(rollback.note.contains("ocr-worker"), "{}", rollback.note);
+        assert_eq!(broken.inputs.worker_template_override.as_ref(), Some(&mixed.worker));
+        assert_eq!(broken.inputs.api_template_override.as_ref(), Some(&mixed.api), "the new API stays");
     }
 
     #[test]

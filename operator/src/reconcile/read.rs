@@ -21,6 +21,9 @@ pub struct LastKnownGood {
     pub api: PodTemplateSpec,
     /// The workers' template.
     pub worker: PodTemplateSpec,
+    /// Whether workers of that template ever ran and proved healthy (not so when it was recorded
+    /// with the API of a first install whose workers were at zero).
+    pub worker_proven: bool,
 }
 
 /// The ConfigMap's name.
@@ -36,6 +39,7 @@ impl LastKnownGood {
             revision: data.get("revision")?.clone(),
             api: serde_json::from_str(data.get("api-server")?).ok()?,
             worker: serde_json::from_str(data.get("ocr-worker")?).ok()?,
+            worker_proven: data.get("ocr-worker-proven").is_none_or(|proven| proven == "true"),
         })
     }
 }
@@ -98,11 +102,12 @@ pub async fn observe(
         .map_err(|source| ReconcileError::Read { what: format!("ConfigMap {name}"), source })?;
     let last_good = LastKnownGood::from_config_map(map);
     let depth = ctx.depth.depth(agent).await;
-    // A revision that failed before is not probed: the last good one runs in its place.
-    let desired = super::plan::desired_revision(agent);
-    let known_failure = previous.revision.as_ref().and_then(|r| r.failed.as_deref()) == Some(desired.as_str());
+    // While the last good revision runs in place of a failed one, probing would only ask the old
+    // pods. A failed revision that still runs (nothing to roll back to, or rollbacks off) is
+    // probed, so that it recovers once it becomes healthy.
+    let holding_back = super::plan::holds_back(agent, previous, last_good.as_ref());
     let probe = match probe_attempts(api.as_ref()) {
-        Some(attempts) if !known_failure => ctx.probe.ready(agent, attempts).await,
+        Some(attempts) if !holding_back => ctx.probe.ready(agent, attempts).await,
         _ => None,
     };
     Ok(Observed { api, worker, last_good, depth, probe })

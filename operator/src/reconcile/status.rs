@@ -94,7 +94,11 @@ pub fn build(
     } else {
         (false, "None", String::new())
     };
-    let ready_message = if ready { "every component is available and healthy" } else { progress.as_str() };
+    let ready_message = match &plan.verdict {
+        Verdict::Healthy | Verdict::Serving => "every component is available and healthy",
+        Verdict::Progressing(waiting_for) => waiting_for.as_str(),
+        Verdict::Failed(reason) => reason.as_str(),
+    };
     let mut components = BTreeMap::new();
     for (name, deployment) in [("api-server", &observed.api), ("ocr-worker", &observed.worker)] {
         let status = deployment.as_ref().and_then(|d| d.status.clone()).unwrap_or_default();
@@ -143,6 +147,11 @@ pub fn build(
             queue_depth: observed.depth.and_then(|depth| i64::try_from(depth).ok()),
             last_scale_time: if plan.scaled { Some(now.to_rfc3339()) } else { previous_workers.last_scale_time },
             low_since: plan.scale.low_since.map(|time| time.to_rfc3339()),
+            running_since: match (plan.current_workers, plan.scale.replicas) {
+                (_, 0) => None,
+                (0, _) if plan.scaled => Some(now.to_rfc3339()),
+                _ => previous_workers.running_since,
+            },
         }),
         revision: Some(plan.revision.clone()),
         url: Some(crate::build::edge::url(agent)),

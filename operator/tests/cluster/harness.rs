@@ -220,27 +220,44 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("binds").local_addr().expect("address").port()
 }
 
-/// A real HTTP server on loopback answering every request with 200.
+/// A real HTTP server on loopback answering the API's health check: 200 until a test makes it
+/// fail (`set_status(503)`), as the pods of a broken version would.
 #[derive(Debug)]
 pub struct HealthServer {
     pub port: u16,
+    status: std::sync::Arc<std::sync::atomic::AtomicU16>,
 }
 
 impl HealthServer {
     pub fn start() -> Self {
+        Self::answering(200)
+    }
+
+    /// A server answering `status` from the start.
+    pub fn answering(status: u16) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binds");
         let port = listener.local_addr().expect("address").port();
+        let answer = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(status));
+        let shared = answer.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 let mut buffer = [0u8; 2048];
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
                 let _ = stream.read(&mut buffer);
-                let response = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nready";
+                let response = match shared.load(std::sync::atomic::Ordering::SeqCst) {
+                    200 => "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nready".to_owned(),
+                    code => format!("HTTP/1.1 {code} Failing\r\nContent-Type: text/plain\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot ready"),
+                };
                 let _ = stream.write_all(response.as_bytes());
             }
         });
-        Self { port }
+        Self { port, status: answer }
+    }
+
+    /// What the health check answers from now on.
+    pub fn set_status(&self, status: u16) {
+        self.status.store(status, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -441,9 +458,19 @@ impl Platform {
 
     /// The same in a namespace the test has prepared.
     pub fn start_in(cluster: &'static Cluster, namespace: &str, name: &str, spec: Value) -> Self {
+        Self::start_with(cluster, namespace, name, spec, HealthServer::start())
+    }
+
+    /// The same, with the API's health check answered by `health`.
+    pub fn start_with(
+        cluster: &'static Cluster,
+        namespace: &str,
+        name: &str,
+        spec: Value,
+        health: HealthServer,
+    ) -> Self {
         cluster.apply_ok(&credentials(namespace, name));
         let redis = RedisServer::start(free_port(), Some(REDIS_PASSWORD));
-        let health = HealthServer::start();
         let operator =
             Operator::start(cluster, namespace, "a", &[connect_to(namespace, name, redis.port, health.port)]);
         cluster.apply_ok(&resource(namespace, name, &spec));
@@ -473,6 +500,26 @@ impl Platform {
         self.cluster
             .get(&self.namespace, "deployment", &format!("{}-{component}", self.name))
             .expect("the Deployment exists")
+    }
+
+    /// The image a component's Deployment runs.
+    pub fn image(&self, component: &str) -> String {
+        self.deployment(component)["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// An entry of the last known good ConfigMap (`None` while it does not exist).
+    pub fn last_good(&self, key: &str) -> Option<String> {
+        let map = self.cluster.get(&self.namespace, "configmap", &format!("{}-last-known-good", self.name))?;
+        map["data"][key].as_str().map(str::to_owned)
+    }
+
+    /// The operator's rollbacks of this instance so far.
+    pub fn rollbacks(&self) -> f64 {
+        let key = format!("{}/{}", self.namespace, self.name);
+        self.operator.metric("finagent_operator_rollbacks_total", &[("financialagent", &key)])
     }
 
     pub fn worker_replicas(&self) -> i64 {

@@ -337,6 +337,120 @@ fn cluster_a_never_ready_version_is_rolled_back_once() {
 }
 
 #[test]
+fn cluster_a_late_first_revision_recovers_once_healthy() {
+    let Some(cluster) = cluster() else { return };
+    cluster.namespace("cluster-late");
+    // A first install whose health check fails past the deadline (30 s), as a slow first start
+    // would, with nothing to roll back to.
+    let platform =
+        Platform::start_with(cluster, "cluster-late", "late", quick(json!({})), HealthServer::answering(503));
+    platform.wait_condition(Duration::from_secs(90), "Degraded", "True", Some("RolloutFailed"));
+    assert_eq!(platform.condition("Ready").map(|c| c.0).as_deref(), Some("False"));
+    assert!(platform.agent()["status"]["revision"]["failed"].is_string());
+    let warnings: Vec<_> = cluster.events(&platform.namespace).into_iter().filter(|e| e.1 == "RolloutFailed").collect();
+    assert!(warnings.iter().any(|e| e.0 == "Warning"), "{warnings:?}");
+    // It becomes healthy: Ready, no longer failed, and recorded as the last known good.
+    platform.health.set_status(200);
+    let took = platform.wait_condition(Duration::from_secs(30), "Ready", "True", None);
+    println!("late first revision Ready {:.1} s after its health check passed (poll 5 s)", took.as_secs_f64());
+    platform.wait_condition(Duration::from_secs(10), "Degraded", "False", None);
+    assert!(platform.agent()["status"]["revision"]["failed"].is_null(), "{}", platform.agent());
+    wait_for(Duration::from_secs(10), "the last known good", || platform.last_good("revision"));
+    assert_eq!(platform.rollbacks(), 0.0);
+}
+
+#[test]
+fn cluster_with_rollbacks_off_a_failing_revision_keeps_running() {
+    let Some(cluster) = cluster() else { return };
+    let spec = quick(json!({"rollout": {"autoRollback": false}}));
+    let platform = Platform::start(cluster, "cluster-norollback", "keep", spec);
+    platform.wait_condition(Duration::from_secs(90), "Ready", "True", None);
+    wait_for(Duration::from_secs(20), "the last known good", || platform.last_good("revision"));
+    platform.patch_spec(json!({"version": "never-ready"}));
+    wait_for(Duration::from_secs(20), "the new version applied", || {
+        platform.image("api-server").ends_with(":never-ready").then_some(())
+    });
+    platform.wait_condition(Duration::from_secs(30 + 60), "Degraded", "True", Some("RolloutFailed"));
+    let warnings: Vec<_> = cluster.events(&platform.namespace).into_iter().filter(|e| e.1 == "RolloutFailed").collect();
+    assert!(warnings.iter().any(|e| e.0 == "Warning"), "{warnings:?}");
+    // Passes later (poll 5 s), the failing revision still runs: nothing put the old one back.
+    std::thread::sleep(Duration::from_secs(16));
+    for component in ["api-server", "ocr-worker"] {
+        assert!(platform.image(component).ends_with(":never-ready"), "{component}: {}", platform.image(component));
+    }
+    assert_eq!(platform.condition("RolledBack").map(|c| c.0).as_deref(), Some("False"));
+    assert_eq!(platform.condition("Degraded").map(|c| c.1).as_deref(), Some("RolloutFailed"));
+    assert_eq!(platform.rollbacks(), 0.0);
+    assert_eq!(argocd_health(&platform.agent()).0, "Degraded");
+}
+
+#[test]
+fn cluster_an_api_whose_health_check_fails_is_rolled_back() {
+    let Some(cluster) = cluster() else { return };
+    let platform = Platform::start(cluster, "cluster-unhealthy", "sick", quick(json!({})));
+    platform.wait_condition(Duration::from_secs(90), "Ready", "True", None);
+    wait_for(Duration::from_secs(20), "the last known good", || platform.last_good("revision"));
+    let good = platform.image("api-server");
+    // The new version's pods run and pass the kubelet's checks (kwok), but its health check
+    // through the Service answers 503.
+    platform.health.set_status(503);
+    platform.patch_spec(json!({"version": "0.2.0"}));
+    let started = Instant::now();
+    wait_for(Duration::from_secs(20), "the new version applied", || {
+        platform.image("api-server").ends_with(":0.2.0").then_some(())
+    });
+    platform.wait_condition(Duration::from_secs(30 + 60), "RolledBack", "True", None);
+    println!("revision with a failing health check rolled back after {:.1} s", started.elapsed().as_secs_f64());
+    wait_for(Duration::from_secs(10), "the last good template to run again", || {
+        (platform.image("api-server") == good).then_some(())
+    });
+    assert_eq!(platform.rollbacks(), 1.0);
+    let (_, _, message) = platform.condition("Ready").expect("ready");
+    assert!(!message.is_empty(), "a rolled back platform says why it is not Ready");
+}
+
+#[test]
+fn cluster_workers_at_zero_neither_hold_back_nor_undo_a_new_api() {
+    let Some(cluster) = cluster() else { return };
+    let platform = Platform::start(cluster, "cluster-zero", "zero", quick(json!({"ocrWorker": {"minReplicas": 0}})));
+    platform.wait_condition(Duration::from_secs(90), "Ready", "True", None);
+    wait_for(Duration::from_secs(20), "no worker", || (platform.worker_replicas() == 0).then_some(()));
+    platform.patch_spec(json!({"version": "0.2.0"}));
+    let patched = Instant::now();
+    // The new API proves itself with the workers at zero, recorded with the old workers' template.
+    wait_for(Duration::from_secs(60), "the new API recorded as good", || {
+        let api = platform.last_good("api-server")?;
+        let worker = platform.last_good("ocr-worker")?;
+        (api.contains(":0.2.0") && !worker.contains(":0.2.0")).then_some(())
+    });
+    // Past the deadline (30 s), the health check fails for two polls: a blip, not a rollback.
+    std::thread::sleep(Duration::from_secs(35).saturating_sub(patched.elapsed()));
+    platform.health.set_status(503);
+    std::thread::sleep(Duration::from_secs(11));
+    platform.health.set_status(200);
+    assert_eq!(platform.condition("RolledBack").map(|c| c.0).as_deref(), Some("False"));
+    assert!(platform.image("api-server").ends_with(":0.2.0"));
+    assert_eq!(platform.rollbacks(), 0.0);
+    // A backlog: 0 → 3 workers of the new template, proven once up; then back to 0.
+    let jobs = "finagent:zero:ocr:jobs";
+    platform.redis.cli(&["XGROUP", "CREATE", jobs, "ocr-workers", "0", "MKSTREAM"]);
+    for index in 0..12 {
+        platform.redis.cli(&["XADD", jobs, "*", "job", &format!("{{\"n\":{index}}}")]);
+    }
+    wait_for(Duration::from_secs(20), "3 workers", || (platform.worker_replicas() == 3).then_some(()));
+    assert!(platform.image("ocr-worker").ends_with(":0.2.0"));
+    wait_for(Duration::from_secs(30), "the new workers recorded as good", || {
+        let worker = platform.last_good("ocr-worker")?;
+        (worker.contains(":0.2.0") && platform.last_good("ocr-worker-proven")? == "true").then_some(())
+    });
+    platform.redis.cli(&["DEL", jobs]);
+    wait_for(Duration::from_secs(40), "no worker again", || (platform.worker_replicas() == 0).then_some(()));
+    platform.wait_condition(Duration::from_secs(20), "Ready", "True", None);
+    assert_eq!(platform.condition("RolledBack").map(|c| c.0).as_deref(), Some("False"));
+    assert_eq!(platform.rollbacks(), 0.0);
+}
+
+#[test]
 fn cluster_a_refused_child_does_not_stop_the_others() {
     let Some(cluster) = cluster() else { return };
     let namespace = "cluster-quota";
