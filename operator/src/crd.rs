@@ -382,11 +382,22 @@ pub struct RolloutSpec {
     /// Re-apply the last good revision when a new one fails.
     #[serde(default = "yes")]
     pub auto_rollback: bool,
+    /// Seconds a new pod must stay ready before it counts as available (the Deployments'
+    /// `minReadySeconds`): a pod that passes its checks once and then crashes does not prove a
+    /// revision. Default 0.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 600))]
+    pub min_ready_seconds: i32,
 }
 
 impl Default for RolloutSpec {
     fn default() -> Self {
-        Self { health_check_path: readyz(), progress_deadline_seconds: three_hundred(), auto_rollback: true }
+        Self {
+            health_check_path: readyz(),
+            progress_deadline_seconds: three_hundred(),
+            auto_rollback: true,
+            min_ready_seconds: 0,
+        }
     }
 }
 

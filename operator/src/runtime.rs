@@ -102,7 +102,10 @@ fn error_policy(agent: Arc<FinancialAgent>, error: &ReconcileError, shared: Arc<
         *count += 1;
         *count
     };
-    let delay = backoff(failures);
+    // The backoff never outlasts the queue poll: a pass that failed on one child (a refused
+    // Ingress, say) still scaled the workers, and the next poll must come on time.
+    let poll = Duration::from_secs(u64::try_from(agent.spec.ocr_worker.poll_interval_seconds).unwrap_or(10).max(1));
+    let delay = backoff(failures).min(poll);
     tracing::warn!(%error, agent = %key, failures, retry_in = ?delay, "reconcile failed");
     // Apply failures already carry their own Event and condition.
     if !matches!(error, ReconcileError::Apply { .. }) {
@@ -160,6 +163,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let context = Arc::new(Context {
         changes: changes.clone(),
         applied: AppliedDigests::default(),
+        written: crate::reconcile::status::WrittenStatuses::default(),
         client: client.clone(),
         recorder: Recorder::new(client.clone(), reporter),
         depth: Arc::new(RedisDepth::new(client.clone(), connect_to.clone())),

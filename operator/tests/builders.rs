@@ -127,6 +127,7 @@ fn the_worker_deployment_as_a_whole() {
             "replicas": 3,
             "revisionHistoryLimit": 5,
             "progressDeadlineSeconds": 300,
+            "minReadySeconds": 0,
             "selector": {"matchLabels": selector},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
@@ -418,4 +419,14 @@ spec:
     let defaults = sample("minimal");
     let redis = finagent_operator::build::datastores::redis(&defaults);
     assert_eq!(redis[0]["spec"]["template"]["spec"]["containers"][0]["image"], "redis:7.2");
+}
+
+#[test]
+fn both_deployments_wait_min_ready_seconds_before_a_pod_counts_as_available() {
+    let mut agent = sample("minimal");
+    agent.spec.rollout.min_ready_seconds = 15;
+    let children = build_all(&agent, &Inputs::default());
+    for deployment in [&children.api, &children.worker] {
+        assert_eq!(deployment.spec.min_ready_seconds, Some(15));
+    }
 }

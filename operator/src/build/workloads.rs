@@ -194,6 +194,7 @@ fn deployment(agent: &ValidatedAgent, component: Component, replicas: i32, templ
             "replicas": replicas,
             "revisionHistoryLimit": 5,
             "progressDeadlineSeconds": agent.spec.rollout.progress_deadline_seconds,
+            "minReadySeconds": agent.spec.rollout.min_ready_seconds,
             "selector": {"matchLabels": selector(agent, component)},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": template,

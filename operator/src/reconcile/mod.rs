@@ -60,6 +60,8 @@ pub struct Context {
     pub changes: apply::ChildChanges,
     /// What each instance's children were when last applied.
     pub applied: apply::AppliedDigests,
+    /// The status last written for each instance.
+    pub written: status::WrittenStatuses,
 }
 
 /// Why a reconcile failed; each variant names the step.
@@ -147,14 +149,15 @@ pub async fn publish(recorder: &Recorder, agent: &FinancialAgent, notice: &Notic
 /// Reconciles one FinancialAgent.
 pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let now = Utc::now();
-    let previous = agent.status.clone().unwrap_or_default();
+    // The status as we last left it, even when the watch cache has not seen our write yet.
+    let previous = ctx.written.latest(&agent);
     let generation = agent.metadata.generation;
     // 1. Validate: a bad spec waits for a change.
     let validated = match validate(&agent) {
         Ok(validated) => validated,
         Err(invalid) => {
             let status = status::invalid(&previous, generation, &invalid.0, now);
-            status::write_if_changed(&ctx.client, &agent, &previous, &status).await?;
+            status::write_if_changed(&ctx.client, &ctx.written, &agent, &previous, &status).await?;
             let note = invalid.0.clone();
             publish(&ctx.recorder, &agent, &Notice { warning: true, reason: "InvalidSpec", note, action: "Validate" })
                 .await;
@@ -176,7 +179,7 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
     let mut current = previous.clone();
     if let Some(rollback) = &plan.rollback {
         let recorded = status::build(&validated, generation, &previous, &observed, &plan, &[], now);
-        status::write_if_changed(&ctx.client, &agent, &current, &recorded).await?;
+        status::write_if_changed(&ctx.client, &ctx.written, &agent, &current, &recorded).await?;
         current = recorded;
         ctx.metrics.rollbacks.with_label_values(&[validated.key().as_str()]).inc();
         publish(&ctx.recorder, &agent, rollback).await;
@@ -186,20 +189,22 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
     let key = validated.key();
     let objects = apply::objects(&validated, &plan);
     let digest = (apply::digest(&objects), ctx.changes.count(&key));
+    let mut orphans = Ok(());
     let applied = if ctx.applied.unchanged(&key, digest) {
         apply::Applied::default()
     } else {
         ctx.applied.forget(&key);
         let applied = apply::children(&ctx.client, &validated, &objects).await;
-        apply::delete_orphans(&ctx.client, &validated, &applied.kept).await?;
-        if applied.failures.is_empty() {
+        // A failed deletion is reported after the status and the Events of this pass.
+        orphans = apply::delete_orphans(&ctx.client, &validated, &applied.kept).await;
+        if applied.failures.is_empty() && orphans.is_ok() {
             ctx.applied.record(&key, digest);
         }
         applied
     };
     // 6. Status, and the Events of this pass.
     let status = status::build(&validated, generation, &previous, &observed, &plan, &applied.failures, now);
-    status::write_if_changed(&ctx.client, &agent, &current, &status).await?;
+    status::write_if_changed(&ctx.client, &ctx.written, &agent, &current, &status).await?;
     for notice in plan.notices.iter().chain(applied.notice.as_ref()) {
         publish(&ctx.recorder, &agent, notice).await;
     }
@@ -214,5 +219,6 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
             first: first.clone(),
         });
     }
+    orphans?;
     Ok(plan.requeue)
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use finagent_core::names::FIELD_MANAGER;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, Patch, PatchParams};
-use kube::{Client, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
 use super::ReconcileError;
@@ -158,10 +158,44 @@ pub fn build(
     }
 }
 
-/// Writes `status` when it differs from `current` (what the resource carries); returns whether
-/// it wrote.
+/// The status this operator last wrote for each resource (by uid), with the resourceVersion that
+/// write produced. The watch cache a pass starts from may not have seen that write yet; a pass
+/// that judged from the older status would repeat a decision (a rollback, its Event and metric).
+#[derive(Debug, Default)]
+pub struct WrittenStatuses(std::sync::Mutex<std::collections::HashMap<String, (String, FinancialAgentStatus)>>);
+
+impl WrittenStatuses {
+    fn map(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (String, FinancialAgentStatus)>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Remembers a write.
+    pub fn record(&self, uid: &str, resource_version: &str, status: &FinancialAgentStatus) {
+        self.map().insert(uid.to_owned(), (resource_version.to_owned(), status.clone()));
+    }
+
+    /// The status to start a pass from: the resource's, unless it is older than our own last
+    /// write (another resourceVersion, and not the status we wrote).
+    pub fn latest(&self, agent: &FinancialAgent) -> FinancialAgentStatus {
+        let cached = agent.status.clone().unwrap_or_default();
+        let Some(uid) = agent.metadata.uid.as_deref() else { return cached };
+        match self.map().get(uid) {
+            Some((version, written))
+                if agent.metadata.resource_version.as_deref() != Some(version.as_str())
+                    && agent.status.as_ref() != Some(written) =>
+            {
+                written.clone()
+            }
+            _ => cached,
+        }
+    }
+}
+
+/// Writes `status` when it differs from `current` (what the resource carries), and remembers the
+/// write; returns whether it wrote.
 pub async fn write_if_changed(
     client: &Client,
+    written: &WrittenStatuses,
     agent: &FinancialAgent,
     current: &FinancialAgentStatus,
     status: &FinancialAgentStatus,
@@ -171,12 +205,50 @@ pub async fn write_if_changed(
     }
     let api: Api<FinancialAgent> = Api::namespaced(client.clone(), &agent.namespace().unwrap_or_default());
     let patch = json!({
-        "apiVersion": format!("{}/v1alpha1", finagent_core::names::API_GROUP),
-        "kind": "FinancialAgent",
+        "apiVersion": FinancialAgent::api_version(&()),
+        "kind": FinancialAgent::kind(&()),
         "status": status,
     });
-    api.patch_status(&agent.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+    let patched = api
+        .patch_status(&agent.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
         .await
         .map_err(ReconcileError::Status)?;
+    if let (Some(uid), Some(version)) = (patched.metadata.uid.as_deref(), patched.metadata.resource_version.as_deref())
+    {
+        written.record(uid, version, status);
+    }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::RevisionStatus;
+
+    #[test]
+    fn a_pass_starts_from_our_own_last_write_when_the_cache_has_not_seen_it() {
+        let written = WrittenStatuses::default();
+        let mut agent = crate::validate::tests::agent(json!({}));
+        agent.metadata.resource_version = Some("10".into());
+        let before = FinancialAgentStatus {
+            revision: Some(RevisionStatus { current: Some("a".into()), ..RevisionStatus::default() }),
+            ..FinancialAgentStatus::default()
+        };
+        agent.status = Some(before.clone());
+        assert_eq!(written.latest(&agent), before, "nothing written yet: the resource's own");
+        let rolled_back = FinancialAgentStatus {
+            revision: Some(RevisionStatus { failed: Some("a".into()), ..before.revision.clone().unwrap_or_default() }),
+            ..before.clone()
+        };
+        let uid = agent.metadata.uid.clone().unwrap_or_default();
+        written.record(&uid, "11", &rolled_back);
+        // The cache still holds version 10: the pass starts from what we wrote.
+        assert_eq!(written.latest(&agent), rolled_back);
+        // The cache caught up, or moved on (a spec change) with our status: the resource's own.
+        agent.metadata.resource_version = Some("11".into());
+        assert_eq!(written.latest(&agent), before, "the same version is what the server has");
+        agent.metadata.resource_version = Some("12".into());
+        agent.status = Some(rolled_back.clone());
+        assert_eq!(written.latest(&agent), rolled_back);
+    }
 }

@@ -162,13 +162,15 @@ fn cluster_every_sample_becomes_ready_with_owned_children_admitted_under_restric
         let refused: Vec<_> = cluster.events(namespace).into_iter().filter(|event| event.1 == "FailedCreate").collect();
         assert!(refused.is_empty(), "{namespace}: pods refused: {refused:?}");
     }
-    // The workers at zero replicas ran no pod: nothing of them was recorded as good.
+    // The workers at zero replicas ran no pod: the API is recorded as good, their template as not
+    // proven.
     let (namespace, name, ..) = &running[2];
     assert_eq!(name, "batch");
-    assert!(
-        cluster.get(namespace, "configmap", "batch-last-known-good").is_none(),
-        "an idle worker revision proved nothing"
-    );
+    let proven = wait_for(Duration::from_secs(20), "the last known good of the API", || {
+        let map = cluster.get(namespace, "configmap", "batch-last-known-good")?;
+        map["data"]["ocr-worker-proven"].as_str().map(str::to_owned)
+    });
+    assert_eq!(proven, "false", "an idle worker revision proved nothing");
 }
 
 #[test]
@@ -481,6 +483,18 @@ fn cluster_a_refused_child_does_not_stop_the_others() {
     let warnings: Vec<_> = cluster.events(namespace).into_iter().filter(|e| e.1 == "ApplyFailed").collect();
     assert!(warnings.iter().any(|e| e.0 == "Warning"), "{warnings:?}");
     assert_eq!(argocd_health(&platform.agent()).0, "Degraded");
+    // The failing passes back off, but never past the queue poll (5 s): after a minute of
+    // failures, a backlog still scales the workers within one poll.
+    std::thread::sleep(Duration::from_secs(40));
+    let jobs = "finagent:quota:ocr:jobs";
+    platform.redis.cli(&["XGROUP", "CREATE", jobs, "ocr-workers", "0", "MKSTREAM"]);
+    for index in 0..30 {
+        platform.redis.cli(&["XADD", jobs, "*", "job", &format!("{{\"n\":{index}}}")]);
+    }
+    let started = Instant::now();
+    wait_for(Duration::from_secs(15), "6 workers", || (platform.worker_replicas() == 6).then_some(()));
+    println!("a refused child: backlog of 30 → 6 workers after {:.2} s", started.elapsed().as_secs_f64());
+    assert!(started.elapsed() <= Duration::from_secs(5 + 3), "{:?}", started.elapsed());
     // Lifting the quota heals it.
     cluster.kubectl_ok(&["-n", namespace, "delete", "resourcequota", "services"]);
     platform.wait_condition(Duration::from_secs(60), "Degraded", "False", None);
