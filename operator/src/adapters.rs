@@ -86,27 +86,33 @@ impl std::fmt::Debug for DepthReaders {
 }
 
 impl DepthReaders {
-    /// The depth of `instance`'s queue at `url` (`None`: unreachable or too slow, 3 s at most).
-    pub async fn read(&self, key: &str, url: &str, instance: &InstanceName) -> Option<u64> {
-        tokio::time::timeout(READ_TIMEOUT, self.read_unbounded(key, url, instance)).await.ok().flatten()
+    /// The depth of `instance`'s queue at `url`, or why it could not be read (unreachable,
+    /// refused, a wrong password, or too slow: 3 s at most).
+    pub async fn read(&self, key: &str, url: &str, instance: &InstanceName) -> Result<u64, String> {
+        match tokio::time::timeout(READ_TIMEOUT, self.read_unbounded(key, url, instance)).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("Redis did not answer within {} s", READ_TIMEOUT.as_secs())),
+        }
     }
 
-    async fn read_unbounded(&self, key: &str, url: &str, instance: &InstanceName) -> Option<u64> {
+    async fn read_unbounded(&self, key: &str, url: &str, instance: &InstanceName) -> Result<u64, String> {
         let known = self.readers.lock().await.get(key).filter(|(known, _)| known == url).map(|(_, r)| r.clone());
         let reader = match known {
             Some(reader) => reader,
             None => {
-                let reader = QueueDepthReader::connect(url, instance).await.ok()?;
+                let reader = QueueDepthReader::connect(url, instance)
+                    .await
+                    .map_err(|error| format!("cannot connect to Redis: {error}"))?;
                 self.readers.lock().await.insert(key.to_owned(), (url.to_owned(), reader.clone()));
                 reader
             }
         };
         match reader.depth().await {
-            Ok(depth) => Some(depth.total()),
+            Ok(depth) => Ok(depth.total()),
             Err(error) => {
                 tracing::warn!(%error, instance = %key, "failed to read the queue depth");
                 self.readers.lock().await.remove(key);
-                None
+                Err(format!("cannot read the queue from Redis: {error}"))
             }
         }
     }
@@ -133,13 +139,18 @@ impl RedisDepth {
         Self { client, connect_to, readers: DepthReaders::default() }
     }
 
-    async fn secret_value(&self, namespace: &str, name: &str, key: &str) -> Option<String> {
-        let secret = Api::<Secret>::namespaced(self.client.clone(), namespace).get_opt(name).await.ok()??;
-        let bytes = secret.data?.get(key)?.0.clone();
-        String::from_utf8(bytes).ok()
+    async fn secret_value(&self, namespace: &str, name: &str, key: &str) -> Result<String, String> {
+        let secret = Api::<Secret>::namespaced(self.client.clone(), namespace)
+            .get_opt(name)
+            .await
+            .map_err(|error| format!("cannot read Secret {name}: {error}"))?
+            .ok_or_else(|| format!("Secret {name} does not exist"))?;
+        let bytes = secret.data.and_then(|data| data.get(key).map(|value| value.0.clone()));
+        let bytes = bytes.ok_or_else(|| format!("Secret {name} has no key {key}"))?;
+        String::from_utf8(bytes).map_err(|_| format!("Secret {name}: key {key} is not UTF-8"))
     }
 
-    async fn url(&self, agent: &ValidatedAgent) -> Option<String> {
+    async fn url(&self, agent: &ValidatedAgent) -> Result<String, String> {
         let url = match &agent.spec.redis.url_secret_ref {
             Some(reference) if !agent.spec.redis.managed => {
                 self.secret_value(&agent.namespace, &reference.name, &reference.key).await?
@@ -152,19 +163,25 @@ impl RedisDepth {
                 format!("redis://:{password}@{host}:{}/", finagent_core::names::ports::REDIS)
             }
         };
-        Some(self.connect_to.url(url.trim(), finagent_core::names::ports::REDIS))
+        Ok(self.connect_to.url(url.trim(), finagent_core::names::ports::REDIS))
     }
 
-    async fn read(&self, agent: &ValidatedAgent) -> Option<u64> {
+    async fn read(&self, agent: &ValidatedAgent) -> Result<u64, String> {
         let url = self.url(agent).await?;
-        let instance: InstanceName = agent.name.parse().ok()?;
+        let instance: InstanceName =
+            agent.name.parse().map_err(|_| format!("{} is not an instance name", agent.name))?;
         self.readers.read(&agent.key(), &url, &instance).await
     }
 }
 
 impl QueueDepthSource for RedisDepth {
-    fn depth<'a>(&'a self, agent: &'a ValidatedAgent) -> BoxFuture<'a, Option<u64>> {
-        Box::pin(async move { tokio::time::timeout(READ_TIMEOUT, self.read(agent)).await.ok().flatten() })
+    fn depth<'a>(&'a self, agent: &'a ValidatedAgent) -> BoxFuture<'a, Result<u64, String>> {
+        Box::pin(async move {
+            match tokio::time::timeout(READ_TIMEOUT, self.read(agent)).await {
+                Ok(result) => result,
+                Err(_) => Err(format!("Redis did not answer within {} s", READ_TIMEOUT.as_secs())),
+            }
+        })
     }
 }
 

@@ -461,6 +461,9 @@ pub struct WorkersStatus {
     /// from here when they had no pod before; absent at zero and when they never were.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running_since: Option<String>,
+    /// Since when the queue depth could not be read (RFC 3339); absent while it can.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_unknown_since: Option<String>,
 }
 
 /// Template revisions: hashes of the API and worker pod templates.

@@ -30,10 +30,11 @@ use kube::{Client, Resource};
 use crate::crd::FinancialAgent;
 use crate::validate::{ValidatedAgent, validate};
 
-/// Reads the OCR queue depth of an instance (`None` when Redis cannot be reached).
+/// Reads the OCR queue depth of an instance.
 pub trait QueueDepthSource: Send + Sync {
-    /// The depth: waiting plus in-progress jobs.
-    fn depth<'a>(&'a self, agent: &'a ValidatedAgent) -> BoxFuture<'a, Option<u64>>;
+    /// The depth (waiting plus in-progress jobs), or why it could not be read: a missing Secret
+    /// or key, a refused connection, a wrong password, no answer in time.
+    fn depth<'a>(&'a self, agent: &'a ValidatedAgent) -> BoxFuture<'a, Result<u64, String>>;
 }
 
 /// Probes the API's health check through its Service.
@@ -205,7 +206,13 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
     // 6. Status, and the Events of this pass.
     let status = status::build(&validated, generation, &previous, &observed, &plan, &applied.failures, now);
     status::write_if_changed(&ctx.client, &ctx.written, &agent, &current, &status).await?;
-    for notice in plan.notices.iter().chain(applied.notice.as_ref()) {
+    let unreadable = status::became_degraded(&current, &status, "QueueDepthUnknown").map(|message| Notice {
+        warning: true,
+        reason: "QueueDepthUnknown",
+        note: message,
+        action: "ReadQueue",
+    });
+    for notice in plan.notices.iter().chain(applied.notice.as_ref()).chain(unreadable.as_ref()) {
         publish(&ctx.recorder, &agent, notice).await;
     }
     if plan.scaled {

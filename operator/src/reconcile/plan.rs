@@ -334,7 +334,14 @@ mod tests {
 
     fn observed(agent: &ValidatedAgent, available: i32, last_good: Option<LastKnownGood>) -> Observed {
         let (api, worker) = rolled_out(agent, &Inputs::default(), available);
-        Observed { api: Some(api), worker: Some(worker), last_good, depth: Some(0), probe: Some(true) }
+        Observed {
+            api: Some(api),
+            worker: Some(worker),
+            last_good,
+            depth: Some(0),
+            depth_error: None,
+            probe: Some(true),
+        }
     }
 
     #[test]
@@ -406,8 +413,14 @@ mod tests {
         let (status, good) = installed(serde_json::json!({"version": "1.0.0"}));
         let new = validated(serde_json::json!({"version": "2.0.0", "rollout": {"autoRollback": false}}));
         let (api, worker) = rolled_out(&new, &Inputs::default(), 0);
-        let failing =
-            Observed { api: Some(api), worker: Some(worker), last_good: Some(good), depth: Some(0), probe: None };
+        let failing = Observed {
+            api: Some(api),
+            worker: Some(worker),
+            last_good: Some(good),
+            depth: Some(0),
+            depth_error: None,
+            probe: None,
+        };
         let started = plan(&new, &failing, &status, at(10));
         let started = after(&new, &status, &failing, &started, 10);
         let decided = plan(&new, &failing, &started, at(400));
@@ -497,6 +510,7 @@ mod tests {
             worker: Some(worker),
             last_good: Some(good.clone()),
             depth: Some(0),
+            depth_error: None,
             probe: None,
         };
         let progressing = plan(&new, &failing, &recorded, at(10));

@@ -55,6 +55,8 @@ pub struct Observed {
     pub last_good: Option<LastKnownGood>,
     /// The queue depth (`None`: Redis could not be read).
     pub depth: Option<u64>,
+    /// Why the queue depth could not be read.
+    pub depth_error: Option<String>,
     /// The probe's answer (`None`: not asked, or could not be asked).
     pub probe: Option<bool>,
 }
@@ -101,7 +103,10 @@ pub async fn observe(
         .await
         .map_err(|source| ReconcileError::Read { what: format!("ConfigMap {name}"), source })?;
     let last_good = LastKnownGood::from_config_map(map);
-    let depth = ctx.depth.depth(agent).await;
+    let (depth, depth_error) = match ctx.depth.depth(agent).await {
+        Ok(depth) => (Some(depth), None),
+        Err(error) => (None, Some(error)),
+    };
     // While the last good revision runs in place of a failed one, probing would only ask the old
     // pods. A failed revision that still runs (nothing to roll back to, or rollbacks off) is
     // probed, so that it recovers once it becomes healthy.
@@ -110,7 +115,7 @@ pub async fn observe(
         Some(attempts) if !holding_back => ctx.probe.ready(agent, attempts).await,
         _ => None,
     };
-    Ok(Observed { api, worker, last_good, depth, probe })
+    Ok(Observed { api, worker, last_good, depth, depth_error, probe })
 }
 
 /// The platform's revision: both templates together.

@@ -48,6 +48,17 @@ pub fn condition(
     }
 }
 
+/// The `Degraded` message when it turned to `reason` between `before` and `after`.
+pub fn became_degraded(before: &FinancialAgentStatus, after: &FinancialAgentStatus, reason: &str) -> Option<String> {
+    let degraded = |status: &FinancialAgentStatus| {
+        status.conditions.iter().find(|c| c.type_ == "Degraded" && c.status == "True" && c.reason == reason).cloned()
+    };
+    match (degraded(before), degraded(after)) {
+        (None, Some(now)) => Some(now.message),
+        _ => None,
+    }
+}
+
 /// The status of a resource whose spec was refused.
 pub fn invalid(
     previous: &FinancialAgentStatus,
@@ -85,12 +96,31 @@ pub fn build(
         _ => String::new(),
     };
     let rolled_back = plan.rolled_back.is_some();
+    let previous_workers = previous.workers.clone().unwrap_or_default();
+    // An unreadable queue is Degraded only once it stayed so for three polls (30 s at least): a
+    // Redis restart or the first start of a managed Redis is not a degraded platform.
+    let queue_unknown_since = match observed.depth {
+        Some(_) => None,
+        None => Some(previous_workers.queue_unknown_since.clone().unwrap_or_else(|| now.to_rfc3339())),
+    };
+    let grace =
+        chrono::Duration::seconds(i64::from(agent.spec.ocr_worker.poll_interval_seconds).saturating_mul(3).max(30));
+    let queue_unknown = queue_unknown_since
+        .as_deref()
+        .and_then(|since| DateTime::parse_from_rfc3339(since).ok())
+        .is_some_and(|since| now - since.with_timezone(&Utc) >= grace);
     let (degraded, degraded_reason, degraded_message) = if !apply_failures.is_empty() {
         (true, "ApplyFailed", apply_failures.join("; "))
     } else if !failed.is_empty() && !rolled_back {
         (true, "RolloutFailed", failed.clone())
-    } else if observed.depth.is_none() {
-        (true, "QueueDepthUnknown", "the queue depth could not be read; keeping the current workers".to_owned())
+    } else if queue_unknown {
+        let cause = observed.depth_error.as_deref().unwrap_or("unknown");
+        let since = queue_unknown_since.as_deref().unwrap_or_default();
+        (
+            true,
+            "QueueDepthUnknown",
+            format!("the queue depth cannot be read since {since} ({cause}); keeping the current workers"),
+        )
     } else {
         (false, "None", String::new())
     };
@@ -106,7 +136,6 @@ pub fn build(
         components
             .insert(name.to_owned(), ComponentStatus { ready_replicas: status.ready_replicas.unwrap_or(0), replicas });
     }
-    let previous_workers = previous.workers.clone().unwrap_or_default();
     let conditions = &previous.conditions;
     FinancialAgentStatus {
         observed_generation: generation,
@@ -152,6 +181,7 @@ pub fn build(
                 (0, _) if plan.scaled => Some(now.to_rfc3339()),
                 _ => previous_workers.running_since,
             },
+            queue_unknown_since,
         }),
         revision: Some(plan.revision.clone()),
         url: Some(crate::build::edge::url(agent)),
@@ -224,6 +254,51 @@ pub async fn write_if_changed(
 mod tests {
     use super::*;
     use crate::crd::RevisionStatus;
+
+    #[test]
+    fn an_unreadable_queue_is_degraded_only_after_three_polls_and_says_why() {
+        use crate::reconcile::plan::plan;
+        use crate::reconcile::read::Observed;
+        let agent =
+            crate::validate::validate(&crate::validate::tests::agent(json!({"ocrWorker": {"pollIntervalSeconds": 5}})))
+                .expect("valid");
+        let at = |seconds: i64| DateTime::from_timestamp(1_700_000_000 + seconds, 0).expect("time");
+        let blind = Observed {
+            depth: None,
+            depth_error: Some("Secret shop-credentials does not exist".into()),
+            ..Observed::default()
+        };
+        let mut previous = FinancialAgentStatus::default();
+        let mut degraded_at = None;
+        for tick in 0..10 {
+            let now = at(tick * 5);
+            let decided = plan(&agent, &blind, &previous, now);
+            let next = build(&agent, Some(1), &previous, &blind, &decided, &[], now);
+            let degraded = next.conditions.iter().find(|c| c.type_ == "Degraded").expect("degraded").clone();
+            if degraded.status == "True" {
+                assert_eq!(degraded.reason, "QueueDepthUnknown");
+                assert!(degraded.message.contains("Secret shop-credentials does not exist"), "{}", degraded.message);
+                if degraded_at.is_none() {
+                    assert!(
+                        became_degraded(&previous, &next, "QueueDepthUnknown").is_some(),
+                        "said once, when it turns"
+                    );
+                    degraded_at = Some(tick * 5);
+                } else {
+                    assert!(became_degraded(&previous, &next, "QueueDepthUnknown").is_none());
+                    assert_eq!(next, previous, "no write while it stays unreadable");
+                }
+            }
+            previous = next;
+        }
+        assert_eq!(degraded_at, Some(30), "three polls of 5 s, and 30 s at least");
+        // Readable again: not degraded at once, and the clock is gone.
+        let seen = Observed { depth: Some(0), depth_error: None, ..blind };
+        let decided = plan(&agent, &seen, &previous, at(60));
+        let next = build(&agent, Some(1), &previous, &seen, &decided, &[], at(60));
+        assert!(next.conditions.iter().any(|c| c.type_ == "Degraded" && c.status == "False"));
+        assert_eq!(next.workers.and_then(|w| w.queue_unknown_since), None);
+    }
 
     #[test]
     fn a_pass_starts_from_our_own_last_write_when_the_cache_has_not_seen_it() {

@@ -277,7 +277,13 @@ fn cluster_autoscaling_follows_a_real_redis_queue() {
     assert!(scaled.iter().all(|e| e.0 == "Normal"), "scaling is a Normal event: {scaled:?}");
     // Redis unreachable: the workers are kept and the condition says why.
     platform.redis.stop();
-    platform.wait_condition(Duration::from_secs(20), "Degraded", "True", Some("QueueDepthUnknown"));
+    // Degraded once unreadable for three polls (30 s at least), naming the cause.
+    let took = platform.wait_condition(Duration::from_secs(50), "Degraded", "True", Some("QueueDepthUnknown"));
+    assert!(took >= Duration::from_secs(25), "a short outage is not Degraded: {took:?}");
+    let (_, _, message) = platform.condition("Degraded").expect("degraded");
+    assert!(message.contains("cannot connect to Redis"), "{message}");
+    let said: Vec<_> = cluster.events(&platform.namespace).into_iter().filter(|e| e.1 == "QueueDepthUnknown").collect();
+    assert!(said.iter().any(|e| e.0 == "Warning" && e.2.contains("Redis")), "{said:?}");
     let agent = platform.agent();
     assert_eq!(argocd_health(&agent).0, "Degraded");
     std::thread::sleep(Duration::from_secs(11));
