@@ -71,6 +71,11 @@ impl ConnectTo {
     }
 }
 
+/// Why a reading gave nothing: it outlasted [`READ_TIMEOUT`].
+fn no_answer() -> String {
+    format!("Redis did not answer within {} s", READ_TIMEOUT.as_secs())
+}
+
 /// One connection per instance, by key. Readings of different instances never wait for each
 /// other: the map is locked only to look up or store a connection, never across a connection or
 /// a reading, so one instance's unresponsive Redis cannot delay another's.
@@ -91,7 +96,7 @@ impl DepthReaders {
     pub async fn read(&self, key: &str, url: &str, instance: &InstanceName) -> Result<u64, String> {
         match tokio::time::timeout(READ_TIMEOUT, self.read_unbounded(key, url, instance)).await {
             Ok(result) => result,
-            Err(_) => Err(format!("Redis did not answer within {} s", READ_TIMEOUT.as_secs())),
+            Err(_) => Err(no_answer()),
         }
     }
 
@@ -179,7 +184,7 @@ impl QueueDepthSource for RedisDepth {
         Box::pin(async move {
             match tokio::time::timeout(READ_TIMEOUT, self.read(agent)).await {
                 Ok(result) => result,
-                Err(_) => Err(format!("Redis did not answer within {} s", READ_TIMEOUT.as_secs())),
+                Err(_) => Err(no_answer()),
             }
         })
     }

@@ -66,9 +66,14 @@ pub fn desired_revision(agent: &ValidatedAgent) -> String {
 /// Whether the last good templates run in place of the spec's: the spec's revision failed, there
 /// is another revision to run, and rollbacks are allowed. Otherwise the spec's revision runs (and
 /// is watched, so a late one that becomes healthy recovers).
-pub fn holds_back(agent: &ValidatedAgent, previous: &FinancialAgentStatus, last_good: Option<&LastKnownGood>) -> bool {
-    let desired = desired_revision(agent);
-    let failed = previous.revision.as_ref().and_then(|revision| revision.failed.as_deref()) == Some(desired.as_str());
+/// `desired` is the spec's revision ([`desired_revision`]).
+pub fn holds_back(
+    agent: &ValidatedAgent,
+    desired: &str,
+    previous: &FinancialAgentStatus,
+    last_good: Option<&LastKnownGood>,
+) -> bool {
+    let failed = previous.revision.as_ref().and_then(|revision| revision.failed.as_deref()) == Some(desired);
     failed && agent.spec.rollout.auto_rollback && last_good.is_some_and(|good| good.revision != desired)
 }
 
@@ -174,7 +179,7 @@ pub fn plan(agent: &ValidatedAgent, observed: &Observed, previous: &FinancialAge
     let previous_revision = previous.revision.clone().unwrap_or_default();
     let known_failure = previous_revision.failed.as_deref() == Some(desired.as_str());
     let last_good = observed.last_good.as_ref().filter(|good| good.revision != desired);
-    let holding_back = holds_back(agent, previous, observed.last_good.as_ref());
+    let holding_back = holds_back(agent, &desired, previous, observed.last_good.as_ref());
     let since = if previous_revision.current.as_deref() == Some(desired.as_str()) {
         parse_time(previous_revision.since.as_deref()).unwrap_or(now)
     } else {
@@ -389,7 +394,7 @@ mod tests {
         let failed = after(&agent, &first, &unhealthy, &late, 400);
         assert_eq!(condition_of(&failed, "Ready"), "False");
         // Still running the spec's revision, so it is still probed and judged.
-        assert!(!holds_back(&agent, &failed, None), "nothing runs in its place");
+        assert!(!holds_back(&agent, &desired_revision(&agent), &failed, None), "nothing runs in its place");
         let still = plan(&agent, &unhealthy, &failed, at(410));
         assert!(still.notices.is_empty(), "the failure is said once");
         let healthy = Observed { probe: Some(true), ..unhealthy.clone() };
@@ -432,7 +437,7 @@ mod tests {
         assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("True", "RolloutFailed"));
         assert_eq!(condition_of(&failed, "RolledBack"), "False");
         // Passes later, the old templates are still not put back.
-        assert!(!holds_back(&new, &failed, failing.last_good.as_ref()));
+        assert!(!holds_back(&new, &desired_revision(&new), &failed, failing.last_good.as_ref()));
         let later = plan(&new, &failing, &failed, at(1000));
         assert!(!later.holding_back && later.rollback.is_none() && later.notices.is_empty());
         assert_eq!((later.inputs.api_template_override, later.inputs.worker_template_override), (None, None));

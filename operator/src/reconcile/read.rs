@@ -110,7 +110,8 @@ pub async fn observe(
     // While the last good revision runs in place of a failed one, probing would only ask the old
     // pods. A failed revision that still runs (nothing to roll back to, or rollbacks off) is
     // probed, so that it recovers once it becomes healthy.
-    let holding_back = super::plan::holds_back(agent, previous, last_good.as_ref());
+    let desired = super::plan::desired_revision(agent);
+    let holding_back = super::plan::holds_back(agent, &desired, previous, last_good.as_ref());
     let probe = match probe_attempts(api.as_ref()) {
         Some(attempts) if !holding_back => ctx.probe.ready(agent, attempts).await,
         _ => None,
