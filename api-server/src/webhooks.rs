@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use finagent_core::webhook::{DeliveryStatus, EVENTS, MAX_ATTEMPTS, Webhook, WebhookDelivery, retry_delay};
 use finagent_platform::store::{AnyStore, WebhookStore};
 use hmac::{Hmac, KeyInit, Mac};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -364,6 +364,10 @@ pub async fn deliveries(
     Ok(axum::Json(deliveries.iter().map(DeliveryView::from).collect()))
 }
 
+/// The most of a receiver's reply that is read: only its status counts, and a receiver that
+/// streams an endless reply must not cost memory.
+const REPLY_LIMIT: usize = 64 * 1024;
+
 /// How long a claimed delivery is held by its sender before another may take it.
 const LEASE: Duration = Duration::from_secs(120);
 
@@ -397,8 +401,10 @@ async fn send(
             Ok(Err(error)) => Err(connect_error(&error)),
             Ok(Ok(response)) => {
                 let status = response.status();
-                // Read (a little of) the body so the connection can be reused; its content is not kept.
-                let _ = tokio::time::timeout(Duration::from_secs(2), response.into_body().collect()).await;
+                // Read a little of the body so the connection can be reused; its content is not
+                // kept, and a longer reply is cut off at REPLY_LIMIT (the connection is dropped).
+                let reply = Limited::new(response.into_body(), REPLY_LIMIT);
+                let _ = tokio::time::timeout(Duration::from_secs(2), reply.collect()).await;
                 delivery.last_status = Some(status.as_u16());
                 if status.is_success() { Ok(()) } else { Err(format!("the receiver answered {status}")) }
             }
@@ -475,6 +481,69 @@ pub async fn run_sender(store: AnyStore, settings: WebhookSettings, stop: impl F
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_receiver_streaming_an_endless_reply_costs_a_bounded_read() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let written = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&written);
+        // A hostile receiver: 200, then bytes until the sender hangs up (or 5 s pass).
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("accept");
+            let mut request = vec![0u8; 16 * 1024];
+            let _ = stream.read(&mut request).await;
+            let head = b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\nconnection: close\r\n\r\n";
+            if stream.write_all(head).await.is_err() {
+                return;
+            }
+            let chunk = vec![b'x'; 64 * 1024];
+            let started = std::time::Instant::now();
+            while started.elapsed() < Duration::from_secs(5) {
+                match tokio::time::timeout(Duration::from_secs(1), stream.write_all(&chunk)).await {
+                    Ok(Ok(())) => counted.fetch_add(chunk.len() as u64, Ordering::SeqCst),
+                    Ok(Err(_)) => break,
+                    // Blocked: the sender stopped reading.
+                    Err(_) => continue,
+                };
+            }
+        });
+        let settings = WebhookSettings { allow_private_targets: true, ..WebhookSettings::default() };
+        let now = Utc::now();
+        let owner = finagent_core::UserId::new();
+        let webhook = Webhook {
+            id: Uuid::new_v4(),
+            owner_id: owner,
+            url: format!("http://{address}/hook"),
+            secret: "a webhook secret".into(),
+            events: vec!["receipt.done".into()],
+            created_at: now,
+        };
+        let delivery = WebhookDelivery {
+            id: Uuid::new_v4(),
+            webhook_id: webhook.id,
+            owner_id: owner,
+            event: "receipt.done".into(),
+            payload: "{}".into(),
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            last_status: None,
+            last_error: None,
+            created_at: now,
+            delivered_at: None,
+        };
+        let sent = send(&client(settings), settings, Some(&webhook), delivery).await;
+        assert_eq!((sent.status, sent.last_status), (DeliveryStatus::Delivered, Some(200)), "{:?}", sent.last_error);
+        // What the receiver could push: the limit, plus what the sockets' buffers hold.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let pushed = written.load(Ordering::SeqCst);
+        println!("an endless reply: {pushed} bytes pushed before the sender hung up (it reads {REPLY_LIMIT})");
+        assert!(pushed < 32 * 1024 * 1024, "the sender read {pushed} bytes of an endless reply");
+    }
 
     #[test]
     fn internal_addresses_are_recognised_in_every_form() {
