@@ -1,8 +1,11 @@
 //! Tracing, set up in exactly one place for every binary.
 //!
 //! The filter comes from `RUST_LOG` (default `info`); the format from `--log-format plain|json`
-//! (env `LOG_FORMAT`). Field names are dotted (`receipt.id`, `job.id`). Tokens, passwords, emails
+//! (env `LOG_FORMAT`); plain lines are coloured only when stderr is a terminal and `NO_COLOR` is
+//! unset. Field names are dotted (`receipt.id`, `job.id`). Tokens, passwords, emails
 //! and receipt contents are never logged.
+
+use std::io::IsTerminal;
 
 use clap::{Args, ValueEnum};
 use tracing_subscriber::EnvFilter;
@@ -40,7 +43,9 @@ pub fn init(args: &TelemetryArgs) -> Result<(), TelemetryError> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_span_events(FmtSpan::NONE)
-        .with_target(true);
+        .with_target(true)
+        // Colours only on a terminal: a log file or a collector gets plain text.
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
     let installed = match args.log_format {
         LogFormat::Plain => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
