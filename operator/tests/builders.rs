@@ -15,10 +15,28 @@ fn sample(name: &str) -> ValidatedAgent {
     let mut agent: FinancialAgent =
         serde_yaml::from_str(&std::fs::read_to_string(&path).expect("sample")).expect("yaml");
     agent.metadata.uid = Some("5f0c3a52-1111-4222-8333-444455556666".into());
+    // Applied with `kubectl -n`; the samples name no namespace.
+    agent.metadata.namespace = Some("finance".into());
     validate(&agent).expect("valid sample")
 }
 
 const SAMPLES: [&str; 3] = ["minimal", "production", "scale-to-zero"];
+
+#[test]
+fn samples_name_no_namespace_and_no_two_share_a_name() {
+    let mut names = Vec::new();
+    for name in SAMPLES {
+        let path = format!("{}/../config/samples/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
+        let agent: FinancialAgent =
+            serde_yaml::from_str(&std::fs::read_to_string(&path).expect("sample")).expect("yaml");
+        // `kubectl -n <namespace> apply -f` refuses a file that names another namespace.
+        assert_eq!(agent.metadata.namespace, None, "{name} names a namespace");
+        names.push(agent.metadata.name.expect("a name"));
+    }
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), SAMPLES.len(), "two samples share a name: {names:?}");
+}
 
 #[test]
 fn every_child_of_every_sample_passes_kubernetes_validate_for_1_30_and_1_35() {
@@ -263,7 +281,7 @@ fn the_ingress_serves_the_app_and_the_api_from_one_origin_with_secure_cookies_un
     assert_eq!(paths.len(), 1);
     assert_eq!(paths[0]["path"], "/");
     assert_eq!(paths[0]["pathType"], "Prefix");
-    assert_eq!(paths[0]["backend"]["service"]["name"], "receipts-api-server");
+    assert_eq!(paths[0]["backend"]["service"]["name"], "receipts-production-api-server");
     assert_eq!(env_of(&production, "SECURE_COOKIES"), Some(json!("always")), "TLS at the Ingress");
     assert_eq!(env_of(&sample("minimal"), "SECURE_COOKIES"), Some(json!("auto")));
     // Only the proxies the resource names are trusted: no private range by default.
