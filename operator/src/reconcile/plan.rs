@@ -195,7 +195,12 @@ pub fn plan(agent: &ValidatedAgent, observed: &Observed, previous: &FinancialAge
     // The verdict on the spec's revision.
     let deadline = Duration::seconds(i64::from(agent.spec.rollout.progress_deadline_seconds));
     let verdict = if let (true, Some(good)) = (holding_back, last_good) {
-        Verdict::Failed(format!("revision {desired} failed before; running {}", good.revision))
+        Verdict::Failed(format!(
+            "version {} (revision {desired}) failed before; running version {} (revision {})",
+            agent.spec.version,
+            template_version(&good.api).unwrap_or("unknown"),
+            good.revision
+        ))
     } else {
         // Each component is proven on its own: with the workers at zero, the API of a new version
         // proves itself (and is recorded with the old workers' template) while the workers' new
@@ -261,7 +266,12 @@ pub fn plan(agent: &ValidatedAgent, observed: &Observed, previous: &FinancialAge
             revision.failed = Some(desired.clone());
             match (last_good, agent.spec.rollout.auto_rollback) {
                 (Some(good), true) => {
-                    let note = format!("revision {desired} failed ({reason}); rolled back to {}", good.revision);
+                    let note = format!(
+                        "version {} (revision {desired}) failed ({reason}); rolled back to version {} (revision {})",
+                        agent.spec.version,
+                        template_version(&good.api).unwrap_or("unknown"),
+                        good.revision
+                    );
                     rolled_back = Some(note.clone());
                     rollback = Some(Notice { warning: true, reason: "RolledBack", note, action: "Rollback" });
                 }
@@ -276,7 +286,15 @@ pub fn plan(agent: &ValidatedAgent, observed: &Observed, previous: &FinancialAge
                 }),
             }
         }
-        Verdict::Failed(reason) => rolled_back = Some(reason.clone()),
+        // Held back: the rollback's own message (why, and both versions) stays, pass after pass.
+        Verdict::Failed(reason) => {
+            let decided = previous
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "RolledBack" && c.status == "True" && c.message.contains(desired.as_str()))
+                .map(|c| c.message.clone());
+            rolled_back = Some(decided.unwrap_or_else(|| reason.clone()));
+        }
         Verdict::Progressing(_) => {}
     }
 
@@ -301,6 +319,14 @@ pub fn plan(agent: &ValidatedAgent, observed: &Observed, previous: &FinancialAge
         notices,
         requeue: Action::requeue(poll),
     }
+}
+
+/// The version a pod template runs: the tag of its first container's image (every image the
+/// operator writes is `<repository>:<version>`).
+fn template_version(template: &k8s_openapi::api::core::v1::PodTemplateSpec) -> Option<&str> {
+    let image = template.spec.as_ref()?.containers.first()?.image.as_deref()?;
+    let name = image.rsplit('/').next()?.split('@').next()?;
+    name.split_once(':').map(|(_, tag)| tag)
 }
 
 #[cfg(test)]
@@ -524,6 +550,9 @@ mod tests {
         let decided = plan(&new, &failing, &started, at(400));
         let rollback = decided.rollback.clone().expect("a rollback is decided");
         assert!(rollback.warning && rollback.note.contains("rolled back to"), "{rollback:?}");
+        // Both versions are named, not only the revisions' hashes.
+        assert!(rollback.note.starts_with("version 2.0.0 (revision "), "{rollback:?}");
+        assert!(rollback.note.contains("rolled back to version 1.0.0 (revision "), "{rollback:?}");
         assert_eq!(decided.revision.failed.as_deref(), Some(desired_revision(&new).as_str()));
         assert_eq!(
             decided.inputs.api_template_override.as_ref(),
@@ -537,6 +566,20 @@ mod tests {
         assert_eq!(rolled, "True");
         let next = plan(&new, &failing, &after, at(410));
         assert!(next.holding_back && next.rollback.is_none(), "the rollback is not repeated");
+        // The rollback's message stays while it is held back: why, and both versions.
+        assert_eq!(next.rolled_back.as_deref(), Some(rollback.note.as_str()));
+        let held = status::build(&new, Some(2), &after, &failing, &next, &[], at(410));
+        let rolled_back_of =
+            |status: &FinancialAgentStatus| status.conditions.iter().find(|c| c.type_ == "RolledBack").cloned();
+        assert_eq!(rolled_back_of(&held), rolled_back_of(&after), "holding back keeps the rollback's condition");
+        // Without the recorded message (a status written by an older operator), the reason still
+        // names both versions.
+        let bare = FinancialAgentStatus {
+            conditions: after.conditions.iter().filter(|c| c.type_ != "RolledBack").cloned().collect(),
+            ..after.clone()
+        };
+        let reason = plan(&new, &failing, &bare, at(410)).rolled_back.unwrap_or_default();
+        assert!(reason.starts_with("version 2.0.0 (revision ") && reason.contains("running version 1.0.0"), "{reason}");
         assert_eq!(next.inputs.worker_template_override.as_ref(), Some(&good.worker));
         // A new spec is a new revision, judged afresh.
         let newer = validated(serde_json::json!({"version": "2.0.1"}));
