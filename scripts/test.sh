@@ -11,7 +11,9 @@
 #    The browser tests (browser_*) get Debian's chromium and the npm packages of e2e/browser.
 # 4. runs cargo fmt --check, cargo clippy --all-targets -D warnings, the delivery checks
 #    (scripts/check-delivery.sh: chart, images, workflows, alerts and dashboards), every test, and
-#    then the cluster tier (tests named cluster_*, the real operator against the control plane);
+#    then the cluster tier (tests named cluster_*, the real operator against the control plane;
+#    cluster_argocd_*: a real Argo CD, built from its Go modules by scripts/argocd-build.sh and
+#    cached like the control plane, syncing FinancialAgents from a git daemon on loopback);
 # 5. the node tier (node_*): a real one-node cluster on this machine (scripts/node.sh test): the
 #    three images built from their Dockerfiles and the datastores' images, the chart, a platform
 #    serving through Traefik, scaling, NetworkPolicies enforced, pod loss and rollbacks
@@ -29,7 +31,7 @@ source "$root/scripts/lib.sh"
 step "installing test dependencies"
 install_debian_packages \
   tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-spa tesseract-ocr-ita tesseract-ocr-nld tesseract-ocr-por poppler-utils libtesseract-dev libleptonica-dev libclang-dev clang pkg-config \
-  redis-server python3 python3-venv curl jq ca-certificates prometheus shellcheck openssl \
+  redis-server python3 python3-venv curl jq ca-certificates prometheus shellcheck openssl git \
   chromium fonts-dejavu-core nodejs
 ensure_test_venv
 ensure_ppocr
@@ -42,6 +44,8 @@ if ! command -v go >/dev/null; then
   exit 1
 fi
 controlplane_bin="$(bash "$root/scripts/controlplane-build.sh")"
+step "Argo CD (Go modules, cached)"
+argocd_dist="$(bash "$root/scripts/argocd-build.sh")"
 
 run_dir="$(mktemp -d "${TMPDIR:-/tmp}/finagent-test.XXXXXX")"
 pids=()
@@ -93,7 +97,11 @@ cargo test --workspace --locked "$@" -- --skip cluster_
 
 # Each cluster test has its own namespace and operator and mostly waits on the cluster, so they
 # run side by side (the default is one thread per core).
-step "cluster tier (the real operator on the test control plane)"
+step "cluster tier (the real operator on the test control plane, and a real Argo CD)"
+# shellcheck source=scripts/argocd.sh
+source "$root/scripts/argocd.sh"
+start_argocd "$argocd_dist" "$run_dir/argocd" "$FINAGENT_TEST_KUBECONFIG" "$FINAGENT_TEST_KUBECTL"
+export FINAGENT_TEST_REQUIRE_ARGOCD=1
 # `--workspace`, as above, so that the features are resolved the same and nothing is built again.
 cargo test --workspace --locked --test cluster "$@" -- --test-threads 12 --nocapture
 

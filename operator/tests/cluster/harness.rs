@@ -82,7 +82,7 @@ fn install(kubeconfig: PathBuf, kubectl: PathBuf, helm: PathBuf) -> Cluster {
         ],
     );
     run(&kubectl, &["wait", "--for=condition=Established", "--timeout=60s", "crd/financialagents.finagent.io"]);
-    // Volumes for the datastores' claims (no provisioner runs here): statically provisioned, 30
+    // Volumes for the datastores' claims (no provisioner runs here): statically provisioned, 40
     // available at the start of a run (a volume released by an earlier run is not reused).
     let volumes: Value =
         serde_json::from_str(&run(&kubectl, &["get", "persistentvolumes", "-o", "json"])).expect("json");
@@ -90,7 +90,7 @@ fn install(kubeconfig: PathBuf, kubectl: PathBuf, helm: PathBuf) -> Cluster {
         .as_array()
         .map_or(0, |items| items.iter().filter(|volume| volume["status"]["phase"] == "Available").count());
     let run_id = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.as_secs());
-    for index in available..30 {
+    for index in available..40 {
         let name = format!("cluster-tier-{run_id}-{index}");
         let volume = json!({
             "apiVersion": "v1", "kind": "PersistentVolume",
@@ -339,13 +339,23 @@ impl Operator {
     }
 
     /// The operator's `/metrics`, or `None` when it does not answer.
+    /// The operator's metrics page; `None` when it cannot be read (the process is gone). A busy
+    /// machine (every cluster test at once on two cores) can delay one answer: three tries.
     pub fn scrape(&self) -> Option<String> {
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.admin_port)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-        stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: operator\r\nConnection: close\r\n\r\n").ok()?;
-        let mut text = String::new();
-        stream.read_to_string(&mut text).ok()?;
-        text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
+        let once = || -> Option<String> {
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.admin_port)).ok()?;
+            stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+            stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: operator\r\nConnection: close\r\n\r\n").ok()?;
+            let mut text = String::new();
+            stream.read_to_string(&mut text).ok()?;
+            text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
+        };
+        (0..3).find_map(|attempt| {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            once()
+        })
     }
 
     /// The sum of the samples of `name` whose labels contain every `labels` pair.
@@ -469,11 +479,23 @@ impl Platform {
         spec: Value,
         health: HealthServer,
     ) -> Self {
+        let platform = Self::start_without_resource(cluster, namespace, name, health);
+        cluster.apply_ok(&resource(namespace, name, &spec));
+        platform
+    }
+
+    /// The credentials, Redis, health server and operator for `name` in a namespace the test has
+    /// prepared, but no resource: for a test that has it applied some other way (from Git).
+    pub fn start_without_resource(
+        cluster: &'static Cluster,
+        namespace: &str,
+        name: &str,
+        health: HealthServer,
+    ) -> Self {
         cluster.apply_ok(&credentials(namespace, name));
         let redis = RedisServer::start(free_port(), Some(REDIS_PASSWORD));
         let operator =
             Operator::start(cluster, namespace, "a", &[connect_to(namespace, name, redis.port, health.port)]);
-        cluster.apply_ok(&resource(namespace, name, &spec));
         Self { cluster, namespace: namespace.to_owned(), name: name.to_owned(), redis, health, operator }
     }
 

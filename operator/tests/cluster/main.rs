@@ -3,6 +3,8 @@
 //! so they run in parallel; `scripts/test.sh` runs them with enough threads for that. Measured
 //! times are printed (`--nocapture` shows them).
 
+mod argocd;
+mod gitops;
 mod harness;
 
 use std::time::{Duration, Instant};
@@ -13,7 +15,7 @@ use serde_json::{Value, json};
 /// Every kind the operator owns, for `kubectl get` (kept equal to `OWNED_KINDS` by a test).
 pub const CHILD_KINDS: &str = "serviceaccounts,services,configmaps,deployments.apps,statefulsets.apps,poddisruptionbudgets.policy,ingresses.networking.k8s.io,networkpolicies.networking.k8s.io";
 
-fn quick(spec: Value) -> Value {
+pub fn quick(spec: Value) -> Value {
     let mut base = json!({
         "apiServer": {"replicas": 2},
         "ocrWorker": {"minReplicas": 1, "maxReplicas": 6, "pollIntervalSeconds": 5, "scaleDownStabilizationSeconds": 10},
