@@ -189,7 +189,23 @@ start_control_plane() {
   wait_for_port "$etcd_port" etcd "$dir/etcd.log"
 
   api_port="$(free_port)"
+  # An audit log of every write made with a ServiceAccount's credentials (the operators under
+  # test), leases aside: the cluster tier reads it to prove a fenced replica wrote nothing.
+  cat >"$dir/audit-policy.yaml" <<'POLICY'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: None
+    resources: [{group: coordination.k8s.io, resources: [leases]}]
+  - level: Metadata
+    userGroups: ["system:serviceaccounts"]
+    verbs: ["create", "update", "patch", "delete", "deletecollection"]
+  - level: None
+POLICY
   "$bin/kube-apiserver" \
+    --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/audit.log" \
+    --audit-log-format json --audit-log-maxsize 0 --audit-log-mode blocking \
     --etcd-servers "http://127.0.0.1:$etcd_port" \
     --bind-address "$bind_address" --advertise-address "$advertise_address" --secure-port "$api_port" \
     --tls-cert-file "$dir/pki/apiserver.crt" --tls-private-key-file "$dir/pki/apiserver.key" \

@@ -2,10 +2,20 @@
 --   Degraded:    the Degraded condition is True, or a revision failed and was rolled back
 --                (the spec asks for something that is not running);
 --   Healthy:     Ready is True for the spec the operator last saw;
+--   Suspended:   reconciling is paused by the annotation finagent.io/pause-reconciliation;
 --   Progressing: anything else (a rollout under way, or a spec the operator has not seen yet).
 local health = { status = "Progressing", message = "Waiting for the operator to report" }
 if obj.status == nil then
   return health
+end
+if obj.status.conditions ~= nil then
+  for _, condition in ipairs(obj.status.conditions) do
+    if condition.type == "ReconciliationPaused" and condition.status == "True" then
+      health.status = "Suspended"
+      health.message = condition.message or "Reconciling is paused"
+      return health
+    end
+  end
 end
 local generation = obj.metadata and obj.metadata.generation
 local observed = obj.status.observedGeneration

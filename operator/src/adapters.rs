@@ -188,6 +188,10 @@ impl QueueDepthSource for RedisDepth {
             }
         })
     }
+
+    fn retain<'a>(&'a self, live: &'a std::collections::HashSet<String>) -> BoxFuture<'a, ()> {
+        Box::pin(async move { self.readers.readers.lock().await.retain(|key, _| live.contains(key)) })
+    }
 }
 
 /// Probes `GET <healthCheckPath>` on the API's Service, each try on a new connection (no idle

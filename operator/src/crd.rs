@@ -26,8 +26,10 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Workers","type":"integer","jsonPath":".status.workers.replicas"}"#,
     printcolumn = r#"{"name":"Queue","type":"integer","jsonPath":".status.workers.queueDepth"}"#,
-    printcolumn = r#"{"name":"Version","type":"string","jsonPath":".spec.version"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Version","type":"string","description":"the version the API runs (the last good one after a rollback)","jsonPath":".status.version"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Message","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct FinancialAgentSpec {
@@ -424,6 +426,9 @@ pub struct FinancialAgentStatus {
     /// Revisions of the API and worker templates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<RevisionStatus>,
+    /// The version the API runs: the spec's, or after a rollback the last good one's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// Where the API answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
@@ -482,6 +487,21 @@ pub struct RevisionStatus {
     /// When the current revision was first applied (RFC 3339); its deadline counts from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,
+    /// The last value of the `finagent.io/retry-revision` annotation acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retried: Option<String>,
+}
+
+/// Annotations a user sets on a FinancialAgent to steer the operator (the Strimzi convention:
+/// `strimzi.io/pause-reconciliation`; CloudNativePG and Stackable use a spec field or an
+/// annotation of the same meaning).
+pub mod annotations {
+    /// `"true"`: the operator leaves the platform as it is (no apply, no scaling, no rollback)
+    /// and reports `ReconciliationPaused=True` until the annotation is removed or set otherwise.
+    pub const PAUSE: &str = "finagent.io/pause-reconciliation";
+    /// Any new value: a revision that failed and was rolled back is tried again without a spec
+    /// change (for instance after the image it needed was pushed). Setting a date is customary.
+    pub const RETRY: &str = "finagent.io/retry-revision";
 }
 
 #[cfg(test)]
@@ -531,7 +551,7 @@ mod tests {
             .iter()
             .filter_map(|c| c["name"].as_str())
             .collect();
-        assert_eq!(columns, ["Ready", "Workers", "Queue", "Version", "Age"]);
+        assert_eq!(columns, ["Ready", "Workers", "Queue", "Version", "Reason", "Age", "Message"]);
         let text = crd.to_string();
         assert!(text.contains("self.minReplicas <= self.maxReplicas"), "CEL rule in the schema");
         assert!(text.contains(r#""default":2"#) || text.contains(r#""default": 2"#), "defaults in the schema");

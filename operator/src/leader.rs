@@ -83,11 +83,53 @@ pub fn lease_decision(spec: Option<&LeaseSpec>, me: &str, unchanged_for: Option<
     }
 }
 
-fn micro(now: DateTime<Utc>) -> MicroTime {
+/// A `MicroTime` from a chrono time.
+pub fn micro(now: DateTime<Utc>) -> MicroTime {
     let timestamp =
         k8s_openapi::jiff::Timestamp::new(now.timestamp(), i32::try_from(now.timestamp_subsec_nanos()).unwrap_or(0))
             .unwrap_or_default();
     MicroTime(timestamp)
+}
+
+/// Whether this replica may still write: it may until the renew deadline has passed since the
+/// last successful renewal was *sent*, on the monotonic clock. A standby takes the lease only after
+/// the record stood still for the whole lease duration, counted from when it saw that renewal —
+/// which was after the renewal was sent — and the renew deadline is shorter than the duration. So
+/// a replica that was paused (SIGSTOP, a long GC-like stall, a frozen VM) wakes up fenced: its
+/// writes are refused before any request leaves, whatever its tasks were in the middle of.
+#[derive(Clone, Debug)]
+pub struct Fence {
+    renewed_at: std::sync::Arc<std::sync::Mutex<Option<Instant>>>,
+    valid_for: Duration,
+}
+
+impl Fence {
+    /// A fence that lets writes through for `valid_for` after each renewal (the renew deadline).
+    pub fn new(valid_for: Duration) -> Self {
+        Self { renewed_at: std::sync::Arc::default(), valid_for }
+    }
+
+    fn at(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.renewed_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A renewal sent at `sent` succeeded.
+    pub fn renewed(&self, sent: Instant) {
+        let mut at = self.at();
+        if at.is_none_or(|previous| previous < sent) {
+            *at = Some(sent);
+        }
+    }
+
+    /// Leadership is gone: no write from now on.
+    pub fn revoke(&self) {
+        *self.at() = None;
+    }
+
+    /// Whether a write may leave at `now`.
+    pub fn allows(&self, now: Instant) -> bool {
+        self.at().is_some_and(|renewed| now.saturating_duration_since(renewed) < self.valid_for)
+    }
 }
 
 /// Why one round of the election failed.
@@ -114,6 +156,8 @@ pub struct LeaderElector {
     /// directly (a conflict means someone else wrote, and is re-read), so leading costs one
     /// request per renewal, not two.
     written: Mutex<Option<Lease>>,
+    /// Opened by each successful renewal, closed when leadership is lost.
+    fence: Fence,
 }
 
 impl LeaderElector {
@@ -126,7 +170,13 @@ impl LeaderElector {
             timings,
             observed: Mutex::new(None),
             written: Mutex::new(None),
+            fence: Fence::new(timings.renew_deadline),
         }
+    }
+
+    /// The fence the writing client checks.
+    pub fn fence(&self) -> Fence {
+        self.fence.clone()
     }
 
     async fn timed<T>(&self, request: impl Future<Output = Result<T, kube::Error>>) -> Result<T, LeaseError> {
@@ -170,8 +220,10 @@ impl LeaderElector {
             let unchanged_for = self.unchanged_for(spec).await;
             let decision = lease_decision(spec, &self.identity, unchanged_for);
             if decision == LeaseDecision::Wait {
+                self.fence.revoke();
                 return Ok(false);
             }
+            let sent = Instant::now();
             let now = Utc::now();
             let previous = spec.cloned().unwrap_or_default();
             let transitions = previous.lease_transitions.unwrap_or(0)
@@ -201,6 +253,7 @@ impl LeaderElector {
             match written {
                 Ok(lease) => {
                     *self.written.lock().await = Some(lease);
+                    self.fence.renewed(sent);
                     return Ok(true);
                 }
                 Err(LeaseError::Api(kube::Error::Api(response))) if response.code == 409 => {
@@ -240,6 +293,7 @@ impl LeaderElector {
             }
             if last_renewed.elapsed() >= self.timings.renew_deadline {
                 tracing::warn!(identity = %self.identity, "could not renew the leader lease in time");
+                self.fence.revoke();
                 return;
             }
         }
@@ -247,6 +301,7 @@ impl LeaderElector {
 
     /// Gives the lease up (empty holder), if we hold it, so a standby takes over at once.
     pub async fn release(&self) -> Result<(), LeaseError> {
+        self.fence.revoke();
         let Some(mut lease) = self.timed(self.api.get_opt(&self.name)).await? else { return Ok(()) };
         let Some(spec) = lease.spec.as_mut() else { return Ok(()) };
         if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
@@ -309,6 +364,28 @@ mod tests {
         renewed.renew_time = Some(micro(DateTime::from_timestamp(1_700_000_002, 0).expect("time")));
         assert_ne!(record_of(&first), record_of(&renewed));
         assert_eq!(record_of(&first), record_of(&first.clone()));
+    }
+
+    #[test]
+    fn the_fence_lets_writes_through_only_within_the_renew_deadline_of_the_last_renewal_sent() {
+        let fence = Fence::new(Duration::from_secs(10));
+        let start = Instant::now();
+        assert!(!fence.allows(start), "closed before the first renewal");
+        fence.renewed(start);
+        assert!(fence.allows(start + Duration::from_secs(9)));
+        // Paused past the deadline: closed, whatever the task was doing.
+        assert!(!fence.allows(start + Duration::from_secs(10)));
+        // A late answer to an older renewal does not move the fence back.
+        fence.renewed(start + Duration::from_secs(5));
+        fence.renewed(start + Duration::from_secs(2));
+        assert!(fence.allows(start + Duration::from_secs(14)));
+        assert!(!fence.allows(start + Duration::from_secs(15)));
+        fence.revoke();
+        assert!(!fence.allows(start + Duration::from_secs(6)), "closed once leadership is lost");
+        // Every clone is the same fence.
+        let clone = fence.clone();
+        fence.renewed(start + Duration::from_secs(20));
+        assert!(clone.allows(start + Duration::from_secs(21)));
     }
 
     #[test]

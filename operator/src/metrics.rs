@@ -1,7 +1,7 @@
 //! The operator's metrics, registered once on the process registry.
 
 use finagent_platform::metrics::Metrics;
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts};
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts};
 
 /// Counters and histograms of the operator.
 #[derive(Clone, Debug)]
@@ -20,6 +20,8 @@ pub struct OperatorMetrics {
     pub leader: IntGauge,
     /// Requests to the Kubernetes API, by verb (`get`, `list`, `watch`, `patch`, …).
     pub kubernetes_requests: IntCounterVec,
+    /// Writes refused because this replica's lease had passed its renew deadline.
+    pub fenced_writes: IntCounter,
 }
 
 impl OperatorMetrics {
@@ -50,11 +52,37 @@ impl OperatorMetrics {
             Opts::new("finagent_operator_kubernetes_requests_total", "Requests to the Kubernetes API by verb."),
             &["verb"],
         )?;
+        let fenced_writes = IntCounter::new(
+            "finagent_operator_fenced_writes_total",
+            "Writes refused because the leader lease was not renewed within the renew deadline.",
+        )?;
+        metrics.registry().register(Box::new(fenced_writes.clone()))?;
         for collector in [&reconciles, &errors, &scaling, &rollbacks, &kubernetes_requests] {
             metrics.registry().register(Box::new(collector.clone()))?;
         }
         metrics.registry().register(Box::new(duration.clone()))?;
         metrics.registry().register(Box::new(leader.clone()))?;
-        Ok(Self { reconciles, errors, duration, scaling, rollbacks, leader, kubernetes_requests })
+        Ok(Self { reconciles, errors, duration, scaling, rollbacks, leader, kubernetes_requests, fenced_writes })
+    }
+
+    /// Drops the series of a resource that no longer exists (`namespace/name`).
+    pub fn forget(&self, key: &str) {
+        let _ = self.rollbacks.remove_label_values(&[key]);
+        for direction in ["up", "down"] {
+            let _ = self.scaling.remove_label_values(&[key, direction]);
+        }
+    }
+
+    /// The resources that have series.
+    pub fn keys(&self) -> std::collections::HashSet<String> {
+        use prometheus::core::Collector;
+        self.rollbacks
+            .collect()
+            .iter()
+            .flat_map(|family| family.get_metric().iter())
+            .filter_map(|metric| {
+                metric.get_label().iter().find(|label| label.name() == "financialagent").map(|l| l.value().to_owned())
+            })
+            .collect()
     }
 }

@@ -106,6 +106,20 @@ pub fn rollout_verdict(observed: &RolloutObservation, deadline: Duration, now: D
     RolloutVerdict::Progressing { waiting_for }
 }
 
+/// The condition reason for a failed rollout, from the words [`rollout_verdict`] (or a rollback
+/// note quoting them) used: what was still missing when the time ran out.
+pub fn failure_cause(message: &str) -> &'static str {
+    if message.contains("the health check to pass") {
+        "HealthCheckFailed"
+    } else if message.contains("progress deadline passed") {
+        "ProgressDeadlineExceeded"
+    } else if message.contains("replicas updated") || message.contains("to see the new template") {
+        "ReplicasNotAvailable"
+    } else {
+        "RolloutFailed"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,5 +222,32 @@ mod tests {
         // Old pods still draining: not idle yet.
         none.old_replicas = 1;
         assert!(matches!(rollout_verdict(&none, Duration::seconds(300), at(1)), RolloutVerdict::Progressing { .. }));
+    }
+
+    #[test]
+    fn a_failure_is_named_by_what_was_missing() {
+        let deadline = Duration::seconds(300);
+        let cause = |observation: RolloutObservation| match rollout_verdict(&observation, deadline, at(301)) {
+            RolloutVerdict::Failed { reason } => failure_cause(&reason),
+            other => panic!("not failed: {other:?}"),
+        };
+        // Rolled out, but the health check never passed.
+        assert_eq!(cause(observed(2, 2, 0, Some(false))), "HealthCheckFailed");
+        // The new pods never became available: not a health check failure.
+        assert_eq!(cause(observed(1, 0, 1, None)), "ReplicasNotAvailable");
+        let mut unseen = observed(0, 0, 2, None);
+        unseen.generation_observed = false;
+        assert_eq!(cause(unseen), "ReplicasNotAvailable");
+        let mut stuck = observed(1, 1, 1, None);
+        stuck.deadline_exceeded = true;
+        assert_eq!(cause(stuck), "ProgressDeadlineExceeded");
+        // A rollback note quotes the reason, and keeps its cause.
+        assert_eq!(
+            failure_cause(
+                "version 2 (revision a) failed (not healthy within 300 s: still waiting for the health check to pass); rolled back"
+            ),
+            "HealthCheckFailed"
+        );
+        assert_eq!(failure_cause("something else"), "RolloutFailed");
     }
 }

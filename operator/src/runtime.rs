@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, ResourceExt};
 
 use crate::adapters::{ConnectTo, RedisDepth, ServiceProbe};
@@ -110,23 +109,101 @@ fn error_policy(agent: Arc<FinancialAgent>, error: &ReconcileError, shared: Arc<
     // Apply failures already carry their own Event and condition.
     if !matches!(error, ReconcileError::Apply { .. }) {
         let notice = Notice { warning: true, reason: "ReconcileFailed", note: error.to_string(), action: "Reconcile" };
-        let recorder = shared.context.recorder.clone();
-        tokio::spawn(async move { publish(&recorder, &agent, &notice).await });
+        let events = shared.context.events.clone();
+        tokio::spawn(async move { publish(&events, &agent, &notice).await });
     }
     Action::requeue(delay)
 }
 
-/// A client that counts its requests by verb.
-fn counting_client(config: kube::Config, metrics: &OperatorMetrics) -> anyhow::Result<Client> {
+async fn prune_every_minute(agents: reflector::Store<FinancialAgent>, context: Arc<Context>) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(60));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if agents.wait_until_ready().await.is_err() {
+            return;
+        }
+        let state = agents.state();
+        let keys: std::collections::HashSet<String> = state
+            .iter()
+            .map(|agent| format!("{}/{}", agent.namespace().unwrap_or_default(), agent.name_any()))
+            .collect();
+        let uids: std::collections::HashSet<String> = state.iter().filter_map(|agent| agent.uid()).collect();
+        context.changes.retain(&keys);
+        context.applied.retain(&keys);
+        context.written.retain(&uids);
+        context.depth.retain(&keys).await;
+        for gone in context.metrics.keys().difference(&keys) {
+            tracing::info!(agent = %gone, "forgetting a deleted FinancialAgent");
+            context.metrics.forget(gone);
+        }
+    }
+}
+
+/// What wakes the controller about a resource: a new generation of its spec, or a change of the
+/// annotations that steer it (pause, retry). Our own status writes change neither.
+fn spec_or_steering(agent: &FinancialAgent) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    agent.metadata.generation.hash(&mut hasher);
+    let annotations = agent.metadata.annotations.as_ref();
+    for key in [crate::crd::annotations::PAUSE, crate::crd::annotations::RETRY] {
+        annotations.and_then(|a| a.get(key)).hash(&mut hasher);
+    }
+    Some(hasher.finish())
+}
+
+/// The User-Agent of this replica's requests, which is how an audit log tells replicas apart.
+pub fn user_agent(identity: &str) -> String {
+    format!("finagent-operator/{} ({identity})", env!("CARGO_PKG_VERSION"))
+}
+
+/// Whether a request changes anything (reads and watches do not).
+pub fn is_write(method: &http::Method) -> bool {
+    !matches!(*method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS)
+}
+
+/// A client that names this replica and counts its requests by verb; with a `fence`, it refuses
+/// every write while the fence is closed, before the request leaves.
+fn build_client(
+    config: kube::Config,
+    metrics: &OperatorMetrics,
+    identity: &str,
+    fence: Option<crate::leader::Fence>,
+    clock: Arc<crate::clock::ServerClock>,
+) -> anyhow::Result<Client> {
+    let dated = tower::util::MapResponseLayer::new(move |response: http::Response<Box<kube::client::DynBody>>| {
+        if let Some(date) = response.headers().get(http::header::DATE).and_then(|value| value.to_str().ok()) {
+            clock.observe_header(date, chrono::Utc::now());
+        }
+        response
+    });
     let counter = metrics.kubernetes_requests.clone();
-    let layer = tower::util::MapRequestLayer::new(move |request: http::Request<kube::client::Body>| {
+    let agent = http::HeaderValue::from_str(&user_agent(identity))?;
+    let named = tower::util::MapRequestLayer::new(move |mut request: http::Request<kube::client::Body>| {
         let watch = request.uri().query().is_some_and(|query| query.split('&').any(|pair| pair == "watch=true"));
         let verb = if watch { "watch".to_owned() } else { request.method().as_str().to_lowercase() };
         counter.with_label_values(&[verb.as_str()]).inc();
+        request.headers_mut().insert(http::header::USER_AGENT, agent.clone());
         request
     });
-    Ok(kube::client::ClientBuilder::try_from(config)?.with_layer(&layer).build())
+    let refused = metrics.fenced_writes.clone();
+    let fenced = tower::filter::FilterLayer::new(move |request: http::Request<kube::client::Body>| {
+        let open = fence.as_ref().is_none_or(|fence| fence.allows(tokio::time::Instant::now()));
+        if open || !is_write(request.method()) {
+            return Ok(request);
+        }
+        refused.inc();
+        tracing::warn!(method = %request.method(), uri = %request.uri(), "refused a write: the leader lease was not renewed within the renew deadline");
+        Err(FencedWrite)
+    });
+    Ok(kube::client::ClientBuilder::try_from(config)?.with_layer(&dated).with_layer(&fenced).with_layer(&named).build())
 }
+
+/// A write refused by the fence.
+#[derive(Debug, thiserror::Error)]
+#[error("refused a write: this replica's leader lease was not renewed within the renew deadline")]
+pub struct FencedWrite;
 
 /// Runs the operator until SIGTERM (then it releases the lease), or until it loses leadership
 /// (then it exits, to stand again as a candidate).
@@ -135,9 +212,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let connect_to = ConnectTo::parse(&args.connect_to).map_err(anyhow::Error::msg)?;
     let metrics = Metrics::new();
     let operator_metrics = OperatorMetrics::register(&metrics)?;
-    let client = counting_client(kube::Config::infer().await?, &operator_metrics)?;
+    let config = kube::Config::infer().await?;
+    // The lease has a client of its own, outside the fence: renewing is what opens it.
+    let clock = Arc::new(crate::clock::ServerClock::default());
+    let lease_client = build_client(config.clone(), &operator_metrics, &args.identity, None, clock.clone())?;
     let readiness = {
-        let client = client.clone();
+        let client = lease_client.clone();
         Readiness::new().with_check("kubernetes", move || {
             let client = client.clone();
             Box::pin(async move { client.apiserver_version().await.map(|_| ()).map_err(|error| error.to_string()) })
@@ -149,7 +229,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         finagent_platform::shutdown::signal(),
     ));
 
-    let elector = LeaderElector::new(client.clone(), &args.lease_namespace, &args.lease_name, &args.identity, timings);
+    let elector = LeaderElector::new(lease_client, &args.lease_namespace, &args.lease_name, &args.identity, timings);
+    let client = build_client(config, &operator_metrics, &args.identity, Some(elector.fence()), clock.clone())?;
     tracing::info!(identity = %args.identity, "waiting to lead");
     tokio::select! {
         () = elector.acquire() => {}
@@ -158,14 +239,24 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::info!(identity = %args.identity, "leading");
     operator_metrics.leader.set(1);
 
-    let reporter = Reporter { controller: "finagent-operator".into(), instance: Some(args.identity.clone()) };
     let changes = ChildChanges::default();
+    // The kinds a pass reads come from the watches' stores (`cache.rs`).
+    let mut writers = std::collections::HashMap::new();
+    let mut stores = Vec::new();
+    for owned in OWNED_KINDS.into_iter().filter(|owned| crate::cache::CACHED_KINDS.contains(&owned.kind)) {
+        let writer = reflector::store::Writer::<DynamicObject>::new(owned.api_resource());
+        stores.push((owned.kind, owned.api_resource(), writer.as_reader()));
+        writers.insert(owned.kind, writer);
+    }
     let context = Arc::new(Context {
+        caches: crate::cache::ChildCaches::new(stores),
         changes: changes.clone(),
         applied: AppliedDigests::default(),
         written: crate::reconcile::status::WrittenStatuses::default(),
+        operator_namespace: args.lease_namespace.clone(),
+        clock,
         client: client.clone(),
-        recorder: Recorder::new(client.clone(), reporter),
+        events: Arc::new(crate::events::Publisher::new(client.clone(), "finagent-operator", &args.identity)),
         depth: Arc::new(RedisDepth::new(client.clone(), connect_to.clone())),
         probe: Arc::new(ServiceProbe::new(connect_to)),
         metrics: operator_metrics.clone(),
@@ -179,7 +270,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let trigger = reflector(writer, watcher(agents, watcher::Config::default()))
         .default_backoff()
         .applied_objects()
-        .predicate_filter(predicates::generation, Default::default());
+        .predicate_filter(spec_or_steering, Default::default());
+    // Every minute, what is kept per resource (applied digests, written statuses, Redis
+    // connections, metric series) is dropped for resources that no longer exist.
+    tokio::spawn(prune_every_minute(reader.clone(), context.clone()));
     let mut controller = Controller::for_stream(trigger, reader);
     // Children by label only; each event is also counted, so a pass knows whether anything
     // happened to an instance's children since it last applied them.
@@ -191,14 +285,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             None => Api::all_with(client.clone(), &resource),
         };
         let changes = changes.clone();
-        let touched = watcher(api, children.clone()).default_backoff().touched_objects().inspect(move |event| {
+        let touch = move |event: &Result<DynamicObject, watcher::Error>| {
             if let Ok(object) = event
                 && let Some(instance) = object.labels().get(finagent_core::names::labels::INSTANCE)
             {
                 changes.touch(&object.namespace().unwrap_or_default(), instance);
             }
-        });
-        controller = controller.owns_stream_with(touched, resource);
+        };
+        let events = watcher(api, children.clone()).default_backoff();
+        controller = match writers.remove(owned.kind) {
+            Some(writer) => {
+                controller.owns_stream_with(events.reflect(writer).touched_objects().inspect(touch).boxed(), resource)
+            }
+            None => controller.owns_stream_with(events.touched_objects().inspect(touch).boxed(), resource),
+        };
     }
     let shared = Arc::new(Shared { context, metrics: operator_metrics.clone(), failures: Mutex::default() });
     let timed = move |agent: Arc<FinancialAgent>, shared: Arc<Shared>| async move {

@@ -24,6 +24,8 @@ pub struct ValidatedAgent {
     pub owner: OwnerReference,
     /// The validated spec.
     pub spec: FinancialAgentSpec,
+    /// The value of the retry annotation, if set.
+    pub retry: Option<String>,
 }
 
 impl ValidatedAgent {
@@ -127,7 +129,8 @@ pub fn validate(agent: &FinancialAgent) -> Result<ValidatedAgent, InvalidSpec> {
             return Err(InvalidSpec(format!("{field}: {image:?} is not an image reference")));
         }
     }
-    Ok(ValidatedAgent { name, namespace, owner, spec: spec.clone() })
+    let retry = agent.metadata.annotations.as_ref().and_then(|a| a.get(crate::crd::annotations::RETRY)).cloned();
+    Ok(ValidatedAgent { name, namespace, owner, spec: spec.clone(), retry })
 }
 
 #[cfg(test)]

@@ -67,6 +67,19 @@ fn argocd_health_maps_conditions_to_healthy_progressing_and_degraded() {
             "Healthy",
             "ok",
         ),
+        // Paused, even with a spec not yet reconciled or a failure shown: Suspended.
+        (
+            agent(
+                4,
+                Some(3),
+                vec![
+                    condition("Degraded", "True", "RolloutFailed", "x"),
+                    condition("ReconciliationPaused", "True", "Paused", "reconciling is paused by the annotation"),
+                ],
+            ),
+            "Suspended",
+            "paused",
+        ),
     ];
     for (object, status, message) in cases {
         let (got_status, got_message) = health(object.clone());

@@ -193,7 +193,7 @@ fn the_worker_deployment_as_a_whole() {
 #[test]
 fn network_policies_let_only_the_api_workers_and_operator_reach_the_datastores() {
     let agent = sample("minimal");
-    let policies = finagent_operator::build::edge::network_policies(&agent);
+    let policies = finagent_operator::build::edge::network_policies(&agent, Some("finagent-system"));
     let redis = policies.iter().find(|policy| policy["metadata"]["name"] == "receipts-redis").expect("redis policy");
     let sources: Vec<&str> = redis["spec"]["ingress"][0]["from"]
         .as_array()
@@ -205,7 +205,15 @@ fn network_policies_let_only_the_api_workers_and_operator_reach_the_datastores()
         })
         .collect();
     assert_eq!(sources, ["api-server", "ocr-worker", "operator"], "the operator reads the queue depth");
-    assert_eq!(redis["spec"]["ingress"][0]["from"][2]["namespaceSelector"], json!({}), "from its own namespace");
+    assert_eq!(
+        redis["spec"]["ingress"][0]["from"][2]["namespaceSelector"],
+        json!({"matchLabels": {"kubernetes.io/metadata.name": "finagent-system"}}),
+        "the operator's pods in the operator's namespace, not a pod anywhere that copies its label"
+    );
+    // Not knowing its namespace, the operator's peer is limited to the platform's own namespace.
+    let local = finagent_operator::build::edge::network_policies(&agent, None);
+    let redis = local.iter().find(|policy| policy["metadata"]["name"] == "receipts-redis").expect("redis policy");
+    assert!(redis["spec"]["ingress"][0]["from"][2].get("namespaceSelector").is_none(), "{redis}");
     let mongodb = policies.iter().find(|policy| policy["metadata"]["name"] == "receipts-mongodb").expect("mongo");
     assert_eq!(mongodb["spec"]["ingress"][0]["from"].as_array().expect("from").len(), 2, "API and workers only");
     let api = policies.iter().find(|policy| policy["metadata"]["name"] == "receipts-api-server").expect("api policy");
@@ -223,7 +231,7 @@ fn network_policies_are_applied_first_and_admit_a_cluster_prometheus_to_the_work
     let policies = objects.iter().take_while(|object| object["kind"] == "NetworkPolicy").count();
     assert_eq!(
         policies,
-        finagent_operator::build::edge::network_policies(&agent).len(),
+        finagent_operator::build::edge::network_policies(&agent, None).len(),
         "every NetworkPolicy comes first"
     );
     assert!(objects[policies..].iter().all(|object| object["kind"] != "NetworkPolicy"));
@@ -248,6 +256,83 @@ fn the_credentials_outlive_the_resource() {
         .expect("json");
     assert!(secret["metadata"].get("ownerReferences").is_none(), "no owner: the data volumes outlive the resource too");
     assert_eq!(secret["metadata"]["labels"]["app.kubernetes.io/instance"], "receipts");
+}
+
+#[test]
+fn no_secret_reaches_a_command_line() {
+    for name in SAMPLES {
+        for object in build_all(&sample(name), &Inputs::default()).objects {
+            let Some(pod) = object["spec"]["template"]["spec"].as_object() else { continue };
+            for container in pod["containers"].as_array().expect("containers") {
+                // `$(VAR)` in command or args is expanded by the kubelet onto the process's command
+                // line, which every user of the node can read.
+                let words = json!([container["command"], container["args"]]).to_string();
+                assert!(
+                    !words.contains("$("),
+                    "{name}: {} expands a variable into its command line: {words}",
+                    container["name"]
+                );
+                assert!(!words.contains("-a \\\"$"), "{name}: a password as an argument: {words}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_managed_redis_takes_its_password_from_standard_input() {
+    let Ok(status) = Command::new("redis-server").arg("--version").output() else {
+        assert!(!testkit::servers_required(), "redis-server is not installed");
+        eprintln!("redis-server is not installed; scripts/test.sh installs it");
+        return;
+    };
+    assert!(status.status.success());
+    let dir = std::env::temp_dir().join(format!("finagent-redis-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("folder");
+    let port = testkit::free_port();
+    let password = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    /// Killed on drop, so a failed assertion leaves no server behind.
+    struct Server(std::process::Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = Server(
+        Command::new("sh")
+            .args(["-c", &finagent_operator::build::datastores::redis_command(dir.to_str().expect("utf-8"), port)])
+            .env("REDIS_PASSWORD", password)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("sh starts"),
+    );
+    let cli = |auth: Option<&str>, args: &[&str]| {
+        let mut command = Command::new("redis-cli");
+        command.args(["-p", &port.to_string()]).args(args);
+        if let Some(auth) = auth {
+            command.env("REDISCLI_AUTH", auth);
+        }
+        let output = command.output().expect("redis-cli");
+        let mut text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        text.push_str(&String::from_utf8_lossy(&output.stderr));
+        text
+    };
+    let started = std::time::Instant::now();
+    while cli(Some(password), &["ping"]) != "PONG" {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "redis did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(cli(None, &["ping"]).contains("NOAUTH"), "a password is required");
+    let wrong = cli(Some("wrong"), &["ping"]);
+    assert!(wrong.contains("WRONGPASS") || wrong.contains("NOAUTH"), "{wrong}");
+    // The shell exec'd Redis: the process we started is Redis, and its command line has no password.
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.0.id())).expect("cmdline");
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    assert!(cmdline.starts_with("redis-server"), "{cmdline}");
+    assert!(!cmdline.contains(password), "{cmdline}");
+    assert_eq!(cli(Some(password), &["CONFIG", "GET", "appendonly"]).lines().last(), Some("yes"));
+    drop(child);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -101,6 +101,17 @@ fn the_chart_grants_exactly_the_rbac_of_config_rbac() {
     }
     let Some(without) = render(&["--set", "rbac.create=false"]) else { return };
     assert!(!kinds(&without).iter().any(|kind| kind.contains("Role")), "{:?}", kinds(&without));
+    // Watching one namespace: the same rules as a Role there, and nothing cluster-wide.
+    let Some(namespaced) = render(&["--set", "watchNamespace=receipts"]) else { return };
+    assert!(!kinds(&namespaced).iter().any(|kind| kind.starts_with("Cluster")), "{:?}", kinds(&namespaced));
+    let roles: Vec<&Value> = namespaced.iter().filter(|object| object["kind"] == "Role").collect();
+    let watched = roles.iter().find(|role| role["metadata"]["namespace"] == "receipts").expect("a Role in receipts");
+    assert_eq!(watched["rules"], find(&config, "ClusterRole")["rules"]);
+    let bindings: Vec<&Value> = namespaced.iter().filter(|object| object["kind"] == "RoleBinding").collect();
+    let binding =
+        bindings.iter().find(|b| b["metadata"]["namespace"] == "receipts").expect("a RoleBinding in receipts");
+    assert_eq!(binding["roleRef"]["kind"], "Role");
+    assert_eq!(binding["subjects"][0]["namespace"], NAMESPACE);
 }
 
 #[test]

@@ -104,3 +104,12 @@ pub fn promtool() -> Option<std::path::PathBuf> {
 fn tool(var: &str) -> Option<std::path::PathBuf> {
     existing(std::path::PathBuf::from(server_url(var)?))
 }
+
+/// A loopback port free at the time of asking.
+///
+/// # Panics
+/// When no port can be bound.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds a loopback port");
+    listener.local_addr().expect("a local address").port()
+}

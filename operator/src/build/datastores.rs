@@ -55,6 +55,13 @@ fn service(agent: &ValidatedAgent, component: Component, port: u16) -> Value {
     })
 }
 
+/// Redis's start: its options as arguments, the password as configuration on standard input.
+pub fn redis_command(dir: &str, port: u16) -> String {
+    format!(
+        "exec redis-server --appendonly yes --dir {dir} --port {port} - <<EOF\nrequirepass \"$REDIS_PASSWORD\"\nEOF\n"
+    )
+}
+
 /// Redis with append-only persistence and a generated password.
 pub fn redis(agent: &ValidatedAgent) -> Vec<Value> {
     if !agent.spec.redis.managed {
@@ -63,10 +70,13 @@ pub fn redis(agent: &ValidatedAgent) -> Vec<Value> {
     let container = json!({
         "name": "redis",
         "image": agent.spec.redis.image.as_deref().unwrap_or(REDIS_IMAGE),
-        "args": ["--requirepass", "$(REDIS_PASSWORD)", "--appendonly", "yes", "--dir", "/data", "--port", ports::REDIS.to_string()],
+        // The password reaches Redis as configuration on its standard input (`-` as the last
+        // argument), never on a command line that `ps` on the node shows; the shell execs Redis, so
+        // it is the container's first process and receives SIGTERM itself.
+        "command": ["sh", "-c", redis_command("/data", ports::REDIS)],
         "env": [{"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": credentials_secret_name(agent), "key": secret_keys::REDIS_PASSWORD}}}],
         "ports": [{"name": "redis", "containerPort": ports::REDIS}],
-        "readinessProbe": {"exec": {"command": ["sh", "-c", "redis-cli -a \"$REDIS_PASSWORD\" --no-auth-warning ping | grep -q PONG"]}, "periodSeconds": 5},
+        "readinessProbe": {"exec": {"command": ["sh", "-c", "REDISCLI_AUTH=\"$REDIS_PASSWORD\" redis-cli ping | grep -q PONG"]}, "periodSeconds": 5},
         "livenessProbe": {"tcpSocket": {"port": ports::REDIS}, "periodSeconds": 10},
         "resources": resources(
             agent.spec.redis.resources.as_ref(),

@@ -93,7 +93,7 @@ pub const PROMETHEUS_POD_LABEL: (&str, &str) = ("app.kubernetes.io/name", "prome
 /// Ingress rules per component: the API from anywhere on its port; the workers' admin port only
 /// from this platform's Prometheus and from a cluster Prometheus in any namespace; Redis and
 /// MongoDB only from the API and the workers; Prometheus from the namespace.
-pub fn network_policies(agent: &ValidatedAgent) -> Vec<Value> {
+pub fn network_policies(agent: &ValidatedAgent, operator_namespace: Option<&str>) -> Vec<Value> {
     let mut scrapers = from_components(agent, &[Component::Prometheus]);
     scrapers.push(json!({
         "namespaceSelector": {},
@@ -104,12 +104,17 @@ pub fn network_policies(agent: &ValidatedAgent) -> Vec<Value> {
         policy(agent, Component::OcrWorker, json!([{"from": scrapers, "ports": [{"port": ports::ADMIN}]}])),
     ];
     if agent.spec.redis.managed {
-        // The operator reads the queue depth from Redis, from its own namespace.
+        // The operator reads the queue depth from Redis: its pods, in its own namespace only (a
+        // pod elsewhere that copies the operator's label is not let in).
         let mut redis_clients = from_components(agent, &[Component::ApiServer, Component::OcrWorker]);
-        redis_clients.push(json!({
-            "namespaceSelector": {},
-            "podSelector": {"matchLabels": {labels::ROLE: labels::OPERATOR_ROLE}},
-        }));
+        let operator = json!({"podSelector": {"matchLabels": {labels::ROLE: labels::OPERATOR_ROLE}}});
+        redis_clients.push(match operator_namespace {
+            Some(namespace) => json!({
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                "podSelector": operator["podSelector"],
+            }),
+            None => operator,
+        });
         policies.push(policy(
             agent,
             Component::Redis,

@@ -33,6 +33,9 @@ pub struct Inputs {
     pub api_template_override: Option<PodTemplateSpec>,
     /// The same for the workers.
     pub worker_template_override: Option<PodTemplateSpec>,
+    /// The namespace the operator runs in: only its pods there may read the managed Redis (`None`:
+    /// only pods of the platform's own namespace).
+    pub operator_namespace: Option<String>,
 }
 
 /// Turns manifest-shaped JSON into a typed object. Builders only pass literal shapes, and the
@@ -155,7 +158,7 @@ pub fn build_all(agent: &ValidatedAgent, inputs: &Inputs) -> Children {
     let worker = workloads::worker_deployment(agent, inputs.worker_replicas, inputs.worker_template_override.clone());
     let mut objects: Vec<Value> = Vec::new();
     let mut push = |object: Value| objects.push(object);
-    for object in edge::network_policies(agent) {
+    for object in edge::network_policies(agent, inputs.operator_namespace.as_deref()) {
         push(object);
     }
     for account in workloads::service_accounts(agent) {

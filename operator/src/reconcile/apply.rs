@@ -36,6 +36,11 @@ impl ChildChanges {
     pub fn count(&self, key: &str) -> u64 {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).get(key).copied().unwrap_or(0)
     }
+
+    /// Forgets every instance not in `live` (`namespace/name`).
+    pub fn retain(&self, live: &std::collections::HashSet<String>) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).retain(|key, _| live.contains(key));
+    }
 }
 
 /// What each instance's children were when last applied in full: a digest of the built objects,
@@ -58,6 +63,11 @@ impl AppliedDigests {
     /// Forgets an instance (a failed pass: apply everything next time).
     pub fn forget(&self, key: &str) {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).remove(key);
+    }
+
+    /// Forgets every instance not in `live` (`namespace/name`).
+    pub fn retain(&self, live: &std::collections::HashSet<String>) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).retain(|key, _| live.contains(key));
     }
 }
 
@@ -197,16 +207,106 @@ fn random_secret() -> Result<String, getrandom::Error> {
     Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
 }
 
+/// What the generated credentials allow this pass (decided by [`credentials_verdict`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CredentialsVerdict {
+    /// The Secret holds every key the platform's pods read.
+    Usable,
+    /// No Secret and no data volume: a new platform; generate the credentials.
+    Create,
+    /// Not usable, and not repaired by the operator: the condition's reason and message.
+    Problem(&'static str, String),
+}
+
+/// The Secret keys this platform's pods read.
+pub fn expected_keys(agent: &ValidatedAgent) -> Vec<&'static str> {
+    use crate::build::workloads::secret_keys;
+    let mut keys = vec![secret_keys::JWT];
+    if agent.spec.redis.managed {
+        keys.push(secret_keys::REDIS_PASSWORD);
+    }
+    if agent.spec.mongodb.managed {
+        keys.extend([secret_keys::MONGODB_USERNAME, secret_keys::MONGODB_PASSWORD]);
+    }
+    keys
+}
+
+/// The claims a managed datastore's data lives on (the StatefulSets' `data` claims).
+pub fn data_claims(agent: &ValidatedAgent) -> Vec<String> {
+    let mut claims = Vec::new();
+    for (managed, component) in
+        [(agent.spec.redis.managed, Component::Redis), (agent.spec.mongodb.managed, Component::Mongodb)]
+    {
+        if managed {
+            claims.push(format!("data-{}-0", build::child_name(agent, component)));
+        }
+    }
+    claims
+}
+
+/// Decides from the Secret as it is and the data claims that exist (pure, table-tested). A missing
+/// Secret is generated only while no data exists: new passwords would not open data initialised
+/// with the old ones, so the operator refuses and says how to recover instead of locking the data
+/// out silently. A key missing from an existing Secret is reported, never invented.
+pub fn credentials_verdict(agent: &ValidatedAgent, secret: Option<&Secret>, claims: &[String]) -> CredentialsVerdict {
+    let name = credentials_secret_name(agent);
+    let Some(secret) = secret else {
+        if claims.is_empty() {
+            return CredentialsVerdict::Create;
+        }
+        return CredentialsVerdict::Problem(
+            "CredentialsMissing",
+            format!(
+                "Secret {name} was deleted but the data it opens remains ({}); new passwords would lock that data out, so none are generated. Restore the Secret from a backup, or delete those claims to start with empty datastores",
+                claims.join(", ")
+            ),
+        );
+    };
+    let present = |key: &str| {
+        secret.data.as_ref().and_then(|data| data.get(key)).is_some_and(|value| !value.0.is_empty())
+            || secret.string_data.as_ref().and_then(|data| data.get(key)).is_some_and(|value| !value.is_empty())
+    };
+    let missing: Vec<&str> = expected_keys(agent).into_iter().filter(|key| !present(key)).collect();
+    if missing.is_empty() {
+        CredentialsVerdict::Usable
+    } else {
+        CredentialsVerdict::Problem(
+            "CredentialsIncomplete",
+            format!("Secret {name} has no {} (or it is empty); the pods that read it cannot start", missing.join(", ")),
+        )
+    }
+}
+
 /// Creates the generated credentials once; an existing Secret of that name is used as it is (it
 /// outlives the resource, as the data volumes do, so a recreated resource finds the passwords
-/// its data was initialised with). They are never rotated by the operator.
-pub async fn ensure_credentials(client: &Client, agent: &ValidatedAgent) -> Result<(), ReconcileError> {
+/// its data was initialised with). They are never rotated by the operator, and never generated
+/// again over existing data. Returns the problem (reason, message) when they are not usable.
+pub async fn ensure_credentials(
+    client: &Client,
+    agent: &ValidatedAgent,
+) -> Result<Option<(&'static str, String)>, ReconcileError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), &agent.namespace);
     let name = credentials_secret_name(agent);
     let existing =
         api.get_opt(&name).await.map_err(|source| ReconcileError::Read { what: format!("Secret {name}"), source })?;
-    if existing.is_some() {
-        return Ok(());
+    let mut claims = Vec::new();
+    if existing.is_none() {
+        let volumes: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+            Api::namespaced(client.clone(), &agent.namespace);
+        for claim in data_claims(agent) {
+            let found = volumes
+                .get_metadata_opt(&claim)
+                .await
+                .map_err(|source| ReconcileError::Read { what: format!("PersistentVolumeClaim {claim}"), source })?;
+            if found.is_some() {
+                claims.push(claim);
+            }
+        }
+    }
+    match credentials_verdict(agent, existing.as_ref(), &claims) {
+        CredentialsVerdict::Usable => return Ok(None),
+        CredentialsVerdict::Problem(reason, message) => return Ok(Some((reason, message))),
+        CredentialsVerdict::Create => {}
     }
     let mut values = [String::new(), String::new(), String::new()];
     for value in &mut values {
@@ -215,8 +315,63 @@ pub async fn ensure_credentials(client: &Client, agent: &ValidatedAgent) -> Resu
     let [jwt, redis_password, mongodb_password] = values;
     let secret = credentials_secret(agent, &jwt, &redis_password, &mongodb_password);
     match api.create(&PostParams::default(), &secret).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(response)) if response.code == 409 => Ok(()),
+        Ok(_) => Ok(None),
+        Err(kube::Error::Api(response)) if response.code == 409 => Ok(None),
         Err(error) => Err(ReconcileError::Credentials(error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::{tests::agent, validate};
+
+    fn validated(spec: Value) -> ValidatedAgent {
+        validate(&agent(spec)).expect("valid")
+    }
+
+    fn generated(agent: &ValidatedAgent) -> Secret {
+        // As the API server stores it: `stringData` folded into `data`.
+        let mut secret = credentials_secret(agent, "j", "r", "m");
+        let data = secret.string_data.take().unwrap_or_default();
+        secret.data =
+            Some(data.into_iter().map(|(key, value)| (key, k8s_openapi::ByteString(value.into_bytes()))).collect());
+        secret
+    }
+
+    #[test]
+    fn credentials_are_generated_only_when_neither_they_nor_data_exist() {
+        let agent = validated(json!({}));
+        let claims = data_claims(&agent);
+        assert_eq!(claims, ["data-shop-redis-0", "data-shop-mongodb-0"]);
+        assert_eq!(credentials_verdict(&agent, None, &[]), CredentialsVerdict::Create);
+        assert_eq!(credentials_verdict(&agent, Some(&generated(&agent)), &[]), CredentialsVerdict::Usable);
+        // Deleted while the data remains: refused, with the way out.
+        let CredentialsVerdict::Problem(reason, message) = credentials_verdict(&agent, None, &claims[1..]) else {
+            panic!("regenerated over existing data")
+        };
+        assert_eq!(reason, "CredentialsMissing");
+        assert!(message.contains("data-shop-mongodb-0") && message.contains("Restore the Secret"), "{message}");
+    }
+
+    #[test]
+    fn a_missing_or_empty_key_is_reported_and_only_the_keys_in_use_count() {
+        let agent = validated(json!({}));
+        let mut secret = generated(&agent);
+        let data = secret.data.as_mut().expect("data");
+        data.remove(crate::build::workloads::secret_keys::MONGODB_PASSWORD);
+        data.insert(crate::build::workloads::secret_keys::JWT.into(), k8s_openapi::ByteString(Vec::new()));
+        let CredentialsVerdict::Problem(reason, message) = credentials_verdict(&agent, Some(&secret), &[]) else {
+            panic!("an incomplete Secret passed")
+        };
+        assert_eq!(reason, "CredentialsIncomplete");
+        assert!(message.contains("jwt-secret-key, mongodb-password"), "{message}");
+        // With external datastores only the signing key is read.
+        let external = validated(json!({
+            "redis": {"managed": false, "urlSecretRef": {"name": "r", "key": "url"}},
+            "mongodb": {"managed": false, "uriSecretRef": {"name": "m", "key": "uri"}},
+        }));
+        assert_eq!(expected_keys(&external), [crate::build::workloads::secret_keys::JWT]);
+        assert!(data_claims(&external).is_empty());
     }
 }

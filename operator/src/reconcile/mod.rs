@@ -21,10 +21,8 @@ pub mod status;
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use futures::future::BoxFuture;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource};
 
 use crate::crd::FinancialAgent;
@@ -35,6 +33,12 @@ pub trait QueueDepthSource: Send + Sync {
     /// The depth (waiting plus in-progress jobs), or why it could not be read: a missing Secret
     /// or key, a refused connection, a wrong password, no answer in time.
     fn depth<'a>(&'a self, agent: &'a ValidatedAgent) -> BoxFuture<'a, Result<u64, String>>;
+
+    /// Drops what is kept for instances not in `live` (`namespace/name`): their connections.
+    fn retain<'a>(&'a self, live: &'a std::collections::HashSet<String>) -> BoxFuture<'a, ()> {
+        let _ = live;
+        Box::pin(async {})
+    }
 }
 
 /// Probes the API's health check through its Service.
@@ -47,10 +51,12 @@ pub trait HealthProbe: Send + Sync {
 /// What every reconcile shares.
 #[allow(missing_debug_implementations)]
 pub struct Context {
+    /// The watch caches of the children a pass reads.
+    pub caches: crate::cache::ChildCaches,
     /// The Kubernetes client.
     pub client: Client,
     /// Publishes Events.
-    pub recorder: Recorder,
+    pub events: Arc<crate::events::Publisher>,
     /// The queue depth.
     pub depth: Arc<dyn QueueDepthSource>,
     /// The API's health.
@@ -63,6 +69,11 @@ pub struct Context {
     pub applied: apply::AppliedDigests,
     /// The status last written for each instance.
     pub written: status::WrittenStatuses,
+    /// The namespace the operator runs in.
+    pub operator_namespace: String,
+    /// The API server's time: every timestamp in the status is on it, so a deadline set by one
+    /// replica means the same on the next.
+    pub clock: Arc<crate::clock::ServerClock>,
 }
 
 /// Why a reconcile failed; each variant names the step.
@@ -133,26 +144,54 @@ pub struct Notice {
     pub action: &'static str,
 }
 
-/// Publishes one Event; a failure to publish is logged, never fatal.
-pub async fn publish(recorder: &Recorder, agent: &FinancialAgent, notice: &Notice) {
-    let event = Event {
-        type_: if notice.warning { EventType::Warning } else { EventType::Normal },
+/// Logs one decision and publishes it as an Event; a failure to publish is logged, never fatal.
+pub async fn publish(events: &crate::events::Publisher, agent: &FinancialAgent, notice: &Notice) {
+    let key = format!(
+        "{}/{}",
+        agent.metadata.namespace.as_deref().unwrap_or_default(),
+        agent.metadata.name.as_deref().unwrap_or_default()
+    );
+    if notice.warning {
+        tracing::warn!(agent = %key, reason = notice.reason, action = notice.action, "{}", notice.note);
+    } else {
+        tracing::info!(agent = %key, reason = notice.reason, action = notice.action, "{}", notice.note);
+    }
+    let occurrence = crate::events::Occurrence {
+        warning: notice.warning,
         reason: notice.reason.to_owned(),
-        note: Some(notice.note.clone()),
         action: notice.action.to_owned(),
-        secondary: None,
+        note: notice.note.clone(),
     };
-    if let Err(error) = recorder.publish(&event, &agent.object_ref(&())).await {
+    if let Err(error) = events.publish(&agent.object_ref(&()), &occurrence).await {
         tracing::warn!(%error, "failed to publish an event");
     }
 }
 
 /// Reconciles one FinancialAgent.
 pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
-    let now = Utc::now();
+    let now = ctx.clock.now();
     // The status as we last left it, even when the watch cache has not seen our write yet.
     let previous = ctx.written.latest(&agent);
     let generation = agent.metadata.generation;
+    // 0. Paused by the annotation: the platform is left as it is, and the status says so.
+    let paused = agent.metadata.annotations.as_ref().and_then(|a| a.get(crate::crd::annotations::PAUSE));
+    if paused.is_some_and(|value| value.eq_ignore_ascii_case("true")) {
+        let status = status::paused(&previous, generation, now);
+        status::write_if_changed(&ctx.client, &ctx.written, &agent, &previous, &status).await?;
+        if status::became_true(&previous, &status, "ReconciliationPaused") {
+            let note = format!(
+                "reconciling is paused by the annotation {}=true; remove it to resume",
+                crate::crd::annotations::PAUSE
+            );
+            publish(
+                &ctx.events,
+                &agent,
+                &Notice { warning: false, reason: "ReconciliationPaused", note, action: "Pause" },
+            )
+            .await;
+        }
+        return Ok(Action::await_change());
+    }
     // 1. Validate: a bad spec waits for a change.
     let validated = match validate(&agent) {
         Ok(validated) => validated,
@@ -160,7 +199,7 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
             let status = status::invalid(&previous, generation, &invalid.0, now);
             status::write_if_changed(&ctx.client, &ctx.written, &agent, &previous, &status).await?;
             let note = invalid.0.clone();
-            publish(&ctx.recorder, &agent, &Notice { warning: true, reason: "InvalidSpec", note, action: "Validate" })
+            publish(&ctx.events, &agent, &Notice { warning: true, reason: "InvalidSpec", note, action: "Validate" })
                 .await;
             return Ok(Action::await_change());
         }
@@ -171,19 +210,42 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
     for direction in ["up", "down"] {
         ctx.metrics.scaling.with_label_values(&[validated.key().as_str(), direction]);
     }
+    // A retry asked by the annotation: the failed revision is judged afresh.
+    let stored = previous;
+    let previous = match plan::retried(&stored, validated.retry.as_deref()) {
+        Some((fresh, failed)) => {
+            if failed {
+                let note = format!(
+                    "retrying version {} as the annotation {} asks; it failed before",
+                    validated.spec.version,
+                    crate::crd::annotations::RETRY
+                );
+                publish(
+                    &ctx.events,
+                    &agent,
+                    &Notice { warning: false, reason: "RetryRequested", note, action: "Retry" },
+                )
+                .await;
+            }
+            fresh
+        }
+        None => stored.clone(),
+    };
     // 2. Read.
-    apply::ensure_credentials(&ctx.client, &validated).await?;
-    let observed = read::observe(&ctx, &validated, &previous).await?;
+    let credentials = apply::ensure_credentials(&ctx.client, &validated).await?;
+    let mut observed = read::observe(&ctx, &validated, &previous).await?;
+    observed.credentials = credentials;
     // 3. Plan (pure).
-    let plan = plan::plan(&validated, &observed, &previous, now);
+    let mut plan = plan::plan(&validated, &observed, &previous, now);
+    plan.inputs.operator_namespace = Some(ctx.operator_namespace.clone());
     // 4. A rollback is recorded before it is performed.
-    let mut current = previous.clone();
+    let mut current = stored;
     if let Some(rollback) = &plan.rollback {
         let recorded = status::build(&validated, generation, &previous, &observed, &plan, &[], now);
         status::write_if_changed(&ctx.client, &ctx.written, &agent, &current, &recorded).await?;
         current = recorded;
         ctx.metrics.rollbacks.with_label_values(&[validated.key().as_str()]).inc();
-        publish(&ctx.recorder, &agent, rollback).await;
+        publish(&ctx.events, &agent, rollback).await;
     }
     // 5. Apply every child, then delete what is no longer built — unless nothing was built
     //    differently and no child changed since the last full apply.
@@ -212,8 +274,18 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
         note: message,
         action: "ReadQueue",
     });
-    for notice in plan.notices.iter().chain(applied.notice.as_ref()).chain(unreadable.as_ref()) {
-        publish(&ctx.recorder, &agent, notice).await;
+    let credentials = observed.credentials.as_ref().and_then(|(reason, _)| {
+        status::became_degraded(&current, &status, reason).map(|message| Notice {
+            warning: true,
+            reason,
+            note: message,
+            action: "CheckCredentials",
+        })
+    });
+    for notice in
+        plan.notices.iter().chain(applied.notice.as_ref()).chain(unreadable.as_ref()).chain(credentials.as_ref())
+    {
+        publish(&ctx.events, &agent, notice).await;
     }
     if plan.scaled {
         let direction = if plan.scale.replicas > plan.current_workers { "up" } else { "down" };

@@ -77,6 +77,26 @@ pub fn holds_back(
     failed && agent.spec.rollout.auto_rollback && last_good.is_some_and(|good| good.revision != desired)
 }
 
+/// A retry the annotation asks for: a value not acted on yet forgets the recorded failure and
+/// the revision's clock, so the spec's revision is applied and judged afresh. `None` when there is
+/// nothing new to act on.
+pub fn retried(previous: &FinancialAgentStatus, token: Option<&str>) -> Option<(FinancialAgentStatus, bool)> {
+    let token = token?;
+    let revision = previous.revision.clone().unwrap_or_default();
+    if revision.retried.as_deref() == Some(token) {
+        return None;
+    }
+    let failed = revision.failed.is_some();
+    let mut next = previous.clone();
+    next.revision = Some(RevisionStatus {
+        failed: None,
+        current: if failed { None } else { revision.current.clone() },
+        retried: Some(token.to_owned()),
+        ..revision
+    });
+    Some((next, failed))
+}
+
 fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
     text.and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
 }
@@ -185,11 +205,23 @@ pub fn plan(agent: &ValidatedAgent, observed: &Observed, previous: &FinancialAge
     } else {
         now
     };
+    if previous_revision.current.as_deref() != Some(desired.as_str()) && !holding_back {
+        notices.push(Notice {
+            warning: false,
+            reason: "RolloutStarted",
+            note: format!(
+                "version {} (revision {desired}) applied; it has {} s to become available and healthy",
+                agent.spec.version, agent.spec.rollout.progress_deadline_seconds
+            ),
+            action: "Rollout",
+        });
+    }
     let mut revision = RevisionStatus {
         current: Some(desired.clone()),
         last_known_good: previous_revision.last_known_good.clone(),
         failed: if known_failure { previous_revision.failed.clone() } else { None },
         since: Some(since.to_rfc3339()),
+        retried: previous_revision.retried.clone(),
     };
 
     // The verdict on the spec's revision.
@@ -323,7 +355,7 @@ pub fn plan(agent: &ValidatedAgent, observed: &Observed, previous: &FinancialAge
 
 /// The version a pod template runs: the tag of its first container's image (every image the
 /// operator writes is `<repository>:<version>`).
-fn template_version(template: &k8s_openapi::api::core::v1::PodTemplateSpec) -> Option<&str> {
+pub fn template_version(template: &k8s_openapi::api::core::v1::PodTemplateSpec) -> Option<&str> {
     let image = template.spec.as_ref()?.containers.first()?.image.as_deref()?;
     let name = image.rsplit('/').next()?.split('@').next()?;
     name.split_once(':').map(|(_, tag)| tag)
@@ -372,6 +404,8 @@ mod tests {
             depth: Some(0),
             depth_error: None,
             probe: Some(true),
+            credentials: None,
+            supporting: Vec::new(),
         }
     }
 
@@ -383,7 +417,55 @@ mod tests {
         let good = plan.record_good.expect("recorded");
         assert_eq!(good.revision, desired_revision(&agent));
         assert_eq!(plan.revision.last_known_good.as_deref(), Some(good.revision.as_str()));
-        assert!(plan.rollback.is_none() && plan.notices.is_empty());
+        assert!(plan.rollback.is_none());
+        // The one decision: the revision was applied (the log and an Event say so).
+        let reasons: Vec<&str> = plan.notices.iter().map(|notice| notice.reason).collect();
+        assert_eq!(reasons, ["RolloutStarted"]);
+        assert!(plan.notices[0].note.starts_with("version 0."), "{:?}", plan.notices);
+    }
+
+    #[test]
+    fn the_retry_annotation_forgets_a_failure_once_per_value() {
+        let failed = FinancialAgentStatus {
+            revision: Some(RevisionStatus {
+                current: Some("r".into()),
+                failed: Some("r".into()),
+                since: Some("2026-01-01T00:00:00Z".into()),
+                ..RevisionStatus::default()
+            }),
+            ..FinancialAgentStatus::default()
+        };
+        assert_eq!(retried(&failed, None), None, "no annotation, nothing to do");
+        let (fresh, was_failed) = retried(&failed, Some("t1")).expect("acted on");
+        assert!(was_failed);
+        let revision = fresh.revision.clone().unwrap_or_default();
+        assert_eq!(revision.failed, None, "the failure is forgotten");
+        assert_eq!(revision.current, None, "the revision's clock starts again");
+        assert_eq!(revision.retried.as_deref(), Some("t1"));
+        assert_eq!(retried(&fresh, Some("t1")), None, "the same value never retries twice");
+        let (_, was_failed) = retried(&fresh, Some("t2")).expect("a new value is recorded");
+        assert!(!was_failed, "nothing had failed: only the value is recorded");
+    }
+
+    #[test]
+    fn ready_covers_the_datastores_and_prometheus() {
+        let agent = validated(serde_json::json!({}));
+        let ready_of = |supporting: Vec<(String, i32, i32)>| {
+            let seen = Observed { supporting, ..observed(&agent, 2, None) };
+            let decided = plan(&agent, &seen, &FinancialAgentStatus::default(), at(0));
+            let status = status::build(&agent, Some(1), &FinancialAgentStatus::default(), &seen, &decided, &[], at(0));
+            let ready = status.conditions.iter().find(|c| c.type_ == "Ready").cloned().expect("ready");
+            (ready, status.components)
+        };
+        let (up, components) =
+            ready_of(vec![("redis".into(), 1, 1), ("mongodb".into(), 1, 1), ("prometheus".into(), 1, 1)]);
+        assert_eq!((up.status.as_str(), up.reason.as_str()), ("True", "Healthy"));
+        assert_eq!(components.len(), 5, "{components:?}");
+        // The API is healthy, but Redis and Prometheus have no ready pod: not Ready, and why.
+        let (pending, _) =
+            ready_of(vec![("redis".into(), 0, 1), ("mongodb".into(), 1, 1), ("prometheus".into(), 0, 1)]);
+        assert_eq!((pending.status.as_str(), pending.reason.as_str()), ("False", "DependenciesNotReady"));
+        assert_eq!(pending.message, "waiting for redis (0 of 1 ready), prometheus (0 of 1 ready)");
     }
 
     #[test]
@@ -451,6 +533,7 @@ mod tests {
             depth: Some(0),
             depth_error: None,
             probe: None,
+            ..Observed::default()
         };
         let started = plan(&new, &failing, &status, at(10));
         let started = after(&new, &status, &failing, &started, 10);
@@ -543,6 +626,7 @@ mod tests {
             depth: Some(0),
             depth_error: None,
             probe: None,
+            ..Observed::default()
         };
         let progressing = plan(&new, &failing, &recorded, at(10));
         assert!(matches!(progressing.verdict, Verdict::Progressing(_)), "{:?}", progressing.verdict);

@@ -2,7 +2,7 @@
 //! this pass applies anything: the rollout is judged on them), the last known good templates, the
 //! queue depth, and — only when its answer can matter — the health probe.
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, PodTemplateSpec};
 use kube::api::Api;
 
@@ -59,6 +59,26 @@ pub struct Observed {
     pub depth_error: Option<String>,
     /// The probe's answer (`None`: not asked, or could not be asked).
     pub probe: Option<bool>,
+    /// Why the generated credentials are not usable (reason, message), when they are not.
+    pub credentials: Option<(&'static str, String)>,
+    /// The components the platform needs besides the API and the workers (managed Redis and
+    /// MongoDB, Prometheus): name, ready replicas, wanted replicas.
+    pub supporting: Vec<(String, i32, i32)>,
+}
+
+/// A child of the resource: from the watch cache when one holds its kind, else from the API server.
+async fn child<T>(ctx: &Context, agent: &ValidatedAgent, kind: &str, name: String) -> Result<Option<T>, ReconcileError>
+where
+    T: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + serde::de::DeserializeOwned
+        + Clone
+        + std::fmt::Debug,
+{
+    if let Some(found) = ctx.caches.get::<T>(kind, &agent.namespace, &name).await {
+        return Ok(found);
+    }
+    let api: Api<T> = Api::namespaced(ctx.client.clone(), &agent.namespace);
+    api.get_opt(&name).await.map_err(|source| ReconcileError::Read { what: format!("{kind} {name}"), source })
 }
 
 /// Replicas of a Deployment still running an older template, and available replicas.
@@ -84,24 +104,31 @@ pub async fn observe(
     agent: &ValidatedAgent,
     previous: &FinancialAgentStatus,
 ) -> Result<Observed, ReconcileError> {
-    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &agent.namespace);
-    let read = |name: String| {
-        let deployments = deployments.clone();
-        async move {
-            deployments
-                .get_opt(&name)
-                .await
-                .map_err(|source| ReconcileError::Read { what: format!("Deployment {name}"), source })
+    let api = child::<Deployment>(ctx, agent, "Deployment", child_name(agent, Component::ApiServer)).await?;
+    let worker = child::<Deployment>(ctx, agent, "Deployment", child_name(agent, Component::OcrWorker)).await?;
+    let map = child::<ConfigMap>(ctx, agent, "ConfigMap", last_known_good_name(agent)).await?;
+    // The datastores and Prometheus, when the operator runs them: Ready covers them too.
+    let mut supporting = Vec::new();
+    for (runs, component) in [
+        (agent.spec.redis.managed, Component::Redis),
+        (agent.spec.mongodb.managed, Component::Mongodb),
+        (agent.spec.prometheus.enabled, Component::Prometheus),
+    ] {
+        if !runs {
+            continue;
         }
-    };
-    let api = read(child_name(agent, Component::ApiServer)).await?;
-    let worker = read(child_name(agent, Component::OcrWorker)).await?;
-    let maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &agent.namespace);
-    let name = last_known_good_name(agent);
-    let map = maps
-        .get_opt(&name)
-        .await
-        .map_err(|source| ReconcileError::Read { what: format!("ConfigMap {name}"), source })?;
+        let name = child_name(agent, component);
+        let (ready, replicas) = if component == Component::Prometheus {
+            let found = child::<Deployment>(ctx, agent, "Deployment", name).await?;
+            let status = found.as_ref().and_then(|d| d.status.clone()).unwrap_or_default();
+            (status.ready_replicas.unwrap_or(0), found.and_then(|d| d.spec.replicas).unwrap_or(1))
+        } else {
+            let found = child::<StatefulSet>(ctx, agent, "StatefulSet", name).await?;
+            let status = found.as_ref().and_then(|s| s.status.clone()).unwrap_or_default();
+            (status.ready_replicas.unwrap_or(0), found.and_then(|s| s.spec.replicas).unwrap_or(1))
+        };
+        supporting.push((component.as_str().to_owned(), ready, replicas));
+    }
     let last_good = LastKnownGood::from_config_map(map);
     let (depth, depth_error) = match ctx.depth.depth(agent).await {
         Ok(depth) => (Some(depth), None),
@@ -116,7 +143,7 @@ pub async fn observe(
         Some(attempts) if !holding_back => ctx.probe.ready(agent, attempts).await,
         _ => None,
     };
-    Ok(Observed { api, worker, last_good, depth, depth_error, probe })
+    Ok(Observed { api, worker, last_good, depth, depth_error, probe, credentials: None, supporting })
 }
 
 /// The platform's revision: both templates together.

@@ -16,6 +16,7 @@ use super::ReconcileError;
 use super::plan::{Plan, Verdict};
 use super::read::Observed;
 use crate::crd::{ComponentStatus, FinancialAgent, FinancialAgentStatus, WorkersStatus};
+use crate::rollout::failure_cause;
 use crate::validate::ValidatedAgent;
 
 fn time(now: DateTime<Utc>) -> Time {
@@ -59,6 +60,23 @@ pub fn became_degraded(before: &FinancialAgentStatus, after: &FinancialAgentStat
     }
 }
 
+/// Whether the condition `kind` turned True between `before` and `after`.
+pub fn became_true(before: &FinancialAgentStatus, after: &FinancialAgentStatus, kind: &str) -> bool {
+    let is_true =
+        |status: &FinancialAgentStatus| status.conditions.iter().any(|c| c.type_ == kind && c.status == "True");
+    !is_true(before) && is_true(after)
+}
+
+/// The status of a paused resource: what was there, and `ReconciliationPaused=True`.
+pub fn paused(previous: &FinancialAgentStatus, generation: Option<i64>, now: DateTime<Utc>) -> FinancialAgentStatus {
+    let mut status = previous.clone();
+    let message = format!("reconciling is paused by the annotation {}", crate::crd::annotations::PAUSE);
+    let paused = condition("ReconciliationPaused", true, "Paused", &message, generation, &previous.conditions, now);
+    status.conditions.retain(|c| c.type_ != "ReconciliationPaused");
+    status.conditions.push(paused);
+    status
+}
+
 /// The status of a resource whose spec was refused.
 pub fn invalid(
     previous: &FinancialAgentStatus,
@@ -86,7 +104,17 @@ pub fn build(
     apply_failures: &[String],
     now: DateTime<Utc>,
 ) -> FinancialAgentStatus {
-    let ready = matches!(plan.verdict, Verdict::Healthy | Verdict::Serving);
+    // The datastores and Prometheus count too: a platform whose Redis or MongoDB has no ready
+    // pod serves nothing, whatever the API's own probe says.
+    let waiting: Vec<String> = observed
+        .supporting
+        .iter()
+        .filter(|(_, ready, replicas)| *replicas > 0 && *ready == 0)
+        .map(|(name, ready, replicas)| format!("{name} ({ready} of {replicas} ready)"))
+        .collect();
+    let serving = matches!(plan.verdict, Verdict::Healthy | Verdict::Serving);
+    let ready = serving && waiting.is_empty();
+    let waiting_message = format!("waiting for {}", waiting.join(", "));
     let progress = match &plan.verdict {
         Verdict::Progressing(waiting_for) => waiting_for.clone(),
         _ => String::new(),
@@ -109,7 +137,9 @@ pub fn build(
         .as_deref()
         .and_then(|since| DateTime::parse_from_rfc3339(since).ok())
         .is_some_and(|since| now - since.with_timezone(&Utc) >= grace);
-    let (degraded, degraded_reason, degraded_message) = if !apply_failures.is_empty() {
+    let (degraded, degraded_reason, degraded_message) = if let Some((reason, message)) = &observed.credentials {
+        (true, *reason, message.clone())
+    } else if !apply_failures.is_empty() {
         (true, "ApplyFailed", apply_failures.join("; "))
     } else if !failed.is_empty() && !rolled_back {
         (true, "RolloutFailed", failed.clone())
@@ -125,9 +155,17 @@ pub fn build(
         (false, "None", String::new())
     };
     let ready_message = match &plan.verdict {
-        Verdict::Healthy | Verdict::Serving => "every component is available and healthy",
+        Verdict::Healthy | Verdict::Serving if waiting.is_empty() => "every component is available and healthy",
+        Verdict::Healthy | Verdict::Serving => waiting_message.as_str(),
         Verdict::Progressing(waiting_for) => waiting_for.as_str(),
         Verdict::Failed(reason) => reason.as_str(),
+    };
+    let ready_reason = match &plan.verdict {
+        Verdict::Healthy | Verdict::Serving if waiting.is_empty() => "Healthy",
+        Verdict::Healthy | Verdict::Serving => "DependenciesNotReady",
+        Verdict::Progressing(_) => "Progressing",
+        Verdict::Failed(_) if rolled_back => "RolledBack",
+        Verdict::Failed(reason) => failure_cause(reason),
     };
     let mut components = BTreeMap::new();
     for (name, deployment) in [("api-server", &observed.api), ("ocr-worker", &observed.worker)] {
@@ -136,19 +174,14 @@ pub fn build(
         components
             .insert(name.to_owned(), ComponentStatus { ready_replicas: status.ready_replicas.unwrap_or(0), replicas });
     }
+    for (name, ready_replicas, replicas) in &observed.supporting {
+        components.insert(name.clone(), ComponentStatus { ready_replicas: *ready_replicas, replicas: *replicas });
+    }
     let conditions = &previous.conditions;
     FinancialAgentStatus {
         observed_generation: generation,
         conditions: vec![
-            condition(
-                "Ready",
-                ready,
-                if ready { "Healthy" } else { "NotReady" },
-                ready_message,
-                generation,
-                conditions,
-                now,
-            ),
+            condition("Ready", ready, ready_reason, ready_message, generation, conditions, now),
             condition(
                 "Progressing",
                 !progress.is_empty(),
@@ -162,7 +195,7 @@ pub fn build(
             condition(
                 "RolledBack",
                 rolled_back,
-                if rolled_back { "HealthCheckFailed" } else { "None" },
+                if rolled_back { failure_cause(plan.rolled_back.as_deref().unwrap_or_default()) } else { "None" },
                 plan.rolled_back.as_deref().unwrap_or_default(),
                 generation,
                 conditions,
@@ -184,8 +217,18 @@ pub fn build(
             queue_unknown_since,
         }),
         revision: Some(plan.revision.clone()),
+        version: Some(running_version(agent, plan)),
         url: Some(crate::build::edge::url(agent)),
     }
+}
+
+/// The version the API runs: the spec's, unless the last good templates were put back.
+pub fn running_version(agent: &ValidatedAgent, plan: &Plan) -> String {
+    plan.inputs
+        .api_template_override
+        .as_ref()
+        .and_then(super::plan::template_version)
+        .map_or_else(|| agent.spec.version.clone(), str::to_owned)
 }
 
 /// The status this operator last wrote for each resource (by uid), with the resourceVersion that
@@ -197,6 +240,11 @@ pub struct WrittenStatuses(std::sync::Mutex<std::collections::HashMap<String, (S
 impl WrittenStatuses {
     fn map(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (String, FinancialAgentStatus)>> {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Forgets every resource whose uid is not in `live`.
+    pub fn retain(&self, live: &std::collections::HashSet<String>) {
+        self.map().retain(|uid, _| live.contains(uid));
     }
 
     /// Remembers a write.
@@ -325,5 +373,22 @@ mod tests {
         agent.metadata.resource_version = Some("12".into());
         agent.status = Some(rolled_back.clone());
         assert_eq!(written.latest(&agent), rolled_back);
+    }
+
+    #[test]
+    fn a_paused_resource_keeps_its_status_and_says_it_is_paused() {
+        let now = DateTime::from_timestamp(1_700_000_000, 0).expect("time");
+        let before = FinancialAgentStatus {
+            observed_generation: Some(3),
+            conditions: vec![condition("Ready", true, "Healthy", "ok", Some(3), &[], now)],
+            ..FinancialAgentStatus::default()
+        };
+        let paused = paused(&before, Some(4), now);
+        assert_eq!(paused.observed_generation, Some(3), "generation 4 was not reconciled");
+        assert!(became_true(&before, &paused, "ReconciliationPaused"));
+        assert!(paused.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        let again = super::paused(&paused, Some(4), now + chrono::Duration::seconds(10));
+        assert_eq!(again, paused, "no write while it stays paused");
+        assert!(!became_true(&paused, &again, "ReconciliationPaused"));
     }
 }

@@ -82,7 +82,7 @@ fn install(kubeconfig: PathBuf, kubectl: PathBuf, helm: PathBuf) -> Cluster {
         ],
     );
     run(&kubectl, &["wait", "--for=condition=Established", "--timeout=60s", "crd/financialagents.finagent.io"]);
-    // Volumes for the datastores' claims (no provisioner runs here): statically provisioned, 40
+    // Volumes for the datastores' claims (no provisioner runs here): statically provisioned, 80
     // available at the start of a run (a volume released by an earlier run is not reused).
     let volumes: Value =
         serde_json::from_str(&run(&kubectl, &["get", "persistentvolumes", "-o", "json"])).expect("json");
@@ -90,7 +90,7 @@ fn install(kubeconfig: PathBuf, kubectl: PathBuf, helm: PathBuf) -> Cluster {
         .as_array()
         .map_or(0, |items| items.iter().filter(|volume| volume["status"]["phase"] == "Available").count());
     let run_id = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.as_secs());
-    for index in available..40 {
+    for index in available..80 {
         let name = format!("cluster-tier-{run_id}-{index}");
         let volume = json!({
             "apiVersion": "v1", "kind": "PersistentVolume",
@@ -203,6 +203,42 @@ impl Cluster {
     }
 }
 
+/// One write the API server's audit log recorded.
+#[derive(Clone, Debug)]
+pub struct AuditedWrite {
+    pub received: chrono::DateTime<chrono::Utc>,
+    pub user_agent: String,
+    pub verb: String,
+    pub resource: String,
+    pub namespace: String,
+    pub name: String,
+    pub code: i64,
+}
+
+impl Cluster {
+    /// The writes the API server's audit log recorded from operators (ServiceAccounts), leases
+    /// left out (`scripts/controlplane.sh` keeps that log).
+    pub fn audited_writes(&self) -> Vec<AuditedWrite> {
+        let path = self.kubeconfig.parent().expect("folder").join("audit.log");
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter_map(|entry| {
+                let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
+                Some(AuditedWrite {
+                    received: entry["requestReceivedTimestamp"].as_str()?.parse().ok()?,
+                    user_agent: text(&entry["userAgent"]),
+                    verb: text(&entry["verb"]),
+                    resource: text(&entry["objectRef"]["resource"]),
+                    namespace: text(&entry["objectRef"]["namespace"]),
+                    name: text(&entry["objectRef"]["name"]),
+                    code: entry["responseStatus"]["code"].as_i64().unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+}
+
 /// Polls `check` every 200 ms until it gives a value; panics with `what` after `timeout`.
 pub fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let started = Instant::now();
@@ -299,6 +335,27 @@ impl RedisServer {
             let _ = child.wait();
         }
     }
+
+    /// Freezes (`STOP`) or thaws (`CONT`) the server: connections stay open, nothing is answered.
+    pub fn freeze(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id();
+        assert!(Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().expect("kill").success());
+    }
+
+    /// Whether a client's command sits unread in one of the server's sockets (`/proc/net/tcp`: an
+    /// established connection on the server's port with bytes in its receive queue).
+    pub fn has_unread_request(&self) -> bool {
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        let port = format!("{:04X}", self.port);
+        table.lines().skip(1).any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(state), Some(queues)) = (fields.get(1), fields.get(3), fields.get(4)) else {
+                return false;
+            };
+            let receive = queues.split(':').nth(1).and_then(|hex| u64::from_str_radix(hex, 16).ok()).unwrap_or(0);
+            local.ends_with(&format!(":{port}")) && *state == "01" && receive > 0
+        })
+    }
 }
 
 impl Drop for RedisServer {
@@ -391,6 +448,13 @@ impl Operator {
 
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
+    }
+
+    /// Sends a signal that does not end the process (`STOP`, `CONT`).
+    pub fn pause(&self, signal: &str) {
+        let status =
+            Command::new("kill").args([&format!("-{signal}"), &self.pid().to_string()]).status().expect("kill");
+        assert!(status.success());
     }
 
     /// Sends a signal (`KILL`, `TERM`) and waits for the process to end.

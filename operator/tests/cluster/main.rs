@@ -9,7 +9,10 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
-use harness::{HealthServer, Operator, Platform, RedisServer, argocd_health, cluster, condition, wait_for};
+use harness::{
+    AuditedWrite, HealthServer, Operator, Platform, RedisServer, argocd_health, cluster, condition, connect_to,
+    wait_for,
+};
 use serde_json::{Value, json};
 
 /// Every kind the operator owns, for `kubectl get` (kept equal to `OWNED_KINDS` by a test).
@@ -59,7 +62,9 @@ fn cluster_crd_is_established_documented_and_refuses_invalid_resources() {
     cluster.apply_ok(&harness::resource(namespace, "columns", &json!({})));
     let table = cluster.kubectl_ok(&["-n", namespace, "get", "fa"]);
     let header: Vec<&str> = table.lines().next().unwrap_or_default().split_whitespace().collect();
-    assert_eq!(header, ["NAME", "READY", "WORKERS", "QUEUE", "VERSION", "AGE"], "{table}");
+    assert_eq!(header, ["NAME", "READY", "WORKERS", "QUEUE", "VERSION", "REASON", "AGE"], "{table}");
+    let wide = cluster.kubectl_ok(&["-n", namespace, "get", "fa", "-o", "wide"]);
+    assert!(wide.lines().next().unwrap_or_default().ends_with("MESSAGE"), "{wide}");
     let explained = wait_for(Duration::from_secs(30), "kubectl explain", || {
         let output = cluster.kubectl(&["explain", "financialagent.spec"]);
         output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
@@ -207,6 +212,18 @@ fn cluster_steady_state_is_quiet() {
         by_verb.join(", "),
         after.len()
     );
+    // Bounded, not only printed: the lease's renewals (one PUT a second, two for a renewal that
+    // timed out), at most five reads per pass (the Secret, both Deployments, the last good
+    // templates, the Redis URL), and no write of any other kind.
+    let count = |verb: &str| {
+        let now = platform.operator.requests().iter().find(|(v, _)| v == verb).map_or(0.0, |(_, c)| *c);
+        now - requests.iter().find(|(v, _)| v == verb).map_or(0.0, |(_, c)| *c)
+    };
+    assert!(count("put") <= 62.0, "lease renewals: {by_verb:?}");
+    assert!(count("get") <= 5.0 * (reconciled + 1.0), "reads per pass: {by_verb:?}");
+    for verb in ["patch", "post", "delete"] {
+        assert_eq!(count(verb), 0.0, "a steady platform is written to: {by_verb:?}");
+    }
 }
 
 #[test]
@@ -255,6 +272,52 @@ fn cluster_spec_changes_roll_deleted_children_return_and_deletion_collects_every
 }
 
 #[test]
+fn cluster_credentials_are_never_generated_again_over_existing_data() {
+    let Some(cluster) = cluster() else { return };
+    let platform = Platform::start(cluster, "cluster-credentials", "keys", quick(json!({})));
+    platform.wait_condition(Duration::from_secs(90), "Ready", "True", None);
+    let ns = platform.namespace.as_str();
+    // The StatefulSets' data claims exist (the controller creates them with the pods).
+    for claim in ["data-keys-redis-0", "data-keys-mongodb-0"] {
+        wait_for(Duration::from_secs(30), claim, || cluster.get(ns, "pvc", claim).map(|_| ()));
+    }
+    let mut saved = cluster.get(ns, "secret", "keys-credentials").expect("credentials");
+    cluster.kubectl_ok(&["-n", ns, "delete", "secret", "keys-credentials"]);
+    // Refused, said, and nothing generated over the data.
+    platform.wait_condition(Duration::from_secs(30), "Degraded", "True", Some("CredentialsMissing"));
+    let (_, _, message) = platform.condition("Degraded").expect("degraded");
+    assert!(message.contains("data-keys-redis-0") && message.contains("Restore the Secret"), "{message}");
+    assert!(cluster.get(ns, "secret", "keys-credentials").is_none(), "new passwords were generated over the data");
+    let said = wait_for(Duration::from_secs(10), "the Warning Event", || {
+        let said: Vec<_> = cluster.events(ns).into_iter().filter(|e| e.1 == "CredentialsMissing").collect();
+        (!said.is_empty()).then_some(said)
+    });
+    assert!(said.iter().all(|e| e.0 == "Warning"), "{said:?}");
+    // Restored from the backup: the platform is whole again with the same passwords.
+    for field in ["resourceVersion", "uid", "creationTimestamp", "managedFields"] {
+        saved["metadata"].as_object_mut().expect("metadata").remove(field);
+    }
+    cluster.apply_ok(&saved.to_string());
+    platform.wait_condition(Duration::from_secs(30), "Degraded", "False", None);
+    // A Secret that lost a key is reported, not repaired with an invented value.
+    cluster.kubectl_ok(&[
+        "-n",
+        ns,
+        "patch",
+        "secret",
+        "keys-credentials",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"remove","path":"/data/mongodb-password"}]"#,
+    ]);
+    platform.wait_condition(Duration::from_secs(30), "Degraded", "True", Some("CredentialsIncomplete"));
+    let (_, _, message) = platform.condition("Degraded").expect("degraded");
+    assert!(message.contains("mongodb-password"), "{message}");
+    assert!(cluster.get(ns, "secret", "keys-credentials").expect("kept")["data"].get("mongodb-password").is_none());
+}
+
+#[test]
 fn cluster_autoscaling_follows_a_real_redis_queue() {
     let Some(cluster) = cluster() else { return };
     let mut platform = Platform::start(cluster, "cluster-autoscale", "scale", quick(json!({})));
@@ -299,6 +362,13 @@ fn cluster_autoscaling_follows_a_real_redis_queue() {
     println!("empty queue → 1 worker after {:.2} s (stabilisation window 10 s, poll 5 s)", scale_down.as_secs_f64());
     assert!(scale_down >= Duration::from_secs(9), "scaled down before the window: {scale_down:?}");
     platform.wait_condition(Duration::from_secs(20), "Degraded", "False", None);
+    // Each scaling decision is its own Event with its own message: the scale-down is not folded
+    // into the scale-up's series under the scale-up's words.
+    let scaled = wait_for(Duration::from_secs(10), "the scale-down's Event", || {
+        let scaled: Vec<_> = cluster.events(&platform.namespace).into_iter().filter(|e| e.1 == "Scaled").collect();
+        scaled.iter().any(|e| e.2.contains("6 → 1")).then_some(scaled)
+    });
+    assert!(scaled.iter().any(|e| e.2.contains("1 → 6")), "{scaled:?}");
 }
 
 #[test]
@@ -336,6 +406,47 @@ fn cluster_a_never_ready_version_is_rolled_back_once() {
     let agent = platform.agent();
     assert_eq!(argocd_health(&agent).0, "Degraded", "{agent}");
     assert!(argocd_health(&agent).1.starts_with("Rolled back"), "{agent}");
+    // The status says why and what runs: pods that never became ready are not a failed health
+    // check, and the VERSION column shows the version running, not the failed one.
+    let (_, reason, _) = platform.condition("RolledBack").expect("rolled back");
+    assert_eq!(reason, "ReplicasNotAvailable", "{agent}");
+    wait_for(Duration::from_secs(20), "Ready=False naming both versions", || {
+        let (status, reason, message) = platform.condition("Ready")?;
+        (status == "False"
+            && reason == "RolledBack"
+            && message.contains("never-ready")
+            && message.contains("running version"))
+        .then_some(())
+    });
+    let running = good.rsplit(':').next().unwrap_or_default();
+    assert_eq!(agent["status"]["version"].as_str(), Some(running), "{agent}");
+    // `kubectl fa status` (the operator binary as kubectl's plugin) shows it at a glance.
+    let plugins = cluster.work.join("plugins");
+    std::fs::create_dir_all(&plugins).expect("plugin folder");
+    let link = plugins.join("kubectl-fa");
+    if !link.exists() {
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_operator"), &link).expect("plugin link");
+    }
+    let path = format!("{}:{}", plugins.display(), std::env::var("PATH").unwrap_or_default());
+    let output = std::process::Command::new(&cluster.kubectl)
+        .args(["fa", "status", "roll", "-n", &platform.namespace])
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .env("PATH", path)
+        .output()
+        .expect("kubectl runs");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "kubectl fa status: {}", String::from_utf8_lossy(&output.stderr));
+    println!("kubectl fa status roll:\n{report}");
+    assert!(report.contains(&format!("Version:     {running} running, never-ready in the spec")), "{report}");
+    assert!(report.contains("RolledBack") && report.contains("Warning  RolledBack"), "{report}");
+    // Each decision is in the operator's log at info, with the resource's namespace/name.
+    let log = std::fs::read_to_string(&platform.operator.log).unwrap_or_default();
+    for decision in ["RolloutStarted", "RolledBack"] {
+        assert!(
+            log.lines().any(|line| line.contains("cluster-rollback/roll") && line.contains(decision)),
+            "no {decision} line in the log:\n{log}"
+        );
+    }
     // Not retried until the spec changes.
     std::thread::sleep(Duration::from_secs(16));
     assert_eq!(image(&platform), good);
@@ -409,7 +520,7 @@ fn cluster_an_api_whose_health_check_fails_is_rolled_back() {
     wait_for(Duration::from_secs(20), "the new version applied", || {
         platform.image("api-server").ends_with(":0.2.0").then_some(())
     });
-    platform.wait_condition(Duration::from_secs(30 + 60), "RolledBack", "True", None);
+    platform.wait_condition(Duration::from_secs(30 + 60), "RolledBack", "True", Some("HealthCheckFailed"));
     println!("revision with a failing health check rolled back after {:.1} s", started.elapsed().as_secs_f64());
     wait_for(Duration::from_secs(10), "the last good template to run again", || {
         (platform.image("api-server") == good).then_some(())
@@ -417,6 +528,132 @@ fn cluster_an_api_whose_health_check_fails_is_rolled_back() {
     assert_eq!(platform.rollbacks(), 1.0);
     let (_, _, message) = platform.condition("Ready").expect("ready");
     assert!(!message.is_empty(), "a rolled back platform says why it is not Ready");
+    // The cause goes away outside the spec; the retry annotation tries the revision again.
+    platform.health.set_status(200);
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(platform.image("api-server"), good, "held back until asked");
+    let ns = platform.namespace.as_str();
+    cluster.kubectl_ok(&["-n", ns, "annotate", "fa", &platform.name, "finagent.io/retry-revision=first-try"]);
+    wait_for(Duration::from_secs(20), "the retried version applied", || {
+        platform.image("api-server").ends_with(":0.2.0").then_some(())
+    });
+    platform.wait_condition(Duration::from_secs(60), "Ready", "True", None);
+    platform.wait_condition(Duration::from_secs(10), "RolledBack", "False", None);
+    let agent = platform.agent();
+    assert_eq!(agent["status"]["version"], "0.2.0", "{agent}");
+    assert_eq!(agent["status"]["revision"]["retried"], "first-try", "{agent}");
+    assert!(agent["status"]["revision"].get("failed").is_none(), "{agent}");
+    assert_eq!(platform.rollbacks(), 1.0, "the retry succeeded: no second rollback");
+    let asked: Vec<_> = cluster.events(ns).into_iter().filter(|e| e.1 == "RetryRequested").collect();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+}
+
+#[test]
+fn cluster_a_paused_leader_writes_nothing_after_its_lease_has_passed() {
+    let Some(cluster) = cluster() else { return };
+    let platform = Platform::start(cluster, "cluster-fence", "fence", quick(json!({})));
+    platform.wait_condition(Duration::from_secs(90), "Ready", "True", None);
+    let ns = platform.namespace.clone();
+    let standby =
+        Operator::start(cluster, &ns, "b", &[connect_to(&ns, "fence", platform.redis.port, platform.health.port)]);
+    assert!(platform.operator.leads() && !standby.leads());
+    // Every write so far came from the leader, under its own User-Agent.
+    let ours = |write: &AuditedWrite, identity: &str| {
+        write.namespace == ns && write.user_agent.ends_with(&format!("({identity})"))
+    };
+    assert!(cluster.audited_writes().iter().any(|write| ours(write, "a")), "the audit log names the replica");
+    // The leader is paused in the middle of a pass: its queue read sits unread in a frozen Redis.
+    platform.redis.freeze("STOP");
+    wait_for(Duration::from_secs(20), "the leader's queue read to wait on the frozen Redis", || {
+        platform.redis.has_unread_request().then_some(())
+    });
+    platform.operator.pause("STOP");
+    let stopped = chrono::Utc::now();
+    platform.redis.freeze("CONT");
+    let started = Instant::now();
+    wait_for(Duration::from_secs(60), "the standby to lead", || standby.leads().then_some(()));
+    println!("a paused leader: the standby leads after {:.1} s", started.elapsed().as_secs_f64());
+    // The new leader applies a newer spec.
+    platform.patch_spec(json!({"apiServer": {"replicas": 3}}));
+    wait_for(Duration::from_secs(30), "the newer spec applied by the new leader", || {
+        (platform.deployment("api-server")["spec"]["replicas"] == 3).then_some(())
+    });
+    // The old leader wakes up in the middle of its pass, with the old spec in hand.
+    platform.operator.pause("CONT");
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(platform.deployment("api-server")["spec"]["replicas"], 3, "the old leader's stale apply landed");
+    let late: Vec<AuditedWrite> =
+        cluster.audited_writes().into_iter().filter(|write| write.received > stopped && ours(write, "a")).collect();
+    let described: Vec<String> = late
+        .iter()
+        .map(|write| format!("{} {} {}/{} → {}", write.verb, write.resource, write.namespace, write.name, write.code))
+        .collect();
+    assert!(late.is_empty(), "the paused leader wrote after its lease had passed: {described:#?}");
+    let log = std::fs::read_to_string(&platform.operator.log).unwrap_or_default();
+    println!(
+        "the woken leader: {} writes refused by its fence, {} writes reached the API server",
+        log.matches("refused a write").count(),
+        late.len()
+    );
+    // The new leader carries on.
+    assert!(standby.leads());
+    assert!(
+        cluster.audited_writes().iter().any(|write| write.received > stopped && ours(write, "b")),
+        "the new leader's writes are in the audit log"
+    );
+}
+
+#[test]
+fn cluster_a_deleted_resource_leaves_no_metric_series_behind() {
+    let Some(cluster) = cluster() else { return };
+    let platform = Platform::start(cluster, "cluster-forget", "gone", quick(json!({})));
+    platform.wait_condition(Duration::from_secs(90), "Ready", "True", None);
+    let key = "cluster-forget/gone";
+    let series = |platform: &Platform| {
+        platform.operator.scrape().unwrap_or_default().lines().filter(|line| line.contains(key)).count()
+    };
+    assert!(series(&platform) >= 3, "rollbacks and both scaling directions exist from the first pass");
+    cluster.kubectl_ok(&["-n", "cluster-forget", "delete", "fa", "gone", "--wait=false"]);
+    let started = Instant::now();
+    wait_for(Duration::from_secs(90), "the deleted resource's series to go", || (series(&platform) == 0).then_some(()));
+    println!(
+        "a deleted resource's metric series gone after {:.1} s (pruned every 60 s)",
+        started.elapsed().as_secs_f64()
+    );
+    let log = std::fs::read_to_string(&platform.operator.log).unwrap_or_default();
+    assert!(log.contains("forgetting a deleted FinancialAgent"), "{log}");
+}
+
+#[test]
+fn cluster_a_paused_instance_is_left_alone_until_resumed() {
+    let Some(cluster) = cluster() else { return };
+    let platform = Platform::start(cluster, "cluster-pause", "still", quick(json!({})));
+    platform.wait_condition(Duration::from_secs(90), "Ready", "True", None);
+    let ns = platform.namespace.as_str();
+    cluster.kubectl_ok(&["-n", ns, "annotate", "fa", "still", "finagent.io/pause-reconciliation=true"]);
+    platform.wait_condition(Duration::from_secs(20), "ReconciliationPaused", "True", Some("Paused"));
+    assert_eq!(argocd_health(&platform.agent()).0, "Suspended");
+    // A spec change, a backlog and a deleted child: nothing is applied, scaled or recreated.
+    platform.patch_spec(json!({"apiServer": {"replicas": 3}}));
+    platform.redis.cli(&["XGROUP", "CREATE", "finagent:still:ocr:jobs", "ocr-workers", "0", "MKSTREAM"]);
+    for index in 0..30 {
+        platform.redis.cli(&["XADD", "finagent:still:ocr:jobs", "*", "job", &format!("{{\"n\":{index}}}")]);
+    }
+    cluster.kubectl_ok(&["-n", ns, "delete", "service", "still-api-server"]);
+    std::thread::sleep(Duration::from_secs(12));
+    assert_eq!(platform.deployment("api-server")["spec"]["replicas"], 2, "applied while paused");
+    assert_eq!(platform.worker_replicas(), 1, "scaled while paused");
+    assert!(cluster.get(ns, "service", "still-api-server").is_none(), "recreated while paused");
+    let paused: Vec<_> = cluster.events(ns).into_iter().filter(|e| e.1 == "ReconciliationPaused").collect();
+    assert_eq!(paused.len(), 1, "{paused:?}");
+    // Resumed: everything that changed meanwhile is reconciled.
+    cluster.kubectl_ok(&["-n", ns, "annotate", "fa", "still", "finagent.io/pause-reconciliation-"]);
+    wait_for(Duration::from_secs(20), "the paused changes applied", || {
+        let applied = platform.deployment("api-server")["spec"]["replicas"] == 3;
+        let back = cluster.get(ns, "service", "still-api-server").is_some();
+        (applied && back && platform.worker_replicas() == 6).then_some(())
+    });
+    assert!(platform.condition("ReconciliationPaused").is_none(), "{}", platform.agent());
 }
 
 #[test]
