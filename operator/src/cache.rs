@@ -19,10 +19,18 @@ use serde::de::DeserializeOwned;
 /// The kinds a pass reads, cached.
 pub const CACHED_KINDS: [&str; 3] = ["Deployment", "StatefulSet", "ConfigMap"];
 
+/// Whether a watch has delivered its first full list. (kube's `Store::wait_until_ready` wakes
+/// only the last of several waiters, so two passes waiting at once could wait forever; a `watch`
+/// channel wakes them all.)
+pub type Ready = tokio::sync::watch::Receiver<bool>;
+
+/// One kind's cache: its resource, its store and whether it is filled.
+pub type KindCache = (ApiResource, Store<DynamicObject>, Ready);
+
 /// The stores by kind (`Deployment`, `StatefulSet`, `ConfigMap`).
 #[derive(Clone, Default)]
 pub struct ChildCaches {
-    stores: Arc<HashMap<&'static str, (ApiResource, Store<DynamicObject>)>>,
+    stores: Arc<HashMap<&'static str, KindCache>>,
 }
 
 impl std::fmt::Debug for ChildCaches {
@@ -33,16 +41,20 @@ impl std::fmt::Debug for ChildCaches {
 
 impl ChildCaches {
     /// Caches for these kinds.
-    pub fn new(stores: Vec<(&'static str, ApiResource, Store<DynamicObject>)>) -> Self {
-        Self { stores: Arc::new(stores.into_iter().map(|(kind, resource, store)| (kind, (resource, store))).collect()) }
+    pub fn new(stores: Vec<(&'static str, ApiResource, Store<DynamicObject>, Ready)>) -> Self {
+        Self {
+            stores: Arc::new(
+                stores.into_iter().map(|(kind, resource, store, ready)| (kind, (resource, store, ready))).collect(),
+            ),
+        }
     }
 
     /// The object as the watch last saw it: `Some(None)` when it does not exist, `None` when no
     /// cache holds that kind (the caller reads it from the API server). Waits for the watch's first
     /// list, so a pass never mistakes a cache that is still filling for missing children.
     pub async fn get<T: DeserializeOwned>(&self, kind: &str, namespace: &str, name: &str) -> Option<Option<T>> {
-        let (resource, store) = self.stores.get(kind)?;
-        if store.wait_until_ready().await.is_err() {
+        let (resource, store, ready) = self.stores.get(kind)?;
+        if ready.clone().wait_for(|ready| *ready).await.is_err() {
             return None;
         }
         let reference = ObjectRef::new_with(name, resource.clone()).within(namespace);

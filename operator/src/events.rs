@@ -163,7 +163,7 @@ impl Publisher {
         let base = regarding.name.clone().unwrap_or_else(|| "object".to_owned());
         Event {
             metadata: ObjectMeta {
-                generate_name: Some(format!("{base}.")),
+                generate_name: Some(format!("{base}-")),
                 namespace: Some(namespace.to_owned()),
                 ..ObjectMeta::default()
             },

@@ -86,3 +86,19 @@ impl OperatorMetrics {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forgotten_resource_has_no_series_left() {
+        let metrics = OperatorMetrics::register(&Metrics::new()).expect("registered");
+        metrics.rollbacks.with_label_values(&["shop/a"]).inc();
+        metrics.scaling.with_label_values(&["shop/a", "up"]);
+        metrics.rollbacks.with_label_values(&["shop/b"]);
+        assert_eq!(metrics.keys(), ["shop/a".to_owned(), "shop/b".to_owned()].into());
+        metrics.forget("shop/a");
+        assert_eq!(metrics.keys(), ["shop/b".to_owned()].into());
+    }
+}

@@ -115,12 +115,16 @@ fn error_policy(agent: Arc<FinancialAgent>, error: &ReconcileError, shared: Arc<
     Action::requeue(delay)
 }
 
-async fn prune_every_minute(agents: reflector::Store<FinancialAgent>, context: Arc<Context>) {
+async fn prune_every_minute(
+    agents: reflector::Store<FinancialAgent>,
+    mut ready: crate::cache::Ready,
+    context: Arc<Context>,
+) {
     let mut ticks = tokio::time::interval(Duration::from_secs(60));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if agents.wait_until_ready().await.is_err() {
+        if ready.wait_for(|ready| *ready).await.is_err() {
             return;
         }
         let state = agents.state();
@@ -137,6 +141,13 @@ async fn prune_every_minute(agents: reflector::Store<FinancialAgent>, context: A
             tracing::info!(agent = %gone, "forgetting a deleted FinancialAgent");
             context.metrics.forget(gone);
         }
+    }
+}
+
+/// Marks a watch as listed once its first full list has been delivered.
+fn mark_listed<K>(event: &Result<watcher::Event<K>, watcher::Error>, listed: &tokio::sync::watch::Sender<bool>) {
+    if matches!(event, Ok(watcher::Event::InitDone)) {
+        listed.send_replace(true);
     }
 }
 
@@ -245,8 +256,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut stores = Vec::new();
     for owned in OWNED_KINDS.into_iter().filter(|owned| crate::cache::CACHED_KINDS.contains(&owned.kind)) {
         let writer = reflector::store::Writer::<DynamicObject>::new(owned.api_resource());
-        stores.push((owned.kind, owned.api_resource(), writer.as_reader()));
-        writers.insert(owned.kind, writer);
+        let (listed, ready) = tokio::sync::watch::channel(false);
+        stores.push((owned.kind, owned.api_resource(), writer.as_reader(), ready));
+        writers.insert(owned.kind, (writer, listed));
     }
     let context = Arc::new(Context {
         caches: crate::cache::ChildCaches::new(stores),
@@ -267,13 +279,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     // Only spec changes wake the controller; our own status writes do not.
     let (reader, writer) = reflector::store();
+    let (listed, ready) = tokio::sync::watch::channel(false);
     let trigger = reflector(writer, watcher(agents, watcher::Config::default()))
+        .inspect(move |event| mark_listed(event, &listed))
         .default_backoff()
         .applied_objects()
         .predicate_filter(spec_or_steering, Default::default());
     // Every minute, what is kept per resource (applied digests, written statuses, Redis
     // connections, metric series) is dropped for resources that no longer exist.
-    tokio::spawn(prune_every_minute(reader.clone(), context.clone()));
+    tokio::spawn(prune_every_minute(reader.clone(), ready, context.clone()));
     let mut controller = Controller::for_stream(trigger, reader);
     // Children by label only; each event is also counted, so a pass knows whether anything
     // happened to an instance's children since it last applied them.
@@ -294,9 +308,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         };
         let events = watcher(api, children.clone()).default_backoff();
         controller = match writers.remove(owned.kind) {
-            Some(writer) => {
-                controller.owns_stream_with(events.reflect(writer).touched_objects().inspect(touch).boxed(), resource)
-            }
+            Some((writer, listed)) => controller.owns_stream_with(
+                events
+                    .reflect(writer)
+                    .inspect(move |event| mark_listed(event, &listed))
+                    .touched_objects()
+                    .inspect(touch)
+                    .boxed(),
+                resource,
+            ),
             None => controller.owns_stream_with(events.touched_objects().inspect(touch).boxed(), resource),
         };
     }

@@ -409,7 +409,8 @@ fn cluster_a_never_ready_version_is_rolled_back_once() {
     // The status says why and what runs: pods that never became ready are not a failed health
     // check, and the VERSION column shows the version running, not the failed one.
     let (_, reason, _) = platform.condition("RolledBack").expect("rolled back");
-    assert_eq!(reason, "ReplicasNotAvailable", "{agent}");
+    // (Whichever deadline passed first: ours, or the Deployment's own progress deadline.)
+    assert!(["ReplicasNotAvailable", "ProgressDeadlineExceeded"].contains(&reason.as_str()), "{agent}");
     wait_for(Duration::from_secs(20), "Ready=False naming both versions", || {
         let (status, reason, message) = platform.condition("Ready")?;
         (status == "False"
