@@ -226,7 +226,10 @@ pub struct RedisSpec {
     /// Volume size of the managed Redis. Fixed once the resource exists: a StatefulSet's volume
     /// claim templates cannot change.
     #[serde(default = "one_gi")]
-    #[x_kube(validation = Rule::new("self == oldSelf").message("redis.storage cannot be changed on a running instance (the StatefulSet's volume claims are immutable); resize the PersistentVolumeClaim instead"))]
+    #[x_kube(
+        validation = Rule::new("isQuantity(self)").message("redis.storage must be a Kubernetes quantity such as 1Gi or 500Mi"),
+        validation = Rule::new("!isQuantity(oldSelf) || self == oldSelf").message("redis.storage cannot be changed on a running instance (the StatefulSet's volume claims are immutable); resize the PersistentVolumeClaim instead")
+    )]
     pub storage: String,
     /// The Secret key holding the URL of an external Redis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -268,7 +271,10 @@ pub struct MongodbSpec {
     /// Volume size of the managed MongoDB. Fixed once the resource exists: a StatefulSet's volume
     /// claim templates cannot change.
     #[serde(default = "ten_gi")]
-    #[x_kube(validation = Rule::new("self == oldSelf").message("mongodb.storage cannot be changed on a running instance (the StatefulSet's volume claims are immutable); resize the PersistentVolumeClaim instead"))]
+    #[x_kube(
+        validation = Rule::new("isQuantity(self)").message("mongodb.storage must be a Kubernetes quantity such as 10Gi"),
+        validation = Rule::new("!isQuantity(oldSelf) || self == oldSelf").message("mongodb.storage cannot be changed on a running instance (the StatefulSet's volume claims are immutable); resize the PersistentVolumeClaim instead")
+    )]
     pub storage: String,
     /// The Secret key holding the connection string of an external MongoDB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -334,6 +340,7 @@ pub struct IngressSpec {
     pub enabled: bool,
     /// Host name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("size(self) <= 253 && self.matches('^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?([.][a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$')").message("ingress.host must be a DNS name: lower-case labels of letters, digits and '-', separated by dots"))]
     pub host: Option<String>,
     /// Ingress class.
     #[serde(default = "nginx")]

@@ -171,11 +171,13 @@ pub async fn children(client: &Client, agent: &ValidatedAgent, objects: &[Value]
 }
 
 /// Deletes children of this resource that are no longer built.
+/// Deletes the children no longer built; returns what it deleted, as (kind, name).
 pub async fn delete_orphans(
     client: &Client,
     agent: &ValidatedAgent,
     keep: &BTreeSet<(String, String)>,
-) -> Result<(), ReconcileError> {
+) -> Result<Vec<(String, String)>, ReconcileError> {
+    let mut deleted = Vec::new();
     let selector = instance_selector(&agent.name);
     for owned in OWNED_KINDS {
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &agent.namespace, &owned.api_resource());
@@ -188,7 +190,10 @@ pub async fn delete_orphans(
             let name = object.name_any();
             if ours && !keep.contains(&(owned.kind.to_owned(), name.clone())) {
                 match api.delete(&name, &DeleteParams::background()).await {
-                    Ok(_) => tracing::info!(kind = owned.kind, name, "deleted a child no longer built"),
+                    Ok(_) => {
+                        tracing::info!(kind = owned.kind, name, "deleted a child no longer built");
+                        deleted.push((owned.kind.to_owned(), name));
+                    }
                     Err(kube::Error::Api(response)) if response.code == 404 => {}
                     Err(source) => {
                         return Err(ReconcileError::Delete { kind: owned.kind.to_owned(), name, source });
@@ -197,7 +202,98 @@ pub async fn delete_orphans(
             }
         }
     }
-    Ok(())
+    Ok(deleted)
+}
+
+/// The children of a managed datastore, kept while the external one that replaces it cannot be
+/// used yet.
+pub fn datastore_children(agent: &ValidatedAgent, component: Component) -> [(String, String); 3] {
+    let name = build::child_name(agent, component);
+    [("StatefulSet".to_owned(), name.clone()), ("Service".to_owned(), name.clone()), ("NetworkPolicy".to_owned(), name)]
+}
+
+/// A note for each managed datastore whose StatefulSet was just deleted: its data stays on its
+/// claim, which nothing deletes.
+pub fn removed_datastores(agent: &ValidatedAgent, deleted: &[(String, String)]) -> Vec<Notice> {
+    [(Component::Redis, "Redis"), (Component::Mongodb, "MongoDB")]
+        .into_iter()
+        .filter(|(component, _)| deleted.contains(&("StatefulSet".to_owned(), build::child_name(agent, *component))))
+        .map(|(component, label)| {
+            let claim = format!("data-{}-0", build::child_name(agent, component));
+            Notice {
+                warning: true,
+                reason: "DatastoreRemoved",
+                note: format!(
+                    "the managed {label} was removed (it is no longer managed); its data stays on the claim {claim}, which the operator never deletes: delete it once you no longer need that data"
+                ),
+                action: "DeleteOrphans",
+            }
+        })
+        .collect()
+}
+
+/// Checks the Secrets the spec names (an external Redis's or MongoDB's, the Ingress's
+/// certificate): the problem (reason, message) when one is missing or lacks its key, and the
+/// managed datastores to keep running meanwhile (switching to an external one whose Secret does
+/// not exist yet would otherwise delete the working one at once).
+pub async fn referenced_secrets(
+    client: &Client,
+    agent: &ValidatedAgent,
+) -> Result<(Option<(&'static str, String)>, Vec<Component>), ReconcileError> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), &agent.namespace);
+    let mut problems = Vec::new();
+    let mut keep = Vec::new();
+    let external = [
+        (
+            agent.spec.redis.managed,
+            agent.spec.redis.url_secret_ref.as_ref(),
+            Component::Redis,
+            "spec.redis.urlSecretRef",
+        ),
+        (
+            agent.spec.mongodb.managed,
+            agent.spec.mongodb.uri_secret_ref.as_ref(),
+            Component::Mongodb,
+            "spec.mongodb.uriSecretRef",
+        ),
+    ];
+    for (managed, reference, component, field) in external {
+        let (false, Some(reference)) = (managed, reference) else { continue };
+        let secret = api
+            .get_opt(&reference.name)
+            .await
+            .map_err(|source| ReconcileError::Read { what: format!("Secret {}", reference.name), source })?;
+        let present = secret
+            .as_ref()
+            .and_then(|s| s.data.as_ref())
+            .and_then(|d| d.get(&reference.key))
+            .is_some_and(|v| !v.0.is_empty());
+        if !present {
+            let what =
+                if secret.is_some() { format!("has no key {}", reference.key) } else { "does not exist".to_owned() };
+            problems.push(format!("Secret {} named by {field} {what}", reference.name));
+            keep.push(component);
+        }
+    }
+    if agent.spec.ingress.enabled
+        && let Some(name) = &agent.spec.ingress.tls_secret_name
+    {
+        let secret = api
+            .get_opt(name)
+            .await
+            .map_err(|source| ReconcileError::Read { what: format!("Secret {name}"), source })?;
+        if secret.is_none() {
+            problems.push(format!("Secret {name} named by spec.ingress.tlsSecretName does not exist (the Ingress serves no TLS until it does)"));
+        }
+    }
+    if problems.is_empty() {
+        return Ok((None, keep));
+    }
+    let mut message = problems.join("; ");
+    if !keep.is_empty() {
+        message.push_str("; the managed datastore it replaces keeps running until it can be used");
+    }
+    Ok((Some(("SecretMissing", message)), keep))
 }
 
 /// 256 bits from the operating system's generator, as 64 hex digits.
@@ -352,6 +448,21 @@ mod tests {
         };
         assert_eq!(reason, "CredentialsMissing");
         assert!(message.contains("data-shop-mongodb-0") && message.contains("Restore the Secret"), "{message}");
+    }
+
+    #[test]
+    fn a_removed_datastore_says_where_its_data_stays() {
+        let agent = validated(json!({}));
+        let deleted = vec![
+            ("StatefulSet".to_owned(), "shop-mongodb".to_owned()),
+            ("Service".to_owned(), "shop-mongodb".to_owned()),
+        ];
+        let notices = removed_datastores(&agent, &deleted);
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert!(notices[0].warning && notices[0].note.contains("data-shop-mongodb-0"), "{notices:?}");
+        assert!(removed_datastores(&agent, &deleted[1..]).is_empty(), "a Service alone holds no data");
+        let kept = datastore_children(&agent, Component::Redis);
+        assert!(kept.contains(&("StatefulSet".to_owned(), "shop-redis".to_owned())));
     }
 
     #[test]

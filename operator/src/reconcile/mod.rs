@@ -233,8 +233,9 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
     };
     // 2. Read.
     let credentials = apply::ensure_credentials(&ctx.client, &validated).await?;
+    let (referenced, keep_managed) = apply::referenced_secrets(&ctx.client, &validated).await?;
     let mut observed = read::observe(&ctx, &validated, &previous).await?;
-    observed.credentials = credentials;
+    observed.credentials = credentials.or(referenced);
     // 3. Plan (pure).
     let mut plan = plan::plan(&validated, &observed, &previous, now);
     plan.inputs.operator_namespace = Some(ctx.operator_namespace.clone());
@@ -252,19 +253,27 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
     let key = validated.key();
     let objects = apply::objects(&validated, &plan);
     let digest = (apply::digest(&objects), ctx.changes.count(&key));
-    let mut orphans = Ok(());
+    let mut orphans = Ok(Vec::new());
     let applied = if ctx.applied.unchanged(&key, digest) {
         apply::Applied::default()
     } else {
         ctx.applied.forget(&key);
         let applied = apply::children(&ctx.client, &validated, &objects).await;
+        // A managed datastore is kept while the external one replacing it cannot be used.
+        let mut kept = applied.kept.clone();
+        for component in &keep_managed {
+            kept.extend(apply::datastore_children(&validated, *component));
+        }
         // A failed deletion is reported after the status and the Events of this pass.
-        orphans = apply::delete_orphans(&ctx.client, &validated, &applied.kept).await;
-        if applied.failures.is_empty() && orphans.is_ok() {
+        orphans = apply::delete_orphans(&ctx.client, &validated, &kept).await;
+        // While a datastore is kept, every pass applies and looks for orphans again: the Secret
+        // that lets it go is not watched, so no event would say it appeared.
+        if applied.failures.is_empty() && orphans.is_ok() && keep_managed.is_empty() {
             ctx.applied.record(&key, digest);
         }
         applied
     };
+    let removed = orphans.as_ref().map(|deleted| apply::removed_datastores(&validated, deleted)).unwrap_or_default();
     // 6. Status, and the Events of this pass.
     let status = status::build(&validated, generation, &previous, &observed, &plan, &applied.failures, now);
     status::write_if_changed(&ctx.client, &ctx.written, &agent, &current, &status).await?;
@@ -282,8 +291,13 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
             action: "CheckCredentials",
         })
     });
-    for notice in
-        plan.notices.iter().chain(applied.notice.as_ref()).chain(unreadable.as_ref()).chain(credentials.as_ref())
+    for notice in plan
+        .notices
+        .iter()
+        .chain(applied.notice.as_ref())
+        .chain(unreadable.as_ref())
+        .chain(credentials.as_ref())
+        .chain(removed.iter())
     {
         publish(&ctx.events, &agent, notice).await;
     }

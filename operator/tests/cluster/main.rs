@@ -78,6 +78,11 @@ fn cluster_crd_is_established_documented_and_refuses_invalid_resources() {
     };
     refused(json!({"ocrWorker": {"minReplicas": 5, "maxReplicas": 2}}), "minReplicas must not exceed maxReplicas");
     refused(json!({"ingress": {"enabled": true}}), "an enabled ingress needs a host");
+    // Refused at the door, not accepted and then marked invalid (a wrong storage value could not be
+    // corrected afterwards, as storage cannot change once set).
+    refused(json!({"redis": {"storage": "1 GB"}}), "redis.storage must be a Kubernetes quantity");
+    refused(json!({"mongodb": {"storage": "ten"}}), "mongodb.storage must be a Kubernetes quantity");
+    refused(json!({"ingress": {"enabled": true, "host": "Not_A_Host"}}), "ingress.host must be a DNS name");
     for version in ["_leading", "trailing-", &"a".repeat(64)] {
         refused(json!({"version": version}), "version must be an image tag");
     }
@@ -122,6 +127,10 @@ fn cluster_every_sample_becomes_ready_with_owned_children_admitted_under_restric
                 .to_string()
         };
         cluster.apply_ok(&secret("receipts-mongodb", "uri", "mongodb://mongodb.example:27017/".into()));
+        // The Ingress's certificate, as cert-manager would write it (its absence is `SecretMissing`).
+        if let Some(tls) = agent["spec"]["ingress"]["tlsSecretName"].as_str() {
+            cluster.apply_ok(&secret(tls, "tls.crt", "certificate".into()));
+        }
         cluster.apply_ok(&secret(
             "batch-redis",
             "url",
@@ -315,6 +324,36 @@ fn cluster_credentials_are_never_generated_again_over_existing_data() {
     let (_, _, message) = platform.condition("Degraded").expect("degraded");
     assert!(message.contains("mongodb-password"), "{message}");
     assert!(cluster.get(ns, "secret", "keys-credentials").expect("kept")["data"].get("mongodb-password").is_none());
+}
+
+#[test]
+fn cluster_switching_to_an_external_datastore_keeps_the_managed_one_until_its_secret_exists() {
+    let Some(cluster) = cluster() else { return };
+    let platform = Platform::start(cluster, "cluster-external", "ext", quick(json!({})));
+    platform.wait_condition(Duration::from_secs(90), "Ready", "True", None);
+    let ns = platform.namespace.as_str();
+    wait_for(Duration::from_secs(30), "the data claim", || cluster.get(ns, "pvc", "data-ext-mongodb-0").map(|_| ()));
+    // An external MongoDB whose Secret does not exist yet: said, and the managed one stays.
+    platform.patch_spec(json!({"mongodb": {"managed": false, "uriSecretRef": {"name": "ext-mongodb", "key": "uri"}}}));
+    platform.wait_condition(Duration::from_secs(30), "Degraded", "True", Some("SecretMissing"));
+    let (_, _, message) = platform.condition("Degraded").expect("degraded");
+    assert!(message.contains("Secret ext-mongodb named by spec.mongodb.uriSecretRef does not exist"), "{message}");
+    std::thread::sleep(Duration::from_secs(8));
+    assert!(cluster.get(ns, "statefulset", "ext-mongodb").is_some(), "the working MongoDB was deleted");
+    // The Secret appears: the managed MongoDB goes, its data claim stays, and an Event says where.
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ext-mongodb", "namespace": ns},
+                        "stringData": {"uri": "mongodb://mongo.example:27017/finagent"}});
+    cluster.apply_ok(&secret.to_string());
+    wait_for(Duration::from_secs(30), "the managed MongoDB removed", || {
+        cluster.get(ns, "statefulset", "ext-mongodb").is_none().then_some(())
+    });
+    platform.wait_condition(Duration::from_secs(30), "Degraded", "False", None);
+    assert!(cluster.get(ns, "pvc", "data-ext-mongodb-0").is_some(), "the data claim stays");
+    let removed = wait_for(Duration::from_secs(10), "the DatastoreRemoved Event", || {
+        let removed: Vec<_> = cluster.events(ns).into_iter().filter(|e| e.1 == "DatastoreRemoved").collect();
+        (!removed.is_empty()).then_some(removed)
+    });
+    assert!(removed.iter().all(|e| e.0 == "Warning" && e.2.contains("data-ext-mongodb-0")), "{removed:?}");
 }
 
 #[test]
