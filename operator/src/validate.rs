@@ -26,6 +26,9 @@ pub struct ValidatedAgent {
     pub spec: FinancialAgentSpec,
     /// The value of the retry annotation, if set.
     pub retry: Option<String>,
+    /// The digests of the Secret values the pods read, once step 2 has read them (empty until
+    /// then, and in the pure builders' tests).
+    pub secrets: crate::build::workloads::SecretDigests,
 }
 
 impl ValidatedAgent {
@@ -130,7 +133,7 @@ pub fn validate(agent: &FinancialAgent) -> Result<ValidatedAgent, InvalidSpec> {
         }
     }
     let retry = agent.metadata.annotations.as_ref().and_then(|a| a.get(crate::crd::annotations::RETRY)).cloned();
-    Ok(ValidatedAgent { name, namespace, owner, spec: spec.clone(), retry })
+    Ok(ValidatedAgent { name, namespace, owner, spec: spec.clone(), retry, secrets: Default::default() })
 }
 
 #[cfg(test)]

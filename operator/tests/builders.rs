@@ -252,8 +252,8 @@ fn network_policies_are_applied_first_and_admit_a_cluster_prometheus_to_the_work
 #[test]
 fn the_credentials_outlive_the_resource() {
     let agent = sample("minimal");
-    let secret = serde_json::to_value(finagent_operator::build::workloads::credentials_secret(&agent, "j", "r", "m"))
-        .expect("json");
+    let secret =
+        serde_json::to_value(finagent_operator::build::workloads::credentials_secret(&agent, "r", "m")).expect("json");
     assert!(secret["metadata"].get("ownerReferences").is_none(), "no owner: the data volumes outlive the resource too");
     assert_eq!(secret["metadata"]["labels"]["app.kubernetes.io/instance"], "receipts");
 }

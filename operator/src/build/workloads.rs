@@ -11,14 +11,33 @@ use super::{
 };
 use crate::validate::ValidatedAgent;
 
-/// The generated Secret holding the JWT key and the managed datastores' credentials.
+/// The generated Secret holding the managed datastores' credentials.
 pub fn credentials_secret_name(agent: &ValidatedAgent) -> String {
     format!("{}-credentials", agent.name)
 }
 
-/// Keys of the generated Secret.
+/// The generated Secret holding the API's token-signing key.
+pub fn jwt_secret_name(agent: &ValidatedAgent) -> String {
+    format!("{}-jwt", agent.name)
+}
+
+/// The annotation on a pod template carrying the digest of the Secret values its pods read.
+pub const SECRET_DIGEST_ANNOTATION: &str = "finagent.io/secret-digest";
+
+/// The digests of the Secret values the API's and the workers' pods read (see
+/// `reconcile::secrets`); `None` leaves the annotation off.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecretDigests {
+    /// The API's: the signing key and the datastores' credentials.
+    pub api: Option<String>,
+    /// The workers': the datastores' credentials.
+    pub worker: Option<String>,
+}
+
+/// Keys of the generated Secrets.
 pub mod secret_keys {
-    /// The API's token-signing key.
+    /// The API's token-signing key (in `<name>-jwt`; installs from before it had a Secret of its
+    /// own also have it in `<name>-credentials`, where it is read once to be copied).
     pub const JWT: &str = "jwt-secret-key";
     /// The managed Redis's password.
     pub const REDIS_PASSWORD: &str = "redis-password";
@@ -32,19 +51,39 @@ pub mod secret_keys {
 /// StatefulSet leaves its volume claims behind when the resource is deleted, and the data on them
 /// only opens with the passwords it was initialised with, so the Secret lives as long as the
 /// volumes do. Deleting both is how a user wipes an instance.
-pub fn credentials_secret(agent: &ValidatedAgent, jwt: &str, redis_password: &str, mongodb_password: &str) -> Secret {
+pub fn credentials_secret(agent: &ValidatedAgent, redis_password: &str, mongodb_password: &str) -> Secret {
     typed(json!({
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": super::unowned_metadata(agent, &credentials_secret_name(agent), Component::ApiServer),
         "type": "Opaque",
         "stringData": {
-            secret_keys::JWT: jwt,
             secret_keys::REDIS_PASSWORD: redis_password,
             secret_keys::MONGODB_USERNAME: "finagent",
             secret_keys::MONGODB_PASSWORD: mongodb_password,
         },
     }))
+}
+
+/// The signing key's Secret, owned by the resource: no data depends on it, so it goes with the
+/// resource (every session ends), and deleting it is how the key is rotated.
+pub fn jwt_secret(agent: &ValidatedAgent, key: &str) -> Secret {
+    typed(json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": super::metadata(agent, &jwt_secret_name(agent), Component::ApiServer),
+        "type": "Opaque",
+        "stringData": {secret_keys::JWT: key},
+    }))
+}
+
+/// The template's metadata: the selector's labels, and the digest of its Secret values.
+fn template_metadata(agent: &ValidatedAgent, component: Component, digest: Option<&String>) -> Value {
+    let mut metadata = json!({"labels": selector(agent, component)});
+    if let Some(digest) = digest {
+        metadata["annotations"] = json!({SECRET_DIGEST_ANNOTATION: digest});
+    }
+    metadata
 }
 
 fn secret_env(name: &str, secret: &str, key: &str) -> Value {
@@ -100,7 +139,7 @@ pub fn api_template(agent: &ValidatedAgent) -> PodTemplateSpec {
     let mut vars = vec![
         json!({"name": env::APP_ENV, "value": "production"}),
         json!({"name": "LISTEN_ADDR", "value": format!("0.0.0.0:{}", ports::API_HTTP)}),
-        secret_env(env::JWT_SECRET_KEY, &credentials_secret_name(agent), secret_keys::JWT),
+        secret_env(env::JWT_SECRET_KEY, &jwt_secret_name(agent), secret_keys::JWT),
         json!({"name": "OCR_WORKERS", "value": "0"}),
         json!({"name": "RATE_LIMIT_API_PER_SECOND", "value": spec.api_server.rate_limit.requests_per_second.to_string()}),
         json!({"name": "RATE_LIMIT_UPLOAD_PER_SECOND", "value": spec.api_server.rate_limit.uploads_per_second.to_string()}),
@@ -121,7 +160,7 @@ pub fn api_template(agent: &ValidatedAgent) -> PodTemplateSpec {
         json!({"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}),
     );
     typed(json!({
-        "metadata": {"labels": selector(agent, Component::ApiServer)},
+        "metadata": template_metadata(agent, Component::ApiServer, agent.secrets.api.as_ref()),
         "spec": {
             "serviceAccountName": child_name(agent, Component::ApiServer),
             "automountServiceAccountToken": false,
@@ -160,7 +199,7 @@ pub fn worker_template(agent: &ValidatedAgent) -> PodTemplateSpec {
         json!({"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}),
     );
     typed(json!({
-        "metadata": {"labels": selector(agent, Component::OcrWorker)},
+        "metadata": template_metadata(agent, Component::OcrWorker, agent.secrets.worker.as_ref()),
         "spec": {
             "serviceAccountName": child_name(agent, Component::OcrWorker),
             "automountServiceAccountToken": false,

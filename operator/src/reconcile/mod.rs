@@ -1,7 +1,8 @@
 //! Reconcile, as a table of contents. Each step is a module and says whether it needs a client:
 //!
 //! 1. [`validate`](crate::validate) (pure): a bad spec waits for a change.
-//! 2. [`read`] (client): the Deployments, the last good templates, the queue depth, the probe.
+//! 2. [`secrets`] and [`read`] (client): the Secrets the pods read (created when they may be), the
+//!    Deployments, the last good templates, the queue depth, the probe.
 //! 3. [`plan`] (pure): the workers' replicas, the templates to run, the rollout verdict, a
 //!    rollback, the last good templates to record, the Events to publish.
 //! 4. A rollback is recorded in the status *before* it is performed, so a lost write or a new
@@ -17,6 +18,7 @@
 pub mod apply;
 pub mod plan;
 pub mod read;
+pub mod secrets;
 pub mod status;
 
 use std::sync::Arc;
@@ -232,10 +234,18 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
         None => stored.clone(),
     };
     // 2. Read.
-    let credentials = apply::ensure_credentials(&ctx.client, &validated).await?;
-    let (referenced, keep_managed) = apply::referenced_secrets(&ctx.client, &validated).await?;
+    let running_api = read::running_api(&ctx, &validated).await?;
+    let secrets = secrets::read(&ctx.client, &validated, running_api.as_ref()).await?;
+    let keep_managed = secrets.keep_managed;
+    let mut validated = validated;
+    // A Secret that cannot be used does not roll the pods: their templates keep the digests
+    // they run with until it is mended.
+    validated.secrets = match secrets.problem {
+        None => secrets.digests,
+        Some(_) => read::running_digests(&ctx, &validated).await?,
+    };
     let mut observed = read::observe(&ctx, &validated, &previous).await?;
-    observed.credentials = credentials.or(referenced);
+    observed.credentials = secrets.problem;
     // 3. Plan (pure).
     let mut plan = plan::plan(&validated, &observed, &previous, now);
     plan.inputs.operator_namespace = Some(ctx.operator_namespace.clone());

@@ -146,6 +146,30 @@ pub async fn observe(
     Ok(Observed { api, worker, last_good, depth, depth_error, probe, credentials: None, supporting })
 }
 
+/// The API's Deployment as it runs (from the watch cache).
+pub async fn running_api(ctx: &Context, agent: &ValidatedAgent) -> Result<Option<Deployment>, ReconcileError> {
+    child::<Deployment>(ctx, agent, "Deployment", child_name(agent, Component::ApiServer)).await
+}
+
+/// The digests of the Secret values the running templates were built with: kept while a Secret
+/// cannot be used, so a broken Secret never rolls the pods.
+pub async fn running_digests(
+    ctx: &Context,
+    agent: &ValidatedAgent,
+) -> Result<crate::build::workloads::SecretDigests, ReconcileError> {
+    let mut digests = [None, None];
+    for (slot, component) in digests.iter_mut().zip([Component::ApiServer, Component::OcrWorker]) {
+        let deployment = child::<Deployment>(ctx, agent, "Deployment", child_name(agent, component)).await?;
+        *slot = deployment
+            .map(|d| d.spec)
+            .and_then(|spec| spec.template.metadata)
+            .and_then(|metadata| metadata.annotations)
+            .and_then(|mut annotations| annotations.remove(crate::build::workloads::SECRET_DIGEST_ANNOTATION));
+    }
+    let [api, worker] = digests;
+    Ok(crate::build::workloads::SecretDigests { api, worker })
+}
+
 /// The platform's revision: both templates together.
 pub fn platform_revision(api: &PodTemplateSpec, worker: &PodTemplateSpec) -> String {
     format!("{}-{}", &build::revision(api)[..8], &build::revision(worker)[..8])
