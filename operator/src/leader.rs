@@ -41,8 +41,30 @@ pub struct LeaseTimings {
     /// How long the leader keeps trying to renew before it stops leading; shorter than
     /// `duration`, so it has stopped before a standby may take over.
     pub renew_deadline: Duration,
-    /// How often the leader renews and a standby looks.
+    /// How often the leader renews. Longer than a standby's look: leading costs one write per
+    /// renew period, and a standby still notices a stopped leader within a retry period of the
+    /// lease's end.
+    pub renew_period: Duration,
+    /// How often a standby looks, and how soon the leader tries again after a failed renewal.
     pub retry_period: Duration,
+}
+
+impl LeaseTimings {
+    /// Whether the timings keep one leader: a failed renewal can be retried before the renew
+    /// deadline, which ends leading (and closes the fence) before a standby may take over.
+    pub fn check(&self) -> Result<(), String> {
+        if self.retry_period.is_zero()
+            || self.retry_period > self.renew_period
+            || self.renew_period >= self.renew_deadline
+            || self.renew_deadline >= self.duration
+        {
+            return Err(format!(
+                "the lease timings must satisfy 0 < retry period ({:?}) <= renew period ({:?}) < renew deadline ({:?}) < lease duration ({:?})",
+                self.retry_period, self.renew_period, self.renew_deadline, self.duration
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for LeaseTimings {
@@ -50,7 +72,8 @@ impl Default for LeaseTimings {
         Self {
             duration: Duration::from_secs(15),
             renew_deadline: Duration::from_secs(10),
-            retry_period: Duration::from_secs(1),
+            renew_period: Duration::from_secs(5),
+            retry_period: Duration::from_secs(2),
         }
     }
 }
@@ -277,14 +300,20 @@ impl LeaderElector {
         }
     }
 
-    /// Renews the lease every retry period; returns when leadership is lost: another holder, or
-    /// no successful renewal for the renew deadline.
+    /// Renews the lease every renew period (a failed renewal is tried again after a retry
+    /// period); returns when leadership is lost: another holder, or no successful renewal for the
+    /// renew deadline.
     pub async fn keep(&self) {
         let mut last_renewed = Instant::now();
+        let mut pause = self.timings.renew_period;
         loop {
-            tokio::time::sleep(self.timings.retry_period).await;
+            tokio::time::sleep(pause).await;
+            pause = self.timings.retry_period;
             match self.try_hold().await {
-                Ok(true) => last_renewed = Instant::now(),
+                Ok(true) => {
+                    last_renewed = Instant::now();
+                    pause = self.timings.renew_period;
+                }
                 Ok(false) => {
                     tracing::warn!(identity = %self.identity, "another candidate holds the leader lease");
                     return;
@@ -391,7 +420,19 @@ mod tests {
     #[test]
     fn the_default_timings_stop_a_leader_before_a_standby_may_take_over() {
         let timings = LeaseTimings::default();
-        assert!(timings.renew_deadline < timings.duration);
-        assert!(timings.retry_period < timings.renew_deadline);
+        assert_eq!(timings.check(), Ok(()));
+        // Renewing less often than a standby looks: 12 lease writes a minute, not 60.
+        assert!(timings.renew_period > timings.retry_period);
+        assert_eq!(60 / timings.renew_period.as_secs(), 12);
+        let secs = Duration::from_secs;
+        let bad = [
+            LeaseTimings { renew_period: secs(10), ..timings },
+            LeaseTimings { retry_period: secs(6), ..timings },
+            LeaseTimings { renew_deadline: secs(15), ..timings },
+            LeaseTimings { retry_period: secs(0), ..timings },
+        ];
+        for timings in bad {
+            assert!(timings.check().is_err(), "{timings:?}");
+        }
     }
 }

@@ -50,8 +50,12 @@ pub struct RunArgs {
     /// the lease duration).
     #[arg(long, env = "LEASE_RENEW_DEADLINE_SECONDS", default_value_t = 10)]
     pub lease_renew_deadline_seconds: u64,
-    /// How often the leader renews and a standby looks at the lease, in seconds.
-    #[arg(long, env = "LEASE_RETRY_PERIOD_SECONDS", default_value_t = 1)]
+    /// How often the leader renews the lease, in seconds (less than the renew deadline).
+    #[arg(long, env = "LEASE_RENEW_PERIOD_SECONDS", default_value_t = 5)]
+    pub lease_renew_period_seconds: u64,
+    /// How often a standby looks at the lease, and how soon a failed renewal is tried again, in
+    /// seconds (at most the renew period).
+    #[arg(long, env = "LEASE_RETRY_PERIOD_SECONDS", default_value_t = 2)]
     pub lease_retry_period_seconds: u64,
     /// Watch FinancialAgents (and their children) in this namespace only; every namespace when
     /// unset.
@@ -69,12 +73,10 @@ impl RunArgs {
         let timings = LeaseTimings {
             duration: Duration::from_secs(self.lease_duration_seconds),
             renew_deadline: Duration::from_secs(self.lease_renew_deadline_seconds),
+            renew_period: Duration::from_secs(self.lease_renew_period_seconds),
             retry_period: Duration::from_secs(self.lease_retry_period_seconds),
         };
-        anyhow::ensure!(
-            timings.retry_period < timings.renew_deadline && timings.renew_deadline < timings.duration,
-            "the lease timings must satisfy retry period < renew deadline < lease duration"
-        );
+        timings.check().map_err(anyhow::Error::msg)?;
         Ok(timings)
     }
 }

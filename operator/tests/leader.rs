@@ -21,6 +21,7 @@ async fn a_silent_api_server_times_a_lease_round_out() {
     let timings = LeaseTimings {
         duration: Duration::from_secs(15),
         renew_deadline: Duration::from_secs(10),
+        renew_period: Duration::from_secs(5),
         retry_period: Duration::from_secs(1),
     };
     let elector = LeaderElector::new(client, "finagent-system", "finagent-operator", "pod-a", timings);
