@@ -198,7 +198,7 @@ omitStages: ["RequestReceived"]
 rules:
   - level: None
     resources: [{group: coordination.k8s.io, resources: [leases]}]
-  - level: Metadata
+  - level: Request
     userGroups: ["system:serviceaccounts"]
     verbs: ["create", "update", "patch", "delete", "deletecollection"]
   - level: None

@@ -7,7 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::ResourceRequirements;
+use k8s_openapi::api::core::v1::{
+    Affinity, LocalObjectReference, ResourceRequirements, Toleration, TopologySpreadConstraint,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
@@ -60,6 +62,43 @@ pub struct FinancialAgentSpec {
     /// How new revisions are judged and rolled back.
     #[serde(default)]
     pub rollout: RolloutSpec,
+    /// Where every pod of the platform may run (the API, the workers, Redis, MongoDB and
+    /// Prometheus), and the pull secrets of their images.
+    #[serde(default, skip_serializing_if = "Placement::is_empty")]
+    pub placement: Placement,
+}
+
+/// Pod placement, applied to every pod of the platform.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Placement {
+    /// Labels a node must have.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Node and pod affinity and anti-affinity, as in a pod spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    /// Taints the pods tolerate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    /// How each component's pods spread over zones or nodes. A constraint without a
+    /// `labelSelector` selects the pods of the component it is applied to, so one constraint
+    /// spreads the API's pods, the workers' pods, … each among themselves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
+    /// The PriorityClass of every pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class_name: Option<String>,
+    /// Secrets to pull the images with (for a private registry).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+}
+
+impl Placement {
+    /// Nothing set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 impl Default for FinancialAgentSpec {
@@ -73,6 +112,7 @@ impl Default for FinancialAgentSpec {
             prometheus: PrometheusSpec::default(),
             ingress: IngressSpec::default(),
             rollout: RolloutSpec::default(),
+            placement: Placement::default(),
         }
     }
 }
@@ -310,6 +350,13 @@ pub struct PrometheusSpec {
     #[serde(default = "fifteen_days")]
     #[x_kube(validation = Rule::new("self.matches('^[0-9]+(ms|s|m|h|d|w|y)$')").message("retention must be a Prometheus duration such as 15d"))]
     pub retention: String,
+    /// Keep the samples on a PersistentVolumeClaim of this size (default storage class), so they
+    /// survive a restart or a move of the pod; without it they live in the pod and go with it. The
+    /// claim is deleted with Prometheus (turned off or the resource deleted): metrics are not the
+    /// platform's data. It can grow where the storage class allows expansion, never shrink.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("isQuantity(self)").message("prometheus.storage must be a Kubernetes quantity such as 20Gi"))]
+    pub storage: Option<String>,
     /// The Prometheus image, with its tag (default `prom/prometheus:v2.55.1`). Another image must take the same
     /// arguments, environment and data folder as the default one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -322,7 +369,7 @@ pub struct PrometheusSpec {
 
 impl Default for PrometheusSpec {
     fn default() -> Self {
-        Self { enabled: true, retention: fifteen_days(), image: None, resources: None }
+        Self { enabled: true, retention: fifteen_days(), storage: None, image: None, resources: None }
     }
 }
 

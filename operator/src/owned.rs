@@ -31,7 +31,7 @@ impl OwnedKind {
 
 /// Every kind the builders produce (the generated credentials Secret is not among them: it
 /// outlives the resource and is only ever created, never watched or deleted).
-pub const OWNED_KINDS: [OwnedKind; 8] = [
+pub const OWNED_KINDS: [OwnedKind; 9] = [
     OwnedKind { group: "", version: "v1", kind: "ServiceAccount", plural: "serviceaccounts" },
     OwnedKind { group: "", version: "v1", kind: "Service", plural: "services" },
     OwnedKind { group: "", version: "v1", kind: "ConfigMap", plural: "configmaps" },
@@ -40,6 +40,9 @@ pub const OWNED_KINDS: [OwnedKind; 8] = [
     OwnedKind { group: "policy", version: "v1", kind: "PodDisruptionBudget", plural: "poddisruptionbudgets" },
     OwnedKind { group: "networking.k8s.io", version: "v1", kind: "Ingress", plural: "ingresses" },
     OwnedKind { group: "networking.k8s.io", version: "v1", kind: "NetworkPolicy", plural: "networkpolicies" },
+    // Prometheus's claim only: the datastores' data claims are the StatefulSets' and are never
+    // owned by the resource, so orphan deletion (which checks the owner) never touches them.
+    OwnedKind { group: "", version: "v1", kind: "PersistentVolumeClaim", plural: "persistentvolumeclaims" },
 ];
 
 /// The owned kind of an object's `apiVersion` and `kind`.

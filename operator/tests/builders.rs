@@ -533,3 +533,64 @@ fn both_deployments_wait_min_ready_seconds_before_a_pod_counts_as_available() {
         assert_eq!(deployment.spec.min_ready_seconds, Some(15));
     }
 }
+
+#[test]
+fn the_placement_reaches_every_pod_and_spreads_each_component_among_its_own() {
+    let mut agent: FinancialAgent = serde_yaml::from_str(
+        r#"
+apiVersion: finagent.io/v1alpha1
+kind: FinancialAgent
+metadata: {name: receipts, namespace: finance, uid: 5f0c3a52-1111-4222-8333-444455556666}
+spec:
+  placement:
+    nodeSelector: {pool: finance}
+    tolerations: [{key: dedicated, operator: Equal, value: finance, effect: NoSchedule}]
+    topologySpreadConstraints:
+      - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: ScheduleAnyway}
+      - {maxSkew: 2, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule,
+         labelSelector: {matchLabels: {team: finance}}}
+    priorityClassName: finance-high
+    imagePullSecrets: [{name: registry}]
+    affinity:
+      nodeAffinity:
+        requiredDuringSchedulingIgnoredDuringExecution:
+          nodeSelectorTerms: [{matchExpressions: [{key: arch, operator: In, values: [amd64]}]}]
+"#,
+    )
+    .expect("yaml");
+    agent.metadata.generation = Some(1);
+    let agent = validate(&agent).expect("valid");
+    let built = build_all(&agent, &Inputs::default()).objects;
+    let workloads: Vec<_> = built
+        .iter()
+        .filter(|object| ["Deployment", "StatefulSet"].contains(&object["kind"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(workloads.len(), 5, "the API, the workers, Redis, MongoDB and Prometheus");
+    for workload in workloads {
+        let pod = &workload["spec"]["template"]["spec"];
+        let component = &workload["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"];
+        assert_eq!(pod["nodeSelector"], json!({"pool": "finance"}), "{component}");
+        assert_eq!(pod["tolerations"][0]["key"], "dedicated", "{component}");
+        assert_eq!(pod["priorityClassName"], "finance-high", "{component}");
+        assert_eq!(pod["imagePullSecrets"], json!([{"name": "registry"}]), "{component}");
+        assert_eq!(
+            pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"]
+                [0]["key"],
+            "arch"
+        );
+        // A constraint without a selector spreads this component's pods; one with a selector keeps it.
+        let spread = &pod["topologySpreadConstraints"];
+        assert_eq!(
+            spread[0]["labelSelector"]["matchLabels"], workload["spec"]["selector"]["matchLabels"],
+            "{component}"
+        );
+        assert_eq!(spread[1]["labelSelector"]["matchLabels"], json!({"team": "finance"}), "{component}");
+    }
+    // Without a placement nothing is added.
+    for object in build_all(&sample("minimal"), &Inputs::default()).objects {
+        let pod = &object["spec"]["template"]["spec"];
+        for field in ["nodeSelector", "tolerations", "topologySpreadConstraints", "priorityClassName", "affinity"] {
+            assert!(pod.get(field).is_none(), "{field} in {}", object["metadata"]["name"]);
+        }
+    }
+}

@@ -18,7 +18,7 @@ pub const MONGODB_IMAGE: &str = "mongo:7.0";
 
 fn stateful_set(agent: &ValidatedAgent, component: Component, container: Value, storage: &str) -> Value {
     let name = child_name(agent, component);
-    json!({
+    let mut object = json!({
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
         "metadata": metadata(agent, &name, component),
@@ -40,7 +40,9 @@ fn stateful_set(agent: &ValidatedAgent, component: Component, container: Value, 
                 "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage}}},
             }],
         },
-    })
+    });
+    super::place(agent, component, &mut object["spec"]["template"]["spec"]);
+    object
 }
 
 fn service(agent: &ValidatedAgent, component: Component, port: u16) -> Value {

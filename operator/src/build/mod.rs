@@ -137,6 +137,45 @@ pub fn revision(template: &PodTemplateSpec) -> String {
     format!("{hash:016x}")
 }
 
+/// Adds the resource's placement to a pod spec of `component` (`spec.placement`): node selector,
+/// affinity, tolerations, topology spread (a constraint without a label selector selects this
+/// component's pods), priority class and image pull secrets.
+pub fn place(agent: &ValidatedAgent, component: Component, pod: &mut Value) {
+    let placement = &agent.spec.placement;
+    if placement.is_empty() {
+        return;
+    }
+    if !placement.node_selector.is_empty() {
+        pod["nodeSelector"] = field(&placement.node_selector);
+    }
+    if let Some(affinity) = &placement.affinity {
+        pod["affinity"] = field(affinity);
+    }
+    if !placement.tolerations.is_empty() {
+        pod["tolerations"] = field(&placement.tolerations);
+    }
+    if !placement.topology_spread_constraints.is_empty() {
+        let mut constraints = field(&placement.topology_spread_constraints);
+        for constraint in constraints.as_array_mut().into_iter().flatten() {
+            if constraint.get("labelSelector").is_none_or(Value::is_null) {
+                constraint["labelSelector"] = json!({"matchLabels": selector(agent, component)});
+            }
+        }
+        pod["topologySpreadConstraints"] = constraints;
+    }
+    if let Some(class) = &placement.priority_class_name {
+        pod["priorityClassName"] = json!(class);
+    }
+    if !placement.image_pull_secrets.is_empty() {
+        pod["imagePullSecrets"] = field(&placement.image_pull_secrets);
+    }
+}
+
+/// A typed field as manifest JSON (API objects always serialise).
+fn field<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or_default()
+}
+
 /// The annotation carrying a Deployment's template revision.
 pub const REVISION_ANNOTATION: &str = "finagent.io/revision";
 

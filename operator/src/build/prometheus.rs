@@ -73,7 +73,13 @@ pub fn scrape_config(agent: &ValidatedAgent) -> String {
     serde_yaml::to_string(&config).unwrap_or_default()
 }
 
-/// The ConfigMap, Deployment and Service of Prometheus (nothing when disabled).
+fn placed(agent: &ValidatedAgent, mut deployment: Value) -> Value {
+    super::place(agent, Component::Prometheus, &mut deployment["spec"]["template"]["spec"]);
+    deployment
+}
+
+/// The ConfigMap, Deployment and Service of Prometheus, and its claim when `storage` is set
+/// (nothing when disabled).
 pub fn prometheus(agent: &ValidatedAgent) -> Vec<Value> {
     if !agent.spec.prometheus.enabled {
         return Vec::new();
@@ -84,57 +90,64 @@ pub fn prometheus(agent: &ValidatedAgent) -> Vec<Value> {
     // A changed configuration or rule file restarts Prometheus with it.
     let config_hash =
         super::revision(&super::typed(json!({"metadata": {"annotations": {"config": config, "rules": rules}}})));
-    vec![
+    let data_volume = match &agent.spec.prometheus.storage {
+        Some(_) => json!({"name": "data", "persistentVolumeClaim": {"claimName": format!("{name}-data")}}),
+        None => json!({"name": "data", "emptyDir": {}}),
+    };
+    let mut objects = vec![
         json!({
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": metadata(agent, &name, Component::Prometheus),
             "data": {"prometheus.yml": config, "alerts.yml": rules},
         }),
-        json!({
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": metadata(agent, &name, Component::Prometheus),
-            "spec": {
-                "replicas": 1,
-                "strategy": {"type": "Recreate"},
-                "selector": {"matchLabels": selector(agent, Component::Prometheus)},
-                "template": {
-                    "metadata": {"labels": selector(agent, Component::Prometheus), "annotations": {"finagent.io/config": config_hash}},
-                    "spec": {
-                        "serviceAccountName": name,
-                        "automountServiceAccountToken": false,
-                        "securityContext": restricted_pod_security(65534),
-                        "containers": [{
-                            "name": "prometheus",
-                            "image": agent.spec.prometheus.image.as_deref().unwrap_or(PROMETHEUS_IMAGE),
-                            "args": [
-                                "--config.file=/etc/prometheus/prometheus.yml",
-                                "--storage.tsdb.path=/prometheus",
-                                format!("--storage.tsdb.retention.time={}", agent.spec.prometheus.retention),
-                                format!("--web.listen-address=:{}", ports::PROMETHEUS),
+        placed(
+            agent,
+            json!({
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": metadata(agent, &name, Component::Prometheus),
+                "spec": {
+                    "replicas": 1,
+                    "strategy": {"type": "Recreate"},
+                    "selector": {"matchLabels": selector(agent, Component::Prometheus)},
+                    "template": {
+                        "metadata": {"labels": selector(agent, Component::Prometheus), "annotations": {"finagent.io/config": config_hash}},
+                        "spec": {
+                            "serviceAccountName": name,
+                            "automountServiceAccountToken": false,
+                            "securityContext": restricted_pod_security(65534),
+                            "containers": [{
+                                "name": "prometheus",
+                                "image": agent.spec.prometheus.image.as_deref().unwrap_or(PROMETHEUS_IMAGE),
+                                "args": [
+                                    "--config.file=/etc/prometheus/prometheus.yml",
+                                    "--storage.tsdb.path=/prometheus",
+                                    format!("--storage.tsdb.retention.time={}", agent.spec.prometheus.retention),
+                                    format!("--web.listen-address=:{}", ports::PROMETHEUS),
+                                ],
+                                "ports": [{"name": "http", "containerPort": ports::PROMETHEUS}],
+                                "readinessProbe": {"httpGet": {"path": "/-/ready", "port": ports::PROMETHEUS}, "periodSeconds": 10},
+                                "livenessProbe": {"httpGet": {"path": "/-/healthy", "port": ports::PROMETHEUS}, "periodSeconds": 20},
+                                "resources": resources(
+                                    agent.spec.prometheus.resources.as_ref(),
+                                    json!({"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}),
+                                ),
+                                "securityContext": restricted_container_security(true),
+                                "volumeMounts": [
+                                    {"name": "config", "mountPath": "/etc/prometheus"},
+                                    {"name": "data", "mountPath": "/prometheus"},
+                                ],
+                            }],
+                            "volumes": [
+                                {"name": "config", "configMap": {"name": name}},
+                                data_volume,
                             ],
-                            "ports": [{"name": "http", "containerPort": ports::PROMETHEUS}],
-                            "readinessProbe": {"httpGet": {"path": "/-/ready", "port": ports::PROMETHEUS}, "periodSeconds": 10},
-                            "livenessProbe": {"httpGet": {"path": "/-/healthy", "port": ports::PROMETHEUS}, "periodSeconds": 20},
-                            "resources": resources(
-                                agent.spec.prometheus.resources.as_ref(),
-                                json!({"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}),
-                            ),
-                            "securityContext": restricted_container_security(true),
-                            "volumeMounts": [
-                                {"name": "config", "mountPath": "/etc/prometheus"},
-                                {"name": "data", "mountPath": "/prometheus"},
-                            ],
-                        }],
-                        "volumes": [
-                            {"name": "config", "configMap": {"name": name}},
-                            {"name": "data", "emptyDir": {}},
-                        ],
+                        },
                     },
                 },
-            },
-        }),
+            }),
+        ),
         json!({
             "apiVersion": "v1",
             "kind": "Service",
@@ -144,5 +157,16 @@ pub fn prometheus(agent: &ValidatedAgent) -> Vec<Value> {
                 "ports": [{"name": "http", "port": ports::PROMETHEUS, "targetPort": ports::PROMETHEUS}],
             },
         }),
-    ]
+    ];
+    if let Some(storage) = &agent.spec.prometheus.storage {
+        // The claim's request may grow (where the storage class allows expansion); the API server
+        // refuses a smaller one, and the refusal shows as ApplyFailed.
+        objects.push(json!({
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": metadata(agent, &format!("{name}-data"), Component::Prometheus),
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage}}},
+        }));
+    }
+    objects
 }

@@ -77,6 +77,12 @@ pub fn jwt_secret(agent: &ValidatedAgent, key: &str) -> Secret {
     }))
 }
 
+/// A pod template with the resource's placement added.
+fn placed(agent: &ValidatedAgent, component: Component, mut template: Value) -> PodTemplateSpec {
+    super::place(agent, component, &mut template["spec"]);
+    typed(template)
+}
+
 /// The template's metadata: the selector's labels, and the digest of its Secret values.
 fn template_metadata(agent: &ValidatedAgent, component: Component, digest: Option<&String>) -> Value {
     let mut metadata = json!({"labels": selector(agent, component)});
@@ -159,27 +165,31 @@ pub fn api_template(agent: &ValidatedAgent) -> PodTemplateSpec {
         spec.api_server.resources.as_ref(),
         json!({"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}),
     );
-    typed(json!({
-        "metadata": template_metadata(agent, Component::ApiServer, agent.secrets.api.as_ref()),
-        "spec": {
-            "serviceAccountName": child_name(agent, Component::ApiServer),
-            "automountServiceAccountToken": false,
-            "securityContext": restricted_pod_security(10001),
-            "containers": [{
-                "name": "api-server",
-                "image": image(agent, Component::ApiServer, spec.api_server.image.as_ref()),
-                "args": ["serve"],
-                "ports": [{"name": "http", "containerPort": ports::API_HTTP}],
-                "env": vars,
-                "readinessProbe": probe("/readyz", ports::API_HTTP, 5, 3),
-                "livenessProbe": probe("/healthz", ports::API_HTTP, 10, 6),
-                "resources": resources,
-                "securityContext": restricted_container_security(true),
-                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-            }],
-            "volumes": [{"name": "tmp", "emptyDir": {}}],
-        },
-    }))
+    placed(
+        agent,
+        Component::ApiServer,
+        json!({
+            "metadata": template_metadata(agent, Component::ApiServer, agent.secrets.api.as_ref()),
+            "spec": {
+                "serviceAccountName": child_name(agent, Component::ApiServer),
+                "automountServiceAccountToken": false,
+                "securityContext": restricted_pod_security(10001),
+                "containers": [{
+                    "name": "api-server",
+                    "image": image(agent, Component::ApiServer, spec.api_server.image.as_ref()),
+                    "args": ["serve"],
+                    "ports": [{"name": "http", "containerPort": ports::API_HTTP}],
+                    "env": vars,
+                    "readinessProbe": probe("/readyz", ports::API_HTTP, 5, 3),
+                    "livenessProbe": probe("/healthz", ports::API_HTTP, 10, 6),
+                    "resources": resources,
+                    "securityContext": restricted_container_security(true),
+                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                }],
+                "volumes": [{"name": "tmp", "emptyDir": {}}],
+            },
+        }),
+    )
 }
 
 /// The workers' pod template.
@@ -198,29 +208,33 @@ pub fn worker_template(agent: &ValidatedAgent) -> PodTemplateSpec {
         spec.ocr_worker.resources.as_ref(),
         json!({"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}),
     );
-    typed(json!({
-        "metadata": template_metadata(agent, Component::OcrWorker, agent.secrets.worker.as_ref()),
-        "spec": {
-            "serviceAccountName": child_name(agent, Component::OcrWorker),
-            "automountServiceAccountToken": false,
-            "securityContext": restricted_pod_security(10001),
-            // Jobs in flight get their grace period (25 s) before the pod is killed.
-            "terminationGracePeriodSeconds": 30,
-            "containers": [{
-                "name": "ocr-worker",
-                "image": image(agent, Component::OcrWorker, spec.ocr_worker.image.as_ref()),
-                "args": ["run"],
-                "ports": [{"name": "admin", "containerPort": ports::ADMIN}],
-                "env": vars,
-                "readinessProbe": probe("/readyz", ports::ADMIN, 5, 3),
-                "livenessProbe": probe("/healthz", ports::ADMIN, 10, 6),
-                "resources": resources,
-                "securityContext": restricted_container_security(true),
-                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-            }],
-            "volumes": [{"name": "tmp", "emptyDir": {}}],
-        },
-    }))
+    placed(
+        agent,
+        Component::OcrWorker,
+        json!({
+            "metadata": template_metadata(agent, Component::OcrWorker, agent.secrets.worker.as_ref()),
+            "spec": {
+                "serviceAccountName": child_name(agent, Component::OcrWorker),
+                "automountServiceAccountToken": false,
+                "securityContext": restricted_pod_security(10001),
+                // Jobs in flight get their grace period (25 s) before the pod is killed.
+                "terminationGracePeriodSeconds": 30,
+                "containers": [{
+                    "name": "ocr-worker",
+                    "image": image(agent, Component::OcrWorker, spec.ocr_worker.image.as_ref()),
+                    "args": ["run"],
+                    "ports": [{"name": "admin", "containerPort": ports::ADMIN}],
+                    "env": vars,
+                    "readinessProbe": probe("/readyz", ports::ADMIN, 5, 3),
+                    "livenessProbe": probe("/healthz", ports::ADMIN, 10, 6),
+                    "resources": resources,
+                    "securityContext": restricted_container_security(true),
+                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                }],
+                "volumes": [{"name": "tmp", "emptyDir": {}}],
+            },
+        }),
+    )
 }
 
 fn deployment(agent: &ValidatedAgent, component: Component, replicas: i32, template: PodTemplateSpec) -> Deployment {

@@ -210,9 +210,12 @@ pub struct AuditedWrite {
     pub user_agent: String,
     pub verb: String,
     pub resource: String,
+    pub subresource: String,
     pub namespace: String,
     pub name: String,
     pub code: i64,
+    /// What was sent (the audit policy keeps request bodies).
+    pub body: Value,
 }
 
 impl Cluster {
@@ -230,9 +233,11 @@ impl Cluster {
                     user_agent: text(&entry["userAgent"]),
                     verb: text(&entry["verb"]),
                     resource: text(&entry["objectRef"]["resource"]),
+                    subresource: text(&entry["objectRef"]["subresource"]),
                     namespace: text(&entry["objectRef"]["namespace"]),
                     name: text(&entry["objectRef"]["name"]),
                     code: entry["responseStatus"]["code"].as_i64().unwrap_or(0),
+                    body: entry["requestObject"].clone(),
                 })
             })
             .collect()
@@ -630,7 +635,7 @@ impl Platform {
     pub fn resource_versions(&self) -> Vec<(String, String)> {
         let mut versions: Vec<(String, String)> = self
             .cluster
-            .list(&self.namespace, super::CHILD_KINDS, &format!("app.kubernetes.io/instance={}", self.name))
+            .list(&self.namespace, super::CHILD_KINDS, &super::children_of(&self.name))
             .iter()
             .chain(std::iter::once(&self.agent()))
             .map(|object| {
