@@ -28,12 +28,20 @@ const READ_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `host:port` → `host:port` rewrites for addresses the operator cannot reach as they are.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ConnectTo(HashMap<String, String>);
+pub struct ConnectTo {
+    exact: HashMap<String, String>,
+    /// `from` addresses with one `*` (any characters), in the order given.
+    patterns: Vec<(String, String, String)>,
+}
 
 impl ConnectTo {
-    /// Parses `from=to` pairs, e.g. `shop-redis.finance.svc:6379=127.0.0.1:6380`.
+    /// Parses `from=to` pairs, e.g. `shop-redis.finance.svc:6379=127.0.0.1:6380`. A `from` host may
+    /// hold one `*` standing for any characters (`*-redis.finance.svc:6379=127.0.0.1:6380` sends
+    /// every instance's Redis in `finance` there), so instances created after the start are
+    /// reached too. An exact address wins over a pattern; patterns are tried in the order given.
     pub fn parse(pairs: &[String]) -> Result<Self, String> {
         let mut map = HashMap::new();
+        let mut patterns = Vec::new();
         for pair in pairs.iter().flat_map(|pairs| pairs.split(',')).filter(|pair| !pair.trim().is_empty()) {
             let (from, to) = pair
                 .trim()
@@ -44,15 +52,31 @@ impl ConnectTo {
                     return Err(format!("--connect-to {pair:?}: {side:?} is not HOST:PORT"));
                 }
             }
-            map.insert(from.to_owned(), to.to_owned());
+            match from.split_once('*') {
+                Some((_, after)) if after.contains('*') => {
+                    return Err(format!("--connect-to {pair:?}: at most one * in an address"));
+                }
+                Some((before, after)) => patterns.push((before.to_owned(), after.to_owned(), to.to_owned())),
+                None => {
+                    map.insert(from.to_owned(), to.to_owned());
+                }
+            }
         }
-        Ok(Self(map))
+        Ok(Self { exact: map, patterns })
     }
 
     /// Where to connect for `host:port`.
     pub fn address(&self, host: &str, port: u16) -> String {
         let address = format!("{host}:{port}");
-        self.0.get(&address).cloned().unwrap_or(address)
+        if let Some(to) = self.exact.get(&address) {
+            return to.clone();
+        }
+        self.patterns
+            .iter()
+            .find(|(before, after, _)| {
+                address.len() >= before.len() + after.len() && address.starts_with(before) && address.ends_with(after)
+            })
+            .map_or(address.clone(), |(_, _, to)| to.clone())
     }
 
     /// `url` with its `host:port` rewritten when mapped (the scheme, credentials and path kept).
@@ -255,5 +279,22 @@ mod tests {
         assert!(ConnectTo::parse(&["nonsense".into()]).is_err());
         assert!(ConnectTo::parse(&["a:1=b".into()]).is_err());
         assert_eq!(ConnectTo::parse(&[String::new()]).expect("empty"), ConnectTo::default());
+    }
+
+    #[test]
+    fn a_pattern_reaches_instances_created_later_and_an_exact_address_wins() {
+        let map = ConnectTo::parse(&[
+            "*-redis.finance.svc:6379=127.0.0.1:7000,shop-redis.finance.svc:6379=127.0.0.1:7001".into(),
+            "*.finance.svc:80=127.0.0.1:8080".into(),
+        ])
+        .expect("parses");
+        assert_eq!(map.address("new-redis.finance.svc", 6379), "127.0.0.1:7000");
+        assert_eq!(map.address("shop-redis.finance.svc", 6379), "127.0.0.1:7001", "exact first");
+        assert_eq!(map.address("shop-api-server.finance.svc", 80), "127.0.0.1:8080");
+        // Another namespace, another port, or a host too short to hold both ends: unchanged.
+        assert_eq!(map.address("new-redis.retail.svc", 6379), "new-redis.retail.svc:6379");
+        assert_eq!(map.address("new-redis.finance.svc", 6380), "new-redis.finance.svc:6380");
+        assert_eq!(map.address("-redis.finance.svc", 6379), "127.0.0.1:7000", "* may be empty");
+        assert!(ConnectTo::parse(&["*-*.svc:1=a:2".into()]).is_err());
     }
 }

@@ -63,9 +63,16 @@ pub struct RunArgs {
     pub namespace: Option<String>,
     /// For an operator outside the cluster: connect to a second address for an in-cluster one,
     /// `HOST:PORT=HOST:PORT` (e.g. `shop-redis.finance.svc:6379=127.0.0.1:6380`), comma-separated
-    /// or repeated. Used for the queue-depth reads and the health probe; empty in a cluster.
+    /// or repeated; a host may hold one `*` (`*-redis.finance.svc:6379=…` covers every instance
+    /// in `finance`, those created later too). Used for the queue-depth reads and the health
+    /// probe; empty in a cluster.
     #[arg(long, env = "CONNECT_TO", value_delimiter = ',')]
     pub connect_to: Vec<String>,
+    /// At most this many platforms start a rollout at once (after an operator upgrade, every
+    /// platform's templates change); the others wait with their last good templates running.
+    /// 0 for no limit.
+    #[arg(long, env = "MAX_CONCURRENT_ROLLOUTS", default_value_t = 5)]
+    pub max_concurrent_rollouts: usize,
 }
 
 impl RunArgs {
@@ -137,6 +144,7 @@ async fn prune_every_minute(
         let uids: std::collections::HashSet<String> = state.iter().filter_map(|agent| agent.uid()).collect();
         context.changes.retain(&keys);
         context.applied.retain(&keys);
+        context.rollouts.retain(&keys);
         context.written.retain(&uids);
         context.depth.retain(&keys).await;
         for gone in context.metrics.keys().difference(&keys) {
@@ -274,6 +282,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         depth: Arc::new(RedisDepth::new(client.clone(), connect_to.clone())),
         probe: Arc::new(ServiceProbe::new(connect_to)),
         metrics: operator_metrics.clone(),
+        rollouts: crate::reconcile::RolloutSlots::new(args.max_concurrent_rollouts),
     });
     let agents: Api<FinancialAgent> = match &args.namespace {
         Some(namespace) => Api::namespaced(client.clone(), namespace),

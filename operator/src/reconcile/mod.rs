@@ -76,6 +76,57 @@ pub struct Context {
     /// The API server's time: every timestamp in the status is on it, so a deadline set by one
     /// replica means the same on the next.
     pub clock: Arc<crate::clock::ServerClock>,
+    /// The platforms rolling out now, and how many may at once.
+    pub rollouts: RolloutSlots,
+}
+
+/// The platforms whose rollout is under way, so that at most `limit` start at once (after an
+/// operator upgrade every platform's templates change). A rollout holds its slot from the pass
+/// that applies it until a verdict (proven, failed or rolled back); one already under way when
+/// the operator starts takes its slot without waiting, so the limit bounds the rollouts this
+/// operator starts, not the ones it finds.
+#[derive(Debug, Default)]
+pub struct RolloutSlots {
+    limit: usize,
+    rolling: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl RolloutSlots {
+    /// At most `limit` at once; 0 for no limit.
+    pub fn new(limit: usize) -> Self {
+        Self { limit, rolling: std::sync::Mutex::default() }
+    }
+
+    fn rolling(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.rolling.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes a slot for `key` to start a rollout; `Err(in_flight)` when every slot is taken by
+    /// others.
+    pub fn admit(&self, key: &str) -> Result<(), usize> {
+        let mut rolling = self.rolling();
+        if self.limit == 0 || rolling.contains(key) || rolling.len() < self.limit {
+            rolling.insert(key.to_owned());
+            Ok(())
+        } else {
+            Err(rolling.len())
+        }
+    }
+
+    /// `key` is rolling out (`true`) or not (`false`, its slot is free).
+    pub fn hold(&self, key: &str, rolling: bool) {
+        let mut slots = self.rolling();
+        if rolling {
+            slots.insert(key.to_owned());
+        } else {
+            slots.remove(key);
+        }
+    }
+
+    /// Frees the slots of instances not in `live`.
+    pub fn retain(&self, live: &std::collections::HashSet<String>) {
+        self.rolling().retain(|key| live.contains(key));
+    }
 }
 
 /// Why a reconcile failed; each variant names the step.
@@ -249,6 +300,18 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
     // 3. Plan (pure).
     let mut plan = plan::plan(&validated, &observed, &previous, now);
     plan.inputs.operator_namespace = Some(ctx.operator_namespace.clone());
+    // At most so many rollouts at once: a new one waits with the last good templates running.
+    if plan.starts_rollout()
+        && let Err(in_flight) = ctx.rollouts.admit(&validated.key())
+    {
+        plan.queue(&validated, &previous, observed.last_good.as_ref(), in_flight);
+    }
+    // A slot is taken before the rollout is applied and freed only after the pass that ends it
+    // has applied (a rollback's templates too), so two rollouts never overlap.
+    let rolling = matches!(plan.verdict, plan::Verdict::Progressing(_));
+    if !plan.queued && rolling {
+        ctx.rollouts.hold(&validated.key(), true);
+    }
     // 4. A rollback is recorded before it is performed.
     let mut current = stored;
     if let Some(rollback) = &plan.rollback {
@@ -310,6 +373,9 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
         .chain(removed.iter())
     {
         publish(&ctx.events, &agent, notice).await;
+    }
+    if !plan.queued && !rolling {
+        ctx.rollouts.hold(&key, false);
     }
     if plan.scaled {
         let direction = if plan.scale.replicas > plan.current_workers { "up" } else { "down" };

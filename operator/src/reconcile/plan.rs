@@ -56,6 +56,55 @@ pub struct Plan {
     pub notices: Vec<Notice>,
     /// When to look again.
     pub requeue: Action,
+    /// The rollout this pass would start waits for a slot (see [`Plan::queue`]).
+    pub queued: bool,
+}
+
+impl Plan {
+    /// Whether this pass starts a rollout that will take time: a new revision is applied and
+    /// must still prove itself.
+    pub fn starts_rollout(&self) -> bool {
+        matches!(self.verdict, Verdict::Progressing(_)) && self.notices.iter().any(|n| n.reason == "RolloutStarted")
+    }
+
+    /// Holds back the rollout this pass would start, because `in_flight` other platforms are
+    /// rolling out, the most the operator runs at once: the last good templates keep running,
+    /// the new revision and its deadline are not recorded (the deadline starts when the rollout
+    /// does), and the status says why. Returns `false` when there is nothing to keep running (a
+    /// first install), which is never held back.
+    pub fn queue(
+        &mut self,
+        agent: &ValidatedAgent,
+        previous: &FinancialAgentStatus,
+        last_good: Option<&LastKnownGood>,
+        in_flight: usize,
+    ) -> bool {
+        let Some(good) = last_good else { return false };
+        self.notices.retain(|notice| notice.reason != "RolloutStarted");
+        self.revision = previous.revision.clone().unwrap_or_default();
+        let under_way = if in_flight == 1 { "1 rollout is".to_owned() } else { format!("{in_flight} rollouts are") };
+        let waits = format!(
+            "version {} waits to roll out: {under_way} under way on other platforms, the most this operator runs at once (--max-concurrent-rollouts)",
+            agent.spec.version
+        );
+        let newly = !previous.conditions.iter().any(|c| c.type_ == "Progressing" && c.reason == "RolloutQueued");
+        if newly {
+            self.notices.push(Notice {
+                warning: false,
+                reason: "RolloutQueued",
+                note: waits.clone(),
+                action: "Rollout",
+            });
+        }
+        self.verdict = Verdict::Progressing(waits);
+        self.inputs.api_template_override = Some(good.api.clone());
+        self.inputs.worker_template_override = Some(good.worker.clone());
+        self.record_good = None;
+        self.rollback = None;
+        self.rolled_back = None;
+        self.queued = true;
+        true
+    }
 }
 
 /// The spec's platform revision.
@@ -350,6 +399,7 @@ pub fn plan(agent: &ValidatedAgent, observed: &Observed, previous: &FinancialAge
         rolled_back,
         notices,
         requeue: Action::requeue(poll),
+        queued: false,
     }
 }
 
@@ -519,6 +569,63 @@ mod tests {
         let first = plan(&agent, &seen, &FinancialAgentStatus::default(), at(0));
         let good = first.record_good.clone().expect("recorded");
         (after(&agent, &FinancialAgentStatus::default(), &seen, &first, 0), good)
+    }
+
+    #[test]
+    fn a_queued_rollout_keeps_the_good_templates_and_starts_its_deadline_when_admitted() {
+        let (status, good) = installed(serde_json::json!({"version": "1.0.0"}));
+        let new = validated(serde_json::json!({"version": "2.0.0"}));
+        // The old revision runs; the new one would start now.
+        let seen = Observed {
+            last_good: Some(good.clone()),
+            probe: None,
+            ..observed(&validated(serde_json::json!({"version": "1.0.0"})), 2, None)
+        };
+        let mut waiting = plan(&new, &seen, &status, at(10));
+        assert!(waiting.starts_rollout());
+        assert!(waiting.queue(&new, &status, Some(&good), 5));
+        assert_eq!(waiting.inputs.api_template_override.as_ref(), Some(&good.api));
+        assert_eq!(waiting.inputs.worker_template_override.as_ref(), Some(&good.worker));
+        assert_eq!(waiting.revision, status.revision.clone().unwrap_or_default(), "nothing new recorded");
+        let reasons: Vec<&str> = waiting.notices.iter().map(|notice| notice.reason).collect();
+        assert_eq!(reasons, ["RolloutQueued"]);
+        let queued = after(&new, &status, &seen, &waiting, 10);
+        let progressing = queued.conditions.iter().find(|c| c.type_ == "Progressing").expect("progressing");
+        assert_eq!((progressing.status.as_str(), progressing.reason.as_str()), ("True", "RolloutQueued"));
+        assert!(progressing.message.contains("5 rollouts are under way"), "{}", progressing.message);
+        // Still waiting later: said once.
+        let mut still = plan(&new, &seen, &queued, at(400));
+        assert!(still.queue(&new, &queued, Some(&good), 5));
+        assert!(still.notices.is_empty(), "{:?}", still.notices);
+        // Admitted long after: the deadline counts from now, not from when it was first asked.
+        let started = plan(&new, &seen, &queued, at(1000));
+        assert!(started.starts_rollout() && !started.queued);
+        assert_eq!(started.revision.since.as_deref(), Some(at(1000).to_rfc3339().as_str()));
+        // A first install is never held back: nothing would run.
+        let first = validated(serde_json::json!({}));
+        let mut install = plan(&first, &observed(&first, 0, None), &FinancialAgentStatus::default(), at(0));
+        assert!(!install.queue(&first, &FinancialAgentStatus::default(), None, 5));
+        assert!(!install.queued);
+    }
+
+    #[test]
+    fn rollout_slots_admit_up_to_the_limit_and_free_on_a_verdict() {
+        let slots = super::super::RolloutSlots::new(2);
+        assert_eq!(slots.admit("a"), Ok(()));
+        assert_eq!(slots.admit("b"), Ok(()));
+        assert_eq!(slots.admit("c"), Err(2));
+        assert_eq!(slots.admit("a"), Ok(()), "one under way keeps its slot");
+        slots.hold("a", false);
+        assert_eq!(slots.admit("c"), Ok(()));
+        // Found under way (an operator restart): counted without waiting.
+        slots.hold("d", true);
+        assert_eq!(slots.admit("e"), Err(3));
+        slots.retain(&["c".to_owned()].into_iter().collect());
+        assert_eq!(slots.admit("e"), Ok(()));
+        let unlimited = super::super::RolloutSlots::new(0);
+        for key in ["a", "b", "c", "d"] {
+            assert_eq!(unlimited.admit(key), Ok(()));
+        }
     }
 
     #[test]

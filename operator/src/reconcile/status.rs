@@ -163,6 +163,7 @@ pub fn build(
     let ready_reason = match &plan.verdict {
         Verdict::Healthy | Verdict::Serving if waiting.is_empty() => "Healthy",
         Verdict::Healthy | Verdict::Serving => "DependenciesNotReady",
+        Verdict::Progressing(_) if plan.queued => "RolloutQueued",
         Verdict::Progressing(_) => "Progressing",
         Verdict::Failed(_) if rolled_back => "RolledBack",
         Verdict::Failed(reason) => failure_cause(reason),
@@ -185,7 +186,11 @@ pub fn build(
             condition(
                 "Progressing",
                 !progress.is_empty(),
-                if progress.is_empty() { "Stable" } else { "NewRevision" },
+                match (progress.is_empty(), plan.queued) {
+                    (true, _) => "Stable",
+                    (false, true) => "RolloutQueued",
+                    (false, false) => "NewRevision",
+                },
                 &progress,
                 generation,
                 conditions,

@@ -708,6 +708,87 @@ fn cluster_a_failover_in_the_middle_of_a_rollout_neither_repeats_nor_loses_the_r
 }
 
 #[test]
+fn cluster_rollouts_beyond_the_limit_wait_for_a_slot() {
+    let Some(cluster) = cluster() else { return };
+    let ns = "cluster-slots";
+    cluster.namespace(ns);
+    // One Redis and one health server for both instances, reached through --connect-to patterns
+    // (which also cover instances created after the operator started).
+    let redis = RedisServer::start(harness::free_port(), Some(harness::REDIS_PASSWORD));
+    let health = HealthServer::start();
+    let pattern = format!(
+        "--connect-to=*-redis.{ns}.svc:6379=127.0.0.1:{},*-api-server.{ns}.svc:80=127.0.0.1:{}",
+        redis.port, health.port
+    );
+    let operator = Operator::start(cluster, ns, "a", &[pattern, "--max-concurrent-rollouts=1".to_owned()]);
+    let names = ["one", "two"];
+    for name in names {
+        cluster.apply_ok(&harness::credentials(ns, name));
+        cluster.apply_ok(&harness::resource(ns, name, &quick(json!({}))));
+    }
+    let status =
+        |name: &str, kind: &str| cluster.get(ns, "financialagent", name).and_then(|agent| condition(&agent, kind));
+    for name in names {
+        wait_for(Duration::from_secs(90), &format!("{name} Ready"), || {
+            (status(name, "Ready")?.0 == "True").then_some(())
+        });
+        wait_for(Duration::from_secs(20), "the last known good", || {
+            cluster.get(ns, "configmap", &format!("{name}-last-known-good"))
+        });
+    }
+    let new_image = |name: &str| {
+        cluster.get(ns, "deployment", &format!("{name}-api-server")).is_some_and(|d| {
+            d["spec"]["template"]["spec"]["containers"][0]["image"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with(":never-ready")
+        })
+    };
+    // Both asked for a version whose pods never become ready: one rolls out (and back), the
+    // other waits, then rolls out in turn; never both at once.
+    for name in names {
+        cluster.kubectl_ok(&[
+            "-n",
+            ns,
+            "patch",
+            "fa",
+            name,
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"version":"never-ready"}}"#,
+        ]);
+    }
+    let started = Instant::now();
+    let mut saw_queued = false;
+    let mut rolled_out = [false, false];
+    while started.elapsed() < Duration::from_secs(200) && !rolled_out.iter().all(|done| *done) {
+        let now = [new_image("one"), new_image("two")];
+        assert!(!(now[0] && now[1]), "both rolled out at once after {:?}", started.elapsed());
+        for (index, name) in names.iter().enumerate() {
+            rolled_out[index] |= now[index];
+            saw_queued |= status(name, "Progressing").is_some_and(|c| c.1 == "RolloutQueued");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(rolled_out.iter().all(|done| *done), "each rolled out in turn: {rolled_out:?}");
+    assert!(saw_queued, "the waiting one said so");
+    for name in names {
+        wait_for(Duration::from_secs(90), &format!("{name} rolled back"), || {
+            (status(name, "RolledBack")?.0 == "True").then_some(())
+        });
+    }
+    println!(
+        "two rollouts with a limit of one: both ran in turn and were rolled back after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let queued: Vec<_> = cluster.events(ns).into_iter().filter(|e| e.1 == "RolloutQueued").collect();
+    assert_eq!(queued.len(), 1, "said once: {queued:?}");
+    assert!(queued[0].2.contains("1 rollout is under way"), "{queued:?}");
+    drop(operator);
+}
+
+#[test]
 fn cluster_a_paused_leader_writes_nothing_after_its_lease_has_passed() {
     let Some(cluster) = cluster() else { return };
     let platform = Platform::start(cluster, "cluster-fence", "fence", quick(json!({})));
