@@ -76,6 +76,9 @@ fn install(kubeconfig: PathBuf, kubectl: PathBuf, helm: PathBuf) -> Cluster {
             "-n",
             SYSTEM_NAMESPACE,
             "--create-namespace",
+            // The admission policy with an image allow-list (a test checks it refuses others).
+            "--set-json",
+            r#"admissionPolicy.allowedImagePrefixes=["ghcr.io/finagent/","redis:","mongo:","prom/prometheus:"]"#,
             "--wait",
             "--timeout",
             "120s",

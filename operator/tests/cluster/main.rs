@@ -789,6 +789,44 @@ fn cluster_rollouts_beyond_the_limit_wait_for_a_slot() {
 }
 
 #[test]
+fn cluster_the_admission_policy_refuses_foreign_images_and_snippet_annotations() {
+    let Some(cluster) = cluster() else { return };
+    let ns = "cluster-policy";
+    cluster.namespace(ns);
+    let apply = |spec: Value| {
+        let output = cluster.apply(&harness::resource(ns, "guarded", &spec));
+        (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let ingress =
+        |annotations: Value| json!({"enabled": true, "host": "guarded.example.com", "annotations": annotations});
+    // An image from elsewhere: refused by the API server, naming it and what is allowed.
+    let (applied, error) = apply(json!({"apiServer": {"image": "evil.example/miner:1"}}));
+    assert!(!applied, "a foreign image was accepted");
+    assert!(
+        error.contains("images must come from ghcr.io/finagent/") && error.contains("evil.example/miner:1"),
+        "{error}"
+    );
+    // An nginx snippet: refused.
+    let (applied, error) =
+        apply(json!({"ingress": ingress(json!({"nginx.ingress.kubernetes.io/server-snippet": "return 200;"}))}));
+    assert!(!applied, "a snippet annotation was accepted");
+    assert!(error.contains("nginx snippets") && error.contains("server-snippet"), "{error}");
+    assert!(cluster.get(ns, "financialagent", "guarded").is_none(), "nothing refused was stored");
+    // Allowed images and annotations pass.
+    let (applied, error) = apply(json!({
+        "apiServer": {"image": "ghcr.io/finagent/api-server:0.2.0"},
+        "redis": {"image": "redis:7.4"},
+        "ingress": ingress(json!({"nginx.ingress.kubernetes.io/proxy-read-timeout": "30"})),
+    }));
+    assert!(applied, "{error}");
+    // An update is checked too.
+    let (applied, error) = apply(json!({"redis": {"image": "docker.io/someone/redis:7"}}));
+    assert!(!applied && error.contains("docker.io/someone/redis:7"), "{error}");
+    let stored = cluster.get(ns, "financialagent", "guarded").expect("stored");
+    assert_eq!(stored["spec"]["redis"]["image"], "redis:7.4", "the refused update left the resource as it was");
+}
+
+#[test]
 fn cluster_a_paused_leader_writes_nothing_after_its_lease_has_passed() {
     let Some(cluster) = cluster() else { return };
     let platform = Platform::start(cluster, "cluster-fence", "fence", quick(json!({})));
