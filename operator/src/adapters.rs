@@ -20,7 +20,7 @@ use tokio::sync::Mutex;
 
 use crate::build::child_name;
 use crate::build::workloads::{credentials_secret_name, secret_keys};
-use crate::reconcile::{HealthProbe, QueueDepthSource};
+use crate::reconcile::{HealthProbe, ProbeTarget, QueueDepthSource};
 use crate::validate::ValidatedAgent;
 
 /// How long one reading may take before it counts as unreachable.
@@ -238,22 +238,51 @@ impl ServiceProbe {
         Self { connect_to, http }
     }
 
-    async fn once(&self, agent: &ValidatedAgent) -> bool {
-        let url =
-            self.connect_to.url(&crate::build::workloads::api_service_url(agent), 80).trim_end_matches('/').to_owned();
-        let Ok(uri) = format!("{url}{}", agent.spec.rollout.health_check_path).parse::<hyper::Uri>() else {
+    async fn once(&self, agent: &ValidatedAgent, target: ProbeTarget) -> bool {
+        let (url, path) = match target {
+            ProbeTarget::Api => (
+                self.connect_to.url(&crate::build::workloads::api_service_url(agent), 80),
+                agent.spec.rollout.health_check_path.as_str(),
+            ),
+            ProbeTarget::Workers => (
+                self.connect_to
+                    .url(&crate::build::workloads::worker_admin_url(agent), finagent_core::names::ports::ADMIN),
+                "/readyz",
+            ),
+        };
+        let url = url.trim_end_matches('/').to_owned();
+        let Ok(uri) = format!("{url}{path}").parse::<hyper::Uri>() else {
             return false;
         };
-        matches!(tokio::time::timeout(READ_TIMEOUT, self.http.get(uri)).await, Ok(Ok(response)) if response.status().is_success())
+        match tokio::time::timeout(READ_TIMEOUT, self.http.get(uri.clone())).await {
+            Ok(Ok(response)) if response.status().is_success() => true,
+            Ok(Ok(response)) => {
+                tracing::debug!(%uri, status = %response.status(), "health check failed");
+                false
+            }
+            Ok(Err(error)) => {
+                tracing::debug!(%uri, %error, "health check unreachable");
+                false
+            }
+            Err(_) => {
+                tracing::debug!(%uri, "health check timed out");
+                false
+            }
+        }
     }
 }
 
 impl HealthProbe for ServiceProbe {
-    fn ready<'a>(&'a self, agent: &'a ValidatedAgent, attempts: u32) -> BoxFuture<'a, Option<bool>> {
+    fn ready<'a>(
+        &'a self,
+        agent: &'a ValidatedAgent,
+        target: ProbeTarget,
+        attempts: u32,
+    ) -> BoxFuture<'a, Option<bool>> {
         Box::pin(async move {
             for _ in 0..attempts.max(1) {
                 // Unreachable or silent counts as not ready: a rollout is never judged healthy blind.
-                if !self.once(agent).await {
+                if !self.once(agent, target).await {
                     return Some(false);
                 }
             }
@@ -296,5 +325,9 @@ mod tests {
         assert_eq!(map.address("new-redis.finance.svc", 6380), "new-redis.finance.svc:6380");
         assert_eq!(map.address("-redis.finance.svc", 6379), "127.0.0.1:7000", "* may be empty");
         assert!(ConnectTo::parse(&["*-*.svc:1=a:2".into()]).is_err());
+        let wide =
+            ConnectTo::parse(&["*.ns.svc:80=127.0.0.1:1".into(), "*.ns.svc:9090=127.0.0.1:2".into()]).expect("parses");
+        assert_eq!(wide.url("http://one-ocr-worker.ns.svc:9090", 9090), "http://127.0.0.1:2");
+        assert_eq!(wide.url("http://one-api-server.ns.svc", 80), "http://127.0.0.1:1");
     }
 }

@@ -91,30 +91,33 @@ fn policy(agent: &ValidatedAgent, component: Component, ingress: Value) -> Value
 pub const PROMETHEUS_POD_LABEL: (&str, &str) = ("app.kubernetes.io/name", "prometheus");
 
 /// Ingress rules per component: the API from anywhere on its port; the workers' admin port only
-/// from this platform's Prometheus and from a cluster Prometheus in any namespace; Redis and
-/// MongoDB only from the API and the workers; Prometheus from the namespace.
+/// from this platform's Prometheus, a cluster Prometheus in any namespace and the operator (its
+/// health probe); Redis and MongoDB only from the API and the workers (and Redis from the
+/// operator, which reads the queue depth); Prometheus from the namespace.
 pub fn network_policies(agent: &ValidatedAgent, operator_namespace: Option<&str>) -> Vec<Value> {
+    // The operator's pods, in its own namespace only (a pod elsewhere that copies the operator's
+    // label is not let in).
+    let operator_selector = json!({"matchLabels": {labels::ROLE: labels::OPERATOR_ROLE}});
+    let operator = match operator_namespace {
+        Some(namespace) => json!({
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+            "podSelector": operator_selector,
+        }),
+        None => json!({"podSelector": operator_selector}),
+    };
     let mut scrapers = from_components(agent, &[Component::Prometheus]);
     scrapers.push(json!({
         "namespaceSelector": {},
         "podSelector": {"matchLabels": {PROMETHEUS_POD_LABEL.0: PROMETHEUS_POD_LABEL.1}},
     }));
+    scrapers.push(operator.clone());
     let mut policies = vec![
         policy(agent, Component::ApiServer, json!([{"ports": [{"port": ports::API_HTTP}]}])),
         policy(agent, Component::OcrWorker, json!([{"from": scrapers, "ports": [{"port": ports::ADMIN}]}])),
     ];
     if agent.spec.redis.managed {
-        // The operator reads the queue depth from Redis: its pods, in its own namespace only (a
-        // pod elsewhere that copies the operator's label is not let in).
         let mut redis_clients = from_components(agent, &[Component::ApiServer, Component::OcrWorker]);
-        let operator = json!({"podSelector": {"matchLabels": {labels::ROLE: labels::OPERATOR_ROLE}}});
-        redis_clients.push(match operator_namespace {
-            Some(namespace) => json!({
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-                "podSelector": operator["podSelector"],
-            }),
-            None => operator,
-        });
+        redis_clients.push(operator);
         policies.push(policy(
             agent,
             Component::Redis,

@@ -358,6 +358,12 @@ pub fn disruption_budgets(agent: &ValidatedAgent) -> Vec<Value> {
         .collect()
 }
 
+/// The workers' admin port inside the cluster, through their headless Service (each lookup
+/// gives the ready pods' addresses).
+pub fn worker_admin_url(agent: &ValidatedAgent) -> String {
+    format!("http://{}.{}.svc:{}", child_name(agent, Component::OcrWorker), agent.namespace, ports::ADMIN)
+}
+
 /// The URL at which the API answers inside the cluster.
 pub fn api_service_url(agent: &ValidatedAgent) -> String {
     format!("http://{}.{}.svc", child_name(agent, Component::ApiServer), agent.namespace)

@@ -43,11 +43,26 @@ pub trait QueueDepthSource: Send + Sync {
     }
 }
 
-/// Probes the API's health check through its Service.
+/// What the operator probes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeTarget {
+    /// The API's `spec.rollout.healthCheckPath` through its Service.
+    Api,
+    /// The workers' `/readyz` (their queue and store checks) on their admin port, through their
+    /// headless Service.
+    Workers,
+}
+
+/// Probes a component's health check through its Service.
 pub trait HealthProbe: Send + Sync {
     /// Asks `attempts` times; `Some(true)` only when every answer was a success, `None` when it
     /// could not be asked at all.
-    fn ready<'a>(&'a self, agent: &'a ValidatedAgent, attempts: u32) -> BoxFuture<'a, Option<bool>>;
+    fn ready<'a>(
+        &'a self,
+        agent: &'a ValidatedAgent,
+        target: ProbeTarget,
+        attempts: u32,
+    ) -> BoxFuture<'a, Option<bool>>;
 }
 
 /// What every reconcile shares.

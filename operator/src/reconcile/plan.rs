@@ -299,7 +299,7 @@ pub fn plan(agent: &ValidatedAgent, observed: &Observed, previous: &FinancialAge
             observed.worker.as_ref(),
             &worker_revision,
             &desired,
-            Some(true),
+            observed.worker_probe,
             if worker_proven { since } else { worker_since },
             worker_proven,
         );
@@ -454,6 +454,7 @@ mod tests {
             depth: Some(0),
             depth_error: None,
             probe: Some(true),
+            worker_probe: Some(true),
             credentials: None,
             supporting: Vec::new(),
         }
@@ -560,6 +561,23 @@ mod tests {
         assert_eq!(recovered.verdict, Verdict::Healthy);
         assert_eq!(recovered.revision.failed, None);
         assert!(recovered.record_good.is_some_and(|good| good.revision == desired_revision(&agent)));
+    }
+
+    #[test]
+    fn workers_whose_health_check_fails_are_judged_like_the_api() {
+        let (status, good) = installed(serde_json::json!({"version": "1.0.0"}));
+        let new = validated(serde_json::json!({"version": "2.0.0"}));
+        let sick = Observed { last_good: Some(good), worker_probe: Some(false), ..observed(&new, 2, None) };
+        let started = plan(&new, &sick, &status, at(10));
+        assert!(matches!(started.verdict, Verdict::Progressing(_)), "{:?}", started.verdict);
+        let started = after(&new, &status, &sick, &started, 10);
+        let late = plan(&new, &sick, &started, at(400));
+        let Verdict::Failed(reason) = &late.verdict else { panic!("{:?}", late.verdict) };
+        assert!(reason.contains("ocr-worker"), "{reason}");
+        assert!(late.rollback.is_some(), "rolled back");
+        // The same revision with healthy workers is proven.
+        let well = Observed { worker_probe: Some(true), ..sick.clone() };
+        assert_eq!(plan(&new, &well, &started, at(20)).verdict, Verdict::Healthy);
     }
 
     /// A first version, healthy and recorded; the status and the last good templates after it.

@@ -6,7 +6,7 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, PodTemplateSpec};
 use kube::api::Api;
 
-use super::{Context, ReconcileError};
+use super::{Context, ProbeTarget, ReconcileError};
 use crate::build::{self, child_name};
 use crate::crd::FinancialAgentStatus;
 use crate::validate::ValidatedAgent;
@@ -57,8 +57,10 @@ pub struct Observed {
     pub depth: Option<u64>,
     /// Why the queue depth could not be read.
     pub depth_error: Option<String>,
-    /// The probe's answer (`None`: not asked, or could not be asked).
+    /// The API probe's answer (`None`: not asked, or could not be asked).
     pub probe: Option<bool>,
+    /// The workers' probe's answer, the same way.
+    pub worker_probe: Option<bool>,
     /// Why the generated credentials are not usable (reason, message), when they are not.
     pub credentials: Option<(&'static str, String)>,
     /// The components the platform needs besides the API and the workers (managed Redis and
@@ -139,11 +141,16 @@ pub async fn observe(
     // probed, so that it recovers once it becomes healthy.
     let desired = super::plan::desired_revision(agent);
     let holding_back = super::plan::holds_back(agent, &desired, previous, last_good.as_ref());
-    let probe = match probe_attempts(api.as_ref()) {
-        Some(attempts) if !holding_back => ctx.probe.ready(agent, attempts).await,
-        _ => None,
-    };
-    Ok(Observed { api, worker, last_good, depth, depth_error, probe, credentials: None, supporting })
+    let mut probes = [None, None];
+    for (answer, (deployment, target)) in
+        probes.iter_mut().zip([(api.as_ref(), ProbeTarget::Api), (worker.as_ref(), ProbeTarget::Workers)])
+    {
+        if let (Some(attempts), false) = (probe_attempts(deployment), holding_back) {
+            *answer = ctx.probe.ready(agent, target, attempts).await;
+        }
+    }
+    let [probe, worker_probe] = probes;
+    Ok(Observed { api, worker, last_good, depth, depth_error, probe, worker_probe, credentials: None, supporting })
 }
 
 /// The API's Deployment as it runs (from the watch cache).

@@ -181,9 +181,13 @@ fn cluster_argocd_self_heal_recreates_a_deleted_resource_and_its_data_stays_read
     // The operator generates the credentials here, as for any user; the test's Redis starts with
     // the password it drew.
     let redis_port = harness::free_port();
-    let health = HealthServer::start();
-    let operator =
-        Operator::start(cluster, namespace, "a", &[harness::connect_to(namespace, name, redis_port, health.port)]);
+    let (health, worker_health) = (HealthServer::start(), HealthServer::start());
+    let operator = Operator::start(
+        cluster,
+        namespace,
+        "a",
+        &[harness::connect_to_with(namespace, name, redis_port, health.port, worker_health.port)],
+    );
     let repo = GitRepo::new(&argocd, namespace);
     let commit = repo.commit(FILE, &manifest(namespace, name, &quick(json!({})), &json!({})), "A receipts platform");
     argocd.application(cluster, namespace, &repo, "platform", namespace);
@@ -201,8 +205,15 @@ fn cluster_argocd_self_heal_recreates_a_deleted_resource_and_its_data_stays_read
         "go-template={{index .data \"redis-password\" | base64decode}}",
     ]);
     let redis = RedisServer::start(redis_port, Some(&password));
-    let platform =
-        Platform { cluster, namespace: namespace.to_owned(), name: name.to_owned(), redis, health, operator };
+    let platform = Platform {
+        cluster,
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        redis,
+        health,
+        worker_health,
+        operator,
+    };
     argocd.wait(cluster, namespace, Duration::from_secs(120), Some(&commit), "Synced", "Healthy");
     let claims = |phase: &str| -> Vec<(String, String)> {
         let list: Value =

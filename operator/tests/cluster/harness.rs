@@ -393,7 +393,7 @@ impl Operator {
             .args(["--identity", identity, "--namespace", namespace])
             .args(args)
             .env("KUBECONFIG", &cluster.operator_kubeconfig)
-            .env("RUST_LOG", "info,kube=warn")
+            .env("RUST_LOG", "info,kube=warn,finagent_operator::adapters=debug")
             .stdout(file.try_clone().expect("log"))
             .stderr(file)
             .spawn()
@@ -501,6 +501,8 @@ pub struct Platform {
     pub name: String,
     pub redis: RedisServer,
     pub health: HealthServer,
+    /// Answers the workers' `/readyz` (200 until a test makes it fail).
+    pub worker_health: HealthServer,
     pub operator: Operator,
 }
 
@@ -518,10 +520,16 @@ pub fn credentials(namespace: &str, name: &str) -> String {
     .to_string()
 }
 
-/// `--connect-to` for an instance's Redis and API Service.
+/// `--connect-to` for an instance's Redis, API Service and workers' admin Service, the last two
+/// answered by one health server.
 pub fn connect_to(namespace: &str, name: &str, redis: u16, health: u16) -> String {
+    connect_to_with(namespace, name, redis, health, health)
+}
+
+/// The same with the workers' health check answered by a server of its own.
+pub fn connect_to_with(namespace: &str, name: &str, redis: u16, api_health: u16, worker_health: u16) -> String {
     format!(
-        "--connect-to={name}-redis.{namespace}.svc:6379=127.0.0.1:{redis},{name}-api-server.{namespace}.svc:80=127.0.0.1:{health}"
+        "--connect-to={name}-redis.{namespace}.svc:6379=127.0.0.1:{redis},{name}-api-server.{namespace}.svc:80=127.0.0.1:{api_health},{name}-ocr-worker.{namespace}.svc:9090=127.0.0.1:{worker_health}"
     )
 }
 
@@ -565,10 +573,15 @@ impl Platform {
         health: HealthServer,
     ) -> Self {
         cluster.apply_ok(&credentials(namespace, name));
+        let worker_health = HealthServer::start();
         let redis = RedisServer::start(free_port(), Some(REDIS_PASSWORD));
-        let operator =
-            Operator::start(cluster, namespace, "a", &[connect_to(namespace, name, redis.port, health.port)]);
-        Self { cluster, namespace: namespace.to_owned(), name: name.to_owned(), redis, health, operator }
+        let operator = Operator::start(
+            cluster,
+            namespace,
+            "a",
+            &[connect_to_with(namespace, name, redis.port, health.port, worker_health.port)],
+        );
+        Self { cluster, namespace: namespace.to_owned(), name: name.to_owned(), redis, health, worker_health, operator }
     }
 
     pub fn agent(&self) -> Value {

@@ -10,7 +10,7 @@ mod harness;
 use std::time::{Duration, Instant};
 
 use harness::{
-    AuditedWrite, HealthServer, Operator, Platform, RedisServer, argocd_health, cluster, condition, connect_to,
+    AuditedWrite, HealthServer, Operator, Platform, RedisServer, argocd_health, cluster, condition, connect_to_with,
     wait_for,
 };
 use serde_json::{Value, json};
@@ -653,8 +653,12 @@ fn cluster_a_failover_in_the_middle_of_a_rollout_neither_repeats_nor_loses_the_r
     platform.wait_condition(Duration::from_secs(90), "Ready", "True", None);
     wait_for(Duration::from_secs(20), "the last known good", || platform.last_good("revision"));
     let ns = platform.namespace.clone();
-    let standby =
-        Operator::start(cluster, &ns, "b", &[connect_to(&ns, "mid", platform.redis.port, platform.health.port)]);
+    let standby = Operator::start(
+        cluster,
+        &ns,
+        "b",
+        &[connect_to_with(&ns, "mid", platform.redis.port, platform.health.port, platform.worker_health.port)],
+    );
     let good = platform.image("api-server");
     // The leader starts a rollout of a version whose pods never become ready, and dies.
     platform.patch_spec(json!({"version": "never-ready"}));
@@ -717,8 +721,9 @@ fn cluster_rollouts_beyond_the_limit_wait_for_a_slot() {
     let redis = RedisServer::start(harness::free_port(), Some(harness::REDIS_PASSWORD));
     let health = HealthServer::start();
     let pattern = format!(
-        "--connect-to=*-redis.{ns}.svc:6379=127.0.0.1:{},*-api-server.{ns}.svc:80=127.0.0.1:{}",
-        redis.port, health.port
+        "--connect-to=*-redis.{ns}.svc:6379=127.0.0.1:{},*-api-server.{ns}.svc:80=127.0.0.1:{port},*-ocr-worker.{ns}.svc:9090=127.0.0.1:{port}",
+        redis.port,
+        port = health.port
     );
     let operator = Operator::start(cluster, ns, "a", &[pattern, "--max-concurrent-rollouts=1".to_owned()]);
     let names = ["one", "two"];
@@ -827,13 +832,45 @@ fn cluster_the_admission_policy_refuses_foreign_images_and_snippet_annotations()
 }
 
 #[test]
+fn cluster_workers_whose_health_check_fails_are_rolled_back() {
+    let Some(cluster) = cluster() else { return };
+    let platform = Platform::start(cluster, "cluster-sick-workers", "sickw", quick(json!({})));
+    platform.wait_condition(Duration::from_secs(90), "Ready", "True", None);
+    wait_for(Duration::from_secs(20), "the last known good", || platform.last_good("revision"));
+    let good = platform.image("ocr-worker");
+    // The new version's worker pods pass the kubelet's checks (kwok), but their /readyz, asked
+    // by the operator through their Service, answers 503; the API's health check passes.
+    platform.worker_health.set_status(503);
+    platform.patch_spec(json!({"version": "0.2.0"}));
+    let started = Instant::now();
+    wait_for(Duration::from_secs(20), "the new version applied", || {
+        platform.image("ocr-worker").ends_with(":0.2.0").then_some(())
+    });
+    platform.wait_condition(Duration::from_secs(30 + 60), "RolledBack", "True", Some("HealthCheckFailed"));
+    println!(
+        "revision whose workers fail their health check rolled back after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let (_, _, message) = platform.condition("RolledBack").expect("rolled back");
+    assert!(message.contains("ocr-worker"), "the cause names the workers: {message}");
+    wait_for(Duration::from_secs(10), "the last good workers back", || {
+        (platform.image("ocr-worker") == good).then_some(())
+    });
+    assert_eq!(platform.rollbacks(), 1.0);
+}
+
+#[test]
 fn cluster_a_paused_leader_writes_nothing_after_its_lease_has_passed() {
     let Some(cluster) = cluster() else { return };
     let platform = Platform::start(cluster, "cluster-fence", "fence", quick(json!({})));
     platform.wait_condition(Duration::from_secs(90), "Ready", "True", None);
     let ns = platform.namespace.clone();
-    let standby =
-        Operator::start(cluster, &ns, "b", &[connect_to(&ns, "fence", platform.redis.port, platform.health.port)]);
+    let standby = Operator::start(
+        cluster,
+        &ns,
+        "b",
+        &[connect_to_with(&ns, "fence", platform.redis.port, platform.health.port, platform.worker_health.port)],
+    );
     assert!(platform.operator.leads() && !standby.leads());
     // Every write so far came from the leader, under its own User-Agent.
     let ours = |write: &AuditedWrite, identity: &str| {
@@ -1079,7 +1116,13 @@ fn cluster_one_leader_fails_over_on_kill_and_hands_over_on_sigterm() {
     let Some(cluster) = cluster() else { return };
     let platform = Platform::start(cluster, "cluster-leader", "lead", quick(json!({})));
     platform.wait_condition(Duration::from_secs(90), "Ready", "True", None);
-    let args = [harness::connect_to("cluster-leader", "lead", platform.redis.port, platform.health.port)];
+    let args = [harness::connect_to_with(
+        "cluster-leader",
+        "lead",
+        platform.redis.port,
+        platform.health.port,
+        platform.worker_health.port,
+    )];
     let mut second = Operator::start(cluster, "cluster-leader", "b", &args);
     std::thread::sleep(Duration::from_secs(8));
     let mut first = platform.operator;
