@@ -121,6 +121,15 @@ fn default_version() -> String {
     env!("CARGO_PKG_VERSION").to_owned()
 }
 
+/// An image reference as the container runtime parses it: a lowercase repository path, an optional
+/// registry port, tag and digest (the operator checks again before it builds anything).
+const IMAGE_RULE: &str = "self.matches('^[a-z0-9]+([._-][a-z0-9]+)*([.][a-z0-9-]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$')";
+
+/// Every trusted proxy is an IPv4 address or CIDR range, or an IPv6 one in hex and colons (the
+/// `isIP`/`isCIDR` functions need Kubernetes 1.31, and the CRD installs on 1.30; the operator
+/// parses each value fully before using it).
+const TRUSTED_PROXIES_RULE: &str = "self.all(p, p.matches('^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])[.]){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(/(3[0-2]|[12]?[0-9]))?$') || p.matches('^[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*(/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))?$'))";
+
 /// The REST API.
 #[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -131,6 +140,8 @@ pub struct ApiServerSpec {
     pub replicas: i32,
     /// Image (repository, and tag if it differs from `version`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    #[x_kube(validation = Rule::new(IMAGE_RULE).message("an image must be a reference such as ghcr.io/finagent/api-server:0.1.0 (lowercase repository, optional tag or @sha256 digest)"))]
     pub image: Option<String>,
     /// Resources of each replica.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -208,6 +219,8 @@ pub struct OcrWorkerSpec {
     pub ocr_timeout_seconds: i32,
     /// Image (repository, and tag if it differs from `version`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    #[x_kube(validation = Rule::new(IMAGE_RULE).message("an image must be a reference such as ghcr.io/finagent/api-server:0.1.0 (lowercase repository, optional tag or @sha256 digest)"))]
     pub image: Option<String>,
     /// Resources of each worker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -277,6 +290,8 @@ pub struct RedisSpec {
     /// The managed Redis image, with its tag (default `redis:7.2`). Another image must take the same
     /// arguments, environment and data folder as the default one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    #[x_kube(validation = Rule::new(IMAGE_RULE).message("an image must be a reference such as ghcr.io/finagent/api-server:0.1.0 (lowercase repository, optional tag or @sha256 digest)"))]
     pub image: Option<String>,
     /// Resources of the managed Redis container (default: the requests and memory limit in
     /// `docs/configuration.md`).
@@ -322,6 +337,8 @@ pub struct MongodbSpec {
     /// The managed MongoDB image, with its tag (default `mongo:7.0`). Another image must take the same
     /// arguments, environment and data folder as the default one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    #[x_kube(validation = Rule::new(IMAGE_RULE).message("an image must be a reference such as ghcr.io/finagent/api-server:0.1.0 (lowercase repository, optional tag or @sha256 digest)"))]
     pub image: Option<String>,
     /// Resources of the managed MongoDB container (default: the requests and memory limit in
     /// `docs/configuration.md`).
@@ -360,6 +377,8 @@ pub struct PrometheusSpec {
     /// The Prometheus image, with its tag (default `prom/prometheus:v2.55.1`). Another image must take the same
     /// arguments, environment and data folder as the default one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    #[x_kube(validation = Rule::new(IMAGE_RULE).message("an image must be a reference such as ghcr.io/finagent/api-server:0.1.0 (lowercase repository, optional tag or @sha256 digest)"))]
     pub image: Option<String>,
     /// Resources of the Prometheus container (default: the requests and memory limit in
     /// `docs/configuration.md`).
@@ -402,7 +421,8 @@ pub struct IngressSpec {
     /// is believed as the client's address (for rate limits and sessions). With none, every
     /// request counts as coming from its direct peer, which no client can forge.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32))]
+    #[schemars(length(max = 32), inner(length(max = 49)))]
+    #[x_kube(validation = Rule::new(TRUSTED_PROXIES_RULE).message("ingress.trustedProxies must hold IPv4 or IPv6 addresses or CIDR ranges such as 10.244.0.0/16"))]
     pub trusted_proxies: Vec<String>,
 }
 

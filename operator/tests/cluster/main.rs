@@ -90,6 +90,28 @@ fn cluster_crd_is_established_documented_and_refuses_invalid_resources() {
     refused(json!({"redis": {"storage": "1 GB"}}), "redis.storage must be a Kubernetes quantity");
     refused(json!({"mongodb": {"storage": "ten"}}), "mongodb.storage must be a Kubernetes quantity");
     refused(json!({"ingress": {"enabled": true, "host": "Not_A_Host"}}), "ingress.host must be a DNS name");
+    for proxy in ["10.0.0.0/33", "not-an-address", "300.1.1.1"] {
+        let spec = json!({"ingress": {"trustedProxies": ["10.244.0.0/16", proxy]}});
+        refused(spec, "ingress.trustedProxies must hold IPv4 or IPv6 addresses or CIDR ranges");
+    }
+    cluster.apply_ok(&harness::resource(
+        namespace,
+        "proxies",
+        &json!({"ingress": {"trustedProxies": ["10.244.0.0/16", "192.168.1.7", "fd00::/8", "::1"]}}),
+    ));
+    for image in ["Evil Image:1", "ghcr.io/finagent/API:1", "redis:7.2 --privileged"] {
+        refused(json!({"apiServer": {"image": image}}), "an image must be a reference");
+    }
+    cluster.apply_ok(&harness::resource(
+        namespace,
+        "images",
+        &json!({
+            // (Also within the cluster tier's admission policy's image prefixes.)
+            "apiServer": {"image": "ghcr.io/finagent/api-server:0.1.0-rc.1"},
+            "redis": {"image": format!("redis:7.2@sha256:{}", "a".repeat(64))},
+            "prometheus": {"image": "prom/prometheus:v2.55.1"},
+        }),
+    ));
     for version in ["_leading", "trailing-", &"a".repeat(64)] {
         refused(json!({"version": version}), "version must be an image tag");
     }
