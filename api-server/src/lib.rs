@@ -18,6 +18,7 @@ pub mod insights;
 pub mod limits;
 pub mod listen;
 pub mod load;
+pub mod mongodb_user;
 pub mod ocr;
 pub mod openapi;
 pub mod receipts;
@@ -68,6 +69,9 @@ pub enum Command {
     BenchScale(scale::ScaleArgs),
     /// Upload receipts from N concurrent clients to a running server and time them (see the README).
     Load(load::LoadArgs),
+    /// Make sure the MongoDB user the platform connects as exists (run with the root credentials,
+    /// as the API pod's init container).
+    MongodbUser(mongodb_user::MongodbUserArgs),
 }
 
 /// Runs the command.
@@ -79,6 +83,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args).await,
         Command::BenchScale(args) => scale::run(args).await,
         Command::Load(args) => load::run(args).await,
+        Command::MongodbUser(args) => mongodb_user::run(args).await,
     }
 }
 

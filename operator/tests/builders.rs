@@ -169,8 +169,8 @@ fn the_worker_deployment_as_a_whole() {
                             {"name": "ADMIN_LISTEN", "value": "0.0.0.0:9090"},
                             {"name": "OCR_TIMEOUT", "value": "600"},
                             {"name": "REDIS_URL", "valueFrom": {"secretKeyRef": {"name": "batch-redis", "key": "url"}}},
-                            {"name": "MONGODB_USERNAME", "valueFrom": {"secretKeyRef": {"name": "batch-credentials", "key": "mongodb-username"}}},
-                            {"name": "MONGODB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "batch-credentials", "key": "mongodb-password"}}},
+                            {"name": "MONGODB_USERNAME", "valueFrom": {"secretKeyRef": {"name": "batch-mongodb-app", "key": "username"}}},
+                            {"name": "MONGODB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "batch-mongodb-app", "key": "password"}}},
                             {"name": "MONGODB_URL", "value": "mongodb://$(MONGODB_USERNAME):$(MONGODB_PASSWORD)@batch-mongodb:27017/?authSource=admin"},
                             {"name": "MONGODB_DB_NAME", "value": "financial_agent"},
                             {"name": "FINAGENT_INSTANCE", "value": "batch"},
@@ -593,4 +593,45 @@ spec:
             assert!(pod.get(field).is_none(), "{field} in {}", object["metadata"]["name"]);
         }
     }
+}
+
+#[test]
+fn only_the_apis_init_container_holds_the_mongodb_root_user() {
+    let agent = sample("minimal");
+    let built = build_all(&agent, &Inputs::default()).objects;
+    let mut holders = Vec::new();
+    for object in &built {
+        let pod = &object["spec"]["template"]["spec"];
+        for list in ["initContainers", "containers"] {
+            for container in pod[list].as_array().into_iter().flatten() {
+                let env = container["env"].to_string();
+                if env.contains("mongodb-password") {
+                    holders.push(format!(
+                        "{}/{}",
+                        object["metadata"]["name"].as_str().unwrap_or(""),
+                        container["name"].as_str().unwrap_or("")
+                    ));
+                }
+            }
+        }
+    }
+    // MongoDB itself (it creates the root user) and the API's init container, nothing else.
+    holders.sort();
+    assert_eq!(holders, ["receipts-api-server/mongodb-user", "receipts-mongodb/mongodb"]);
+    let api = built
+        .iter()
+        .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "receipts-api-server")
+        .expect("api");
+    let init = &api["spec"]["template"]["spec"]["initContainers"][0];
+    assert_eq!(init["args"], json!(["mongodb-user"]));
+    assert_eq!(init["image"], api["spec"]["template"]["spec"]["containers"][0]["image"], "the API's own image");
+    let main = api["spec"]["template"]["spec"]["containers"][0]["env"].to_string();
+    assert!(main.contains(r#""name":"receipts-mongodb-app""#), "the API connects as the platform's user: {main}");
+    // An external MongoDB: no init container, no generated user.
+    let mut external = agent.clone();
+    external.spec.mongodb.managed = false;
+    external.spec.mongodb.uri_secret_ref =
+        Some(finagent_operator::crd::SecretKeyRef { name: "m".into(), key: "uri".into() });
+    let api = finagent_operator::build::workloads::api_template(&external);
+    assert!(api.spec.expect("spec").init_containers.is_none());
 }

@@ -21,6 +21,15 @@ pub fn jwt_secret_name(agent: &ValidatedAgent) -> String {
     format!("{}-jwt", agent.name)
 }
 
+/// The generated Secret holding the MongoDB user the API and the workers connect as (not the root
+/// user; see `api-server mongodb-user`).
+pub fn mongodb_app_secret_name(agent: &ValidatedAgent) -> String {
+    format!("{}-mongodb-app", agent.name)
+}
+
+/// The name of that user.
+pub const MONGODB_APP_USER: &str = "finagent-app";
+
 /// The annotation on a pod template carrying the digest of the Secret values its pods read.
 pub const SECRET_DIGEST_ANNOTATION: &str = "finagent.io/secret-digest";
 
@@ -45,6 +54,10 @@ pub mod secret_keys {
     pub const MONGODB_USERNAME: &str = "mongodb-username";
     /// The managed MongoDB's root password.
     pub const MONGODB_PASSWORD: &str = "mongodb-password";
+    /// The MongoDB user the pods connect as (in `<name>-mongodb-app`).
+    pub const APP_USERNAME: &str = "username";
+    /// Its password (in `<name>-mongodb-app`).
+    pub const APP_PASSWORD: &str = "password";
 }
 
 /// The generated credentials, with the values the caller drew. No owner reference: a
@@ -74,6 +87,46 @@ pub fn jwt_secret(agent: &ValidatedAgent, key: &str) -> Secret {
         "metadata": super::metadata(agent, &jwt_secret_name(agent), Component::ApiServer),
         "type": "Opaque",
         "stringData": {secret_keys::JWT: key},
+    }))
+}
+
+/// The MongoDB user's Secret, owned by the resource: the user lives in the data, and the API's
+/// init container sets its password at every start, so a new Secret (deleted to rotate, or a
+/// recreated resource) takes effect on the next rollout.
+pub fn mongodb_app_secret(agent: &ValidatedAgent, password: &str) -> Secret {
+    typed(json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": super::metadata(agent, &mongodb_app_secret_name(agent), Component::Mongodb),
+        "type": "Opaque",
+        "stringData": {secret_keys::APP_USERNAME: MONGODB_APP_USER, secret_keys::APP_PASSWORD: password},
+    }))
+}
+
+/// The API pod's init container making sure of the MongoDB user the pods connect as: the only
+/// container given the root credentials (none when MongoDB is external).
+fn mongodb_user_container(agent: &ValidatedAgent) -> Option<Value> {
+    if !agent.spec.mongodb.managed {
+        return None;
+    }
+    let credentials = credentials_secret_name(agent);
+    let app = mongodb_app_secret_name(agent);
+    let host = child_name(agent, Component::Mongodb);
+    Some(json!({
+        "name": "mongodb-user",
+        "image": image(agent, Component::ApiServer, agent.spec.api_server.image.as_ref()),
+        "args": ["mongodb-user"],
+        "env": [
+            secret_env("MONGODB_ROOT_USERNAME", &credentials, secret_keys::MONGODB_USERNAME),
+            secret_env("MONGODB_ROOT_PASSWORD", &credentials, secret_keys::MONGODB_PASSWORD),
+            {"name": "MONGODB_ROOT_URL", "value": format!("mongodb://$(MONGODB_ROOT_USERNAME):$(MONGODB_ROOT_PASSWORD)@{host}:{}/?authSource=admin", ports::MONGODB)},
+            secret_env("MONGODB_APP_USERNAME", &app, secret_keys::APP_USERNAME),
+            secret_env("MONGODB_APP_PASSWORD", &app, secret_keys::APP_PASSWORD),
+            {"name": env::MONGODB_DB_NAME, "value": env::DEFAULT_MONGODB_DB_NAME},
+            {"name": "LOG_FORMAT", "value": "json"},
+        ],
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
+        "securityContext": restricted_container_security(true),
     }))
 }
 
@@ -115,8 +168,10 @@ fn datastore_env(agent: &ValidatedAgent) -> Vec<Value> {
             vars.push(secret_env(env::MONGODB_URL, &reference.name, &reference.key));
         }
         _ => {
-            vars.push(secret_env("MONGODB_USERNAME", &credentials, secret_keys::MONGODB_USERNAME));
-            vars.push(secret_env("MONGODB_PASSWORD", &credentials, secret_keys::MONGODB_PASSWORD));
+            // The platform's own user (`readWrite` on its database), never the root user.
+            let app = mongodb_app_secret_name(agent);
+            vars.push(secret_env("MONGODB_USERNAME", &app, secret_keys::APP_USERNAME));
+            vars.push(secret_env("MONGODB_PASSWORD", &app, secret_keys::APP_PASSWORD));
             let host = child_name(agent, Component::Mongodb);
             vars.push(json!({
                 "name": env::MONGODB_URL,
@@ -165,31 +220,31 @@ pub fn api_template(agent: &ValidatedAgent) -> PodTemplateSpec {
         spec.api_server.resources.as_ref(),
         json!({"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}),
     );
-    placed(
-        agent,
-        Component::ApiServer,
-        json!({
-            "metadata": template_metadata(agent, Component::ApiServer, agent.secrets.api.as_ref()),
-            "spec": {
-                "serviceAccountName": child_name(agent, Component::ApiServer),
-                "automountServiceAccountToken": false,
-                "securityContext": restricted_pod_security(10001),
-                "containers": [{
-                    "name": "api-server",
-                    "image": image(agent, Component::ApiServer, spec.api_server.image.as_ref()),
-                    "args": ["serve"],
-                    "ports": [{"name": "http", "containerPort": ports::API_HTTP}],
-                    "env": vars,
-                    "readinessProbe": probe("/readyz", ports::API_HTTP, 5, 3),
-                    "livenessProbe": probe("/healthz", ports::API_HTTP, 10, 6),
-                    "resources": resources,
-                    "securityContext": restricted_container_security(true),
-                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-                }],
-                "volumes": [{"name": "tmp", "emptyDir": {}}],
-            },
-        }),
-    )
+    let mut template = json!({
+        "metadata": template_metadata(agent, Component::ApiServer, agent.secrets.api.as_ref()),
+        "spec": {
+            "serviceAccountName": child_name(agent, Component::ApiServer),
+            "automountServiceAccountToken": false,
+            "securityContext": restricted_pod_security(10001),
+            "containers": [{
+                "name": "api-server",
+                "image": image(agent, Component::ApiServer, spec.api_server.image.as_ref()),
+                "args": ["serve"],
+                "ports": [{"name": "http", "containerPort": ports::API_HTTP}],
+                "env": vars,
+                "readinessProbe": probe("/readyz", ports::API_HTTP, 5, 3),
+                "livenessProbe": probe("/healthz", ports::API_HTTP, 10, 6),
+                "resources": resources,
+                "securityContext": restricted_container_security(true),
+                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+            }],
+            "volumes": [{"name": "tmp", "emptyDir": {}}],
+        },
+    });
+    if let Some(init) = mongodb_user_container(agent) {
+        template["spec"]["initContainers"] = json!([init]);
+    }
+    placed(agent, Component::ApiServer, template)
 }
 
 /// The workers' pod template.

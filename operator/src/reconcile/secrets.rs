@@ -19,7 +19,8 @@ use sha2::{Digest, Sha256};
 
 use super::ReconcileError;
 use crate::build::workloads::{
-    SecretDigests, credentials_secret, credentials_secret_name, jwt_secret, jwt_secret_name, secret_keys,
+    SecretDigests, credentials_secret, credentials_secret_name, jwt_secret, jwt_secret_name, mongodb_app_secret,
+    mongodb_app_secret_name, secret_keys,
 };
 use crate::build::{self};
 use crate::validate::ValidatedAgent;
@@ -47,8 +48,12 @@ pub async fn read(
     let (credentials_problem, credentials) = ensure_credentials(client, &api, agent).await?;
     let inherited = inherited_key(agent, running_api, credentials.as_ref());
     let (jwt_problem, jwt) = ensure_jwt(&api, agent, inherited).await?;
+    let (app_problem, app) = match agent.spec.mongodb.managed {
+        true => ensure_mongodb_app(&api, agent).await?,
+        false => (None, None),
+    };
     let referenced = referenced_secrets(&api, agent).await?;
-    let problem = credentials_problem.or(jwt_problem).or(referenced.problem);
+    let problem = credentials_problem.or(jwt_problem).or(app_problem).or(referenced.problem);
     let digests = if problem.is_none() {
         let mut external = Vec::new();
         for (secret, key) in &referenced.external {
@@ -58,7 +63,7 @@ pub async fn read(
                 value: value(secret, key),
             });
         }
-        pod_digests(agent, credentials.as_ref(), &jwt, &external)
+        pod_digests(agent, credentials.as_ref(), &jwt, app.as_ref(), &external)
     } else {
         SecretDigests::default()
     };
@@ -91,31 +96,34 @@ fn digest(entries: &[Entry<'_>]) -> String {
     hash.finalize().iter().take(8).map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// The digests of the API's and the workers' Secret values (pure). The API reads the signing key
-/// and the datastores' credentials; the workers only the credentials, so rotating the key does
-/// not restart them.
+/// The digests of the API's and the workers' Secret values (pure). Both read the Redis password
+/// and the MongoDB user they connect as; the API also reads the signing key, and its init
+/// container the MongoDB root user, so rotating either does not restart the workers.
 fn pod_digests(
     agent: &ValidatedAgent,
     credentials: Option<&Secret>,
     jwt: &Secret,
+    app: Option<&Secret>,
     external: &[Entry<'_>],
 ) -> SecretDigests {
     let mut datastores = Vec::new();
-    if let Some(credentials) = credentials {
-        let name = credentials_secret_name(agent);
-        let mut keys = Vec::new();
-        if agent.spec.redis.managed {
-            keys.push(secret_keys::REDIS_PASSWORD);
-        }
-        if agent.spec.mongodb.managed {
-            keys.extend([secret_keys::MONGODB_USERNAME, secret_keys::MONGODB_PASSWORD]);
-        }
-        for key in keys {
-            datastores.push(Entry { secret: name.clone(), key, value: value(credentials, key) });
+    let name = credentials_secret_name(agent);
+    if let (Some(credentials), true) = (credentials, agent.spec.redis.managed) {
+        let key = secret_keys::REDIS_PASSWORD;
+        datastores.push(Entry { secret: name.clone(), key, value: value(credentials, key) });
+    }
+    if let Some(app) = app {
+        for key in [secret_keys::APP_USERNAME, secret_keys::APP_PASSWORD] {
+            datastores.push(Entry { secret: mongodb_app_secret_name(agent), key, value: value(app, key) });
         }
     }
     datastores.extend(external.iter().map(|entry| Entry { secret: entry.secret.clone(), ..*entry }));
     let worker = digest(&datastores);
+    if let (Some(credentials), true) = (credentials, agent.spec.mongodb.managed) {
+        for key in [secret_keys::MONGODB_USERNAME, secret_keys::MONGODB_PASSWORD] {
+            datastores.push(Entry { secret: name.clone(), key, value: value(credentials, key) });
+        }
+    }
     datastores.push(Entry {
         secret: jwt_secret_name(agent),
         key: secret_keys::JWT,
@@ -357,6 +365,34 @@ async fn ensure_jwt(
     create(api, &name, &jwt_secret(agent, &key)).await.map(|created| (None, created))
 }
 
+/// The MongoDB user's Secret: used as it is, else created with a new password (the API's init
+/// container sets the user's password from it at every start, so deleting it rotates the
+/// password). One missing a key is reported.
+async fn ensure_mongodb_app(
+    api: &Api<Secret>,
+    agent: &ValidatedAgent,
+) -> Result<(Option<(&'static str, String)>, Option<Secret>), ReconcileError> {
+    let name = mongodb_app_secret_name(agent);
+    let existing =
+        api.get_opt(&name).await.map_err(|source| ReconcileError::Read { what: format!("Secret {name}"), source })?;
+    if let Some(existing) = existing {
+        let missing: Vec<&str> = [secret_keys::APP_USERNAME, secret_keys::APP_PASSWORD]
+            .into_iter()
+            .filter(|key| value(&existing, key).is_empty())
+            .collect();
+        let problem = (!missing.is_empty()).then(|| {
+            let message = format!(
+                "Secret {name} has no {} (or it is empty); delete the Secret to have a new MongoDB password generated",
+                missing.join(", ")
+            );
+            ("CredentialsIncomplete", message)
+        });
+        return Ok((problem, Some(existing)));
+    }
+    let created = create(api, &name, &mongodb_app_secret(agent, &random_secret()?)).await?;
+    Ok((None, Some(created)))
+}
+
 /// Creates a Secret; when another pass created it first, that one is read and used.
 async fn create(api: &Api<Secret>, name: &str, secret: &Secret) -> Result<Secret, ReconcileError> {
     match api.create(&PostParams::default(), secret).await {
@@ -454,20 +490,30 @@ mod tests {
         let agent = validated(json!({}));
         let credentials = generated(&agent);
         let jwt = stored(jwt_secret(&agent, "first"));
-        let before = pod_digests(&agent, Some(&credentials), &jwt, &[]);
-        assert_eq!(before, pod_digests(&agent, Some(&credentials), &jwt, &[]), "the digest is stable");
-        let rotated = pod_digests(&agent, Some(&credentials), &stored(jwt_secret(&agent, "second")), &[]);
+        let app = stored(mongodb_app_secret(&agent, "app"));
+        let before = pod_digests(&agent, Some(&credentials), &jwt, Some(&app), &[]);
+        assert_eq!(before, pod_digests(&agent, Some(&credentials), &jwt, Some(&app), &[]), "the digest is stable");
+        let rotated = pod_digests(&agent, Some(&credentials), &stored(jwt_secret(&agent, "second")), Some(&app), &[]);
         assert_ne!(rotated.api, before.api, "a new signing key rolls the API");
         assert_eq!(rotated.worker, before.worker, "the workers do not read the signing key");
-        let changed = pod_digests(&agent, Some(&stored(credentials_secret(&agent, "r2", "m"))), &jwt, &[]);
+        let changed = pod_digests(&agent, Some(&stored(credentials_secret(&agent, "r2", "m"))), &jwt, Some(&app), &[]);
         assert_ne!(changed.api, before.api);
         assert_ne!(changed.worker, before.worker);
+        // The MongoDB root password is read by the API's init container only; the user the pods
+        // connect as by both.
+        let root = pod_digests(&agent, Some(&stored(credentials_secret(&agent, "r", "m2"))), &jwt, Some(&app), &[]);
+        assert_ne!(root.api, before.api);
+        assert_eq!(root.worker, before.worker, "the workers never read the root user");
+        let user =
+            pod_digests(&agent, Some(&credentials), &jwt, Some(&stored(mongodb_app_secret(&agent, "app2"))), &[]);
+        assert_ne!(user.api, before.api);
+        assert_ne!(user.worker, before.worker);
         // Nothing of a value shows in the digest, and its length is fixed.
         assert_eq!(before.api.as_deref().map(str::len), Some(16));
         // An external URL is part of both.
         let url = b"redis://elsewhere:6379/".to_vec();
         let external = [Entry { secret: "ext".into(), key: "url", value: &url }];
-        let with_external = pod_digests(&agent, Some(&credentials), &jwt, &external);
+        let with_external = pod_digests(&agent, Some(&credentials), &jwt, Some(&app), &external);
         assert_ne!(with_external.worker, before.worker);
         // A key and a value are never confused by where one ends and the next begins.
         let joined = digest(&[Entry { secret: "ab".into(), key: "c", value: b"" }]);

@@ -9,6 +9,7 @@
 
 pub mod any;
 pub mod mongo;
+pub mod mongo_user;
 pub mod query;
 pub mod sqlite;
 
