@@ -9,6 +9,8 @@
 #   cel_rules_refuse             the API server refuses a resource that breaks a CEL rule
 #   ready_under_restricted       a FinancialAgent becomes Ready under the restricted Pod Security
 #                                Standard, every pod Running and Ready with a read-only root
+#                                (also: only MongoDB and the API's init container hold the MongoDB
+#                                root password; the API connects as the platform's own user)
 #   ingress_journey              through the Ingress: the web app, register, sign in, upload, read
 #                                total 9.00 and date 2018-12-25, the CSV export, and 413 from the
 #                                API itself just above the upload limit
@@ -262,6 +264,15 @@ test_ready_under_restricted() {
     jq -e --arg c "$component" '[.items[] | select(.metadata.labels["app.kubernetes.io/component"] == $c)] | length > 0' \
       "$work/pods.json" >/dev/null || fail "no $component pod"
   done
+  # The API and the workers connect to MongoDB as the platform's own user: only MongoDB and the
+  # API's init container, which made sure of that user, hold the root password.
+  local holders api_pod
+  holders="$(jq -r '[.items[] | .metadata.name as $pod | (.spec.initContainers // []) + .spec.containers | .[]
+    | select([.env[]? | .valueFrom.secretKeyRef.key] | index("mongodb-password")) | .name] | unique | join(" ")' "$work/pods.json")"
+  [ "$holders" = "mongodb mongodb-user" ] || fail "containers given the MongoDB root password: $holders"
+  api_pod="$(jq -r '[.items[] | select(.metadata.labels["app.kubernetes.io/component"] == "api-server")][0].metadata.name' "$work/pods.json")"
+  kubectl -n "$ns" logs "$api_pod" -c mongodb-user | grep -E 'MongoDB user ready|created the MongoDB user without roles' \
+    || fail "the init container did not make sure of the MongoDB user"
   GOOD_REVISION="$(agent_field '{.status.revision.lastKnownGood}')"
   echo "last known good revision: $GOOD_REVISION"
 }
