@@ -159,7 +159,9 @@ fn monitoring_objects_render_only_when_enabled_and_match_the_checked_files() {
             "Role",
             "RoleBinding",
             "Service",
-            "ServiceAccount"
+            "ServiceAccount",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding"
         ]
     );
     let Some(objects) = everything() else { return };
@@ -218,4 +220,40 @@ fn the_chart_version_follows_the_workspace() {
         serde_yaml::from_str(&std::fs::read_to_string(Path::new(CHART).join("Chart.yaml")).expect("Chart.yaml"))
             .expect("yaml");
     assert_eq!(chart["appVersion"], env!("CARGO_PKG_VERSION"), "the default operator image tag is its version");
+}
+
+#[test]
+fn the_admission_policy_carries_the_allow_lists_and_follows_the_watched_namespace() {
+    let Some(defaults) = render(&[]) else { return };
+    let policy = find(&defaults, "ValidatingAdmissionPolicy");
+    let variables = policy["spec"]["variables"].as_array().expect("variables");
+    let variable = |name: &str| variables.iter().find(|v| v["name"] == name).expect("variable")["expression"].clone();
+    assert_eq!(variable("imagePrefixes"), "[]", "any image by default");
+    assert!(policy["spec"]["validations"].to_string().contains("-snippet"), "snippets are always refused");
+    assert_eq!(policy["spec"]["failurePolicy"], "Fail");
+    let binding = find(&defaults, "ValidatingAdmissionPolicyBinding");
+    assert_eq!(binding["spec"]["policyName"], policy["metadata"]["name"]);
+    assert_eq!(binding["spec"]["validationActions"], serde_json::json!(["Deny"]));
+    assert!(binding["spec"].get("matchResources").is_none(), "every namespace by default");
+
+    let Some(set) = render(&[
+        "--set-json",
+        r#"admissionPolicy.allowedImagePrefixes=["ghcr.io/finagent/"]"#,
+        "--set",
+        "watchNamespace=receipts",
+    ]) else {
+        return;
+    };
+    let policy = find(&set, "ValidatingAdmissionPolicy");
+    let variables = policy["spec"]["variables"].as_array().expect("variables");
+    let prefixes = variables.iter().find(|v| v["name"] == "imagePrefixes").expect("prefixes");
+    assert_eq!(prefixes["expression"], r#"["ghcr.io/finagent/"]"#);
+    let binding = find(&set, "ValidatingAdmissionPolicyBinding");
+    assert_eq!(
+        binding["spec"]["matchResources"]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "receipts"
+    );
+
+    let Some(off) = render(&["--set", "admissionPolicy.enabled=false"]) else { return };
+    assert!(!kinds(&off).iter().any(|kind| kind.starts_with("ValidatingAdmissionPolicy")));
 }
