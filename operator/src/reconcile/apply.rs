@@ -168,7 +168,6 @@ pub async fn children(client: &Client, agent: &ValidatedAgent, objects: &[Value]
     applied
 }
 
-/// Deletes children of this resource that are no longer built.
 /// Deletes the children no longer built; returns what it deleted, as (kind, name).
 pub async fn delete_orphans(
     client: &Client,

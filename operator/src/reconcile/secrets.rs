@@ -49,7 +49,7 @@ pub async fn read(
     let inherited = inherited_key(agent, running_api, credentials.as_ref());
     let (jwt_problem, jwt) = ensure_jwt(&api, agent, inherited).await?;
     let (app_problem, app) = match agent.spec.mongodb.managed {
-        true => ensure_mongodb_app(&api, agent).await?,
+        true => ensure_mongodb_app(&api, agent).await.map(|(problem, secret)| (problem, Some(secret)))?,
         false => (None, None),
     };
     let referenced = referenced_secrets(&api, agent).await?;
@@ -164,11 +164,7 @@ async fn referenced_secrets(api: &Api<Secret>, agent: &ValidatedAgent) -> Result
     ];
     for (managed, reference, component, field) in external {
         let (false, Some(reference)) = (managed, reference) else { continue };
-        let secret = api
-            .get_opt(&reference.name)
-            .await
-            .map_err(|source| ReconcileError::Read { what: format!("Secret {}", reference.name), source })?;
-        match secret {
+        match get_secret(api, &reference.name).await? {
             Some(secret) if !value(&secret, &reference.key).is_empty() => {
                 found.external.push((secret, reference.key.clone()));
             }
@@ -287,8 +283,7 @@ async fn ensure_credentials(
     agent: &ValidatedAgent,
 ) -> Result<(Option<(&'static str, String)>, Option<Secret>), ReconcileError> {
     let name = credentials_secret_name(agent);
-    let existing =
-        api.get_opt(&name).await.map_err(|source| ReconcileError::Read { what: format!("Secret {name}"), source })?;
+    let existing = get_secret(api, &name).await?;
     let mut claims = Vec::new();
     if existing.is_none() {
         let volumes: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &agent.namespace);
@@ -338,59 +333,63 @@ fn inherited_key(
 
 /// The signing key's Secret: used as it is, else created, with the `inherited` key of an upgraded
 /// install (so no session ends on the upgrade) or a new one (deleting the Secret is how the key is
-/// rotated). One whose key was emptied by hand is reported (the operator creates Secrets, it
-/// never edits them).
+/// rotated).
 async fn ensure_jwt(
     api: &Api<Secret>,
     agent: &ValidatedAgent,
     inherited: Option<String>,
 ) -> Result<(Option<(&'static str, String)>, Secret), ReconcileError> {
-    let name = jwt_secret_name(agent);
-    let existing =
-        api.get_opt(&name).await.map_err(|source| ReconcileError::Read { what: format!("Secret {name}"), source })?;
-    if let Some(existing) = existing {
-        let problem = value(&existing, secret_keys::JWT).is_empty().then(|| {
-            let message = format!(
-                "Secret {name} has no {} (or it is empty); delete the Secret to have a new signing key generated",
-                secret_keys::JWT
-            );
-            ("CredentialsIncomplete", message)
-        });
-        return Ok((problem, existing));
-    }
-    let key = match inherited {
-        Some(key) => key,
-        None => random_secret()?,
-    };
-    create(api, &name, &jwt_secret(agent, &key)).await.map(|created| (None, created))
+    ensure_generated(api, &jwt_secret_name(agent), &[secret_keys::JWT], "signing key", || {
+        let key = match inherited {
+            Some(key) => key,
+            None => random_secret()?,
+        };
+        Ok(jwt_secret(agent, &key))
+    })
+    .await
 }
 
 /// The MongoDB user's Secret: used as it is, else created with a new password (the API's init
 /// container sets the user's password from it at every start, so deleting it rotates the
-/// password). One missing a key is reported.
+/// password).
 async fn ensure_mongodb_app(
     api: &Api<Secret>,
     agent: &ValidatedAgent,
-) -> Result<(Option<(&'static str, String)>, Option<Secret>), ReconcileError> {
-    let name = mongodb_app_secret_name(agent);
-    let existing =
-        api.get_opt(&name).await.map_err(|source| ReconcileError::Read { what: format!("Secret {name}"), source })?;
-    if let Some(existing) = existing {
-        let missing: Vec<&str> = [secret_keys::APP_USERNAME, secret_keys::APP_PASSWORD]
-            .into_iter()
-            .filter(|key| value(&existing, key).is_empty())
-            .collect();
-        let problem = (!missing.is_empty()).then(|| {
-            let message = format!(
-                "Secret {name} has no {} (or it is empty); delete the Secret to have a new MongoDB password generated",
-                missing.join(", ")
-            );
-            ("CredentialsIncomplete", message)
-        });
-        return Ok((problem, Some(existing)));
-    }
-    let created = create(api, &name, &mongodb_app_secret(agent, &random_secret()?)).await?;
-    Ok((None, Some(created)))
+) -> Result<(Option<(&'static str, String)>, Secret), ReconcileError> {
+    let keys = [secret_keys::APP_USERNAME, secret_keys::APP_PASSWORD];
+    ensure_generated(api, &mongodb_app_secret_name(agent), &keys, "MongoDB password", || {
+        Ok(mongodb_app_secret(agent, &random_secret()?))
+    })
+    .await
+}
+
+/// A generated Secret that no data depends on: used as it is, else created by `build`. One
+/// missing a key is reported, never edited (the operator creates Secrets; deleting this one has a
+/// new `what` generated).
+async fn ensure_generated(
+    api: &Api<Secret>,
+    name: &str,
+    keys: &[&str],
+    what: &str,
+    build: impl FnOnce() -> Result<Secret, ReconcileError>,
+) -> Result<(Option<(&'static str, String)>, Secret), ReconcileError> {
+    let Some(existing) = get_secret(api, name).await? else {
+        return create(api, name, &build()?).await.map(|created| (None, created));
+    };
+    let missing: Vec<&str> = keys.iter().copied().filter(|key| value(&existing, key).is_empty()).collect();
+    let problem = (!missing.is_empty()).then(|| {
+        let message = format!(
+            "Secret {name} has no {} (or it is empty); delete the Secret to have a new {what} generated",
+            missing.join(", ")
+        );
+        ("CredentialsIncomplete", message)
+    });
+    Ok((problem, existing))
+}
+
+/// A Secret, or `None` when it does not exist.
+async fn get_secret(api: &Api<Secret>, name: &str) -> Result<Option<Secret>, ReconcileError> {
+    api.get_opt(name).await.map_err(|source| ReconcileError::Read { what: format!("Secret {name}"), source })
 }
 
 /// Creates a Secret; when another pass created it first, that one is read and used.
