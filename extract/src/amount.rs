@@ -24,22 +24,27 @@ pub struct FoundAmount {
     pub has_cents: bool,
 }
 
-// A currency prefix, a sign, digits with optional thousands separators, a decimal mark (possibly
-// surrounded by stray spaces) and cents, and a trailing minus or parentheses for negatives.
+// A currency prefix, a sign, digits with optional thousands separators (Western `1,234`, Indian
+// `1,23,456`, Swiss `1'234`, thin-space `1 234`), a decimal mark (possibly surrounded by stray
+// spaces) and cents, and a trailing minus or parentheses for negatives. A prefix is a code or a
+// sign, glued or spaced: `RM`, `RS.`, `RP`, `S$`, `R$`, `US$`, `HK$`, `€`, `¥`, `₹`, `CHF`.
 static AMOUNT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?x)
         (?P<open>\()?
-        (?:(?:RM|MYR|SGD|USD|EUR|GBP|\$|€|£)\s?)?
+        (?P<prefix>(?:RM|MYR|SGD|USD|EUR|GBP|INR|IDR|JPY|KRW|CHF|BRL|MXN|AUD|CAD|HKD|NZD|RS\.?|RP\.?|[A-Z]{1,3}\$|\$|€|£|₹|¥|₩|₫|₱|₺)\s?)?
         (?P<minus>-)?
         (?:(?:RM|\$)\s?)?
-        (?P<int>\d{1,3}(?:,\d{3})+|\d+)
+        (?P<int>\d{1,3}(?:,\d{3})+|\d{1,2}(?:,\d{2})+,\d{3}|\d{1,3}(?:['’\x{2009}\x{202F}]\d{3})+|\d+)
         (?:\s?[.,]\s?(?P<cents>\d{2})(?P<extra>\d)?)?
         (?P<close>\))?
         (?P<trailing_minus>-)?",
     )
     .unwrap_or_else(|error| panic!("invalid amount pattern: {error}"))
 });
+
+/// Separators that group thousands inside an amount's whole part.
+const GROUPING: [char; 5] = [',', '\'', '’', '\u{2009}', '\u{202F}'];
 
 /// Every amount in `text`, left to right. Amounts without cents are included (flagged), since
 /// some receipts print whole amounts; callers decide how much to trust them.
@@ -49,28 +54,30 @@ pub fn amounts_in(text: &str) -> Vec<FoundAmount> {
         let Some(whole) = captures.get(0) else {
             continue;
         };
-        // Not part of a longer token such as an invoice number or a date.
-        let before = text[..whole.start()].chars().next_back();
+        // Not part of a longer token such as an invoice number or a date. A prefix glued to a
+        // word (`TOURS 25.00` matched from its `RS`) is dropped, and the number judged alone.
         let after = text[whole.end()..].chars().next();
-        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '/' || c == ':' || c == '.')
-            || after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '/' || c == ':' || c == '%')
-        {
+        let glued = |at: usize| {
+            text[..at].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '/' || c == ':' || c == '.')
+        };
+        let start = match captures.name("prefix") {
+            Some(prefix) if glued(whole.start()) => prefix.end(),
+            _ => whole.start(),
+        };
+        if glued(start) || after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '/' || c == ':' || c == '%') {
             continue;
         }
         if captures.name("extra").is_some() {
             // Three decimals: a unit price such as 9.000 or a quantity; read it exactly.
-            let Ok(value) = Decimal::from_str_exact(&whole.as_str().replace(' ', "").replace(',', ".")) else {
+            let number_start = captures.name("int").map_or(start, |m| m.start());
+            let number = &text[number_start..whole.end()];
+            let Ok(value) = Decimal::from_str_exact(&number.replace(' ', "").replace(',', ".")) else {
                 continue;
             };
-            found.push(FoundAmount {
-                amount: Amount::new(value),
-                start: whole.start(),
-                end: whole.end(),
-                has_cents: false,
-            });
+            found.push(FoundAmount { amount: Amount::new(value), start, end: whole.end(), has_cents: false });
             continue;
         }
-        let integer = captures["int"].replace(',', "");
+        let integer: String = captures["int"].chars().filter(|c| !GROUPING.contains(c)).collect();
         if integer.len() > 9 {
             continue;
         }
@@ -88,12 +95,7 @@ pub fn amounts_in(text: &str) -> Vec<FoundAmount> {
         if negative {
             value = -value;
         }
-        found.push(FoundAmount {
-            amount: Amount::new(value),
-            start: whole.start(),
-            end: whole.end(),
-            has_cents: cents.is_some(),
-        });
+        found.push(FoundAmount { amount: Amount::new(value), start, end: whole.end(), has_cents: cents.is_some() });
     }
     found
 }
@@ -123,6 +125,21 @@ pub fn printed_amount(text: &str, amount: Amount, decimal_comma: bool) -> Option
         number.replace_range(at..=at, ".");
     }
     Some(format!("{marker}{number}").trim().to_owned())
+}
+
+/// How a whole `amount` of a currency without minor units was printed in `text` (`RP 125.000`,
+/// `¥1,280`), the last such token, currency marker included.
+pub fn printed_whole(text: &str, amount: Amount) -> Option<String> {
+    static WHOLE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?:(?:RP\.?|IDR|JPY|KRW|VND|CLP|COP|\$|¥|￥|₩|₫)\s?)?\d{1,3}(?:[.,'’]\d{3})+|\d+")
+            .unwrap_or_else(|error| panic!("invalid amount pattern: {error}"))
+    });
+    let wanted = amount.value().trunc().to_string();
+    WHOLE
+        .find_iter(text)
+        .filter(|found| found.as_str().chars().filter(char::is_ascii_digit).collect::<String>() == wanted)
+        .last()
+        .map(|found| found.as_str().trim().to_owned())
 }
 
 /// The rightmost amount with cents in `text`, the usual place of a line's value.
@@ -156,6 +173,36 @@ mod tests {
             ("DATE 25/12/2018", None),
             ("TIME 10:45", None),
             ("GST 6%", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(rightmost_priced(text), expected.map(amount), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn currency_prefixes_and_groupings_of_many_countries() {
+        let cases = [
+            ("TOTAL S$12.50", Some("12.50")),
+            ("TOTAL R$ 23,50", Some("23.50")),
+            ("TOTAL US$ 8.00", Some("8.00")),
+            ("TOTAL A$7.95", Some("7.95")),
+            ("TOTAL C$ 14.20", Some("14.20")),
+            ("TOTAL HK$128.00", Some("128.00")),
+            ("TOTAL NZ$9.10", Some("9.10")),
+            ("TOTAL €12,40", Some("12.40")),
+            ("TOTAL ¥1,280.00", Some("1280.00")),
+            ("GRAND TOTAL RS.250.00", Some("250.00")),
+            ("GRAND TOTAL RS. 250.00", Some("250.00")),
+            ("NET AMOUNT ₹1,23,456.00", Some("123456.00")),
+            ("TOTAL 1,23,456.00", Some("123456.00")),
+            ("TOTAL CHF 1'234.50", Some("1234.50")),
+            ("TOTAL 1’234.50", Some("1234.50")),
+            ("TOTAL 1\u{202F}234,56", Some("1234.56")),
+            ("TOTAL 1\u{2009}234.56", Some("1234.56")),
+            // A code glued to the word before it is not a prefix: the number still counts.
+            ("TOURS 25.00", Some("25.00")),
+            ("FARM 12.00", Some("12.00")),
+            ("ITEMS25.00", None),
         ];
         for (text, expected) in cases {
             assert_eq!(rightmost_priced(text), expected.map(amount), "{text:?}");

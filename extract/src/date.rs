@@ -97,8 +97,14 @@ static COMPACT: LazyLock<Regex> = LazyLock::new(|| {
         .unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
 });
 
+/// The earliest year a receipt is read with: older prints are misreadings.
+pub const EARLIEST_YEAR: i32 = 1990;
+/// The latest year a printed year is read as (dates after today are refused later, by the caller
+/// that knows today).
+const LATEST_YEAR: i32 = 2099;
+
 fn year(text: &str) -> Option<i32> {
-    // OCR misreads the 0 of 20YY (`2618`, `2918`); no receipt is dated after 2099.
+    // OCR misreads the 0 of 20YY (`2618`, `2918`).
     let repaired;
     let text = if text.len() == 4 && text.starts_with('2') && !text[1..].starts_with('0') {
         repaired = format!("20{}", &text[2..]);
@@ -108,11 +114,12 @@ fn year(text: &str) -> Option<i32> {
     };
     let value: i32 = text.parse().ok()?;
     let full = match text.len() {
+        // Two digits are this century's: a `95` is far more often a misread or a code than 1995.
         2 => 2000 + value,
         4 => value,
         _ => return None,
     };
-    (2000..=2029).contains(&full).then_some(full)
+    (EARLIEST_YEAR..=LATEST_YEAR).contains(&full).then_some(full)
 }
 
 /// Month names in English, German, French, Spanish, Italian, Dutch, Portuguese and Malay, accents
@@ -289,6 +296,13 @@ pub fn date_spans(text: &str, month_first: bool) -> Vec<(FoundDate, std::ops::Ra
         else {
             continue;
         };
+        // `MAR 2019` is a month and a year (a card's expiry, `MEMBER SINCE`), not 20 March 2019;
+        // the point-of-sale form glues the time to it (`Oct011701:44PM`).
+        let digits = format!("{}{}", &captures[2], &captures[3]);
+        let time_glued = text[captures.get(3).map_or(0, |m| m.end())..].starts_with(|c: char| c.is_ascii_digit());
+        if (digits.starts_with("19") || digits.starts_with("20")) && !captures[0].contains('\'') && !time_glued {
+            continue;
+        }
         if let Some(date) = NaiveDate::from_ymd_opt(y, month, day) {
             let start = captures.get(1).map_or(0, |m| m.start());
             let end = captures.get(3).map_or(start, |m| m.end());

@@ -23,6 +23,7 @@ pub mod totals;
 use chrono::NaiveDate;
 
 use finagent_core::money::{Amount, Currency};
+use text::has_word;
 
 use finagent_core::receipt::{
     Category, EngineInfo, ExtractionDebug, FieldConfidence, LayoutLine, LineItem, Merchant, PaymentMethod, PixelBox,
@@ -40,6 +41,8 @@ pub struct Context<'a> {
     pub gazetteer: &'a Gazetteer,
     /// The account's default country and currency.
     pub hint: &'a LocaleHint,
+    /// Today, in the account's time zone or UTC: a later date is not a purchase date.
+    pub today: NaiveDate,
 }
 
 /// The fields extracted from one page.
@@ -107,22 +110,58 @@ impl Extraction {
 }
 
 /// Words that label the date, in the supported languages.
-const DATE_WORDS: [&str; 7] = ["DATE", "TARIKH", "DATUM", "FECHA", "DATA", "TANGGAL", "DATE:"];
+const DATE_WORDS: [&str; 11] =
+    ["DATE", "TARIKH", "DATUM", "FECHA", "DATA", "TANGGAL", "DATE:", "DATO", "TARİH", "TARIH", "RECHNUNGSDATUM"];
+
+/// Labels of dates that are not the purchase: membership, expiry, due and best-before dates.
+const OTHER_DATES: [&str; 24] = [
+    "MEMBER",
+    "SINCE",
+    "EXP",
+    "EXPIRY",
+    "EXPIRES",
+    "EXPIRATION",
+    "VALID",
+    "GÜLTIG",
+    "BEST BEFORE",
+    "USE BY",
+    "DUE",
+    "FÄLLIG",
+    "ZAHLBAR BIS",
+    "VENCE",
+    "VENCIMIENTO",
+    "VENCIMENTO",
+    "ÉCHÉANCE",
+    "ECHEANCE",
+    "SCADENZA",
+    "VERVALDATUM",
+    "BIRTH",
+    "DOB",
+    "VALIDO",
+    "VÁLIDO",
+];
 
 /// A date found on a row: the date, its confidence, the row, and how it was printed.
 type Dated = (date::FoundDate, f64, usize, String);
 
 /// Reads the purchase date: a date on a row that says `DATE` (in any supported language) wins,
-/// else the first date printed.
-fn purchase_date(rows: &[String], month_first: bool) -> Option<Dated> {
+/// else the first date printed. Dates before [`date::EARLIEST_YEAR`], after `today` (a day of
+/// slack for time zones), and dates labelled as something else (a membership, an expiry, a due
+/// date) are not purchase dates.
+fn purchase_date(rows: &[String], month_first: bool, today: NaiveDate) -> Option<Dated> {
+    let latest = today.succ_opt().unwrap_or(today);
+    let other = |row: &str| {
+        OTHER_DATES.iter().any(|label| has_word(row, label) || (label.contains(' ') && row.contains(label)))
+    };
     let first_date = |labelled: bool| {
         rows.iter()
             .enumerate()
+            .filter(|(_, row)| !other(row))
             .filter(|(_, row)| !labelled || DATE_WORDS.iter().any(|word| row.contains(word)))
             .find_map(|(index, row)| {
                 date::date_spans(row, month_first)
                     .into_iter()
-                    .next()
+                    .find(|(found, _)| found.date <= latest)
                     .map(|(found, span)| (found, index, row.get(span).unwrap_or_default().to_owned()))
             })
     };
@@ -164,7 +203,7 @@ fn layout_of(page: &Page, rows: &[layout::Row], fields: &[(&str, Option<usize>)]
 
 /// Extracts every field from a page, with a gazetteer and no account settings.
 pub fn extract(page: &Page, gazetteer: &Gazetteer) -> Extraction {
-    extract_with(page, Context { gazetteer, hint: &LocaleHint::default() })
+    extract_with(page, Context { gazetteer, hint: &LocaleHint::default(), today: chrono::Utc::now().date_naive() })
 }
 
 /// Extracts every field from a page.
@@ -172,8 +211,7 @@ pub fn extract_with(page: &Page, context: Context<'_>) -> Extraction {
     let page_rows = page.rows();
     let upper: Vec<String> = page_rows.iter().map(|row| row.text.to_uppercase()).collect();
     let locale = locale::infer(&upper, context.hint);
-    let rows: Vec<String> =
-        if locale.decimal_comma { upper.iter().map(|row| locale::normalize_amounts(row)).collect() } else { upper };
+    let rows: Vec<String> = upper.iter().map(|row| locale::normalize_amounts(row, &locale)).collect();
     let ocr_confidence =
         |index: Option<usize>| index.and_then(|i| page_rows.get(i)).map_or(1.0, |row| row.confidence.clamp(0.0, 1.0));
 
@@ -181,7 +219,7 @@ pub fn extract_with(page: &Page, context: Context<'_>) -> Extraction {
     let gazetteer = context.gazetteer.covers(locale.country.map(|c| c.code));
     let found_merchant = merchant::merchant_with_layout(&rows, &heights, gazetteer);
     let money = totals::money_fields(&rows, locale.cash_rounding);
-    let dated = purchase_date(&rows, locale.month_first());
+    let dated = purchase_date(&rows, locale.month_first(), context.today);
     let payment = totals::payment_method(&rows);
     let items_end = money.total_row.unwrap_or(rows.len());
     let header_end = items::header_end(&rows[..items_end]).max(found_merchant.name_row.map_or(0, |row| row + 1));
@@ -236,12 +274,23 @@ pub fn extract_with(page: &Page, context: Context<'_>) -> Extraction {
             // The total's row, the row below a label that stands alone, else the last row that
             // prints the amount.
             let near = total_row.into_iter().flat_map(|row| [row, row + 1]);
-            near.chain((0..rows.len()).rev())
-                .filter_map(|row| rows.get(row))
-                .find_map(|row| amount::printed_amount(row, total.value, locale.decimal_comma))
+            let mut searched = near.chain((0..rows.len()).rev());
+            if locale.minor_units == 0 {
+                searched.find_map(|row| {
+                    page_rows.get(row).and_then(|r| amount::printed_whole(&r.text.to_uppercase(), total.value))
+                })
+            } else {
+                searched
+                    .filter_map(|row| rows.get(row))
+                    .find_map(|row| amount::printed_amount(row, total.value, locale.decimal_comma))
+            }
         }),
         ocr_languages: None,
         preprocessing: Vec::new(),
+    };
+    // Currencies without minor units keep none: `125000`, not `125000.00`.
+    let whole = |amount: Amount| {
+        if locale.minor_units == 0 { Amount::new(amount.value().round_dp(0)) } else { amount }
     };
     Extraction {
         layout,
@@ -253,13 +302,16 @@ pub fn extract_with(page: &Page, context: Context<'_>) -> Extraction {
         date: dated.as_ref().map(|(found, _, _, _)| found.date),
         date_order: dated.as_ref().and_then(|(found, _, _, _)| found.order.label()).map(str::to_owned),
         currency: locale.currency,
-        subtotal: money.subtotal.map(|f| f.value),
-        tax: money.tax.map(|f| f.value),
-        tip: money.tip.map(|f| f.value),
-        total: money.total.map(|t| t.value),
+        subtotal: money.subtotal.map(|f| whole(f.value)),
+        tax: money.tax.map(|f| whole(f.value)),
+        tip: money.tip.map(|f| whole(f.value)),
+        total: money.total.map(|t| whole(t.value)),
         payment_method: payment.map(|p| p.value),
         category: category.map(|(c, _)| c),
-        line_items,
+        line_items: line_items
+            .into_iter()
+            .map(|item| LineItem { unit_price: item.unit_price.map(whole), amount: item.amount.map(whole), ..item })
+            .collect(),
         confidence,
         text: page.text(),
         locale,

@@ -4,18 +4,22 @@
 //!
 //! | signal | examples | weight |
 //! |---|---|---|
-//! | currency code or unambiguous symbol | `MYR`, `RM9.00`, `£`, `₹`, `S$`, `CHF` | 3 (`USD` 2; `EUR`/`€` 1 to each euro country) |
-//! | address shape | US state + ZIP `WA 98201`, UK postcode `SW1A 1AA`, Malaysian postcode + state `81100 JOHOR` | 4 |
+//! | currency code or unambiguous symbol | `MYR`, `RM9.00`, `£`, `₹`, `S$`, `R$`, `HK$`, `¥`, `₩`, `Rp`, `zł`, `M.N.`, `CHF` | 3 (`USD` 2; `¥` 2; `EUR`/`€` 1 to each euro country; `kr` 1 to each krona country) |
+//! | tax and company ids | `DE123456789`, `ATU12345678`, `CHE-105.825.480`, GSTIN, ABN, RFC, CNPJ, RUT, CUIT, NIP | 3 |
+//! | address shape | US state + ZIP `WA 98201`, UK postcode `SW1A 1AA`, Malaysian postcode + state `81100 JOHOR`, Canadian `M5V 2T6`, Australian `NSW 2000`, Brazilian CEP `01304-001`, Mexican `C.P. 06700`, Dutch, Portuguese and Polish postcodes with a city | 2–4 |
 //! | address and company words | `STRASSE`, `GMBH`; `RUE`, `SARL`; `CALLE`; `VIA`, `S.R.L.`; `STRAAT`, `B.V.`; `RUA`, `LDA`; `JALAN`, `SDN BHD` | 2 |
 //! | phone format | `(425) 555-0101`, `425-555-0101`; `+49 …`, `+33 …`, `+60 …` | 3 (prefix 4) |
 //! | tax words | `SALES TAX`; `MWST`/`UST`; `TVA`; `IVA`; `BTW`; `GST`; `SST`; `PPN`; `VAT` | 1–2 |
-//! | language words | `SUMME`, `DANKE`; `MERCI`; `GRACIAS`; `GRAZIE`; `BEDANKT`; `OBRIGADO`; `TERIMA KASIH` | 1 each, at most 3 |
+//! | language words | `SUMME`, `DANKE`; `MERCI`; `GRACIAS`; `GRAZIE`; `BEDANKT`; `OBRIGADO`; `TERIMA KASIH`; `TACK`; `PARAGON`; `TEŞEKKÜR` | 0.7 each, at most 3 |
 //! | the account's default country | a prior | 1.5 |
 //!
 //! The country with the most weight wins when it has at least [`MIN_COUNTRY_WEIGHT`] and leads
 //! the next by at least 1. It decides the date order (month-first only for the US), the decimal
 //! mark (unless the amounts themselves show theirs), the currency of a bare `$` or of a receipt
 //! that prints no currency at all, and the cash-rounding rule (none unless the country has one).
+//! The currency decides whether amounts carry minor units (`¥1,280` and `Rp 125.000` are whole).
+//! A printed sign of another country than a clearly inferred one (`¥` read for `@` on a Malaysian
+//! receipt) does not set the currency.
 //! The account's default is only a prior: one clear signal (weight 3 or more) outweighs it.
 
 use std::collections::BTreeMap;
@@ -75,7 +79,7 @@ const fn country(
 use DateOrder::{DayFirst, MonthFirst};
 
 /// The countries whose conventions are known.
-pub const COUNTRIES: [Country; 24] = [
+pub const COUNTRIES: [Country; 39] = [
     country("US", "USD", MonthFirst, false, None, "en", true),
     country("CA", "CAD", DayFirst, false, Some(5), "en", true),
     country("GB", "GBP", DayFirst, false, None, "en", false),
@@ -89,6 +93,11 @@ pub const COUNTRIES: [Country; 24] = [
     country("ES", "EUR", DayFirst, true, None, "es", false),
     country("IT", "EUR", DayFirst, true, Some(5), "it", false),
     country("PT", "EUR", DayFirst, true, None, "pt", false),
+    country("SE", "SEK", DayFirst, true, None, "sv", false),
+    country("NO", "NOK", DayFirst, true, None, "no", false),
+    country("DK", "DKK", DayFirst, true, None, "da", false),
+    country("PL", "PLN", DayFirst, true, None, "pl", false),
+    country("TR", "TRY", DayFirst, true, None, "tr", false),
     country("MY", "MYR", DayFirst, false, Some(5), "en", false),
     country("SG", "SGD", DayFirst, false, None, "en", true),
     country("ID", "IDR", DayFirst, true, None, "id", false),
@@ -98,9 +107,28 @@ pub const COUNTRIES: [Country; 24] = [
     country("NZ", "NZD", DayFirst, false, Some(10), "en", true),
     country("MX", "MXN", DayFirst, false, None, "es", true),
     country("BR", "BRL", DayFirst, true, None, "pt", false),
+    country("AR", "ARS", DayFirst, true, None, "es", true),
+    country("CL", "CLP", DayFirst, true, None, "es", true),
+    country("CO", "COP", DayFirst, true, None, "es", true),
     country("KH", "USD", DayFirst, false, None, "en", true),
     country("TH", "THB", DayFirst, false, None, "en", false),
+    country("JP", "JPY", DayFirst, false, None, "ja", false),
+    country("KR", "KRW", DayFirst, false, None, "ko", false),
+    country("CN", "CNY", DayFirst, false, None, "zh", false),
+    country("HK", "HKD", DayFirst, false, None, "en", true),
+    country("PH", "PHP", MonthFirst, false, None, "en", false),
+    country("VN", "VND", DayFirst, true, None, "vi", false),
+    country("ZA", "ZAR", DayFirst, false, None, "en", false),
 ];
+
+/// Currencies whose amounts receipts print without minor units (`¥1,280`, `Rp 125.000`,
+/// `₫45.000`): a grouped number is a whole amount, not a decimal one.
+pub const WHOLE_CURRENCIES: [&str; 10] = ["JPY", "KRW", "VND", "CLP", "IDR", "COP", "ISK", "PYG", "UGX", "HUF"];
+
+/// How many decimals a currency's receipt amounts carry: 0 for [`WHOLE_CURRENCIES`], else 2.
+pub fn minor_units(currency: Currency) -> u32 {
+    if WHOLE_CURRENCIES.contains(&currency.code()) { 0 } else { 2 }
+}
 
 const EURO: [&str; 9] = ["DE", "AT", "FR", "BE", "NL", "ES", "IT", "PT", "IE"];
 
@@ -128,6 +156,9 @@ pub struct Locale {
     pub decimal_comma: bool,
     /// Cash-rounding step, when the country rounds cash payments.
     pub cash_rounding: Option<Decimal>,
+    /// Decimals the currency's amounts are printed with (0 for yen, won, rupiah, dong, pesos
+    /// chilenos; 2 otherwise).
+    pub minor_units: u32,
     /// The signals found, strongest first.
     pub evidence: Vec<String>,
 }
@@ -143,6 +174,7 @@ impl Default for Locale {
             date_order_known: false,
             decimal_comma: false,
             cash_rounding: None,
+            minor_units: 2,
             evidence: Vec::new(),
         }
     }
@@ -190,7 +222,49 @@ static PHONE_PREFIX: LazyLock<Regex> = LazyLock::new(|| pattern(r"(?:\+|\b00)(\d
 static RINGGIT: LazyLock<Regex> = LazyLock::new(|| pattern(r"\bRM\s?\d|\(RM\)|\bRM\b"));
 static RUPIAH: LazyLock<Regex> = LazyLock::new(|| pattern(r"\bRP\.?\s?\d"));
 static RUPEE: LazyLock<Regex> = LazyLock::new(|| pattern(r"₹|\bRS\.?\s?\d|\bINR\b"));
-static DOLLAR: LazyLock<Regex> = LazyLock::new(|| pattern(r"\$\s?\d|\d\s?\$"));
+static DOLLAR: LazyLock<Regex> = LazyLock::new(|| pattern(r"(?:^|[^A-Z])\$\s?\d|\d\s?\$"));
+// A dollar sign with its country's letters: `S$`, `R$` (the real), `HK$`, `US$`, `MX$`.
+static PREFIXED_DOLLAR: LazyLock<Regex> = LazyLock::new(|| pattern(r"(?:^|[^A-Z])(S|R|A|AU|C|CA|HK|NZ|US|MX|NT)\s?\$"));
+// Amounts printed with the yen/yuan sign, the won, the dong, the peso of the Philippines, the lira.
+static YEN: LazyLock<Regex> = LazyLock::new(|| pattern(r"[¥￥]\s?\d|\d\s?円"));
+static ZLOTY: LazyLock<Regex> = LazyLock::new(|| pattern(r"\d\s?ZŁ\b|\bPLN\b|\bZŁ\s?\d"));
+static KRONA: LazyLock<Regex> = LazyLock::new(|| pattern(r"\d\s?KR\b|\bKR\.?\s?\d"));
+static DONG: LazyLock<Regex> = LazyLock::new(|| pattern(r"₫|\d\s?(?:Đ|VNĐ|VND)\b"));
+// Mexico's "moneda nacional" after an amount (`$123.00 M.N.`).
+static MONEDA_NACIONAL: LazyLock<Regex> = LazyLock::new(|| pattern(r"\d\s?M\.\s?N\.?(?:[^A-Z]|$)|\bPESOS\b"));
+/// Tax and company ids whose shape names their country.
+static TAX_IDS: LazyLock<[(Regex, &'static str, &'static str); 16]> = LazyLock::new(|| {
+    [
+        (pattern(r"\bDE\s?\d{9}\b"), "DE", "German VAT id"),
+        (pattern(r"\bATU\s?\d{8}\b"), "AT", "Austrian VAT id"),
+        (pattern(r"\bFR\s?[0-9A-Z]{2}\s?\d{9}\b|\bSIRE[NT]\b"), "FR", "French VAT id or SIRET"),
+        (pattern(r"\bIT\s?\d{11}\b|\bP\.?\s?IVA\b"), "IT", "Italian VAT id"),
+        (pattern(r"\bES\s?[A-Z]\d{7}[0-9A-Z]\b|\b(?:CIF|NIF)[:.]?\s?[A-Z]\d{7}[0-9A-Z]\b"), "ES", "Spanish tax id"),
+        (pattern(r"\bNL\s?\d{9}B\d{2}\b"), "NL", "Dutch VAT id"),
+        (pattern(r"\bBE\s?0\d{9}\b"), "BE", "Belgian VAT id"),
+        (pattern(r"\bCHE[-\s]?\d{3}\.\d{3}\.\d{3}\b"), "CH", "Swiss company id"),
+        (pattern(r"\bGB\s?\d{3}\s?\d{4}\s?\d{2}\b"), "GB", "UK VAT number"),
+        (pattern(r"\bNIP[:\s]+\d{3}-?\d{3}-?\d{2}-?\d{2}\b"), "PL", "Polish NIP"),
+        (pattern(r"\b\d{2}[A-Z]{5}\d{4}[A-Z][0-9A-Z]Z[0-9A-Z]\b"), "IN", "Indian GSTIN"),
+        (pattern(r"\bABN[:\s]+\d{2}\s?\d{3}\s?\d{3}\s?\d{3}\b"), "AU", "Australian ABN"),
+        (pattern(r"\bRFC[:\s]+[A-Z&Ñ]{3,4}-?\d{6}-?[0-9A-Z]{3}\b"), "MX", "Mexican RFC"),
+        (pattern(r"\b\d{2}\.\d{3}\.\d{3}/\d{4}-\d{2}\b|\bCNPJ\b"), "BR", "Brazilian CNPJ"),
+        (pattern(r"\bRUT[:\s]+\d{1,2}\.\d{3}\.\d{3}-[0-9K]\b"), "CL", "Chilean RUT"),
+        (pattern(r"\bCUIT[:\s]+\d{2}-\d{8}-\d\b"), "AR", "Argentine CUIT"),
+    ]
+});
+/// Postcode shapes that belong to one country (the UK's and the US's are above).
+static POSTCODES: LazyLock<[(Regex, &'static str, f64, &'static str); 7]> = LazyLock::new(|| {
+    [
+        (pattern(r"\b[A-Z]\d[A-Z]\s?\d[A-Z]\d\b"), "CA", 4.0, "Canadian postal code"),
+        (pattern(r"\b\d{4}\s?[A-Z]{2}\s+[A-Z]{3,}"), "NL", 2.0, "Dutch postcode + city"),
+        (pattern(r"\b\d{5}-\d{3}\b"), "BR", 3.0, "Brazilian CEP"),
+        (pattern(r"\b\d{4}-\d{3}\s+[A-Z]{3,}"), "PT", 3.0, "Portuguese postcode + city"),
+        (pattern(r"\b\d{2}-\d{3}\s+[A-ZŁŚŻŹĆŃÓ]{3,}"), "PL", 3.0, "Polish postcode + city"),
+        (pattern(r"\b(?:NSW|VIC|QLD|TAS|ACT|WA|SA|NT)\s+\d{4}\b"), "AU", 4.0, "Australian state + postcode"),
+        (pattern(r"\bC\.\s?P\.?\s?\d{5}\b"), "MX", 3.0, "Mexican código postal"),
+    ]
+});
 static COMMA_DECIMAL: LazyLock<Regex> =
     LazyLock::new(|| pattern(r"(?:^|[^\d,.])\d{1,3}(?:\.\d{3})*,\d{2}(?:[^\d,.]|$)"));
 static POINT_DECIMAL: LazyLock<Regex> =
@@ -230,7 +304,7 @@ const PLACE_WORDS: [(&str, &[&str]); 9] = [
 ];
 
 /// Phone prefixes.
-const PHONE_PREFIXES: [(&str, &str); 17] = [
+const PHONE_PREFIXES: [(&str, &str); 38] = [
     ("1", "US"),
     ("49", "DE"),
     ("43", "AT"),
@@ -243,29 +317,55 @@ const PHONE_PREFIXES: [(&str, &str); 17] = [
     ("351", "PT"),
     ("44", "GB"),
     ("353", "IE"),
+    ("46", "SE"),
+    ("47", "NO"),
+    ("45", "DK"),
+    ("48", "PL"),
+    ("90", "TR"),
     ("60", "MY"),
     ("65", "SG"),
     ("91", "IN"),
     ("971", "AE"),
     ("62", "ID"),
+    ("61", "AU"),
+    ("64", "NZ"),
+    ("52", "MX"),
+    ("55", "BR"),
+    ("54", "AR"),
+    ("56", "CL"),
+    ("57", "CO"),
+    ("855", "KH"),
+    ("66", "TH"),
+    ("81", "JP"),
+    ("82", "KR"),
+    ("86", "CN"),
+    ("852", "HK"),
+    ("63", "PH"),
+    ("84", "VN"),
+    ("27", "ZA"),
 ];
 
 /// Tax words and the countries that print them.
-const TAX_WORDS: [(&str, &[&str], f64); 10] = [
+const TAX_WORDS: [(&str, &[&str], f64); 15] = [
     ("SALES TAX", &["US"], 2.0),
     ("MWST", &["DE", "AT", "CH"], 2.0),
     ("UST", &["DE", "AT"], 1.0),
     ("TVA", &["FR", "BE"], 2.0),
-    ("IVA", &["ES", "IT", "PT"], 1.5),
+    ("IVA", &["ES", "IT", "PT", "MX", "AR", "CL", "CO"], 1.5),
+    ("MOMS", &["SE", "DK", "NO"], 2.0),
+    ("MVA", &["NO"], 2.0),
+    ("PTU", &["PL"], 2.0),
+    ("KDV", &["TR"], 2.0),
     ("BTW", &["NL", "BE"], 2.0),
     ("SST", &["MY"], 2.0),
     ("GST", &["MY", "SG", "IN", "AU", "NZ", "CA"], 1.0),
+    ("CGST", &["IN"], 2.0),
     ("PPN", &["ID"], 2.0),
-    ("VAT", &["GB", "IE", "AE"], 1.0),
+    ("VAT", &["GB", "IE", "AE", "ZA", "PH"], 1.0),
 ];
 
 /// Words that only one language prints on receipts (upper case).
-pub const LANGUAGE_WORDS: [(&str, &[&str]); 9] = [
+pub const LANGUAGE_WORDS: [(&str, &[&str]); 12] = [
     (
         "de",
         &[
@@ -347,6 +447,12 @@ pub const LANGUAGE_WORDS: [(&str, &[&str]); 9] = [
     ("pt", &["OBRIGADO", "OBRIGADA", "TOTAL A PAGAR", "DINHEIRO", "TROCO", "CARTÃO", "CONTRIBUINTE", "VOLTE SEMPRE"]),
     ("ms", &["TERIMA KASIH", "JUMLAH", "TUNAI", "BAKI", "TARIKH", "RESIT", "KEDAI", "SILA", "DATANG LAGI", "BAYARAN"]),
     ("id", &["TERIMA KASIH", "TOTAL BAYAR", "KEMBALI", "KEMBALIAN", "TUNAI", "TANGGAL", "HARGA", "BELANJA"]),
+    ("sv", &["TACK", "KVITTO", "MOMS", "KONTANT", "BETALA", "ATT BETALA", "VÄLKOMMEN", "SUMMA", "KORT", "ÅTER"]),
+    (
+        "pl",
+        &["PARAGON", "FISKALNY", "SUMA", "RAZEM", "GOTÓWKA", "RESZTA", "DZIĘKUJEMY", "KARTA", "SPRZEDAŻ", "PTU", "NIP"],
+    ),
+    ("tr", &["TEŞEKKÜR", "TESEKKUR", "TOPLAM", "NAKİT", "NAKIT", "FİŞ", "KDV", "ARA TOPLAM", "KREDİ KARTI", "TARİH"]),
     (
         "en",
         &[
@@ -387,9 +493,25 @@ fn code_list(code: &'static str) -> &'static [&'static str] {
     COUNTRIES.iter().find(|c| c.code == code).map_or(&[], |c| std::slice::from_ref(&c.code))
 }
 
-fn printed_currency(text: &str, rows: &[String], tally: &mut Tally) -> Option<(Currency, f64, bool)> {
+/// A sign several countries print for their own currency (`$`, `kr`): the inferred country
+/// decides which one it is, when it is one of them.
+type SharedSign = fn(&Country) -> bool;
+
+/// The printed currency, how sure it is, and whether the sign is shared.
+type Printed = (Currency, f64, Option<SharedSign>);
+
+/// Currencies printed on a receipt: ISO codes as words (the first one), the signs found (each with
+/// the countries it belongs to) and a shared sign.
+#[derive(Default)]
+struct PrintedCurrencies {
+    code: Option<Currency>,
+    signs: Vec<(Currency, &'static [&'static str])>,
+    shared: Option<Printed>,
+}
+
+fn printed_currency(text: &str, rows: &[String], tally: &mut Tally) -> PrintedCurrencies {
     // ISO codes printed as words.
-    const CODES: [(&str, &[&str], f64); 17] = [
+    const CODES: [(&str, &[&str], f64); 32] = [
         ("MYR", &["MY"], 3.0),
         ("SGD", &["SG"], 3.0),
         ("GBP", &["GB"], 3.0),
@@ -403,46 +525,96 @@ fn printed_currency(text: &str, rows: &[String], tally: &mut Tally) -> Option<(C
         ("THB", &["TH"], 3.0),
         ("MXN", &["MX"], 3.0),
         ("BRL", &["BR"], 3.0),
+        ("ARS", &["AR"], 3.0),
+        ("CLP", &["CL"], 3.0),
+        ("COP", &["CO"], 3.0),
+        ("SEK", &["SE"], 3.0),
+        ("NOK", &["NO"], 3.0),
+        ("DKK", &["DK"], 3.0),
+        ("PLN", &["PL"], 3.0),
+        ("TRY", &["TR"], 3.0),
+        ("JPY", &["JP"], 3.0),
+        ("KRW", &["KR"], 3.0),
+        ("CNY", &["CN"], 3.0),
+        ("RMB", &["CN"], 3.0),
+        ("HKD", &["HK"], 3.0),
+        ("PHP", &["PH"], 3.0),
+        ("VND", &["VN"], 3.0),
+        ("ZAR", &["ZA"], 3.0),
         ("USD", &["US"], 2.0),
         ("EUR", &EURO, 1.0),
-        ("HKD", &[], 0.0),
-        ("JPY", &[], 0.0),
+        ("TWD", &[], 0.0),
     ];
-    let mut found: Option<(Currency, f64, bool)> = None;
+    let mut found = PrintedCurrencies::default();
     for (code, countries, weight) in CODES {
+        let iso = if code == "RMB" { "CNY" } else { code };
         if rows.iter().any(|row| has_word(row, code))
-            && let Ok(currency) = code.parse::<Currency>()
+            && let Ok(currency) = iso.parse::<Currency>()
         {
             tally.add(countries, weight, format!("currency code {code}"));
-            found.get_or_insert((currency, 0.9, false));
+            found.code.get_or_insert(currency);
         }
     }
-    let symbol = |tally: &mut Tally, present: bool, code: &str, countries: &[&'static str], weight: f64, what: &str| {
-        if present {
-            tally.add(countries, weight, what.to_owned());
-            code.parse::<Currency>().ok()
-        } else {
-            None
-        }
-    };
+    let symbol =
+        |tally: &mut Tally, present: bool, code: &str, countries: &'static [&'static str], weight: f64, what: &str| {
+            if present {
+                tally.add(countries, weight, what.to_owned());
+                code.parse::<Currency>().ok().map(|currency| (currency, countries))
+            } else {
+                None
+            }
+        };
+    // A dollar sign with its country's letters names that dollar (or the real, `R$`).
+    let prefixed = PREFIXED_DOLLAR.captures(text).map(|captures| captures[1].to_owned());
+    let prefixed_dollar = prefixed.as_deref().and_then(|letters| match letters {
+        "S" => Some(("SGD", &["SG"][..], 3.0)),
+        "R" => Some(("BRL", &["BR"][..], 3.0)),
+        "A" | "AU" => Some(("AUD", &["AU"][..], 3.0)),
+        "C" | "CA" => Some(("CAD", &["CA"][..], 3.0)),
+        "HK" => Some(("HKD", &["HK"][..], 3.0)),
+        "NZ" => Some(("NZD", &["NZ"][..], 3.0)),
+        "MX" => Some(("MXN", &["MX"][..], 3.0)),
+        "NT" => Some(("TWD", &[][..], 0.0)),
+        "US" => Some(("USD", &[][..], 0.0)),
+        _ => None,
+    });
     let symbols = [
+        prefixed_dollar.and_then(|(code, countries, weight)| {
+            symbol(tally, true, code, countries, weight, &format!("dollar sign {}$", prefixed.as_deref().unwrap_or("")))
+        }),
         symbol(tally, RINGGIT.is_match(text), "MYR", &["MY"], 3.0, "ringgit sign RM"),
         symbol(tally, text.contains('€'), "EUR", &EURO, 1.0, "euro sign"),
         symbol(tally, text.contains('£'), "GBP", &["GB"], 3.0, "pound sign"),
         symbol(tally, RUPEE.is_match(text), "INR", &["IN"], 3.0, "rupee sign"),
         symbol(tally, RUPIAH.is_match(text), "IDR", &["ID"], 3.0, "rupiah sign Rp"),
-        symbol(tally, text.contains("S$"), "SGD", &["SG"], 3.0, "Singapore dollar sign S$"),
         symbol(tally, has_word(text, "DHS") || has_word(text, "AED"), "AED", &["AE"], 3.0, "dirham"),
+        symbol(tally, YEN.is_match(text), "JPY", &["JP"], 2.0, "yen sign"),
+        symbol(tally, text.contains('₩'), "KRW", &["KR"], 3.0, "won sign"),
+        symbol(tally, DONG.is_match(text), "VND", &["VN"], 3.0, "dong sign"),
+        symbol(tally, text.contains('₱'), "PHP", &["PH"], 3.0, "peso sign ₱"),
+        symbol(tally, text.contains('₺'), "TRY", &["TR"], 3.0, "lira sign"),
+        symbol(tally, ZLOTY.is_match(text), "PLN", &["PL"], 3.0, "złoty"),
+        symbol(tally, text.contains('฿'), "THB", &["TH"], 3.0, "baht sign"),
+        symbol(tally, MONEDA_NACIONAL.is_match(text), "MXN", &["MX"], 3.0, "M.N. (moneda nacional)"),
     ];
-    if let Some(currency) = symbols.into_iter().flatten().next() {
-        found.get_or_insert((currency, 0.85, false));
+    found.signs = symbols.into_iter().flatten().collect();
+    if KRONA.is_match(text) {
+        tally.add(&["SE", "NO", "DK"], 1.0, "kronor/kroner sign".to_owned());
+        let krone: SharedSign = |country| ["SE", "NO", "DK"].contains(&country.code);
+        if let Ok(krona) = "SEK".parse::<Currency>() {
+            found.shared = Some((krona, 0.0, Some(krone)));
+        }
     }
     let dollar = DOLLAR.is_match(text);
     if dollar {
-        // A dollar sign says "some dollar", most often the US one.
+        // A bare dollar sign says "some dollar or peso", most often the US one.
         tally.add(&["US"], 1.0, "dollar sign".to_owned());
     }
-    found.or_else(|| dollar.then_some((Currency::USD, 0.0, true)))
+    let dollar_country: SharedSign = |country| country.dollar;
+    if dollar && found.shared.is_none() {
+        found.shared = Some((Currency::USD, 0.0, Some(dollar_country)));
+    }
+    found
 }
 
 fn address_and_phone(text: &str, rows: &[String], tally: &mut Tally) {
@@ -473,6 +645,16 @@ fn address_and_phone(text: &str, rows: &[String], tally: &mut Tally) {
                 if hits.len() > 1 { 3.0 } else { 2.0 },
                 format!("address/company word {first}"),
             );
+        }
+    }
+    for (shape, country, what) in TAX_IDS.iter() {
+        if let Some(found) = shape.find(text) {
+            tally.add(code_list(country), 3.0, format!("{what} {:?}", found.as_str()));
+        }
+    }
+    for (shape, country, weight, what) in POSTCODES.iter() {
+        if let Some(found) = shape.find(text) {
+            tally.add(code_list(country), *weight, format!("{what} {:?}", found.as_str()));
         }
     }
     if let Some(found) = US_PHONE.find(text) {
@@ -562,15 +744,31 @@ pub fn infer(rows: &[String], hint: &LocaleHint) -> Locale {
         tally.weights.iter().all(|(code, weight)| *code == prior.code || *weight < own).then_some(prior)
     });
     // The currency: printed beats the country; a bare `$` is the country's dollar if it has one.
-    let (currency, currency_confidence) = match (printed, country) {
-        (Some((currency, confidence, false)), _) => (Some(currency), confidence),
-        (Some((_, _, true)), Some(country)) if country.dollar => (country.currency.parse().ok(), 0.85),
-        (Some((_, _, true)), _) => match hint.currency.as_deref().and_then(|c| c.parse::<Currency>().ok()) {
-            Some(prior) => (Some(prior), 0.6),
-            None => (Some(Currency::USD), 0.5),
-        },
-        (None, Some(country)) => (country.currency.parse().ok(), 0.6),
-        (None, None) => (hint.currency.as_deref().and_then(|c| c.parse().ok()), 0.4),
+    // The currency: a printed code; else a printed sign, the one of the inferred country when
+    // several are printed (a sign of another country beside a clear country is more likely OCR
+    // noise, `¥` for `@`, than a foreign currency); else the country's own. A shared sign (`$`,
+    // `kr`) is the country's when it uses that sign.
+    let own_sign = country.and_then(|country| {
+        printed.signs.iter().find(|(_, countries)| countries.contains(&country.code)).map(|(currency, _)| *currency)
+    });
+    let sign = match country {
+        Some(_) => own_sign,
+        None => printed.signs.first().map(|(currency, _)| *currency),
+    };
+    let (currency, currency_confidence) = match (printed.code, sign, printed.shared, country) {
+        (Some(code), _, _, _) => (Some(code), 0.9),
+        (None, Some(sign), _, _) => (Some(sign), 0.85),
+        (None, None, Some((_, _, Some(shared))), Some(country)) if shared(country) => {
+            (country.currency.parse().ok(), 0.85)
+        }
+        (None, None, _, Some(country)) => (country.currency.parse().ok(), 0.6),
+        (None, None, Some((fallback, _, _)), None) => {
+            match hint.currency.as_deref().and_then(|c| c.parse::<Currency>().ok()) {
+                Some(prior) => (Some(prior), 0.6),
+                None => (Some(fallback), 0.5),
+            }
+        }
+        (None, None, None, None) => (hint.currency.as_deref().and_then(|c| c.parse().ok()), 0.4),
     };
     let comma_decimals = COMMA_DECIMAL.find_iter(&text).count();
     let point_decimals = POINT_DECIMAL.find_iter(&text).count();
@@ -596,15 +794,66 @@ pub fn infer(rows: &[String], hint: &LocaleHint) -> Locale {
         date_order_known,
         decimal_comma,
         cash_rounding: country.and_then(|c| c.cash_rounding_cents).map(|cents| Decimal::new(i64::from(cents), 2)),
+        minor_units: currency.map_or(2, minor_units),
         evidence: evidence.into_iter().map(|(_, what)| what).collect(),
     }
 }
 
-/// Rewrites decimal-comma amounts with thousands points (`1.234,56`) so the amount reader sees
-/// `1234,56`, which it reads as 1234.56.
-pub fn normalize_amounts(row: &str) -> String {
+/// Rewrites a row's amounts into the forms the amount reader takes, following the locale:
+/// - with a decimal comma, thousands points and spaces go (`1.234,56`, `1 234,56` → `1234,56`);
+/// - in a currency printed without minor units, a whole amount gets them: grouped numbers
+///   (`125.000`, `1,280`) and the last number on the row (the value column) become `125000.00`,
+///   so that `Rp 125.000` is read as 125,000 and not as 125.
+pub fn normalize_amounts(row: &str, locale: &Locale) -> String {
     static THOUSANDS: LazyLock<Regex> = LazyLock::new(|| pattern(r"(\d{1,3})\.(\d{3}),(\d{2})\b"));
-    THOUSANDS.replace_all(row, "$1$2,$3").into_owned()
+    static MILLIONS: LazyLock<Regex> = LazyLock::new(|| pattern(r"(\d{1,3})\.(\d{3})\.(\d{3}),(\d{2})\b"));
+    // Space grouping only after a label, a currency sign or a colon: `2 350,00` at the start of
+    // an item row is a quantity and a price.
+    static SPACED: LazyLock<Regex> = LazyLock::new(|| pattern(r"([A-Z€$£:]\s*)(\d{1,3}) (\d{3}),(\d{2})\b"));
+    let mut text = row.to_owned();
+    if locale.decimal_comma {
+        text = MILLIONS.replace_all(&text, "$1$2$3,$4").into_owned();
+        text = THOUSANDS.replace_all(&text, "$1$2,$3").into_owned();
+        text = SPACED.replace_all(&text, "$1$2$3,$4").into_owned();
+    }
+    if locale.minor_units == 0 {
+        text = whole_amounts(&text);
+    }
+    text
+}
+
+/// Whole amounts written with two decimals, for currencies printed without minor units.
+fn whole_amounts(row: &str) -> String {
+    static WHOLE: LazyLock<Regex> = LazyLock::new(|| pattern(r"\d{1,3}(?:[.,'’]\d{3})+|\d+"));
+    let numbers: Vec<regex::Match<'_>> = WHOLE
+        .find_iter(row)
+        .filter(|found| {
+            // Standalone: not part of a date, a time, a code or a decimal number.
+            let before = row[..found.start()].chars().next_back();
+            let after = row[found.end()..].chars().next();
+            let joined = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || "/:.,-%".contains(c));
+            let decimal_after = row[found.end()..].starts_with(['.', ','])
+                && row[found.end() + 1..].starts_with(|c: char| c.is_ascii_digit());
+            let sign_before =
+                before == Some('-') && row[..found.start() - 1].chars().next_back().is_none_or(char::is_whitespace);
+            (!joined(before) || sign_before) && !joined(after) && !decimal_after
+        })
+        .collect();
+    let last = numbers.last().map(|found| found.start());
+    let mut out = String::with_capacity(row.len() + 8);
+    let mut copied = 0;
+    for found in &numbers {
+        let grouped = found.as_str().contains(['.', ',', '\'', '’']);
+        let value_column = Some(found.start()) == last && found.as_str().len() >= 2;
+        if grouped || value_column {
+            out.push_str(&row[copied..found.start()]);
+            out.extend(found.as_str().chars().filter(char::is_ascii_digit));
+            out.push_str(".00");
+            copied = found.end();
+        }
+    }
+    out.push_str(&row[copied..]);
+    out
 }
 
 #[cfg(test)]
@@ -679,11 +928,73 @@ mod tests {
     }
 
     #[test]
+    fn prefixed_dollars_and_national_ids_name_their_countries() {
+        let brazil = locale(
+            "PADARIA BOA VISTA LTDA\nCNPJ 12.345.678/0001-90\nRUA AUGUSTA 1500\n01304-001 SAO PAULO\nTOTAL R$ 23,50\nOBRIGADO",
+        );
+        assert_eq!(brazil.country.map(|c| c.code), Some("BR"));
+        assert_eq!(brazil.currency.map(|c| c.to_string()).as_deref(), Some("BRL"));
+        assert!(brazil.decimal_comma && !brazil.month_first());
+        let mexico = locale(
+            "TAQUERIA EL FOGON\nRFC: TEF980101AB1\nC.P. 06700 CDMX\nTOTAL $ 245.00 M.N.\nIVA 16% 33.79\nGRACIAS",
+        );
+        assert_eq!(mexico.country.map(|c| c.code), Some("MX"));
+        assert_eq!(mexico.currency.map(|c| c.to_string()).as_deref(), Some("MXN"));
+        assert!(!mexico.month_first());
+        let singapore = locale("KOPITIAM\nTOTAL S$12.50\nTHANK YOU");
+        assert_eq!(singapore.currency.map(|c| c.to_string()).as_deref(), Some("SGD"));
+        let hong_kong = locale("CAFE DE CORAL\nTOTAL HK$128.00");
+        assert_eq!(hong_kong.currency.map(|c| c.to_string()).as_deref(), Some("HKD"));
+        let india = locale("HOTEL SARAVANA BHAVAN\nGSTIN 33AAACH1234F1Z5\nCGST 2.5% 7.50\nGRAND TOTAL RS.250.00");
+        assert_eq!(india.country.map(|c| c.code), Some("IN"));
+        assert_eq!(india.currency.map(|c| c.to_string()).as_deref(), Some("INR"));
+        let switzerland = locale("MIGROS\nCHE-105.825.480 MWST\nTOTAL CHF 1'234.50");
+        assert_eq!(switzerland.country.map(|c| c.code), Some("CH"));
+        let poland =
+            locale("BIEDRONKA\nNIP 779-10-11-327\n00-950 WARSZAWA\nPARAGON FISKALNY\nSUMA PLN 45,20\nGOTÓWKA 50,00");
+        assert_eq!(poland.country.map(|c| c.code), Some("PL"));
+        assert_eq!(poland.currency.map(|c| c.to_string()).as_deref(), Some("PLN"));
+        let sweden = locale("ICA NARA\nKVITTO\nATT BETALA 123,50 KR\nMOMS 12% 13,23\nTACK FÖR BESÖKET");
+        assert_eq!(sweden.country.map(|c| c.code), Some("SE"));
+        assert_eq!(sweden.currency.map(|c| c.to_string()).as_deref(), Some("SEK"));
+        let canada = locale("TIM HORTONS\nTORONTO ON M5V 2T6\nTOTAL $4.52\nGST/HST 0.52");
+        assert_eq!(canada.country.map(|c| c.code), Some("CA"));
+        assert_eq!(canada.currency.map(|c| c.to_string()).as_deref(), Some("CAD"));
+        assert!(!canada.month_first());
+    }
+
+    #[test]
+    fn currencies_without_minor_units_read_whole_amounts() {
+        let japan = locale("LAWSON\n+81 3-1234-5678\nTOTAL ¥1,280\nCASH ¥2,000");
+        assert_eq!(japan.country.map(|c| c.code), Some("JP"));
+        assert_eq!(japan.minor_units, 0);
+        assert_eq!(normalize_amounts("TOTAL ¥1,280", &japan), "TOTAL ¥1280.00");
+        let indonesia = locale("INDOMARET\nTOTAL BAYAR RP 125.000\nTUNAI RP 150.000\nKEMBALI RP 25.000\nTERIMA KASIH");
+        assert_eq!(indonesia.country.map(|c| c.code), Some("ID"));
+        assert_eq!(indonesia.currency.map(|c| c.to_string()).as_deref(), Some("IDR"));
+        assert_eq!(normalize_amounts("TOTAL BAYAR RP 125.000", &indonesia), "TOTAL BAYAR RP 125000.00");
+        // A quantity stays a quantity, a date and a time stay as they are.
+        assert_eq!(normalize_amounts("2 AQUA 600ML 3.500", &indonesia), "2 AQUA 600ML 3500.00");
+        assert_eq!(normalize_amounts("12.05.2024 10:31", &indonesia), "12.05.2024 10:31");
+        // Grouped with a decimal comma: the decimals stay.
+        assert_eq!(normalize_amounts("TOTAL 125.000,00", &indonesia), "TOTAL 125000,00");
+    }
+
+    #[test]
+    fn a_stray_sign_does_not_outvote_a_clear_country() {
+        // `¥` is OCR's reading of `@` on a Malaysian receipt.
+        let found = locale("BERRY'S CARE HOUSE\n47100 PUCHONG,\nSELANGOR\nGST G4 ¥ 0.00 0.00\nTOTAL 11.25");
+        assert_eq!(found.country.map(|c| c.code), Some("MY"));
+        assert_eq!(found.currency, Some(Currency::MYR));
+    }
+
+    #[test]
     fn thin_evidence_gives_no_country() {
         let found = locale("TOTAL 9.00\nCASH 10.00");
         assert_eq!(found.country, None);
         assert_eq!(found.currency, None);
         assert!(!found.date_order_known);
-        assert_eq!(normalize_amounts("SUMME 1.234,56"), "SUMME 1234,56");
+        let german = Locale { decimal_comma: true, ..Locale::default() };
+        assert_eq!(normalize_amounts("SUMME 1.234,56", &german), "SUMME 1234,56");
     }
 }

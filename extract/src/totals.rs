@@ -59,8 +59,13 @@ fn total_strength(row: &str) -> Option<u8> {
     if row.contains("INCLUDES") || row.contains("EXCL") {
         return None;
     }
-    const NOT_TOTAL: [&str; 27] = [
+    const NOT_TOTAL: [&str; 32] = [
         "ZWISCHENSUMME",
+        "DELSUMMA",
+        "ARA TOPLAM",
+        "TOPLAM KDV",
+        "SUMA PTU",
+        "SPRZEDAŻ OPODATKOWANA",
         "SOUS-TOTAL",
         "SOUS TOTAL",
         "SUBTOTALE",
@@ -93,8 +98,13 @@ fn total_strength(row: &str) -> Option<u8> {
     if NOT_TOTAL.iter().any(|label| row.contains(label) || joined.contains(&label.replace(' ', ""))) {
         return None;
     }
-    const STRONG: [&str; 24] = [
+    const STRONG: [&str; 29] = [
         "ZU ZAHLEN",
+        "ATT BETALA",
+        "DO ZAPŁATY",
+        "DO ZAPLATY",
+        "GENEL TOPLAM",
+        "Å BETALE",
         "GESAMTBETRAG",
         "GESAMTSUMME",
         "TOTAL TTC",
@@ -125,8 +135,10 @@ fn total_strength(row: &str) -> Option<u8> {
     {
         return Some(3);
     }
-    const TOTAL_WORDS: [&str; 10] =
-        ["TOTAL", "SUMME", "GESAMT", "TOTALE", "TOTAAL", "JUMLAH", "IMPORTE", "MONTANT", "TOTAL:", "TL"];
+    const TOTAL_WORDS: [&str; 16] = [
+        "TOTAL", "SUMME", "GESAMT", "TOTALE", "TOTAAL", "JUMLAH", "IMPORTE", "MONTANT", "TOTAL:", "TL", "SUMA",
+        "RAZEM", "TOTALT", "SUMMA", "TOPLAM", "I ALT",
+    ];
     if TOTAL_WORDS.iter().any(|word| has_word(row, word)) || row.contains("TOTAL(") || row.contains("TOTAL RM") {
         return Some(2);
     }
@@ -354,12 +366,31 @@ fn rounding_adjustment(rows: &[String], step: Option<Decimal>) -> Option<Decimal
 }
 
 /// Words for cash tendered, in the supported languages.
-const CASH_WORDS: [&str; 11] = [
-    "CASH", "BAR", "GEGEBEN", "ESPECES", "ESPÈCES", "EFECTIVO", "CONTANTI", "CONTANT", "DINHEIRO", "TUNAI", "CONTANTE",
+const CASH_WORDS: [&str; 16] = [
+    "CASH",
+    "BAR",
+    "GEGEBEN",
+    "ESPECES",
+    "ESPÈCES",
+    "EFECTIVO",
+    "CONTANTI",
+    "CONTANT",
+    "DINHEIRO",
+    "TUNAI",
+    "CONTANTE",
+    "KONTANT",
+    "KONTANTER",
+    "GOTÓWKA",
+    "GOTOWKA",
+    "NAKİT",
 ];
 /// Words for change given.
-const CHANGE_WORDS: [&str; 12] = [
+const CHANGE_WORDS: [&str; 16] = [
     "CHANGE",
+    "VÄXEL",
+    "RESZTA",
+    "PARA ÜSTÜ",
+    "BYTTEPENGER",
     "RÜCKGELD",
     "WECHSELGELD",
     "RENDU",

@@ -200,9 +200,19 @@ fn report_errors(name: &str, result: &ReceiptResult, label: &Label) {
         ("total", label.total.clone().unwrap_or_default()),
         ("currency", label.currency.clone().unwrap_or_default()),
     ]);
+    let by_string = score(result, label, Matching::String);
+    let debug = result.debug.as_ref();
     for (field, outcome) in score(result, label, Matching::Value) {
         if outcome != Some(true) {
             println!("{name} {field}: got {:?}, want {:?}", predicted[field], expected[field]);
+        } else if by_string.get(field).copied().flatten() == Some(false) {
+            // Right by value, printed differently from the label.
+            let printed = match field {
+                "date" => debug.and_then(|d| d.date_text.clone()).unwrap_or_default(),
+                "total" => debug.and_then(|d| d.total_text.clone()).unwrap_or_default(),
+                _ => predicted[field].clone(),
+            };
+            println!("{name} {field} (by string): got {printed:?}, want {:?}", expected[field]);
         }
     }
 }

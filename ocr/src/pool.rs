@@ -552,7 +552,7 @@ fn run_thread(
         if task.started.send(()).is_err() {
             continue;
         }
-        let context = Context { gazetteer, hint: &task.hint };
+        let context = Context { gazetteer, hint: &task.hint, today: chrono::Utc::now().date_naive() };
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             process_image(&mut engine, &task.bytes, &config.limits, config.steps, context)
         }));
