@@ -8,6 +8,7 @@
 //! ([`items`]) and the category ([`category`]).
 
 pub mod amount;
+pub mod brands;
 pub mod category;
 pub mod date;
 pub mod evaluation;
@@ -217,7 +218,13 @@ pub fn extract_with(page: &Page, context: Context<'_>) -> Extraction {
 
     let heights: Vec<i32> = page_rows.iter().map(|row| row.bbox.height()).collect();
     let gazetteer = context.gazetteer.covers(locale.country.map(|c| c.code));
-    let found_merchant = merchant::merchant_with_layout(&rows, &heights, gazetteer);
+
+    let country = locale.country.map(|c| c.code);
+    let brand = brands::Directory::bundled().find(&rows, country);
+    let (found_merchant, is_brand) =
+        merchant::with_brand(merchant::merchant_with_layout(&rows, &heights, gazetteer), brand.as_ref(), &rows);
+    // The brand's own category when the merchant is that brand.
+    let brand_category = brand.as_ref().filter(|_| is_brand).and_then(|brand| brand.brand.category());
     let money = totals::money_fields(&rows, locale.cash_rounding);
     let dated = purchase_date(&rows, locale.month_first(), context.today);
     let payment = totals::payment_method(&rows);
@@ -225,7 +232,9 @@ pub fn extract_with(page: &Page, context: Context<'_>) -> Extraction {
     let header_end = items::header_end(&rows[..items_end]).max(found_merchant.name_row.map_or(0, |row| row + 1));
     let line_items = items::line_items(&rows, header_end, items_end);
     let item_texts: Vec<&str> = line_items.iter().map(|item| item.description.as_str()).collect();
-    let category = categorize_merchant(found_merchant.name.as_ref().map(|n| n.value.as_str()), &item_texts);
+    let category = brand_category
+        .map(|category| (category, 0.85))
+        .or_else(|| categorize_merchant(found_merchant.name.as_ref().map(|n| n.value.as_str()), &item_texts));
 
     let confidence = FieldConfidence {
         merchant_name: found_merchant.name.as_ref().map(|n| n.confidence),

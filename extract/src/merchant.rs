@@ -84,7 +84,7 @@ pub struct MerchantFields {
     pub source: Option<&'static str>,
 }
 
-const LEGAL_SUFFIXES: [&str; 22] = [
+const LEGAL_SUFFIXES: [&str; 33] = [
     "SDN BHD",
     "SDN. BHD",
     "SDN.BHD",
@@ -94,21 +94,39 @@ const LEGAL_SUFFIXES: [&str; 22] = [
     "TRADING",
     "PLT",
     "LTD",
+    "LTD.",
     "LIMITED",
     "CO.",
     "INC",
+    "INC.",
     "LLC",
     "GMBH",
     "SARL",
     "S.A.S",
+    "S.A.S.",
+    "S.A.",
     "S.L.",
     "S.R.L.",
     "SRL",
     "S.P.A.",
     "B.V.",
+    "N.V.",
     "LDA",
+    "PVT",
+    "PTY",
+    "PLC",
+    "K.K.",
+    "CORP",
+    "E.K.",
 ];
-const BUSINESS_WORDS: [&str; 60] = [
+
+/// Whether a row carries a company's legal form as a word of its own (`INC` in `LINCOLN`,
+/// `PRINCE` or `QUINCY` is not one).
+fn has_legal_suffix(row: &str) -> bool {
+    LEGAL_SUFFIXES.iter().any(|suffix| has_word(row, suffix))
+}
+
+pub(crate) const BUSINESS_WORDS: [&str; 60] = [
     "GRILL",
     "GRILLE",
     "BAR",
@@ -213,10 +231,111 @@ const NOT_NAME: &[&str] = &[
     "ORDER",
 ];
 
-/// A five-digit postcode (Malaysia, Germany, France, Spain, Italy, the US ZIP).
+/// A postcode: five digits (Malaysia, Germany, France, Spain, Italy, the US ZIP), four digits
+/// before a town (Austria, Switzerland, the Netherlands, Belgium, Denmark, Norway), a UK or
+/// Canadian postcode, an Indian PIN after a dash, an Australian state and postcode.
 static POSTCODE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(r"\b\d{5}\b").unwrap_or_else(|error| panic!("invalid pattern: {error}"))
+    regex::Regex::new(
+        r"\b\d{5}\b|\b[A-Z]{1,2}\d[A-Z\d]?\s\d[ABD-HJLNP-UW-Z]{2}\b|\b[A-Z]\d[A-Z]\s?\d[A-Z]\d\b|-\s?\d{6}\b|\b(?:NSW|VIC|QLD|TAS|ACT|WA|SA|NT)\s+\d{4}\b",
+    )
+    .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
 });
+
+/// Words of lines printed under an address that are not part of it: opening hours, greetings.
+const NOT_ADDRESS_WORDS: [&str; 16] = [
+    "ÖFFNUNGSZEITEN",
+    "OFFNUNGSZEITEN",
+    "UNSERE",
+    "OPENING",
+    "HOURS",
+    "HORAIRES",
+    "ORARI",
+    "HORARIO",
+    "OPEN ",
+    "WELCOME",
+    "WILLKOMMEN",
+    "BIENVENUE",
+    "BIENVENIDO",
+    "BENVENUTI",
+    "MON-",
+    "MO-",
+];
+
+/// Street words of many countries, as whole words (with a number on the row).
+const STREET_WORDS: [&str; 48] = [
+    "JALAN",
+    "JLN",
+    "TAMAN",
+    "LOT",
+    "STREET",
+    "ROAD",
+    "RD",
+    "AVE",
+    "AVENUE",
+    "BLVD",
+    "STRASSE",
+    "RUE",
+    "VIA",
+    "CALLE",
+    "ST",
+    "ST.",
+    "DRIVE",
+    "DR",
+    "PARKWAY",
+    "PKWY",
+    "HIGHWAY",
+    "HWY",
+    "WAY",
+    "LANE",
+    "LN",
+    "SUITE",
+    "BOULEVARD",
+    "STR.",
+    "VIALE",
+    "PIAZZA",
+    "CORSO",
+    "AVENIDA",
+    "AVDA",
+    "RUA",
+    "CARRER",
+    "CAMINO",
+    "PASEO",
+    "UL.",
+    "ULICA",
+    "ALLÉE",
+    "CHEMIN",
+    "QUAI",
+    "LARGO",
+    "TRAVESSA",
+    "ESTRADA",
+    "RODOVIA",
+    "MARG",
+    "TURNPIKE",
+];
+
+/// Street words that are ordinary words too (`THE PLACE 2 BE`): a street only after a house number.
+const NUMBERED_STREET_WORDS: [&str; 10] =
+    ["PLAZA", "PLACE", "PL", "SQUARE", "SQ", "COURT", "CT", "TERRACE", "CIRCLE", "TRAIL"];
+
+/// Endings of street names written as one word (`HAUPTSTRASSE`, `KIRCHWEG`, `DROTTNINGGATAN`).
+const STREET_ENDINGS: [&str; 17] = [
+    "STRASSE", "STRAßE", "STR.", "WEG", "GASSE", "PLATZ", "ALLEE", "DAMM", "STRAAT", "GRACHT", "PLEIN", "GATAN",
+    "VÄGEN", "VEJ", "GADE", "VEIEN", "GATE",
+];
+
+/// Whether a row is a street line: a street word or a street-name ending, with a house number.
+fn street_row(row: &str) -> bool {
+    let numbered = row.chars().any(|c| c.is_ascii_digit());
+    let house_number =
+        row.split_whitespace().next().is_some_and(|first| first.starts_with(|c: char| c.is_ascii_digit()));
+    numbered
+        && (STREET_WORDS.iter().any(|word| has_word(row, word))
+            || (house_number && NUMBERED_STREET_WORDS.iter().any(|word| has_word(row, word)))
+            || row.split_whitespace().any(|word| {
+                let word = word.trim_end_matches([',', ';']);
+                word.chars().count() > 4 && STREET_ENDINGS.iter().any(|ending| word.ends_with(ending))
+            }))
+}
 
 fn stop_address(row: &str) -> bool {
     const STOPS: [&str; 27] = [
@@ -269,12 +388,12 @@ fn name_score(row: &str, index: usize) -> Option<f64> {
         || NOT_NAME.iter().any(|word| has_word(row, word))
         || PRICE_OR_ZIP.is_match(row)
         || has_word(row, "TOTAL")
-        || (address_words(row) && !LEGAL_SUFFIXES.iter().any(|suffix| row.contains(suffix)))
+        || (address_words(row) && !has_legal_suffix(row))
     {
         return None;
     }
     let mut score = 1.0 - index as f64 * 0.05;
-    if LEGAL_SUFFIXES.iter().any(|suffix| row.contains(suffix)) {
+    if has_legal_suffix(row) {
         score += 1.5;
     }
     if kind_only(row) {
@@ -285,43 +404,21 @@ fn name_score(row: &str, index: usize) -> Option<f64> {
     Some(score)
 }
 
-/// Whether a row is part of an address: a street word with a number, or a region's name.
+/// Whether a row is part of an address: a street line, a city line with its postcode, or a
+/// region's name.
 fn address_words(row: &str) -> bool {
-    const STREET: [&str; 27] = [
-        "JALAN",
-        "JLN",
-        "TAMAN",
-        "LOT",
-        "STREET",
-        "ROAD",
-        "RD",
-        "AVE",
-        "AVENUE",
-        "BLVD",
-        "STRASSE",
-        "RUE",
-        "VIA",
-        "CALLE",
-        "ST",
-        "ST.",
-        "DRIVE",
-        "DR",
-        "PARKWAY",
-        "PKWY",
-        "HIGHWAY",
-        "HWY",
-        "WAY",
-        "LANE",
-        "LN",
-        "SUITE",
-        "BOULEVARD",
-    ];
     const REGIONS: [&str; 8] = ["SELANGOR", "JOHOR", "KUALA LUMPUR", "PERAK", "PENANG", "MELAKA", "KEDAH", "PAHANG"];
-    let numbered = row.chars().any(|c| c.is_ascii_digit());
-    (numbered && STREET.iter().any(|word| has_word(row, word)))
+    street_row(row)
         || CITY_STATE_ZIP.is_match(row)
         || (REGIONS.iter().any(|region| has_word(row, region)) && !row.contains("BHD") && !row.contains("S/B"))
 }
+
+/// A European town line: a postcode of four or five digits and the town, nothing else
+/// (`33100 PADERBORN`, `8001 ZÜRICH`, `75002 PARIS CEDEX 02` is a postcode line too).
+static POSTCODE_TOWN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"^(?:[A-Z]{1,2}-)?\d{4,5}\s+[A-ZÄÖÜÉÈÀ][A-ZÄÖÜßÉÈÀ\-.]+(?:\s+[A-ZÄÖÜÉÈÀ(][A-ZÄÖÜßÉÈÀ\-.)]*){0,2}(?:\s+\d{1,2})?$")
+        .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
+});
 
 /// A US city line: a state's two letters and a ZIP code, often run together by OCR (`MESA,AZ85205`).
 static CITY_STATE_ZIP: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
@@ -333,7 +430,7 @@ static CITY_STATE_ZIP: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::
 
 /// Words that say what kind of place a business is; a row of these alone (`RESTAURANT`,
 /// `SEAFOOD KITCHEN`, `FAMILY RESTAURANT`) completes the name above it rather than being one.
-const KIND_WORDS: [&str; 27] = [
+pub(crate) const KIND_WORDS: [&str; 27] = [
     "FAMILY",
     "CUISINE",
     "&",
@@ -394,7 +491,7 @@ pub fn clean_name(name: &str) -> String {
         text.truncate(at);
     }
     static REGISTRATION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"\s*[(\[{]\s*\d{4,}\s*-?\s*[A-Z]?\s*[)\]}]\s*$")
+        regex::Regex::new(r"\s*[(\[{]\s*[A-Z]?\d{4,}\s*-?\s*[A-Z]?\s*[)\]}]\s*$")
             .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
     });
     text = REGISTRATION.replace(&text, "").into_owned();
@@ -450,7 +547,8 @@ fn address_start(row: &str) -> bool {
         "NO", "LOT", "LEVEL", "UNIT", "BLOK", "BLOCK", "JALAN", "JLN", "TINGKAT", "WISMA", "PLAZA", "G-", "KM", "BATU",
     ];
     let first = row.split_whitespace().next().unwrap_or_default();
-    first.starts_with(|c: char| c.is_ascii_digit())
+    street_row(row)
+        || first.starts_with(|c: char| c.is_ascii_digit())
         || STARTS.iter().any(|start| first.starts_with(start))
         || has_word(row, "JALAN")
         || has_word(row, "JLN")
@@ -580,13 +678,17 @@ fn rules(rows: &[String], heights: &[i32]) -> MerchantFields {
     let name = Found { value: normalize(&clean_name(&name_text)), confidence: if score > 2.0 { 0.7 } else { 0.45 } };
     // The address starts at the first row that reads like one (skipping registration numbers,
     // "formerly known as" lines and the like) and runs to the first contact or document row.
-    let start = header
-        .iter()
-        .enumerate()
-        .skip(name_row + 1)
-        .take(4)
-        .find(|(_, row)| address_start(row) && !registration_row(row) && !stop_address(row))
-        .map(|(index, _)| index);
+    let starts = |from: usize, rows: usize| {
+        header
+            .iter()
+            .enumerate()
+            .skip(from)
+            .take(rows)
+            .find(|(_, row)| address_start(row) && !registration_row(row) && !stop_address(row))
+            .map(|(index, _)| index)
+    };
+    // Below the name; for a name read low on the page (a legal-entity footer), from the top.
+    let start = starts(name_row + 1, 4).or_else(|| starts(0, name_row.min(4)).filter(|_| name_row >= 4));
     let mut address_rows = Vec::new();
     if let Some(start) = start {
         let mut after_postcode = None;
@@ -598,16 +700,20 @@ fn rules(rows: &[String], heights: &[i32]) -> MerchantFields {
             {
                 break;
             }
-            // After the postcode line, only a short line of words (a state, a country) follows.
+            // After the postcode line, only a short line of words follows (a state, a town, a
+            // country, a mall), not the opening hours or a greeting.
             if let Some(rows_after) = after_postcode {
                 let short = row.split_whitespace().count() <= 3 && row.chars().all(|c| !c.is_ascii_digit());
-                if rows_after > 0 || !short {
+                let other = NOT_ADDRESS_WORDS.iter().any(|word| row.contains(word));
+                if rows_after > 0 || !short || other {
                     break;
                 }
                 after_postcode = Some(rows_after + 1);
             }
             address_rows.push(normalize(row));
-            if after_postcode.is_none() && POSTCODE.is_match(row) {
+            // A town line after the street (`33100 PADERBORN`, `8001 ZÜRICH`) ends the address too.
+            let town_line = address_rows.len() > 1 && POSTCODE_TOWN.is_match(row) && !street_row(row);
+            if after_postcode.is_none() && (POSTCODE.is_match(row) || town_line) {
                 after_postcode = Some(0);
             }
         }
@@ -666,6 +772,70 @@ pub fn merchant_with_layout(rows: &[String], heights: &[i32], gazetteer: &Gazett
     };
     let name_row = header_rows.iter().position(|row| containment(&squash(row), &squash(&known.name)) > 0.6);
     MerchantFields { name: Some(name), address, name_row: name_row.or(ruled.name_row), source: Some("gazetteer") }
+}
+
+/// The merchant, with the brand directory's reading taken into account, and whether the merchant
+/// is that brand: a brand the name row already holds confirms it; a brand found elsewhere (a
+/// spaced logo, a legal-entity line, a web domain) names the merchant when the header gave only a
+/// weak reading, or when its evidence is strong. A gazetteer match stays.
+pub fn with_brand(
+    found: MerchantFields,
+    brand: Option<&crate::brands::BrandMatch<'_>>,
+    rows: &[String],
+) -> (MerchantFields, bool) {
+    let Some(brand) = brand else { return (found, false) };
+    if found.source == Some("gazetteer") {
+        return (found, false);
+    }
+    let printed = squash(&brand.printed);
+    let top = crate::brands::TOP_ROWS;
+    if let Some(name) = &found.name
+        && (squash(&name.value).contains(&printed)
+            || (squash(&name.value).len() >= 4 && squash(&brand.display_name()).contains(&squash(&name.value))))
+    {
+        let confidence = name.confidence.max(0.8);
+        // A name read from a line far below the header (a legal-entity footer) gives way to the
+        // brand's own name; a header line that holds it is kept as printed.
+        if found.name_row.is_some_and(|row| row >= top) {
+            let value = normalize(&brand.display_name());
+            let named = MerchantFields { name: Some(Found { value, confidence }), source: Some("brand"), ..found };
+            return (named, true);
+        }
+        return (MerchantFields { name: Some(Found { value: name.value.clone(), confidence }), ..found }, true);
+    }
+    let weak = found.name.as_ref().is_none_or(|name| name.confidence < 0.6);
+    // A header name stands unless the brand is seen in two kinds of place (a logo and a domain),
+    // or is the sign itself, above the name read.
+    let corroborated = brand.sources >= 2 && brand.score >= crate::brands::ACCEPT + 1.0;
+    let sign_above = matches!(brand.how, "sign" | "spaced logo")
+        && printed.len() >= 3
+        && brand.row.is_some_and(|row| found.name_row.is_none_or(|name_row| row < name_row));
+    if !(weak || corroborated || sign_above) {
+        return (found, false);
+    }
+    // Found on a header row: the row as printed (`COLUMBUS RESTAURANT`), else the brand's name.
+    let value = match (brand.how, brand.row.and_then(|row| rows.get(row))) {
+        ("header" | "sign", Some(row)) => {
+            let cleaned = clean_name(row);
+            // Debris removal takes a leading number; a brand that starts with one keeps it
+            // (`99 SPEED MART`, `7-ELEVEN`).
+            let number = row.split_whitespace().next().filter(|word| word.chars().all(|c| c.is_ascii_digit()));
+            match number {
+                Some(number) if !squash(&cleaned).contains(&printed) && printed.starts_with(number) => {
+                    normalize(&format!("{number} {cleaned}"))
+                }
+                _ => normalize(&cleaned),
+            }
+        }
+        _ => normalize(&brand.display_name()),
+    };
+    let named = MerchantFields {
+        name: Some(Found { value, confidence: (0.4 + 0.1 * brand.score).min(0.9) }),
+        name_row: brand.row.or(found.name_row),
+        source: Some("brand"),
+        ..found
+    };
+    (named, true)
 }
 
 #[cfg(test)]
@@ -765,6 +935,16 @@ mod tests {
         };
         let found = merchant(&rows("KEDAI PAPAN YEW CHUAN\nLOT 276 JALAN BANTING"), &gazetteer);
         assert_eq!(found.name.map(|n| n.value).as_deref(), Some("KEDAI PAPAN YEW CHUAN"));
+    }
+
+    #[test]
+    fn legal_forms_count_only_as_whole_words() {
+        // `INC` inside LINCOLN must not make the street outrank the name above it.
+        let found =
+            merchant(&rows("MIDTOWN DELI\n100 LINCOLN PLAZA\nQUINCY, MA 02169\nTOTAL 9.00"), &Gazetteer::default());
+        assert_eq!(found.name.map(|n| n.value).as_deref(), Some("MIDTOWN DELI"));
+        assert!(has_legal_suffix("ACME WIDGETS INC."));
+        assert!(!has_legal_suffix("PRINCE STREET"));
     }
 
     #[test]

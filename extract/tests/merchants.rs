@@ -1,0 +1,60 @@
+//! Merchants and addresses of receipts from several countries, as OCR text: the brand directory,
+//! legal-entity lines, web domains and European address orders.
+
+use chrono::NaiveDate;
+use finagent_core::receipt::Category;
+use finagent_extract::{Context, Gazetteer, LocaleHint, Page, extract_with};
+
+fn extract(text: &str) -> finagent_extract::Extraction {
+    let today = NaiveDate::from_ymd_opt(2026, 12, 6).expect("valid");
+    extract_with(
+        &Page::from_text(text),
+        Context { gazetteer: &Gazetteer::default(), hint: &LocaleHint::default(), today },
+    )
+}
+
+#[test]
+fn a_german_discounter_whose_logo_ocr_lost_is_named_from_its_footer() {
+    let found = extract(
+        "FAD LUNBEL NELL\nHauptstrasse 12\n33100 PADERBORN\nUNSERE ÖFFNUNGSZEITEN\nMO-SA 7-21 UHR\n\
+         MILCH 0,99\nBROT 1,49\nSUMME 12,40\nGEGEBEN BAR 20,00\nRÜCKGELD 7,60\n10.03.2024 12:01\n\
+         Aldi GmbH & Co. KG\nwww.aldi-sued.de",
+    );
+    assert_eq!(found.merchant.name.as_deref(), Some("ALDI"));
+    assert_eq!(found.debug.merchant_source.as_deref(), Some("brand"));
+    assert_eq!(found.merchant.address.as_deref(), Some("HAUPTSTRASSE 12 33100 PADERBORN"));
+    assert_eq!(found.category, Some(Category::Groceries));
+    assert_eq!(found.locale.country.map(|c| c.code), Some("DE"));
+}
+
+#[test]
+fn a_spaced_logo_is_read_as_its_brand() {
+    let found = extract("L I D L\nBahnhofstr. 5\n74172 NECKARSULM\nSUMME 8,20\nBAR 10,00\nRÜCKGELD 1,80");
+    assert_eq!(found.merchant.name.as_deref(), Some("LIDL"));
+    assert_eq!(found.category, Some(Category::Groceries));
+}
+
+#[test]
+fn a_header_name_that_holds_the_brand_is_kept_as_printed() {
+    let found = extract("KFC\nRestaurant #C160014\n3880 Hempstead Turnpike\nLevittown, NY 11756\nTOTAL $12.49");
+    assert_eq!(found.merchant.name.as_deref(), Some("KFC"));
+    assert_eq!(found.category, Some(Category::Dining));
+}
+
+#[test]
+fn european_addresses_in_both_orders() {
+    let italian = extract("TRATTORIA DA MARIO\nVia Roma 15\n00184 ROMA\nP.IVA 01234567890\nTOTALE 45,00");
+    assert_eq!(italian.merchant.name.as_deref(), Some("TRATTORIA DA MARIO"));
+    assert_eq!(italian.merchant.address.as_deref(), Some("VIA ROMA 15 00184 ROMA"));
+    let swiss = extract("BÄCKEREI KELLER\nBahnhofstrasse 21\n8001 ZÜRICH\nTOTAL CHF 12.40");
+    assert_eq!(swiss.merchant.address.as_deref(), Some("BAHNHOFSTRASSE 21 8001 ZÜRICH"));
+    let dutch = extract("CAFE DE KROON\nKerkstraat 5\n1017 GB AMSTERDAM\nTOTAAL 18,50\nBEDANKT");
+    assert_eq!(dutch.merchant.address.as_deref(), Some("KERKSTRAAT 5 1017 GB AMSTERDAM"));
+}
+
+#[test]
+fn a_street_named_after_lincoln_does_not_become_the_merchant() {
+    let found = extract("MIDTOWN DELI\n100 LINCOLN PLAZA\nQUINCY, MA 02169\nTOTAL $9.00");
+    assert_eq!(found.merchant.name.as_deref(), Some("MIDTOWN DELI"));
+    assert_eq!(found.merchant.address.as_deref(), Some("100 LINCOLN PLAZA QUINCY, MA 02169"));
+}
