@@ -108,6 +108,8 @@ pub struct Scoreboard {
     pub fields: BTreeMap<&'static str, FieldCounts>,
     /// How predictions are compared (by value when unset).
     pub matching: Option<Matching>,
+    /// How often each labelled currency occurs, for the majority-class baseline.
+    pub currency_labels: BTreeMap<String, usize>,
 }
 
 /// Counts for one field.
@@ -141,6 +143,9 @@ impl Scoreboard {
             ("total", label.total.is_some()),
             ("currency", label.currency.is_some()),
         ];
+        if let Some(currency) = &label.currency {
+            *self.currency_labels.entry(currency.to_uppercase()).or_default() += 1;
+        }
         let outcomes = score(result, label, self.matching.unwrap_or(Matching::Value));
         let from_gazetteer =
             result.debug.as_ref().and_then(|d| d.merchant_source.as_deref()).is_some_and(|s| s == "gazetteer");
@@ -176,6 +181,13 @@ impl Scoreboard {
         self.fields.get(field).map_or(0.0, |c| percent(c.right, c.labelled))
     }
 
+    /// The currency accuracy of always answering the most common labelled currency, in percent:
+    /// the floor any currency reading must beat to mean something.
+    pub fn currency_baseline(&self) -> f64 {
+        let labelled: usize = self.currency_labels.values().sum();
+        percent(self.currency_labels.values().copied().max().unwrap_or(0), labelled)
+    }
+
     /// Micro precision, recall and F1 over the four [`FIELDS`], in percent.
     pub fn micro(&self) -> (f64, f64, f64) {
         let counted = || FIELDS.iter().filter_map(|field| self.fields.get(field));
@@ -191,4 +203,106 @@ impl Scoreboard {
 
 fn percent(part: usize, whole: usize) -> f64 {
     if whole == 0 { 0.0 } else { 100.0 * part as f64 / whole as f64 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use finagent_core::receipt::{ExtractionDebug, Merchant};
+
+    fn result(name: &str, date: &str, total: &str, printed_date: &str, printed_total: &str) -> ReceiptResult {
+        ReceiptResult {
+            merchant: Merchant { name: Some(name.to_owned()), address: None },
+            date: date.parse().ok(),
+            total: total.parse().ok(),
+            currency: "MYR".parse().ok(),
+            debug: Some(ExtractionDebug {
+                date_text: Some(printed_date.to_owned()),
+                total_text: Some(printed_total.to_owned()),
+                ..ExtractionDebug::default()
+            }),
+            ..ReceiptResult::default()
+        }
+    }
+
+    fn label(company: &str, date: &str, total: &str) -> Label {
+        Label {
+            company: Some(company.to_owned()),
+            date: Some(date.to_owned()),
+            address: Some("NO. 1, JALAN SATU".to_owned()),
+            total: Some(total.to_owned()),
+            currency: None,
+        }
+    }
+
+    #[test]
+    fn by_value_forgives_case_spacing_and_format_by_string_does_not() {
+        let predicted = result("Book Ta.K SDN BHD", "2018-12-25", "9.00", "25/12/2018", "RM9.00");
+        let expected = label("BOOK TA .K SDN BHD", "25/12/2018", "9.00");
+        let by_value = score(&predicted, &expected, Matching::Value);
+        assert_eq!(by_value["company"], Some(true));
+        assert_eq!(by_value["date"], Some(true));
+        assert_eq!(by_value["total"], Some(true));
+        assert_eq!(by_value["address"], None);
+        let by_string = score(&predicted, &expected, Matching::String);
+        assert_eq!(by_string["company"], Some(false));
+        assert_eq!(by_string["date"], Some(true));
+        assert_eq!(by_string["total"], Some(false), "the printed RM9.00 is not the label's 9.00");
+    }
+
+    #[test]
+    fn wrong_values_are_wrong_and_absent_ones_missing() {
+        let predicted = result("OTHER SHOP", "2018-12-24", "19.00", "24/12/2018", "19.00");
+        let outcomes = score(&predicted, &label("BOOK TA .K SDN BHD", "25/12/2018", "9.00"), Matching::Value);
+        assert_eq!(outcomes["company"], Some(false));
+        assert_eq!(outcomes["date"], Some(false));
+        assert_eq!(outcomes["total"], Some(false));
+        // An empty label never matches, even an empty prediction.
+        let empty = score(&result("", "2018-12-25", "9.00", "", ""), &label("", "25/12/2018", "9.00"), Matching::Value);
+        assert_eq!(empty["company"], Some(false));
+    }
+
+    #[test]
+    fn micro_f1_counts_wrong_as_false_positive_and_false_negative() {
+        let mut board = Scoreboard::new(Matching::Value);
+        // Receipt 1: company, date, total right; address missing.
+        board.add(&result("A SHOP", "2018-12-25", "9.00", "", ""), &label("A SHOP", "25/12/2018", "9.00"));
+        // Receipt 2: company wrong, date wrong, total right; address missing.
+        board.add(&result("B SHOP", "2018-12-24", "5.00", "", ""), &label("C SHOP", "25/12/2018", "5.00"));
+        assert_eq!(board.receipts, 2);
+        assert_eq!(board.accuracy("total"), 100.0);
+        assert_eq!(board.accuracy("company"), 50.0);
+        assert_eq!(board.accuracy("address"), 0.0);
+        // 4 right of 6 predicted (precision 66.7) and of 8 labelled (recall 50.0): F1 57.1.
+        let (precision, recall, f1) = board.micro();
+        assert!((precision - 400.0 / 6.0).abs() < 1e-9, "{precision}");
+        assert!((recall - 50.0).abs() < 1e-9, "{recall}");
+        assert!((f1 - 2.0 * precision * recall / (precision + recall)).abs() < 1e-9);
+        assert!((f1 - 57.142857).abs() < 1e-4, "{f1}");
+    }
+
+    #[test]
+    fn the_currency_baseline_is_the_majority_label() {
+        let mut board = Scoreboard::new(Matching::Value);
+        for currency in ["USD", "USD", "USD", "INR"] {
+            let mut labelled = label("A", "25/12/2018", "1.00");
+            labelled.currency = Some(currency.to_owned());
+            board.add(&result("A", "2018-12-25", "1.00", "", ""), &labelled);
+        }
+        assert_eq!(board.currency_baseline(), 75.0);
+        // Every prediction said MYR: none right.
+        assert_eq!(board.accuracy("currency"), 0.0);
+    }
+
+    #[test]
+    fn the_gazetteer_share_counts_right_names_it_supplied() {
+        let mut board = Scoreboard::new(Matching::Value);
+        let mut from_gazetteer = result("A SHOP", "2018-12-25", "9.00", "", "");
+        if let Some(debug) = from_gazetteer.debug.as_mut() {
+            debug.merchant_source = Some("gazetteer".to_owned());
+        }
+        board.add(&from_gazetteer, &label("A SHOP", "25/12/2018", "9.00"));
+        board.add(&result("B SHOP", "2018-12-25", "9.00", "", ""), &label("B SHOP", "25/12/2018", "9.00"));
+        assert_eq!(board.gazetteer_share(), 50.0);
+    }
 }

@@ -14,7 +14,7 @@ use std::time::Instant;
 use clap::Args;
 use finagent_core::receipt::{EngineInfo, ReceiptResult, Timings};
 use finagent_extract::evaluation::{FIELDS, Label, Matching, Scoreboard, score};
-use finagent_extract::{self as extract, BoundingBox, Gazetteer, Page, TextLine};
+use finagent_extract::{self as extract, BoundingBox, Gazetteer, LocaleHint, Page, TextLine};
 use futures::StreamExt;
 
 use crate::EngineArgs;
@@ -38,6 +38,10 @@ pub struct EvaluateArgs {
     /// Keep each image's OCR output in this folder and re-extract from it on later runs.
     #[arg(long)]
     pub ocr_cache: Option<PathBuf>,
+    /// The account's default country (ISO 3166-1), as a user's settings would give it: a prior
+    /// the receipt's own print outweighs. Without it, nothing is assumed.
+    #[arg(long)]
+    pub default_country: Option<String>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -55,6 +59,8 @@ fn stem(path: &Path) -> String {
 /// Runs the evaluation and prints the report.
 pub async fn run(args: EvaluateArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    let hint = LocaleHint { country: args.default_country.clone(), currency: None };
+    let hint = &hint;
     let outcomes: Vec<(String, Result<ReceiptResult, String>)> = if let Some(boxes) = &args.boxes {
         let gazetteer = args.engine.gazetteer();
         let mut csvs: Vec<PathBuf> = std::fs::read_dir(boxes)?
@@ -65,7 +71,7 @@ pub async fn run(args: EvaluateArgs) -> anyhow::Result<()> {
         csvs.iter()
             .map(|path| {
                 let text = String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned();
-                let result = extract::extract(&Page::from_box_csv(&text), &gazetteer).into_result(
+                let result = extract_page(&Page::from_box_csv(&text), &gazetteer, hint).into_result(
                     EngineInfo { name: "ground-truth-lines".to_owned(), version: "1".to_owned() },
                     Timings::default(),
                 );
@@ -79,7 +85,7 @@ pub async fn run(args: EvaluateArgs) -> anyhow::Result<()> {
         let cached = |file: &Path| -> Option<ReceiptResult> {
             let path = args.ocr_cache.as_ref()?.join(format!("{}.json", stem(file)));
             let saved: ReceiptResult = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-            Some(re_extract(&saved, &gazetteer))
+            Some(re_extract(&saved, &gazetteer, hint))
         };
         let pool = args.engine.start_pool()?;
         if let Some(cache) = &args.ocr_cache {
@@ -94,7 +100,7 @@ pub async fn run(args: EvaluateArgs) -> anyhow::Result<()> {
                     return (stem(&file), Ok(result));
                 }
                 let outcome = match std::fs::read(&file) {
-                    Ok(bytes) => pool.process(bytes).await.map_err(|e| e.to_string()),
+                    Ok(bytes) => pool.process_with(bytes, hint.clone()).await.map_err(|e| e.to_string()),
                     Err(error) => Err(error.to_string()),
                 };
                 if let (Some(cache), Ok(result)) = (cache, &outcome)
@@ -154,6 +160,9 @@ pub async fn run(args: EvaluateArgs) -> anyhow::Result<()> {
         let (precision, recall, f1) = board.micro();
         println!("  micro    precision {precision:.1}  recall {recall:.1}  F1 {f1:.1}");
     }
+    if let Some((majority, _)) = by_value.currency_labels.iter().max_by_key(|(_, count)| **count) {
+        println!("currency baseline: {:.1}% (answering {majority} every time)", by_value.currency_baseline());
+    }
     println!(
         "gazetteer: {:.1}% of the right merchant names and addresses (by value) came from it",
         by_value.gazetteer_share()
@@ -161,8 +170,13 @@ pub async fn run(args: EvaluateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Extraction of one page with the account settings given, today's date in UTC.
+fn extract_page(page: &Page, gazetteer: &Gazetteer, hint: &LocaleHint) -> extract::Extraction {
+    extract::extract_with(page, extract::Context { gazetteer, hint, today: chrono::Utc::now().date_naive() })
+}
+
 /// Re-runs extraction on the lines of a saved result.
-fn re_extract(saved: &ReceiptResult, gazetteer: &Gazetteer) -> ReceiptResult {
+fn re_extract(saved: &ReceiptResult, gazetteer: &Gazetteer, hint: &LocaleHint) -> ReceiptResult {
     let layout = saved.layout.clone().unwrap_or_default();
     let page = Page {
         lines: layout
@@ -177,7 +191,7 @@ fn re_extract(saved: &ReceiptResult, gazetteer: &Gazetteer) -> ReceiptResult {
         width: layout.width,
         height: layout.height,
     };
-    let mut result = extract::extract(&page, gazetteer).into_result(saved.engine.clone(), saved.timings.clone());
+    let mut result = extract_page(&page, gazetteer, hint).into_result(saved.engine.clone(), saved.timings.clone());
     if let (Some(debug), Some(saved)) = (result.debug.as_mut(), saved.debug.as_ref()) {
         debug.ocr_languages.clone_from(&saved.ocr_languages);
         debug.preprocessing.clone_from(&saved.preprocessing);

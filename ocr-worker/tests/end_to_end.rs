@@ -150,28 +150,53 @@ fn dev_set(name: &str) -> Option<PathBuf> {
     None
 }
 
+/// The majority-class baseline the report prints for the currency.
+fn currency_baseline(report: &str) -> f64 {
+    report
+        .lines()
+        .find_map(|line| line.strip_prefix("currency baseline: "))
+        .and_then(|rest| rest.split('%').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no currency baseline in {report}"))
+}
+
 /// Regression floors on both development sets, read by the whole engine (OCR included), with and
-/// without the gazetteer. The figures themselves are in the README; these guard them.
+/// without the gazetteer. Each floor sits just under the figure measured (in the README), the
+/// margin noted; the headline is the strict by-string micro F1 without the gazetteer.
 #[test]
 fn dev_sets_keep_their_extraction_floors() {
     let Some(sroie) = dev_set("receipts-dev") else { return };
     let Some(us) = dev_set("receipts-dev-us") else { return };
     let cache = std::env::temp_dir().join(finagent_platform::testkit::unique_name("ocr-cache"));
-    let cache_arg = cache.to_string_lossy().into_owned();
-    let with = evaluate(&sroie.join("images"), &sroie.join("labels"), &["--ocr-cache", &cache_arg]);
+    let (sroie_cache, us_cache) = (cache.join("sroie"), cache.join("us"));
+    let (sroie_cache, us_cache) = (sroie_cache.to_string_lossy(), us_cache.to_string_lossy());
+    let with = evaluate(&sroie.join("images"), &sroie.join("labels"), &["--ocr-cache", &sroie_cache]);
     let without =
-        evaluate(&sroie.join("images"), &sroie.join("labels"), &["--ocr-cache", &cache_arg, "--no-gazetteer"]);
-    let american = evaluate(&us.join("images"), &us.join("labels"), &[]);
+        evaluate(&sroie.join("images"), &sroie.join("labels"), &["--ocr-cache", &sroie_cache, "--no-gazetteer"]);
+    let american = evaluate(&us.join("images"), &us.join("labels"), &["--ocr-cache", &us_cache]);
+    let american_account =
+        evaluate(&us.join("images"), &us.join("labels"), &["--ocr-cache", &us_cache, "--default-country", "US"]);
     std::fs::remove_dir_all(&cache).ok();
     eprintln!("SROIE with the gazetteer:\n{with}\nSROIE without:\n{without}\nUS photos:\n{american}");
-    assert!(figure(&with, "by value", "micro") >= 75.0, "{with}");
-    assert!(figure(&without, "by value", "micro") >= 62.0, "{without}");
-    // With PP-OCR reading the photos (as scripts/test.sh sets up), the US targets; with Tesseract
-    // alone, the floors it reaches.
+    // SROIE without the gazetteer (measured: by string 57.0, by value 68.1, company 56.5).
+    assert!(figure(&without, "by string", "micro") >= 55.5, "{without}");
+    assert!(figure(&without, "by value", "micro") >= 66.5, "{without}");
+    assert!(figure(&without, "by value", "company") >= 55.0, "{without}");
+    // With it (measured: by string 65.5, by value 78.5).
+    assert!(figure(&with, "by string", "micro") >= 64.0, "{with}");
+    assert!(figure(&with, "by value", "micro") >= 77.0, "{with}");
+    // With PP-OCR reading the photos (as scripts/test.sh sets up), what it measured (date 85.4,
+    // total 85.3, company 64.2, each less about one receipt); with Tesseract alone, its floors.
     let ppocr = std::env::var_os("OCR_PPOCR_MODELS").is_some() && std::env::var_os("ORT_DYLIB_PATH").is_some();
-    let (date, total, company) = if ppocr { (85.0, 85.0, 60.0) } else { (65.0, 60.0, 30.0) };
+    let (date, total, company) = if ppocr { (84.0, 84.0, 63.0) } else { (65.0, 60.0, 30.0) };
     assert!(figure(&american, "by value", "date") >= date, "{american}");
     assert!(figure(&american, "by value", "total") >= total, "{american}");
     assert!(figure(&american, "by value", "company") >= company, "{american}");
-    assert!(figure(&american, "by value", "currency") >= 75.0, "{american}");
+    // The currency abstains where nothing is printed (measured 86.3, never wrong); with a US
+    // account's default country it must beat answering USD every time (measured 93.7 against 90.5).
+    assert!(figure(&american, "by value", "currency") >= if ppocr { 85.0 } else { 75.0 }, "{american}");
+    assert!(
+        figure(&american_account, "by value", "currency") > currency_baseline(&american_account),
+        "{american_account}"
+    );
 }
