@@ -56,14 +56,21 @@ progress_deadline=60
 rollback_bound=$((progress_deadline + 60))
 
 step() { printf '\n==> %s\n' "$*"; }
+# The test running now, and the file ($E2E_RESULT, optional) where a failure is summed up in one
+# line, for the caller to print after the diagnostics and the logs.
+current_test="setup"
 fail() {
   echo "FAILED: $*" >&2
+  if [ -n "${E2E_RESULT:-}" ]; then echo "${platform}_$current_test: $*" >"$E2E_RESULT"; fi
   exit 1
 }
 
 diagnostics() {
   local status=$?
   if [ "$status" -ne 0 ]; then
+    if [ -n "${E2E_RESULT:-}" ] && [ ! -s "$E2E_RESULT" ]; then
+      echo "${platform}_$current_test: a command failed (status $status)" >"$E2E_RESULT"
+    fi
     step "diagnostics"
     kubectl get financialagents -A -o yaml || true
     kubectl get pods -A -o wide || true
@@ -95,6 +102,7 @@ eventually() {
 # Runs test $1 (the function test_$1), timing it.
 run_test() {
   local name="$1" started=$SECONDS
+  current_test="$name"
   step "${platform}_$name"
   "test_$name"
   echo "PASS ${platform}_$name ($((SECONDS - started)) s)"

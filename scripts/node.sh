@@ -292,18 +292,28 @@ cmd_down() {
 
 # Up, the journey, down; the node stays up after a failure with FINAGENT_NODE_KEEP=1.
 cmd_test() {
+  # The one-line summary of a failed journey, kept outside the node's state, which `down` removes.
+  result="$(mktemp)"
   if [ -z "${FINAGENT_NODE_KEEP:-}" ]; then
     trap 'on_exit $?' EXIT
   fi
   cmd_up
   # shellcheck disable=SC1091  # written by cmd_up
   source "$RUN/env"
-  E2E_PLATFORM=node "$root/e2e/run.sh"
+  E2E_PLATFORM=node E2E_RESULT="$result" "$root/e2e/run.sh"
 }
 
+# The logs, the node down, then what failed as the last line, where a reader of the output's end
+# finds it.
 on_exit() {
   tail_logs "$1"
   cmd_down
+  if [ "$1" -ne 0 ] && [ -s "$result" ]; then
+    echo "node tier FAILED: $(cat "$result")" >&2
+  elif [ "$1" -ne 0 ]; then
+    echo "node tier FAILED while bringing the node up (status $1)" >&2
+  fi
+  rm -f "$result"
   exit "$1"
 }
 
