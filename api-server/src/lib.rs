@@ -22,6 +22,7 @@ pub mod mongodb_user;
 pub mod ocr;
 pub mod openapi;
 pub mod receipts;
+pub mod routes_bench;
 pub mod scale;
 pub mod server;
 pub mod state;
@@ -67,6 +68,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Time one user's list, insights and export requests at 100, 10,000 and 100,000 receipts.
     BenchScale(scale::ScaleArgs),
+    /// Requests per second of every authenticated read route against `/healthz` (see the README).
+    BenchRoutes(routes_bench::RoutesArgs),
     /// Upload receipts from N concurrent clients to a running server and time them (see the README).
     Load(load::LoadArgs),
     /// Make sure the MongoDB user the platform connects as exists (run with the root credentials,
@@ -82,6 +85,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CreateAdmin(args) => server::create_admin(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::BenchScale(args) => scale::run(args).await,
+        Command::BenchRoutes(args) => routes_bench::run(args).await,
         Command::Load(args) => load::run(args).await,
         Command::MongodbUser(args) => mongodb_user::run(args).await,
     }

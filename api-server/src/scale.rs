@@ -83,7 +83,7 @@ const CATEGORIES: [Category; 6] = [
 ];
 
 /// A small deterministic generator, so every run seeds the same receipts.
-struct Seed(u64);
+pub(crate) struct Seed(pub(crate) u64);
 
 impl Seed {
     fn next(&mut self, modulus: u64) -> u64 {
@@ -93,7 +93,7 @@ impl Seed {
 }
 
 /// The `index`-th receipt of `owner`: processed, dated within five years before `today`.
-fn receipt(owner: UserId, index: usize, today: NaiveDate, seed: &mut Seed) -> Receipt {
+pub(crate) fn receipt(owner: UserId, index: usize, today: NaiveDate, seed: &mut Seed) -> Receipt {
     let id = ReceiptId::new();
     let created = Utc::now() - chrono::Duration::seconds(index as i64 * 30);
     let date = today - Days::new(seed.next(5 * 365));
@@ -304,7 +304,7 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
 }
 
 /// Signs the benchmark's user in: a fresh access token.
-async fn sign_in(client: &HttpClient, base: &str) -> anyhow::Result<String> {
+pub(crate) async fn sign_in(client: &HttpClient, base: &str) -> anyhow::Result<String> {
     let login = Request::post(format!("{base}/api/auth/login"))
         .header("content-type", "application/json")
         .body(Body::from(serde_json::json!({"username": "scale", "password": "a benchmark passphrase"}).to_string()))
@@ -314,7 +314,7 @@ async fn sign_in(client: &HttpClient, base: &str) -> anyhow::Result<String> {
 }
 
 /// Registers the benchmark's user: its id.
-async fn sign_up(client: &HttpClient, base: &str) -> anyhow::Result<UserId> {
+pub(crate) async fn sign_up(client: &HttpClient, base: &str) -> anyhow::Result<UserId> {
     let post = |path: &str, body: serde_json::Value| {
         Request::post(format!("{base}{path}"))
             .header("content-type", "application/json")

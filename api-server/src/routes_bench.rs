@@ -1,0 +1,245 @@
+//! `api-server bench-routes`: the throughput of every authenticated read route against the
+//! server's own cheapest route, `GET /healthz`, in one run.
+//!
+//! One user's store is seeded with `--receipts` processed receipts (10,000 by default, as
+//! `bench-scale` makes them) and the image of one of them. The real router serves it on a loopback
+//! port with the rate limits raised. Each route is then driven closed-loop for `--seconds` by
+//! `--connections` keep-alive connections (each sends its next request when the previous answer is
+//! read, as `wrk` does) from a client runtime of its own with two threads, after one second of
+//! warm-up. The table gives requests per second, p50 and p99 in milliseconds, and each route's
+//! ratio to `/healthz`; any answer other than 200 is counted as an error and fails the run.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use chrono::{NaiveDate, Utc};
+use finagent_platform::metrics::Metrics;
+use finagent_platform::queue::memory::MemoryQueue;
+use finagent_platform::queue::{AnyQueue, QueuePolicy};
+use finagent_platform::store::mongo::MongoStore;
+use finagent_platform::store::sqlite::SqliteStore;
+use finagent_platform::store::{AnyStore, BlobStore, ReceiptStore};
+use http_body_util::BodyExt;
+use hyper::Request;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::auth::password::{HashParams, Hasher};
+use crate::bench::percentile;
+use crate::config::{Limits, Settings};
+use crate::guard::{Guard, RedisGuard};
+use crate::limits::rate::Limit;
+use crate::scale::{Seed, receipt, sign_in, sign_up};
+use crate::state::AppState;
+
+/// Options of `api-server bench-routes`.
+#[derive(Debug, clap::Args)]
+pub struct RoutesArgs {
+    /// Receipts of the one user.
+    #[arg(long, default_value_t = 10_000)]
+    pub receipts: usize,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 16)]
+    pub connections: usize,
+    /// Seconds each route is measured (after one second of warm-up).
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Use this MongoDB (a fresh database) instead of the embedded store.
+    #[arg(long)]
+    pub mongodb_url: Option<String>,
+    /// Use this Redis for the guard state instead of the in-process one.
+    #[arg(long)]
+    pub redis_url: Option<String>,
+    /// The receipt image served by the image route.
+    #[arg(long, default_value = "ocr-worker/tests/fixtures/receipts/000.jpg")]
+    pub image: std::path::PathBuf,
+    /// Only the routes whose name contains one of these (comma-separated); `/healthz` always runs.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+}
+
+type HttpClient = Client<HttpConnector, Body>;
+
+/// One route's measurement.
+struct Measured {
+    requests: usize,
+    errors: usize,
+    elapsed: Duration,
+    sorted: Vec<Duration>,
+    bytes: usize,
+}
+
+impl Measured {
+    fn per_second(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Runs the benchmark and prints the table.
+pub async fn run(args: RoutesArgs) -> anyhow::Result<()> {
+    let today = Utc::now().date_naive();
+    let directory = std::env::temp_dir().join(format!("finagent-routes-{}", std::process::id()));
+    let store = match &args.mongodb_url {
+        Some(url) => AnyStore::Mongo(MongoStore::connect(url, &format!("routes_{}", std::process::id())).await?),
+        None => AnyStore::Sqlite(SqliteStore::open(directory.join("db.sqlite3"), directory.join("blobs")).await?),
+    };
+    let guard = match &args.redis_url {
+        Some(url) => Guard::Redis(RedisGuard::connect(url, &format!("routes-{}", std::process::id()).parse()?).await?),
+        None => Guard::memory(),
+    };
+    let mut settings = Settings::for_tests();
+    let open = Limit::per_second(1e7, 10_000_000);
+    settings.limits = Limits { api: open, upload: open, login: open, login_address: open, address: open };
+    let state = AppState::new(
+        store,
+        AnyQueue::Memory(Arc::new(MemoryQueue::new(QueuePolicy::default()))),
+        guard,
+        Hasher::new(HashParams::default())?,
+        settings,
+        Metrics::new(),
+        0,
+    );
+    let router = crate::app(state.clone(), crate::readiness(&state))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let server = tokio::spawn(async move {
+        crate::listen::serve(listener, router, Default::default(), std::future::pending()).await.ok();
+    });
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let base = format!("http://{address}");
+    let owner = sign_up(&client, &base).await?;
+
+    let seeding = Instant::now();
+    let mut seed = Seed(42);
+    let mut first = None;
+    let mut dates: Vec<NaiveDate> = Vec::with_capacity(args.receipts);
+    for index in 0..args.receipts {
+        let receipt = receipt(owner, index, today, &mut seed);
+        state.store.insert_receipt(&receipt).await?;
+        dates.extend(receipt.result.as_ref().and_then(|result| result.date));
+        if first.is_none() {
+            state.store.put_blob(&receipt.blob_key, &std::fs::read(&args.image)?).await?;
+            first = Some(receipt.id);
+        }
+    }
+    let first = first.ok_or_else(|| anyhow::anyhow!("--receipts must be at least 1"))?;
+    dates.sort_unstable_by(|a, b| b.cmp(a));
+    // The export covers the last month of purchases (about 1/60 of the receipts).
+    let month_ago = today - chrono::Days::new(30);
+    let month_rows = dates.iter().take_while(|date| **date >= month_ago).count();
+    eprintln!("seeded {} receipts in {:.1} s", args.receipts, seeding.elapsed().as_secs_f64());
+
+    let token = sign_in(&client, &base).await?;
+    let routes: Vec<(String, String)> = vec![
+        ("GET /healthz (no auth, no store)".into(), "/healthz".into()),
+        ("GET /api/auth/me".into(), "/api/auth/me".into()),
+        ("list, first page (20)".into(), "/api/receipts?limit=20".into()),
+        ("list, merchant + category filter".into(), "/api/receipts?limit=20&merchant=mart&category=groceries".into()),
+        ("one receipt".into(), format!("/api/receipts/{first}")),
+        ("its image".into(), format!("/api/receipts/{first}/image")),
+        ("insights, last 12 months".into(), "/api/insights/summary".into()),
+        (format!("CSV export, last 30 days ({month_rows} rows)"), format!("/api/receipts/export.csv?from={month_ago}&to={today}")),
+    ];
+    let routes: Vec<(String, String)> = routes
+        .into_iter()
+        .enumerate()
+        .filter(|(index, (name, _))| *index == 0 || args.only.is_empty() || args.only.iter().any(|only| name.contains(only.as_str())))
+        .map(|(_, route)| route)
+        .collect();
+
+    // The load runs on its own threads, so the server keeps the process's runtime.
+    let load = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    println!(
+        "store: {}, guard: {}, {} receipts, {} connections, {} s per route\n",
+        if args.mongodb_url.is_some() { "mongodb" } else { "sqlite" },
+        if args.redis_url.is_some() { "redis" } else { "in-process" },
+        args.receipts,
+        args.connections,
+        args.seconds
+    );
+    println!("{:<44} {:>10} {:>8} {:>8} {:>9} {:>8}", "route", "req/s", "p50 ms", "p99 ms", "KiB/resp", "ratio");
+    let mut baseline = None;
+    let mut failed = Vec::new();
+    for (name, path) in &routes {
+        let measured = load
+            .spawn(drive(base.clone(), path.clone(), token.clone(), args.connections, Duration::from_secs(args.seconds)))
+            .await??;
+        let per_second = measured.per_second();
+        let baseline = *baseline.get_or_insert(per_second);
+        println!(
+            "{:<44} {:>10.0} {:>8.2} {:>8.2} {:>9.1} {:>7.0}%",
+            name,
+            per_second,
+            percentile(&measured.sorted, 0.50),
+            percentile(&measured.sorted, 0.99),
+            measured.bytes as f64 / measured.requests.max(1) as f64 / 1024.0,
+            100.0 * per_second / baseline,
+        );
+        if measured.errors > 0 {
+            failed.push(format!("{name}: {} answers other than 200", measured.errors));
+        }
+    }
+    load.shutdown_background();
+    server.abort();
+    std::fs::remove_dir_all(&directory).ok();
+    anyhow::ensure!(failed.is_empty(), "{}", failed.join("; "));
+    Ok(())
+}
+
+/// Drives `path` from `connections` keep-alive connections for one second of warm-up, then
+/// `duration`, and measures the latter.
+async fn drive(
+    base: String,
+    path: String,
+    token: String,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Measured> {
+    let uri: hyper::Uri = format!("{base}{path}").parse()?;
+    let authorization = format!("Bearer {token}");
+    let warm_until = Instant::now() + Duration::from_secs(1);
+    let until = warm_until + duration;
+    let mut tasks = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let uri = uri.clone();
+        let authorization = authorization.clone();
+        tasks.push(tokio::spawn(async move {
+            // One client per task: each holds its own connection.
+            let client: HttpClient = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(1).build_http();
+            let mut latencies = Vec::new();
+            let (mut errors, mut bytes) = (0usize, 0usize);
+            loop {
+                let request = Request::get(uri.clone())
+                    .header("authorization", authorization.as_str())
+                    .body(Body::empty())
+                    .expect("request");
+                let sent = Instant::now();
+                let response = client.request(request).await?;
+                let ok = response.status() == hyper::StatusCode::OK;
+                let body = response.into_body().collect().await?.to_bytes();
+                let done = Instant::now();
+                if done >= until {
+                    break;
+                }
+                if sent >= warm_until {
+                    latencies.push(done - sent);
+                    bytes += body.len();
+                    errors += usize::from(!ok);
+                }
+            }
+            anyhow::Ok((latencies, errors, bytes))
+        }));
+    }
+    let mut measured = Measured { requests: 0, errors: 0, elapsed: duration, sorted: Vec::new(), bytes: 0 };
+    for task in tasks {
+        let (latencies, errors, bytes) = task.await??;
+        measured.requests += latencies.len();
+        measured.errors += errors;
+        measured.bytes += bytes;
+        measured.sorted.extend(latencies);
+    }
+    measured.sorted.sort_unstable();
+    Ok(measured)
+}
