@@ -69,16 +69,16 @@ pub async fn protect(State(state): State<AppState>, mut request: Request, next: 
         return next.run(request).await;
     };
     let authentication = authenticate(&state, request.headers()).await;
-    let who = match &authentication {
-        Authentication::Authenticated(principal) => format!("user:{}", principal.user_id),
-        _ => format!("ip:{}", address_key(ip)),
+    let bucket = match &authentication {
+        Authentication::Authenticated(principal) => format!("{}:user:{}", class.as_str(), principal.user_id),
+        _ => format!("{}:ip:{}", class.as_str(), address_key(ip)),
     };
     if matches!(authentication, Authentication::Refused) {
         tracing::info!(target: "security", event = "credentials_refused", client.address = %ip, "credentials refused");
     }
     request.extensions_mut().insert(authentication);
     let limit = state.settings.limits.of(class);
-    let decision = match state.guard.check_rate(&[(format!("{}:{who}", class.as_str()), limit)]).await {
+    let decision = match state.guard.check_rate(&[(bucket, limit)]).await {
         Ok(decision) => decision,
         Err(error) => return AppError::from(error).into_response(),
     };

@@ -211,7 +211,7 @@ pub async fn process(
 async fn store_and_enqueue(state: &AppState, receipt: Receipt, bytes: Vec<u8>) -> Result<(Receipt, bool), AppError> {
     state.store.put_blob(&receipt.blob_key, &bytes).await?;
     match state.store.insert_receipt_once(&receipt).await {
-        Ok(Inserted::New) => {}
+        Ok(Inserted::New) => crate::auth::accounts_cache::changed(state, receipt.owner_id).await,
         Ok(Inserted::Existing(existing)) => {
             state.store.delete_blob(&receipt.blob_key).await?;
             return Ok((*existing, true));
@@ -225,6 +225,7 @@ async fn store_and_enqueue(state: &AppState, receipt: Receipt, bytes: Vec<u8>) -
     if let Err(error) = state.queue.enqueue(&job).await {
         // Nothing half-done stays behind: the client can retry the same upload.
         state.store.delete_receipt(receipt.owner_id, receipt.id).await.ok();
+        crate::auth::accounts_cache::changed(state, receipt.owner_id).await;
         state.store.delete_blob(&receipt.blob_key).await.ok();
         return Err(AppError::Unavailable(format!("queue: {error}")));
     }

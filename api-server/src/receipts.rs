@@ -210,6 +210,7 @@ pub async fn delete(
     ApiPath(id): ApiPath<ReceiptId>,
 ) -> Result<StatusCode, AppError> {
     let receipt = state.store.delete_receipt(caller.0.user_id, id).await?.ok_or(AppError::NotFound)?;
+    crate::auth::accounts_cache::changed(&state, caller.0.user_id).await;
     state.store.delete_blob(&receipt.blob_key).await?;
     tracing::info!(receipt.id = %id, user.id = %caller.0.user_id, "receipt deleted");
     Ok(StatusCode::NO_CONTENT)

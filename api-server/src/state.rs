@@ -40,6 +40,8 @@ pub struct Shared {
     pub upload_slots: Arc<tokio::sync::Semaphore>,
     /// Each user's uploads in progress.
     pub uploads_in_progress: Arc<crate::limits::uploads::UploadsInProgress>,
+    /// This process's copies of users' records and usage counts.
+    pub accounts: crate::auth::accounts_cache::AccountCache,
     /// Credentials looked up, by outcome (`accepted`, `refused`, `unavailable`).
     pub credential_checks: prometheus::IntCounterVec,
 }
@@ -81,6 +83,7 @@ impl AppState {
             metrics,
             upload_slots,
             uploads_in_progress: Arc::default(),
+            accounts: Default::default(),
             credential_checks,
         }))
     }

@@ -1,6 +1,7 @@
 //! Authentication: accounts, passwords, tokens, API keys, and who is calling.
 
 pub mod accounts;
+pub mod accounts_cache;
 pub mod api_keys;
 pub mod browser;
 pub mod password;

@@ -51,6 +51,9 @@ pub struct Principal {
     pub role: Role,
     /// How they authenticated.
     pub credential: Credential,
+    /// Their account generation, when the check read it (access tokens do, in the same round
+    /// trip as the revocations); see [`super::accounts_cache`].
+    pub generation: Option<u64>,
 }
 
 /// The outcome of authentication, left in the request's extensions by the middleware.
@@ -117,6 +120,7 @@ async fn by_access_token(state: &AppState, token: &str) -> Result<Option<Princip
         user_id: claims.user_id(),
         role: claims.role,
         credential: Credential::Session { jti: claims.jti, family: claims.fam, expires_at: claims.exp },
+        generation: Some(standing.generation),
     }))
 }
 
@@ -137,6 +141,7 @@ async fn by_api_key(state: &AppState, key: &str) -> Result<Option<Principal>, Ap
         user_id: owner.id,
         role: owner.role,
         credential: Credential::ApiKey { id: stored.id, read_only },
+        generation: None,
     }))
 }
 

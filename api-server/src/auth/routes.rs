@@ -7,12 +7,13 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use finagent_core::UserId;
 use finagent_core::account::{Role, Rotation, Session, User};
-use finagent_platform::store::{ApiKeyStore, ReceiptStore, SessionStore, UserChange, UserStore};
+use finagent_platform::store::{ApiKeyStore, SessionStore, UserChange, UserStore};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::accounts::{UserView, normalize_email, normalize_username};
+use super::accounts_cache;
 use super::password::{self, Verified};
 use super::principal::{Caller, SessionCaller};
 use super::secrets::digest;
@@ -237,7 +238,9 @@ pub(crate) async fn sign_in(
             return Err(AppError::Unauthorized);
         }
         (Verified::YesRehashed(new_hash), Some(user)) => {
-            state.store.change_user(user.id, &UserChange::Password(new_hash), None).await?.unwrap_or(user)
+            let changed = state.store.change_user(user.id, &UserChange::Password(new_hash), None).await?;
+            accounts_cache::changed(state, user.id).await;
+            changed.unwrap_or(user)
         }
         (Verified::Yes, Some(user)) => user,
     };
@@ -429,7 +432,11 @@ pub async fn update_me(
         .change_user(user.id, &UserChange::Preferences(preferences), None)
         .await?
         .ok_or(AppError::Unauthorized)?;
-    me(State(state), caller).await
+    accounts_cache::changed(&state, user.id).await;
+    // The answer shows this change: the generation is read again, past the one the call began at.
+    let Caller(mut principal) = caller;
+    principal.generation = None;
+    me(State(state), Caller(principal)).await
 }
 
 /// The signed-in user, with their quota and what they use of it.
@@ -439,12 +446,11 @@ pub async fn update_me(
         (status = 401, description = "Not signed in", body = Problem),
     ))]
 pub async fn me(State(state): State<AppState>, Caller(principal): Caller) -> Result<axum::Json<MeView>, AppError> {
-    let user = state.store.user(principal.user_id).await?.ok_or(AppError::Unauthorized)?;
-    let usage = state.store.usage(principal.user_id).await?;
+    let (user, usage) = accounts_cache::account(&state, &principal).await?;
     let quota = state.settings.quota;
     Ok(axum::Json(MeView {
         preferences: user.preferences.clone(),
-        user: UserView::from(&user),
+        user: UserView::from(user.as_ref()),
         quota: QuotaView {
             receipts: Allowance { used: usage.receipts, limit: quota.max_receipts },
             image_bytes: Allowance { used: usage.image_bytes, limit: quota.max_image_bytes },
@@ -498,6 +504,7 @@ pub async fn end_all_sessions(state: &AppState, id: UserId, change: UserChange) 
     let now = now_millis();
     let after = chrono::DateTime::from_timestamp_millis(now).unwrap_or_else(Utc::now);
     let Some(user) = state.store.change_user(id, &change, Some(after)).await? else { return Ok(None) };
+    accounts_cache::changed(state, id).await;
     state.store.revoke_user_sessions(id).await?;
     state.guard.set_not_before(id, now, state.tokens.access_ttl() + std::time::Duration::from_secs(60)).await?;
     Ok(Some(user))

@@ -104,6 +104,11 @@ pub struct Issued {
 pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// The checks of every token, built once: they are the same for every request.
+    validation: Validation,
+    /// Access tokens whose signature and claims were checked, by their exact text: a token seen
+    /// again is only checked for its times. Revocations are the guard's, checked on every request.
+    verified: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Claims>>>,
     issuer: String,
     audience: String,
     access_ttl: Duration,
@@ -123,9 +128,17 @@ impl std::fmt::Debug for TokenKeys {
 impl TokenKeys {
     /// Keys from the validated settings.
     pub fn new(key: &[u8], issuer: &str, audience: &str, access_ttl: Duration, refresh_ttl: Duration) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECONDS;
         Self {
             encoding: EncodingKey::from_secret(key),
             decoding: DecodingKey::from_secret(key),
+            validation,
+            verified: Default::default(),
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             access_ttl,
@@ -197,19 +210,46 @@ impl TokenKeys {
 
     /// Checks a token's signature, algorithm, type and registered claims.
     pub fn verify(&self, token: &str, kind: TokenKind) -> Result<Claims, InvalidToken> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = LEEWAY_SECONDS;
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+        if kind == TokenKind::Access {
+            let seen = self.verified.lock().ok().and_then(|verified| verified.get(token).cloned());
+            if let Some(claims) = seen {
+                return in_time(claims, chrono::Utc::now().timestamp());
+            }
+        }
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|error| InvalidToken(error.to_string()))?;
         if data.header.typ.as_deref() != Some(kind.header_type()) || data.claims.typ != kind {
             return Err(InvalidToken(format!("not an {kind:?} token")));
         }
+        if kind == TokenKind::Access
+            && let Ok(mut verified) = self.verified.lock()
+        {
+            if verified.len() >= VERIFIED_CAPACITY {
+                let now = chrono::Utc::now().timestamp();
+                verified.retain(|_, claims| in_time(claims.clone(), now).is_ok());
+                if verified.len() >= VERIFIED_CAPACITY {
+                    verified.clear();
+                }
+            }
+            verified.insert(token.to_owned(), data.claims.clone());
+        }
         Ok(data.claims)
     }
+}
+
+/// Access tokens kept checked at most (each about 400 bytes with its claims).
+const VERIFIED_CAPACITY: usize = 20_000;
+
+/// `claims` if they are valid at `now` (Unix seconds), with the same leeway as the full check.
+fn in_time(claims: Claims, now: i64) -> Result<Claims, InvalidToken> {
+    let leeway = LEEWAY_SECONDS as i64;
+    if claims.exp < now - leeway {
+        return Err(InvalidToken("ExpiredSignature".into()));
+    }
+    if claims.nbf > now + leeway {
+        return Err(InvalidToken("ImmatureSignature".into()));
+    }
+    Ok(claims)
 }
 
 #[cfg(test)]
@@ -244,5 +284,23 @@ mod tests {
         assert!(keys().verify(&refresh.token, TokenKind::Access).is_err());
         let access = keys().issue_access(UserId::new(), Role::User, Uuid::new_v4(), now).expect("issue");
         assert!(keys().verify(&access.token, TokenKind::Refresh).is_err());
+    }
+
+    #[test]
+    fn a_token_checked_before_is_still_refused_when_expired_tampered_or_of_the_other_kind() {
+        let keys = keys();
+        let now = chrono::Utc::now().timestamp();
+        let issued = keys.issue_access(UserId::new(), Role::User, Uuid::new_v4(), now).expect("issue");
+        assert!(keys.verify(&issued.token, TokenKind::Access).is_ok());
+        assert!(keys.verify(&issued.token, TokenKind::Access).is_ok(), "the second check is the kept one");
+        assert!(keys.verify(&issued.token, TokenKind::Refresh).is_err());
+        let mut tampered = issued.token.clone();
+        let last = tampered.pop().expect("a character");
+        tampered.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(keys.verify(&tampered, TokenKind::Access).is_err());
+        let leeway = LEEWAY_SECONDS as i64;
+        assert!(in_time(issued.claims.clone(), issued.claims.exp + leeway).is_ok());
+        assert!(in_time(issued.claims.clone(), issued.claims.exp + leeway + 1).is_err());
+        assert!(in_time(issued.claims.clone(), issued.claims.nbf - leeway - 1).is_err());
     }
 }

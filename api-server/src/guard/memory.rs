@@ -77,6 +77,8 @@ struct State {
     buckets: Expiring<String, u64>,
     revoked: Expiring<String, ()>,
     revoked_sessions: Expiring<Uuid, ()>,
+    /// Account generations, one per user whose account changed since the process started.
+    generations: HashMap<UserId, u64>,
     not_before: Expiring<UserId, i64>,
     /// Failures in a row and when the last one was, in microseconds since `epoch`.
     failures: Expiring<String, (u32, u64)>,
@@ -202,7 +204,16 @@ impl MemoryGuard {
             revoked: state.revoked.get(&jti.to_owned(), now).is_some()
                 || state.revoked_sessions.get(&family, now).is_some(),
             not_before_millis: state.not_before.get(&user, now).copied(),
+            generation: state.generations.get(&user).copied().unwrap_or(0),
         })
+    }
+
+    pub(super) async fn account_changed(&self, user: UserId) -> Result<(), GuardError> {
+        self.with(|state| *state.generations.entry(user).or_default() += 1)
+    }
+
+    pub(super) async fn account_generation(&self, user: UserId) -> Result<u64, GuardError> {
+        self.with(|state| state.generations.get(&user).copied().unwrap_or(0))
     }
 
     pub(super) async fn begin_login_attempt(

@@ -31,6 +31,8 @@ pub struct TokenStanding {
     pub revoked: bool,
     /// Tokens of this user issued before this instant (Unix milliseconds) are void.
     pub not_before_millis: Option<i64>,
+    /// The user's account generation (see [`Guard::account_changed`]).
+    pub generation: u64,
 }
 
 /// Where the shared security state lives.
@@ -78,7 +80,20 @@ impl Guard {
         dispatch!(self, guard => guard.revoke_session(family, remaining_life))
     }
 
-    /// Reads a token's standing (its id, its session and its user's cut-off), in one round trip.
+    /// Moves `user`'s account generation on: called after every write to the user's record or
+    /// usage counts, so that a copy any replica keeps under an older generation is never served
+    /// again (see [`crate::auth::accounts_cache`]).
+    pub async fn account_changed(&self, user: UserId) -> Result<(), GuardError> {
+        dispatch!(self, guard => guard.account_changed(user))
+    }
+
+    /// The user's account generation now.
+    pub async fn account_generation(&self, user: UserId) -> Result<u64, GuardError> {
+        dispatch!(self, guard => guard.account_generation(user))
+    }
+
+    /// Reads a token's standing (its id, its session, its user's cut-off and account generation),
+    /// in one round trip.
     pub async fn token_standing(&self, jti: &str, family: Uuid, user: UserId) -> Result<TokenStanding, GuardError> {
         dispatch!(self, guard => guard.token_standing(jti, family, user))
     }

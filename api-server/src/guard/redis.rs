@@ -172,14 +172,41 @@ impl RedisGuard {
         user: UserId,
     ) -> Result<TokenStanding, GuardError> {
         let mut connection = self.connection.clone();
-        let (revoked, session_revoked, not_before): (Option<String>, Option<String>, Option<i64>) = redis::cmd("MGET")
-            .arg(self.key(&["auth", "revoked", jti]))
-            .arg(self.key(&["auth", "revoked-session", &family.to_string()]))
-            .arg(self.key(&["auth", "not-before", &user.to_string()]))
+        let user = user.to_string();
+        let (revoked, session_revoked, not_before, generation): (Option<String>, Option<String>, Option<i64>, Option<u64>) =
+            redis::cmd("MGET")
+                .arg(self.key(&["auth", "revoked", jti]))
+                .arg(self.key(&["auth", "revoked-session", &family.to_string()]))
+                .arg(self.key(&["auth", "not-before", &user]))
+                .arg(self.key(&["auth", "generation", &user]))
+                .query_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+        Ok(TokenStanding {
+            revoked: revoked.is_some() || session_revoked.is_some(),
+            not_before_millis: not_before,
+            generation: generation.unwrap_or(0),
+        })
+    }
+
+    /// `INCR`, without expiry: a generation that went back to zero could match a copy made before.
+    pub(super) async fn account_changed(&self, user: UserId) -> Result<(), GuardError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("INCR")
+            .arg(self.key(&["auth", "generation", &user.to_string()]))
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(unavailable)
+    }
+
+    pub(super) async fn account_generation(&self, user: UserId) -> Result<u64, GuardError> {
+        let mut connection = self.connection.clone();
+        let generation: Option<u64> = redis::cmd("GET")
+            .arg(self.key(&["auth", "generation", &user.to_string()]))
             .query_async(&mut connection)
             .await
             .map_err(unavailable)?;
-        Ok(TokenStanding { revoked: revoked.is_some() || session_revoked.is_some(), not_before_millis: not_before })
+        Ok(generation.unwrap_or(0))
     }
 
     pub(super) async fn begin_login_attempt(
