@@ -21,6 +21,7 @@ pub mod load;
 pub mod mongodb_user;
 pub mod ocr;
 pub mod openapi;
+pub mod read_cache;
 pub mod receipts;
 pub mod routes_bench;
 pub mod scale;
@@ -146,6 +147,7 @@ pub fn app(state: AppState, readiness: Readiness) -> Result<Router, prometheus::
     let document = std::sync::Arc::new(openapi::finished(&document));
     let upload_limit = finagent_core::names::uploads::body_limit(state.settings.image_limits.max_bytes);
     let routes = routes
+        .layer(axum::middleware::from_fn_with_state(state.clone(), read_cache::layer))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(upload_limit))
         .route("/", get(root))
         .merge(web::router())

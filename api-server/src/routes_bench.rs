@@ -137,11 +137,19 @@ pub async fn run(args: RoutesArgs) -> anyhow::Result<()> {
         ("healthz", "GET /healthz (no auth, no store)".into(), "/healthz".into()),
         ("me", "GET /api/auth/me".into(), "/api/auth/me".into()),
         ("list", "list, first page (20)".into(), "/api/receipts?limit=20".into()),
-        ("filter", "list, merchant + category filter".into(), "/api/receipts?limit=20&merchant=mart&category=groceries".into()),
+        (
+            "filter",
+            "list, merchant + category filter".into(),
+            "/api/receipts?limit=20&merchant=mart&category=groceries".into(),
+        ),
         ("receipt", "one receipt".into(), format!("/api/receipts/{first}")),
         ("image", "its image".into(), format!("/api/receipts/{first}/image")),
         ("insights", "insights, last 12 months".into(), "/api/insights/summary".into()),
-        ("export", format!("CSV export, last 30 days ({month_rows} rows)"), format!("/api/receipts/export.csv?from={month_ago}&to={today}")),
+        (
+            "export",
+            format!("CSV export, last 30 days ({month_rows} rows)"),
+            format!("/api/receipts/export.csv?from={month_ago}&to={today}"),
+        ),
     ];
     let routes: Vec<(String, String)> = routes
         .into_iter()
@@ -164,7 +172,13 @@ pub async fn run(args: RoutesArgs) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     for (name, path) in &routes {
         let measured = load
-            .spawn(drive(base.clone(), path.clone(), token.clone(), args.connections, Duration::from_secs(args.seconds)))
+            .spawn(drive(
+                base.clone(),
+                path.clone(),
+                token.clone(),
+                args.connections,
+                Duration::from_secs(args.seconds),
+            ))
             .await??;
         let per_second = measured.per_second();
         let baseline = *baseline.get_or_insert(per_second);
@@ -218,14 +232,19 @@ async fn drive(
                 let sent = Instant::now();
                 let response = client.request(request).await?;
                 let ok = response.status() == hyper::StatusCode::OK;
-                let body = response.into_body().collect().await?.to_bytes();
+                // Read and dropped frame by frame, as `wrk` does: the client does not copy bodies.
+                let mut body = response.into_body();
+                let mut length = 0;
+                while let Some(frame) = body.frame().await {
+                    length += frame?.data_ref().map_or(0, |data| data.len());
+                }
                 let done = Instant::now();
                 if done >= until {
                     break;
                 }
                 if sent >= warm_until {
                     latencies.push(done - sent);
-                    bytes += body.len();
+                    bytes += length;
                     errors += usize::from(!ok);
                 }
             }

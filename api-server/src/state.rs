@@ -40,6 +40,8 @@ pub struct Shared {
     pub upload_slots: Arc<tokio::sync::Semaphore>,
     /// Each user's uploads in progress.
     pub uploads_in_progress: Arc<crate::limits::uploads::UploadsInProgress>,
+    /// This process's copies of the answers to receipt reads.
+    pub reads: crate::read_cache::ReadCache,
     /// This process's copies of users' records and usage counts.
     pub accounts: crate::auth::accounts_cache::AccountCache,
     /// Credentials looked up, by outcome (`accepted`, `refused`, `unavailable`).
@@ -84,6 +86,7 @@ impl AppState {
             upload_slots,
             uploads_in_progress: Arc::default(),
             accounts: Default::default(),
+            reads: Default::default(),
             credential_checks,
         }))
     }

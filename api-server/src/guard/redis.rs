@@ -173,15 +173,19 @@ impl RedisGuard {
     ) -> Result<TokenStanding, GuardError> {
         let mut connection = self.connection.clone();
         let user = user.to_string();
-        let (revoked, session_revoked, not_before, generation): (Option<String>, Option<String>, Option<i64>, Option<u64>) =
-            redis::cmd("MGET")
-                .arg(self.key(&["auth", "revoked", jti]))
-                .arg(self.key(&["auth", "revoked-session", &family.to_string()]))
-                .arg(self.key(&["auth", "not-before", &user]))
-                .arg(self.key(&["auth", "generation", &user]))
-                .query_async(&mut connection)
-                .await
-                .map_err(unavailable)?;
+        let (revoked, session_revoked, not_before, generation): (
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<u64>,
+        ) = redis::cmd("MGET")
+            .arg(self.key(&["auth", "revoked", jti]))
+            .arg(self.key(&["auth", "revoked-session", &family.to_string()]))
+            .arg(self.key(&["auth", "not-before", &user]))
+            .arg(self.key(&["auth", "generation", &user]))
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
         Ok(TokenStanding {
             revoked: revoked.is_some() || session_revoked.is_some(),
             not_before_millis: not_before,

@@ -42,6 +42,17 @@ impl AnyStore {
         }
     }
 
+    /// The version of `owner`'s receipts, when this backend keeps one: every committed write to
+    /// one of their receipts moves it on, so a response made from them at one version is exact
+    /// while it stays. The embedded store keeps it (it has one writing process); MongoDB, shared by
+    /// the API replicas and the workers, does not.
+    pub fn receipts_version(&self, owner: UserId) -> Option<u64> {
+        match self {
+            Self::Mongo(_) => None,
+            Self::Sqlite(store) => store.receipts_version(owner),
+        }
+    }
+
     /// Checks that the backend answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {

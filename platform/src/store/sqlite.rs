@@ -367,6 +367,26 @@ fn sql_value(value: KeyValue) -> Value {
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
     blobs: PathBuf,
+    versions: Versions,
+}
+
+/// How many times each owner's receipts have changed since the store was opened: moved on after
+/// every committed write to a receipt (insert, delete, status, result, corrections). The embedded
+/// store has one process writing it (the all-in-one server and its OCR threads), so a copy of a
+/// response made at a version is exact for as long as the version stays.
+#[derive(Clone, Debug, Default)]
+struct Versions(Arc<Mutex<std::collections::HashMap<UserId, u64>>>);
+
+impl Versions {
+    fn bump(&self, owner: UserId) {
+        if let Ok(mut versions) = self.0.lock() {
+            *versions.entry(owner).or_default() += 1;
+        }
+    }
+
+    fn get(&self, owner: UserId) -> Option<u64> {
+        self.0.lock().ok().map(|versions| versions.get(&owner).copied().unwrap_or(0))
+    }
 }
 
 fn failed(error: impl std::fmt::Display) -> StoreError {
@@ -431,7 +451,12 @@ impl SqliteStore {
         })
         .await
         .map_err(failed)??;
-        Ok(Self { connection: Arc::new(Mutex::new(connection)), blobs })
+        Ok(Self { connection: Arc::new(Mutex::new(connection)), blobs, versions: Versions::default() })
+    }
+
+    /// The version of `owner`'s receipts in this process (see [`Versions`]).
+    pub fn receipts_version(&self, owner: UserId) -> Option<u64> {
+        self.versions.get(owner)
     }
 
     /// Checks that the database file answers a query.
@@ -508,10 +533,13 @@ impl ReceiptRow {
 impl ReceiptStore for SqliteStore {
     async fn insert_receipt(&self, receipt: &Receipt) -> Result<(), StoreError> {
         let row = ReceiptRow::of(receipt)?;
+        let (versions, owner) = (self.versions.clone(), receipt.owner_id);
         self.with(move |db| {
             let transaction = db.transaction().map_err(failed)?;
             row.insert(&transaction)?;
-            transaction.commit().map_err(failed)
+            transaction.commit().map_err(failed)?;
+            versions.bump(owner);
+            Ok(())
         })
         .await
     }
@@ -519,6 +547,7 @@ impl ReceiptStore for SqliteStore {
     async fn insert_receipt_once(&self, receipt: &Receipt) -> Result<Inserted, StoreError> {
         let keys = dedup_keys(receipt);
         let row = ReceiptRow::of(receipt)?;
+        let (versions, owner) = (self.versions.clone(), receipt.owner_id);
         self.with(move |db| {
             let transaction = db.transaction().map_err(failed)?;
             for key in &keys {
@@ -547,6 +576,7 @@ impl ReceiptStore for SqliteStore {
                     .map_err(failed)?;
             }
             transaction.commit().map_err(failed)?;
+            versions.bump(owner);
             Ok(Inserted::New)
         })
         .await
@@ -564,6 +594,7 @@ impl ReceiptStore for SqliteStore {
     }
 
     async fn delete_receipt(&self, owner: UserId, id: ReceiptId) -> Result<Option<Receipt>, StoreError> {
+        let (versions, owner_id) = (self.versions.clone(), owner);
         let (owner, id) = (owner.to_string(), id.to_string());
         self.with(move |db| {
             let transaction = db.transaction().map_err(failed)?;
@@ -581,6 +612,7 @@ impl ReceiptStore for SqliteStore {
                 }
                 count_usage(&transaction, &owner, found.image_bytes, -1)?;
                 transaction.commit().map_err(failed)?;
+                versions.bump(owner_id);
             }
             Ok(found)
         })
@@ -593,6 +625,7 @@ impl ReceiptStore for SqliteStore {
         id: ReceiptId,
         corrected: &ReceiptResult,
     ) -> Result<bool, StoreError> {
+        let (versions, owner_id) = (self.versions.clone(), owner);
         let (owner, id, corrected) = (owner.to_string(), id.to_string(), corrected.clone());
         self.with(move |db| {
             let transaction = db.transaction().map_err(failed)?;
@@ -608,6 +641,7 @@ impl ReceiptStore for SqliteStore {
             receipt.updated_at = Utc::now();
             write_keys(&transaction, &receipt)?;
             transaction.commit().map_err(failed)?;
+            versions.bump(owner_id);
             Ok(true)
         })
         .await
@@ -627,6 +661,7 @@ impl ReceiptStore for SqliteStore {
 
     async fn set_status(&self, id: ReceiptId, next: ReceiptStatus, failure: Option<&str>) -> Result<bool, StoreError> {
         let (id, failure) = (id.to_string(), failure.map(str::to_owned));
+        let versions = self.versions.clone();
         self.with(move |db| {
             let transaction = db.transaction().map_err(failed)?;
             let Some(mut receipt) =
@@ -644,6 +679,7 @@ impl ReceiptStore for SqliteStore {
             }
             write_keys(&transaction, &receipt)?;
             transaction.commit().map_err(failed)?;
+            versions.bump(receipt.owner_id);
             Ok(true)
         })
         .await
@@ -651,6 +687,7 @@ impl ReceiptStore for SqliteStore {
 
     async fn store_result(&self, id: ReceiptId, result: &ReceiptResult) -> Result<(), StoreError> {
         let (id, result) = (id.to_string(), result.clone());
+        let versions = self.versions.clone();
         self.with(move |db| {
             let transaction = db.transaction().map_err(failed)?;
             let Some(mut receipt) =
@@ -669,7 +706,9 @@ impl ReceiptStore for SqliteStore {
                 .execute("UPDATE receipts SET result_writes = result_writes + 1 WHERE id = ?1", params![id])
                 .map_err(failed)?;
             write_keys(&transaction, &receipt)?;
-            transaction.commit().map_err(failed)
+            transaction.commit().map_err(failed)?;
+            versions.bump(receipt.owner_id);
+            Ok(())
         })
         .await
     }
