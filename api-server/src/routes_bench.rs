@@ -7,7 +7,9 @@
 //! `--connections` keep-alive connections (each sends its next request when the previous answer is
 //! read, as `wrk` does) from a client runtime of its own with two threads, after one second of
 //! warm-up. The table gives requests per second, p50 and p99 in milliseconds, and each route's
-//! ratio to `/healthz`; any answer other than 200 is counted as an error and fails the run.
+//! ratio to `/healthz`; any answer other than 200 is counted as an error and fails the run. An
+//! answer of 16 KiB or more is also measured against the HTTP ceiling of its size: the same
+//! number of bytes from a bare router on the same HTTP server, driven the same way right after.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -167,28 +169,40 @@ pub async fn run(args: RoutesArgs) -> anyhow::Result<()> {
         args.connections,
         args.seconds
     );
-    println!("{:<44} {:>10} {:>8} {:>8} {:>9} {:>8}", "route", "req/s", "p50 ms", "p99 ms", "KiB/resp", "ratio");
+    // The HTTP ceiling of a large answer: the same bytes from a bare router on the same HTTP
+    // server, no layers, no authentication, no store, measured right after the route.
+    let ceiling = ceiling_server().await?;
+    println!(
+        "{:<44} {:>10} {:>8} {:>8} {:>9} {:>8} {:>9}",
+        "route", "req/s", "p50 ms", "p99 ms", "KiB/resp", "/healthz", "/ceiling"
+    );
     let mut baseline = None;
     let mut failed = Vec::new();
     for (name, path) in &routes {
-        let measured = load
-            .spawn(drive(
-                base.clone(),
-                path.clone(),
-                token.clone(),
-                args.connections,
-                Duration::from_secs(args.seconds),
-            ))
-            .await??;
+        let measure = |base: String, path: String| {
+            load.spawn(drive(base, path, token.clone(), args.connections, Duration::from_secs(args.seconds)))
+        };
+        let measured = measure(base.clone(), path.clone()).await??;
+        if measured.requests == 0 {
+            println!("{name:<44} no answer within {} s", args.seconds + 1);
+            continue;
+        }
         let per_second = measured.per_second();
         let baseline = *baseline.get_or_insert(per_second);
+        let size = measured.bytes / measured.requests.max(1);
+        let against_ceiling = if size >= CEILING_FROM {
+            let bare = measure(ceiling.clone(), format!("/bytes/{size}")).await??;
+            format!("{:>8.0}%", 100.0 * per_second / bare.per_second())
+        } else {
+            String::new()
+        };
         println!(
-            "{:<44} {:>10.0} {:>8.2} {:>8.2} {:>9.1} {:>7.0}%",
+            "{:<44} {:>10.0} {:>8.2} {:>8.2} {:>9.1} {:>7.0}% {against_ceiling:>9}",
             name,
             per_second,
             percentile(&measured.sorted, 0.50),
             percentile(&measured.sorted, 0.99),
-            measured.bytes as f64 / measured.requests.max(1) as f64 / 1024.0,
+            size as f64 / 1024.0,
             100.0 * per_second / baseline,
         );
         if measured.errors > 0 {
@@ -200,6 +214,28 @@ pub async fn run(args: RoutesArgs) -> anyhow::Result<()> {
     std::fs::remove_dir_all(&directory).ok();
     anyhow::ensure!(failed.is_empty(), "{}", failed.join("; "));
     Ok(())
+}
+
+/// Answers of at least this many bytes are also measured against the HTTP ceiling of their size.
+const CEILING_FROM: usize = 16 * 1024;
+
+/// A bare router on the same HTTP server: `GET /bytes/{n}` answers `n` bytes (at most 4 MiB),
+/// sliced from one buffer, so it costs no allocation. Returns its base URL.
+async fn ceiling_server() -> anyhow::Result<String> {
+    let buffer = axum::body::Bytes::from(vec![b'x'; 4 << 20]);
+    let router = axum::Router::new().route(
+        "/bytes/{n}",
+        axum::routing::get(move |axum::extract::Path(n): axum::extract::Path<usize>| {
+            let buffer = buffer.clone();
+            async move { buffer.slice(..n.min(buffer.len())) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move {
+        crate::listen::serve(listener, router, Default::default(), std::future::pending()).await.ok();
+    });
+    Ok(format!("http://{address}"))
 }
 
 /// Drives `path` from `connections` keep-alive connections for one second of warm-up, then
