@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use finagent_core::names;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -194,7 +195,8 @@ pub fn layered(routes: Router, state: AppState, http_metrics: HttpMetrics) -> Ro
         .layer(middleware::from_fn_with_state(http_metrics, record))
         .layer(DefaultBodyLimit::max(state.settings.max_json_body))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.settings.request_timeout))
-        .layer(CompressionLayer::new().gzip(true))
+        // An answer under 1 KiB fits one packet: gzip would cost more than the bytes it saves.
+        .layer(CompressionLayer::new().gzip(true).compress_when(DefaultPredicate::new().and(SizeAbove::new(1024))))
         .layer(cors(&state.settings.cors_allowed_origins))
         .layer(security_header("content-security-policy", CONTENT_SECURITY_POLICY))
         .layer(security_header("strict-transport-security", "max-age=63072000; includeSubDomains"))

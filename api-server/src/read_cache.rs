@@ -5,7 +5,9 @@
 //! handler runs and moves on after every committed write to one of their receipts, whoever makes
 //! it (an upload, a deletion, a correction, an OCR thread storing a result), so a copy made at a
 //! version is exactly what the handler would answer while the version stays. The key is the
-//! caller, the path with its query, and the day (the insights' default range ends today).
+//! caller, the path with its query, the day (the insights' default range ends today) and whether
+//! the client takes gzip. For a client that does (every browser), a JSON or CSV answer of 1 KiB or
+//! more is compressed once, when it is kept, rather than by the compression layer on every request.
 //! Authentication, revocations and rate limits run before this layer on every request; only
 //! `200` answers of at most [`MAX_ENTRY`] bytes are kept, within [`BUDGET`] bytes in all.
 //!
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
@@ -49,6 +51,9 @@ pub const BUDGET: usize = 64 << 20;
 /// The longest a copy is kept, whatever the version says.
 pub const MAX_AGE: Duration = Duration::from_secs(600);
 
+/// Who asks, for what (path and query), and whether they take gzip.
+type Key = (UserId, String, bool);
+
 #[derive(Debug)]
 struct Entry {
     version: u64,
@@ -61,7 +66,7 @@ struct Entry {
 
 #[derive(Debug, Default)]
 struct Entries {
-    map: HashMap<(UserId, String), Entry>,
+    map: HashMap<Key, Entry>,
     bytes: usize,
 }
 
@@ -72,7 +77,7 @@ pub struct ReadCache {
 }
 
 impl ReadCache {
-    fn get(&self, key: &(UserId, String), version: u64, day: NaiveDate) -> Option<(HeaderMap, Bytes)> {
+    fn get(&self, key: &Key, version: u64, day: NaiveDate) -> Option<(HeaderMap, Bytes)> {
         let mut entries = self.entries.lock().ok()?;
         let entry = entries.map.get_mut(key)?;
         if entry.version != version || entry.day != day || entry.made.elapsed() >= MAX_AGE {
@@ -82,7 +87,7 @@ impl ReadCache {
         Some((entry.headers.clone(), entry.body.clone()))
     }
 
-    fn put(&self, key: (UserId, String), version: u64, day: NaiveDate, headers: HeaderMap, body: Bytes) {
+    fn put(&self, key: Key, version: u64, day: NaiveDate, headers: HeaderMap, body: Bytes) {
         let Ok(mut entries) = self.entries.lock() else { return };
         let size = cost(&key.1, &body);
         if entries.bytes + size > BUDGET {
@@ -91,7 +96,7 @@ impl ReadCache {
             let (_, cut, _) = used.select_nth_unstable(middle);
             let cut = *cut;
             entries.map.retain(|_, entry| entry.used > cut);
-            entries.bytes = entries.map.iter().map(|((_, path), entry)| cost(path, &entry.body)).sum();
+            entries.bytes = entries.map.iter().map(|((_, path, _), entry)| cost(path, &entry.body)).sum();
         }
         let now = Instant::now();
         let path = key.1.clone();
@@ -127,7 +132,8 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         return next.run(request).await;
     };
     let day = chrono::Utc::now().date_naive();
-    let key = (owner, request.uri().path_and_query().map_or_else(String::new, |path| path.as_str().to_owned()));
+    let gzip = takes_gzip(request.headers());
+    let key = (owner, request.uri().path_and_query().map_or_else(String::new, |path| path.as_str().to_owned()), gzip);
     if let Some((headers, body)) = state.reads.get(&key, version, day) {
         let mut response = Body::from(body).into_response();
         *response.headers_mut() = headers;
@@ -155,6 +161,12 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
             None => {
                 let body: Bytes =
                     if collected.len() == 1 { collected.pop().unwrap_or_default() } else { collected.concat().into() };
+                let mut parts = parts;
+                let body = if gzip && compressible(&parts.headers, &body) {
+                    compressed(&mut parts.headers, &body).unwrap_or(body)
+                } else {
+                    body
+                };
                 state.reads.put(key, version, day, parts.headers.clone(), body.clone());
                 return Response::from_parts(parts, Body::from(body));
             }
@@ -163,6 +175,41 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     // Too large to keep: what was read, then the rest as it comes.
     let rest = futures::stream::iter(collected.into_iter().map(Ok)).chain(stream);
     Response::from_parts(parts, Body::from_stream(rest))
+}
+
+/// Whether `Accept-Encoding` takes gzip (`gzip` or `*`, without `q=0`).
+fn takes_gzip(headers: &HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|value| value.to_str().ok()).any(|value| {
+        value.split(',').any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|parameter| {
+                parameter.strip_prefix("q=").is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q <= 0.0))
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+    })
+}
+
+/// JSON and CSV of 1 KiB or more, not already encoded; images are compressed already.
+fn compressible(headers: &HeaderMap, body: &Bytes) -> bool {
+    let text = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|kind| kind.starts_with("application/json") || kind.starts_with("text/csv"));
+    text && body.len() >= 1024 && !headers.contains_key(header::CONTENT_ENCODING)
+}
+
+/// `body` gzipped, with the headers that say so.
+fn compressed(headers: &mut HeaderMap, body: &Bytes) -> Option<Bytes> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::default());
+    encoder.write_all(body).ok()?;
+    let gzipped = encoder.finish().ok()?;
+    headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+    headers.remove(header::CONTENT_LENGTH);
+    Some(Bytes::from(gzipped))
 }
 
 #[cfg(test)]
@@ -176,12 +223,13 @@ mod tests {
     #[test]
     fn a_copy_is_served_at_its_version_and_day_only() {
         let cache = ReadCache::default();
-        let key = (UserId::new(), "/api/receipts?limit=20".to_owned());
+        let key = (UserId::new(), "/api/receipts?limit=20".to_owned(), false);
         cache.put(key.clone(), 3, day(), HeaderMap::new(), Bytes::from_static(b"[1]"));
         assert_eq!(cache.get(&key, 3, day()).map(|(_, body)| body), Some(Bytes::from_static(b"[1]")));
         assert!(cache.get(&key, 4, day()).is_none(), "a write since makes it stale");
         assert!(cache.get(&key, 3, day().succ_opt().expect("a day")).is_none(), "a new day makes it stale");
-        assert!(cache.get(&(UserId::new(), key.1.clone()), 3, day()).is_none(), "another caller never gets it");
+        assert!(cache.get(&(UserId::new(), key.1.clone(), false), 3, day()).is_none(), "another caller never gets it");
+        assert!(cache.get(&(key.0, key.1.clone(), true), 3, day()).is_none(), "nor a client asking for gzip");
     }
 
     #[test]
@@ -190,8 +238,41 @@ mod tests {
         let owner = UserId::new();
         let body = Bytes::from(vec![0u8; MAX_ENTRY]);
         for page in 0..(BUDGET / MAX_ENTRY) * 2 {
-            cache.put((owner, format!("/api/receipts?page={page}")), 0, day(), HeaderMap::new(), body.clone());
+            cache.put((owner, format!("/api/receipts?page={page}"), false), 0, day(), HeaderMap::new(), body.clone());
         }
         assert!(cache.bytes() <= BUDGET, "{} bytes held", cache.bytes());
+    }
+
+    #[test]
+    fn gzip_is_taken_as_clients_say() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(value).expect("header"));
+            takes_gzip(&headers)
+        };
+        assert!(with("gzip, deflate, br"));
+        assert!(with("br;q=1.0, GZIP;q=0.5"));
+        assert!(with("*"));
+        assert!(!with("gzip;q=0"));
+        assert!(!with("br, deflate"));
+        assert!(!takes_gzip(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn a_kept_gzip_answer_decodes_to_the_handlers_answer() {
+        use std::io::Read;
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("4000"));
+        let body = Bytes::from(format!("[{}]", vec!["{\"merchant\":\"SHOP\"}"; 200].join(",")));
+        assert!(compressible(&headers, &body));
+        let gzipped = compressed(&mut headers, &body).expect("compressed");
+        assert!(gzipped.len() < body.len() / 4);
+        assert_eq!(headers[header::CONTENT_ENCODING], "gzip");
+        assert!(!headers.contains_key(header::CONTENT_LENGTH));
+        let mut decoded = String::new();
+        flate2::read::GzDecoder::new(&gzipped[..]).read_to_string(&mut decoded).expect("gzip");
+        assert_eq!(decoded.as_bytes(), &body[..]);
+        assert!(!compressible(&headers, &body), "an encoded answer is not encoded again");
     }
 }

@@ -57,6 +57,9 @@ pub struct RoutesArgs {
     /// The receipt image served by the image route.
     #[arg(long, default_value = "ocr-worker/tests/fixtures/receipts/000.jpg")]
     pub image: std::path::PathBuf,
+    /// Ask for gzip (`Accept-Encoding: gzip`), as browsers do.
+    #[arg(long)]
+    pub gzip: bool,
     /// Only these routes (comma-separated: me, list, filter, receipt, image, insights, export);
     /// `/healthz` always runs.
     #[arg(long, value_delimiter = ',')]
@@ -162,12 +165,13 @@ pub async fn run(args: RoutesArgs) -> anyhow::Result<()> {
     // The load runs on its own threads, so the server keeps the process's runtime.
     let load = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     println!(
-        "store: {}, guard: {}, {} receipts, {} connections, {} s per route\n",
+        "store: {}, guard: {}, {} receipts, {} connections, {} s per route{}\n",
         if args.mongodb_url.is_some() { "mongodb" } else { "sqlite" },
         if args.redis_url.is_some() { "redis" } else { "in-process" },
         args.receipts,
         args.connections,
-        args.seconds
+        args.seconds,
+        if args.gzip { ", Accept-Encoding: gzip" } else { "" }
     );
     // The HTTP ceiling of a large answer: the same bytes from a bare router on the same HTTP
     // server, no layers, no authentication, no store, measured right after the route.
@@ -180,7 +184,7 @@ pub async fn run(args: RoutesArgs) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     for (name, path) in &routes {
         let measure = |base: String, path: String| {
-            load.spawn(drive(base, path, token.clone(), args.connections, Duration::from_secs(args.seconds)))
+            load.spawn(drive(base, path, token.clone(), args.gzip, args.connections, Duration::from_secs(args.seconds)))
         };
         let measured = measure(base.clone(), path.clone()).await??;
         if measured.requests == 0 {
@@ -244,6 +248,7 @@ async fn drive(
     base: String,
     path: String,
     token: String,
+    gzip: bool,
     connections: usize,
     duration: Duration,
 ) -> anyhow::Result<Measured> {
@@ -261,10 +266,11 @@ async fn drive(
             let mut latencies = Vec::new();
             let (mut errors, mut bytes) = (0usize, 0usize);
             loop {
-                let request = Request::get(uri.clone())
-                    .header("authorization", authorization.as_str())
-                    .body(Body::empty())
-                    .expect("request");
+                let mut request = Request::get(uri.clone()).header("authorization", authorization.as_str());
+                if gzip {
+                    request = request.header("accept-encoding", "gzip");
+                }
+                let request = request.body(Body::empty()).expect("request");
                 let sent = Instant::now();
                 let response = client.request(request).await?;
                 let ok = response.status() == hyper::StatusCode::OK;

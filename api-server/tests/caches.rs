@@ -197,3 +197,35 @@ async fn kept_receipt_reads_follow_every_write() {
     assert_eq!(read(format!("/api/receipts/{id}")).await.status, StatusCode::NOT_FOUND);
     assert_eq!(read(format!("/api/receipts/{id}/image")).await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_kept_list_is_gzipped_once_for_clients_that_take_gzip() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use std::io::Read;
+    use tower::ServiceExt;
+
+    let app = TestApp::new().await;
+    let mut account = app.account("gzipped", Role::User).await;
+    app.sign_in(&mut account).await;
+    for shop in ["ONE SHOP", "TWO SHOP", "THREE SHOP"] {
+        app.processed_receipt(&account, &result("9.90", "2026-11-03", shop)).await;
+    }
+    let plain = app.call(Method::GET, "/api/receipts?limit=20", Some(&account.access), None).await;
+    for _ in 0..2 {
+        let request = Request::get("/api/receipts?limit=20")
+            .header("authorization", format!("Bearer {}", account.access))
+            .header("accept-encoding", "gzip")
+            .body(Body::empty())
+            .expect("request");
+        let response = app.router.clone().oneshot(request).await.expect("response");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-encoding"], "gzip");
+        assert!(response.headers().get_all("vary").iter().any(|value| value == "accept-encoding"));
+        let gzipped = response.into_body().collect().await.expect("body").to_bytes();
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&gzipped[..]).read_to_string(&mut text).expect("one gzip stream");
+        assert_eq!(serde_json::from_str::<Value>(&text).expect("json"), plain.json);
+    }
+}
