@@ -135,6 +135,14 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let gzip = takes_gzip(request.headers());
     let key = (owner, request.uri().path_and_query().map_or_else(String::new, |path| path.as_str().to_owned()), gzip);
     if let Some((headers, body)) = state.reads.get(&key, version, day) {
+        if let Some(etag) = headers.get(header::ETAG).filter(|etag| not_modified(request.headers(), etag)) {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            response.headers_mut().insert(header::ETAG, etag.clone());
+            if let Some(cache) = headers.get(header::CACHE_CONTROL) {
+                response.headers_mut().insert(header::CACHE_CONTROL, cache.clone());
+            }
+            return response;
+        }
         let mut response = Body::from(body).into_response();
         *response.headers_mut() = headers;
         return response;
@@ -178,6 +186,19 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
 }
 
 /// Whether `Accept-Encoding` takes gzip (`gzip` or `*`, without `q=0`).
+/// Whether a request's `If-None-Match` names `etag` (RFC 9110 §13.1.2: weak comparison, or `*`).
+pub fn not_modified(request: &HeaderMap, etag: &HeaderValue) -> bool {
+    let Ok(etag) = etag.to_str() else { return false };
+    let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+    let etag = opaque(etag);
+    request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|tag| tag.trim() == "*" || opaque(tag) == etag)
+}
+
 fn takes_gzip(headers: &HeaderMap) -> bool {
     headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|value| value.to_str().ok()).any(|value| {
         value.split(',').any(|coding| {
@@ -241,6 +262,23 @@ mod tests {
             cache.put((owner, format!("/api/receipts?page={page}"), false), 0, day(), HeaderMap::new(), body.clone());
         }
         assert!(cache.bytes() <= BUDGET, "{} bytes held", cache.bytes());
+    }
+
+    #[test]
+    fn if_none_match_is_compared_weakly_and_by_list() {
+        let etag = HeaderValue::from_static("\"abc\"");
+        let asking = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::IF_NONE_MATCH, HeaderValue::from_str(value).expect("header"));
+            not_modified(&headers, &etag)
+        };
+        assert!(asking("\"abc\""));
+        assert!(asking("W/\"abc\""));
+        assert!(asking("\"x\", \"abc\""));
+        assert!(asking("*"));
+        assert!(!asking("\"abd\""));
+        assert!(!asking("abc"), "an unquoted tag is not the quoted one");
+        assert!(!not_modified(&HeaderMap::new(), &etag));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::error::{AppError, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::ocr::owned;
 use crate::state::AppState;
-use crate::views::ReceiptView;
+use crate::views::{ListView, ListedReceipt, ReceiptView};
 
 /// Filters of the list and the export.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -65,6 +65,10 @@ pub struct Paging {
     /// The order: `newest` (default), `oldest`, `purchased`, `total` or `review`.
     #[param(value_type = Option<String>)]
     pub sort: Option<SortOrder>,
+    /// How each receipt is shown: `summary` (default; what a list row shows, without the OCR
+    /// text, line items and layout) or `full` (as `GET /api/receipts/{id}`).
+    #[param(value_type = Option<String>)]
+    pub view: Option<ListView>,
 }
 
 impl ReceiptFilter {
@@ -85,8 +89,8 @@ impl ReceiptFilter {
 /// A page of receipts.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReceiptPage {
-    /// Newest first.
-    pub items: Vec<ReceiptView>,
+    /// In the order asked for, each as `view` asks.
+    pub items: Vec<ListedReceipt>,
     /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
@@ -148,7 +152,8 @@ pub async fn list(
     page.truncate(limit as usize);
     let next_cursor =
         if more { page.last().map(|receipt| encode_cursor(sort, &Position::of(sort, receipt))) } else { None };
-    let items = page.iter().map(ReceiptView::from).collect();
+    let view = paging.view.unwrap_or_default();
+    let items = page.iter().map(|receipt| ListedReceipt::new(receipt, view)).collect();
     Ok(axum::Json(ReceiptPage { items, next_cursor }))
 }
 
@@ -172,7 +177,8 @@ pub async fn get(
 #[utoipa::path(get, path = "/api/receipts/{id}/image", tag = "receipts", security(("bearer" = []), ("api_key" = [])),
     params(("id" = ReceiptId, Path, description = "The receipt id")),
     responses(
-        (status = 200, description = "The image, with the media type detected at upload", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The image, with the media type detected at upload; `ETag` is its SHA-256", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 304, description = "`If-None-Match` names this image's `ETag`: the copy the client holds is current"),
         (status = 401, description = "Not signed in", body = Problem),
         (status = 404, description = "No such receipt for this caller", body = Problem),
     ))]
@@ -180,8 +186,18 @@ pub async fn image(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<ReceiptId>,
+    request: axum::http::HeaderMap,
 ) -> Result<Response, AppError> {
     let receipt = owned(&state, &caller, id).await?;
+    // A receipt's image never changes, so its digest is a strong validator.
+    let etag = HeaderValue::from_str(&format!("\"{}\"", receipt.image_sha256))
+        .map_err(|_| AppError::Internal("an image digest that is not a header value".into()))?;
+    if crate::read_cache::not_modified(&request, &etag) {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        response.headers_mut().insert(header::ETAG, etag);
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(IMAGE_CACHE));
+        return Ok(response);
+    }
     let bytes = state.store.blob(&receipt.blob_key).await?.ok_or(AppError::NotFound)?;
     // Only image types browsers display are served as themselves; anything else downloads.
     const SHOWN: [&str; 5] = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp"];
@@ -190,11 +206,15 @@ pub async fn image(
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMAGE_CACHE));
+    headers.insert(header::ETAG, etag);
     headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("inline"));
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
     Ok(response)
 }
+
+/// Browsers keep an image for an hour, then ask again with its `ETag`.
+const IMAGE_CACHE: &str = "private, max-age=3600";
 
 /// Deletes a receipt, its result and its image.
 #[utoipa::path(delete, path = "/api/receipts/{id}", tag = "receipts", security(("bearer" = []), ("api_key" = [])),

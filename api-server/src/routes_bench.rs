@@ -60,7 +60,8 @@ pub struct RoutesArgs {
     /// Ask for gzip (`Accept-Encoding: gzip`), as browsers do.
     #[arg(long)]
     pub gzip: bool,
-    /// Only these routes (comma-separated: me, list, filter, receipt, image, insights, export);
+    /// Only these routes (comma-separated: me, list, filter, receipt, image, revalidate, insights,
+    /// export);
     /// `/healthz` always runs.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
@@ -138,6 +139,11 @@ pub async fn run(args: RoutesArgs) -> anyhow::Result<()> {
     eprintln!("seeded {} receipts in {:.1} s", args.receipts, seeding.elapsed().as_secs_f64());
 
     let token = sign_in(&client, &base).await?;
+    // The image's validator, as a browser holding it would send it.
+    let image_tag = format!(
+        "\"{}\"",
+        state.store.receipt(first, None).await?.map(|receipt| receipt.image_sha256).unwrap_or_default()
+    );
     let routes: Vec<(&str, String, String)> = vec![
         ("healthz", "GET /healthz (no auth, no store)".into(), "/healthz".into()),
         ("me", "GET /api/auth/me".into(), "/api/auth/me".into()),
@@ -149,6 +155,7 @@ pub async fn run(args: RoutesArgs) -> anyhow::Result<()> {
         ),
         ("receipt", "one receipt".into(), format!("/api/receipts/{first}")),
         ("image", "its image".into(), format!("/api/receipts/{first}/image")),
+        ("revalidate", "its image, If-None-Match (304)".into(), format!("/api/receipts/{first}/image")),
         ("insights", "insights, last 12 months".into(), "/api/insights/summary".into()),
         (
             "export",
@@ -156,10 +163,13 @@ pub async fn run(args: RoutesArgs) -> anyhow::Result<()> {
             format!("/api/receipts/export.csv?from={month_ago}&to={today}"),
         ),
     ];
-    let routes: Vec<(String, String)> = routes
+    let routes: Vec<(String, String, Option<String>)> = routes
         .into_iter()
         .filter(|(key, _, _)| *key == "healthz" || args.only.is_empty() || args.only.iter().any(|only| only == key))
-        .map(|(_, name, path)| (name, path))
+        .map(|(key, name, path)| {
+            let tag = (key == "revalidate").then(|| image_tag.clone());
+            (name, path, tag)
+        })
         .collect();
 
     // The load runs on its own threads, so the server keeps the process's runtime.
@@ -182,11 +192,19 @@ pub async fn run(args: RoutesArgs) -> anyhow::Result<()> {
     );
     let mut baseline = None;
     let mut failed = Vec::new();
-    for (name, path) in &routes {
-        let measure = |base: String, path: String| {
-            load.spawn(drive(base, path, token.clone(), args.gzip, args.connections, Duration::from_secs(args.seconds)))
+    for (name, path, tag) in &routes {
+        let measure = |base: String, path: String, tag: Option<String>| {
+            load.spawn(drive(
+                base,
+                path,
+                token.clone(),
+                args.gzip,
+                tag,
+                args.connections,
+                Duration::from_secs(args.seconds),
+            ))
         };
-        let measured = measure(base.clone(), path.clone()).await??;
+        let measured = measure(base.clone(), path.clone(), tag.clone()).await??;
         if measured.requests == 0 {
             println!("{name:<44} no answer within {} s", args.seconds + 1);
             continue;
@@ -195,7 +213,7 @@ pub async fn run(args: RoutesArgs) -> anyhow::Result<()> {
         let baseline = *baseline.get_or_insert(per_second);
         let size = measured.bytes / measured.requests.max(1);
         let against_ceiling = if size >= CEILING_FROM {
-            let bare = measure(ceiling.clone(), format!("/bytes/{size}")).await??;
+            let bare = measure(ceiling.clone(), format!("/bytes/{size}"), None).await??;
             format!("{:>8.0}%", 100.0 * per_second / bare.per_second())
         } else {
             String::new()
@@ -249,6 +267,7 @@ async fn drive(
     path: String,
     token: String,
     gzip: bool,
+    if_none_match: Option<String>,
     connections: usize,
     duration: Duration,
 ) -> anyhow::Result<Measured> {
@@ -260,6 +279,7 @@ async fn drive(
     for _ in 0..connections {
         let uri = uri.clone();
         let authorization = authorization.clone();
+        let if_none_match = if_none_match.clone();
         tasks.push(tokio::spawn(async move {
             // One client per task: each holds its own connection.
             let client: HttpClient = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(1).build_http();
@@ -270,10 +290,15 @@ async fn drive(
                 if gzip {
                     request = request.header("accept-encoding", "gzip");
                 }
+                if let Some(tag) = &if_none_match {
+                    request = request.header("if-none-match", tag.as_str());
+                }
                 let request = request.body(Body::empty()).expect("request");
                 let sent = Instant::now();
                 let response = client.request(request).await?;
-                let ok = response.status() == hyper::StatusCode::OK;
+                let expected =
+                    if if_none_match.is_some() { hyper::StatusCode::NOT_MODIFIED } else { hyper::StatusCode::OK };
+                let ok = response.status() == expected;
                 // Read and dropped frame by frame, as `wrk` does: the client does not copy bodies.
                 let mut body = response.into_body();
                 let mut length = 0;

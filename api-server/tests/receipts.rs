@@ -415,3 +415,77 @@ async fn uploads_beyond_the_concurrency_cap_get_503_with_retry_after() {
     drop(busy);
     assert_eq!(app.upload(Some(&user.access), &unique_png(), None).await.status, StatusCode::ACCEPTED);
 }
+
+#[tokio::test]
+async fn lists_show_summaries_unless_asked_for_whole_receipts() {
+    let app = TestApp::new().await;
+    let user = app.account("views", Role::User).await;
+    let mut read = result("12.30", "2024-05-06", "KEDAI VIEW");
+    read.text = "KEDAI VIEW\nTOTAL 12.30\n".repeat(50);
+    read.line_items = vec![finagent_core::receipt::LineItem {
+        description: "TEH TARIK".into(),
+        quantity: None,
+        unit_price: None,
+        amount: Some("12.30".parse().expect("amount")),
+    }];
+    let id = app.processed_receipt(&user, &read).await;
+    let whole = app.call(Method::GET, &format!("/api/receipts/{id}"), Some(&user.access), None).await.json;
+
+    let summary = app.call(Method::GET, "/api/receipts", Some(&user.access), None).await;
+    let item = &summary.json["items"][0];
+    assert_eq!(item["id"], id.to_string());
+    for field in ["status", "created_at", "corrected", "review_confidence", "image_url"] {
+        assert_eq!(item[field], whole[field], "{field}");
+    }
+    for field in ["merchant", "date", "currency", "total", "category"] {
+        assert_eq!(item["result"][field], whole["result"][field], "result.{field}");
+    }
+    for heavy in ["text", "line_items", "layout", "confidence", "timings", "engine"] {
+        assert!(item["result"].get(heavy).is_none(), "a summary leaves out result.{heavy}");
+    }
+    assert!(summary.json.to_string().len() < 1024, "a summary row stays small whatever the OCR text");
+
+    let full = app.call(Method::GET, "/api/receipts?view=full", Some(&user.access), None).await;
+    assert_eq!(full.json["items"][0], whole, "view=full is the receipt as GET /api/receipts/{{id}} shows it");
+    let wrong = app.call(Method::GET, "/api/receipts?view=everything", Some(&user.access), None).await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", wrong.json);
+}
+
+#[tokio::test]
+async fn an_image_is_revalidated_by_its_digest() {
+    let app = TestApp::new().await;
+    let user = app.account("etag", Role::User).await;
+    let id = app.processed_receipt(&user, &result("1.00", "2024-01-01", "KEDAI")).await;
+    let digest = app.state.store.receipt(id, None).await.expect("read").expect("exists").image_sha256;
+    let path = format!("/api/receipts/{id}/image");
+    let conditional = |tag: String| {
+        let request = Request::get(&path)
+            .header("authorization", format!("Bearer {}", user.access))
+            .header("if-none-match", tag)
+            .body(Body::empty())
+            .expect("request");
+        app.send(request)
+    };
+    let not_modified = |reply: support::Reply| {
+        assert_eq!(reply.status, StatusCode::NOT_MODIFIED);
+        assert_eq!(reply.json, json!(""), "no body");
+        assert_eq!(reply.headers["etag"], format!("\"{digest}\""));
+        assert_eq!(reply.headers["cache-control"], "private, max-age=3600");
+    };
+    // Answered by the handler: nothing is kept yet.
+    not_modified(conditional(format!("W/\"{digest}\"")).await);
+    let first = app.call(Method::GET, &path, Some(&user.access), None).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.headers["etag"], format!("\"{digest}\""));
+    // Answered from the kept copy of the 200.
+    not_modified(conditional(format!("\"{digest}\"")).await);
+    assert_eq!(conditional("\"another\"".into()).await.status, StatusCode::OK);
+    // The validator never reveals another user's image.
+    let other = app.account("etag", Role::User).await;
+    let request = Request::get(&path)
+        .header("authorization", format!("Bearer {}", other.access))
+        .header("if-none-match", format!("\"{digest}\""))
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(app.send(request).await.status, StatusCode::NOT_FOUND);
+}
