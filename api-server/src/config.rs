@@ -135,8 +135,9 @@ pub struct ServeArgs {
     /// Rows one CSV export may have; a larger export is refused and asks for a narrower range.
     #[arg(long, env = "EXPORT_MAX_ROWS", default_value_t = 100_000)]
     pub export_max_rows: u64,
-    /// Lets webhooks target loopback, private and link-local addresses (receivers on a private
-    /// network); off by default, against server-side request forgery.
+    /// Lets webhooks target loopback and private addresses (receivers on a private network); off
+    /// by default, against server-side request forgery. Link-local addresses, where cloud
+    /// metadata services answer, stay refused.
     #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE_TARGETS", default_value_t = false)]
     pub webhook_allow_private_targets: bool,
     /// Seconds before a failed webhook delivery is retried the first time (4× longer each time

@@ -191,6 +191,7 @@ pub async fn run(args: RoutesArgs) -> anyhow::Result<()> {
         "route", "req/s", "p50 ms", "p99 ms", "KiB/resp", "/healthz", "/ceiling"
     );
     let mut baseline = None;
+    let mut largest_ceiling: Option<(usize, f64)> = None;
     let mut failed = Vec::new();
     for (name, path, tag) in &routes {
         let measure = |base: String, path: String, tag: Option<String>| {
@@ -214,6 +215,9 @@ pub async fn run(args: RoutesArgs) -> anyhow::Result<()> {
         let size = measured.bytes / measured.requests.max(1);
         let against_ceiling = if size >= CEILING_FROM {
             let bare = measure(ceiling.clone(), format!("/bytes/{size}"), None).await??;
+            if largest_ceiling.is_none_or(|(largest, _)| size > largest) {
+                largest_ceiling = Some((size, bare.per_second()));
+            }
             format!("{:>8.0}%", 100.0 * per_second / bare.per_second())
         } else {
             String::new()
@@ -230,6 +234,29 @@ pub async fn run(args: RoutesArgs) -> anyhow::Result<()> {
         if measured.errors > 0 {
             failed.push(format!("{name}: {} answers other than 200", measured.errors));
         }
+    }
+    // What the bytes of the large answers cost on their own: the bare router's empty answer beside
+    // its largest one.
+    if let Some(largest) = largest_ceiling {
+        let empty = load
+            .spawn(drive(
+                ceiling.clone(),
+                "/bytes/0".into(),
+                token.clone(),
+                args.gzip,
+                None,
+                args.connections,
+                Duration::from_secs(args.seconds),
+            ))
+            .await??;
+        let per_request = |per_second: f64| 1e6 / per_second;
+        println!(
+            "\nbare router: an empty answer {:.1} µs a request, {:.1} KiB {:.1} µs; /healthz {:.1} µs",
+            per_request(empty.per_second()),
+            largest.0 as f64 / 1024.0,
+            per_request(largest.1),
+            per_request(baseline.unwrap_or(f64::NAN)),
+        );
     }
     load.shutdown_background();
     server.abort();

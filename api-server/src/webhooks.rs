@@ -43,8 +43,8 @@ pub const MAX_WEBHOOKS_PER_USER: usize = 10;
 /// How the platform sends webhooks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WebhookSettings {
-    /// Whether targets may be loopback, private or link-local addresses (a private network's
-    /// receivers, and tests).
+    /// Whether targets may be loopback or private addresses (a private network's receivers, and
+    /// tests); link-local addresses stay refused.
     pub allow_private_targets: bool,
     /// The wait before the first retry (then 4× each time).
     pub retry_base: Duration,
@@ -59,12 +59,14 @@ impl Default for WebhookSettings {
 }
 
 /// Whether an address is one webhooks must never reach (unless private targets are allowed):
-/// loopback, private, link-local, carrier-grade NAT, documentation, multicast, unspecified and
-/// unique-local ranges, IPv4 inside IPv6 included.
+/// loopback, private, link-local, carrier-grade NAT, IETF protocol assignments, documentation,
+/// benchmarking, multicast, reserved, unspecified, site-local and unique-local ranges, and every
+/// IPv6 form that carries an IPv4 address (mapped, compatible, NAT64, 6to4 and Teredo), which
+/// could reach an internal IPv4 host through a translator or a relay.
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
@@ -74,6 +76,7 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || v4.is_documentation()
                 || a == 0
                 || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && c == 0)
                 || (a == 198 && (b == 18 || b == 19))
                 || a >= 240
         }
@@ -81,22 +84,57 @@ pub fn is_internal(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped().or_else(|| v6.to_ipv4()) {
                 return is_internal(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let [first, second, ..] = v6.segments();
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && v6.segments()[1] == 0x0db8
+                || (first & 0xffc0) == 0xfec0
+                || (first == 0x2001 && second == 0x0db8)
+                // NAT64 (64:ff9b::/96 and the local-use 64:ff9b:1::/48), 6to4 (2002::/16) and
+                // Teredo (2001::/32) embed IPv4 addresses a gateway would reach for us.
+                || (first == 0x0064 && second == 0xff9b)
+                || first == 0x2002
+                || (first == 0x2001 && second == 0x0000)
         }
     }
+}
+
+/// Whether an address is link-local, where cloud metadata services answer (169.254.169.254,
+/// fd00:ec2::254 sits in unique-local space and is refused with it). Webhooks never reach these,
+/// even when private targets are allowed.
+fn is_never_allowed(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_never_allowed(IpAddr::V4(v4)),
+            None => {
+                (v6.segments()[0] & 0xffc0) == 0xfe80
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || v6.segments()[..4] == [0xfd00, 0x0ec2, 0, 0]
+            }
+        },
+    }
+}
+
+/// Whether webhooks may reach `ip`, with private targets allowed or not.
+pub fn reachable(ip: IpAddr, allow_private: bool) -> bool {
+    !is_never_allowed(ip) && (allow_private || !is_internal(ip))
+}
+
+/// Ports webhooks may reach: the web's own and the unprivileged range. Privileged ports other than
+/// 80 and 443 belong to mail, name and directory services that a POST must never be relayed to.
+pub fn allowed_port(port: u16) -> bool {
+    port == 80 || port == 443 || port >= 1024
 }
 
 /// Resolves a host name and keeps only the addresses webhooks may reach; fails when none is left.
 async fn resolve_allowed(host: &str, port: u16, allow_private: bool) -> std::io::Result<Vec<SocketAddr>> {
     let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
     let allowed: Vec<SocketAddr> =
-        addresses.iter().copied().filter(|address| allow_private || !is_internal(address.ip())).collect();
+        addresses.iter().copied().filter(|address| reachable(address.ip(), allow_private)).collect();
     if allowed.is_empty() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::PermissionDenied,
@@ -170,9 +208,12 @@ async fn check_url(url: &str, allow_private: bool) -> Result<String, AppError> {
     }
     let host = authority.host().trim_start_matches('[').trim_end_matches(']');
     let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+    if !allowed_port(port) {
+        return Err(invalid("ports under 1024 other than 80 and 443 are not allowed"));
+    }
     match host.parse::<IpAddr>() {
-        Ok(ip) if !allow_private && is_internal(ip) => {
-            return Err(invalid("loopback, private and link-local addresses are not allowed"));
+        Ok(ip) if !reachable(ip, allow_private) => {
+            return Err(invalid("loopback, private, link-local and other internal addresses are not allowed"));
         }
         Ok(_) => {}
         Err(_) => {
@@ -385,6 +426,12 @@ async fn send(
         return delivery;
     };
     delivery.attempts += 1;
+    if let Some(refusal) = refused_at_send(&webhook.url, settings.allow_private_targets) {
+        // Never right later either: the target is refused for good.
+        delivery.status = DeliveryStatus::Failed;
+        delivery.last_error = Some(refusal.into());
+        return delivery;
+    }
     let timestamp = now.timestamp();
     let request = hyper::Request::post(&webhook.url)
         .header("content-type", "application/json")
@@ -427,6 +474,23 @@ async fn send(
         }
     }
     delivery
+}
+
+/// What registration refuses, checked again before each delivery for what the connector does not
+/// see: a literal IP address is connected to without the checking resolver, and a webhook stored
+/// before a rule existed must not outlive it.
+fn refused_at_send(url: &str, allow_private: bool) -> Option<&'static str> {
+    let uri: hyper::Uri = url.parse().ok()?;
+    let authority = uri.authority()?;
+    let port = authority.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+    if !allowed_port(port) {
+        return Some("refused: ports under 1024 other than 80 and 443 are not allowed");
+    }
+    let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<IpAddr>() {
+        Ok(ip) if !reachable(ip, allow_private) => Some("refused: the address is internal"),
+        _ => None,
+    }
 }
 
 /// The reason of a connection error, without internals beyond what the owner's URL implies.
@@ -512,12 +576,36 @@ mod tests {
             }
         });
         let settings = WebhookSettings { allow_private_targets: true, ..WebhookSettings::default() };
+        let (webhook, delivery) = webhook_and_delivery(format!("http://{address}/hook"));
+        let sent = send(&client(settings), settings, Some(&webhook), delivery).await;
+        assert_eq!((sent.status, sent.last_status), (DeliveryStatus::Delivered, Some(200)), "{:?}", sent.last_error);
+        // What the receiver could push: the limit, plus what the sockets' buffers hold.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let pushed = written.load(Ordering::SeqCst);
+        println!("an endless reply: {pushed} bytes pushed before the sender hung up (it reads {REPLY_LIMIT})");
+        assert!(pushed < 32 * 1024 * 1024, "the sender read {pushed} bytes of an endless reply");
+    }
+
+    #[tokio::test]
+    async fn a_stored_literal_internal_address_is_refused_without_connecting() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (webhook, delivery) = webhook_and_delivery(format!("http://{address}/hook"));
+        let settings = WebhookSettings::default();
+        let sent = send(&client(settings), settings, Some(&webhook), delivery).await;
+        assert_eq!(sent.status, DeliveryStatus::Failed, "refused for good, not retried");
+        assert_eq!(sent.last_error.as_deref(), Some("refused: the address is internal"));
+        let accepted = tokio::time::timeout(Duration::from_millis(300), listener.accept()).await;
+        assert!(accepted.is_err(), "nothing connected to the internal receiver");
+    }
+
+    fn webhook_and_delivery(url: String) -> (Webhook, WebhookDelivery) {
         let now = Utc::now();
         let owner = finagent_core::UserId::new();
         let webhook = Webhook {
             id: Uuid::new_v4(),
             owner_id: owner,
-            url: format!("http://{address}/hook"),
+            url,
             secret: "a webhook secret".into(),
             events: vec!["receipt.done".into()],
             created_at: now,
@@ -536,13 +624,7 @@ mod tests {
             created_at: now,
             delivered_at: None,
         };
-        let sent = send(&client(settings), settings, Some(&webhook), delivery).await;
-        assert_eq!((sent.status, sent.last_status), (DeliveryStatus::Delivered, Some(200)), "{:?}", sent.last_error);
-        // What the receiver could push: the limit, plus what the sockets' buffers hold.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        let pushed = written.load(Ordering::SeqCst);
-        println!("an endless reply: {pushed} bytes pushed before the sender hung up (it reads {REPLY_LIMIT})");
-        assert!(pushed < 32 * 1024 * 1024, "the sender read {pushed} bytes of an endless reply");
+        (webhook, delivery)
     }
 
     #[test]
@@ -561,9 +643,22 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "224.0.0.1",
+            "192.0.0.8",
+            "fec0::1",
+            // 10.0.0.1 through NAT64, the local-use NAT64 prefix, 6to4 of 192.168.1.1, Teredo.
+            "64:ff9b::a00:1",
+            "64:ff9b:1::1",
+            "2002:c0a8:101::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ] {
             assert!(is_internal(internal.parse().expect("ip")), "{internal}");
         }
+        // Allowing private targets never opens link-local space, where metadata services answer.
+        for metadata in ["169.254.169.254", "fe80::1", "fd00:ec2::254", "::ffff:169.254.169.254"] {
+            assert!(!reachable(metadata.parse().expect("ip"), true), "{metadata}");
+        }
+        assert!(reachable("10.0.0.5".parse().expect("ip"), true), "a private receiver, when allowed");
+        assert!(!reachable("10.0.0.5".parse().expect("ip"), false));
         for public in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
             assert!(!is_internal(public.parse().expect("ip")), "{public}");
         }
@@ -599,5 +694,12 @@ mod tests {
             assert!(check_url(url, false).await.is_err(), "{url}");
         }
         assert!(check_url("http://127.0.0.1:8080/hook", true).await.is_ok(), "allowed when configured");
+        assert!(check_url("http://169.254.169.254/latest", true).await.is_err(), "metadata, even when allowed");
+        for port in [25, 22, 53, 389] {
+            assert!(check_url(&format!("http://93.184.216.34:{port}/hook"), false).await.is_err(), "port {port}");
+        }
+        for port in [80, 443, 8080, 8443] {
+            assert!(check_url(&format!("http://93.184.216.34:{port}/hook"), false).await.is_ok(), "port {port}");
+        }
     }
 }
