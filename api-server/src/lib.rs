@@ -106,6 +106,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::browser::login))
         .routes(routes!(auth::browser::refresh))
         .routes(routes!(auth::browser::logout))
+        .routes(routes!(auth::browser::password))
         .routes(routes!(auth::api_keys::create, auth::api_keys::list))
         .routes(routes!(auth::api_keys::revoke))
         .routes(routes!(admin::list_users))

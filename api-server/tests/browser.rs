@@ -84,6 +84,11 @@ fn browser_api_keys_are_shown_once_work_and_stop_when_revoked() {
 }
 
 #[test]
+fn browser_a_password_change_keeps_the_page_signed_in_and_stops_the_old_password() {
+    scenario("passwordChange");
+}
+
+#[test]
 fn browser_a_disabled_user_is_signed_out_on_the_next_page_load() {
     scenario("adminDisables");
 }

@@ -82,6 +82,7 @@ fn matrix() -> Vec<Row> {
         row(Method::POST, "/api/auth/browser/login", Nothing, [403, 403, 403, 403, 403, 403, 403]),
         row(Method::POST, "/api/auth/browser/refresh", Nothing, [403, 403, 403, 403, 403, 403, 403]),
         row(Method::POST, "/api/auth/browser/logout", Nothing, [403, 403, 403, 403, 403, 403, 403]),
+        row(Method::POST, "/api/auth/browser/password", Nothing, [401, 403, 403, 403, 403, 403, 403]),
         row(Method::GET, "/api/auth/me", Nothing, [401, 200, 200, 200, 200, 200, 200]),
         row(Method::PATCH, "/api/auth/me", Nothing, [401, 200, 200, 200, 200, 200, 200]),
         row(Method::POST, "/api/auth/password", Nothing, [401, 200, 200, 200, 200, 403, 403]),
@@ -206,7 +207,7 @@ async fn body_for(app: &TestApp, cast: &mut Cast, row: &Row, caller: Caller) -> 
             Some(json!({"refresh_token": cast.user.refresh}))
         }
         // The same password again: allowed, and it keeps the cast's passwords valid.
-        ("POST", "/api/auth/password") => {
+        ("POST", "/api/auth/password" | "/api/auth/browser/password") => {
             let password = cast.password_of(caller);
             Some(json!({"current_password": password, "new_password": password}))
         }

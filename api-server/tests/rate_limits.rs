@@ -213,3 +213,23 @@ async fn logout_on_one_replica_is_refused_on_another_at_once_with_redis() {
     assert_eq!(one.call(Method::POST, &path, Some(&admin.access), None).await.status, StatusCode::OK);
     assert_eq!(two.call(Method::GET, "/api/auth/me", Some(&other.access), None).await.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn the_latest_token_cut_off_wins_whichever_write_lands_last() {
+    let mut guards = vec![("in-process", Guard::memory())];
+    if let Some(guard) = redis_guard(&testkit::unique_name("nb")).await {
+        guards.push(("redis", guard));
+    }
+    for (name, guard) in guards {
+        let user = finagent_core::UserId::new();
+        let horizon = std::time::Duration::from_secs(60);
+        // Two endings of every session race: the later cut-off is written first.
+        guard.set_not_before(user, 1_800_000_002_000, horizon).await.expect("set");
+        guard.set_not_before(user, 1_800_000_001_000, horizon).await.expect("set");
+        let standing = guard.token_standing("jti", uuid::Uuid::new_v4(), user).await.expect("standing");
+        assert_eq!(standing.not_before_millis, Some(1_800_000_002_000), "{name}");
+        guard.set_not_before(user, 1_800_000_003_000, horizon).await.expect("set");
+        let standing = guard.token_standing("jti", uuid::Uuid::new_v4(), user).await.expect("standing");
+        assert_eq!(standing.not_before_millis, Some(1_800_000_003_000), "{name}");
+    }
+}

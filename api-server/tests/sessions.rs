@@ -380,3 +380,22 @@ async fn sessions_are_listed_and_ended_by_their_owner() {
     let (key, _) = app.api_key(&laptop).await;
     assert_eq!(app.call(Method::GET, "/api/auth/sessions", Some(&key), None).await.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_session_older_than_the_users_cut_off_is_refused_at_refresh() {
+    use finagent_platform::store::{UserChange, UserStore};
+    let app = TestApp::new().await;
+    let user = app.account("cut", Role::User).await;
+    // A session that every-session endings meant to end but the store's revocation missed (it
+    // was created while the ending ran): only the user's cut-off stands in its way.
+    app.state
+        .store
+        .change_user(user.id, &UserChange::Role(Role::User), Some(chrono::Utc::now()))
+        .await
+        .expect("change")
+        .expect("user");
+    assert_eq!(refresh(&app, &user.refresh).await.status, StatusCode::UNAUTHORIZED);
+    let mut again = user.clone();
+    app.sign_in(&mut again).await;
+    assert_eq!(refresh(&app, &again.refresh).await.status, StatusCode::OK, "a session started after it works");
+}

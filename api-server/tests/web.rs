@@ -319,3 +319,37 @@ async fn receipts_sort_by_total_date_and_review_need_with_cursors_of_their_own()
     let item = app.call(Method::GET, &format!("/api/receipts/{}", ids[2]), Some(&account.access), None).await;
     assert_eq!(item.json["review_confidence"], 0.3);
 }
+
+#[tokio::test]
+async fn a_web_password_change_keeps_the_refresh_token_out_of_the_page() {
+    let app = TestApp::new().await;
+    let account = app.account("webpw", Role::User).await;
+    let login = browser_login(&app, &account.username, &account.password).await;
+    let old_cookie = cookie_value(&login, "fa_refresh").expect("cookie");
+    let access = login.json["access_token"].as_str().expect("access").to_owned();
+    let change = |csrf: Option<&str>| {
+        let mut request = browser_request(
+            "/api/auth/browser/password",
+            &format!("fa_csrf={CSRF}; fa_refresh={old_cookie}"),
+            csrf,
+            Some(json!({"current_password": account.password, "new_password": "a web-changed passphrase"})),
+        );
+        request.headers_mut().insert("authorization", format!("Bearer {access}").parse().expect("header"));
+        app.send(request)
+    };
+    assert_eq!(change(None).await.status, StatusCode::FORBIDDEN, "the CSRF token is needed");
+    let changed = change(Some(CSRF)).await;
+    assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.json);
+    assert!(changed.json.get("refresh_token").is_none(), "no refresh token in the page's reach: {:?}", changed.json);
+    let new_cookie = cookie_value(&changed, "fa_refresh").expect("a new refresh cookie");
+    assert!(set_cookies(&changed).iter().any(|c| c.starts_with("fa_refresh=") && c.contains("HttpOnly")));
+    let with = |token: &str| format!("fa_csrf={CSRF}; fa_refresh={token}");
+    let old = app.send(browser_request("/api/auth/browser/refresh", &with(&old_cookie), Some(CSRF), None)).await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED, "the page's old session ended with the others");
+    let new = app.send(browser_request("/api/auth/browser/refresh", &with(&new_cookie), Some(CSRF), None)).await;
+    assert_eq!(new.status, StatusCode::OK);
+    // One session is left: the page's new one, not an extra one from a JSON refresh token.
+    let fresh = new.json["access_token"].as_str().expect("access");
+    let sessions = app.call(Method::GET, "/api/auth/sessions", Some(fresh), None).await;
+    assert_eq!(sessions.json.as_array().map(Vec::len), Some(1), "{:?}", sessions.json);
+}

@@ -86,6 +86,17 @@ export async function login(username, password) {
 }
 
 /**
+ * Changes the password. Every other session ends; this page's continues under a new refresh
+ * cookie, so no refresh token ever reaches the page.
+ */
+export async function changePassword(currentPassword, newPassword) {
+  adopt(await request('POST', '/api/auth/browser/password', {
+    json: { current_password: currentPassword, new_password: newPassword },
+    headers: { 'x-csrf-token': csrfToken() },
+  }));
+}
+
+/**
  * Exchanges the refresh cookie for a new access token. Tabs take turns (a refresh token works
  * once, and two tabs presenting the same one would end the session).
  */

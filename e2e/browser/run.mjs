@@ -224,6 +224,29 @@ const scenarios = {
     assert(await call() === 401, 'the revoked key is refused');
   },
 
+  /** Change the password: the page stays signed in through a reload, the old password stops. */
+  async passwordChange(browser) {
+    const page = await newPage(browser);
+    const name = `pw${Date.now() % 100000}`;
+    const old = await register(page, name);
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await heading(page, 'Settings');
+    await page.getByLabel('Current password').fill(old);
+    await page.getByLabel('New password').fill('a brand new passphrase 7');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByText('Password changed.').waitFor();
+    // The session continues under the new refresh cookie.
+    await page.reload();
+    await heading(page, 'Settings');
+    const login = (password) => fetch(`${base}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: name, password }),
+    }).then((r) => r.status);
+    assert(await login(old) === 401, 'the old password is refused');
+    assert(await login('a brand new passphrase 7') === 200, 'the new password works');
+  },
+
   /** An admin disables a user; that user's next page load signs them out. */
   async adminDisables(browser) {
     const victim = await newPage(browser);

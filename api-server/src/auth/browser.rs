@@ -17,7 +17,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::routes::{LoginRequest, TokenResponse, end_session_of, rotate, sign_in};
+use super::principal::SessionCaller;
+use super::routes::{
+    ClientInfo, LoginRequest, PasswordChange, TokenResponse, end_session_of, password_changed, rotate, sign_in,
+};
 use super::secrets::random_bytes;
 use crate::config::SecureCookies;
 use crate::error::{AppError, Problem};
@@ -212,6 +215,31 @@ pub async fn refresh(
         }
         Err(other) => Err(other),
     }
+}
+
+/// Changes the password from the web app: as `/api/auth/password`, but the session that replaces
+/// this page's arrives as a new refresh cookie, never as a refresh token in the page's reach.
+#[utoipa::path(post, path = "/api/auth/browser/password", tag = "auth", security(("bearer" = [])), request_body = PasswordChange,
+    params(("X-CSRF-Token" = String, Header, description = "The value of the `fa_csrf` cookie")),
+    responses(
+        (status = 200, description = "Changed; every other session ended, this page's continues under a new cookie", body = BrowserSession),
+        (status = 401, description = "Not signed in", body = Problem),
+        (status = 403, description = "Missing or wrong CSRF token, another site's request, or an API key", body = Problem),
+        (status = 422, description = "Wrong current password or a refused new one", body = Problem),
+        (status = 429, description = "Too many wrong current passwords", body = Problem),
+    ))]
+pub async fn password(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    connect: Option<Peer>,
+    headers: HeaderMap,
+    caller: SessionCaller,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> Result<Response, AppError> {
+    check_csrf(&headers)?;
+    let secure = over_tls(&state, &headers, peer(connect));
+    let tokens = password_changed(&state, ClientInfo::of(ip, &headers), &caller, body).await?;
+    Ok(session_response(&state, tokens, secure))
 }
 
 /// Signs the web app out: the session ends (its access tokens stop at once) and the cookie is

@@ -273,13 +273,18 @@ pub(crate) async fn rotate(state: &AppState, refresh_token: &str) -> Result<Toke
     let now = Utc::now();
     let internal = |error: super::tokens::InvalidToken| AppError::Internal(error.to_string());
     let user = state.store.user(claims.user_id()).await?.filter(|user| !user.disabled).ok_or(AppError::Unauthorized)?;
+    // A refresh token older than the user's cut-off belongs to a session that every-session
+    // endings (password, role, disabling) meant to end, even if the store's revocation missed it.
+    if claims.issued_at_millis() < user.tokens_valid_after.timestamp_millis() {
+        return Err(AppError::Unauthorized);
+    }
     // The session keeps the expiry it started with: rotation never extends it.
     let next =
         state.tokens.rotate_refresh(user.id, user.role, claims.fam, now.timestamp(), claims.exp).map_err(internal)?;
+    // Issued before the rotation, so its time precedes any revocation that the rotation beat.
+    let access = state.tokens.issue_access(user.id, user.role, claims.fam, now.timestamp()).map_err(internal)?;
     match state.store.rotate_session(&digest(refresh_token), &digest(&next.token), now).await? {
         Rotation::Rotated(session) if session.user_id == user.id && session.family_id == claims.fam => {
-            let access =
-                state.tokens.issue_access(user.id, user.role, claims.fam, now.timestamp()).map_err(internal)?;
             let left = u64::try_from(next.claims.exp - now.timestamp()).unwrap_or(0);
             Ok(pair(state, access.token, next.token, left))
         }
@@ -476,6 +481,17 @@ pub async fn change_password(
     caller: SessionCaller,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<axum::Json<TokenResponse>, AppError> {
+    Ok(axum::Json(password_changed(&state, ClientInfo::of(ip, &headers), &caller, body).await?))
+}
+
+/// Changes the caller's password (see [`change_password`]) and starts the session that replaces
+/// theirs, for the API route and the web app's.
+pub(crate) async fn password_changed(
+    state: &AppState,
+    client: ClientInfo,
+    caller: &SessionCaller,
+    body: PasswordChange,
+) -> Result<TokenResponse, AppError> {
     let user = state.store.user(caller.principal.user_id).await?.ok_or(AppError::Unauthorized)?;
     // Guesses of the current password back off like logins from one address.
     let account_key = format!("password:{}", digest(&user.username));
@@ -490,22 +506,28 @@ pub async fn change_password(
     state.guard.clear_login_failures(&account_key).await?;
     password::check_policy(&body.new_password, &user.username).map_err(invalid_password)?;
     let hash = state.hasher.hash(body.new_password).await?;
-    let user = end_all_sessions(&state, user.id, UserChange::Password(hash)).await?.ok_or(AppError::Unauthorized)?;
+    let user = end_all_sessions(state, user.id, UserChange::Password(hash)).await?.ok_or(AppError::Unauthorized)?;
     for key in state.store.api_keys(user.id).await?.iter().filter(|key| !key.revoked) {
         state.store.revoke_api_key(user.id, key.id).await?;
     }
     tracing::info!(user.id = %user.id, "password changed");
-    Ok(axum::Json(start_session(&state, &user, ClientInfo::of(ip, &headers)).await?))
+    start_session(state, &user, client).await
 }
 
 /// Applies one change to a user and voids every token and session they hold: used by password
 /// changes, role changes and disabling. Returns the changed user, or `None` when it is gone.
+///
+/// The order closes the races with a refresh or a sign-in running at the same time. The sessions
+/// are revoked in the store first, so no rotation starts after that. The cut-off is taken after
+/// it: a rotation that got in before issued its tokens before the revocation, so before the
+/// cut-off, and they are voided with the rest. A session created between the revocation and the
+/// change is refused at its first refresh, because its refresh token is older than the cut-off.
 pub async fn end_all_sessions(state: &AppState, id: UserId, change: UserChange) -> Result<Option<User>, AppError> {
+    state.store.revoke_user_sessions(id).await?;
     let now = now_millis();
     let after = chrono::DateTime::from_timestamp_millis(now).unwrap_or_else(Utc::now);
     let Some(user) = state.store.change_user(id, &change, Some(after)).await? else { return Ok(None) };
     accounts_cache::changed(state, id).await;
-    state.store.revoke_user_sessions(id).await?;
     state.guard.set_not_before(id, now, state.tokens.access_ttl() + std::time::Duration::from_secs(60)).await?;
     Ok(Some(user))
 }

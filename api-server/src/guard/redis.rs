@@ -70,6 +70,19 @@ redis.call('PEXPIRE', KEYS[1], memory)
 return 0
 ";
 
+/// A user's token cut-off: keeps the later of the stored and the given one (ARGV[1], Unix
+/// milliseconds), and the longer of the remaining and the given horizon (ARGV[2], milliseconds).
+const NOT_BEFORE: &str = r"
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local ttl = redis.call('PTTL', KEYS[1])
+if tonumber(ARGV[1]) > current then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', math.max(tonumber(ARGV[2]), ttl))
+elseif ttl < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+";
+
 /// The guard state in Redis.
 #[derive(Clone)]
 pub struct RedisGuard {
@@ -77,6 +90,7 @@ pub struct RedisGuard {
     prefix: String,
     gcra: Script,
     login_attempt: Script,
+    not_before: Script,
 }
 
 impl std::fmt::Debug for RedisGuard {
@@ -103,7 +117,13 @@ impl RedisGuard {
 
     /// A guard on an open connection with an explicit key prefix (tests give each run its own).
     pub fn with_prefix(connection: ConnectionManager, prefix: String) -> Self {
-        Self { connection, prefix, gcra: Script::new(GCRA), login_attempt: Script::new(LOGIN_ATTEMPT) }
+        Self {
+            connection,
+            prefix,
+            gcra: Script::new(GCRA),
+            login_attempt: Script::new(LOGIN_ATTEMPT),
+            not_before: Script::new(NOT_BEFORE),
+        }
     }
 
     fn key(&self, parts: &[&str]) -> String {
@@ -158,7 +178,15 @@ impl RedisGuard {
         at_millis: i64,
         horizon: Duration,
     ) -> Result<(), GuardError> {
-        self.set_expiring(self.key(&["auth", "not-before", &user.to_string()]), at_millis, horizon).await
+        // The latest cut-off wins, whichever write lands last, and the longest horizon holds.
+        let mut connection = self.connection.clone();
+        let mut invocation = self.not_before.prepare_invoke();
+        invocation
+            .key(self.key(&["auth", "not-before", &user.to_string()]))
+            .arg(at_millis)
+            .arg(u64::try_from(horizon.as_millis()).unwrap_or(u64::MAX).max(1));
+        let _: i64 = invocation.invoke_async(&mut connection).await.map_err(unavailable)?;
+        Ok(())
     }
 
     pub(super) async fn revoke_session(&self, family: Uuid, remaining_life: Duration) -> Result<(), GuardError> {

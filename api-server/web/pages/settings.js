@@ -68,9 +68,8 @@ export async function settingsPage(app) {
     fieldError(current, null);
     fieldError(fresh, null);
     try {
-      await api.post('/api/auth/password', { current_password: current.value, new_password: fresh.value });
-      // The change ended every session, this one included: sign this page in again.
-      await api.login(app.user.username, fresh.value);
+      // Every other session ends; this page's continues under a new cookie.
+      await api.changePassword(current.value, fresh.value);
       current.value = '';
       fresh.value = '';
       toast('Password changed. Other sessions were signed out and API keys revoked.');
