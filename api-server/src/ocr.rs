@@ -174,8 +174,16 @@ pub async fn process(
     let (bytes, file_name) =
         read_file(&mut multipart, limits.max_bytes, state.settings.upload_min_bytes_per_second).await?;
     check_quota(&state, owner, bytes.len() as u64).await?;
-    let info = image_input::inspect(&bytes, &limits).map_err(image_error)?;
-    let sha = hex::encode(Sha256::digest(&bytes));
+    // Parsing a PDF's structure and hashing up to the size limit take CPU time: off the runtime's
+    // threads, so one upload cannot stall every other request on its worker.
+    let checked = bytes.clone();
+    let (info, sha) = tokio::task::spawn_blocking(move || {
+        let info = image_input::inspect(&checked, &limits)?;
+        Ok::<_, ImageError>((info, hex::encode(Sha256::digest(&checked))))
+    })
+    .await
+    .map_err(|error| AppError::Internal(format!("the upload check stopped: {error}")))?
+    .map_err(image_error)?;
     let mut receipt = Receipt::queued(principal.user_id, sha, info.media_type.mime(), Utc::now());
     receipt.image_bytes = bytes.len() as u64;
     receipt.file_name = file_name;

@@ -20,7 +20,9 @@ pub struct PdfLimits {
     pub max_pages: usize,
     /// Objects in the document.
     pub max_objects: usize,
-    /// Object streams (compressed groups of objects), counted before parsing.
+    /// Object streams (compressed groups of objects), counted before parsing. Loading inflates
+    /// each of them, so this times [`max_stream_bytes`](Self::max_stream_bytes) bounds the
+    /// inflation a load can cost: 32 × 16 MiB = 512 MiB at most with the defaults.
     pub max_object_streams: usize,
     /// Decompressed size of any single stream.
     pub max_stream_bytes: usize,
@@ -35,7 +37,7 @@ impl Default for PdfLimits {
         Self {
             max_pages: 20,
             max_objects: 50_000,
-            max_object_streams: 200,
+            max_object_streams: 32,
             max_stream_bytes: 16 * 1024 * 1024,
             max_content_bytes: 32 * 1024 * 1024,
             max_page_points: 200.0 * 72.0,
@@ -82,9 +84,38 @@ fn page_size(document: &Document, page: lopdf::ObjectId) -> Option<(f32, f32)> {
     None
 }
 
+/// Every name in the raw bytes (`/Type`, `/ObjStm`, …), with `#xx` escapes decoded as a PDF
+/// reader decodes them, so `/Obj#53tm` is `ObjStm` here too. Names inside strings and streams
+/// are counted as well, which can only overcount.
+fn names(bytes: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    const DELIMITERS: &[u8] = b"()<>[]{}/%";
+    let ends = |byte: u8| byte.is_ascii_whitespace() || byte == 0 || DELIMITERS.contains(&byte);
+    let hex = |byte: u8| (byte as char).to_digit(16).and_then(|digit| u8::try_from(digit).ok());
+    bytes.iter().enumerate().filter(|(_, byte)| **byte == b'/').map(move |(start, _)| {
+        let mut name = Vec::new();
+        let mut index = start + 1;
+        while let Some(&byte) = bytes.get(index) {
+            if ends(byte) {
+                break;
+            }
+            match (byte, bytes.get(index + 1).copied().and_then(hex), bytes.get(index + 2).copied().and_then(hex)) {
+                (b'#', Some(high), Some(low)) => {
+                    name.push(high * 16 + low);
+                    index += 3;
+                }
+                _ => {
+                    name.push(byte);
+                    index += 1;
+                }
+            }
+        }
+        name
+    })
+}
+
 /// Checks a PDF against the limits.
 pub fn inspect(bytes: &[u8], limits: &PdfLimits) -> Result<PdfInfo, ImageError> {
-    let object_streams = bytes.windows(6).filter(|window| *window == b"ObjStm").count();
+    let object_streams = names(bytes).filter(|name| name.as_slice() == b"ObjStm").count();
     if object_streams > limits.max_object_streams {
         return Err(limit(format!(
             "it holds {object_streams} object streams, above the limit of {}",
@@ -275,5 +306,22 @@ mod tests {
         };
         assert!(reason.contains("21 pages"), "{reason}");
         assert!(matches!(inspect(b"%PDF-1.4\ngarbage", &PdfLimits::default()), Err(ImageError::Pdf(_))));
+    }
+
+    #[test]
+    fn object_streams_are_counted_however_their_names_are_spelled() {
+        let limits = PdfLimits::default();
+        for spelling in ["/ObjStm", "/Obj#53tm", "/#4fbj#53#74m", "/#4F#62#6A#53#74#6D"] {
+            let mut bytes = b"%PDF-1.7\n".to_vec();
+            for number in 1..=limits.max_object_streams + 1 {
+                bytes.extend(format!("{number} 0 obj <</Type {spelling} /N 1 /First 4>> endobj\n").as_bytes());
+            }
+            let Err(ImageError::PdfLimit(reason)) = inspect(&bytes, &limits) else {
+                panic!("{} object streams spelled {spelling} were not counted", limits.max_object_streams + 1)
+            };
+            assert!(reason.contains("object streams"), "{spelling}: {reason}");
+        }
+        let names: Vec<Vec<u8>> = names(b"<</Type/Obj#53tm/A#20B (x) /C#zz>>").collect();
+        assert_eq!(names, [b"Type".to_vec(), b"ObjStm".to_vec(), b"A B".to_vec(), b"C#zz".to_vec()]);
     }
 }
