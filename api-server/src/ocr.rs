@@ -77,8 +77,9 @@ fn too_slow(received: usize, elapsed: Duration, min_bytes_per_second: u64) -> bo
     (received as f64) < judged * min_bytes_per_second as f64
 }
 
-/// Reads the `file` field, refusing it as soon as it passes `limit` bytes, pauses longer than
-/// [`UPLOAD_IDLE`], or arrives slower than `min_rate` bytes per second after [`UPLOAD_GRACE`].
+/// Reads the `file` field, refusing the upload as soon as its parts pass `limit` bytes, pause
+/// longer than [`UPLOAD_IDLE`], or arrive slower than `min_rate` bytes per second after
+/// [`UPLOAD_GRACE`]. Other parts are read and dropped under the same rules.
 async fn read_file(
     multipart: &mut Multipart,
     limit: usize,
@@ -93,26 +94,35 @@ async fn read_file(
         )
     };
     let started = Instant::now();
+    // Every part counts against the size limit and the rate, the ones skipped too: parts other
+    // than `file` cannot hold a slot by trickling in.
+    let mut received = 0usize;
     loop {
         let field = tokio::time::timeout(UPLOAD_IDLE, multipart.next_field()).await.map_err(|_| slow())?;
         let Some(mut field) = field.map_err(unreadable)? else { break };
-        if field.name() != Some("file") {
-            continue;
-        }
+        let wanted = field.name() == Some("file");
         let file_name = field.file_name().map(|name| name.chars().filter(|c| !c.is_control()).take(255).collect());
         let mut bytes = Vec::new();
         while let Some(chunk) =
             tokio::time::timeout(UPLOAD_IDLE, field.chunk()).await.map_err(|_| slow())?.map_err(unreadable)?
         {
-            if bytes.len() + chunk.len() > limit {
-                return Err(image_error(ImageError::TooManyBytes { size: bytes.len() + chunk.len(), limit }));
+            received += chunk.len();
+            if received > limit {
+                return Err(image_error(ImageError::TooManyBytes { size: received, limit }));
             }
-            append_capped(&mut bytes, &chunk, limit);
-            if too_slow(bytes.len(), started.elapsed(), min_rate) {
+            if wanted {
+                append_capped(&mut bytes, &chunk, limit);
+            }
+            if too_slow(received, started.elapsed(), min_rate) {
                 return Err(slow());
             }
         }
-        return Ok((bytes, file_name));
+        if wanted {
+            return Ok((bytes, file_name));
+        }
+        if too_slow(received, started.elapsed(), min_rate) {
+            return Err(slow());
+        }
     }
     Err(AppError::Invalid("file: the multipart form has no `file` field".into()))
 }

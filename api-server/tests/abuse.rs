@@ -161,6 +161,42 @@ async fn abuse_a_trickling_upload_is_cut_and_frees_its_slot() {
     assert_eq!(app.upload(Some(&ann.access), &unique_png(), None).await.status, StatusCode::ACCEPTED, "slot freed");
 }
 
+/// Parts other than `file`, trickled in one after another (each within the idle timeout), are held
+/// to the minimum rate too: the upload is cut soon after its grace and its slot is free again.
+#[tokio::test]
+async fn abuse_trickling_decoy_parts_are_cut_like_a_trickling_file() {
+    let mut settings = Settings::for_tests();
+    settings.limits = generous_limits();
+    settings.max_concurrent_uploads = 1;
+    let app = TestApp::with(Guard::memory(), settings).await;
+    let ann = app.account("decoy", Role::User).await;
+    // Up to 40 s of decoy parts, a new one every 20 bytes (8 s), one byte every 400 ms.
+    let chunks = futures::stream::unfold(0u32, move |sent| async move {
+        if sent > 0 {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+        let chunk: Vec<u8> = match sent {
+            _ if sent >= 100 => return None,
+            _ if sent % 20 == 0 => {
+                let close = if sent == 0 { "" } else { "\r\n" };
+                format!("{close}--DECOY\r\ncontent-disposition: form-data; name=\"note{sent}\"\r\n\r\n").into_bytes()
+            }
+            _ => b"x".to_vec(),
+        };
+        Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(chunk)), sent + 1))
+    });
+    let request = Request::post("/api/ocr/process")
+        .header("content-type", "multipart/form-data; boundary=DECOY")
+        .header("authorization", format!("Bearer {}", ann.access))
+        .body(Body::from_stream(chunks))
+        .expect("request");
+    let started = Instant::now();
+    let reply = tokio::time::timeout(Duration::from_secs(15), app.send(request)).await.expect("cut within 15 s");
+    assert_eq!(reply.status, StatusCode::REQUEST_TIMEOUT, "{:?}", reply.json);
+    assert!(started.elapsed() < Duration::from_secs(9), "cut soon after the grace, not after {:?}", started.elapsed());
+    assert_eq!(app.upload(Some(&ann.access), &unique_png(), None).await.status, StatusCode::ACCEPTED, "slot freed");
+}
+
 /// A client that opens a connection and never finishes its request head is disconnected after
 /// the header-read timeout.
 #[test]
