@@ -435,3 +435,76 @@ async fn abuse_failed_logins_are_logged_as_security_events() {
     );
     assert!(events.iter().any(|event| event["fields"]["event"] == "login_backoff"), "the back-off is logged: {text}");
 }
+
+/// Signs in through the trusted proxy (10.0.0.1) as the client `address`, with a device token
+/// when given.
+async fn proxied_login(
+    app: &TestApp,
+    address: &str,
+    username: &str,
+    password: &str,
+    device: Option<&str>,
+) -> support::Reply {
+    let mut request =
+        Request::post("/api/auth/login").header("content-type", "application/json").header("x-forwarded-for", address);
+    if let Some(device) = device {
+        request = request.header("x-device-token", device);
+    }
+    let mut request =
+        request.body(Body::from(json!({"username": username, "password": password}).to_string())).expect("request");
+    request.extensions_mut().insert(ConnectInfo("10.0.0.1:40000".parse::<SocketAddr>().expect("peer")));
+    app.send(request).await
+}
+
+/// Guesses from many addresses put the account as a whole into back-off, yet its owner signs in
+/// from a known device with the right password; strangers and forged device tokens wait.
+#[tokio::test]
+async fn abuse_guesses_from_many_addresses_do_not_lock_the_owner_out_of_a_known_device() {
+    use finagent_api_server::limits::login::{ACCOUNT_FREE_FAILURES, MAX_DELAY};
+    let mut settings = Settings::for_tests();
+    settings.limits = generous_limits();
+    settings.trusted_proxies = vec!["10.0.0.0/8".parse().expect("net")];
+    let app = TestApp::with(Guard::memory(), settings).await;
+    let owner = app.account("owner", Role::User).await;
+    let other = app.account("other", Role::User).await;
+    let first = proxied_login(&app, "198.51.100.7", &owner.username, &owner.password, None).await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.json);
+    let device = first.json["device_token"].as_str().expect("a device token").to_owned();
+    let others_device =
+        proxied_login(&app, "198.51.100.9", &other.username, &other.password, None).await.json["device_token"]
+            .as_str()
+            .expect("a device token")
+            .to_owned();
+
+    // Each address makes its free guesses; together they pass the account's free failures.
+    let addresses = ACCOUNT_FREE_FAILURES.div_ceil(FREE_FAILURES);
+    for address in 0..addresses {
+        for _ in 0..FREE_FAILURES {
+            let guess =
+                proxied_login(&app, &format!("203.0.113.{address}"), &owner.username, "a wrong guess", None).await;
+            assert_eq!(guess.status, StatusCode::UNAUTHORIZED, "{:?}", guess.json);
+        }
+    }
+    let attacker = proxied_login(&app, "203.0.113.250", &owner.username, "another wrong guess", None).await;
+    assert_eq!(attacker.status, StatusCode::TOO_MANY_REQUESTS, "the account backs off for unknown clients");
+    let stranger = proxied_login(&app, "192.0.2.200", &owner.username, &owner.password, None).await;
+    assert_eq!(stranger.status, StatusCode::TOO_MANY_REQUESTS, "a new device waits like any client");
+    for forged in [others_device.as_str(), "00000000000000000000000000000000.00", "not a token"] {
+        let refused = proxied_login(&app, "192.0.2.201", &owner.username, &owner.password, Some(forged)).await;
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{forged} is not the owner's device");
+    }
+    let known = proxied_login(&app, "198.51.100.8", &owner.username, &owner.password, Some(&device)).await;
+    assert_eq!(known.status, StatusCode::OK, "the owner gets in from a known device: {:?}", known.json);
+    assert_eq!(known.json["device_token"], device.as_str(), "the device keeps its token");
+    let day = 24 * 3600 / MAX_DELAY.as_secs();
+    println!(
+        "guesses an attacker gets on one account: {} free per address then one per {} s ({} a day per address); \
+         {} free for the account then one per {} s ({} a day from all addresses together)",
+        FREE_FAILURES,
+        MAX_DELAY.as_secs(),
+        u64::from(FREE_FAILURES) + day,
+        ACCOUNT_FREE_FAILURES,
+        MAX_DELAY.as_secs(),
+        u64::from(ACCOUNT_FREE_FAILURES) + day,
+    );
+}

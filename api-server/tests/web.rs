@@ -353,3 +353,27 @@ async fn a_web_password_change_keeps_the_refresh_token_out_of_the_page() {
     let sessions = app.call(Method::GET, "/api/auth/sessions", Some(fresh), None).await;
     assert_eq!(sessions.json.as_array().map(Vec::len), Some(1), "{:?}", sessions.json);
 }
+
+#[tokio::test]
+async fn a_web_sign_in_makes_the_browser_a_known_device() {
+    let app = TestApp::new().await;
+    let account = app.account("device", Role::User).await;
+    let first = browser_login(&app, &account.username, &account.password).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let cookie = set_cookies(&first).into_iter().find(|c| c.starts_with("fa_device=")).expect("a device cookie");
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/api/auth/browser/login"] {
+        assert!(cookie.contains(part), "{cookie} lacks {part}");
+    }
+    assert!(first.json.get("device_token").is_none(), "the page never sees it: {:?}", first.json);
+    let device = cookie_value(&first, "fa_device").expect("device");
+    let again = app
+        .send(browser_request(
+            "/api/auth/browser/login",
+            &format!("fa_csrf={CSRF}; fa_device={device}"),
+            Some(CSRF),
+            Some(json!({"username": account.username, "password": account.password})),
+        ))
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(cookie_value(&again, "fa_device").as_deref(), Some(device.as_str()), "a known device keeps its token");
+}

@@ -36,6 +36,12 @@ pub const CSRF_COOKIE: &str = "fa_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// The path the refresh cookie is sent to.
 const REFRESH_PATH: &str = "/api/auth/browser";
+/// The device cookie: this browser signed in to an account before (see `limits::login`). Sent
+/// only to the sign-in route.
+pub const DEVICE_COOKIE: &str = "fa_device";
+const DEVICE_PATH: &str = "/api/auth/browser/login";
+/// A year: a device stays known while it is used at least that often.
+const DEVICE_MAX_AGE: u64 = 365 * 24 * 3600;
 
 /// An access token for the web app; the refresh token is in the cookie.
 #[derive(Debug, Serialize, ToSchema)]
@@ -162,6 +168,9 @@ fn session_response(state: &AppState, tokens: TokenResponse, secure: bool) -> Re
     let mut response = axum::Json(body).into_response();
     let max_age = tokens.refresh_expires_in.min(state.tokens.refresh_ttl().as_secs());
     set_cookie(&mut response, REFRESH_COOKIE, &tokens.refresh_token, REFRESH_PATH, max_age, true, secure);
+    if let Some(device) = &tokens.device_token {
+        set_cookie(&mut response, DEVICE_COOKIE, device, DEVICE_PATH, DEVICE_MAX_AGE, true, secure);
+    }
     response
 }
 
@@ -186,7 +195,8 @@ pub async fn login(
     let secure = over_tls(&state, &headers, peer(connect));
     let shaped = state.clone();
     let client = super::routes::ClientInfo::of(ip, &headers);
-    sign_in(&state, client, ip, body, move |tokens| session_response(&shaped, tokens, secure)).await
+    let device = cookie(&headers, DEVICE_COOKIE).filter(|token| !token.is_empty()).map(str::to_owned);
+    sign_in(&state, client, ip, device, body, move |tokens| session_response(&shaped, tokens, secure)).await
 }
 
 /// Exchanges the refresh cookie for a new access token (and a new cookie). A used refresh token

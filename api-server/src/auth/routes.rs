@@ -74,6 +74,10 @@ pub struct TokenResponse {
     pub refresh_token: String,
     /// Seconds until the session ends.
     pub refresh_expires_in: u64,
+    /// After a sign-in: this client's device token for the account. Send it back as
+    /// `X-Device-Token` when signing in again, so failed guesses by others never hold you back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
 }
 
 fn invalid_password(error: password::PasswordRejected) -> AppError {
@@ -132,6 +136,7 @@ fn pair(state: &AppState, access: String, refresh: String, refresh_expires_in: u
         expires_in: state.tokens.access_ttl().as_secs(),
         refresh_token: refresh,
         refresh_expires_in,
+        device_token: None,
     }
 }
 
@@ -186,7 +191,8 @@ pub async fn login(
     headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, AppError> {
-    sign_in(&state, ClientInfo::of(ip, &headers), ip, body, |tokens| axum::Json(tokens).into_response()).await
+    let device = headers.get("x-device-token").and_then(|value| value.to_str().ok()).map(str::to_owned);
+    sign_in(&state, ClientInfo::of(ip, &headers), ip, device, body, |tokens| axum::Json(tokens).into_response()).await
 }
 
 /// Checks credentials under the login limits and starts a session; `answer` shapes the response
@@ -195,6 +201,7 @@ pub(crate) async fn sign_in(
     state: &AppState,
     client: ClientInfo,
     ip: std::net::IpAddr,
+    device: Option<String>,
     body: LoginRequest,
     answer: impl FnOnce(TokenResponse) -> Response,
 ) -> Result<Response, AppError> {
@@ -215,9 +222,17 @@ pub(crate) async fn sign_in(
         rate_limit_headers(&mut response, limit.burst, limit.window(), &decision);
         return Ok(response);
     }
-    let pair_key = format!("{account_key}:{address}");
-    for (key, backoff) in [(&pair_key, login::PER_ADDRESS), (&account_key, login::PER_ACCOUNT)] {
-        if let Some(wait) = state.guard.begin_login_attempt(key, backoff).await? {
+    // A known device is counted on its own; every other client shares the account's back-off
+    // (see `limits::login`).
+    let known = device.as_deref().and_then(|token| state.tokens.device_of(token, &account_key));
+    let backoffs = match &known {
+        Some(nonce) => vec![(format!("device:{nonce}"), login::PER_DEVICE)],
+        None => {
+            vec![(format!("{account_key}:{address}"), login::PER_ADDRESS), (account_key.clone(), login::PER_ACCOUNT)]
+        }
+    };
+    for (key, backoff) in &backoffs {
+        if let Some(wait) = state.guard.begin_login_attempt(key, *backoff).await? {
             tracing::warn!(target: "security", event = "login_backoff", account = %account_key, client.address = %ip, wait_ms = wait.as_millis() as u64, "login refused: failed attempts back off");
             return Err(AppError::TooManyRequests(wait));
         }
@@ -244,9 +259,14 @@ pub(crate) async fn sign_in(
         }
         (Verified::Yes, Some(user)) => user,
     };
-    state.guard.clear_login_failures(&pair_key).await?;
-    state.guard.clear_login_failures(&account_key).await?;
-    let tokens = start_session(state, &user, client).await?;
+    for (key, _) in &backoffs {
+        state.guard.clear_login_failures(key).await?;
+    }
+    let mut tokens = start_session(state, &user, client).await?;
+    tokens.device_token = Some(match (known, device) {
+        (Some(_), Some(token)) => token,
+        _ => state.tokens.device_token(&account_key),
+    });
     tracing::info!(user.id = %user.id, "signed in");
     let mut response = answer(tokens);
     rate_limit_headers(&mut response, limit.burst, limit.window(), &decision);

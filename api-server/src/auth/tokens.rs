@@ -109,10 +109,22 @@ pub struct TokenKeys {
     /// Access tokens whose signature and claims were checked, by their exact text: a token seen
     /// again is only checked for its times. Revocations are the guard's, checked on every request.
     verified: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Claims>>>,
+    /// Signs device tokens (derived from the token key, so it rotates with it).
+    device_key: std::sync::Arc<[u8; 32]>,
     issuer: String,
     audience: String,
     access_ttl: Duration,
     refresh_ttl: Duration,
+}
+
+/// HMAC-SHA256 of the concatenated `parts` under `key`.
+fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    use hmac::Mac;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -139,11 +151,35 @@ impl TokenKeys {
             decoding: DecodingKey::from_secret(key),
             validation,
             verified: Default::default(),
+            device_key: std::sync::Arc::new(mac(key, &[b"finagent device tokens"])),
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             access_ttl,
             refresh_ttl,
         }
+    }
+
+    /// A device token for an account (`account` is the account's digest): proof, on later
+    /// sign-ins, that this client signed in to it before. See [`crate::limits::login`].
+    pub fn device_token(&self, account: &str) -> String {
+        let nonce = hex::encode(Uuid::new_v4().as_bytes());
+        let signature = hex::encode(mac(self.device_key.as_ref(), &[account.as_bytes(), b".", nonce.as_bytes()]));
+        format!("{nonce}.{signature}")
+    }
+
+    /// The device a token names, when it is one this server signed for `account`.
+    pub fn device_of(&self, token: &str, account: &str) -> Option<String> {
+        use hmac::Mac;
+        let (nonce, signature) = token.split_once('.')?;
+        if nonce.len() != 32 || !nonce.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+            return None;
+        }
+        let signature = hex::decode(signature).ok()?;
+        let mut check = <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(self.device_key.as_ref()).ok()?;
+        for part in [account.as_bytes(), b".", nonce.as_bytes()] {
+            check.update(part);
+        }
+        check.verify_slice(&signature).ok().map(|()| nonce.to_owned())
     }
 
     /// Access-token lifetime.

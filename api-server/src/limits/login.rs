@@ -1,14 +1,23 @@
-//! The back-off after failed logins.
+//! The back-off after failed logins, and device tokens.
 //!
-//! Failures are counted twice: per account *and client address* ([`PER_ADDRESS`]), and per
-//! account alone with a much higher allowance ([`PER_ACCOUNT`]). After a back-off's free failures
-//! in a row, each attempt must wait an exponentially growing delay after the previous failure,
-//! capped at [`MAX_DELAY`]. Attempts made during the wait are refused with 429 and do not count as
-//! failures, and failures are forgotten after [`FAILURE_MEMORY`] without one. So a guesser at one
-//! address gets at most one guess per 30 s on an account, while its owner, signing in from
-//! another address, is not held back by them: only a guesser spread over many addresses (more than
-//! [`ACCOUNT_FREE_FAILURES`] failures within the memory) slows the account as a whole. Unknown
-//! user names get the same back-off, so it does not reveal which accounts exist.
+//! Failures are counted per account *and client address* ([`PER_ADDRESS`]), and per account
+//! alone with a much higher allowance ([`PER_ACCOUNT`]). After a back-off's free failures in a
+//! row, each attempt must wait an exponentially growing delay after the previous failure, capped
+//! at [`MAX_DELAY`]. Attempts made during the wait are refused with 429 and do not count as
+//! failures, and failures are forgotten after [`FAILURE_MEMORY`] without one. Unknown user names
+//! get the same back-off, so it does not reveal which accounts exist.
+//!
+//! **Device tokens** (OWASP's "device cookies") keep the account-wide back-off from locking the
+//! owner out. A successful sign-in gives the client a token signed for that account (the web
+//! app's `HttpOnly` `fa_device` cookie; `device_token` in the JSON answer for API clients, sent
+//! back as `X-Device-Token`). A sign-in that presents a valid one is counted against that device
+//! alone ([`PER_DEVICE`]), never against the account's or the address's failures. Everyone else,
+//! attackers included, shares the account-wide and per-address back-offs. So the owner signs in
+//! from a known device while an attack runs, and the guesses an attacker gets stay bounded:
+//! per address and account, 5 at once and then one every 30 s at most (about 2,900 a day); per
+//! account from all addresses together, 100 and then one every 30 s (about 3,000 a day). A new
+//! device of the owner's waits like any other client while an attack runs: the price of the
+//! bound.
 
 use std::time::Duration;
 
@@ -32,6 +41,8 @@ pub struct Backoff {
 
 /// The back-off of one account from one address.
 pub const PER_ADDRESS: Backoff = Backoff { free_failures: FREE_FAILURES, max_delay: MAX_DELAY };
+/// The back-off of one known device (a valid device token) on its account.
+pub const PER_DEVICE: Backoff = Backoff { free_failures: FREE_FAILURES, max_delay: MAX_DELAY };
 /// The back-off of one account from every address together.
 pub const PER_ACCOUNT: Backoff = Backoff { free_failures: ACCOUNT_FREE_FAILURES, max_delay: MAX_DELAY };
 
