@@ -303,6 +303,22 @@ mod tests {
     }
 
     #[test]
+    fn a_device_token_names_its_device_for_its_account_only() {
+        let keys = keys();
+        let token = keys.device_token("account-a");
+        let nonce = keys.device_of(&token, "account-a").expect("valid");
+        assert_eq!(nonce.len(), 32);
+        assert_ne!(keys.device_token("account-a"), token, "each sign-in makes a new device");
+        assert_eq!(keys.device_of(&token, "account-b"), None, "another account's");
+        let (head, signature) = token.split_once('.').expect("two parts");
+        let flipped = format!("{head}.{}{}", &signature[..63], if signature.ends_with('0') { '1' } else { '0' });
+        assert_eq!(keys.device_of(&flipped, "account-a"), None, "tampered");
+        let other = TokenKeys::new(b"another key of thirty-two bytes!", "iss", "aud", Duration::ZERO, Duration::ZERO);
+        assert_eq!(other.device_of(&token, "account-a"), None, "another server's key");
+        assert_eq!(keys.device_of("x.y", "account-a"), None);
+    }
+
+    #[test]
     fn an_access_token_round_trips_with_every_registered_claim() {
         let now = chrono::Utc::now().timestamp();
         let user = UserId::new();
