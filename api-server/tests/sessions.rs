@@ -123,6 +123,16 @@ async fn registration_validates_and_normalises() {
         )
         .await;
     assert_eq!(taken.status, StatusCode::CONFLICT);
+    // A taken email is not refused: registration never says which addresses have accounts.
+    let shared = app
+        .call(
+            Method::POST,
+            "/api/auth/register",
+            None,
+            Some(register("ann.other", "ann@example.org", "a fine passphrase")),
+        )
+        .await;
+    assert_eq!(shared.status, StatusCode::CREATED, "{:?}", shared.json);
     for (body, field) in [
         (register("an", "a@example.org", "a fine passphrase"), "username"),
         (register("annie", "not-an-email", "a fine passphrase"), "email"),

@@ -149,20 +149,21 @@ async fn blobs_round_trip(store: impl Store) {
     assert_eq!(store.blob(&key).await.expect("read"), None);
 }
 
-async fn users_are_unique_by_name_and_email(store: impl Store) {
+async fn users_are_unique_by_name_not_by_email(store: impl Store) {
     let alice = user("alice");
     store.create_user(&alice).await.expect("create");
     let mut clash = user("alice");
     clash.email = "other@example.com".to_owned();
     assert!(matches!(store.create_user(&clash).await, Err(StoreError::Conflict(_))));
+    // Nobody verified the address: another account may give it too.
     let mut same_email = user("alicia");
     same_email.email = alice.email.clone();
-    assert!(matches!(store.create_user(&same_email).await, Err(StoreError::Conflict(_))));
+    store.create_user(&same_email).await.expect("a shared email");
     store.create_user(&user("bob")).await.expect("create");
     assert_eq!(store.user_by_name("alice").await.expect("read"), Some(alice.clone()));
     assert_eq!(store.user(alice.id).await.expect("read"), Some(alice.clone()));
     let names: Vec<String> = store.users().await.expect("list").into_iter().map(|u| u.username).collect();
-    assert_eq!(names, ["alice", "bob"]);
+    assert_eq!(names, ["alice", "alicia", "bob"]);
     let promoted = User { role: Role::Admin, disabled: true, ..alice.clone() };
     assert!(store.update_user(&promoted).await.expect("update"));
     assert_eq!(store.user(alice.id).await.expect("read"), Some(promoted));
@@ -651,7 +652,7 @@ macro_rules! contract {
 contract!(
     receipts_move_through_their_lifecycle,
     blobs_round_trip,
-    users_are_unique_by_name_and_email,
+    users_are_unique_by_name_not_by_email,
     refresh_tokens_rotate_and_reuse_revokes_the_family,
     api_keys_belong_to_their_owner,
     uploads_are_deduplicated_per_owner_by_image_and_idempotency_key,
@@ -666,6 +667,43 @@ contract!(
     webhook_deliveries_are_claimed_once_and_listed_newest_first,
     merchant_memory_recalls_the_latest_match_of_its_owner_only,
 );
+
+/// A users table from before emails could be shared is rebuilt at open, keeping its rows.
+#[tokio::test]
+async fn sqlite_users_from_before_shared_emails_are_migrated() {
+    let directory = std::env::temp_dir().join(testkit::unique_name("finagent-sqlite-emails"));
+    std::fs::create_dir_all(&directory).expect("directory");
+    let path = directory.join("finagent.sqlite");
+    let alice = user("alice");
+    {
+        let db = rusqlite::Connection::open(&path).expect("open");
+        db.execute_batch(
+            "CREATE TABLE users (
+               id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, email TEXT NOT NULL UNIQUE, document TEXT NOT NULL);",
+        )
+        .expect("old schema");
+        db.execute(
+            "INSERT INTO users (id, username, email, document) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![
+                alice.id.to_string(),
+                alice.username,
+                alice.email,
+                serde_json::to_string(&alice).expect("json")
+            ],
+        )
+        .expect("old row");
+    }
+    let store = SqliteStore::open(&path, directory.join("blobs")).await.expect("migrated");
+    assert_eq!(store.user(alice.id).await.expect("read"), Some(alice.clone()));
+    let mut same_email = user("alicia");
+    same_email.email = alice.email.clone();
+    store.create_user(&same_email).await.expect("a shared email after the migration");
+    drop(store);
+    // Opening again changes nothing.
+    let store = SqliteStore::open(&path, directory.join("blobs")).await.expect("opened again");
+    assert_eq!(store.users().await.expect("list").len(), 2);
+    std::fs::remove_dir_all(&directory).ok();
+}
 
 /// A database written before the key columns existed is migrated at open: its receipts list,
 /// sort, filter and count as if they had been stored now.

@@ -144,7 +144,7 @@ fn pair(state: &AppState, access: String, refresh: String, refresh_expires_in: u
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
     responses(
         (status = 201, description = "Created", body = UserView),
-        (status = 409, description = "User name or email taken", body = Problem),
+        (status = 409, description = "User name taken (emails are not checked: an address nobody verified is no key, and registration never says which addresses have accounts)", body = Problem),
         (status = 422, description = "Invalid field", body = Problem),
         (status = 429, description = "Too many registrations from this address", body = Problem),
     ))]
@@ -168,7 +168,7 @@ pub async fn register(
         preferences: Default::default(),
     };
     state.store.create_user(&user).await.map_err(|error| match AppError::from(error) {
-        AppError::Conflict(_) => AppError::Conflict("the user name or the email is already taken".into()),
+        AppError::Conflict(_) => AppError::Conflict("the user name is already taken".into()),
         other => other,
     })?;
     tracing::info!(user.id = %user.id, "user registered");

@@ -175,7 +175,7 @@ impl UserChange {
 
 /// User accounts.
 pub trait UserStore: Send + Sync {
-    /// Creates a user; a taken user name or email is a conflict.
+    /// Creates a user; a taken user name is a conflict. Emails may be shared: nobody verified them.
     fn create_user(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// A user by id.
     fn user(&self, id: UserId) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;

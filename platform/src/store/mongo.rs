@@ -227,10 +227,11 @@ impl MongoStore {
                 .build()
         };
         let users = database.collection::<Document>("users");
-        users
-            .create_indexes([unique(doc! { "username": 1 }, "username"), unique(doc! { "email": 1 }, "email")])
-            .await
-            .map_err(unavailable)?;
+        users.create_indexes([unique(doc! { "username": 1 }, "username")]).await.map_err(unavailable)?;
+        // Emails were unique before; an address nobody verified is no key (see the SQLite store).
+        if let Err(error) = users.drop_index("email").await {
+            tracing::debug!(%error, "no unique email index to drop");
+        }
         let sessions = database.collection::<Document>("sessions");
         sessions
             .create_indexes([
@@ -720,7 +721,7 @@ impl UserStore for MongoStore {
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
         match self.users.insert_one(encode(user, user.id.to_string())?).await {
             Ok(_) => Ok(()),
-            Err(error) if is_duplicate(&error) => Err(StoreError::Conflict("user name or email".to_owned())),
+            Err(error) if is_duplicate(&error) => Err(StoreError::Conflict("user name".to_owned())),
             Err(error) => Err(unavailable(error)),
         }
     }
@@ -751,7 +752,7 @@ impl UserStore for MongoStore {
             self.users.replace_one(doc! { "_id": user.id.to_string() }, encode(user, user.id.to_string())?).await;
         match replaced {
             Ok(outcome) => Ok(outcome.matched_count == 1),
-            Err(error) if is_duplicate(&error) => Err(StoreError::Conflict("user name or email".to_owned())),
+            Err(error) if is_duplicate(&error) => Err(StoreError::Conflict("user name".to_owned())),
             Err(error) => Err(unavailable(error)),
         }
     }

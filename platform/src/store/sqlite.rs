@@ -34,7 +34,7 @@ PRAGMA foreign_keys = ON;
 CREATE TABLE IF NOT EXISTS receipt_keys (key TEXT PRIMARY KEY, receipt_id TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS receipt_keys_receipt ON receipt_keys (receipt_id);
 CREATE TABLE IF NOT EXISTS users (
-  id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, email TEXT NOT NULL UNIQUE, document TEXT NOT NULL);
+  id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, email TEXT NOT NULL, document TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
   family_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, current_token_hash TEXT NOT NULL,
   revoked INTEGER NOT NULL, document TEXT NOT NULL);
@@ -141,6 +141,31 @@ fn migrate(db: &mut Connection) -> Result<(), StoreError> {
         .map_err(failed)?;
     transaction.execute_batch(KEY_INDEXES).map_err(failed)?;
     transaction.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(failed)?;
+    transaction.commit().map_err(failed)
+}
+
+/// Rebuilds a users table from before emails could be shared (its `email` column was unique),
+/// keeping every row. An address nobody verified is no key: unique, it would let anyone hold
+/// someone else's address and make registration say which addresses have accounts.
+fn allow_shared_emails(db: &mut Connection) -> Result<(), StoreError> {
+    let sql: Option<String> = db
+        .query_row("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'users'", [], |row| row.get(0))
+        .optional()
+        .map_err(failed)?;
+    if !sql.is_some_and(|sql| sql.contains("email TEXT NOT NULL UNIQUE")) {
+        return Ok(());
+    }
+    let transaction = db.transaction().map_err(failed)?;
+    transaction
+        .execute_batch(
+            "ALTER TABLE users RENAME TO users_with_unique_emails;
+             CREATE TABLE users (
+               id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, email TEXT NOT NULL, document TEXT NOT NULL);
+             INSERT INTO users (id, username, email, document)
+               SELECT id, username, email, document FROM users_with_unique_emails;
+             DROP TABLE users_with_unique_emails;",
+        )
+        .map_err(failed)?;
     transaction.commit().map_err(failed)
 }
 
@@ -447,6 +472,7 @@ impl SqliteStore {
             connection.execute_batch(SCHEMA).map_err(failed)?;
             let mut connection = connection;
             migrate(&mut connection)?;
+            allow_shared_emails(&mut connection)?;
             Ok(connection)
         })
         .await
@@ -1002,7 +1028,7 @@ impl UserStore for SqliteStore {
                 "INSERT INTO users (id, username, email, document) VALUES (?1, ?2, ?3, ?4)",
                 params![id, name, email, document],
             )
-            .map_err(|e| conflict_or(e, "user name or email"))?;
+            .map_err(|e| conflict_or(e, "user name"))?;
             Ok(())
         })
         .await
@@ -1031,7 +1057,7 @@ impl UserStore for SqliteStore {
                     "UPDATE users SET username = ?2, email = ?3, document = ?4 WHERE id = ?1",
                     params![id, name, email, document],
                 )
-                .map_err(|e| conflict_or(e, "user name or email"))?;
+                .map_err(|e| conflict_or(e, "user name"))?;
             Ok(changed == 1)
         })
         .await
