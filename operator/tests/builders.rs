@@ -370,7 +370,7 @@ fn the_ingress_serves_the_app_and_the_api_from_one_origin_with_secure_cookies_un
     assert_eq!(env_of(&production, "SECURE_COOKIES"), Some(json!("always")), "TLS at the Ingress");
     assert_eq!(env_of(&sample("minimal"), "SECURE_COOKIES"), Some(json!("auto")));
     // Only the proxies the resource names are trusted: no private range by default.
-    assert_eq!(env_of(&production, "TRUSTED_PROXIES"), Some(json!("10.244.0.0/16")));
+    assert_eq!(env_of(&production, "TRUSTED_PROXIES"), Some(json!("10.244.7.0/24")));
     assert_eq!(env_of(&sample("minimal"), "TRUSTED_PROXIES"), None);
     // The API's memory budgets follow its container's limit.
     let template = serde_json::to_value(workloads::api_template(&production)).expect("json");
