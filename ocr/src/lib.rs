@@ -7,6 +7,7 @@
 //! - [`pdf`]: PDF receipts — the text layer when there is one, otherwise pages rendered by Poppler
 //!   and read by OCR;
 //! - [`ppocr`]: PaddleOCR's PP-OCRv4 networks through ONNX Runtime, the reader for phone photos;
+//! - [`sandbox`]: the limits, cleared environment and Landlock confinement Poppler runs under;
 //! - [`pool`]: a fixed pool of OCR threads, each owning its engines, with a per-image time limit;
 //! - [`consumer`]: the job consumer that takes jobs from the queue and stores results.
 //!
@@ -19,3 +20,4 @@ pub mod pdf;
 pub mod pool;
 pub mod ppocr;
 pub mod preprocess;
+pub mod sandbox;

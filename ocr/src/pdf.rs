@@ -10,15 +10,18 @@
 //!   exceeds [`MAX_RENDER_PIXELS`]), and read by OCR like a photo.
 //!
 //! Why Poppler's tools rather than bindings: they are Debian's maintained PDF renderer, and a
-//! separate process bounds what a hostile file can do — it has a deadline ([`TOOL_TIMEOUT`]), its
-//! output is capped, and a crash in the renderer fails one receipt instead of the worker.
+//! separate process bounds what a hostile file can do — it runs in a [sandbox](crate::sandbox)
+//! (memory and CPU limits, a cleared environment, no TCP and a read-only file system), it has a
+//! deadline ([`TOOL_TIMEOUT`]), its output is capped, and a crash in the renderer fails one
+//! receipt instead of the worker.
 //! (`poppler-rs` needs the GLib and Cairo stacks; MuPDF's crate builds MuPDF from source.)
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use finagent_extract::{BoundingBox, Page, TextLine};
+
+use crate::sandbox::{self, Spawned};
 
 /// Below this many words the text layer is not the receipt (a scan, or a stamp on one).
 pub const MIN_TEXT_WORDS: usize = 5;
@@ -32,8 +35,6 @@ pub const MAX_RENDER_PIXELS: f64 = 16_000_000.0;
 pub const MAX_RENDER_SIDE: f64 = 9_000.0;
 /// Deadline of each Poppler command.
 pub const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
-/// Address space a Poppler command may use, in bytes.
-pub const MAX_TOOL_MEMORY: u64 = 1 << 30;
 /// Most bytes a Poppler command may print.
 pub const MAX_TOOL_OUTPUT: usize = 64 * 1024 * 1024;
 /// Most pages rendered for OCR.
@@ -51,27 +52,30 @@ pub enum PdfError {
     /// Poppler refused the file.
     #[error("{0} could not read the PDF: {1}")]
     Unreadable(&'static str, String),
+    /// The sandbox could not be set up, so Poppler was not run.
+    #[error("{0}")]
+    NoSandbox(String),
 }
 
 impl PdfError {
     /// Whether another attempt could succeed: a missing tool can be installed; a file Poppler
     /// cannot read, or one that keeps it busy past the deadline, will not change.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Missing(_))
+        matches!(self, Self::Missing(_) | Self::NoSandbox(_))
     }
 }
 
-/// Runs a Poppler tool with `input` on its standard input, under the deadline and output cap.
+/// Runs a Poppler tool in the [sandbox](crate::sandbox) with `input` on its standard input,
+/// under the deadline and output cap.
 fn run_tool(program: &'static str, args: &[&str], input: &[u8]) -> Result<Vec<u8>, PdfError> {
-    // Under `prlimit` (util-linux) where there is one, Poppler gets at most 1 GiB of address space.
-    let piped =
-        |command: &mut Command| command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
-    let limited =
-        piped(Command::new("prlimit").arg(format!("--as={MAX_TOOL_MEMORY}")).arg("--").arg(program).args(args));
-    let mut child = match limited {
-        Ok(child) => child,
-        Err(_) => piped(Command::new(program).args(args)).map_err(|_| PdfError::Missing(program))?,
-    };
+    let Spawned { mut child, confined } =
+        sandbox::spawn(program, args).map_err(|error| PdfError::NoSandbox(error.to_string()))?;
+    if !confined {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            tracing::warn!("this kernel has no Landlock: Poppler runs under its limits and a cleared environment, but may write files and open connections");
+        });
+    }
     let mut stdin = child.stdin.take().ok_or(PdfError::Missing(program))?;
     let input = input.to_vec();
     let writer = std::thread::spawn(move || {
