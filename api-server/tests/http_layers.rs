@@ -57,6 +57,10 @@ async fn cors_allows_only_configured_origins() {
     };
     let allowed = app.send(preflight("https://app.example.com")).await;
     assert_eq!(allowed.headers["access-control-allow-origin"], "https://app.example.com");
+    let headers = allowed.headers["access-control-allow-headers"].to_str().expect("ascii").to_owned();
+    for header in ["authorization", "x-api-key", "x-device-token", "if-none-match"] {
+        assert!(headers.contains(header), "{header} is not allowed cross-origin: {headers}");
+    }
     let refused = app.send(preflight("https://evil.example.net")).await;
     assert!(!refused.headers.contains_key("access-control-allow-origin"));
 }
