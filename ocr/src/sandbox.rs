@@ -40,6 +40,9 @@ pub enum SandboxError {
     /// The limits cannot be set, so nothing runs.
     #[error("{LIMITER} (util-linux) is not available: nothing is rendered without memory and CPU limits")]
     NoLimits,
+    /// The process could not be started (out of processes or memory, say).
+    #[error("the sandboxed tool could not be started: {0}")]
+    Start(String),
 }
 
 /// A tool started in the sandbox.
@@ -79,10 +82,13 @@ fn spawn_with(limiter: &str, program: &str, args: &[&str]) -> Result<Spawned, Sa
         scope
             .spawn(|| {
                 let confined = confine().is_ok_and(|status| status != RulesetStatus::NotEnforced);
-                command.spawn().map(|child| Spawned { child, confined }).map_err(|_| SandboxError::NoLimits)
+                command.spawn().map(|child| Spawned { child, confined }).map_err(|error| match error.kind() {
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => SandboxError::NoLimits,
+                    _ => SandboxError::Start(error.to_string()),
+                })
             })
             .join()
-            .unwrap_or(Err(SandboxError::NoLimits))
+            .unwrap_or_else(|_| Err(SandboxError::Start("the thread that starts it stopped".into())))
     })
 }
 
