@@ -1120,7 +1120,9 @@ fn cluster_a_refused_child_does_not_stop_the_others() {
     assert!(warnings.iter().any(|e| e.0 == "Warning"), "{warnings:?}");
     assert_eq!(argocd_health(&platform.agent()).0, "Degraded");
     // The failing passes back off, but never past the queue poll (5 s): after a minute of
-    // failures, a backlog still scales the workers within one poll.
+    // failures, a backlog still scales the workers within about one poll. The bound allows a
+    // second poll and the reconcile latency of a dozen operators sharing two cores (8.4 s and
+    // 12.3 s were seen); an uncapped back-off would be 32 s or more by now.
     std::thread::sleep(Duration::from_secs(40));
     let jobs = "finagent:quota:ocr:jobs";
     platform.redis.cli(&["XGROUP", "CREATE", jobs, "ocr-workers", "0", "MKSTREAM"]);
@@ -1128,9 +1130,9 @@ fn cluster_a_refused_child_does_not_stop_the_others() {
         platform.redis.cli(&["XADD", jobs, "*", "job", &format!("{{\"n\":{index}}}")]);
     }
     let started = Instant::now();
-    wait_for(Duration::from_secs(15), "6 workers", || (platform.worker_replicas() == 6).then_some(()));
+    wait_for(Duration::from_secs(20), "6 workers", || (platform.worker_replicas() == 6).then_some(()));
     println!("a refused child: backlog of 30 → 6 workers after {:.2} s", started.elapsed().as_secs_f64());
-    assert!(started.elapsed() <= Duration::from_secs(5 + 3), "{:?}", started.elapsed());
+    assert!(started.elapsed() <= Duration::from_secs(2 * 5 + 5), "{:?}", started.elapsed());
     // Lifting the quota heals it.
     cluster.kubectl_ok(&["-n", namespace, "delete", "resourcequota", "services"]);
     platform.wait_condition(Duration::from_secs(60), "Degraded", "False", None);
