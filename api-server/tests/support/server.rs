@@ -57,7 +57,8 @@ impl Server {
     pub fn post_json(&self, path: &str, body: &serde_json::Value) -> String {
         let output = Command::new("curl")
             .args([
-                "-sf",
+                "-sS",
+                "--fail-with-body",
                 &format!("{}{path}", self.url),
                 "-H",
                 "content-type: application/json",
@@ -66,7 +67,12 @@ impl Server {
             ])
             .output()
             .expect("curl runs");
-        assert!(output.status.success(), "POST {path} failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "POST {path} failed: {} {}",
+            String::from_utf8_lossy(&output.stderr),
+            String::from_utf8_lossy(&output.stdout)
+        );
         String::from_utf8(output.stdout).expect("utf-8")
     }
 }
