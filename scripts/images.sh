@@ -104,5 +104,8 @@ build "localhost/finagent/node-services:$node_key" "$root/e2e/images/node/Docker
 rm -f "$output.partial"
 podman save --quiet --multi-image-archive --format docker-archive -o "$output.partial" "${built[@]}"
 mv "$output.partial" "$output"
+# Each build leaves the previous build's images untagged; only the tagged ones and the layers the
+# next build reuses are kept.
+podman image prune --force >/dev/null
 say "${#built[@]} images in $output ($(du -h "$output" | cut -f1)), $(($(date +%s) - started)) s"
 printf '%s\n' "${built[@]}"

@@ -2,7 +2,11 @@
 # Shared helpers of the scripts. Sourced, not run.
 # shellcheck disable=SC2034  # STARTED_* and TOOLS are read by the scripts that source this file
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step also says how much disk is left where the builds and images go, so that a step that
+# runs out of space is plain in the log.
+step() { printf '\n==> %s   [%s free on /, %s under %s]\n' "$*" "$(free_disk /)" "$(du_quiet "${FINAGENT_DISK_WATCH:-target}")" "${FINAGENT_DISK_WATCH:-target}"; }
+free_disk() { df -h --output=avail "$1" 2>/dev/null | tail -1 | tr -d ' ' || echo "?"; }
+du_quiet() { if [ -e "$1" ]; then du -sh "$1" 2>/dev/null | cut -f1; else echo 0; fi; }
 
 # Runs a command as root: directly when we are root, through sudo otherwise.
 as_root() {

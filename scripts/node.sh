@@ -222,6 +222,8 @@ cmd_up() {
   containerd_up "localhost/finagent/pause:$node_key"
   ctr --address "$RUN/containerd/containerd.sock" -n k8s.io images import "$DATA/images.tar" >/dev/null
   echo "containerd: $(wc -l <"$RUN/images.txt") images imported"
+  # containerd holds them now; the archive (about 2 GB) is not needed again.
+  rm -f "$DATA/images.tar"
   kubelet_up "$node_bin"
   kube_proxy_up "$node_bin"
   wait_until 120 "the node to be Ready" kubectl_node wait node "$NODE_NAME" --for condition=Ready --timeout 1s

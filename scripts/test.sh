@@ -25,6 +25,9 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+# One build from a fresh clone gains nothing from incremental compilation, which would add gigabytes
+# under target/debug; a developer's own `cargo test` keeps it.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 # shellcheck source=scripts/lib.sh
 source "$root/scripts/lib.sh"
 
