@@ -11,13 +11,14 @@
 #                                Standard, every pod Running and Ready with a read-only root
 #                                (also: only MongoDB and the API's init container hold the MongoDB
 #                                root password; the API connects as the platform's own user)
-#   ingress_journey              through the Ingress: the web app, register, sign in, upload, read
+#   ingress_journey              through the Ingress: no /metrics, the web app, register, sign in, upload, read
 #                                total 9.00 and date 2018-12-25, the CSV export, and 413 from the
 #                                API itself just above the upload limit
 #   scaling                      120 uploads scale the workers up, every receipt is read, and the
 #                                workers come back down after the window (times printed)
 #   network_policies             a pod without the allowed labels reaches neither MongoDB, Redis
-#                                nor the workers' metrics; with the API's labels it reaches them
+#                                nor the workers' or the API's metrics port (it reaches the API's
+#                                own port); with the API's labels it reaches the datastores
 #   prometheus                   the platform's Prometheus scrapes the API and the workers (up),
 #                                and the OCR job counter rose; the operator counts its decisions
 #   pod_loss                     API and worker pods deleted during a batch lose no receipt
@@ -287,6 +288,10 @@ test_ready_under_restricted() {
 
 test_ingress_journey() {
   eventually 180 "the API answers through the Ingress" api /healthz -o /dev/null
+  # The metrics are on the admin port, which the Ingress does not reach.
+  local metrics_status
+  metrics_status="$(curl -sS -o /dev/null -w '%{http_code}' --max-time 30 --connect-to "$host:80:$ingress" "http://$host/metrics")"
+  [ "$metrics_status" = 404 ] || fail "/metrics answered $metrics_status through the Ingress"
   api / -H 'accept: text/html' -o "$work/index.html"
   grep -qi "<html" "$work/index.html" || fail "/ is not the web app's HTML"
   api /api/auth/register -H 'content-type: application/json' -o /dev/null \
@@ -399,13 +404,15 @@ probe_pod() {
 }
 
 test_network_policies() {
-  local worker_ip targets api_labels
+  local worker_ip api_ip targets api_labels
   worker_ip="$(kubectl -n "$ns" get pods -l app.kubernetes.io/component=ocr-worker -o jsonpath='{.items[0].status.podIP}')"
-  targets=(e2e-mongodb:27017 e2e-redis:6379 "$worker_ip:9090")
-  probe_pod stranger '{"app": "stranger"}' "${targets[@]}" | tee "$work/stranger.txt"
+  api_ip="$(kubectl -n "$ns" get pods -l app.kubernetes.io/component=api-server -o jsonpath='{.items[0].status.podIP}')"
+  targets=(e2e-mongodb:27017 e2e-redis:6379 "$worker_ip:9090" "$api_ip:9090")
+  probe_pod stranger '{"app": "stranger"}' "${targets[@]}" "$api_ip:8000" | tee "$work/stranger.txt"
   for target in "${targets[@]}"; do
     grep -qx "$target closed" "$work/stranger.txt" || fail "a pod without the allowed labels reached $target"
   done
+  grep -qx "$api_ip:8000 open" "$work/stranger.txt" || fail "the API's own port is closed to other pods"
   # The same pod with the API's labels gets through to the datastores: the policies, not the
   # network, made the difference.
   api_labels="$(kubectl -n "$ns" get deployment e2e-api-server -o jsonpath='{.spec.selector.matchLabels}')"

@@ -35,6 +35,11 @@ pub struct ServeArgs {
     /// random key is generated when it is missing (tokens then do not survive a restart).
     #[arg(long, env = "JWT_SECRET_KEY", hide_env_values = true)]
     pub jwt_secret_key: Option<String>,
+    /// Keys that signed before the current one, comma-separated, each at least 32 bytes: tokens,
+    /// device and CSRF tokens and sealed webhook secrets of these keys stay valid, and nothing new
+    /// is signed with them. Keep a key here for the refresh-token lifetime after a rotation.
+    #[arg(long, env = "JWT_PREVIOUS_KEYS", hide_env_values = true, value_delimiter = ',')]
+    pub jwt_previous_keys: Vec<String>,
     /// The signing algorithm; only `HS256` is supported (the name is accepted for compatibility).
     #[arg(long, env = "JWT_ALGORITHM", default_value = "HS256")]
     pub jwt_algorithm: String,
@@ -129,6 +134,14 @@ pub struct ServeArgs {
     /// Bytes of images one user may store.
     #[arg(long, env = "QUOTA_MAX_IMAGE_BYTES", default_value_t = 20 * 1024 * 1024 * 1024)]
     pub quota_max_image_bytes: u64,
+    /// Who may create an account: `open` (anyone), `invite` (with an administrator's invite code)
+    /// or `closed` (administrators create accounts).
+    #[arg(long, env = "REGISTRATION", value_enum, default_value = "open")]
+    pub registration: Registration,
+    /// Bytes of images every user together may store (the instance's disk budget); uploads past
+    /// it get 507 (`storage-full`). Unset: no instance-wide limit.
+    #[arg(long, env = "STORAGE_LIMIT_BYTES")]
+    pub storage_limit_bytes: Option<u64>,
     /// Uploads one user may send at once (1 to 8); more get 429.
     #[arg(long, env = "UPLOADS_PER_USER_AT_ONCE", default_value_t = 2)]
     pub uploads_per_user_at_once: usize,
@@ -145,13 +158,27 @@ pub struct ServeArgs {
     #[arg(long, env = "WEBHOOK_RETRY_BASE_SECONDS", default_value_t = 30)]
     pub webhook_retry_base_seconds: u64,
     /// An address for the admin endpoints (`/metrics`, `/healthz`, and `/readyz` with each failing
-    /// check's reason); the API port's `/readyz` names checks without reasons.
+    /// check's reason); the API port's `/readyz` names checks without reasons. With it, the API
+    /// port serves no `/metrics`; without it, only to clients on this machine.
     #[arg(long, env = "ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
     /// When the web app's cookies carry `Secure`: `auto` (when the request reached a trusted proxy
     /// over HTTPS, by its `X-Forwarded-Proto`), `always` or `never`.
     #[arg(long, env = "SECURE_COOKIES", value_enum, default_value_t = SecureCookies::Auto)]
     pub secure_cookies: SecureCookies,
+}
+
+/// Who may create an account.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Registration {
+    /// Anyone may register.
+    #[default]
+    Open,
+    /// Only with an invite code an administrator made (`POST /api/admin/invites`).
+    Invite,
+    /// Nobody registers; administrators create accounts (`POST /api/admin/users`).
+    Closed,
 }
 
 /// When the web app's cookies carry `Secure`.
@@ -203,6 +230,8 @@ pub struct Settings {
     pub environment: Environment,
     /// HS256 key.
     pub jwt_key: Vec<u8>,
+    /// Keys of earlier rotations, which still verify but no longer sign.
+    pub jwt_previous_keys: Vec<Vec<u8>>,
     /// Access-token lifetime.
     pub access_ttl: Duration,
     /// Refresh-family lifetime.
@@ -235,13 +264,18 @@ pub struct Settings {
     pub secure_cookies: SecureCookies,
     /// What one user may store and upload at once.
     pub quota: Quota,
+    /// Who may create an account.
+    pub registration: Registration,
+    /// Whether the API port answers `/metrics` (to local clients only): when there is no admin
+    /// listener to serve it.
+    pub metrics_on_api_port: bool,
     /// Rows of one CSV export.
     pub export_max_rows: u64,
     /// How webhooks are sent.
     pub webhooks: crate::webhooks::WebhookSettings,
 }
 
-/// What one user may store, and upload at once.
+/// What one user may store, and upload at once; and what every user together may store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Quota {
     /// Receipts stored.
@@ -250,11 +284,29 @@ pub struct Quota {
     pub max_image_bytes: u64,
     /// Uploads received at once.
     pub uploads_at_once: usize,
+    /// Bytes of stored images of every user together (`None`: no limit).
+    pub instance_max_image_bytes: Option<u64>,
 }
 
 impl Default for Quota {
     fn default() -> Self {
-        Self { max_receipts: 200_000, max_image_bytes: 20 * 1024 * 1024 * 1024, uploads_at_once: 2 }
+        Self {
+            max_receipts: 200_000,
+            max_image_bytes: 20 * 1024 * 1024 * 1024,
+            uploads_at_once: 2,
+            instance_max_image_bytes: None,
+        }
+    }
+}
+
+impl Quota {
+    /// The limits the store checks with each insert.
+    pub fn storage_limits(&self) -> finagent_platform::store::StorageLimits {
+        finagent_platform::store::StorageLimits {
+            owner_receipts: self.max_receipts,
+            owner_image_bytes: self.max_image_bytes,
+            instance_image_bytes: self.instance_max_image_bytes.unwrap_or(u64::MAX),
+        }
     }
 }
 
@@ -310,6 +362,16 @@ impl Settings {
                 crate::auth::secrets::random_bytes::<32>().to_vec()
             }
         };
+        let mut jwt_previous_keys = Vec::new();
+        for key in args.jwt_previous_keys.iter().map(|key| key.trim()).filter(|key| !key.is_empty()) {
+            if key.len() < 32 {
+                return Err(ConfigError::OutOfRange(format!(
+                    "JWT_PREVIOUS_KEYS: every key must be at least 32 bytes, one has {}",
+                    key.len()
+                )));
+            }
+            jwt_previous_keys.push(key.as_bytes().to_vec());
+        }
         if args.jwt_algorithm != "HS256" {
             return Err(ConfigError::OutOfRange(format!(
                 "JWT_ALGORITHM={} is not supported: tokens are signed with HS256 only",
@@ -336,6 +398,7 @@ impl Settings {
         Ok(Self {
             environment: args.app_env,
             jwt_key,
+            jwt_previous_keys,
             access_ttl: Duration::from_secs(u64::from(args.jwt_expire_minutes) * 60),
             refresh_ttl: Duration::from_secs(u64::from(args.refresh_expire_days) * 86_400),
             issuer: args.jwt_issuer.clone(),
@@ -380,7 +443,10 @@ impl Settings {
                         return Err(ConfigError::OutOfRange("UPLOADS_PER_USER_AT_ONCE must be between 1 and 8".into()));
                     }
                 },
+                instance_max_image_bytes: args.storage_limit_bytes,
             },
+            registration: args.registration,
+            metrics_on_api_port: args.admin_listen.is_none(),
             export_max_rows: args.export_max_rows.max(1),
             webhooks: crate::webhooks::WebhookSettings {
                 allow_private_targets: args.webhook_allow_private_targets,
@@ -395,6 +461,7 @@ impl Settings {
         Self {
             environment: Environment::Development,
             jwt_key: b"test-key-of-at-least-thirty-two-bytes!!".to_vec(),
+            jwt_previous_keys: Vec::new(),
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(14 * 86_400),
             issuer: "financial-agent".into(),
@@ -411,6 +478,8 @@ impl Settings {
             upload_min_bytes_per_second: 32 * 1024,
             secure_cookies: SecureCookies::Auto,
             quota: Quota::default(),
+            registration: Registration::Open,
+            metrics_on_api_port: true,
             export_max_rows: 100_000,
             webhooks: crate::webhooks::WebhookSettings::default(),
         }

@@ -61,6 +61,9 @@ pub enum AppError {
     /// The caller's storage quota is used up.
     #[error("quota exceeded: {0}")]
     Quota(String),
+    /// The instance's storage limit is reached, whoever the caller is.
+    #[error("storage full: {0}")]
+    StorageFull(String),
     /// A bug or corrupt data.
     #[error("internal error: {0}")]
     Internal(String),
@@ -68,6 +71,8 @@ pub enum AppError {
 
 /// The problem type of [`AppError::Quota`], so that clients can tell it from other 422s.
 pub const QUOTA_EXCEEDED: &str = "urn:finagent:problem:quota-exceeded";
+/// The problem type of [`AppError::StorageFull`].
+pub const STORAGE_FULL: &str = "urn:finagent:problem:storage-full";
 
 impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
@@ -121,15 +126,18 @@ impl AppError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn detail(&self) -> Option<String> {
         match self {
-            Self::Invalid(message) | Self::Conflict(message) | Self::Unreadable(_, message) | Self::Quota(message) => {
-                Some(message.clone())
-            }
+            Self::Invalid(message)
+            | Self::Conflict(message)
+            | Self::Unreadable(_, message)
+            | Self::Quota(message)
+            | Self::StorageFull(message) => Some(message.clone()),
             Self::Unauthorized => Some("missing, invalid, expired or revoked credentials".into()),
             Self::Forbidden(why) => Some((*why).to_owned()),
             Self::TooManyRequests(after) => Some(format!("retry after {} s", retry_after_seconds(*after))),
@@ -170,7 +178,11 @@ impl IntoResponse for AppError {
             Self::Unavailable(message) => tracing::warn!(error = %message, "dependency unavailable"),
             _ => {}
         }
-        let kind = if matches!(self, Self::Quota(_)) { QUOTA_EXCEEDED } else { "about:blank" };
+        let kind = match self {
+            Self::Quota(_) => QUOTA_EXCEEDED,
+            Self::StorageFull(_) => STORAGE_FULL,
+            _ => "about:blank",
+        };
         let mut response = typed_problem(kind, status, self.detail());
         match self {
             Self::Unauthorized => {

@@ -1,9 +1,10 @@
 //! FinancialAgent's REST API.
 //!
 //! [`app`] builds the whole router, so tests drive it with `oneshot` and the binary only binds it
-//! to a socket. The operational routes (`/`, `/healthz`, `/readyz`, `/metrics`) are served on the
-//! API port itself; the API routes are collected with their OpenAPI annotations, so the document
-//! at `/openapi.json` lists exactly the routes that exist.
+//! to a socket. The operational routes `/`, `/healthz` and `/readyz` are served on the API port
+//! itself; `/metrics` on the admin port (`ADMIN_LISTEN`), or, without one, on the API port to
+//! clients on this machine only. The API routes are collected with their OpenAPI annotations, so
+//! the document at `/openapi.json` lists exactly the routes that exist.
 
 pub mod admin;
 pub mod auth;
@@ -109,7 +110,11 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::browser::password))
         .routes(routes!(auth::api_keys::create, auth::api_keys::list))
         .routes(routes!(auth::api_keys::revoke))
-        .routes(routes!(admin::list_users))
+        .routes(routes!(admin::list_users, admin::create_user))
+        .routes(routes!(admin::instance))
+        .routes(routes!(admin::create_invite, admin::list_invites))
+        .routes(routes!(admin::delete_invite))
+        .routes(routes!(auth::routes::registration))
         .routes(routes!(admin::disable_user))
         .routes(routes!(admin::enable_user))
         .routes(routes!(admin::change_role))
@@ -123,6 +128,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(insights::summary))
         .routes(routes!(webhooks::create, webhooks::list))
         .routes(routes!(webhooks::delete))
+        .routes(routes!(webhooks::rotate_secret))
         .routes(routes!(webhooks::deliveries))
         .merge(upload_routes())
         .split_for_parts()
@@ -151,12 +157,31 @@ pub fn app(state: AppState, readiness: Readiness) -> Result<Router, prometheus::
         .layer(axum::middleware::from_fn_with_state(state.clone(), read_cache::layer))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(upload_limit))
         .route("/", get(root))
+        .route("/metrics", get(local_metrics))
         .merge(web::router())
         .route("/openapi.json", get(move || async move { axum::Json(document.as_ref().clone()) }))
         .merge(docs::router())
         .with_state(state.clone())
         .merge(admin_routes::public_router(state.metrics.clone(), readiness));
     Ok(http::layered(routes, state, http_metrics))
+}
+
+/// `GET /metrics` on the API port: only without an admin listener, and only to a client on this
+/// machine that came directly (no proxy's forwarding headers); 404 for everyone else, so a port
+/// the internet reaches never shows the platform's metrics.
+async fn local_metrics(
+    State(state): State<AppState>,
+    connect: Option<auth::browser::Peer>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let direct = ["x-forwarded-for", "x-real-ip", "forwarded"].iter().all(|name| !headers.contains_key(*name));
+    let local = auth::browser::peer(connect).is_some_and(|ip| ip.is_loopback());
+    if state.settings.metrics_on_api_port && local && direct {
+        admin_routes::metrics_response(&state.metrics)
+    } else {
+        error::AppError::NotFound.into_response()
+    }
 }
 
 /// `GET /`: the web app for browsers (a request that prefers HTML), the service's name and

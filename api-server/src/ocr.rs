@@ -17,7 +17,7 @@ use finagent_core::job::OcrJob;
 use finagent_core::receipt::{Receipt, ReceiptStatus};
 use finagent_platform::image_input::{self, ImageError};
 use finagent_platform::queue::JobQueue;
-use finagent_platform::store::{BlobStore, Inserted, ReceiptStore};
+use finagent_platform::store::{BlobStore, Exceeded, Inserted, ReceiptStore};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -80,7 +80,7 @@ fn too_slow(received: usize, elapsed: Duration, min_bytes_per_second: u64) -> bo
 /// Reads the `file` field, refusing the upload as soon as its parts pass `limit` bytes, pause
 /// longer than [`UPLOAD_IDLE`], or arrive slower than `min_rate` bytes per second after
 /// [`UPLOAD_GRACE`]. Other parts are read and dropped under the same rules.
-async fn read_file(
+pub async fn read_file(
     multipart: &mut Multipart,
     limit: usize,
     min_rate: u64,
@@ -127,23 +127,56 @@ async fn read_file(
     Err(AppError::Invalid("file: the multipart form has no `file` field".into()))
 }
 
-/// Refuses an upload that would take the user past their quota with `incoming` more bytes.
+/// Refuses an upload that would take the user past their quota, or the instance past its storage
+/// limit, with `incoming` more bytes. An early answer only: the store checks again, atomically with
+/// the insert ([`StorageLimits`](finagent_platform::store::StorageLimits)).
 async fn check_quota(state: &AppState, owner: finagent_core::UserId, incoming: u64) -> Result<(), AppError> {
-    let usage = state.store.usage(owner).await?;
-    let quota = state.settings.quota;
-    if usage.receipts >= quota.max_receipts {
-        return Err(AppError::Quota(format!(
-            "receipts: {} of {} stored; delete some to upload more",
-            usage.receipts, quota.max_receipts
-        )));
+    let mine = Exceeded::Owner(state.store.usage(owner).await?);
+    if !fits(state, mine, incoming) {
+        return Err(refusal(state, mine, incoming));
     }
-    if usage.image_bytes.saturating_add(incoming) > quota.max_image_bytes {
-        return Err(AppError::Quota(format!(
-            "image_bytes: {} of {} bytes stored, and this image has {incoming}; delete some to upload more",
-            usage.image_bytes, quota.max_image_bytes
-        )));
+    if state.settings.quota.instance_max_image_bytes.is_some() {
+        let all = Exceeded::Instance(state.store.instance_usage().await?);
+        if !fits(state, all, incoming) {
+            return Err(refusal(state, all, incoming));
+        }
     }
     Ok(())
+}
+
+/// Whether one more receipt of `incoming` bytes fits in the use `at`.
+fn fits(state: &AppState, at: Exceeded, incoming: u64) -> bool {
+    let limits = state.settings.quota.storage_limits();
+    match at {
+        Exceeded::Owner(usage) => {
+            usage.receipts < limits.owner_receipts
+                && usage.image_bytes.saturating_add(incoming) <= limits.owner_image_bytes
+        }
+        Exceeded::Instance(usage) => usage.image_bytes.saturating_add(incoming) <= limits.instance_image_bytes,
+    }
+}
+
+/// The refusal of an upload of `incoming` bytes that passes the limit of `exceeded`.
+fn refusal(state: &AppState, exceeded: Exceeded, incoming: u64) -> AppError {
+    let quota = state.settings.quota;
+    match exceeded {
+        Exceeded::Owner(usage) if usage.receipts >= quota.max_receipts => AppError::Quota(format!(
+            "receipts: {} of {} stored; delete some to upload more",
+            usage.receipts, quota.max_receipts
+        )),
+        Exceeded::Owner(usage) => AppError::Quota(format!(
+            "image_bytes: {} of {} bytes stored, and this image has {incoming}; delete some to upload more",
+            usage.image_bytes, quota.max_image_bytes
+        )),
+        Exceeded::Instance(usage) => {
+            let limit = quota.instance_max_image_bytes.unwrap_or(u64::MAX);
+            tracing::warn!(used = usage.image_bytes, limit, "upload refused: the instance's storage limit is reached");
+            AppError::StorageFull(format!(
+                "this instance stores at most {limit} bytes of images and holds {}; an administrator must make room",
+                usage.image_bytes
+            ))
+        }
+    }
 }
 
 /// Uploads a receipt image for OCR.
@@ -158,6 +191,7 @@ async fn check_quota(state: &AppState, owner: finagent_core::UserId, incoming: u
         (status = 415, description = "Not a supported image", body = Problem),
         (status = 408, description = "The upload arrived too slowly", body = Problem),
         (status = 422, description = "Broken, too large or too small image, a bad form, or the quota used up (type `urn:finagent:problem:quota-exceeded`)", body = Problem),
+        (status = 507, description = "The instance's storage limit is reached (type `urn:finagent:problem:storage-full`)", body = Problem),
         (status = 429, description = "Too many uploads, or more at once than a user may send", body = Problem),
         (status = 503, description = "The store or the queue is unavailable", body = Problem),
     ))]
@@ -170,9 +204,8 @@ pub async fn process(
     let key = idempotency_key(&headers)?;
     let owner = principal.user_id;
     // A user sends only a few uploads at once, so that no account can hold every slot.
-    let mine = state
-        .uploads_in_progress
-        .start(owner, state.settings.quota.uploads_at_once)
+    let mine = crate::limits::uploads::start(&state.guard, owner, state.settings.quota.uploads_at_once)
+        .await?
         .ok_or(AppError::TooManyRequests(Duration::from_secs(1)))?;
     // Before the body is read: a user past their quota sends nothing in vain.
     check_quota(&state, owner, 0).await?;
@@ -228,11 +261,15 @@ pub async fn process(
 /// is an earlier upload returned again.
 async fn store_and_enqueue(state: &AppState, receipt: Receipt, bytes: Vec<u8>) -> Result<(Receipt, bool), AppError> {
     state.store.put_blob(&receipt.blob_key, &bytes).await?;
-    match state.store.insert_receipt_once(&receipt).await {
+    match state.store.insert_receipt_once(&receipt, state.settings.quota.storage_limits()).await {
         Ok(Inserted::New) => crate::auth::accounts_cache::changed(state, receipt.owner_id).await,
         Ok(Inserted::Existing(existing)) => {
             state.store.delete_blob(&receipt.blob_key).await?;
             return Ok((*existing, true));
+        }
+        Ok(Inserted::OverLimit(exceeded)) => {
+            state.store.delete_blob(&receipt.blob_key).await?;
+            return Err(refusal(state, exceeded, receipt.image_bytes));
         }
         Err(error) => {
             state.store.delete_blob(&receipt.blob_key).await.ok();

@@ -111,9 +111,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         });
     }
+    let (store, keys) = (state.store.clone(), state.tokens.clone());
+    tokio::spawn(async move {
+        match crate::webhooks::reseal_secrets(&store, &keys).await {
+            Ok(0) => {}
+            Ok(resealed) => {
+                tracing::info!(resealed, key = keys.current_kid(), "webhook secrets sealed under the current key")
+            }
+            Err(error) => tracing::warn!(%error, "webhook secrets were not sealed again; the next start tries again"),
+        }
+    });
     let sender = tokio::spawn(crate::webhooks::run_sender(
         state.store.clone(),
         state.settings.webhooks,
+        state.tokens.clone(),
         wait_for_stop(stopped.clone()),
     ));
     let listener = tokio::net::TcpListener::bind(args.listen).await?;

@@ -38,8 +38,6 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Slots for uploads in progress.
     pub upload_slots: Arc<tokio::sync::Semaphore>,
-    /// Each user's uploads in progress.
-    pub uploads_in_progress: Arc<crate::limits::uploads::UploadsInProgress>,
     /// This process's copies of the answers to receipt reads.
     pub reads: crate::read_cache::ReadCache,
     /// This process's copies of users' records and usage counts.
@@ -65,7 +63,8 @@ impl AppState {
             &settings.audience,
             settings.access_ttl,
             settings.refresh_ttl,
-        );
+        )
+        .with_previous(&settings.jwt_previous_keys);
         let upload_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_uploads));
         let credential_checks = prometheus::IntCounterVec::new(
             prometheus::Opts::new("finagent_api_credential_checks_total", "Credentials looked up, by outcome."),
@@ -84,7 +83,6 @@ impl AppState {
             settings,
             metrics,
             upload_slots,
-            uploads_in_progress: Arc::default(),
             accounts: Default::default(),
             reads: Default::default(),
             credential_checks,

@@ -18,7 +18,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
 
-use crate::auth::browser::{CSRF_COOKIE, Peer, cookie, new_csrf_token, over_tls, peer, set_csrf_cookie};
+use crate::auth::browser::{Cookies, Peer, cookie, over_tls, peer};
+use crate::auth::tokens::CsrfBinding;
 use crate::state::AppState;
 
 /// The policy of the app's page and assets.
@@ -108,14 +109,15 @@ fn app_headers(response: &mut Response) {
     );
 }
 
-/// The app's page, with a CSRF cookie when the browser has none yet.
+/// The app's page, with an unbound CSRF cookie when the browser has none this server signed.
 fn page(state: &AppState, headers: &HeaderMap, peer: Option<IpAddr>) -> Response {
     let mut response = PAGE.as_str().into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     app_headers(&mut response);
-    if cookie(headers, CSRF_COOKIE).is_none_or(|value| value.len() < 32) {
-        set_csrf_cookie(&mut response, &new_csrf_token(), over_tls(state, headers, peer));
+    let cookies = Cookies { secure: over_tls(state, headers, peer) };
+    if cookie(headers, cookies.csrf()).and_then(|token| state.tokens.csrf_binding(token)).is_none() {
+        cookies.set_csrf(&mut response, &state.tokens.csrf_token(CsrfBinding::Anonymous), None);
     }
     response
 }

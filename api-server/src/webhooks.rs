@@ -7,6 +7,12 @@
 //! sent by one replica. A delivery is `POST <url>` with the event as its body and
 //! `X-FinAgent-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`, with the timestamp in
 //! `X-FinAgent-Timestamp` (a receiver should refuse one older than five minutes: a replay).
+//! `POST /api/webhooks/{id}/secret` rotates the secret: for an overlap (24 hours unless asked
+//! otherwise) the old secret signs too, and the header carries both, `v1=<new>,v1=<old>`; a
+//! receiver accepts the event when any `v1` matches a secret it holds.
+//! Secrets are stored sealed (ChaCha20-Poly1305 under a key derived from the token keys, bound to
+//! the webhook's id): the store alone cannot sign an event. After a key rotation every replica
+//! seals them again under the new key at start ([`reseal_secrets`]).
 //! Outbound requests never reach loopback, private, link-local or other internal addresses (the
 //! name is resolved, every address checked, and only checked addresses connected to, so DNS
 //! rebinding cannot slip through) unless `WEBHOOK_ALLOW_PRIVATE_TARGETS` says otherwise.
@@ -19,7 +25,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use finagent_core::webhook::{DeliveryStatus, EVENTS, MAX_ATTEMPTS, Webhook, WebhookDelivery, retry_delay};
-use finagent_platform::store::{AnyStore, WebhookStore};
+use finagent_platform::store::{AnyStore, StoreError, WebhookStore};
 use hmac::{Hmac, KeyInit, Mac};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
@@ -29,12 +35,13 @@ use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::principal::Caller;
+use crate::auth::tokens::{SealError, TokenKeys};
 use crate::error::{AppError, Problem};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
 /// Webhooks one user may register.
@@ -178,6 +185,29 @@ fn client(settings: WebhookSettings) -> WebhookClient {
         .enable_http1()
         .wrap_connector(http);
     Client::builder(TokioExecutor::new()).build(https)
+}
+
+/// The signature header: one `v1` per secret that signs, the newest first.
+pub fn signatures(secrets: &[String], timestamp: i64, body: &str) -> String {
+    secrets.iter().map(|secret| signature(secret, timestamp, body)).collect::<Vec<_>>().join(",")
+}
+
+/// A new webhook secret.
+fn new_secret() -> String {
+    format!("whsec_{}", hex::encode(crate::auth::secrets::random_bytes::<32>()))
+}
+
+/// The secrets that sign a webhook's events at `now`, opened: the current one, and the previous
+/// one while its overlap lasts.
+fn signing_secrets(keys: &TokenKeys, webhook: &Webhook, now: DateTime<Utc>) -> Result<Vec<String>, SealError> {
+    let context = webhook.id.as_bytes();
+    let mut secrets = vec![keys.open(&webhook.secret, context)?];
+    if let (Some(previous), Some(until)) = (&webhook.previous_secret, webhook.previous_secret_expires_at)
+        && now < until
+    {
+        secrets.push(keys.open(previous, context)?);
+    }
+    Ok(secrets)
 }
 
 /// `v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`.
@@ -339,17 +369,21 @@ pub async fn create(
     if state.store.webhooks(owner).await?.len() >= MAX_WEBHOOKS_PER_USER {
         return Err(AppError::Invalid(format!("at most {MAX_WEBHOOKS_PER_USER} webhooks; delete one first")));
     }
+    let id = Uuid::now_v7();
+    let secret = new_secret();
     let webhook = Webhook {
-        id: Uuid::now_v7(),
+        id,
         owner_id: owner,
         url,
-        secret: format!("whsec_{}", hex::encode(crate::auth::secrets::random_bytes::<32>())),
+        secret: state.tokens.seal(&secret, id.as_bytes()),
+        previous_secret: None,
+        previous_secret_expires_at: None,
         events,
         created_at: Utc::now(),
     };
     state.store.create_webhook(&webhook).await?;
     tracing::info!(target: "security", event = "webhook_created", user.id = %owner, webhook.id = %webhook.id, url = %webhook.url, "webhook registered");
-    let created = CreatedWebhook { view: WebhookView::from(&webhook), secret: webhook.secret };
+    let created = CreatedWebhook { view: WebhookView::from(&webhook), secret };
     Ok((StatusCode::CREATED, axum::Json(created)).into_response())
 }
 
@@ -384,6 +418,113 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// How long the replaced secret keeps signing after a rotation.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct Rotation {
+    /// Hours the old secret still signs beside the new one (0 to 168, default 24); 0 stops it at
+    /// once, for a secret that leaked.
+    pub overlap_hours: Option<u32>,
+}
+
+/// A rotated secret: the only time it is shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedSecret {
+    /// The new HMAC-SHA256 key of `X-FinAgent-Signature`.
+    pub secret: String,
+    /// Until when the old secret signs too (absent when the overlap is 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+}
+
+/// The most a rotation's overlap lasts.
+const MAX_OVERLAP_HOURS: u32 = 168;
+
+/// Replaces a webhook's secret. Until the overlap ends, events are signed with both secrets, so a
+/// receiver can take the new one at its own pace without refusing an event.
+#[utoipa::path(post, path = "/api/webhooks/{id}/secret", tag = "webhooks", security(("bearer" = []), ("api_key" = [])),
+    params(("id" = Uuid, Path, description = "The webhook's id"), Rotation),
+    responses(
+        (status = 200, description = "The new secret, shown only now", body = RotatedSecret),
+        (status = 401, description = "Not signed in", body = Problem),
+        (status = 403, description = "A read-only API key", body = Problem),
+        (status = 404, description = "The caller has no such webhook", body = Problem),
+        (status = 409, description = "Rotated by another request meanwhile", body = Problem),
+        (status = 422, description = "An overlap over 168 hours", body = Problem),
+    ))]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(rotation): ApiQuery<Rotation>,
+) -> Result<axum::Json<RotatedSecret>, AppError> {
+    let owner = caller.0.user_id;
+    let overlap = rotation.overlap_hours.unwrap_or(24);
+    if overlap > MAX_OVERLAP_HOURS {
+        return Err(AppError::Invalid(format!("overlap_hours: at most {MAX_OVERLAP_HOURS}")));
+    }
+    let webhooks = state.store.webhooks(owner).await?;
+    let Some(current) = webhooks.into_iter().find(|webhook| webhook.id == id) else { return Err(AppError::NotFound) };
+    let secret = new_secret();
+    let until = (overlap > 0).then(|| Utc::now() + chrono::Duration::hours(i64::from(overlap)));
+    let rotated = Webhook {
+        secret: state.tokens.seal(&secret, id.as_bytes()),
+        previous_secret: until.map(|_| current.secret.clone()),
+        previous_secret_expires_at: until,
+        ..current.clone()
+    };
+    if !state.store.replace_webhook(&rotated, &current.secret).await? {
+        return Err(AppError::Conflict("the secret was rotated meanwhile; try again".into()));
+    }
+    tracing::info!(target: "security", event = "webhook_secret_rotated", user.id = %owner, webhook.id = %id, overlap_hours = overlap, "webhook secret rotated");
+    Ok(axum::Json(RotatedSecret { secret, previous_secret_expires_at: until }))
+}
+
+/// Seals every webhook secret that is not sealed under the current key (stored before secrets were
+/// sealed, or under a key since rotated) again under it, and drops previous secrets whose overlap
+/// is over. Returns how many webhooks changed. Run by each replica at start: a replica racing
+/// another, or a rotation, loses the compare-and-set and leaves the newer value alone.
+pub async fn reseal_secrets(store: &AnyStore, keys: &TokenKeys) -> Result<usize, StoreError> {
+    let mut changed = 0;
+    let mut after = None;
+    loop {
+        let page = store.webhooks_after(after, 200).await?;
+        let Some(last) = page.last() else { return Ok(changed) };
+        after = Some(last.id);
+        let now = Utc::now();
+        for webhook in page {
+            let context = webhook.id.as_bytes();
+            let expired = webhook.previous_secret_expires_at.is_some_and(|until| until <= now);
+            let stale = |sealed: &str| !keys.sealed_under_current(sealed);
+            let previous_stale = webhook.previous_secret.as_deref().is_some_and(stale);
+            if !stale(&webhook.secret) && !previous_stale && !expired {
+                continue;
+            }
+            let reseal = |sealed: &str| keys.open(sealed, context).map(|plain| keys.seal(&plain, context));
+            let resealed = match (reseal(&webhook.secret), &webhook.previous_secret) {
+                (Ok(secret), Some(previous)) if !expired => reseal(previous).map(|previous| (secret, Some(previous))),
+                (Ok(secret), _) => Ok((secret, None)),
+                (Err(error), _) => Err(error),
+            };
+            let (secret, previous) = match resealed {
+                Ok(sealed) => sealed,
+                Err(error) => {
+                    tracing::warn!(webhook.id = %webhook.id, %error, "a webhook secret cannot be opened; rotate it");
+                    continue;
+                }
+            };
+            let replacement = Webhook {
+                secret,
+                previous_secret_expires_at: previous.as_ref().and(webhook.previous_secret_expires_at),
+                previous_secret: previous,
+                ..webhook.clone()
+            };
+            if store.replace_webhook(&replacement, &webhook.secret).await? {
+                changed += 1;
+            }
+        }
+    }
+}
+
 /// The latest 50 deliveries of one of the caller's webhooks, newest first.
 #[utoipa::path(get, path = "/api/webhooks/{id}/deliveries", tag = "webhooks", security(("bearer" = []), ("api_key" = [])),
     params(("id" = Uuid, Path, description = "The webhook's id")),
@@ -416,6 +557,7 @@ const LEASE: Duration = Duration::from_secs(120);
 async fn send(
     client: &WebhookClient,
     settings: WebhookSettings,
+    keys: &TokenKeys,
     webhook: Option<&Webhook>,
     mut delivery: WebhookDelivery,
 ) -> WebhookDelivery {
@@ -433,13 +575,21 @@ async fn send(
         return delivery;
     }
     let timestamp = now.timestamp();
+    let secrets = match signing_secrets(keys, webhook, now) {
+        Ok(secrets) => secrets,
+        Err(error) => {
+            // Retried: restoring the key in JWT_PREVIOUS_KEYS, or rotating the secret, mends it.
+            tracing::warn!(webhook.id = %webhook.id, %error, "a webhook secret cannot be opened");
+            return retry_or_give_up(delivery, format!("cannot sign: {error}"), settings, now);
+        }
+    };
     let request = hyper::Request::post(&webhook.url)
         .header("content-type", "application/json")
         .header("user-agent", concat!("FinancialAgent-Webhooks/", env!("CARGO_PKG_VERSION")))
         .header("x-finagent-event", &delivery.event)
         .header("x-finagent-delivery", delivery.id.to_string())
         .header("x-finagent-timestamp", timestamp.to_string())
-        .header("x-finagent-signature", signature(&webhook.secret, timestamp, &delivery.payload))
+        .header("x-finagent-signature", signatures(&secrets, timestamp, &delivery.payload))
         .body(Full::new(Bytes::from(delivery.payload.clone())));
     let outcome = match request {
         Err(error) => Err(format!("invalid request: {error}")),
@@ -463,15 +613,24 @@ async fn send(
             delivery.delivered_at = Some(Utc::now());
             delivery.last_error = None;
         }
-        Err(error) => {
-            delivery.last_error = Some(error);
-            if delivery.attempts >= MAX_ATTEMPTS {
-                delivery.status = DeliveryStatus::Failed;
-            } else {
-                let wait = retry_delay(delivery.attempts, settings.retry_base);
-                delivery.next_attempt_at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(6));
-            }
-        }
+        Err(error) => return retry_or_give_up(delivery, error, settings, now),
+    }
+    delivery
+}
+
+/// A failed attempt: due again after the back-off, or given up after the last attempt.
+fn retry_or_give_up(
+    mut delivery: WebhookDelivery,
+    error: String,
+    settings: WebhookSettings,
+    now: DateTime<Utc>,
+) -> WebhookDelivery {
+    delivery.last_error = Some(error);
+    if delivery.attempts >= MAX_ATTEMPTS {
+        delivery.status = DeliveryStatus::Failed;
+    } else {
+        let wait = retry_delay(delivery.attempts, settings.retry_base);
+        delivery.next_attempt_at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(6));
     }
     delivery
 }
@@ -509,7 +668,7 @@ fn connect_error(error: &hyper_util::client::legacy::Error) -> String {
 
 /// Sends due deliveries until `stop` completes: claims a batch, sends them concurrently, records
 /// each outcome, and sleeps a second when nothing is due.
-pub async fn run_sender(store: AnyStore, settings: WebhookSettings, stop: impl Future<Output = ()>) {
+pub async fn run_sender(store: AnyStore, settings: WebhookSettings, keys: TokenKeys, stop: impl Future<Output = ()>) {
     let client = client(settings);
     let mut stop = std::pin::pin!(stop);
     loop {
@@ -527,11 +686,11 @@ pub async fn run_sender(store: AnyStore, settings: WebhookSettings, stop: impl F
             }
         }
         let sends = claimed.into_iter().map(|delivery| {
-            let (store, client) = (store.clone(), client.clone());
+            let (store, client, keys) = (store.clone(), client.clone(), &keys);
             async move {
                 let webhooks = store.webhooks(delivery.owner_id).await.unwrap_or_default();
                 let webhook = webhooks.iter().find(|webhook| webhook.id == delivery.webhook_id);
-                let sent = send(&client, settings, webhook, delivery).await;
+                let sent = send(&client, settings, keys, webhook, delivery).await;
                 tracing::info!(webhook.id = %sent.webhook_id, delivery.id = %sent.id, status = ?sent.status, attempts = sent.attempts, "webhook delivery");
                 if let Err(error) = store.save_delivery(&sent).await {
                     tracing::warn!(%error, "failed to record a webhook delivery; it will be sent again");
@@ -577,7 +736,7 @@ mod tests {
         });
         let settings = WebhookSettings { allow_private_targets: true, ..WebhookSettings::default() };
         let (webhook, delivery) = webhook_and_delivery(format!("http://{address}/hook"));
-        let sent = send(&client(settings), settings, Some(&webhook), delivery).await;
+        let sent = send(&client(settings), settings, &test_keys(), Some(&webhook), delivery).await;
         assert_eq!((sent.status, sent.last_status), (DeliveryStatus::Delivered, Some(200)), "{:?}", sent.last_error);
         // What the receiver could push: the limit, plus what the sockets' buffers hold.
         tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -592,11 +751,72 @@ mod tests {
         let address = listener.local_addr().expect("address");
         let (webhook, delivery) = webhook_and_delivery(format!("http://{address}/hook"));
         let settings = WebhookSettings::default();
-        let sent = send(&client(settings), settings, Some(&webhook), delivery).await;
+        let sent = send(&client(settings), settings, &test_keys(), Some(&webhook), delivery).await;
         assert_eq!(sent.status, DeliveryStatus::Failed, "refused for good, not retried");
         assert_eq!(sent.last_error.as_deref(), Some("refused: the address is internal"));
         let accepted = tokio::time::timeout(Duration::from_millis(300), listener.accept()).await;
         assert!(accepted.is_err(), "nothing connected to the internal receiver");
+    }
+
+    fn test_keys() -> TokenKeys {
+        TokenKeys::new(b"a webhook test key of 32 bytes or more", "iss", "aud", Duration::ZERO, Duration::ZERO)
+    }
+
+    /// A receiver on loopback that answers 204 and passes on each request's signature header.
+    async fn signature_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        let (seen, signatures) = tokio::sync::mpsc::unbounded_channel();
+        let router = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: axum::http::HeaderMap| {
+                let seen = seen.clone();
+                async move {
+                    let signature = headers["x-finagent-signature"].to_str().expect("ascii").to_owned();
+                    let _ = seen.send(signature);
+                    StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+        (format!("http://{address}/hook"), signatures)
+    }
+
+    #[tokio::test]
+    async fn a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends() {
+        let (url, mut signatures) = signature_receiver().await;
+        let keys = test_keys();
+        let settings = WebhookSettings { allow_private_targets: true, ..WebhookSettings::default() };
+        let (mut webhook, delivery) = webhook_and_delivery(url);
+        let context = webhook.id.as_bytes();
+        webhook.secret = keys.seal("whsec_new", context);
+        webhook.previous_secret = Some(keys.seal("whsec_old", context));
+        webhook.previous_secret_expires_at = Some(Utc::now() + chrono::Duration::hours(1));
+        let sent = send(&client(settings), settings, &keys, Some(&webhook), delivery.clone()).await;
+        assert_eq!(sent.status, DeliveryStatus::Delivered, "{:?}", sent.last_error);
+        let header = signatures.recv().await.expect("a request");
+        let parts: Vec<&str> = header.split(',').collect();
+        assert_eq!(parts.len(), 2, "{header}");
+        assert!(parts.iter().all(|part| part.starts_with("v1=") && part.len() == 67), "{header}");
+        assert_ne!(parts[0], parts[1], "one per secret");
+
+        webhook.previous_secret_expires_at = Some(Utc::now() - chrono::Duration::seconds(1));
+        send(&client(settings), settings, &keys, Some(&webhook), delivery.clone()).await;
+        let header = signatures.recv().await.expect("a request");
+        assert!(!header.contains(','), "the old secret stopped signing: {header}");
+
+        // A secret sealed under a key this server no longer has: no request, retried later.
+        let stranger =
+            TokenKeys::new(b"some other server's key of 32 bytes", "iss", "aud", Duration::ZERO, Duration::ZERO);
+        webhook.secret = stranger.seal("whsec_new", context);
+        let unsigned = send(&client(settings), settings, &keys, Some(&webhook), delivery).await;
+        assert_eq!(unsigned.status, DeliveryStatus::Pending, "retried: restoring the key mends it");
+        assert!(
+            unsigned.last_error.as_deref().is_some_and(|error| error.starts_with("cannot sign")),
+            "{:?}",
+            unsigned.last_error
+        );
+        assert!(tokio::time::timeout(Duration::from_millis(300), signatures.recv()).await.is_err(), "nothing was sent");
     }
 
     fn webhook_and_delivery(url: String) -> (Webhook, WebhookDelivery) {
@@ -607,6 +827,8 @@ mod tests {
             owner_id: owner,
             url,
             secret: "a webhook secret".into(),
+            previous_secret: None,
+            previous_secret_expires_at: None,
             events: vec!["receipt.done".into()],
             created_at: now,
         };

@@ -118,14 +118,52 @@ async fn quota_a_user_sends_at_most_two_uploads_at_once() {
     let app = TestApp::new().await;
     let ann = app.account("busy", Role::User).await;
     let bob = app.account("busy", Role::User).await;
-    let in_progress: Vec<_> =
-        (0..2).map(|_| app.state.uploads_in_progress.start(ann.id, 2).expect("an upload in progress")).collect();
+    let start = finagent_api_server::limits::uploads::start;
+    let mut in_progress = Vec::new();
+    for _ in 0..2 {
+        in_progress.push(start(&app.state.guard, ann.id, 2).await.expect("guard").expect("an upload in progress"));
+    }
     let refused = app.upload(Some(&ann.access), &unique_png(), None).await;
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", refused.json);
     assert_eq!(app.upload(Some(&bob.access), &unique_png(), None).await.status, StatusCode::ACCEPTED);
     drop(in_progress);
     assert_eq!(app.upload(Some(&ann.access), &unique_png(), None).await.status, StatusCode::ACCEPTED);
-    assert_eq!(app.state.uploads_in_progress.of(ann.id), 0, "finished uploads end their ticket");
+    let both = (start(&app.state.guard, ann.id, 2).await, start(&app.state.guard, ann.id, 2).await);
+    assert!(matches!(both, (Ok(Some(_)), Ok(Some(_)))), "finished uploads end their ticket");
+}
+
+/// Uploads sent all at once cannot overshoot the quota: the store checks it with the insert.
+#[tokio::test]
+async fn quota_holds_against_uploads_sent_all_at_once() {
+    let mut settings = quota_settings(2, 1 << 30);
+    settings.quota.uploads_at_once = 8;
+    let app = TestApp::with(Guard::memory(), settings).await;
+    let ann = app.account("racing", Role::User).await;
+    let images: Vec<Vec<u8>> = (0..8).map(|_| unique_png()).collect();
+    let replies =
+        futures::future::join_all(images.iter().map(|image| app.upload(Some(&ann.access), image, None))).await;
+    let accepted = replies.iter().filter(|reply| reply.status == StatusCode::ACCEPTED).count();
+    let refused = replies.iter().filter(|reply| reply.json["type"] == "urn:finagent:problem:quota-exceeded").count();
+    assert_eq!((accepted, refused), (2, 6), "{:?}", replies.iter().map(|reply| reply.status).collect::<Vec<_>>());
+    let me = app.call(Method::GET, "/api/auth/me", Some(&ann.access), None).await;
+    assert_eq!(me.json["quota"]["receipts"], json!({"used": 2, "limit": 2}));
+}
+
+/// The instance's storage limit holds for every user together, with its own problem type.
+#[tokio::test]
+async fn the_instance_storage_limit_refuses_uploads_once_reached() {
+    let image = unique_png();
+    let mut settings = quota_settings(100, 1 << 30);
+    settings.quota.instance_max_image_bytes = Some(image.len() as u64 * 5 / 2);
+    let app = TestApp::with(Guard::memory(), settings).await;
+    let (ann, bob) = (app.account("full", Role::User).await, app.account("full", Role::User).await);
+    assert_eq!(app.upload(Some(&ann.access), &image, None).await.status, StatusCode::ACCEPTED);
+    assert_eq!(app.upload(Some(&bob.access), &unique_png(), None).await.status, StatusCode::ACCEPTED);
+    let full = app.upload(Some(&bob.access), &unique_png(), None).await;
+    assert_eq!(full.status, StatusCode::INSUFFICIENT_STORAGE, "{:?}", full.json);
+    assert_eq!(full.json["type"], "urn:finagent:problem:storage-full");
+    let refused_too = app.upload(Some(&ann.access), &unique_png(), None).await;
+    assert_eq!(refused_too.status, StatusCode::INSUFFICIENT_STORAGE, "every user, not only the last");
 }
 
 /// An upload trickling in slower than the minimum rate is cut with 408 once its grace is over,

@@ -49,11 +49,18 @@ fn available() -> bool {
 }
 
 fn scenario(name: &str) {
+    scenario_with(name, &[]);
+}
+
+/// A scenario against a server with more settings.
+fn scenario_with(name: &str, settings: &[(&str, &str)]) {
     if !available() {
         return;
     }
     let _one_at_a_time = BROWSER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let server = Server::start(&[("DEMO_USERS", "true"), ("RUST_LOG", "warn")]);
+    let mut environment = vec![("DEMO_USERS", "true"), ("RUST_LOG", "warn")];
+    environment.extend_from_slice(settings);
+    let server = Server::start(&environment);
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/browser-artifacts");
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ocr-worker/tests/fixtures/receipts");
     let output = Command::new("node")
@@ -86,6 +93,11 @@ fn browser_api_keys_are_shown_once_work_and_stop_when_revoked() {
 #[test]
 fn browser_a_password_change_keeps_the_page_signed_in_and_stops_the_old_password() {
     scenario("passwordChange");
+}
+
+#[test]
+fn browser_an_invite_admits_one_account_when_registration_is_by_invitation() {
+    scenario_with("invites", &[("REGISTRATION", "invite")]);
 }
 
 #[test]

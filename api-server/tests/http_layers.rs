@@ -95,6 +95,40 @@ async fn oversized_and_malformed_bodies_get_clear_errors() {
     assert_eq!(reply.json["status"], 422);
 }
 
+/// `GET /metrics` as if from `peer`, with extra headers.
+fn metrics_request(peer: &str, headers: &[(&str, &str)]) -> axum::http::Request<axum::body::Body> {
+    let mut request = axum::http::Request::get("/metrics");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut request = request.body(axum::body::Body::empty()).expect("request");
+    let peer: std::net::SocketAddr = peer.parse().expect("peer");
+    request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+    request
+}
+
+#[tokio::test]
+async fn the_api_port_shows_metrics_only_to_local_direct_clients_and_never_beside_an_admin_port() {
+    let app = TestApp::new().await;
+    assert_eq!(app.send(metrics_request("127.0.0.1:40000", &[])).await.status, StatusCode::OK);
+    assert_eq!(app.send(metrics_request("[::1]:40000", &[])).await.status, StatusCode::OK);
+    for (peer, headers, why) in [
+        ("192.0.2.7:40000", vec![], "another machine"),
+        ("10.0.0.7:40000", vec![], "the pod network"),
+        ("127.0.0.1:40000", vec![("x-forwarded-for", "203.0.113.9")], "a local proxy forwarding someone"),
+        ("127.0.0.1:40000", vec![("forwarded", "for=203.0.113.9")], "a local proxy, RFC 7239"),
+    ] {
+        assert_eq!(app.send(metrics_request(peer, &headers)).await.status, StatusCode::NOT_FOUND, "{why}");
+    }
+    assert_eq!(app.call(Method::GET, "/metrics", None, None).await.status, StatusCode::NOT_FOUND, "no known peer");
+    let mut settings = finagent_api_server::config::Settings::for_tests();
+    settings.metrics_on_api_port = false;
+    let with_admin_port = app.reconfigured(finagent_api_server::guard::Guard::memory(), settings);
+    let local = with_admin_port.send(metrics_request("127.0.0.1:40000", &[])).await;
+    assert_eq!(local.status, StatusCode::NOT_FOUND, "the admin port serves them");
+    assert_eq!(with_admin_port.call(Method::GET, "/healthz", None, None).await.status, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn http_metrics_are_labelled_by_matched_route() {
     let app = TestApp::new().await;
@@ -102,7 +136,7 @@ async fn http_metrics_are_labelled_by_matched_route() {
     let path = format!("/api/auth/api-keys/{}", uuid::Uuid::now_v7());
     app.call(Method::DELETE, &path, Some(&account.access), None).await;
     app.call(Method::GET, "/no/such/route", None, None).await;
-    let metrics = app.call(Method::GET, "/metrics", None, None).await.json;
+    let metrics = app.send(metrics_request("127.0.0.1:40000", &[])).await.json;
     let text = metrics.as_str().expect("text");
     assert!(
         text.contains(r#"http_requests_total{method="DELETE",route="/api/auth/api-keys/{id}",status="404"} 1"#),

@@ -49,6 +49,8 @@ enum Target {
     UserSession,
     /// A webhook of the first user; `{id}` is its id.
     UserWebhook,
+    /// An invite an administrator made; `{id}` is its id.
+    AdminInvite,
 }
 
 struct Row {
@@ -70,7 +72,6 @@ fn matrix() -> Vec<Row> {
         row(Method::GET, "/", Nothing, [200, 200, 200, 200, 200, 200, 200]),
         row(Method::GET, "/healthz", Nothing, [200, 200, 200, 200, 200, 200, 200]),
         row(Method::GET, "/readyz", Nothing, [200, 200, 200, 200, 200, 200, 200]),
-        row(Method::GET, "/metrics", Nothing, [200, 200, 200, 200, 200, 200, 200]),
         row(Method::GET, "/openapi.json", Nothing, [200, 200, 200, 200, 200, 200, 200]),
         row(Method::GET, "/docs", Nothing, [200, 200, 200, 200, 200, 200, 200]),
         row(Method::POST, "/api/auth/register", Nothing, [201, 201, 201, 201, 201, 201, 201]),
@@ -94,6 +95,12 @@ fn matrix() -> Vec<Row> {
         row(Method::DELETE, "/api/auth/api-keys/{id}", UserApiKey, [401, 204, 404, 404, 404, 403, 403]),
         // Administration needs the admin role and a session: an administrator's key cannot.
         row(Method::GET, "/api/admin/users", Nothing, [401, 403, 403, 200, 403, 403, 403]),
+        row(Method::POST, "/api/admin/users", Nothing, [401, 403, 403, 201, 403, 403, 403]),
+        row(Method::GET, "/api/admin/instance", Nothing, [401, 403, 403, 200, 403, 403, 403]),
+        row(Method::POST, "/api/admin/invites", Nothing, [401, 403, 403, 201, 403, 403, 403]),
+        row(Method::GET, "/api/admin/invites", Nothing, [401, 403, 403, 200, 403, 403, 403]),
+        row(Method::DELETE, "/api/admin/invites/{id}", AdminInvite, [401, 403, 403, 204, 403, 403, 403]),
+        row(Method::GET, "/api/auth/registration", Nothing, [200, 200, 200, 200, 200, 200, 200]),
         row(Method::POST, "/api/admin/users/{id}/disable", Victim, [401, 403, 403, 200, 403, 403, 403]),
         row(Method::POST, "/api/admin/users/{id}/enable", Victim, [401, 403, 403, 200, 403, 403, 403]),
         row(Method::PUT, "/api/admin/users/{id}/role", Victim, [401, 403, 403, 200, 403, 403, 403]),
@@ -114,6 +121,7 @@ fn matrix() -> Vec<Row> {
         row(Method::GET, "/api/webhooks", Nothing, [401, 200, 200, 200, 200, 200, 200]),
         row(Method::DELETE, "/api/webhooks/{id}", UserWebhook, [401, 204, 404, 404, 404, 204, 404]),
         row(Method::GET, "/api/webhooks/{id}/deliveries", UserWebhook, [401, 200, 404, 404, 404, 200, 404]),
+        row(Method::POST, "/api/webhooks/{id}/secret", UserWebhook, [401, 200, 404, 404, 404, 200, 404]),
     ]
 }
 
@@ -213,6 +221,13 @@ async fn body_for(app: &TestApp, cast: &mut Cast, row: &Row, caller: Caller) -> 
         }
         ("POST", "/api/auth/api-keys") => Some(json!({"name": "matrix"})),
         ("PUT", "/api/admin/users/{id}/role") => Some(json!({"role": "service"})),
+        ("POST", "/api/admin/users") => {
+            let name = fresh_name("made");
+            Some(
+                json!({"username": name, "email": format!("{name}@example.org"), "password": "a long enough passphrase"}),
+            )
+        }
+        ("POST", "/api/admin/invites") => Some(json!({"note": "matrix"})),
         ("POST", "/api/webhooks") => Some(webhook_body()),
         ("PATCH", "/api/receipts/{id}") => Some(json!({"total": "13.00"})),
         ("PATCH", "/api/auth/me") => Some(json!({"country": "DE"})),
@@ -239,6 +254,12 @@ async fn target_id(app: &TestApp, cast: &mut Cast, target: Target) -> Option<Str
             let created = app.call(Method::POST, "/api/webhooks", Some(&cast.user.access), Some(webhook_body())).await;
             assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.json);
             Some(created.json["id"].as_str().expect("id").to_owned())
+        }
+        Target::AdminInvite => {
+            app.sign_in(&mut cast.admin).await;
+            let made = app.call(Method::POST, "/api/admin/invites", Some(&cast.admin.access), Some(json!({}))).await;
+            assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.json);
+            Some(made.json["id"].as_str().expect("id").to_owned())
         }
         Target::UserSession => {
             let mut other_device = cast.user.clone();

@@ -233,3 +233,35 @@ async fn the_latest_token_cut_off_wins_whichever_write_lands_last() {
         assert_eq!(standing.not_before_millis, Some(1_800_000_003_000), "{name}");
     }
 }
+
+#[tokio::test]
+async fn a_users_uploads_at_once_are_bounded_across_replicas_sharing_redis() {
+    let prefix = testkit::unique_name("uploads");
+    let (Some(one), Some(two)) = (redis_guard(&prefix).await, redis_guard(&prefix).await) else {
+        assert!(std::env::var_os("FINAGENT_TEST_REQUIRE_SERVERS").is_none(), "no Redis to test with");
+        return;
+    };
+    let (user, other) = (finagent_core::UserId::new(), finagent_core::UserId::new());
+    let start = finagent_api_server::limits::uploads::start;
+    let first = start(&one, user, 2).await.expect("redis").expect("first");
+    let _second = start(&two, user, 2).await.expect("redis").expect("second, on the other replica");
+    assert!(start(&one, user, 2).await.expect("redis").is_none(), "a third, on either replica, is refused");
+    assert!(start(&two, user, 2).await.expect("redis").is_none());
+    assert!(start(&two, other, 2).await.expect("redis").is_some(), "another user is apart");
+    drop(first);
+    let started = std::time::Instant::now();
+    loop {
+        if start(&two, user, 2).await.expect("redis").is_some() {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "the ended upload's place never freed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // A replica that dies holding a place: the lease frees it.
+    let lease = std::time::Duration::from_millis(200);
+    let lone = finagent_core::UserId::new();
+    assert!(one.begin_upload(lone, uuid::Uuid::new_v4(), 1, lease).await.expect("begin"));
+    assert!(!two.begin_upload(lone, uuid::Uuid::new_v4(), 1, lease).await.expect("begin"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(two.begin_upload(lone, uuid::Uuid::new_v4(), 1, lease).await.expect("begin"), "freed by its lease");
+}

@@ -409,3 +409,119 @@ async fn a_session_older_than_the_users_cut_off_is_refused_at_refresh() {
     app.sign_in(&mut again).await;
     assert_eq!(refresh(&app, &again.refresh).await.status, StatusCode::OK, "a session started after it works");
 }
+
+fn with_registration(policy: finagent_api_server::config::Registration) -> finagent_api_server::config::Settings {
+    let mut settings = finagent_api_server::config::Settings::for_tests();
+    settings.limits = support::generous_limits();
+    settings.registration = policy;
+    settings
+}
+
+fn newcomer(name: &str, invite: Option<&str>) -> serde_json::Value {
+    json!({"username": name, "email": format!("{name}@example.org"), "password": "a newcomer's passphrase", "invite_code": invite})
+}
+
+#[tokio::test]
+async fn closed_registration_leaves_account_creation_to_administrators() {
+    use finagent_api_server::config::Registration;
+    // The administrator registered while registration was open; then it closed.
+    let open = TestApp::with(finagent_api_server::guard::Guard::memory(), with_registration(Registration::Open)).await;
+    let admin = open.account("boss", Role::Admin).await;
+    let app = open.reconfigured(finagent_api_server::guard::Guard::memory(), with_registration(Registration::Closed));
+    let policy = app.call(Method::GET, "/api/auth/registration", None, None).await;
+    assert_eq!(policy.json, json!({"policy": "closed"}));
+    let refused = app.call(Method::POST, "/api/auth/register", None, Some(newcomer("shut-out", None))).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{:?}", refused.json);
+    assert!(refused.json["detail"].as_str().expect("detail").contains("closed"));
+    let made = app
+        .call(Method::POST, "/api/admin/users", Some(&admin.access), Some(json!({
+            "username": "Made-By-Hand", "email": "hand@example.org", "password": "a handed-out passphrase", "role": "service"})))
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.json);
+    assert_eq!((made.json["username"].as_str(), made.json["role"].as_str()), (Some("made-by-hand"), Some("service")));
+    let weak = app
+        .call(
+            Method::POST,
+            "/api/admin/users",
+            Some(&admin.access),
+            Some(json!({
+            "username": "weakling", "email": "w@example.org", "password": "password"})),
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY, "the password policy holds for administrators too");
+    let login = app
+        .call(
+            Method::POST,
+            "/api/auth/login",
+            None,
+            Some(json!({"username": "made-by-hand", "password": "a handed-out passphrase"})),
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{:?}", login.json);
+    let instance = app.call(Method::GET, "/api/admin/instance", Some(&admin.access), None).await;
+    assert_eq!(instance.json["registration"], "closed");
+    assert_eq!(instance.json["storage"]["receipts"], 0);
+    assert!(instance.json["storage"].get("limit_image_bytes").is_none(), "no limit set: {:?}", instance.json);
+}
+
+#[tokio::test]
+async fn invite_registration_spends_one_code_per_account_and_only_on_success() {
+    use finagent_api_server::config::Registration;
+    let mut settings = with_registration(Registration::Invite);
+    settings.quota.instance_max_image_bytes = Some(10_000_000);
+    let open = TestApp::with(finagent_api_server::guard::Guard::memory(), with_registration(Registration::Open)).await;
+    let admin = open.account("host", Role::Admin).await;
+    let app = open.reconfigured(finagent_api_server::guard::Guard::memory(), settings);
+    assert_eq!(app.call(Method::GET, "/api/auth/registration", None, None).await.json["policy"], "invite");
+    let register = |body: serde_json::Value| app.call(Method::POST, "/api/auth/register", None, Some(body));
+    assert_eq!(register(newcomer("uninvited", None)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(register(newcomer("guesser", Some("inv_guessed"))).await.status, StatusCode::FORBIDDEN);
+
+    let bad =
+        app.call(Method::POST, "/api/admin/invites", Some(&admin.access), Some(json!({"expires_in_hours": 721}))).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let made = app
+        .call(
+            Method::POST,
+            "/api/admin/invites",
+            Some(&admin.access),
+            Some(json!({"note": "for Ana", "expires_in_hours": 2})),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.json);
+    let code = made.json["code"].as_str().expect("code").to_owned();
+    assert!(code.starts_with("inv_") && code.len() > 30, "{code}");
+    let listed = app.call(Method::GET, "/api/admin/invites", Some(&admin.access), None).await;
+    assert_eq!(listed.json.as_array().map(Vec::len), Some(1));
+    assert_eq!(listed.json[0]["note"], "for Ana");
+    assert!(listed.json[0].get("code").is_none(), "the code is shown once");
+
+    // A refused field does not spend the invite, nor does a name that is taken.
+    let typo = register(
+        json!({"username": "a", "email": "ana@example.org", "password": "ana's own passphrase", "invite_code": code}),
+    );
+    assert_eq!(typo.await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let clash = register(
+        json!({"username": admin.username, "email": "x@example.org", "password": "ana's own passphrase", "invite_code": code}),
+    );
+    let clash = clash.await;
+    assert_eq!(clash.status, StatusCode::CONFLICT, "{:?}", clash.json);
+    let still = app.call(Method::GET, "/api/admin/invites", Some(&admin.access), None).await;
+    assert_eq!(still.json.as_array().map(Vec::len), Some(1), "given back after the failed registration");
+
+    assert_eq!(register(newcomer("ana", Some(&code))).await.status, StatusCode::CREATED);
+    assert_eq!(register(newcomer("ana-again", Some(&code))).await.status, StatusCode::FORBIDDEN, "used once");
+    let after = app.call(Method::GET, "/api/admin/invites", Some(&admin.access), None).await;
+    assert_eq!(after.json, json!([]));
+
+    // A withdrawn invite admits nobody.
+    let second = app.call(Method::POST, "/api/admin/invites", Some(&admin.access), Some(json!({}))).await;
+    let (id, code) = (second.json["id"].as_str().expect("id"), second.json["code"].as_str().expect("code"));
+    let path = format!("/api/admin/invites/{id}");
+    assert_eq!(app.call(Method::DELETE, &path, Some(&admin.access), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.call(Method::DELETE, &path, Some(&admin.access), None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(register(newcomer("late", Some(code))).await.status, StatusCode::FORBIDDEN);
+    let instance = app.call(Method::GET, "/api/admin/instance", Some(&admin.access), None).await;
+    assert_eq!(instance.json["registration"], "invite");
+    assert_eq!(instance.json["storage"]["limit_image_bytes"], 10_000_000);
+}

@@ -190,3 +190,24 @@ async fn malformed_authorization_headers_are_refused_not_ignored() {
         assert_eq!(reply.headers["content-type"], "application/problem+json");
     }
 }
+
+#[tokio::test]
+async fn a_key_rotation_keeps_sessions_while_the_old_key_is_listed_as_previous() {
+    let (app, account) = setup().await;
+    let settings = app.state.settings.clone();
+    let mut rotated = settings.clone();
+    rotated.jwt_key = b"the next signing key, thirty-two bytes or more".to_vec();
+    rotated.jwt_previous_keys = vec![settings.jwt_key.clone()];
+    let during = app.reconfigured(finagent_api_server::guard::Guard::memory(), rotated.clone());
+    assert_eq!(me(&during, &account.access).await, StatusCode::OK, "a token of the previous key");
+    // The refresh token too: the session goes on under the new key.
+    let refreshed =
+        during.call(Method::POST, "/api/auth/refresh", None, Some(json!({"refresh_token": account.refresh}))).await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{:?}", refreshed.json);
+    let new_access = refreshed.json["access_token"].as_str().expect("access").to_owned();
+    assert_eq!(me(&app, &new_access).await, StatusCode::UNAUTHORIZED, "a replica without the new key refuses it");
+    rotated.jwt_previous_keys.clear();
+    let after = app.reconfigured(finagent_api_server::guard::Guard::memory(), rotated);
+    assert_eq!(me(&after, &account.access).await, StatusCode::UNAUTHORIZED, "the old key is gone");
+    assert_eq!(me(&after, &new_access).await, StatusCode::OK);
+}

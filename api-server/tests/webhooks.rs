@@ -156,3 +156,68 @@ async fn webhooks_refuse_internal_targets_and_belong_to_their_owner() {
     let deleted = app.call(Method::DELETE, &format!("/api/webhooks/{id}"), Some(&ann.access), None).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
 }
+
+#[tokio::test]
+async fn webhook_secrets_are_sealed_at_rest_rotate_with_overlap_and_follow_a_key_rotation() {
+    use finagent_api_server::config::Settings;
+    use finagent_api_server::guard::Guard;
+    use finagent_platform::store::WebhookStore;
+    let mut settings = Settings::for_tests();
+    settings.limits = support::generous_limits();
+    let app = TestApp::with(Guard::memory(), settings.clone()).await;
+    let ann = app.account("sealed", Role::User).await;
+    let created = app
+        .call(Method::POST, "/api/webhooks", Some(&ann.access), Some(json!({"url": "https://93.184.216.34/h"})))
+        .await;
+    let secret = created.json["secret"].as_str().expect("secret").to_owned();
+    let id: uuid::Uuid = created.json["id"].as_str().expect("id").parse().expect("uuid");
+    let stored = |app: &TestApp| {
+        let store = app.state.store.clone();
+        let owner = ann.id;
+        async move { store.webhooks(owner).await.expect("read").into_iter().find(|hook| hook.id == id).expect("stored") }
+    };
+    let at_rest = stored(&app).await;
+    assert!(at_rest.secret.starts_with("sealed:v1:") && !at_rest.secret.contains(&secret), "{}", at_rest.secret);
+    assert_eq!(app.state.tokens.open(&at_rest.secret, id.as_bytes()).expect("open"), secret);
+
+    // Rotation: a new secret, the old one signs beside it for the overlap asked.
+    let path = format!("/api/webhooks/{id}/secret");
+    let too_long = app.call(Method::POST, &format!("{path}?overlap_hours=169"), Some(&ann.access), None).await;
+    assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let bob = app.account("sealed", Role::User).await;
+    assert_eq!(app.call(Method::POST, &path, Some(&bob.access), None).await.status, StatusCode::NOT_FOUND);
+    let rotated = app.call(Method::POST, &format!("{path}?overlap_hours=2"), Some(&ann.access), None).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{:?}", rotated.json);
+    let new_secret = rotated.json["secret"].as_str().expect("secret").to_owned();
+    assert!(new_secret.starts_with("whsec_") && new_secret != secret);
+    let until: chrono::DateTime<chrono::Utc> =
+        rotated.json["previous_secret_expires_at"].as_str().expect("until").parse().expect("time");
+    assert!((until - chrono::Utc::now() - chrono::Duration::hours(2)).num_seconds().abs() < 60);
+    let after = stored(&app).await;
+    assert_eq!(after.previous_secret.as_deref(), Some(at_rest.secret.as_str()), "the old secret, still sealed");
+    assert_eq!(app.state.tokens.open(&after.secret, id.as_bytes()).expect("open"), new_secret);
+    let at_once = app.call(Method::POST, &format!("{path}?overlap_hours=0"), Some(&ann.access), None).await;
+    assert!(at_once.json.get("previous_secret_expires_at").is_none(), "{:?}", at_once.json);
+    let latest = at_once.json["secret"].as_str().expect("secret").to_owned();
+    assert_eq!(stored(&app).await.previous_secret, None, "a leaked secret stops signing at once");
+
+    // The server's key rotates: a replica with the new key and the old one as previous opens the
+    // secret, and seals it again under the new key; after that the old key can go.
+    let mut rotated_settings = settings.clone();
+    rotated_settings.jwt_key = b"the next signing key, thirty-two bytes or more".to_vec();
+    rotated_settings.jwt_previous_keys = vec![settings.jwt_key.clone()];
+    let next = app.reconfigured(Guard::memory(), rotated_settings.clone());
+    assert!(!next.state.tokens.sealed_under_current(&stored(&app).await.secret));
+    let changed =
+        finagent_api_server::webhooks::reseal_secrets(&next.state.store, &next.state.tokens).await.expect("reseal");
+    assert!(changed >= 1, "{changed}");
+    let resealed = stored(&app).await;
+    assert!(next.state.tokens.sealed_under_current(&resealed.secret));
+    assert_eq!(
+        finagent_api_server::webhooks::reseal_secrets(&next.state.store, &next.state.tokens).await.expect("again"),
+        0
+    );
+    rotated_settings.jwt_previous_keys.clear();
+    let only_new = app.reconfigured(Guard::memory(), rotated_settings);
+    assert_eq!(only_new.state.tokens.open(&resealed.secret, id.as_bytes()).expect("open"), latest);
+}

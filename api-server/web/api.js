@@ -48,9 +48,14 @@ export function signedIn() {
   return accessToken !== null;
 }
 
+// Over TLS the cookie is `__Host-fa_csrf`; over plain HTTP it is `fa_csrf`.
 function csrfToken() {
-  const match = document.cookie.split(';').map((part) => part.trim()).find((part) => part.startsWith('fa_csrf='));
-  return match ? match.slice('fa_csrf='.length) : '';
+  const parts = document.cookie.split(';').map((part) => part.trim());
+  for (const name of ['__Host-fa_csrf=', 'fa_csrf=']) {
+    const match = parts.find((part) => part.startsWith(name));
+    if (match) return match.slice(name.length);
+  }
+  return '';
 }
 
 async function problemOf(response) {

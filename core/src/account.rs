@@ -132,6 +132,23 @@ pub struct ApiKey {
     pub scope: KeyScope,
 }
 
+/// An invitation to register, when registration is by invite: one use, until it expires.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    /// Id.
+    pub id: Uuid,
+    /// SHA-256 hex of the code (the code itself is shown once, to the administrator who made it).
+    pub code_hash: String,
+    /// Whom it is for, as the administrator noted it.
+    pub note: String,
+    /// The administrator who made it.
+    pub created_by: UserId,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// After this it no longer admits anyone.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// What an API key may do.
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -107,6 +107,8 @@ pub mod env {
     pub const SECRET_KEY: &str = "SECRET_KEY";
     /// JWT signing key (at least 32 bytes).
     pub const JWT_SECRET_KEY: &str = "JWT_SECRET_KEY";
+    /// Earlier JWT signing keys, comma-separated: they verify but no longer sign.
+    pub const JWT_PREVIOUS_KEYS: &str = "JWT_PREVIOUS_KEYS";
     /// JWT algorithm; only HS256 is accepted.
     pub const JWT_ALGORITHM: &str = "JWT_ALGORITHM";
     /// Access-token lifetime in minutes (at most 15).

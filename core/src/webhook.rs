@@ -23,8 +23,16 @@ pub struct Webhook {
     pub owner_id: UserId,
     /// Where events are POSTed.
     pub url: String,
-    /// The HMAC-SHA256 key of the signatures, shown once at creation.
+    /// The HMAC-SHA256 key of the signatures, shown once at creation or rotation. Stored sealed
+    /// under the server's key (the API server seals and opens it; the store never sees it plain).
     pub secret: String,
+    /// The key it replaced, still signing beside it until `previous_secret_expires_at`, so that
+    /// receivers can switch without missing an event. Sealed like `secret`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret: Option<String>,
+    /// When the previous key stops signing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
     /// The events it receives (of [`EVENTS`]).
     pub events: Vec<String>,
     /// When it was registered.
@@ -146,6 +154,8 @@ mod tests {
             owner_id: owner,
             url: "https://example.com/hook".into(),
             secret: "s".into(),
+            previous_secret: None,
+            previous_secret_expires_at: None,
             events: events.iter().map(|event| (*event).to_owned()).collect(),
             created_at: Utc::now(),
         };

@@ -276,6 +276,49 @@ const scenarios = {
     await admin.locator(`tr[data-user="${name}"]`, { hasText: 'Active' }).waitFor();
   },
 
+  /** Registration by invitation (the server runs with REGISTRATION=invite): an administrator
+   * makes an invite, the link admits one account, and a wrong code is explained. */
+  async invites(browser) {
+    const admin = await newPage(browser);
+    await signIn(admin, 'admin', 'admin123');
+    await admin.getByRole('link', { name: 'Administration' }).click();
+    await heading(admin, 'Administration');
+    await admin.getByText('By invitation: an account needs an invite code made here.').waitFor();
+    await admin.getByLabel('For', { exact: true }).fill('a new colleague');
+    await admin.getByRole('button', { name: 'Make invite' }).click();
+    const link = await admin.locator('#new-invite-link').inputValue();
+    assert(link.startsWith(`${base}/register?invite=inv_`), `an invite link: ${link}`);
+    await admin.locator('tr[data-invite]', { hasText: 'a new colleague' }).waitFor();
+    await accessible(admin, 'admin-invites');
+
+    const guest = await newPage(browser);
+    await guest.goto(`${base}/register`);
+    await heading(guest, 'Create an account');
+    const name = `invited${Date.now() % 100000}`;
+    await guest.getByLabel('Invite code').fill('inv_not-a-real-code');
+    await guest.getByLabel('User name').fill(name);
+    await guest.getByLabel('Email').fill(`${name}@example.com`);
+    await guest.getByLabel('Password').fill('receipts-are-fun-42');
+    await guest.getByRole('button', { name: 'Create account' }).click();
+    await guest.getByText('That invite code is unknown, used or expired').waitFor();
+    await accessible(guest, 'register-invite');
+
+    await guest.goto(link);
+    await heading(guest, 'Create an account');
+    const code = await guest.getByLabel('Invite code').inputValue();
+    assert(link.endsWith(encodeURIComponent(code)), 'the link fills the code in');
+    await guest.getByLabel('User name').fill(name);
+    await guest.getByLabel('Email').fill(`${name}@example.com`);
+    await guest.getByLabel('Password').fill('receipts-are-fun-42');
+    await guest.getByRole('button', { name: 'Create account' }).click();
+    await heading(guest, 'Upload receipts');
+
+    await admin.reload();
+    await heading(admin, 'Administration');
+    await admin.getByText('No invites outstanding.').waitFor();
+    await admin.locator(`tr[data-user="${name}"]`).waitFor();
+  },
+
   /** A session that ends while a page is open: sign in again in a dialog, keep what was typed. */
   async sessionExpiry(browser) {
     const page = await newPage(browser);

@@ -218,9 +218,15 @@ fn network_policies_let_only_the_api_workers_and_operator_reach_the_datastores()
     assert_eq!(mongodb["spec"]["ingress"][0]["from"].as_array().expect("from").len(), 2, "API and workers only");
     let api = policies.iter().find(|policy| policy["metadata"]["name"] == "receipts-api-server").expect("api policy");
     assert_eq!(
-        api["spec"]["ingress"],
-        json!([{"ports": [{"port": 8000}]}]),
+        api["spec"]["ingress"][0],
+        json!({"ports": [{"port": 8000}]}),
         "the API alone is open to outside traffic"
+    );
+    assert_eq!(api["spec"]["ingress"][1]["ports"], json!([{"port": 9090}]), "its metrics port is not");
+    let scrapers = api["spec"]["ingress"][1]["from"].as_array().expect("scrapers");
+    assert!(
+        scrapers.iter().any(|peer| peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "prometheus"),
+        "{scrapers:?}"
     );
 }
 
@@ -446,18 +452,19 @@ fn the_platform_prometheus_configuration_and_its_alert_rules_pass_promtool() {
     }
     assert!(!rules.contains("FinagentOperator"), "the operator's alerts need the cluster's Prometheus");
     let parsed: serde_json::Value = serde_yaml::from_str(&config).expect("yaml");
-    // Every API pod, through the headless Service, on the API's port; every worker on its admin port.
+    // Every API pod, through the headless Service, and every worker, on their admin port.
     assert_eq!(
         parsed["scrape_configs"][0]["dns_sd_configs"][0]["names"],
         json!(["receipts-api-server-pods.finance.svc"])
     );
-    assert_eq!(parsed["scrape_configs"][0]["dns_sd_configs"][0]["port"], 8000);
+    assert_eq!(parsed["scrape_configs"][0]["dns_sd_configs"][0]["port"], 9090);
     assert_eq!(parsed["scrape_configs"][1]["dns_sd_configs"][0]["names"], json!(["receipts-ocr-worker.finance.svc"]));
     assert_eq!(parsed["scrape_configs"][1]["dns_sd_configs"][0]["port"], 9090);
     let services = workloads::services(&agent);
     let pods = services.iter().find(|s| s["metadata"]["name"] == "receipts-api-server-pods").expect("headless");
     assert_eq!(pods["spec"]["clusterIP"], "None");
     assert_eq!(pods["spec"]["ports"][0]["port"], 8000);
+    assert_eq!(pods["spec"]["ports"][1], json!({"name": "admin", "port": 9090, "targetPort": 9090}));
     for job in parsed["scrape_configs"].as_array().expect("jobs").iter().take(2) {
         assert_eq!(
             job["relabel_configs"],

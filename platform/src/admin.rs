@@ -103,15 +103,19 @@ pub fn router(metrics: Metrics, readiness: Readiness) -> Router {
         .with_state(AdminState { metrics, readiness })
 }
 
-/// The same routes for a port clients reach: `/readyz` names each check with a fixed outcome
-/// (`ok` or `failed`) and never its reason, which can name hosts and topology; the reason is
-/// logged instead.
+/// The probes for a port clients reach, without `/metrics` (which stays on the admin port):
+/// `/readyz` names each check with a fixed outcome (`ok` or `failed`) and never its reason, which
+/// can name hosts and topology; the reason is logged instead.
 pub fn public_router(metrics: Metrics, readiness: Readiness) -> Router {
     Router::new()
-        .route("/metrics", get(render_metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(public_readyz))
         .with_state(AdminState { metrics, readiness })
+}
+
+/// The metrics in Prometheus's text format, as `/metrics` answers them.
+pub fn metrics_response(metrics: &Metrics) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], metrics.render()).into_response()
 }
 
 async fn public_readyz(State(state): State<AdminState>) -> Response {
@@ -138,7 +142,7 @@ pub async fn serve(
 }
 
 async fn render_metrics(State(state): State<AdminState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
+    metrics_response(&state.metrics)
 }
 
 async fn healthz() -> Response {

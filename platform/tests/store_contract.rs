@@ -13,8 +13,8 @@ use finagent_platform::store::mongo::MongoStore;
 use finagent_platform::store::query::page_in_memory;
 use finagent_platform::store::sqlite::SqliteStore;
 use finagent_platform::store::{
-    ApiKeyStore, BlobStore, Inserted, Position, ReceiptFilter, ReceiptQuery, ReceiptStore, SessionStore, SortOrder,
-    StoreError, Usage, UserChange, UserStore,
+    ApiKeyStore, BlobStore, Exceeded, Inserted, Position, ReceiptFilter, ReceiptQuery, ReceiptStore, SessionStore,
+    SortOrder, StorageLimits, StoreError, Usage, UserChange, UserStore,
 };
 use finagent_platform::testkit;
 use uuid::Uuid;
@@ -27,6 +27,7 @@ trait Store:
     + ApiKeyStore
     + finagent_platform::store::WebhookStore
     + finagent_platform::store::MerchantMemoryStore
+    + finagent_platform::store::InviteStore
     + Clone
     + 'static
 {
@@ -39,6 +40,7 @@ impl<
         + ApiKeyStore
         + finagent_platform::store::WebhookStore
         + finagent_platform::store::MerchantMemoryStore
+        + finagent_platform::store::InviteStore
         + Clone
         + 'static,
 > Store for T
@@ -253,6 +255,8 @@ async fn webhook_deliveries_are_claimed_once_and_listed_newest_first(store: impl
         owner_id: owner,
         url: "https://example.com/hook".into(),
         secret: "whsec_x".into(),
+        previous_secret: None,
+        previous_secret_expires_at: None,
         events: vec!["receipt.done".into()],
         created_at: Utc::now(),
     };
@@ -295,6 +299,50 @@ async fn webhook_deliveries_are_claimed_once_and_listed_newest_first(store: impl
     assert!(store.webhooks(owner).await.expect("list").is_empty());
 }
 
+async fn a_webhook_is_replaced_only_while_its_secret_is_unchanged(store: impl Store) {
+    use finagent_core::webhook::Webhook;
+    let (owner, other) = (UserId::new(), UserId::new());
+    let webhook = |secret: &str| Webhook {
+        id: Uuid::now_v7(),
+        owner_id: owner,
+        url: "https://example.com/hook".into(),
+        secret: secret.into(),
+        previous_secret: None,
+        previous_secret_expires_at: None,
+        events: vec!["receipt.done".into()],
+        created_at: Utc::now(),
+    };
+    let (first, second) = (webhook("sealed-a"), webhook("sealed-b"));
+    store.create_webhook(&first).await.expect("create");
+    store.create_webhook(&second).await.expect("create");
+    let rotated = Webhook {
+        secret: "sealed-c".into(),
+        previous_secret: Some("sealed-a".into()),
+        previous_secret_expires_at: Some(Utc::now() + Duration::hours(24)),
+        ..first.clone()
+    };
+    assert!(
+        !store.replace_webhook(&Webhook { owner_id: other, ..rotated.clone() }, "sealed-a").await.expect("replace"),
+        "another owner's"
+    );
+    assert!(store.replace_webhook(&rotated, "sealed-a").await.expect("replace"));
+    // A re-seal that read the old secret lost the race: it changes nothing.
+    let stale = Webhook { secret: "sealed-a2".into(), ..first.clone() };
+    assert!(!store.replace_webhook(&stale, "sealed-a").await.expect("replace"));
+    let listed = store.webhooks(owner).await.expect("list");
+    assert_eq!(listed, [rotated.clone(), second.clone()]);
+    // Paged by id across owners.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.webhooks_after(after, 1).await.expect("page");
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        seen.extend(page.into_iter().filter(|hook| hook.owner_id == owner).map(|hook| hook.id));
+    }
+    assert_eq!(seen, [first.id, second.id]);
+}
+
 async fn api_keys_belong_to_their_owner(store: impl Store) {
     let owner = UserId::new();
     let key = |name: &str, hash: &str, age: i64| ApiKey {
@@ -331,22 +379,28 @@ fn upload(owner: UserId, sha: &str, key: Option<&str>) -> Receipt {
 async fn uploads_are_deduplicated_per_owner_by_image_and_idempotency_key(store: impl Store) {
     let (owner, other) = (UserId::new(), UserId::new());
     let first = upload(owner, &"01".repeat(32), Some("key-1"));
-    assert_eq!(store.insert_receipt_once(&first).await.expect("insert"), Inserted::New);
+    assert_eq!(store.insert_receipt_once(&first, StorageLimits::NONE).await.expect("insert"), Inserted::New);
     // The same image again: the first receipt comes back, nothing new is stored.
     let again = upload(owner, &"01".repeat(32), None);
-    assert_eq!(store.insert_receipt_once(&again).await.expect("insert"), Inserted::Existing(Box::new(first.clone())));
+    assert_eq!(
+        store.insert_receipt_once(&again, StorageLimits::NONE).await.expect("insert"),
+        Inserted::Existing(Box::new(first.clone()))
+    );
     // The same idempotency key with another image: the first receipt too.
     let retried = upload(owner, &"02".repeat(32), Some("key-1"));
-    assert_eq!(store.insert_receipt_once(&retried).await.expect("insert"), Inserted::Existing(Box::new(first.clone())));
+    assert_eq!(
+        store.insert_receipt_once(&retried, StorageLimits::NONE).await.expect("insert"),
+        Inserted::Existing(Box::new(first.clone()))
+    );
     // Another owner with the same image and key is a stranger.
     let stranger = upload(other, &"01".repeat(32), Some("key-1"));
-    assert_eq!(store.insert_receipt_once(&stranger).await.expect("insert"), Inserted::New);
+    assert_eq!(store.insert_receipt_once(&stranger, StorageLimits::NONE).await.expect("insert"), Inserted::New);
     assert_eq!(store.count_receipts(owner, &ReceiptFilter::default()).await.expect("count"), 1);
     // Deleting frees the keys.
     assert_eq!(store.delete_receipt(other, first.id).await.expect("delete"), None, "only the owner deletes");
     assert_eq!(store.delete_receipt(owner, first.id).await.expect("delete").map(|r| r.id), Some(first.id));
     assert_eq!(store.receipt(first.id, None).await.expect("read"), None);
-    assert_eq!(store.insert_receipt_once(&again).await.expect("insert"), Inserted::New);
+    assert_eq!(store.insert_receipt_once(&again, StorageLimits::NONE).await.expect("insert"), Inserted::New);
 }
 
 async fn concurrent_identical_uploads_store_one_receipt(store: impl Store) {
@@ -354,7 +408,7 @@ async fn concurrent_identical_uploads_store_one_receipt(store: impl Store) {
     let uploads: Vec<_> = (0..4)
         .map(|_| {
             let (store, receipt) = (store.clone(), upload(owner, &"03".repeat(32), None));
-            tokio::spawn(async move { store.insert_receipt_once(&receipt).await.expect("insert") })
+            tokio::spawn(async move { store.insert_receipt_once(&receipt, StorageLimits::NONE).await.expect("insert") })
         })
         .collect();
     let mut new = 0;
@@ -585,9 +639,9 @@ async fn usage_counts_every_insert_and_delete(store: impl Store) {
     let mut second = upload(owner, &"0b".repeat(32), None);
     second.image_bytes = 2_500;
     store.insert_receipt(&first).await.expect("insert");
-    assert_eq!(store.insert_receipt_once(&second).await.expect("insert"), Inserted::New);
+    assert_eq!(store.insert_receipt_once(&second, StorageLimits::NONE).await.expect("insert"), Inserted::New);
     assert_eq!(
-        store.insert_receipt_once(&second.clone()).await.expect("again"),
+        store.insert_receipt_once(&second.clone(), StorageLimits::NONE).await.expect("again"),
         Inserted::Existing(Box::new(second.clone()))
     );
     assert_eq!(store.usage(owner).await.expect("usage"), Usage { receipts: 2, image_bytes: 4_000 });
@@ -595,6 +649,106 @@ async fn usage_counts_every_insert_and_delete(store: impl Store) {
     store.delete_receipt(owner, first.id).await.expect("deleting twice");
     assert_eq!(store.usage(owner).await.expect("usage"), Usage { receipts: 1, image_bytes: 2_500 });
     assert_eq!(store.usage(UserId::new()).await.expect("usage"), Usage::default(), "others are apart");
+}
+
+async fn concurrent_uploads_stay_within_the_owner_and_instance_limits(store: impl Store) {
+    let (owner, other) = (UserId::new(), UserId::new());
+    let limits = StorageLimits { owner_receipts: 3, owner_image_bytes: u64::MAX, instance_image_bytes: u64::MAX };
+    let sized = |owner: UserId, n: usize, bytes: u64| {
+        let mut receipt = upload(owner, &format!("{n:064x}"), None);
+        receipt.image_bytes = bytes;
+        receipt
+    };
+    // Ten at once against a limit of three: exactly three are stored, whatever the interleaving.
+    let racing: Vec<_> = (0..10)
+        .map(|n| {
+            let (store, receipt) = (store.clone(), sized(owner, n, 100));
+            tokio::spawn(async move { store.insert_receipt_once(&receipt, limits).await.expect("insert") })
+        })
+        .collect();
+    let mut outcomes = (0, 0);
+    for task in racing {
+        match task.await.expect("task") {
+            Inserted::New => outcomes.0 += 1,
+            Inserted::OverLimit(Exceeded::Owner(usage)) => {
+                assert!(usage.receipts >= 3, "{usage:?}");
+                outcomes.1 += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(outcomes, (3, 7));
+    assert_eq!(store.usage(owner).await.expect("usage"), Usage { receipts: 3, image_bytes: 300 });
+    assert_eq!(store.count_receipts(owner, &ReceiptFilter::default()).await.expect("count"), 3);
+    // An upload stored before comes back even at the limit.
+    let stored = store.receipt_page(owner, &ReceiptQuery { limit: 10, ..ReceiptQuery::default() }).await.expect("page")
+        [0]
+    .clone();
+    let replay = upload(owner, &stored.image_sha256, None);
+    assert!(matches!(store.insert_receipt_once(&replay, limits).await.expect("replay"), Inserted::Existing(_)));
+
+    // Bytes per owner: 250 + 250 fits in 600, a third does not; one byte over is over.
+    let bytes = StorageLimits { owner_receipts: 10, owner_image_bytes: 600, instance_image_bytes: u64::MAX };
+    assert_eq!(store.insert_receipt_once(&sized(other, 20, 250), bytes).await.expect("insert"), Inserted::New);
+    assert_eq!(store.insert_receipt_once(&sized(other, 21, 350), bytes).await.expect("insert"), Inserted::New);
+    let over = store.insert_receipt_once(&sized(other, 22, 1), bytes).await.expect("insert");
+    assert_eq!(over, Inserted::OverLimit(Exceeded::Owner(Usage { receipts: 2, image_bytes: 600 })));
+
+    // The instance: every owner's bytes together (900 now), whoever uploads.
+    assert_eq!(store.instance_usage().await.expect("instance"), Usage { receipts: 5, image_bytes: 900 });
+    let full = StorageLimits { owner_receipts: 10, owner_image_bytes: u64::MAX, instance_image_bytes: 1_000 };
+    let newcomer = UserId::new();
+    let refused = store.insert_receipt_once(&sized(newcomer, 30, 101), full).await.expect("insert");
+    assert_eq!(refused, Inserted::OverLimit(Exceeded::Instance(Usage { receipts: 5, image_bytes: 900 })));
+    assert_eq!(store.usage(newcomer).await.expect("usage"), Usage::default(), "a refusal reserves nothing");
+    assert_eq!(store.insert_receipt_once(&sized(newcomer, 31, 100), full).await.expect("insert"), Inserted::New);
+    // Deleting gives the room back to the owner and to the instance.
+    let first = store.receipt_page(other, &ReceiptQuery { limit: 10, ..ReceiptQuery::default() }).await.expect("page")
+        [0]
+    .clone();
+    store.delete_receipt(other, first.id).await.expect("delete");
+    assert_eq!(store.instance_usage().await.expect("instance").image_bytes, 1_000 - first.image_bytes);
+}
+
+async fn an_invite_is_used_once_and_never_after_it_expires(store: impl Store) {
+    use finagent_core::account::Invite;
+    let admin = UserId::new();
+    let now = Utc::now();
+    let invite = |hash: &str, made_ago: i64, lasts: i64| Invite {
+        id: Uuid::now_v7(),
+        code_hash: hash.into(),
+        note: format!("for {hash}"),
+        created_by: admin,
+        created_at: now - Duration::minutes(made_ago),
+        expires_at: now - Duration::minutes(made_ago) + Duration::minutes(lasts),
+    };
+    let (older, newer, stale) = (invite("h1", 10, 60), invite("h2", 5, 60), invite("h3", 120, 60));
+    for one in [&older, &newer, &stale] {
+        store.create_invite(one).await.expect("create");
+    }
+    assert!(
+        matches!(store.create_invite(&invite("h1", 0, 60)).await, Err(StoreError::Conflict(_))),
+        "codes are unique"
+    );
+    assert_eq!(store.invites(now).await.expect("list"), [newer.clone(), older.clone()], "live ones, newest first");
+    assert_eq!(store.take_invite("h3", now).await.expect("take"), None, "expired");
+    assert_eq!(store.take_invite("nope", now).await.expect("take"), None);
+    // Two registrations race for one invite: exactly one gets it.
+    let racing: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.take_invite("h1", Utc::now()).await.expect("take") })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in racing {
+        winners.extend(task.await.expect("task"));
+    }
+    assert_eq!(winners, std::slice::from_ref(&older));
+    assert!(store.delete_invite(newer.id).await.expect("delete"));
+    assert!(!store.delete_invite(newer.id).await.expect("delete"), "already withdrawn");
+    assert_eq!(store.take_invite("h2", now).await.expect("take"), None, "withdrawn");
+    assert!(store.invites(now).await.expect("list").is_empty());
 }
 
 async fn merchant_memory_recalls_the_latest_match_of_its_owner_only(store: impl Store) {
@@ -665,6 +819,9 @@ contract!(
     usage_counts_every_insert_and_delete,
     sessions_are_listed_for_their_user_and_ended_one_by_one,
     webhook_deliveries_are_claimed_once_and_listed_newest_first,
+    a_webhook_is_replaced_only_while_its_secret_is_unchanged,
+    concurrent_uploads_stay_within_the_owner_and_instance_limits,
+    an_invite_is_used_once_and_never_after_it_expires,
     merchant_memory_recalls_the_latest_match_of_its_owner_only,
 );
 

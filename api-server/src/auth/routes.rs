@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use finagent_core::UserId;
 use finagent_core::account::{Role, Rotation, Session, User};
-use finagent_platform::store::{ApiKeyStore, SessionStore, UserChange, UserStore};
+use finagent_platform::store::{ApiKeyStore, InviteStore, SessionStore, UserChange, UserStore};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -34,6 +34,24 @@ pub struct RegisterRequest {
     pub email: String,
     /// 8–128 characters, not a common password.
     pub password: String,
+    /// When registration is by invite (`GET /api/auth/registration`): the code an administrator
+    /// gave. It is used up by a successful registration only.
+    #[serde(default)]
+    pub invite_code: Option<String>,
+}
+
+/// Who may register here, for clients that offer registration.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegistrationView {
+    /// `open`, `invite` (an invite code is needed) or `closed` (administrators create accounts).
+    pub policy: crate::config::Registration,
+}
+
+/// Who may register here.
+#[utoipa::path(get, path = "/api/auth/registration", tag = "auth",
+    responses((status = 200, description = "The registration policy", body = RegistrationView)))]
+pub async fn registration(State(state): State<AppState>) -> axum::Json<RegistrationView> {
+    axum::Json(RegistrationView { policy: state.settings.registration })
 }
 
 /// Credentials.
@@ -80,7 +98,7 @@ pub struct TokenResponse {
     pub device_token: Option<String>,
 }
 
-fn invalid_password(error: password::PasswordRejected) -> AppError {
+pub(crate) fn invalid_password(error: password::PasswordRejected) -> AppError {
     AppError::Invalid(format!("password: {error}"))
 }
 
@@ -140,10 +158,12 @@ fn pair(state: &AppState, access: String, refresh: String, refresh_expires_in: u
     }
 }
 
-/// Creates an account with the `user` role.
+/// Creates an account with the `user` role: for anyone when registration is open, with an invite
+/// code when it is by invite, never when it is closed.
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
     responses(
         (status = 201, description = "Created", body = UserView),
+        (status = 403, description = "Registration is closed, or by invite and the code is missing, used or expired", body = Problem),
         (status = 409, description = "User name taken (emails are not checked: an address nobody verified is no key, and registration never says which addresses have accounts)", body = Problem),
         (status = 422, description = "Invalid field", body = Problem),
         (status = 429, description = "Too many registrations from this address", body = Problem),
@@ -152,16 +172,67 @@ pub async fn register(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> Result<Response, AppError> {
+    use crate::config::Registration;
+    let code = match state.settings.registration {
+        Registration::Closed => {
+            return Err(AppError::Forbidden("registration is closed: an administrator creates accounts"));
+        }
+        Registration::Invite => Some(
+            body.invite_code
+                .as_deref()
+                .map(str::trim)
+                .filter(|code| !code.is_empty())
+                .ok_or(AppError::Forbidden("registration is by invitation: an invite code is needed"))?
+                .to_owned(),
+        ),
+        Registration::Open => None,
+    };
+    // Every field is checked before the invite is used, so a typo does not spend it.
     let username = normalize_username(&body.username)?;
     let email = normalize_email(&body.email)?;
     password::check_policy(&body.password, &username).map_err(invalid_password)?;
-    let password_hash = state.hasher.hash(body.password).await?;
+    let invite = match &code {
+        Some(code) => Some(
+            state
+                .store
+                .take_invite(&digest(code), Utc::now())
+                .await?
+                .ok_or(AppError::Forbidden("the invite code is unknown, used or expired"))?,
+        ),
+        None => None,
+    };
+    let created = create_account(&state, username, email, body.password, Role::User).await;
+    if let (Err(_), Some(invite)) = (&created, &invite) {
+        // Nobody was registered: the invite is good again.
+        if let Err(error) = state.store.create_invite(invite).await {
+            tracing::warn!(invite.id = %invite.id, %error, "an invite spent on a failed registration was not restored");
+        }
+    }
+    let user = created?;
+    match &invite {
+        Some(invite) => {
+            tracing::info!(target: "security", event = "user_registered", user.id = %user.id, invite.id = %invite.id, "user registered by invite")
+        }
+        None => tracing::info!(user.id = %user.id, "user registered"),
+    }
+    Ok((StatusCode::CREATED, axum::Json(UserView::from(&user))).into_response())
+}
+
+/// Creates an account whose fields were checked (the password against the policy).
+pub(crate) async fn create_account(
+    state: &AppState,
+    username: String,
+    email: String,
+    password: String,
+    role: Role,
+) -> Result<User, AppError> {
+    let password_hash = state.hasher.hash(password).await?;
     let user = User {
         id: UserId::new(),
         username,
         email,
         password_hash,
-        role: Role::User,
+        role,
         disabled: false,
         tokens_valid_after: Utc::now(),
         created_at: Utc::now(),
@@ -171,8 +242,7 @@ pub async fn register(
         AppError::Conflict(_) => AppError::Conflict("the user name is already taken".into()),
         other => other,
     })?;
-    tracing::info!(user.id = %user.id, "user registered");
-    Ok((StatusCode::CREATED, axum::Json(UserView::from(&user))).into_response())
+    Ok(user)
 }
 
 /// Signs in with a user name and password.

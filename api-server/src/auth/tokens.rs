@@ -6,6 +6,11 @@
 //! and the `typ` claim must both match what the route expects. The `jti` is a UUIDv7, whose
 //! embedded millisecond timestamp is the issue time compared with a user's not-before cut-off.
 //! Both carry their session, the refresh-token family (`fam`); only refresh-token digests are stored.
+//!
+//! The server's keys form a ring: the current key signs, and previous keys (`JWT_PREVIOUS_KEYS`)
+//! still verify, so a rotation ends no session. A token names its key in the header's `kid` (an
+//! HMAC of the key, which says nothing about it). Device and CSRF tokens and the sealed webhook
+//! secrets use keys derived from each ring key, and verify or open under any of them.
 
 use std::time::Duration;
 
@@ -99,22 +104,71 @@ pub struct Issued {
     pub claims: Claims,
 }
 
-/// Signs and checks tokens with one HS256 key.
+/// One key of the ring, and the keys derived from it.
+#[derive(Clone)]
+struct RingKey {
+    /// Names the key in a token's header: an HMAC of the key, truncated.
+    kid: String,
+    decoding: DecodingKey,
+    /// Signs device tokens.
+    device: [u8; 32],
+    /// Signs the web app's CSRF tokens.
+    csrf: [u8; 32],
+    /// Seals webhook secrets (ChaCha20-Poly1305).
+    sealing: [u8; 32],
+}
+
+impl RingKey {
+    fn new(key: &[u8]) -> Self {
+        Self {
+            kid: hex::encode(&mac(key, &[b"finagent key id"])[..8]),
+            decoding: DecodingKey::from_secret(key),
+            device: mac(key, &[b"finagent device tokens"]),
+            csrf: mac(key, &[b"finagent csrf tokens"]),
+            sealing: mac(key, &[b"finagent webhook secrets"]),
+        }
+    }
+}
+
+/// Signs tokens with the current HS256 key and checks them with it or a previous one.
 #[derive(Clone)]
 pub struct TokenKeys {
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// The current key first, then the previous ones.
+    ring: std::sync::Arc<[RingKey]>,
     /// The checks of every token, built once: they are the same for every request.
     validation: Validation,
     /// Access tokens whose signature and claims were checked, by their exact text: a token seen
     /// again is only checked for its times. Revocations are the guard's, checked on every request.
     verified: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Claims>>>,
-    /// Signs device tokens (derived from the token key, so it rotates with it).
-    device_key: std::sync::Arc<[u8; 32]>,
     issuer: String,
     audience: String,
     access_ttl: Duration,
     refresh_ttl: Duration,
+}
+
+/// A sealed secret that cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    /// Sealed under a key no longer in the ring.
+    #[error("sealed under key {0}, which is no longer configured (JWT_PREVIOUS_KEYS)")]
+    UnknownKey(String),
+    /// Altered, or sealed for another record.
+    #[error("the sealed secret is damaged or belongs to another record")]
+    Damaged,
+}
+
+/// How a sealed secret starts: `sealed:v1:<kid>:<hex nonce and ciphertext>`.
+const SEALED_PREFIX: &str = "sealed:v1:";
+
+/// Whether `signature` is the HMAC-SHA256 of `parts` under `key`, compared in constant time.
+fn verify_mac(key: &[u8], parts: &[&[u8]], signature: &[u8]) -> bool {
+    use hmac::Mac;
+    let Ok(mut check) = <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(key) else { return false };
+    for part in parts {
+        check.update(part);
+    }
+    check.verify_slice(signature).is_ok()
 }
 
 /// HMAC-SHA256 of the concatenated `parts` under `key`.
@@ -138,7 +192,8 @@ impl std::fmt::Debug for TokenKeys {
 }
 
 impl TokenKeys {
-    /// Keys from the validated settings.
+    /// Keys from the validated settings: `key` signs; nothing else verifies until
+    /// [`TokenKeys::with_previous`].
     pub fn new(key: &[u8], issuer: &str, audience: &str, access_ttl: Duration, refresh_ttl: Duration) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[issuer]);
@@ -148,10 +203,9 @@ impl TokenKeys {
         validation.leeway = LEEWAY_SECONDS;
         Self {
             encoding: EncodingKey::from_secret(key),
-            decoding: DecodingKey::from_secret(key),
+            ring: std::sync::Arc::new([RingKey::new(key)]),
             validation,
             verified: Default::default(),
-            device_key: std::sync::Arc::new(mac(key, &[b"finagent device tokens"])),
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             access_ttl,
@@ -159,27 +213,106 @@ impl TokenKeys {
         }
     }
 
+    /// Adds keys that no longer sign but still verify and open: the keys of a rotation's overlap.
+    pub fn with_previous(self, previous: &[Vec<u8>]) -> Self {
+        let mut ring = self.ring.to_vec();
+        for key in previous.iter().map(|key| RingKey::new(key)) {
+            if !ring.iter().any(|known| known.kid == key.kid) {
+                ring.push(key);
+            }
+        }
+        Self { ring: ring.into(), ..self }
+    }
+
+    fn current(&self) -> &RingKey {
+        &self.ring[0]
+    }
+
+    /// The current key's id, as tokens name it in their `kid`.
+    pub fn current_kid(&self) -> &str {
+        &self.current().kid
+    }
+
     /// A device token for an account (`account` is the account's digest): proof, on later
     /// sign-ins, that this client signed in to it before. See [`crate::limits::login`].
     pub fn device_token(&self, account: &str) -> String {
         let nonce = hex::encode(Uuid::new_v4().as_bytes());
-        let signature = hex::encode(mac(self.device_key.as_ref(), &[account.as_bytes(), b".", nonce.as_bytes()]));
+        let signature = hex::encode(mac(&self.current().device, &[account.as_bytes(), b".", nonce.as_bytes()]));
         format!("{nonce}.{signature}")
     }
 
     /// The device a token names, when it is one this server signed for `account`.
     pub fn device_of(&self, token: &str, account: &str) -> Option<String> {
-        use hmac::Mac;
         let (nonce, signature) = token.split_once('.')?;
         if nonce.len() != 32 || !nonce.bytes().all(|byte| byte.is_ascii_hexdigit()) {
             return None;
         }
         let signature = hex::decode(signature).ok()?;
-        let mut check = <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(self.device_key.as_ref()).ok()?;
-        for part in [account.as_bytes(), b".", nonce.as_bytes()] {
-            check.update(part);
+        let signed = |key: &RingKey| verify_mac(&key.device, &[account.as_bytes(), b".", nonce.as_bytes()], &signature);
+        self.ring.iter().any(signed).then(|| nonce.to_owned())
+    }
+
+    /// A CSRF token for the web app, bound to a session or to none (before sign-in):
+    /// `<nonce>.<binding>.<signature>`.
+    pub fn csrf_token(&self, binding: CsrfBinding) -> String {
+        let nonce = hex::encode(Uuid::new_v4().as_bytes());
+        let bound = binding.text();
+        let signature = hex::encode(mac(&self.current().csrf, &[nonce.as_bytes(), b".", bound.as_bytes()]));
+        format!("{nonce}.{bound}.{signature}")
+    }
+
+    /// What a CSRF token is bound to, when this server signed it.
+    pub fn csrf_binding(&self, token: &str) -> Option<CsrfBinding> {
+        let mut parts = token.splitn(3, '.');
+        let (nonce, bound, signature) = (parts.next()?, parts.next()?, parts.next()?);
+        if nonce.len() != 32 || !nonce.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+            return None;
         }
-        check.verify_slice(&signature).ok().map(|()| nonce.to_owned())
+        let binding = CsrfBinding::parse(bound)?;
+        let signature = hex::decode(signature).ok()?;
+        let signed = |key: &RingKey| verify_mac(&key.csrf, &[nonce.as_bytes(), b".", bound.as_bytes()], &signature);
+        self.ring.iter().any(signed).then_some(binding)
+    }
+
+    /// Seals a secret under the current key for the record `context` (a webhook's id, say): only
+    /// a server holding a key of the ring can open it, and only for that record.
+    pub fn seal(&self, secret: &str, context: &[u8]) -> String {
+        use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+        let key = self.current();
+        let nonce_bytes = super::secrets::random_bytes::<12>();
+        let sealing = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &key.sealing).expect("a 256-bit key"));
+        let mut sealed = secret.as_bytes().to_vec();
+        sealing
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(context), &mut sealed)
+            .expect("ChaCha20-Poly1305 seals any length used here");
+        format!("{SEALED_PREFIX}{}:{}{}", key.kid, hex::encode(nonce_bytes), hex::encode(sealed))
+    }
+
+    /// Opens a sealed secret of record `context`. A value that was never sealed (stored before
+    /// secrets were) is returned as it is.
+    pub fn open(&self, stored: &str, context: &[u8]) -> Result<String, SealError> {
+        use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+        let Some(rest) = stored.strip_prefix(SEALED_PREFIX) else { return Ok(stored.to_owned()) };
+        let (kid, body) = rest.split_once(':').ok_or(SealError::Damaged)?;
+        let key = self.ring.iter().find(|key| key.kid == kid).ok_or_else(|| SealError::UnknownKey(kid.to_owned()))?;
+        let bytes = hex::decode(body).map_err(|_| SealError::Damaged)?;
+        if bytes.len() < 12 + CHACHA20_POLY1305.tag_len() {
+            return Err(SealError::Damaged);
+        }
+        let (nonce, sealed) = bytes.split_at(12);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::Damaged)?;
+        let opening = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &key.sealing).expect("a 256-bit key"));
+        let mut sealed = sealed.to_vec();
+        let plain = opening.open_in_place(nonce, Aad::from(context), &mut sealed).map_err(|_| SealError::Damaged)?;
+        String::from_utf8(plain.to_vec()).map_err(|_| SealError::Damaged)
+    }
+
+    /// Whether a stored secret is sealed under the current key (else it should be sealed again).
+    pub fn sealed_under_current(&self, stored: &str) -> bool {
+        stored
+            .strip_prefix(SEALED_PREFIX)
+            .and_then(|rest| rest.split_once(':'))
+            .is_some_and(|(kid, _)| kid == self.current().kid)
     }
 
     /// Access-token lifetime.
@@ -239,6 +372,7 @@ impl TokenKeys {
         };
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some(kind.header_type().to_owned());
+        header.kid = Some(self.current().kid.clone());
         let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
             .map_err(|error| InvalidToken(format!("failed to sign: {error}")))?;
         Ok(Issued { token, claims })
@@ -252,8 +386,29 @@ impl TokenKeys {
                 return in_time(claims, chrono::Utc::now().timestamp());
             }
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|error| InvalidToken(error.to_string()))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|error| InvalidToken(error.to_string()))?;
+        let data = match &header.kid {
+            Some(kid) => {
+                let key = self
+                    .ring
+                    .iter()
+                    .find(|key| &key.kid == kid)
+                    .ok_or_else(|| InvalidToken(format!("signed with key {kid}, which is not configured")))?;
+                jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)
+            }
+            // Tokens from before keys had ids: whichever key of the ring signed them.
+            None => {
+                let mut outcome = jsonwebtoken::decode::<Claims>(token, &self.current().decoding, &self.validation);
+                for key in self.ring.iter().skip(1) {
+                    if outcome.is_ok() {
+                        break;
+                    }
+                    outcome = jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation);
+                }
+                outcome
+            }
+        }
+        .map_err(|error| InvalidToken(error.to_string()))?;
         if data.header.typ.as_deref() != Some(kind.header_type()) || data.claims.typ != kind {
             return Err(InvalidToken(format!("not an {kind:?} token")));
         }
@@ -270,6 +425,33 @@ impl TokenKeys {
             verified.insert(token.to_owned(), data.claims.clone());
         }
         Ok(data.claims)
+    }
+}
+
+/// What the web app's CSRF token is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsrfBinding {
+    /// No session yet: good for signing in only.
+    Anonymous,
+    /// One session (refresh-token family): good for refreshing, changing the password and
+    /// signing out of that session only.
+    Session(Uuid),
+}
+
+impl CsrfBinding {
+    fn text(self) -> String {
+        match self {
+            Self::Anonymous => "-".to_owned(),
+            Self::Session(session) => session.simple().to_string(),
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "-" => Some(Self::Anonymous),
+            session if session.len() == 32 => Uuid::try_parse(session).ok().map(Self::Session),
+            _ => None,
+        }
     }
 }
 
@@ -316,6 +498,106 @@ mod tests {
         let other = TokenKeys::new(b"another key of thirty-two bytes!", "iss", "aud", Duration::ZERO, Duration::ZERO);
         assert_eq!(other.device_of(&token, "account-a"), None, "another server's key");
         assert_eq!(keys.device_of("x.y", "account-a"), None);
+    }
+
+    #[test]
+    fn a_csrf_token_says_what_it_is_bound_to_and_only_this_server_signs_one() {
+        let keys = keys();
+        let session = Uuid::new_v4();
+        let bound = keys.csrf_token(CsrfBinding::Session(session));
+        assert_eq!(keys.csrf_binding(&bound), Some(CsrfBinding::Session(session)));
+        let anonymous = keys.csrf_token(CsrfBinding::Anonymous);
+        assert_eq!(keys.csrf_binding(&anonymous), Some(CsrfBinding::Anonymous));
+        // Rebinding a token to another session breaks its signature.
+        let (nonce, rest) = bound.split_once('.').expect("parts");
+        let signature = rest.split_once('.').expect("parts").1;
+        let moved = format!("{nonce}.{}.{signature}", Uuid::new_v4().simple());
+        assert_eq!(keys.csrf_binding(&moved), None, "moved to another session");
+        let unbound = format!("{nonce}.-.{signature}");
+        assert_eq!(keys.csrf_binding(&unbound), None, "unbound");
+        let other = TokenKeys::new(b"another key of thirty-two bytes!", "iss", "aud", Duration::ZERO, Duration::ZERO);
+        assert_eq!(other.csrf_binding(&bound), None, "another server's key");
+        for junk in ["", "0123456789abcdef0123456789abcdef", "a.b.c", &"f".repeat(64)] {
+            assert_eq!(keys.csrf_binding(junk), None, "{junk}");
+        }
+        assert_ne!(keys.csrf_token(CsrfBinding::Anonymous), anonymous, "each token is new");
+    }
+
+    const OLD_KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+    const NEW_KEY: &[u8] = b"a brand new key of 32 bytes or more";
+
+    fn keys_of(key: &[u8], previous: &[&[u8]]) -> TokenKeys {
+        let previous: Vec<Vec<u8>> = previous.iter().map(|key| key.to_vec()).collect();
+        TokenKeys::new(key, "iss", "aud", Duration::from_secs(900), Duration::from_secs(86_400))
+            .with_previous(&previous)
+    }
+
+    #[test]
+    fn a_rotation_keeps_the_previous_keys_tokens_valid_until_the_key_is_dropped() {
+        let now = chrono::Utc::now().timestamp();
+        let before = keys_of(OLD_KEY, &[]);
+        let access = before.issue_access(UserId::new(), Role::User, Uuid::new_v4(), now).expect("issue");
+        let header = jsonwebtoken::decode_header(&access.token).expect("header");
+        assert_eq!(header.kid.as_deref(), Some(before.current_kid()), "the token names its key");
+        assert_eq!(before.current_kid().len(), 16);
+        let device = before.device_token("account");
+        let csrf = before.csrf_token(CsrfBinding::Anonymous);
+
+        let during = keys_of(NEW_KEY, &[OLD_KEY]);
+        assert_ne!(during.current_kid(), before.current_kid());
+        assert!(during.verify(&access.token, TokenKind::Access).is_ok(), "the previous key still verifies");
+        assert!(during.device_of(&device, "account").is_some());
+        assert_eq!(during.csrf_binding(&csrf), Some(CsrfBinding::Anonymous));
+        let fresh = during.issue_access(UserId::new(), Role::User, Uuid::new_v4(), now).expect("issue");
+        let header = jsonwebtoken::decode_header(&fresh.token).expect("header");
+        assert_eq!(header.kid.as_deref(), Some(during.current_kid()), "new tokens are signed with the new key");
+        assert!(before.verify(&fresh.token, TokenKind::Access).is_err(), "a server without the new key refuses them");
+
+        let after = keys_of(NEW_KEY, &[]);
+        let error = after.verify(&access.token, TokenKind::Access).expect_err("the old key is gone");
+        assert!(error.0.contains("not configured"), "{}", error.0);
+        assert!(after.device_of(&device, "account").is_none());
+        assert_eq!(after.csrf_binding(&csrf), None);
+        assert!(after.verify(&fresh.token, TokenKind::Access).is_ok());
+
+        // A token from before keys had ids verifies under whichever ring key signed it.
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some("at+jwt".into());
+        let legacy = jsonwebtoken::encode(&header, &access.claims, &EncodingKey::from_secret(OLD_KEY)).expect("sign");
+        assert!(during.verify(&legacy, TokenKind::Access).is_ok());
+        assert!(after.verify(&legacy, TokenKind::Access).is_err());
+        // A kid that names no key is refused, whatever the signature.
+        let mut forged = Header::new(Algorithm::HS256);
+        forged.typ = Some("at+jwt".into());
+        forged.kid = Some("0000000000000000".into());
+        let forged = jsonwebtoken::encode(&forged, &access.claims, &EncodingKey::from_secret(NEW_KEY)).expect("sign");
+        assert!(during.verify(&forged, TokenKind::Access).is_err());
+    }
+
+    #[test]
+    fn a_sealed_secret_opens_under_any_ring_key_for_its_own_record_only() {
+        let old = keys_of(OLD_KEY, &[]);
+        let sealed = old.seal("whsec_abc", b"webhook-1");
+        assert!(sealed.starts_with(SEALED_PREFIX) && !sealed.contains("whsec_abc"), "{sealed}");
+        assert_ne!(old.seal("whsec_abc", b"webhook-1"), sealed, "a fresh nonce each time");
+        assert_eq!(old.open(&sealed, b"webhook-1").expect("open"), "whsec_abc");
+        assert!(matches!(old.open(&sealed, b"webhook-2"), Err(SealError::Damaged)), "another record's");
+        let mut tampered = sealed.clone();
+        let last = tampered.pop().expect("a digit");
+        tampered.push(if last == '0' { '1' } else { '0' });
+        assert!(matches!(old.open(&tampered, b"webhook-1"), Err(SealError::Damaged)));
+        assert!(old.sealed_under_current(&sealed));
+
+        let rotated = keys_of(NEW_KEY, &[OLD_KEY]);
+        assert_eq!(rotated.open(&sealed, b"webhook-1").expect("open"), "whsec_abc", "a previous key opens");
+        assert!(!rotated.sealed_under_current(&sealed), "to be sealed again");
+        assert!(matches!(keys_of(NEW_KEY, &[]).open(&sealed, b"webhook-1"), Err(SealError::UnknownKey(_))));
+        // Stored before secrets were sealed: taken as it is, and never "under the current key".
+        assert_eq!(rotated.open("whsec_plain", b"webhook-1").expect("plain"), "whsec_plain");
+        assert!(!rotated.sealed_under_current("whsec_plain"));
+        for junk in ["sealed:v1:", "sealed:v1:abc", "sealed:v1:abc:zz"] {
+            assert!(rotated.open(junk, b"webhook-1").is_err(), "{junk}");
+        }
     }
 
     #[test]

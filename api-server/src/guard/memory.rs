@@ -82,6 +82,8 @@ struct State {
     not_before: Expiring<UserId, i64>,
     /// Failures in a row and when the last one was, in microseconds since `epoch`.
     failures: Expiring<String, (u32, u64)>,
+    /// Each user's uploads in progress, with when they started.
+    uploads: HashMap<UserId, Vec<(Uuid, Instant)>>,
 }
 
 /// The guard state of this process; with a store, its revocations are also written there and
@@ -237,6 +239,36 @@ impl MemoryGuard {
 
     pub(super) async fn clear_login_failures(&self, account: &str) -> Result<(), GuardError> {
         self.with(|state| state.failures.remove(&account.to_owned()))
+    }
+
+    pub(super) async fn begin_upload(
+        &self,
+        user: UserId,
+        upload: Uuid,
+        at_once: usize,
+        lease: Duration,
+    ) -> Result<bool, GuardError> {
+        self.with(|state| {
+            let now = Instant::now();
+            let uploads = state.uploads.entry(user).or_default();
+            uploads.retain(|(_, started)| now.duration_since(*started) < lease);
+            if uploads.len() >= at_once {
+                return false;
+            }
+            uploads.push((upload, now));
+            true
+        })
+    }
+
+    pub(super) async fn end_upload(&self, user: UserId, upload: Uuid) -> Result<(), GuardError> {
+        self.with(|state| {
+            if let Some(uploads) = state.uploads.get_mut(&user) {
+                uploads.retain(|(id, _)| *id != upload);
+                if uploads.is_empty() {
+                    state.uploads.remove(&user);
+                }
+            }
+        })
     }
 
     pub(super) async fn ping(&self) -> Result<(), GuardError> {

@@ -115,6 +115,23 @@ impl Guard {
         dispatch!(self, guard => guard.clear_login_failures(account))
     }
 
+    /// Starts an upload of `user` unless they already have `at_once` in progress, on any replica
+    /// sharing this guard. An upload not ended within `lease` (its replica died) is forgotten.
+    pub async fn begin_upload(
+        &self,
+        user: UserId,
+        upload: Uuid,
+        at_once: usize,
+        lease: Duration,
+    ) -> Result<bool, GuardError> {
+        dispatch!(self, guard => guard.begin_upload(user, upload, at_once, lease))
+    }
+
+    /// Ends an upload of [`Guard::begin_upload`].
+    pub async fn end_upload(&self, user: UserId, upload: Uuid) -> Result<(), GuardError> {
+        dispatch!(self, guard => guard.end_upload(user, upload))
+    }
+
     /// Checks the backend answers, for `/readyz`.
     pub async fn ping(&self) -> Result<(), GuardError> {
         dispatch!(self, guard => guard.ping())

@@ -83,6 +83,21 @@ end
 return 0
 ";
 
+/// One more upload of a user (KEYS[1], a sorted set of upload ids by start time), unless they have
+/// ARGV[2] in progress; uploads older than the lease (ARGV[3], milliseconds) are forgotten, as a
+/// replica that died holding them would never end them. ARGV[1] is the upload's id. Returns 1 when
+/// it may start.
+const BEGIN_UPLOAD: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local lease = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - lease)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], lease)
+return 1
+";
+
 /// The guard state in Redis.
 #[derive(Clone)]
 pub struct RedisGuard {
@@ -91,6 +106,7 @@ pub struct RedisGuard {
     gcra: Script,
     login_attempt: Script,
     not_before: Script,
+    begin_upload: Script,
 }
 
 impl std::fmt::Debug for RedisGuard {
@@ -123,6 +139,7 @@ impl RedisGuard {
             gcra: Script::new(GCRA),
             login_attempt: Script::new(LOGIN_ATTEMPT),
             not_before: Script::new(NOT_BEFORE),
+            begin_upload: Script::new(BEGIN_UPLOAD),
         }
     }
 
@@ -261,6 +278,34 @@ impl RedisGuard {
         let mut connection = self.connection.clone();
         redis::cmd("DEL")
             .arg(self.key(&["auth", "failures", account]))
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(unavailable)
+    }
+
+    pub(super) async fn begin_upload(
+        &self,
+        user: UserId,
+        upload: Uuid,
+        at_once: usize,
+        lease: Duration,
+    ) -> Result<bool, GuardError> {
+        let mut invocation = self.begin_upload.prepare_invoke();
+        invocation
+            .key(self.key(&["uploads", &user.to_string()]))
+            .arg(upload.to_string())
+            .arg(at_once)
+            .arg(millis(lease));
+        let mut connection = self.connection.clone();
+        let started: i64 = invocation.invoke_async(&mut connection).await.map_err(unavailable)?;
+        Ok(started == 1)
+    }
+
+    pub(super) async fn end_upload(&self, user: UserId, upload: Uuid) -> Result<(), GuardError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("ZREM")
+            .arg(self.key(&["uploads", &user.to_string()]))
+            .arg(upload.to_string())
             .query_async::<()>(&mut connection)
             .await
             .map_err(unavailable)

@@ -1,49 +1,50 @@
 //! Uploads in progress per user: a user may send only a few at once, so that one account cannot
-//! take every upload slot of the process.
+//! take every upload slot. Counted in the guard, so the bound holds across every replica sharing
+//! it (Redis), not per process.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use finagent_core::UserId;
+use uuid::Uuid;
 
-/// Counts of each user's uploads in progress.
-#[derive(Debug, Default)]
-pub struct UploadsInProgress {
-    counts: Mutex<HashMap<UserId, usize>>,
-}
+use crate::guard::{Guard, GuardError};
+
+/// How long an upload holds its place when its replica dies before ending it: longer than any
+/// upload can take (25 MiB at the slowest rate accepted is under half an hour).
+pub const LEASE: Duration = Duration::from_secs(45 * 60);
 
 /// One upload in progress; dropping it ends it.
 #[derive(Debug)]
 pub struct UploadTicket {
-    uploads: Arc<UploadsInProgress>,
+    guard: Guard,
     user: UserId,
+    id: Uuid,
 }
 
-impl UploadsInProgress {
-    /// Starts an upload of `user`, unless they already have `at_once` in progress.
-    pub fn start(self: &Arc<Self>, user: UserId, at_once: usize) -> Option<UploadTicket> {
-        let mut counts = self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let count = counts.entry(user).or_default();
-        if *count >= at_once {
-            return None;
-        }
-        *count += 1;
-        Some(UploadTicket { uploads: Arc::clone(self), user })
-    }
-
-    /// Uploads of `user` in progress.
-    pub fn of(&self, user: UserId) -> usize {
-        self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&user).copied().unwrap_or(0)
-    }
+/// Starts an upload of `user`, unless they already have `at_once` in progress.
+pub async fn start(guard: &Guard, user: UserId, at_once: usize) -> Result<Option<UploadTicket>, GuardError> {
+    let id = Uuid::new_v4();
+    let started = guard.begin_upload(user, id, at_once, LEASE).await?;
+    Ok(started.then(|| UploadTicket { guard: guard.clone(), user, id }))
 }
 
 impl Drop for UploadTicket {
     fn drop(&mut self) {
-        let mut counts = self.uploads.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(count) = counts.get_mut(&self.user) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.user);
+        let (guard, user, id) = (self.guard.clone(), self.user, self.id);
+        match &guard {
+            // In process the end is immediate, so the next upload sees the place free.
+            Guard::Memory(_) => {
+                use futures::FutureExt;
+                let _ = guard.end_upload(user, id).now_or_never();
+            }
+            Guard::Redis(_) => {
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(async move {
+                        if let Err(error) = guard.end_upload(user, id).await {
+                            tracing::warn!(%error, "an upload's place was not freed; its lease frees it");
+                        }
+                    });
+                }
             }
         }
     }
@@ -53,18 +54,28 @@ impl Drop for UploadTicket {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_user_has_at_most_their_share_and_others_are_apart() {
-        let uploads = Arc::new(UploadsInProgress::default());
+    #[tokio::test]
+    async fn a_user_has_at_most_their_share_and_others_are_apart() {
+        let guard = Guard::memory();
         let (ann, bob) = (UserId::new(), UserId::new());
-        let first = uploads.start(ann, 2).expect("first");
-        let second = uploads.start(ann, 2).expect("second");
-        assert!(uploads.start(ann, 2).is_none(), "a third at once is refused");
-        assert!(uploads.start(bob, 2).is_some(), "another user is not affected");
+        let first = start(&guard, ann, 2).await.expect("guard").expect("first");
+        let second = start(&guard, ann, 2).await.expect("guard").expect("second");
+        assert!(start(&guard, ann, 2).await.expect("guard").is_none(), "a third at once is refused");
+        assert!(start(&guard, bob, 2).await.expect("guard").is_some(), "another user is not affected");
         drop(first);
-        let third = uploads.start(ann, 2).expect("a slot freed by the end of one");
+        let third = start(&guard, ann, 2).await.expect("guard").expect("a place freed by the end of one");
         drop((second, third));
-        assert_eq!(uploads.of(ann), 0);
-        assert!(uploads.counts.lock().expect("lock").is_empty(), "no entry is left behind");
+        assert!(start(&guard, ann, 1).await.expect("guard").is_some());
+    }
+
+    #[tokio::test]
+    async fn an_upload_its_replica_never_ended_is_forgotten_after_its_lease() {
+        let guard = Guard::memory();
+        let user = UserId::new();
+        let lease = Duration::from_millis(50);
+        assert!(guard.begin_upload(user, Uuid::new_v4(), 1, lease).await.expect("begin"));
+        assert!(!guard.begin_upload(user, Uuid::new_v4(), 1, lease).await.expect("begin"));
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert!(guard.begin_upload(user, Uuid::new_v4(), 1, lease).await.expect("begin"), "the lease ran out");
     }
 }

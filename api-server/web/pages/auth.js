@@ -48,12 +48,27 @@ export function loginPage(app) {
   return form;
 }
 
-export function registerPage(app) {
+export async function registerPage(app) {
+  let policy = 'open';
+  try {
+    policy = (await api.get('/api/auth/registration')).policy;
+  } catch {
+    // An older server without the route: registration is open there.
+  }
+  if (policy === 'closed') {
+    return h('div', { class: 'card narrow' }, pageHeading('Create an account'),
+      h('p', {}, 'This instance does not take new accounts: an administrator creates them. Ask yours for one.'),
+      h('p', {}, 'Already have an account? ', h('a', { href: '/login' }, 'Sign in')));
+  }
   const { username, password } = credentials('new-password');
   const email = h('input', { name: 'email', type: 'email', autocomplete: 'email', required: true });
+  const invite = policy === 'invite'
+    ? h('input', { name: 'invite_code', autocomplete: 'off', required: true, spellcheck: 'false', value: new URLSearchParams(location.search).get('invite') || '' })
+    : null;
   const message = h('p', { class: 'error', role: 'alert', hidden: true });
   const submit = h('button', { type: 'submit', class: 'primary' }, 'Create account');
   const form = h('form', { class: 'card narrow', novalidate: true }, pageHeading('Create an account'),
+    invite ? field('Invite code', invite, 'Accounts here are by invitation; the code came with your invite.') : null,
     field('User name', username, '3 to 32 letters, digits, dots, dashes or underscores.'),
     field('Email', email),
     field('Password', password, 'At least 8 characters, not a common password.'),
@@ -62,8 +77,9 @@ export function registerPage(app) {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     message.hidden = true;
-    for (const control of [username, email, password]) fieldError(control, null);
+    for (const control of [username, email, password, invite].filter(Boolean)) fieldError(control, null);
     let valid = true;
+    if (invite && !invite.value.trim()) { fieldError(invite, 'Enter the code of your invite.'); valid = false; }
     if (!/^[a-zA-Z0-9._-]{3,32}$/.test(username.value.trim())) { fieldError(username, 'Use 3 to 32 letters, digits, dots, dashes or underscores.'); valid = false; }
     if (!email.validity.valid || !email.value) { fieldError(email, 'Enter an email address.'); valid = false; }
     if (password.value.length < 8) { fieldError(password, 'Use at least 8 characters.'); valid = false; }
@@ -73,7 +89,9 @@ export function registerPage(app) {
     }
     submit.disabled = true;
     try {
-      await api.post('/api/auth/register', { username: username.value.trim(), email: email.value.trim(), password: password.value });
+      const body = { username: username.value.trim(), email: email.value.trim(), password: password.value };
+      if (invite) body.invite_code = invite.value.trim();
+      await api.post('/api/auth/register', body);
       await api.login(username.value.trim(), password.value);
       await app.refreshUser();
       app.navigate('/upload', { replace: true });
@@ -83,6 +101,9 @@ export function registerPage(app) {
       if (target) {
         fieldError(target, detail.slice(detail.indexOf(':') + 1).trim());
         target.focus();
+      } else if (invite && error instanceof api.ApiError && error.status === 403) {
+        fieldError(invite, 'That invite code is unknown, used or expired. Ask for a new one.');
+        invite.focus();
       } else {
         message.textContent = api.explain(error);
         message.hidden = false;

@@ -90,9 +90,9 @@ fn policy(agent: &ValidatedAgent, component: Component, ingress: Value) -> Value
 /// community chart's), which scrapes the workers through the operator chart's PodMonitor.
 pub const PROMETHEUS_POD_LABEL: (&str, &str) = ("app.kubernetes.io/name", "prometheus");
 
-/// Ingress rules per component: the API from anywhere on its port; the workers' admin port only
-/// from this platform's Prometheus, a cluster Prometheus in any namespace and the operator (its
-/// health probe); Redis and MongoDB only from the API and the workers (and Redis from the
+/// Ingress rules per component: the API from anywhere on its port, and its admin port (metrics)
+/// only from the scrapers; the workers' admin port only from this platform's Prometheus, a cluster
+/// Prometheus in any namespace and the operator (its health probe); Redis and MongoDB only from the API and the workers (and Redis from the
 /// operator, which reads the queue depth); Prometheus from the namespace.
 pub fn network_policies(agent: &ValidatedAgent, operator_namespace: Option<&str>) -> Vec<Value> {
     // The operator's pods, in its own namespace only (a pod elsewhere that copies the operator's
@@ -112,7 +112,11 @@ pub fn network_policies(agent: &ValidatedAgent, operator_namespace: Option<&str>
     }));
     scrapers.push(operator.clone());
     let mut policies = vec![
-        policy(agent, Component::ApiServer, json!([{"ports": [{"port": ports::API_HTTP}]}])),
+        policy(
+            agent,
+            Component::ApiServer,
+            json!([{"ports": [{"port": ports::API_HTTP}]}, {"from": scrapers.clone(), "ports": [{"port": ports::ADMIN}]}]),
+        ),
         policy(agent, Component::OcrWorker, json!([{"from": scrapers, "ports": [{"port": ports::ADMIN}]}])),
     ];
     if agent.spec.redis.managed {

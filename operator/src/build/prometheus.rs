@@ -65,7 +65,7 @@ pub fn scrape_config(agent: &ValidatedAgent) -> String {
         },
         "rule_files": [RULES_PATH],
         "scrape_configs": [
-            dns_job("api-server", super::workloads::api_pods_service_name(agent), ports::API_HTTP),
+            dns_job("api-server", super::workloads::api_pods_service_name(agent), ports::ADMIN),
             dns_job("ocr-worker", child_name(agent, Component::OcrWorker), ports::ADMIN),
             {"job_name": "prometheus", "static_configs": [{"targets": [format!("localhost:{}", ports::PROMETHEUS)]}]},
         ],

@@ -48,6 +48,9 @@ pub mod secret_keys {
     /// The API's token-signing key (in `<name>-jwt`; installs from before it had a Secret of its
     /// own also have it in `<name>-credentials`, where it is read once to be copied).
     pub const JWT: &str = "jwt-secret-key";
+    /// Keys that signed before, comma-separated (optional, in `<name>-jwt`, written by whoever
+    /// rotates the key): they still verify until removed. See `docs/operations.md`.
+    pub const JWT_PREVIOUS: &str = "jwt-previous-keys";
     /// The managed Redis's password.
     pub const REDIS_PASSWORD: &str = "redis-password";
     /// The managed MongoDB's root user.
@@ -200,7 +203,11 @@ pub fn api_template(agent: &ValidatedAgent) -> PodTemplateSpec {
     let mut vars = vec![
         json!({"name": env::APP_ENV, "value": "production"}),
         json!({"name": "LISTEN_ADDR", "value": format!("0.0.0.0:{}", ports::API_HTTP)}),
+        // `/metrics` on its own port, which only the scrapers reach (the API port serves none).
+        json!({"name": "ADMIN_LISTEN", "value": format!("0.0.0.0:{}", ports::ADMIN)}),
         secret_env(env::JWT_SECRET_KEY, &jwt_secret_name(agent), secret_keys::JWT),
+        json!({"name": env::JWT_PREVIOUS_KEYS, "valueFrom": {"secretKeyRef": {
+            "name": jwt_secret_name(agent), "key": secret_keys::JWT_PREVIOUS, "optional": true}}}),
         json!({"name": "OCR_WORKERS", "value": "0"}),
         json!({"name": "RATE_LIMIT_API_PER_SECOND", "value": spec.api_server.rate_limit.requests_per_second.to_string()}),
         json!({"name": "RATE_LIMIT_UPLOAD_PER_SECOND", "value": spec.api_server.rate_limit.uploads_per_second.to_string()}),
@@ -230,7 +237,10 @@ pub fn api_template(agent: &ValidatedAgent) -> PodTemplateSpec {
                 "name": "api-server",
                 "image": image(agent, Component::ApiServer, spec.api_server.image.as_ref()),
                 "args": ["serve"],
-                "ports": [{"name": "http", "containerPort": ports::API_HTTP}],
+                "ports": [
+                    {"name": "http", "containerPort": ports::API_HTTP},
+                    {"name": "admin", "containerPort": ports::ADMIN},
+                ],
                 "env": vars,
                 "readinessProbe": probe("/readyz", ports::API_HTTP, 5, 3),
                 "livenessProbe": probe("/healthz", ports::API_HTTP, 10, 6),
@@ -381,7 +391,10 @@ pub fn services(agent: &ValidatedAgent) -> Vec<Value> {
             "spec": {
                 "clusterIP": "None",
                 "selector": selector(agent, Component::ApiServer),
-                "ports": [{"name": "http", "port": ports::API_HTTP, "targetPort": ports::API_HTTP}],
+                "ports": [
+                    {"name": "http", "port": ports::API_HTTP, "targetPort": ports::API_HTTP},
+                    {"name": "admin", "port": ports::ADMIN, "targetPort": ports::ADMIN},
+                ],
             },
         }),
         json!({

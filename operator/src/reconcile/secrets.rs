@@ -129,6 +129,11 @@ fn pod_digests(
         key: secret_keys::JWT,
         value: value(jwt, secret_keys::JWT),
     });
+    // Counted only when present, so installs without previous keys keep their digest.
+    let previous = value(jwt, secret_keys::JWT_PREVIOUS);
+    if !previous.is_empty() {
+        datastores.push(Entry { secret: jwt_secret_name(agent), key: secret_keys::JWT_PREVIOUS, value: previous });
+    }
     SecretDigests { api: Some(digest(&datastores)), worker: Some(worker) }
 }
 
@@ -495,6 +500,16 @@ mod tests {
         let rotated = pod_digests(&agent, Some(&credentials), &stored(jwt_secret(&agent, "second")), Some(&app), &[]);
         assert_ne!(rotated.api, before.api, "a new signing key rolls the API");
         assert_eq!(rotated.worker, before.worker, "the workers do not read the signing key");
+        // Listing the old key as previous (a rotation with overlap) rolls the API too.
+        let mut overlapping = stored(jwt_secret(&agent, "second"));
+        overlapping
+            .data
+            .as_mut()
+            .expect("data")
+            .insert(secret_keys::JWT_PREVIOUS.into(), k8s_openapi::ByteString(b"first".to_vec()));
+        let overlap = pod_digests(&agent, Some(&credentials), &overlapping, Some(&app), &[]);
+        assert_ne!(overlap.api, rotated.api, "adding a previous key rolls the API");
+        assert_eq!(overlap.worker, before.worker);
         let changed = pod_digests(&agent, Some(&stored(credentials_secret(&agent, "r2", "m"))), &jwt, Some(&app), &[]);
         assert_ne!(changed.api, before.api);
         assert_ne!(changed.worker, before.worker);

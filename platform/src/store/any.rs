@@ -13,7 +13,9 @@ use uuid::Uuid;
 use super::mongo::MongoStore;
 use super::query::{ReceiptFilter, ReceiptQuery, Usage};
 use super::sqlite::SqliteStore;
-use super::{ApiKeyStore, BlobStore, Inserted, ReceiptStore, SessionStore, StoreError, UserChange, UserStore};
+use super::{
+    ApiKeyStore, BlobStore, Inserted, ReceiptStore, SessionStore, StorageLimits, StoreError, UserChange, UserStore,
+};
 
 /// One of the store backends.
 #[derive(Clone, Debug)]
@@ -66,8 +68,8 @@ impl ReceiptStore for AnyStore {
     async fn insert_receipt(&self, receipt: &Receipt) -> Result<(), StoreError> {
         dispatch!(self, store => store.insert_receipt(receipt))
     }
-    async fn insert_receipt_once(&self, receipt: &Receipt) -> Result<Inserted, StoreError> {
-        dispatch!(self, store => store.insert_receipt_once(receipt))
+    async fn insert_receipt_once(&self, receipt: &Receipt, limits: StorageLimits) -> Result<Inserted, StoreError> {
+        dispatch!(self, store => store.insert_receipt_once(receipt, limits))
     }
     async fn unfinished_receipts(&self) -> Result<Vec<Receipt>, StoreError> {
         dispatch!(self, store => store.unfinished_receipts())
@@ -80,6 +82,9 @@ impl ReceiptStore for AnyStore {
     }
     async fn usage(&self, owner: UserId) -> Result<Usage, StoreError> {
         dispatch!(self, store => store.usage(owner))
+    }
+    async fn instance_usage(&self) -> Result<Usage, StoreError> {
+        dispatch!(self, store => store.instance_usage())
     }
     async fn spend_aggregates(
         &self,
@@ -217,6 +222,25 @@ impl super::MerchantMemoryStore for AnyStore {
     }
 }
 
+impl super::InviteStore for AnyStore {
+    async fn create_invite(&self, invite: &finagent_core::account::Invite) -> Result<(), StoreError> {
+        dispatch!(self, store => store.create_invite(invite))
+    }
+    async fn invites(&self, now: DateTime<Utc>) -> Result<Vec<finagent_core::account::Invite>, StoreError> {
+        dispatch!(self, store => store.invites(now))
+    }
+    async fn delete_invite(&self, id: Uuid) -> Result<bool, StoreError> {
+        dispatch!(self, store => store.delete_invite(id))
+    }
+    async fn take_invite(
+        &self,
+        code_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<finagent_core::account::Invite>, StoreError> {
+        dispatch!(self, store => store.take_invite(code_hash, now))
+    }
+}
+
 impl super::WebhookStore for AnyStore {
     async fn create_webhook(&self, webhook: &finagent_core::webhook::Webhook) -> Result<(), StoreError> {
         dispatch!(self, store => store.create_webhook(webhook))
@@ -226,6 +250,20 @@ impl super::WebhookStore for AnyStore {
     }
     async fn delete_webhook(&self, owner: UserId, id: Uuid) -> Result<bool, StoreError> {
         dispatch!(self, store => store.delete_webhook(owner, id))
+    }
+    async fn replace_webhook(
+        &self,
+        webhook: &finagent_core::webhook::Webhook,
+        expected_secret: &str,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, store => store.replace_webhook(webhook, expected_secret))
+    }
+    async fn webhooks_after(
+        &self,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<finagent_core::webhook::Webhook>, StoreError> {
+        dispatch!(self, store => store.webhooks_after(after, limit))
     }
     async fn save_delivery(&self, delivery: &finagent_core::webhook::WebhookDelivery) -> Result<(), StoreError> {
         dispatch!(self, store => store.save_delivery(delivery))

@@ -44,7 +44,39 @@ pub enum Inserted {
     New,
     /// The owner already has a receipt with one of the keys: here it is; nothing was stored.
     Existing(Box<Receipt>),
+    /// Storing it would pass a limit; nothing was stored.
+    OverLimit(Exceeded),
 }
+
+/// The most an owner, and the whole instance, may store. Checked and counted in one step with the
+/// insert, so concurrent uploads (on any number of replicas) cannot overshoot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StorageLimits {
+    /// Receipts per owner.
+    pub owner_receipts: u64,
+    /// Image bytes per owner.
+    pub owner_image_bytes: u64,
+    /// Image bytes of every owner together.
+    pub instance_image_bytes: u64,
+}
+
+impl StorageLimits {
+    /// No limit at all.
+    pub const NONE: Self =
+        Self { owner_receipts: u64::MAX, owner_image_bytes: u64::MAX, instance_image_bytes: u64::MAX };
+}
+
+/// Which limit an insert would have passed, with the use at the time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exceeded {
+    /// The owner's receipts or image bytes.
+    Owner(Usage),
+    /// The instance's image bytes.
+    Instance(Usage),
+}
+
+/// The usage row that counts every owner's receipts together.
+pub const INSTANCE_USAGE_KEY: &str = "*";
 
 /// The de-duplication keys of an upload: the owner's image digest, and their idempotency key.
 pub fn dedup_keys(receipt: &Receipt) -> Vec<String> {
@@ -63,7 +95,12 @@ pub trait ReceiptStore: Send + Sync {
     /// Stores a new receipt unless its owner already has one with the same image or idempotency
     /// key ([`dedup_keys`]), atomically: of two concurrent identical uploads, one is stored and the
     /// other gets it back.
-    fn insert_receipt_once(&self, receipt: &Receipt) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
+    /// It is stored only within `limits`, checked and counted atomically with the insert.
+    fn insert_receipt_once(
+        &self,
+        receipt: &Receipt,
+        limits: StorageLimits,
+    ) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
 
     /// Every receipt still `queued` or `processing`, oldest first, whoever owns it: what an
     /// in-process queue lost when its process stopped.
@@ -87,6 +124,9 @@ pub trait ReceiptStore: Send + Sync {
 
     /// What an owner has stored, kept as running counts by every insert and delete.
     fn usage(&self, owner: UserId) -> impl Future<Output = Result<Usage, StoreError>> + Send;
+
+    /// What every owner has stored together, kept likewise.
+    fn instance_usage(&self) -> impl Future<Output = Result<Usage, StoreError>> + Send;
 
     /// The spend aggregates of an owner's insights over `from..=to`, computed by the store
     /// ([`finagent_core::insights::aggregate`] is the reference).
@@ -236,6 +276,29 @@ pub trait ApiKeyStore: Send + Sync {
     fn revoke_api_key(&self, owner: UserId, id: Uuid) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// Invitations to register.
+pub trait InviteStore: Send + Sync {
+    /// Stores an invite.
+    fn create_invite(
+        &self,
+        invite: &finagent_core::account::Invite,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The invites not yet used or expired at `now`, newest first.
+    fn invites(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<finagent_core::account::Invite>, StoreError>> + Send;
+    /// Withdraws an invite; false when there is no such invite.
+    fn delete_invite(&self, id: Uuid) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Uses the invite with this code digest, if it has not expired at `now`: it is removed and
+    /// returned, atomically, so two registrations cannot both use it.
+    fn take_invite(
+        &self,
+        code_hash: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<finagent_core::account::Invite>, StoreError>> + Send;
+}
+
 /// A revocation of the in-process guard, kept in the store so that it outlives a restart: a
 /// token (`token:<jti>`), a session (`session:<family>`) or a user's cut-off (`user:<id>`, with
 /// the cut-off in Unix milliseconds as `value`), until `until`, when it no longer matters.
@@ -290,6 +353,21 @@ pub trait WebhookStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<finagent_core::webhook::Webhook>, StoreError>> + Send;
     /// Removes an owner's webhook; false when they have no such webhook.
     fn delete_webhook(&self, owner: UserId, id: Uuid) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Replaces a webhook (its owner's, by id) if its stored `secret` is still `expected_secret`:
+    /// a rotation and a re-seal racing each other cannot undo one another. False when it is gone
+    /// or its secret changed meanwhile.
+    fn replace_webhook(
+        &self,
+        webhook: &finagent_core::webhook::Webhook,
+        expected_secret: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Every owner's webhooks by id, `limit` at a time after `after` (for re-sealing secrets after
+    /// a key rotation).
+    fn webhooks_after(
+        &self,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<finagent_core::webhook::Webhook>, StoreError>> + Send;
     /// Stores a delivery, replacing the one with its id.
     fn save_delivery(
         &self,

@@ -21,7 +21,8 @@ use uuid::Uuid;
 
 use super::query::{IndexKeys, KeyValue, OrderKey, ReceiptFilter, ReceiptQuery, Usage};
 use super::{
-    ApiKeyStore, BlobStore, Inserted, ReceiptStore, SessionStore, StoreError, UserChange, UserStore, dedup_keys,
+    ApiKeyStore, BlobStore, Exceeded, INSTANCE_USAGE_KEY, Inserted, ReceiptStore, SessionStore, StorageLimits,
+    StoreError, UserChange, UserStore, dedup_keys,
 };
 
 /// Receipts, images and accounts on MongoDB.
@@ -42,6 +43,7 @@ pub struct MongoStore {
     webhook_deliveries: Collection<Document>,
     /// Merchant memory (`_id` = owner + fingerprint).
     merchant_memory: Collection<Document>,
+    invites: Collection<Document>,
 }
 
 fn is_duplicate(error: &mongodb::error::Error) -> bool {
@@ -260,7 +262,16 @@ impl MongoStore {
             webhooks: database.collection("webhooks"),
             webhook_deliveries: database.collection("webhook_deliveries"),
             merchant_memory: database.collection("merchant_memory"),
+            invites: database.collection("invites"),
         };
+        store
+            .invites
+            .create_indexes([IndexModel::builder()
+                .keys(doc! { "code_hash": 1 })
+                .options(IndexOptions::builder().name("code".to_owned()).unique(true).build())
+                .build()])
+            .await
+            .map_err(unavailable)?;
         store
             .webhooks
             .create_indexes([index(doc! { "owner_id": 1, "created_at": 1 }, "owner")])
@@ -282,7 +293,8 @@ impl MongoStore {
     /// usage, once per database.
     async fn migrate(&self, database: &Database) -> Result<(), StoreError> {
         let meta = database.collection::<Document>("meta");
-        let marker = doc! { "_id": "receipt_keys", "version": 2 };
+        // 3: the instance's usage is counted too.
+        let marker = doc! { "_id": "receipt_keys", "version": 3 };
         if meta.find_one(marker.clone()).await.map_err(unavailable)?.is_some() {
             return Ok(());
         }
@@ -303,77 +315,123 @@ impl MongoStore {
             } }])
             .await
             .map_err(unavailable)?;
+        let mut instance = (0i64, 0i64);
         while let Some(total) = totals.try_next().await.map_err(unavailable)? {
+            let count =
+                |name: &str| total.get(name).and_then(|value| value.as_i64().or_else(|| value.as_i32().map(i64::from)));
+            instance.0 += count("receipts").unwrap_or(0);
+            instance.1 += count("image_bytes").unwrap_or(0);
             self.usage.insert_one(total).await.map_err(unavailable)?;
         }
+        self.usage
+            .insert_one(doc! { "_id": INSTANCE_USAGE_KEY, "receipts": instance.0, "image_bytes": instance.1 })
+            .await
+            .map_err(unavailable)?;
         meta.replace_one(doc! { "_id": "receipt_keys" }, marker).upsert(true).await.map_err(unavailable)?;
         Ok(())
     }
 
-    /// Moves an owner's usage counts by one receipt of `bytes`, up (`sign` 1) or down (-1).
+    /// Moves an owner's usage counts, and the instance's, by one receipt of `bytes`, up (`sign` 1)
+    /// or down (-1).
     async fn count_usage(&self, owner: UserId, bytes: u64, sign: i64) -> Result<(), StoreError> {
         let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
-        self.usage
-            .update_one(
-                doc! { "_id": owner.to_string() },
-                doc! { "$inc": { "receipts": sign, "image_bytes": sign * bytes } },
-            )
+        for key in [owner.to_string(), INSTANCE_USAGE_KEY.to_owned()] {
+            self.usage
+                .update_one(doc! { "_id": key }, doc! { "$inc": { "receipts": sign, "image_bytes": sign * bytes } })
+                .upsert(true)
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    /// Counts one more receipt of `bytes` in `key`'s usage only if it stays within `receipts` and
+    /// `image_bytes`: one conditional increment, so concurrent reservations on any replica cannot
+    /// overshoot. A row that does not match (over a limit) makes the upsert's insert collide with
+    /// the existing `_id`, which is the refusal.
+    async fn reserve(&self, key: &str, bytes: u64, receipts: u64, image_bytes: u64) -> Result<bool, StoreError> {
+        let (Some(room), true) = (image_bytes.checked_sub(bytes), receipts > 0) else { return Ok(false) };
+        let clamp = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        let filter = doc! {
+            "_id": key,
+            "receipts": { "$lt": clamp(receipts) },
+            "image_bytes": { "$lte": clamp(room) },
+        };
+        match self
+            .usage
+            .update_one(filter, doc! { "$inc": { "receipts": 1i64, "image_bytes": clamp(bytes) } })
             .upsert(true)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(error) if is_duplicate(&error) => Ok(false),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    /// Takes back a reservation of [`MongoStore::reserve`].
+    async fn release(&self, key: &str, bytes: u64) -> Result<(), StoreError> {
+        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+        self.usage
+            .update_one(doc! { "_id": key }, doc! { "$inc": { "receipts": -1i64, "image_bytes": -bytes } })
             .await
             .map_err(unavailable)?;
         Ok(())
     }
 
-    async fn aggregate_all(&self, pipeline: Vec<Document>) -> Result<Vec<Document>, StoreError> {
-        self.receipts.aggregate(pipeline).await.map_err(unavailable)?.try_collect().await.map_err(unavailable)
+    /// Reserves room for one receipt of `bytes` for its owner and in the instance, or says which
+    /// limit it would pass (and reserves nothing).
+    async fn reserve_within(
+        &self,
+        owner: UserId,
+        bytes: u64,
+        limits: StorageLimits,
+    ) -> Result<Option<Exceeded>, StoreError> {
+        let owner_key = owner.to_string();
+        if !self.reserve(&owner_key, bytes, limits.owner_receipts, limits.owner_image_bytes).await? {
+            return Ok(Some(Exceeded::Owner(self.usage_of(&owner_key).await?)));
+        }
+        if !self.reserve(INSTANCE_USAGE_KEY, bytes, u64::MAX, limits.instance_image_bytes).await? {
+            self.release(&owner_key, bytes).await?;
+            return Ok(Some(Exceeded::Instance(self.usage_of(INSTANCE_USAGE_KEY).await?)));
+        }
+        Ok(None)
     }
 
-    /// Whether the server answers (for readiness checks).
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        self.receipts.estimated_document_count().await.map(|_| ()).map_err(unavailable)
+    /// Takes back both reservations of [`MongoStore::reserve_within`].
+    async fn release_within(&self, owner: UserId, bytes: u64) -> Result<(), StoreError> {
+        self.release(&owner.to_string(), bytes).await?;
+        self.release(INSTANCE_USAGE_KEY, bytes).await
     }
 
-    async fn find_receipts(&self, filter: Document, sort: Document) -> Result<Vec<Receipt>, StoreError> {
-        let options = mongodb::options::FindOptions::builder().sort(sort).build();
-        let documents: Vec<Document> = self
-            .receipts
-            .find(filter)
-            .with_options(options)
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
-        documents.into_iter().map(from_document).collect()
+    /// The usage row of an owner, or of the instance ([`INSTANCE_USAGE_KEY`]).
+    async fn usage_of(&self, key: &str) -> Result<Usage, StoreError> {
+        let found = self.usage.find_one(doc! { "_id": key }).await.map_err(unavailable)?;
+        let count = |document: &Document, name: &str| {
+            document
+                .get(name)
+                .and_then(|value| value.as_i64().or_else(|| value.as_i32().map(i64::from)))
+                .unwrap_or(0)
+                .max(0) as u64
+        };
+        Ok(found.map_or_else(Usage::default, |found| Usage {
+            receipts: count(&found, "receipts"),
+            image_bytes: count(&found, "image_bytes"),
+        }))
     }
 
-    async fn blob_id(&self, key: &BlobKey) -> Result<Option<Bson>, StoreError> {
-        let files: Vec<_> = self
-            .images
-            .find(doc! { "filename": key.as_str() })
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
-        Ok(files.into_iter().next().map(|file| file.id))
-    }
-}
-
-impl ReceiptStore for MongoStore {
-    async fn insert_receipt(&self, receipt: &Receipt) -> Result<(), StoreError> {
+    /// Stores a receipt's document (its usage counted by the caller).
+    async fn insert_document(&self, receipt: &Receipt) -> Result<(), StoreError> {
         match self.receipts.insert_one(to_document(receipt)?).await {
-            Ok(_) => self.count_usage(receipt.owner_id, receipt.image_bytes, 1).await,
-            Err(error)
-                if error.to_string().contains("E11000") || error.to_string().to_lowercase().contains("duplicate") =>
-            {
-                Err(StoreError::Conflict(format!("receipt {}", receipt.id)))
-            }
+            Ok(_) => Ok(()),
+            Err(error) if is_duplicate(&error) => Err(StoreError::Conflict(format!("receipt {}", receipt.id))),
             Err(error) => Err(unavailable(error)),
         }
     }
 
-    async fn insert_receipt_once(&self, receipt: &Receipt) -> Result<Inserted, StoreError> {
+    /// [`ReceiptStore::insert_receipt_once`] once its room is reserved: claims the de-duplication
+    /// keys, then stores the document.
+    async fn insert_reserved_once(&self, receipt: &Receipt) -> Result<Inserted, StoreError> {
         let id = receipt.id.to_string();
         let mut claimed = Vec::new();
         for key in dedup_keys(receipt) {
@@ -424,8 +482,73 @@ impl ReceiptStore for MongoStore {
                 Err(error) => return Err(unavailable(error)),
             }
         }
-        self.insert_receipt(receipt).await?;
+        self.insert_document(receipt).await?;
         Ok(Inserted::New)
+    }
+
+    async fn aggregate_all(&self, pipeline: Vec<Document>) -> Result<Vec<Document>, StoreError> {
+        self.receipts.aggregate(pipeline).await.map_err(unavailable)?.try_collect().await.map_err(unavailable)
+    }
+
+    /// Whether the server answers (for readiness checks).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.receipts.estimated_document_count().await.map(|_| ()).map_err(unavailable)
+    }
+
+    async fn find_receipts(&self, filter: Document, sort: Document) -> Result<Vec<Receipt>, StoreError> {
+        let options = mongodb::options::FindOptions::builder().sort(sort).build();
+        let documents: Vec<Document> = self
+            .receipts
+            .find(filter)
+            .with_options(options)
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        documents.into_iter().map(from_document).collect()
+    }
+
+    async fn blob_id(&self, key: &BlobKey) -> Result<Option<Bson>, StoreError> {
+        let files: Vec<_> = self
+            .images
+            .find(doc! { "filename": key.as_str() })
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        Ok(files.into_iter().next().map(|file| file.id))
+    }
+}
+
+impl ReceiptStore for MongoStore {
+    async fn insert_receipt(&self, receipt: &Receipt) -> Result<(), StoreError> {
+        self.insert_document(receipt).await?;
+        self.count_usage(receipt.owner_id, receipt.image_bytes, 1).await
+    }
+
+    async fn insert_receipt_once(&self, receipt: &Receipt, limits: StorageLimits) -> Result<Inserted, StoreError> {
+        let (owner, bytes) = (receipt.owner_id, receipt.image_bytes);
+        if let Some(exceeded) = self.reserve_within(owner, bytes, limits).await? {
+            // An upload stored before is returned again even at the limit, as on SQLite.
+            for key in dedup_keys(receipt) {
+                let holder = self.receipt_keys.find_one(doc! { "_id": &key }).await.map_err(unavailable)?;
+                let Some(holder) = holder.as_ref().and_then(|holder| holder.get_str("receipt_id").ok()) else {
+                    continue;
+                };
+                if let Some(existing) = self.receipts.find_one(doc! { "_id": holder }).await.map_err(unavailable)? {
+                    return Ok(Inserted::Existing(Box::new(from_document(existing)?)));
+                }
+            }
+            return Ok(Inserted::OverLimit(exceeded));
+        }
+        let inserted = self.insert_reserved_once(receipt).await;
+        if !matches!(inserted, Ok(Inserted::New)) {
+            // Nothing was stored: the room reserved is given back.
+            self.release_within(owner, bytes).await?;
+        }
+        inserted
     }
 
     async fn unfinished_receipts(&self) -> Result<Vec<Receipt>, StoreError> {
@@ -539,18 +662,11 @@ impl ReceiptStore for MongoStore {
     }
 
     async fn usage(&self, owner: UserId) -> Result<Usage, StoreError> {
-        let found = self.usage.find_one(doc! { "_id": owner.to_string() }).await.map_err(unavailable)?;
-        let count = |document: &Document, name: &str| {
-            document
-                .get(name)
-                .and_then(|value| value.as_i64().or_else(|| value.as_i32().map(i64::from)))
-                .unwrap_or(0)
-                .max(0) as u64
-        };
-        Ok(found.map_or_else(Usage::default, |found| Usage {
-            receipts: count(&found, "receipts"),
-            image_bytes: count(&found, "image_bytes"),
-        }))
+        self.usage_of(&owner.to_string()).await
+    }
+
+    async fn instance_usage(&self) -> Result<Usage, StoreError> {
+        self.usage_of(INSTANCE_USAGE_KEY).await
     }
 
     async fn spend_aggregates(
@@ -1019,6 +1135,50 @@ impl super::MerchantMemoryStore for MongoStore {
     }
 }
 
+impl super::InviteStore for MongoStore {
+    async fn create_invite(&self, invite: &finagent_core::account::Invite) -> Result<(), StoreError> {
+        let mut document = encode(invite, invite.id.to_string())?;
+        document.insert("created_ms", invite.created_at.timestamp_millis());
+        document.insert("expires_ms", invite.expires_at.timestamp_millis());
+        match self.invites.insert_one(document).await {
+            Ok(_) => Ok(()),
+            Err(error) if is_duplicate(&error) => Err(StoreError::Conflict("invite".into())),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn invites(&self, now: DateTime<Utc>) -> Result<Vec<finagent_core::account::Invite>, StoreError> {
+        let found: Vec<Document> = self
+            .invites
+            .find(doc! { "expires_ms": { "$gt": now.timestamp_millis() } })
+            .sort(doc! { "created_ms": -1, "_id": 1 })
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        found.into_iter().map(decode).collect()
+    }
+
+    async fn delete_invite(&self, id: Uuid) -> Result<bool, StoreError> {
+        let deleted = self.invites.delete_one(doc! { "_id": id.to_string() }).await.map_err(unavailable)?;
+        Ok(deleted.deleted_count == 1)
+    }
+
+    async fn take_invite(
+        &self,
+        code_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<finagent_core::account::Invite>, StoreError> {
+        let taken = self
+            .invites
+            .find_one_and_delete(doc! { "code_hash": code_hash, "expires_ms": { "$gt": now.timestamp_millis() } })
+            .await
+            .map_err(unavailable)?;
+        taken.map(decode).transpose()
+    }
+}
+
 impl super::WebhookStore for MongoStore {
     async fn create_webhook(&self, webhook: &finagent_core::webhook::Webhook) -> Result<(), StoreError> {
         self.webhooks.insert_one(encode(webhook, webhook.id.to_string())?).await.map_err(unavailable)?;
@@ -1045,6 +1205,40 @@ impl super::WebhookStore for MongoStore {
             .await
             .map_err(unavailable)?;
         Ok(deleted.deleted_count == 1)
+    }
+
+    async fn replace_webhook(
+        &self,
+        webhook: &finagent_core::webhook::Webhook,
+        expected_secret: &str,
+    ) -> Result<bool, StoreError> {
+        let filter =
+            doc! { "_id": webhook.id.to_string(), "owner_id": webhook.owner_id.to_string(), "secret": expected_secret };
+        let replaced =
+            self.webhooks.replace_one(filter, encode(webhook, webhook.id.to_string())?).await.map_err(unavailable)?;
+        Ok(replaced.matched_count == 1)
+    }
+
+    async fn webhooks_after(
+        &self,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<finagent_core::webhook::Webhook>, StoreError> {
+        let filter = match after {
+            Some(after) => doc! { "_id": { "$gt": after.to_string() } },
+            None => doc! {},
+        };
+        let found: Vec<Document> = self
+            .webhooks
+            .find(filter)
+            .sort(doc! { "_id": 1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        found.into_iter().map(decode).collect()
     }
 
     async fn save_delivery(&self, delivery: &finagent_core::webhook::WebhookDelivery) -> Result<(), StoreError> {

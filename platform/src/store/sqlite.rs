@@ -25,7 +25,8 @@ use rusqlite::types::Value;
 
 use super::query::{IndexKeys, KeyValue, OrderKey, ReceiptFilter, ReceiptQuery, Usage};
 use super::{
-    ApiKeyStore, BlobStore, Inserted, ReceiptStore, SessionStore, StoreError, UserChange, UserStore, dedup_keys,
+    ApiKeyStore, BlobStore, Exceeded, INSTANCE_USAGE_KEY, Inserted, ReceiptStore, SessionStore, StorageLimits,
+    StoreError, UserChange, UserStore, dedup_keys,
 };
 
 const SCHEMA: &str = "
@@ -48,6 +49,9 @@ CREATE TABLE IF NOT EXISTS api_keys (
 CREATE INDEX IF NOT EXISTS api_keys_owner ON api_keys (owner_id, created_at);
 CREATE TABLE IF NOT EXISTS usage (
   owner_id TEXT PRIMARY KEY, receipts INTEGER NOT NULL, image_bytes INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS invites (
+  id TEXT PRIMARY KEY, code_hash TEXT NOT NULL UNIQUE, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,
+  document TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS webhooks (id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, created_ms INTEGER NOT NULL, document TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS webhooks_owner ON webhooks (owner_id, created_ms);
 CREATE TABLE IF NOT EXISTS webhook_deliveries (
@@ -98,14 +102,26 @@ CREATE INDEX IF NOT EXISTS receipts_sale ON receipts (owner_id, merchant_key, da
 CREATE INDEX IF NOT EXISTS receipts_duplicates ON receipts (owner_id, date) WHERE duplicate = 1;
 ";
 
-/// `PRAGMA user_version` once the key columns are filled.
-const SCHEMA_VERSION: i64 = 2;
+/// `PRAGMA user_version` once the key columns are filled (2) and the instance's usage is counted (3).
+const SCHEMA_VERSION: i64 = 3;
+
+/// Counts every owner's receipts together in the usage row [`INSTANCE_USAGE_KEY`].
+const INSTANCE_USAGE: &str = "DELETE FROM usage WHERE owner_id = '*';
+     INSERT INTO usage (owner_id, receipts, image_bytes)
+       SELECT '*', COUNT(*), COALESCE(SUM(image_bytes), 0) FROM receipts;";
 
 /// Creates the receipts table, or rebuilds one from before the key columns existed (keeping
 /// every row) and fills the keys and the usage counts from the stored documents, once.
 fn migrate(db: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = db.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(failed)?;
     if version >= SCHEMA_VERSION {
+        return db.execute_batch(KEY_INDEXES).map_err(failed);
+    }
+    if version == 2 {
+        let transaction = db.transaction().map_err(failed)?;
+        transaction.execute_batch(INSTANCE_USAGE).map_err(failed)?;
+        transaction.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(failed)?;
+        transaction.commit().map_err(failed)?;
         return db.execute_batch(KEY_INDEXES).map_err(failed);
     }
     let transaction = db.transaction().map_err(failed)?;
@@ -139,6 +155,7 @@ fn migrate(db: &mut Connection) -> Result<(), StoreError> {
                SELECT owner_id, COUNT(*), SUM(image_bytes) FROM receipts GROUP BY owner_id;",
         )
         .map_err(failed)?;
+    transaction.execute_batch(INSTANCE_USAGE).map_err(failed)?;
     transaction.execute_batch(KEY_INDEXES).map_err(failed)?;
     transaction.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(failed)?;
     transaction.commit().map_err(failed)
@@ -319,16 +336,42 @@ fn write_keys(db: &Connection, receipt: &Receipt) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Moves an owner's usage counts by one receipt of `bytes`, up (`sign` 1) or down (-1).
+/// Moves an owner's usage counts, and the instance's, by one receipt of `bytes`, up (`sign` 1) or
+/// down (-1).
 fn count_usage(db: &Connection, owner: &str, bytes: u64, sign: i64) -> Result<(), StoreError> {
     let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
-    db.execute(
-        "INSERT INTO usage (owner_id, receipts, image_bytes) VALUES (?1, MAX(?2, 0), MAX(?3, 0))
-         ON CONFLICT (owner_id) DO UPDATE SET receipts = MAX(receipts + ?2, 0), image_bytes = MAX(image_bytes + ?3, 0)",
-        params![owner, sign, sign * bytes],
-    )
-    .map_err(failed)?;
+    for row in [owner, INSTANCE_USAGE_KEY] {
+        db.execute(
+            "INSERT INTO usage (owner_id, receipts, image_bytes) VALUES (?1, MAX(?2, 0), MAX(?3, 0))
+             ON CONFLICT (owner_id) DO UPDATE SET receipts = MAX(receipts + ?2, 0), image_bytes = MAX(image_bytes + ?3, 0)",
+            params![row, sign, sign * bytes],
+        )
+        .map_err(failed)?;
+    }
     Ok(())
+}
+
+/// The usage row of an owner, or of the instance ([`INSTANCE_USAGE_KEY`]).
+fn usage_of(db: &Connection, key: &str) -> Result<Usage, StoreError> {
+    db.query_row("SELECT receipts, image_bytes FROM usage WHERE owner_id = ?1", params![key], |row| {
+        Ok(Usage { receipts: row.get::<_, i64>(0)?.max(0) as u64, image_bytes: row.get::<_, i64>(1)?.max(0) as u64 })
+    })
+    .optional()
+    .map(Option::unwrap_or_default)
+    .map_err(failed)
+}
+
+/// The limit one more receipt of `bytes` would pass, if any.
+fn exceeded(db: &Connection, owner: &str, bytes: u64, limits: StorageLimits) -> Result<Option<Exceeded>, StoreError> {
+    let mine = usage_of(db, owner)?;
+    if mine.receipts >= limits.owner_receipts || mine.image_bytes.saturating_add(bytes) > limits.owner_image_bytes {
+        return Ok(Some(Exceeded::Owner(mine)));
+    }
+    let all = usage_of(db, INSTANCE_USAGE_KEY)?;
+    if all.image_bytes.saturating_add(bytes) > limits.instance_image_bytes {
+        return Ok(Some(Exceeded::Instance(all)));
+    }
+    Ok(None)
 }
 
 /// The SQL condition and parameters of a filter, for an owner (parameter 1).
@@ -570,12 +613,14 @@ impl ReceiptStore for SqliteStore {
         .await
     }
 
-    async fn insert_receipt_once(&self, receipt: &Receipt) -> Result<Inserted, StoreError> {
+    async fn insert_receipt_once(&self, receipt: &Receipt, limits: StorageLimits) -> Result<Inserted, StoreError> {
         let keys = dedup_keys(receipt);
         let row = ReceiptRow::of(receipt)?;
         let (versions, owner) = (self.versions.clone(), receipt.owner_id);
         self.with(move |db| {
-            let transaction = db.transaction().map_err(failed)?;
+            // Immediate: the write lock is taken before the limits are read, even were another
+            // process to open the file.
+            let transaction = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(failed)?;
             for key in &keys {
                 let existing: Option<String> = transaction
                     .query_row("SELECT receipt_id FROM receipt_keys WHERE key = ?1", params![key], |row| row.get(0))
@@ -591,6 +636,10 @@ impl ReceiptStore for SqliteStore {
                         return Ok(Inserted::Existing(Box::new(found)));
                     }
                 }
+            }
+            // In the same write transaction as the insert: no other write runs in between.
+            if let Some(exceeded) = exceeded(&transaction, &row.owner, row.receipt.image_bytes, limits)? {
+                return Ok(Inserted::OverLimit(exceeded));
             }
             row.insert(&transaction)?;
             for key in &keys {
@@ -771,18 +820,11 @@ impl ReceiptStore for SqliteStore {
 
     async fn usage(&self, owner: UserId) -> Result<Usage, StoreError> {
         let owner = owner.to_string();
-        self.with(move |db| {
-            db.query_row("SELECT receipts, image_bytes FROM usage WHERE owner_id = ?1", params![owner], |row| {
-                Ok(Usage {
-                    receipts: row.get::<_, i64>(0)?.max(0) as u64,
-                    image_bytes: row.get::<_, i64>(1)?.max(0) as u64,
-                })
-            })
-            .optional()
-            .map(Option::unwrap_or_default)
-            .map_err(failed)
-        })
-        .await
+        self.with(move |db| usage_of(db, &owner)).await
+    }
+
+    async fn instance_usage(&self) -> Result<Usage, StoreError> {
+        self.with(move |db| usage_of(db, INSTANCE_USAGE_KEY)).await
     }
 
     async fn spend_aggregates(
@@ -1406,6 +1448,69 @@ impl super::MerchantMemoryStore for SqliteStore {
     }
 }
 
+impl super::InviteStore for SqliteStore {
+    async fn create_invite(&self, invite: &finagent_core::account::Invite) -> Result<(), StoreError> {
+        let (id, hash, created, expires, document) = (
+            invite.id.to_string(),
+            invite.code_hash.clone(),
+            invite.created_at.timestamp_millis(),
+            invite.expires_at.timestamp_millis(),
+            to_json(invite)?,
+        );
+        self.with(move |db| {
+            db.execute(
+                "INSERT INTO invites (id, code_hash, created_ms, expires_ms, document) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, hash, created, expires, document],
+            )
+            .map_err(|e| conflict_or(e, "invite"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn invites(&self, now: DateTime<Utc>) -> Result<Vec<finagent_core::account::Invite>, StoreError> {
+        let now = now.timestamp_millis();
+        self.with(move |db| {
+            documents(
+                db,
+                "SELECT document FROM invites WHERE expires_ms > ?1 ORDER BY created_ms DESC, id",
+                params![now],
+            )
+        })
+        .await
+    }
+
+    async fn delete_invite(&self, id: Uuid) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.with(move |db| Ok(db.execute("DELETE FROM invites WHERE id = ?1", params![id]).map_err(failed)? == 1))
+            .await
+    }
+
+    async fn take_invite(
+        &self,
+        code_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<finagent_core::account::Invite>, StoreError> {
+        let (hash, now) = (code_hash.to_owned(), now.timestamp_millis());
+        self.with(move |db| {
+            let transaction = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(failed)?;
+            let found: Option<finagent_core::account::Invite> = document(
+                &transaction,
+                "SELECT document FROM invites WHERE code_hash = ?1 AND expires_ms > ?2",
+                params![hash, now],
+            )?;
+            if let Some(invite) = &found {
+                transaction
+                    .execute("DELETE FROM invites WHERE id = ?1", params![invite.id.to_string()])
+                    .map_err(failed)?;
+            }
+            transaction.commit().map_err(failed)?;
+            Ok(found)
+        })
+        .await
+    }
+}
+
 impl super::WebhookStore for SqliteStore {
     async fn create_webhook(&self, webhook: &finagent_core::webhook::Webhook) -> Result<(), StoreError> {
         let (id, owner, created, document) = (
@@ -1440,6 +1545,39 @@ impl super::WebhookStore for SqliteStore {
                 .execute("DELETE FROM webhooks WHERE id = ?1 AND owner_id = ?2", params![id, owner])
                 .map_err(failed)?;
             Ok(deleted == 1)
+        })
+        .await
+    }
+
+    async fn replace_webhook(
+        &self,
+        webhook: &finagent_core::webhook::Webhook,
+        expected_secret: &str,
+    ) -> Result<bool, StoreError> {
+        let (id, owner, document) = (webhook.id.to_string(), webhook.owner_id.to_string(), to_json(webhook)?);
+        let expected = expected_secret.to_owned();
+        self.with(move |db| {
+            let replaced = db
+                .execute(
+                    "UPDATE webhooks SET document = ?1
+                     WHERE id = ?2 AND owner_id = ?3 AND json_extract(document, '$.secret') = ?4",
+                    params![document, id, owner, expected],
+                )
+                .map_err(failed)?;
+            Ok(replaced == 1)
+        })
+        .await
+    }
+
+    async fn webhooks_after(
+        &self,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<finagent_core::webhook::Webhook>, StoreError> {
+        let after = after.map(|id| id.to_string()).unwrap_or_default();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with(move |db| {
+            documents(db, "SELECT document FROM webhooks WHERE id > ?1 ORDER BY id LIMIT ?2", params![after, limit])
         })
         .await
     }
