@@ -8,7 +8,7 @@
 # crash is copied to fuzz/regressions/<target>/ (replayed by the test suite from then on) and
 # makes the script fail.
 #
-# Usage: scripts/fuzz.sh [seconds per target, default 300] [target ...; default: image text job multipart]
+# Usage: scripts/fuzz.sh [seconds per target, default 300] [target ...; default: image parsers extraction job multipart]
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,19 +19,19 @@ source "$root/scripts/lib.sh"
 seconds="${1:-300}"
 shift || true
 targets=("$@")
-[ "${#targets[@]}" -gt 0 ] || targets=(image text job multipart)
+[ "${#targets[@]}" -gt 0 ] || targets=(image parsers extraction job multipart)
 
 step "fuzz: AFL++ (Debian)"
 install_debian_packages afl++ tesseract-ocr libtesseract-dev libleptonica-dev libclang-dev clang pkg-config
-runtime="$(find /usr/lib/afl /usr/lib/x86_64-linux-gnu/afl -name 'afl-compiler-rt.o' 2>/dev/null | head -1)"
+runtime="$( (find /usr/lib/afl /usr/lib/x86_64-linux-gnu/afl -name 'afl-compiler-rt.o' 2>/dev/null || true) | head -1)"
 [ -n "$runtime" ] || { echo "afl++ has no afl-compiler-rt.o on this machine" >&2; exit 1; }
-echo "AFL++ $(afl-fuzz -h 2>&1 | sed -n 's/.*afl-fuzz++\([0-9a-z.]*\).*/\1/p' | head -1), runtime $runtime"
+echo "AFL++ $(dpkg-query -W -f='${Version}' afl++), runtime $runtime"
 
 step "fuzz: the instrumented build"
 host="$(rustc -vV | sed -n 's/^host: //p')"
 build_dir="$root/target/fuzz-afl"
-features=()
-case " ${targets[*]} " in *" multipart "*) ;; *) features=(--no-default-features) ;; esac
+features=(--features afl)
+case " ${targets[*]} " in *" multipart "*) ;; *) features+=(--no-default-features) ;; esac
 # --target keeps the instrumentation off build scripts and procedural macros.
 RUSTFLAGS="-C passes=sancov-module -C llvm-args=-sanitizer-coverage-level=3 \
   -C llvm-args=-sanitizer-coverage-trace-pc-guard -C llvm-args=-sanitizer-coverage-prune-blocks=0 \
@@ -41,7 +41,8 @@ binary="$build_dir/$host/release/fuzz-target"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/finagent-fuzz.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
-export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 AFL_NO_AFFINITY=1
+# The fork server starts once the target is warm (fuzz/src/bin/fuzz_target.rs).
+export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 AFL_NO_AFFINITY=1 AFL_DEFER_FORKSRV=1
 crashed=0
 summary=()
 for target in "${targets[@]}"; do

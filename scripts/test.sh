@@ -10,7 +10,9 @@
 #    kube-apiserver, kube-controller-manager, kube-scheduler, kwok; FINAGENT_TEST_KUBECONFIG);
 #    The browser tests (browser_*) get Debian's chromium and the npm packages of e2e/browser.
 # 4. runs cargo fmt --check, cargo clippy --all-targets -D warnings, the delivery checks
-#    (scripts/check-delivery.sh: chart, images, workflows, alerts and dashboards), every test, and
+#    (scripts/check-delivery.sh: chart, images, workflows, alerts and dashboards), every test (the
+#    fuzz targets of fuzz/ among them, in process for a few seconds each; scripts/fuzz.sh is the
+#    long AFL++ run), and
 #    then the cluster tier (tests named cluster_*, the real operator against the control plane;
 #    cluster_argocd_*: a real Argo CD, built from its Go modules by scripts/argocd-build.sh and
 #    cached like the control plane, syncing FinancialAgents from a git daemon on loopback);

@@ -23,6 +23,8 @@ fn main() {
     let Some(target) = args.first().and_then(|name| finagent_fuzz::target(name)) else {
         fail(&format!("usage: fuzz-target <{}> < input, or fuzz-target seeds <target> <folder>", names()));
     };
+    #[cfg(feature = "afl")]
+    start_fork_server_when_warm(target);
     let mut input = Vec::new();
     if let Err(error) = std::io::stdin().read_to_end(&mut input) {
         fail(&format!("failed to read the input: {error}"));
@@ -30,6 +32,25 @@ fn main() {
     // A panic aborts: a signal is what AFL++ counts as a crash.
     if catch_unwind(AssertUnwindSafe(|| (target.run)(&input))).is_err() {
         std::process::abort();
+    }
+}
+
+/// Runs the target once on a small input, so that what it builds on first use (compiled
+/// patterns, the brand directory, a runtime) is built before AFL++'s fork server starts: each
+/// forked input then pays only for itself. The server starts at once when `AFL_DEFER_FORKSRV` is
+/// not set, and this call does nothing outside AFL++.
+#[cfg(feature = "afl")]
+fn start_fork_server_when_warm(target: finagent_fuzz::Target) {
+    #[allow(unsafe_code)]
+    unsafe extern "C" {
+        fn __afl_manual_init();
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| (target.run)(b"TOTAL 12.50\n05.12.2026\n")));
+    // SAFETY: AFL++'s runtime, linked into this build, starts its fork server; it takes no
+    // arguments and returns in each child and in the server.
+    #[allow(unsafe_code)]
+    unsafe {
+        __afl_manual_init();
     }
 }
 
