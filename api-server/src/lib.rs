@@ -125,6 +125,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(receipts::export))
         .routes(routes!(receipts::get, receipts::delete, receipts::correct))
         .routes(routes!(receipts::image))
+        .routes(routes!(receipts::preview))
         .routes(routes!(insights::summary))
         .routes(routes!(webhooks::create, webhooks::list))
         .routes(routes!(webhooks::delete))

@@ -213,6 +213,34 @@ pub async fn image(
     Ok(response)
 }
 
+/// A PDF receipt's pages as one PNG, rendered by the OCR worker when it read the receipt: what the
+/// review page shows, since a browser cannot draw a PDF in an image.
+#[utoipa::path(get, path = "/api/receipts/{id}/preview", tag = "receipts", security(("bearer" = []), ("api_key" = [])),
+    params(("id" = ReceiptId, Path, description = "The receipt id")),
+    responses(
+        (status = 200, description = "The preview", content_type = "image/png", body = Vec<u8>),
+        (status = 401, description = "Not signed in", body = Problem),
+        (status = 404, description = "No such receipt for this caller, not a PDF, or not read yet", body = Problem),
+    ))]
+pub async fn preview(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ReceiptId>,
+) -> Result<Response, AppError> {
+    let receipt = owned(&state, &caller, id).await?;
+    if crate::views::preview_url(&receipt).is_none() {
+        return Err(AppError::NotFound);
+    }
+    let bytes = state.store.blob(&receipt.blob_key.preview()).await?.ok_or(AppError::NotFound)?;
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMAGE_CACHE));
+    headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("inline"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
+    Ok(response)
+}
+
 /// Browsers keep an image for an hour, then ask again with its `ETag`.
 const IMAGE_CACHE: &str = "private, max-age=3600";
 
@@ -232,6 +260,9 @@ pub async fn delete(
     let receipt = state.store.delete_receipt(caller.0.user_id, id).await?.ok_or(AppError::NotFound)?;
     crate::auth::accounts_cache::changed(&state, caller.0.user_id).await;
     state.store.delete_blob(&receipt.blob_key).await?;
+    if crate::views::preview_url(&receipt).is_some() {
+        state.store.delete_blob(&receipt.blob_key.preview()).await?;
+    }
     tracing::info!(receipt.id = %id, user.id = %caller.0.user_id, "receipt deleted");
     Ok(StatusCode::NO_CONTENT)
 }

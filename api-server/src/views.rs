@@ -82,6 +82,15 @@ pub struct ReceiptView {
     pub review_confidence: Option<f64>,
     /// Where the image is served.
     pub image_url: String,
+    /// For a PDF, where its pages are served as one PNG to show instead (the field outlines of
+    /// `result.layout` fit it); absent for images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview_url: Option<String>,
+}
+
+/// Where a receipt's preview is served, when it is a PDF.
+pub fn preview_url(receipt: &Receipt) -> Option<String> {
+    (receipt.content_type == "application/pdf").then(|| format!("/api/receipts/{}/preview", receipt.id))
 }
 
 impl From<&Receipt> for ReceiptView {
@@ -101,6 +110,7 @@ impl From<&Receipt> for ReceiptView {
             original_result: if corrected { receipt.result.clone() } else { None },
             review_confidence: crate::receipts::review_confidence(receipt),
             image_url: format!("/api/receipts/{}/image", receipt.id),
+            preview_url: preview_url(receipt),
         }
     }
 }

@@ -54,6 +54,16 @@ impl<'a> Client<'a> {
         curl(&[&format!("{}{path}", self.server.url), "-H", &self.bearer]).1
     }
 
+    /// The raw body of a GET that must succeed.
+    fn bytes(&self, path: &str) -> Vec<u8> {
+        let output = std::process::Command::new("curl")
+            .args(["-sS", "--fail-with-body", &format!("{}{path}", self.server.url), "-H", &self.bearer])
+            .output()
+            .expect("curl");
+        assert!(output.status.success(), "GET {path}: {}", String::from_utf8_lossy(&output.stdout));
+        output.stdout
+    }
+
     fn send(&self, method: &str, path: &str, body: &Value) -> (u16, Value) {
         curl(&[
             "-X",
@@ -134,6 +144,20 @@ async fn pdf_text_receipt_is_read_from_its_text_layer_with_us_conventions() {
     assert_eq!(result["debug"]["preprocessing"][0], "PDF text layer", "no OCR for a text PDF: {result}");
     let evidence = result["debug"]["locale_evidence"].to_string();
     assert!(evidence.contains("WA 98201"), "{evidence}");
+    // The review page shows the server's rendering: a PNG of the page, whose proportions are the
+    // layout's, so the field outlines fall where the fields are.
+    let preview_url = receipt["preview_url"].as_str().expect("a PDF has a preview");
+    let png = client.bytes(preview_url);
+    let preview = image::load_from_memory(&png).expect("a PNG").to_luma8();
+    let (width, height) =
+        (result["layout"]["width"].as_f64().expect("width"), result["layout"]["height"].as_f64().expect("height"));
+    let ratio = |a: f64, b: f64| a / b;
+    assert!(
+        (ratio(f64::from(preview.width()), f64::from(preview.height())) - ratio(width, height)).abs() < 0.01,
+        "preview {}×{}, layout {width}×{height}",
+        preview.width(),
+        preview.height()
+    );
 }
 
 #[tokio::test]

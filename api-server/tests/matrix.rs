@@ -113,6 +113,8 @@ fn matrix() -> Vec<Row> {
         row(Method::GET, "/api/receipts/export.csv", Nothing, [401, 200, 200, 200, 200, 200, 200]),
         row(Method::GET, "/api/receipts/{id}", UserReceipt, [401, 200, 404, 404, 404, 200, 404]),
         row(Method::GET, "/api/receipts/{id}/image", UserReceipt, [401, 200, 404, 404, 404, 200, 404]),
+        // A PDF's preview: the matrix's receipt is a PNG, so nobody gets one, its owner included.
+        row(Method::GET, "/api/receipts/{id}/preview", UserReceipt, [401, 404, 404, 404, 404, 404, 404]),
         row(Method::PATCH, "/api/receipts/{id}", UserReceipt, [401, 200, 404, 404, 404, 200, 404]),
         row(Method::DELETE, "/api/receipts/{id}", UserReceipt, [401, 204, 404, 404, 404, 204, 404]),
         row(Method::GET, "/api/insights/summary", Nothing, [401, 200, 200, 200, 200, 200, 200]),

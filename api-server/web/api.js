@@ -168,9 +168,10 @@ export const patch = (path, json) => request('PATCH', path, { json });
 export const put = (path, json) => request('PUT', path, { json });
 export const del = (path) => request('DELETE', path);
 
-/** An object URL of a receipt's image (fetched with the token; `img` cannot send one). */
+/** An object URL of a receipt's image (fetched with the token; `img` cannot send one); for a PDF,
+ * the server's rendering of its pages, which an `img` can draw. */
 export async function imageUrl(receipt) {
-  const response = await request('GET', receipt.image_url, { raw: true });
+  const response = await request('GET', receipt.preview_url || receipt.image_url, { raw: true });
   return URL.createObjectURL(await response.blob());
 }
 

@@ -109,6 +109,12 @@ impl BlobKey {
         Self(key.into())
     }
 
+    /// The key of the preview a PDF's review page shows (its pages rendered to one PNG), beside
+    /// the original: `<key>.preview.png`.
+    pub fn preview(&self) -> Self {
+        Self(format!("{}.preview.png", self.0))
+    }
+
     /// The key as text.
     pub fn as_str(&self) -> &str {
         &self.0

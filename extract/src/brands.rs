@@ -270,7 +270,12 @@ impl Directory {
                 seen.kinds.push(how);
             }
         };
+        // An invoice's buyer is no brand of this receipt, however well known.
+        let buyer = crate::merchant::buyer_rows(rows);
         for (index, row) in rows.iter().enumerate() {
+            if buyer[index] {
+                continue;
+            }
             let header = index < HEADER_ROWS;
             let legal = legal_entity(row);
             let base = match (header, legal) {

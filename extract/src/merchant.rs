@@ -358,7 +358,15 @@ fn street_row(row: &str) -> bool {
 }
 
 fn stop_address(row: &str) -> bool {
-    const STOPS: [&str; 27] = [
+    const STOPS: [&str; 34] = [
+        // Document titles of invoices in other languages (`INVOICE` below).
+        "RECHNUNG",
+        "FACTURE",
+        "FACTURA",
+        "FATTURA",
+        "FACTUUR",
+        "FAKTURA",
+        "NOTA FISCAL",
         "TAXINVOICE",
         "COMPANY",
         "GUEST",
@@ -610,8 +618,61 @@ fn median_height(heights: &[i32]) -> f64 {
     sorted.get(sorted.len() / 2).map_or(0.0, |h| f64::from(*h))
 }
 
+/// Labels that open an invoice's buyer block (`Bill to:`, `Rechnung an`, `Facturé à`, …): the rows
+/// it holds name the customer, whose legal name must not pass for the seller's.
+const BUYER_LABELS: [&str; 24] = [
+    "BILL TO",
+    "BILLED TO",
+    "SOLD TO",
+    "SHIP TO",
+    "DELIVER TO",
+    "INVOICE TO",
+    "INVOICED TO",
+    "CUSTOMER:",
+    "CUSTOMER NAME",
+    "BUYER",
+    "CLIENT:",
+    "RECHNUNG AN",
+    "RECHNUNGSEMPFÄNGER",
+    "RECHNUNGSEMPFANGER",
+    "LIEFERANSCHRIFT",
+    "KUNDE:",
+    "FACTURÉ À",
+    "FACTURE À",
+    "FACTURER À",
+    "CLIENTE:",
+    "FACTURAR A",
+    "DESTINATARIO",
+    "FACTUUR AAN",
+    "KLANT:",
+];
+
+/// The rows that belong to a buyer block: the label's row and the few rows below it, up to a blank
+/// row or another labelled field.
+pub(crate) fn buyer_rows(header: &[String]) -> Vec<bool> {
+    let mut buyer = vec![false; header.len()];
+    for (index, row) in header.iter().enumerate() {
+        if !BUYER_LABELS.iter().any(|label| row.contains(label)) {
+            continue;
+        }
+        buyer[index] = true;
+        for (offset, next) in header.iter().enumerate().skip(index + 1).take(4) {
+            if next.trim().is_empty() || (next.contains(':') && !BUYER_LABELS.iter().any(|label| next.contains(label)))
+            {
+                break;
+            }
+            buyer[offset] = true;
+        }
+    }
+    buyer
+}
+
 fn rules(rows: &[String], heights: &[i32]) -> MerchantFields {
     let header = &rows[..rows.len().min(HEADER_ROWS)];
+    let buyer = buyer_rows(header);
+    let name_score = |row: &str, index: usize| {
+        if buyer.get(index).copied().unwrap_or(false) { None } else { name_score(row, index) }
+    };
     let median = median_height(&heights[..heights.len().min(HEADER_ROWS)]);
     // Larger print than the header's usual lines reads as the name (up to +0.6).
     let size_bonus = |index: usize| {

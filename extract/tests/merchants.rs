@@ -58,3 +58,28 @@ fn a_street_named_after_lincoln_does_not_become_the_merchant() {
     assert_eq!(found.merchant.name.as_deref(), Some("MIDTOWN DELI"));
     assert_eq!(found.merchant.address.as_deref(), Some("100 LINCOLN PLAZA QUINCY, MA 02169"));
 }
+
+#[test]
+fn an_invoice_is_the_sellers_not_the_buyers_whose_legal_name_it_also_prints() {
+    let found = extract(
+        "NORDLICHT DESIGN\nHafenstraße 8\n20459 HAMBURG\nRECHNUNG\nRechnung an:\nGlobex Handels GmbH\n\
+         Industrieweg 7\n80331 MÜNCHEN\nRechnungsdatum: 05.11.2026\nFällig am: 19.11.2026\n\
+         Webdesign 100,00\nMwSt 19% 19,00\nGesamtbetrag 119,00 EUR",
+    );
+    assert_eq!(found.merchant.name.as_deref(), Some("NORDLICHT DESIGN"));
+    assert_eq!(found.merchant.address.as_deref(), Some("HAFENSTRASSE 8 20459 HAMBURG"));
+    assert_eq!(
+        found.date.map(|date| date.to_string()).as_deref(),
+        Some("2026-11-05"),
+        "the invoice date, not the due date"
+    );
+    assert_eq!(found.total.map(|total| total.to_string()).as_deref(), Some("119.00"));
+    let english = extract(
+        "BRIGHTWATER CONSULTING\n12 King Street\nLONDON EC2V 8AA\nINVOICE\nBill to:\nAcme Industries Ltd\n\
+         40 Mill Road\nCAMBRIDGE CB1 2AB\nInvoice date: 03/11/2026\nDue date: 03/12/2026\n\
+         Consulting 1,000.00\nVAT 20% 200.00\nAmount due 1,200.00",
+    );
+    assert_eq!(english.merchant.name.as_deref(), Some("BRIGHTWATER CONSULTING"));
+    assert_eq!(english.total.map(|total| total.to_string()).as_deref(), Some("1200.00"));
+    assert_eq!(english.date.map(|date| date.to_string()).as_deref(), Some("2026-11-03"));
+}

@@ -321,6 +321,8 @@ impl<Q: JobQueue, S: ReceiptStore + BlobStore + WebhookStore + UserStore + Merch
             self.persist("read the image", || self.store.blob(&job.blob_key)).await.map_err(internal)?.ok_or_else(
                 || Failure::permanent(FailureReason::ImageMissing, format!("the image {} is missing", job.blob_key)),
             )?;
+        // A PDF gets a preview for the review page, which cannot draw a PDF in an image.
+        let pdf = bytes.starts_with(b"%PDF").then(|| bytes.clone());
         // The owner's preferences are a prior for where their receipts are from.
         let owner = self.persist("read the owner", || self.store.user(job.owner_id)).await.map_err(internal)?;
         let hint = owner
@@ -351,6 +353,26 @@ impl<Q: JobQueue, S: ReceiptStore + BlobStore + WebhookStore + UserStore + Merch
                 tracing::warn!(%error, "failed to read the merchant memory; the receipt keeps its extraction")
             }
         }
+        if let Some(pdf) = pdf {
+            self.store_preview(&job.blob_key, pdf).await;
+        }
         self.persist("store the result", || self.store.store_result(job.receipt_id, &result)).await.map_err(internal)
+    }
+
+    /// Renders a PDF's preview (sandboxed, off the runtime) and stores it beside the original,
+    /// before the result, so a receipt shown as done has it. A preview that fails is logged: the
+    /// receipt stands, and the review page shows no image.
+    async fn store_preview(&self, original: &finagent_core::BlobKey, pdf: Vec<u8>) {
+        let rendered = tokio::task::spawn_blocking(move || crate::pdf::preview(&pdf)).await;
+        match rendered {
+            Ok(Ok(png)) => {
+                let key = original.preview();
+                if let Err(error) = self.persist("store the preview", || self.store.put_blob(&key, &png)).await {
+                    tracing::warn!(%error, "failed to store a PDF's preview");
+                }
+            }
+            Ok(Err(error)) => tracing::warn!(%error, "failed to render a PDF's preview"),
+            Err(error) => tracing::warn!(%error, "the preview rendering stopped"),
+        }
     }
 }

@@ -191,6 +191,43 @@ pub fn page_from_pdftotext(tsv: &str) -> Option<Page> {
     })
 }
 
+/// Resolution of the preview the review page shows of a PDF.
+pub const PREVIEW_DPI: f64 = 100.0;
+
+/// The preview of a PDF for the review page: the pages a reading covers (at most
+/// [`MAX_RENDERED_PAGES`]) rendered at [`PREVIEW_DPI`] and stacked top to bottom into one
+/// grayscale PNG, as the reading stacks their lines, so that a field's outline, given in the
+/// reading's pixels, falls on the same place of the preview once scaled to its size. Poppler runs
+/// in the [sandbox](crate::sandbox) as for the reading.
+pub fn preview(bytes: &[u8]) -> Result<Vec<u8>, PdfError> {
+    let info = finagent_platform::pdf_input::inspect(bytes, &finagent_platform::pdf_input::PdfLimits::default())
+        .map_err(|error| PdfError::Unreadable("the structure check", error.to_string()))?;
+    let pages = info.pages.clamp(1, MAX_RENDERED_PAGES);
+    let mut rendered = Vec::with_capacity(pages);
+    for number in 1..=pages {
+        let dpi = format!("{PREVIEW_DPI}");
+        let page = number.to_string();
+        let png = run_tool("pdftoppm", &["-q", "-r", &dpi, "-gray", "-png", "-f", &page, "-l", &page, "-"], bytes)?;
+        let image = image::load_from_memory(&png)
+            .map_err(|error| PdfError::Unreadable("pdftoppm", format!("not a PNG: {error}")))?
+            .to_luma8();
+        rendered.push(image);
+    }
+    let width = rendered.iter().map(image::GrayImage::width).max().unwrap_or(1);
+    let height: u32 = rendered.iter().map(image::GrayImage::height).sum();
+    let mut sheet = image::GrayImage::from_pixel(width, height.max(1), image::Luma([255]));
+    let mut top = 0;
+    for page in &rendered {
+        image::imageops::overlay(&mut sheet, page, 0, i64::from(top));
+        top += page.height();
+    }
+    let mut png = Vec::new();
+    image::DynamicImage::ImageLuma8(sheet)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|error| PdfError::Unreadable("the preview", error.to_string()))?;
+    Ok(png)
+}
+
 /// Renders page `page` (1-based) of a PDF whose pages are `width_points` × `height_points` to a
 /// grayscale PNG.
 pub fn render_page(bytes: &[u8], page: usize, width_points: f64, height_points: f64) -> Result<Vec<u8>, PdfError> {
@@ -206,6 +243,23 @@ pub fn render_page(bytes: &[u8], page: usize, width_points: f64, height_points: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_preview_stacks_the_pages_at_the_preview_resolution() {
+        if std::process::Command::new("pdftoppm").arg("-v").output().is_err() {
+            assert!(std::env::var_os("FINAGENT_TEST_REQUIRE_SERVERS").is_none(), "pdftoppm is missing");
+            return;
+        }
+        let pdf = finagent_platform::pdf_input::samples::text_pdf(&["CORNER SHOP", "TOTAL 9.00"]);
+        let png = preview(&pdf).expect("a preview");
+        let image = image::load_from_memory(&png).expect("a PNG").to_luma8();
+        // The sample page is 226 × 600 points.
+        let expected = |points: f64| (points * PREVIEW_DPI / 72.0).round() as u32;
+        assert!(image.width().abs_diff(expected(226.0)) <= 1, "{}", image.width());
+        assert!(image.height().abs_diff(expected(600.0)) <= 1, "{}", image.height());
+        assert!(image.pixels().any(|pixel| pixel.0[0] < 128), "the text is drawn");
+        assert!(preview(b"%PDF-1.7 garbage").is_err());
+    }
 
     #[test]
     fn pdftotext_words_become_lines_in_pixels() {

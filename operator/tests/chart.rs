@@ -191,8 +191,14 @@ fn monitoring_objects_render_only_when_enabled_and_match_the_checked_files() {
     resource.metadata.namespace = Some("finance".into());
     resource.metadata.uid = Some("5f0c3a52-1111-4222-8333-444455556666".into());
     let agent = finagent_operator::validate::validate(&resource).expect("valid");
-    let port_name = |template: k8s_openapi::api::core::v1::PodTemplateSpec| {
-        template.spec.expect("spec").containers[0].ports.clone().expect("ports")[0].name.clone().expect("name")
+    let port_names = |template: k8s_openapi::api::core::v1::PodTemplateSpec| -> Vec<String> {
+        template.spec.expect("spec").containers[0]
+            .ports
+            .clone()
+            .expect("ports")
+            .into_iter()
+            .filter_map(|port| port.name)
+            .collect()
     };
     let endpoints: Vec<&str> = monitor["spec"]["podMetricsEndpoints"]
         .as_array()
@@ -200,13 +206,14 @@ fn monitoring_objects_render_only_when_enabled_and_match_the_checked_files() {
         .iter()
         .map(|endpoint| endpoint["port"].as_str().expect("port"))
         .collect();
-    assert_eq!(
-        endpoints,
-        [
-            port_name(finagent_operator::build::workloads::api_template(&agent)).as_str(),
-            port_name(finagent_operator::build::workloads::worker_template(&agent)).as_str()
-        ]
-    );
+    // Both serve their metrics on their admin port only (the API's own port has none).
+    assert_eq!(endpoints, ["admin"]);
+    for template in [
+        finagent_operator::build::workloads::api_template(&agent),
+        finagent_operator::build::workloads::worker_template(&agent),
+    ] {
+        assert!(port_names(template).contains(&"admin".to_owned()));
+    }
     // The ServiceMonitor names the job the operator alerts expect.
     let service = find(&objects, "Service");
     let job_label = find(&objects, "ServiceMonitor")["spec"]["jobLabel"].as_str().expect("jobLabel");

@@ -1,6 +1,14 @@
 //! The real `api-server` binary on a free loopback port, all-in-one, stopped when dropped.
 
-use std::net::TcpListener;
+/// The address of an `api listening http.address=127.0.0.1:PORT` log line.
+fn listening_address(line: &str) -> Option<String> {
+    if !line.contains("api listening") {
+        return None;
+    }
+    let value = line.split("http.address=").nth(1)?;
+    Some(value.split_whitespace().next()?.trim_matches('"').to_owned())
+}
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,31 +34,56 @@ impl Server {
     }
 
     /// Starts on an existing data folder, which outlives the server (for restarts).
+    ///
+    /// The server binds port 0 itself and the address it got is read from its `api listening`
+    /// log line: a port picked here and bound there could be taken by another test's server in
+    /// between, and this test would then talk to that one.
     pub fn start_on(data: PathBuf, extra_env: &[(&str, &str)]) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("address").port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_api-server"));
         command
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["serve", "--listen", "127.0.0.1:0"])
             .env("DATA_DIR", &data)
             .env("OCR_WORKERS", "1")
             .env("OMP_THREAD_LIMIT", "1")
-            .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1")
             .env_remove("REDIS_URL")
             .env_remove("MONGODB_URL")
-            .stdout(Stdio::null());
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut log_level = "warn".to_owned();
         for (name, value) in extra_env {
-            command.env(name, value);
+            if *name == "RUST_LOG" {
+                log_level = (*value).to_owned();
+            } else {
+                command.env(name, value);
+            }
         }
+        command.env("RUST_LOG", format!("{log_level},finagent_api_server::server=info"));
         let mut process = command.spawn().expect("api-server starts");
+        let (found, address) = std::sync::mpsc::channel();
+        let stderr = process.stderr.take().expect("stderr");
+        // Passes the server's log on (a failing test shows it) and reports its address.
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(listening) = listening_address(&line) {
+                    let _ = found.send(listening);
+                } else {
+                    eprintln!("{line}");
+                }
+            }
+        });
         let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let address = loop {
+            if let Ok(address) = address.recv_timeout(Duration::from_millis(50)) {
+                break address;
+            }
             if let Ok(Some(status)) = process.try_wait() {
                 panic!("the server exited before listening ({status}); its log is above");
             }
             assert!(started.elapsed() < Duration::from_secs(30), "the server did not listen");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self { process, url: format!("http://127.0.0.1:{port}"), data, owns_data: false }
+        };
+        Self { process, url: format!("http://{address}"), data, owns_data: false }
     }
 
     /// `curl` a JSON body to a path; returns the response body.
