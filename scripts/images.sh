@@ -104,8 +104,9 @@ build "localhost/finagent/node-services:$node_key" "$root/e2e/images/node/Docker
 rm -f "$output.partial"
 podman save --quiet --multi-image-archive --format docker-archive -o "$output.partial" "${built[@]}"
 mv "$output.partial" "$output"
-# Each build leaves the previous build's images untagged; only the tagged ones and the layers the
-# next build reuses are kept.
-podman image prune --force >/dev/null
+# Each build leaves the previous build's images untagged. Those older than a day go; a day's
+# worth stays, since the build's layer cache (the Debian packages installed in each image) is made
+# of untagged images too, and pruning it all rebuilds every image from scratch (10 minutes more).
+podman image prune --force --filter until=24h >/dev/null
 say "${#built[@]} images in $output ($(du -h "$output" | cut -f1)), $(($(date +%s) - started)) s"
 printf '%s\n' "${built[@]}"
