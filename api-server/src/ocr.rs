@@ -148,11 +148,8 @@ async fn check_quota(state: &AppState, owner: finagent_core::UserId, incoming: u
 fn fits(state: &AppState, at: Exceeded, incoming: u64) -> bool {
     let limits = state.settings.quota.storage_limits();
     match at {
-        Exceeded::Owner(usage) => {
-            usage.receipts < limits.owner_receipts
-                && usage.image_bytes.saturating_add(incoming) <= limits.owner_image_bytes
-        }
-        Exceeded::Instance(usage) => usage.image_bytes.saturating_add(incoming) <= limits.instance_image_bytes,
+        Exceeded::Owner(usage) => limits.owner_admits(usage, incoming),
+        Exceeded::Instance(usage) => limits.instance_admits(usage, incoming),
     }
 }
 

@@ -183,7 +183,8 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     seeds
 }
 
-fn read_folder(folder: &Path) -> Vec<Vec<u8>> {
+/// The files of a folder (none when it does not exist), with their bytes, by name.
+fn files(folder: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(folder)
         .into_iter()
         .flatten()
@@ -192,21 +193,16 @@ fn read_folder(folder: &Path) -> Vec<Vec<u8>> {
         .filter(|path| path.is_file())
         .collect();
     paths.sort();
-    paths.iter().filter_map(|path| std::fs::read(path).ok()).filter(|bytes| !bytes.is_empty()).collect()
+    paths.into_iter().filter_map(|path| std::fs::read(&path).ok().map(|bytes| (path, bytes))).collect()
+}
+
+fn read_folder(folder: &Path) -> Vec<Vec<u8>> {
+    files(folder).into_iter().map(|(_, bytes)| bytes).filter(|bytes| !bytes.is_empty()).collect()
 }
 
 /// The regression inputs of a target: every input that once failed, replayed on each test run.
 pub fn regressions(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let folder = root().join("fuzz/regressions").join(target);
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&folder)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| entry.path())
-        .filter(|path| path.is_file())
-        .collect();
-    paths.sort();
-    paths.into_iter().filter_map(|path| std::fs::read(&path).ok().map(|bytes| (path, bytes))).collect()
+    files(&root().join("fuzz/regressions").join(target))
 }
 
 /// xorshift64*: deterministic, so a run is reproduced from its seed.

@@ -205,9 +205,7 @@ pub fn preview(bytes: &[u8]) -> Result<Vec<u8>, PdfError> {
     let pages = info.pages.clamp(1, MAX_RENDERED_PAGES);
     let mut rendered = Vec::with_capacity(pages);
     for number in 1..=pages {
-        let dpi = format!("{PREVIEW_DPI}");
-        let page = number.to_string();
-        let png = run_tool("pdftoppm", &["-q", "-r", &dpi, "-gray", "-png", "-f", &page, "-l", &page, "-"], bytes)?;
+        let png = pdftoppm(bytes, number, PREVIEW_DPI)?;
         let image = image::load_from_memory(&png)
             .map_err(|error| PdfError::Unreadable("pdftoppm", format!("not a PNG: {error}")))?
             .to_luma8();
@@ -236,6 +234,11 @@ pub fn render_page(bytes: &[u8], page: usize, width_points: f64, height_points: 
     // Within the pixel budget, and within the image side limit the rendering is checked against.
     let dpi =
         RENDER_DPI.min((MAX_RENDER_PIXELS / inches).sqrt()).min(MAX_RENDER_SIDE / longest_inches).max(1.0).floor();
+    pdftoppm(bytes, page, dpi)
+}
+
+/// Page `page` (1-based) rendered at `dpi` to a grayscale PNG by `pdftoppm`, in the sandbox.
+fn pdftoppm(bytes: &[u8], page: usize, dpi: f64) -> Result<Vec<u8>, PdfError> {
     let (page, dpi) = (page.to_string(), format!("{dpi}"));
     run_tool("pdftoppm", &["-q", "-r", &dpi, "-gray", "-png", "-f", &page, "-l", &page, "-"], bytes)
 }

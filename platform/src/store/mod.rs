@@ -64,6 +64,16 @@ impl StorageLimits {
     /// No limit at all.
     pub const NONE: Self =
         Self { owner_receipts: u64::MAX, owner_image_bytes: u64::MAX, instance_image_bytes: u64::MAX };
+
+    /// Whether one more receipt of `bytes` fits in an owner's `usage`.
+    pub fn owner_admits(&self, usage: Usage, bytes: u64) -> bool {
+        usage.receipts < self.owner_receipts && usage.image_bytes.saturating_add(bytes) <= self.owner_image_bytes
+    }
+
+    /// Whether one more receipt of `bytes` fits in the instance's `usage`.
+    pub fn instance_admits(&self, usage: Usage, bytes: u64) -> bool {
+        usage.image_bytes.saturating_add(bytes) <= self.instance_image_bytes
+    }
 }
 
 /// Which limit an insert would have passed, with the use at the time.

@@ -364,11 +364,11 @@ fn usage_of(db: &Connection, key: &str) -> Result<Usage, StoreError> {
 /// The limit one more receipt of `bytes` would pass, if any.
 fn exceeded(db: &Connection, owner: &str, bytes: u64, limits: StorageLimits) -> Result<Option<Exceeded>, StoreError> {
     let mine = usage_of(db, owner)?;
-    if mine.receipts >= limits.owner_receipts || mine.image_bytes.saturating_add(bytes) > limits.owner_image_bytes {
+    if !limits.owner_admits(mine, bytes) {
         return Ok(Some(Exceeded::Owner(mine)));
     }
     let all = usage_of(db, INSTANCE_USAGE_KEY)?;
-    if all.image_bytes.saturating_add(bytes) > limits.instance_image_bytes {
+    if !limits.instance_admits(all, bytes) {
         return Ok(Some(Exceeded::Instance(all)));
     }
     Ok(None)
