@@ -196,8 +196,8 @@ const RECEIPT_WORDS: [&str; 40] = [
 /// (`GRILL`, `HOUSE`, `KITCHEN`), a cuisine.
 fn ordinary_word(words: &str) -> bool {
     RECEIPT_WORDS.contains(&words)
-        || crate::merchant::BUSINESS_WORDS.contains(&words)
-        || crate::merchant::KIND_WORDS.contains(&words)
+        || crate::merchant::words::BUSINESS_WORDS.contains(&words)
+        || crate::merchant::words::KIND_WORDS.contains(&words)
 }
 
 impl Directory {
@@ -271,7 +271,7 @@ impl Directory {
             }
         };
         // An invoice's buyer is no brand of this receipt, however well known.
-        let buyer = crate::merchant::buyer_rows(rows);
+        let buyer = crate::merchant::words::buyer_rows(rows);
         for (index, row) in rows.iter().enumerate() {
             if buyer[index] {
                 continue;

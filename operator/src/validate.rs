@@ -28,7 +28,7 @@ pub struct ValidatedAgent {
     pub retry: Option<String>,
     /// The digests of the Secret values the pods read, once step 2 has read them (empty until
     /// then, and in the pure builders' tests).
-    pub secrets: crate::build::workloads::SecretDigests,
+    pub secrets: SecretDigests,
 }
 
 impl ValidatedAgent {
@@ -185,4 +185,14 @@ pub(crate) mod tests {
             assert!(error.0.contains(field), "{spec}: {error}");
         }
     }
+}
+
+/// The digests of the Secret values the API's and the workers' pods read (see
+/// `reconcile::secrets`); `None` leaves the annotation off.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecretDigests {
+    /// The API's: the signing key and the datastores' credentials.
+    pub api: Option<String>,
+    /// The workers': the datastores' credentials.
+    pub worker: Option<String>,
 }

@@ -4,11 +4,16 @@
 //! - [`metrics`]: the one Prometheus registry of a process;
 //! - [`admin`]: the admin router serving `/metrics`, `/healthz` and `/readyz`;
 //! - [`image_input`]: untrusted image bytes checked from magic bytes and header, then decoded;
+//! - [`pdf_input`]: untrusted PDF bytes checked against page, object and size limits;
+//! - [`input_error`]: why an uploaded file cannot be read, for images and PDFs alike;
+//! - [`store`]: the receipt and account stores, SQLite embedded or MongoDB;
+//! - [`shutdown`]: the signal that stops a process's servers and workers together;
 //! - [`queue`]: the OCR job queue, on Redis Streams or in process;
 //! - [`testkit`] (feature `testkit`): the servers that the test harness started for this run.
 
 pub mod admin;
 pub mod image_input;
+pub mod input_error;
 pub mod metrics;
 pub mod pdf_input;
 pub mod queue;

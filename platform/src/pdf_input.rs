@@ -11,7 +11,7 @@
 
 use lopdf::{Document, LoadOptions, Object};
 
-use crate::image_input::ImageError;
+use crate::input_error::ImageError;
 
 /// What a PDF may hold.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -14,6 +14,7 @@ const DATASTORE_USER: i64 = 999;
 
 /// The default images; `image` in the resource replaces them.
 pub const REDIS_IMAGE: &str = "redis:7.2";
+
 pub const MONGODB_IMAGE: &str = "mongo:7.0";
 
 fn stateful_set(agent: &ValidatedAgent, component: Component, container: Value, storage: &str) -> Value {

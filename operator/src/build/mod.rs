@@ -10,6 +10,7 @@
 pub mod datastores;
 pub mod edge;
 pub mod prometheus;
+pub mod revision;
 pub mod workloads;
 
 use std::collections::BTreeMap;
@@ -125,16 +126,6 @@ pub fn image(agent: &ValidatedAgent, component: Component, configured: Option<&S
         Some(image) => format!("{image}:{}", agent.spec.version),
         None => format!("{IMAGE_REPOSITORY}/{}:{}", component.as_str(), agent.spec.version),
     }
-}
-
-/// The revision of a pod template: a short digest of its JSON, stable across processes.
-pub fn revision(template: &PodTemplateSpec) -> String {
-    let text = serde_json::to_string(template).unwrap_or_default();
-    // FNV-1a, 64 bits: stable, and enough to tell templates apart.
-    let hash = text
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
-    format!("{hash:016x}")
 }
 
 /// Adds the resource's placement to a pod spec of `component` (`spec.placement`): node selector,

@@ -88,8 +88,9 @@ pub fn prometheus(agent: &ValidatedAgent) -> Vec<Value> {
     let config = scrape_config(agent);
     let rules = platform_rules();
     // A changed configuration or rule file restarts Prometheus with it.
-    let config_hash =
-        super::revision(&super::typed(json!({"metadata": {"annotations": {"config": config, "rules": rules}}})));
+    let config_hash = super::revision::template_revision(&super::typed(
+        json!({"metadata": {"annotations": {"config": config, "rules": rules}}}),
+    ));
     let data_volume = match &agent.spec.prometheus.storage {
         Some(_) => json!({"name": "data", "persistentVolumeClaim": {"claimName": format!("{name}-data")}}),
         None => json!({"name": "data", "emptyDir": {}}),

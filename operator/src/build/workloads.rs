@@ -5,9 +5,10 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{PodTemplateSpec, Secret};
 use serde_json::{Value, json};
 
+use super::revision::{platform_revision, template_revision};
 use super::{
     REVISION_ANNOTATION, child_name, image, metadata, resources, restricted_container_security,
-    restricted_pod_security, revision, selector, typed,
+    restricted_pod_security, selector, typed,
 };
 use crate::validate::ValidatedAgent;
 
@@ -32,16 +33,6 @@ pub const MONGODB_APP_USER: &str = "finagent-app";
 
 /// The annotation on a pod template carrying the digest of the Secret values its pods read.
 pub const SECRET_DIGEST_ANNOTATION: &str = "finagent.io/secret-digest";
-
-/// The digests of the Secret values the API's and the workers' pods read (see
-/// `reconcile::secrets`); `None` leaves the annotation off.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SecretDigests {
-    /// The API's: the signing key and the datastores' credentials.
-    pub api: Option<String>,
-    /// The workers': the datastores' credentials.
-    pub worker: Option<String>,
-}
 
 /// Keys of the generated Secrets.
 pub mod secret_keys {
@@ -318,7 +309,7 @@ fn deployment(agent: &ValidatedAgent, component: Component, replicas: i32, templ
             "template": template,
         },
     });
-    object["metadata"]["annotations"] = json!({REVISION_ANNOTATION: revision(&template_of(&object))});
+    object["metadata"]["annotations"] = json!({REVISION_ANNOTATION: template_revision(&template_of(&object))});
     typed(object)
 }
 
@@ -435,4 +426,9 @@ pub fn worker_admin_url(agent: &ValidatedAgent) -> String {
 /// The URL at which the API answers inside the cluster.
 pub fn api_service_url(agent: &ValidatedAgent) -> String {
     format!("http://{}.{}.svc", child_name(agent, Component::ApiServer), agent.namespace)
+}
+
+/// The spec's platform revision.
+pub fn desired_revision(agent: &ValidatedAgent) -> String {
+    platform_revision(&api_template(agent), &worker_template(agent))
 }

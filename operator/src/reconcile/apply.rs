@@ -9,12 +9,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use finagent_core::names::{Component, FIELD_MANAGER};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::last_known_good::last_known_good_name;
 use super::plan::Plan;
-use super::read::{LastKnownGood, last_known_good_name};
 use super::{Notice, ReconcileError};
-use crate::build::{self, metadata};
+use crate::build::{self};
 use crate::owned::{OWNED_KINDS, instance_selector, owned_kind};
 use crate::validate::ValidatedAgent;
 
@@ -83,7 +83,7 @@ pub fn digest(objects: &[Value]) -> u64 {
 pub fn objects(agent: &ValidatedAgent, plan: &Plan) -> Vec<Value> {
     let mut objects = build::build_all(agent, &plan.inputs).objects;
     if let Some(good) = &plan.record_good {
-        objects.push(last_known_good_object(agent, good));
+        objects.push(good.to_config_map(agent));
     }
     objects
 }
@@ -122,20 +122,6 @@ pub fn describe(error: &kube::Error) -> String {
         kube::Error::Api(status) => format!("{} ({}): {}", status.reason, status.code, status.message),
         other => other.to_string(),
     }
-}
-
-fn last_known_good_object(agent: &ValidatedAgent, good: &LastKnownGood) -> Value {
-    json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": metadata(agent, &last_known_good_name(agent), Component::ApiServer),
-        "data": {
-            "revision": good.revision,
-            "api-server": serde_json::to_string(&good.api).unwrap_or_default(),
-            "ocr-worker": serde_json::to_string(&good.worker).unwrap_or_default(),
-            "ocr-worker-proven": good.worker_proven.to_string(),
-        },
-    })
 }
 
 /// Applies every object (from [`objects`]).
@@ -233,6 +219,7 @@ pub fn removed_datastores(agent: &ValidatedAgent, deleted: &[(String, String)]) 
 mod tests {
     use super::*;
     use crate::validate::{tests::agent, validate};
+    use serde_json::json;
 
     fn validated(spec: Value) -> ValidatedAgent {
         validate(&agent(spec)).expect("valid")

@@ -1,8 +1,9 @@
 //! Reconcile, as a table of contents. Each step is a module and says whether it needs a client:
 //!
 //! 1. [`validate`](crate::validate) (pure): a bad spec waits for a change.
-//! 2. [`secrets`] and [`read`] (client): the Secrets the pods read (created when they may be), the
-//!    Deployments, the last good templates, the queue depth, the probe.
+//! 2. [`secrets`] and [`read`] (client): the Secrets the pods read (the generated ones created
+//!    first, when they may be: the templates carry a digest of their values), the Deployments,
+//!    the [`last_known_good`] templates, the queue depth, the probe.
 //! 3. [`plan`] (pure): the workers' replicas, the templates to run, the rollout verdict, a
 //!    rollback, the last good templates to record, the Events to publish.
 //! 4. A rollback is recorded in the status *before* it is performed, so a lost write or a new
@@ -16,6 +17,7 @@
 //! [`QueueDepthSource`] and [`HealthProbe`].
 
 pub mod apply;
+pub mod last_known_good;
 pub mod plan;
 pub mod read;
 pub mod secrets;
@@ -299,9 +301,10 @@ pub async fn reconcile(agent: Arc<FinancialAgent>, ctx: Arc<Context>) -> Result<
         }
         None => stored.clone(),
     };
-    // 2. Read.
+    // 2. The Secrets (the generated ones are created first: the templates carry a digest of their
+    // values), then what the plan reads.
     let running_api = read::running_api(&ctx, &validated).await?;
-    let secrets = secrets::read(&ctx.client, &validated, running_api.as_ref()).await?;
+    let secrets = secrets::ensure(&ctx.client, &validated, running_api.as_ref()).await?;
     let keep_managed = secrets.keep_managed;
     let mut validated = validated;
     // A Secret that cannot be used does not roll the pods: their templates keep the digests

@@ -8,8 +8,10 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::runtime::controller::Action;
 
 use super::Notice;
-use super::read::{LastKnownGood, Observed, platform_revision};
+use super::last_known_good::{LastKnownGood, holds_back};
+use super::read::Observed;
 use crate::autoscale::{self, ScaleDecision, ScalePolicy};
+use crate::build::revision::platform_revision;
 use crate::build::{self, Inputs, workloads};
 use crate::crd::{FinancialAgentStatus, RevisionStatus};
 use crate::rollout::{RolloutObservation, RolloutVerdict, rollout_verdict};
@@ -105,25 +107,6 @@ impl Plan {
         self.queued = true;
         true
     }
-}
-
-/// The spec's platform revision.
-pub fn desired_revision(agent: &ValidatedAgent) -> String {
-    platform_revision(&workloads::api_template(agent), &workloads::worker_template(agent))
-}
-
-/// Whether the last good templates run in place of the spec's: the spec's revision failed, there
-/// is another revision to run, and rollbacks are allowed. Otherwise the spec's revision runs (and
-/// is watched, so a late one that becomes healthy recovers).
-/// `desired` is the spec's revision ([`desired_revision`]).
-pub fn holds_back(
-    agent: &ValidatedAgent,
-    desired: &str,
-    previous: &FinancialAgentStatus,
-    last_good: Option<&LastKnownGood>,
-) -> bool {
-    let failed = previous.revision.as_ref().and_then(|revision| revision.failed.as_deref()) == Some(desired);
-    failed && agent.spec.rollout.auto_rollback && last_good.is_some_and(|good| good.revision != desired)
 }
 
 /// A retry the annotation asks for: a value not acted on yet forgets the recorded failure and
@@ -286,11 +269,13 @@ pub fn plan(agent: &ValidatedAgent, observed: &Observed, previous: &FinancialAge
         // Each component is proven on its own: with the workers at zero, the API of a new version
         // proves itself (and is recorded with the old workers' template) while the workers' new
         // template waits for pods to run.
-        let (api_revision, worker_revision) = (build::revision(&desired_api), build::revision(&desired_worker));
+        let (api_revision, worker_revision) =
+            (build::revision::template_revision(&desired_api), build::revision::template_revision(&desired_worker));
         let good = observed.last_good.as_ref();
-        let api_proven = good.is_some_and(|good| build::revision(&good.api) == api_revision);
-        let worker_proven =
-            good.is_some_and(|good| good.worker_proven && build::revision(&good.worker) == worker_revision);
+        let api_proven = good.is_some_and(|good| build::revision::template_revision(&good.api) == api_revision);
+        let worker_proven = good.is_some_and(|good| {
+            good.worker_proven && build::revision::template_revision(&good.worker) == worker_revision
+        });
         let api_view =
             rollout_observation(observed.api.as_ref(), &api_revision, &desired, observed.probe, since, api_proven);
         // Workers scaled up from zero start their clock then, not when the revision was applied.
@@ -414,6 +399,7 @@ pub fn template_version(template: &k8s_openapi::api::core::v1::PodTemplateSpec) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::build::workloads::desired_revision;
     use crate::reconcile::status;
     use crate::validate::{tests::agent, validate};
     use k8s_openapi::api::apps::v1::DeploymentStatus;

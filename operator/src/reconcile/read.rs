@@ -2,47 +2,17 @@
 //! this pass applies anything: the rollout is judged on them), the last known good templates, the
 //! queue depth, and — only when its answer can matter — the health probe.
 
+use crate::reconcile::last_known_good::LastKnownGood;
+use crate::reconcile::last_known_good::last_known_good_name;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, PodTemplateSpec};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 
 use super::{Context, ProbeTarget, ReconcileError};
-use crate::build::{self, child_name};
+use crate::build::child_name;
 use crate::crd::FinancialAgentStatus;
 use crate::validate::ValidatedAgent;
 use finagent_core::names::Component;
-
-/// The last known good templates, kept in a ConfigMap beside the Deployments.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LastKnownGood {
-    /// The platform revision they make up.
-    pub revision: String,
-    /// The API's template.
-    pub api: PodTemplateSpec,
-    /// The workers' template.
-    pub worker: PodTemplateSpec,
-    /// Whether workers of that template ever ran and proved healthy (not so when it was recorded
-    /// with the API of a first install whose workers were at zero).
-    pub worker_proven: bool,
-}
-
-/// The ConfigMap's name.
-pub fn last_known_good_name(agent: &ValidatedAgent) -> String {
-    format!("{}-last-known-good", agent.name)
-}
-
-impl LastKnownGood {
-    /// Reads the ConfigMap's data; `None` when absent or not what we wrote.
-    pub fn from_config_map(map: Option<ConfigMap>) -> Option<Self> {
-        let data = map?.data?;
-        Some(Self {
-            revision: data.get("revision")?.clone(),
-            api: serde_json::from_str(data.get("api-server")?).ok()?,
-            worker: serde_json::from_str(data.get("ocr-worker")?).ok()?,
-            worker_proven: data.get("ocr-worker-proven").is_none_or(|proven| proven == "true"),
-        })
-    }
-}
 
 /// What this pass observed.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -139,8 +109,8 @@ pub async fn observe(
     // While the last good revision runs in place of a failed one, probing would only ask the old
     // pods. A failed revision that still runs (nothing to roll back to, or rollbacks off) is
     // probed, so that it recovers once it becomes healthy.
-    let desired = super::plan::desired_revision(agent);
-    let holding_back = super::plan::holds_back(agent, &desired, previous, last_good.as_ref());
+    let desired = crate::build::workloads::desired_revision(agent);
+    let holding_back = super::last_known_good::holds_back(agent, &desired, previous, last_good.as_ref());
     let mut probes = [None, None];
     for (answer, (deployment, target)) in
         probes.iter_mut().zip([(api.as_ref(), ProbeTarget::Api), (worker.as_ref(), ProbeTarget::Workers)])
@@ -163,7 +133,7 @@ pub async fn running_api(ctx: &Context, agent: &ValidatedAgent) -> Result<Option
 pub async fn running_digests(
     ctx: &Context,
     agent: &ValidatedAgent,
-) -> Result<crate::build::workloads::SecretDigests, ReconcileError> {
+) -> Result<crate::validate::SecretDigests, ReconcileError> {
     let mut digests = [None, None];
     for (slot, component) in digests.iter_mut().zip([Component::ApiServer, Component::OcrWorker]) {
         let deployment = child::<Deployment>(ctx, agent, "Deployment", child_name(agent, component)).await?;
@@ -174,12 +144,7 @@ pub async fn running_digests(
             .and_then(|mut annotations| annotations.remove(crate::build::workloads::SECRET_DIGEST_ANNOTATION));
     }
     let [api, worker] = digests;
-    Ok(crate::build::workloads::SecretDigests { api, worker })
-}
-
-/// The platform's revision: both templates together.
-pub fn platform_revision(api: &PodTemplateSpec, worker: &PodTemplateSpec) -> String {
-    format!("{}-{}", &build::revision(api)[..8], &build::revision(worker)[..8])
+    Ok(crate::validate::SecretDigests { api, worker })
 }
 
 #[cfg(test)]

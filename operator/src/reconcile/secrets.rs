@@ -1,4 +1,4 @@
-//! Step 2, with a client: the Secrets the platform's pods read.
+//! Step 2, with a client: the Secrets the platform's pods read, the generated ones created first.
 //!
 //! - `<name>-credentials` holds the managed datastores' passwords. It is generated only for a new
 //!   platform, never again over existing data, and never rotated by the operator.
@@ -19,11 +19,11 @@ use sha2::{Digest, Sha256};
 
 use super::ReconcileError;
 use crate::build::workloads::{
-    SecretDigests, credentials_secret, credentials_secret_name, jwt_secret, jwt_secret_name, mongodb_app_secret,
+    credentials_secret, credentials_secret_name, jwt_secret, jwt_secret_name, mongodb_app_secret,
     mongodb_app_secret_name, secret_keys,
 };
 use crate::build::{self};
-use crate::validate::ValidatedAgent;
+use crate::validate::{SecretDigests, ValidatedAgent};
 
 /// What this pass learnt about the platform's Secrets.
 #[derive(Clone, Debug, Default)]
@@ -37,9 +37,9 @@ pub struct SecretsRead {
     pub digests: SecretDigests,
 }
 
-/// Reads (and creates when they may be created) the Secrets the platform's pods read. `running_api`
-/// is the API's Deployment as it runs (from the watch cache).
-pub async fn read(
+/// Ensures the generated Secrets exist (creating them when they may be created) and reads every
+/// Secret the pods read. `running_api` is the API's Deployment as it runs (from the watch cache).
+pub async fn ensure(
     client: &Client,
     agent: &ValidatedAgent,
     running_api: Option<&Deployment>,

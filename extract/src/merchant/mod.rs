@@ -11,15 +11,23 @@
 //!   suffix such as `SDN BHD` wins), the address the rows below it up to the first row that is a
 //!   phone number, a tax id, a date or a document title.
 
-use serde::Deserialize;
+mod address;
+
+mod gazetteer;
+pub(crate) mod words;
 
 use crate::text::{containment, has_word, letter_share, normalize, squash};
+use address::*;
+
+pub use gazetteer::{Gazetteer, KnownMerchant, ACCEPT_ADDRESS, MIN_NAME};
+use words::*;
 
 /// A name match at least this similar is accepted. Measured on the SROIE development receipts
 /// (`ocr-worker evaluate`, company right by value): 98 at 0.70, 99 at 0.76, 98 at 0.82, 94 at
 /// 0.88, 85 at 0.94. 0.82 is the highest similarity before accuracy falls: a lower threshold
 /// gains nothing and renames more receipts of merchants the gazetteer does not hold.
 pub const ACCEPT: f64 = 0.82;
+
 /// A reading of the print at least this confident may be strong (see [`strong_reading`]).
 pub const STRONG_READING: f64 = 0.7;
 
@@ -35,52 +43,9 @@ fn strong_reading(name: &Found) -> bool {
         && words.count() >= 2
         && !address_words(&name.value)
 }
-/// Known names shorter than this (letters and digits) are not searched for.
-pub const MIN_NAME: usize = 6;
-/// An address match at least this similar is accepted.
-pub const ACCEPT_ADDRESS: f64 = 0.72;
 
 /// How many rows from the top are searched for the merchant.
 const HEADER_ROWS: usize = 14;
-
-/// A known merchant.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-pub struct KnownMerchant {
-    /// Canonical name.
-    pub name: String,
-    /// Known branch addresses.
-    pub addresses: Vec<String>,
-}
-
-/// Known merchants, learned offline (see `scripts/train_merchants.py`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-pub struct Gazetteer {
-    /// Where the entries came from (attribution).
-    #[serde(default)]
-    pub source: String,
-    /// The countries (ISO 3166-1 alpha-2) whose receipts it covers; empty for every country.
-    #[serde(default)]
-    pub countries: Vec<String>,
-    /// The merchants.
-    pub merchants: Vec<KnownMerchant>,
-}
-
-static EMPTY: Gazetteer = Gazetteer { source: String::new(), countries: Vec::new(), merchants: Vec::new() };
-
-impl Gazetteer {
-    /// The gazetteer shipped with this build: Malaysian merchants from SROIE's training labels.
-    pub fn bundled() -> Gazetteer {
-        serde_json::from_str(include_str!("../data/merchants.json")).unwrap_or_default()
-    }
-
-    /// This gazetteer when it covers receipts from `country`, else an empty one: a regional
-    /// list must not rename a receipt from elsewhere, nor one whose country is unknown.
-    pub fn covers(&self, country: Option<&str>) -> &Gazetteer {
-        let covered = self.countries.is_empty()
-            || country.is_some_and(|code| self.countries.iter().any(|c| c.eq_ignore_ascii_case(code)));
-        if covered { self } else { &EMPTY }
-    }
-}
 
 /// A merchant field with its confidence and where it came from.
 #[derive(Clone, Debug, PartialEq)]
@@ -102,307 +67,6 @@ pub struct MerchantFields {
     pub name_row: Option<usize>,
     /// Where the name came from: `header` (layout rules), `thanks_line`, `gazetteer`.
     pub source: Option<&'static str>,
-}
-
-const LEGAL_SUFFIXES: [&str; 33] = [
-    "SDN BHD",
-    "SDN. BHD",
-    "SDN.BHD",
-    "S/B",
-    "BHD",
-    "ENTERPRISE",
-    "TRADING",
-    "PLT",
-    "LTD",
-    "LTD.",
-    "LIMITED",
-    "CO.",
-    "INC",
-    "INC.",
-    "LLC",
-    "GMBH",
-    "SARL",
-    "S.A.S",
-    "S.A.S.",
-    "S.A.",
-    "S.L.",
-    "S.R.L.",
-    "SRL",
-    "S.P.A.",
-    "B.V.",
-    "N.V.",
-    "LDA",
-    "PVT",
-    "PTY",
-    "PLC",
-    "K.K.",
-    "CORP",
-    "E.K.",
-];
-
-/// Whether a row carries a company's legal form as a word of its own (`INC` in `LINCOLN`,
-/// `PRINCE` or `QUINCY` is not one).
-fn has_legal_suffix(row: &str) -> bool {
-    LEGAL_SUFFIXES.iter().any(|suffix| has_word(row, suffix))
-}
-
-pub(crate) const BUSINESS_WORDS: [&str; 60] = [
-    "GRILL",
-    "GRILLE",
-    "BAR",
-    "PUB",
-    "PIZZA",
-    "PIZZERIA",
-    "SUSHI",
-    "TACO",
-    "BURGER",
-    "BURGERS",
-    "KITCHEN",
-    "DINER",
-    "STEAKHOUSE",
-    "TAVERN",
-    "BISTRO",
-    "BRASSERIE",
-    "TRATTORIA",
-    "OSTERIA",
-    "RISTORANTE",
-    "CANTINA",
-    "TAQUERIA",
-    "COFFEE",
-    "CAFÉ",
-    "BÄCKEREI",
-    "APOTHEKE",
-    "MARKT",
-    "SUPERMARCHÉ",
-    "GASTHAUS",
-    "BBQ",
-    "HOUSE",
-    "LOUNGE",
-    "CANTEEN",
-    "NOODLE",
-    "RAMEN",
-    "THAI",
-    "INDIAN",
-    "MEXICAN",
-    "SEAFOOD",
-    "RESTAURANT",
-    "RESTORAN",
-    "CAFE",
-    "BAKERY",
-    "HARDWARE",
-    "STORE",
-    "STATIONERY",
-    "MART",
-    "MARKET",
-    "SUPERMARKET",
-    "PHARMACY",
-    "FARMASI",
-    "KEDAI",
-    "HOTEL",
-    "BOOK",
-    "TRADING",
-    "MAKANAN",
-    "FOOD",
-    "SHOP",
-    "CENTRE",
-    "ELECTRICAL",
-    "HOLDINGS",
-];
-const NOT_NAME: &[&str] = &[
-    "SERVER",
-    "TABLE",
-    "GUEST",
-    "GUESTS",
-    "CHECK",
-    "CHK",
-    "CASHIER",
-    "STATION",
-    "TERMINAL",
-    "COPY",
-    "ORIGINAL",
-    "VISIT",
-    "TAX INVOICE",
-    "INVOICE",
-    "RECEIPT",
-    "WELCOME",
-    "CASH BILL",
-    "TEL",
-    "FAX",
-    "GST",
-    "REG",
-    "DATE",
-    "COMPANY NO",
-    "CO NO",
-    "CO. NO",
-    "SIMPLIFIED",
-    "THANK",
-    "PURCHASE",
-    "VISA",
-    "MASTERCARD",
-    "AMOUNT",
-    "SEAT",
-    "SEAT1",
-    "ENTRY METHOD",
-    "PLACE YOUR",
-    "CARD HERE",
-    "HOST",
-    "ROC",
-    "BILL",
-    "ORDER",
-];
-
-/// A postcode: five digits (Malaysia, Germany, France, Spain, Italy, the US ZIP), four digits
-/// before a town (Austria, Switzerland, the Netherlands, Belgium, Denmark, Norway), a UK or
-/// Canadian postcode, an Indian PIN after a dash, an Australian state and postcode.
-static POSTCODE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(
-        r"\b\d{5}\b|\b[A-Z]{1,2}\d[A-Z\d]?\s\d[ABD-HJLNP-UW-Z]{2}\b|\b[A-Z]\d[A-Z]\s?\d[A-Z]\d\b|-\s?\d{6}\b|\b(?:NSW|VIC|QLD|TAS|ACT|WA|SA|NT)\s+\d{4}\b",
-    )
-    .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
-});
-
-/// Words of lines printed under an address that are not part of it: opening hours, greetings.
-const NOT_ADDRESS_WORDS: [&str; 16] = [
-    "ÖFFNUNGSZEITEN",
-    "OFFNUNGSZEITEN",
-    "UNSERE",
-    "OPENING",
-    "HOURS",
-    "HORAIRES",
-    "ORARI",
-    "HORARIO",
-    "OPEN ",
-    "WELCOME",
-    "WILLKOMMEN",
-    "BIENVENUE",
-    "BIENVENIDO",
-    "BENVENUTI",
-    "MON-",
-    "MO-",
-];
-
-/// Street words of many countries, as whole words (with a number on the row).
-const STREET_WORDS: [&str; 48] = [
-    "JALAN",
-    "JLN",
-    "TAMAN",
-    "LOT",
-    "STREET",
-    "ROAD",
-    "RD",
-    "AVE",
-    "AVENUE",
-    "BLVD",
-    "STRASSE",
-    "RUE",
-    "VIA",
-    "CALLE",
-    "ST",
-    "ST.",
-    "DRIVE",
-    "DR",
-    "PARKWAY",
-    "PKWY",
-    "HIGHWAY",
-    "HWY",
-    "WAY",
-    "LANE",
-    "LN",
-    "SUITE",
-    "BOULEVARD",
-    "STR.",
-    "VIALE",
-    "PIAZZA",
-    "CORSO",
-    "AVENIDA",
-    "AVDA",
-    "RUA",
-    "CARRER",
-    "CAMINO",
-    "PASEO",
-    "UL.",
-    "ULICA",
-    "ALLÉE",
-    "CHEMIN",
-    "QUAI",
-    "LARGO",
-    "TRAVESSA",
-    "ESTRADA",
-    "RODOVIA",
-    "MARG",
-    "TURNPIKE",
-];
-
-/// Street words that are ordinary words too (`THE PLACE 2 BE`): a street only after a house number.
-const NUMBERED_STREET_WORDS: [&str; 10] =
-    ["PLAZA", "PLACE", "PL", "SQUARE", "SQ", "COURT", "CT", "TERRACE", "CIRCLE", "TRAIL"];
-
-/// Endings of street names written as one word (`HAUPTSTRASSE`, `KIRCHWEG`, `DROTTNINGGATAN`).
-const STREET_ENDINGS: [&str; 17] = [
-    "STRASSE", "STRAßE", "STR.", "WEG", "GASSE", "PLATZ", "ALLEE", "DAMM", "STRAAT", "GRACHT", "PLEIN", "GATAN",
-    "VÄGEN", "VEJ", "GADE", "VEIEN", "GATE",
-];
-
-/// Whether a row is a street line: a street word or a street-name ending, with a house number.
-fn street_row(row: &str) -> bool {
-    let numbered = row.chars().any(|c| c.is_ascii_digit());
-    let house_number =
-        row.split_whitespace().next().is_some_and(|first| first.starts_with(|c: char| c.is_ascii_digit()));
-    numbered
-        && (STREET_WORDS.iter().any(|word| has_word(row, word))
-            || (house_number && NUMBERED_STREET_WORDS.iter().any(|word| has_word(row, word)))
-            || row.split_whitespace().any(|word| {
-                let word = word.trim_end_matches([',', ';']);
-                word.chars().count() > 4 && STREET_ENDINGS.iter().any(|ending| word.ends_with(ending))
-            }))
-}
-
-fn stop_address(row: &str) -> bool {
-    const STOPS: [&str; 34] = [
-        // Document titles of invoices in other languages (`INVOICE` below).
-        "RECHNUNG",
-        "FACTURE",
-        "FACTURA",
-        "FATTURA",
-        "FACTUUR",
-        "FAKTURA",
-        "NOTA FISCAL",
-        "TAXINVOICE",
-        "COMPANY",
-        "GUEST",
-        "CHECK",
-        "TABLE",
-        "SERVER",
-        "TEL",
-        "ROC",
-        "FAX",
-        "PHONE",
-        "H/P",
-        "HP:",
-        "GST",
-        "TAX INVOICE",
-        "INVOICE",
-        "RECEIPT",
-        "DATE",
-        "EMAIL",
-        "E-MAIL",
-        "WEBSITE",
-        "WWW",
-        "CASHIER",
-        "DOC",
-        "SST",
-        "CASH BILL",
-        "REG NO",
-        "BUSINESS",
-    ];
-    STOPS.iter().any(|stop| has_word(row, stop) || row.starts_with(stop))
-}
-
-fn registration_row(row: &str) -> bool {
-    let squashed = squash(row);
-    let digits = squashed.chars().filter(char::is_ascii_digit).count();
-    (row.contains("CO.REG") || row.contains("CO REG") || row.contains("COMPANY NO") || row.contains("ROC"))
-        || (squashed.len() <= 14 && digits >= 4 && digits * 2 >= squashed.len())
 }
 
 /// A price (`9.50`, `$4.95`) or a ZIP code on a row: an item or an address, not a name.
@@ -431,78 +95,6 @@ fn name_score(row: &str, index: usize) -> Option<f64> {
     }
     Some(score)
 }
-
-/// Whether a row is part of an address: a street line, a city line with its postcode, or a
-/// region's name.
-fn address_words(row: &str) -> bool {
-    const REGIONS: [&str; 8] = ["SELANGOR", "JOHOR", "KUALA LUMPUR", "PERAK", "PENANG", "MELAKA", "KEDAH", "PAHANG"];
-    street_row(row)
-        || CITY_STATE_ZIP.is_match(row)
-        || (REGIONS.iter().any(|region| has_word(row, region)) && !row.contains("BHD") && !row.contains("S/B"))
-}
-
-/// A European town line: a postcode of four or five digits and the town, nothing else
-/// (`33100 PADERBORN`, `8001 ZÜRICH`, `75002 PARIS CEDEX 02` is a postcode line too).
-static POSTCODE_TOWN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(r"^(?:[A-Z]{1,2}-)?\d{4,5}\s+[A-ZÄÖÜÉÈÀ][A-ZÄÖÜßÉÈÀ\-.]+(?:\s+[A-ZÄÖÜÉÈÀ(][A-ZÄÖÜßÉÈÀ\-.)]*){0,2}(?:\s+\d{1,2})?$")
-        .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
-});
-
-/// A US city line: a state's two letters and a ZIP code, often run together by OCR (`MESA,AZ85205`).
-static CITY_STATE_ZIP: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(
-        r"(?:^|[^A-Z])(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY)[\s.,]*\d{5}(?:-\d{4})?\b",
-    )
-    .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
-});
-
-/// Words that say what kind of place a business is; a row of these alone (`RESTAURANT`,
-/// `SEAFOOD KITCHEN`, `FAMILY RESTAURANT`) completes the name above it rather than being one.
-pub(crate) const KIND_WORDS: [&str; 27] = [
-    "FAMILY",
-    "CUISINE",
-    "&",
-    "AND",
-    "STEAK",
-    "JAPANESE",
-    "ITALIAN",
-    "AMERICAN",
-    "FRENCH",
-    "CHINESE",
-    "WINE",
-    "BRAZILIAN",
-    "GREEK",
-    "KOREAN",
-    "VIETNAMESE",
-    "SPANISH",
-    "FINE",
-    "DINING",
-    "SPORTS",
-    "OYSTER",
-    "CAFE&WINEBAR",
-    "RESTAURANTE",
-    "AUTHENTIC",
-    "CHOPHOUSE",
-    "ROADHOUSE",
-    "EATERY",
-    "STEAK HOUSE",
-];
-
-fn kind_only(row: &str) -> bool {
-    let words: Vec<&str> = row.split_whitespace().collect();
-    !words.is_empty()
-        && !row.contains('#')
-        && words.iter().all(|word| {
-            let word = word.trim_matches(|c: char| !c.is_alphanumeric() && c != '&');
-            word.is_empty() || KIND_WORDS.contains(&word) || BUSINESS_WORDS.contains(&word)
-        })
-}
-
-/// Short words that begin or end real names (`EL MESON`, `LA SOURCE`, `RED & HOT II`).
-const SHORT_NAME_WORDS: [&str; 22] = [
-    "EL", "LA", "LE", "LOS", "LAS", "DE", "DA", "DI", "DU", "DEL", "OF", "AT", "ON", "MR", "MS", "DR", "ST", "II",
-    "IV", "VI", "&", "THE",
-];
 
 /// Removes OCR debris around a name read from a header row: tokens at either end that hold no
 /// letter or are one or two stray letters (`SB GOLDEN PANDA BUFFET`, `| FLUE BEAR TAVERN`,
@@ -569,26 +161,6 @@ pub fn clean_name(name: &str) -> String {
     words.join(" ").trim_matches(|c: char| !c.is_alphanumeric() && c != ')' && c != '\'' && c != '.').to_owned()
 }
 
-/// Whether a row reads like the first line of a postal address.
-fn address_start(row: &str) -> bool {
-    const STARTS: [&str; 14] = [
-        "NO", "LOT", "LEVEL", "UNIT", "BLOK", "BLOCK", "JALAN", "JLN", "TINGKAT", "WISMA", "PLAZA", "G-", "KM", "BATU",
-    ];
-    let first = row.split_whitespace().next().unwrap_or_default();
-    street_row(row)
-        || first.starts_with(|c: char| c.is_ascii_digit())
-        || STARTS.iter().any(|start| first.starts_with(start))
-        || has_word(row, "JALAN")
-        || has_word(row, "JLN")
-}
-
-/// A phone number printed without a label (`07-355 2616`).
-fn bare_phone(row: &str) -> bool {
-    let digits = row.chars().filter(char::is_ascii_digit).count();
-    let letters = row.chars().filter(char::is_ascii_alphabetic).count();
-    digits >= 7 && letters <= 2 && row.contains('-')
-}
-
 /// A `Thank you for dining at NAME` line: the name it gives.
 fn thanks_name(row: &str) -> Option<String> {
     const LEADS: [&str; 12] = [
@@ -616,55 +188,6 @@ fn median_height(heights: &[i32]) -> f64 {
     let mut sorted: Vec<i32> = heights.iter().copied().filter(|h| *h > 0).collect();
     sorted.sort_unstable();
     sorted.get(sorted.len() / 2).map_or(0.0, |h| f64::from(*h))
-}
-
-/// Labels that open an invoice's buyer block (`Bill to:`, `Rechnung an`, `Facturé à`, …): the rows
-/// it holds name the customer, whose legal name must not pass for the seller's.
-const BUYER_LABELS: [&str; 24] = [
-    "BILL TO",
-    "BILLED TO",
-    "SOLD TO",
-    "SHIP TO",
-    "DELIVER TO",
-    "INVOICE TO",
-    "INVOICED TO",
-    "CUSTOMER:",
-    "CUSTOMER NAME",
-    "BUYER",
-    "CLIENT:",
-    "RECHNUNG AN",
-    "RECHNUNGSEMPFÄNGER",
-    "RECHNUNGSEMPFANGER",
-    "LIEFERANSCHRIFT",
-    "KUNDE:",
-    "FACTURÉ À",
-    "FACTURE À",
-    "FACTURER À",
-    "CLIENTE:",
-    "FACTURAR A",
-    "DESTINATARIO",
-    "FACTUUR AAN",
-    "KLANT:",
-];
-
-/// The rows that belong to a buyer block: the label's row and the few rows below it, up to a blank
-/// row or another labelled field.
-pub(crate) fn buyer_rows(header: &[String]) -> Vec<bool> {
-    let mut buyer = vec![false; header.len()];
-    for (index, row) in header.iter().enumerate() {
-        if !BUYER_LABELS.iter().any(|label| row.contains(label)) {
-            continue;
-        }
-        buyer[index] = true;
-        for (offset, next) in header.iter().enumerate().skip(index + 1).take(4) {
-            if next.trim().is_empty() || (next.contains(':') && !BUYER_LABELS.iter().any(|label| next.contains(label)))
-            {
-                break;
-            }
-            buyer[offset] = true;
-        }
-    }
-    buyer
 }
 
 fn rules(rows: &[String], heights: &[i32]) -> MerchantFields {
