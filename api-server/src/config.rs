@@ -272,7 +272,7 @@ pub struct Settings {
     /// Rows of one CSV export.
     pub export_max_rows: u64,
     /// How webhooks are sent.
-    pub webhooks: crate::webhooks::WebhookSettings,
+    pub webhooks: WebhookSettings,
 }
 
 /// What one user may store, and upload at once; and what every user together may store.
@@ -448,7 +448,7 @@ impl Settings {
             registration: args.registration,
             metrics_on_api_port: args.admin_listen.is_none(),
             export_max_rows: args.export_max_rows.max(1),
-            webhooks: crate::webhooks::WebhookSettings {
+            webhooks: WebhookSettings {
                 allow_private_targets: args.webhook_allow_private_targets,
                 retry_base: Duration::from_secs(args.webhook_retry_base_seconds.max(1)),
                 ..Default::default()
@@ -481,7 +481,7 @@ impl Settings {
             registration: Registration::Open,
             metrics_on_api_port: true,
             export_max_rows: 100_000,
-            webhooks: crate::webhooks::WebhookSettings::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -541,5 +541,23 @@ mod tests {
         assert_eq!(settings.jwt_key.len(), 32);
         assert_eq!(settings.limits, Limits::default());
         assert_eq!(settings.access_ttl, Duration::from_secs(900));
+    }
+}
+
+/// How the platform sends webhooks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// Whether targets may be loopback or private addresses (a private network's receivers, and
+    /// tests); link-local addresses stay refused.
+    pub allow_private_targets: bool,
+    /// The wait before the first retry (then 4× each time).
+    pub retry_base: Duration,
+    /// How long a receiver may take to answer.
+    pub timeout: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self { allow_private_targets: false, retry_base: Duration::from_secs(30), timeout: Duration::from_secs(10) }
     }
 }

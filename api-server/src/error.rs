@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 
 use crate::auth::password::HashError;
 use crate::guard::GuardError;
+use crate::limits::rate::retry_after_seconds;
 use finagent_platform::store::StoreError;
 
 /// The problem document.
@@ -145,11 +146,6 @@ impl AppError {
             Self::NotFound | Self::Internal(_) => None,
         }
     }
-}
-
-/// `Retry-After` in whole seconds, at least 1.
-pub fn retry_after_seconds(after: Duration) -> u64 {
-    after.as_secs() + u64::from(after.subsec_nanos() > 0)
 }
 
 /// A problem response for a status and detail (also used by middleware).

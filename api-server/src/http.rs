@@ -18,14 +18,10 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::auth::principal::{Authentication, authenticate};
-use crate::error::{AppError, retry_after_seconds};
-use crate::limits::client_ip::client_ip;
-use crate::limits::rate::{Decision, RouteClass};
+use crate::error::AppError;
+use crate::limits::client_ip::{ClientIp, address_key, client_ip};
+use crate::limits::rate::{RouteClass, rate_limit_headers};
 use crate::state::AppState;
-
-/// The client address of a request, left in its extensions by [`protect`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClientIp(pub IpAddr);
 
 /// The rate-limit class of a route, by its matched path; `None` for operational routes.
 pub fn route_class(method: &Method, path: &str) -> Option<RouteClass> {
@@ -90,37 +86,6 @@ pub async fn protect(State(state): State<AppState>, mut request: Request, next: 
     };
     rate_limit_headers(&mut response, limit.burst, limit.window(), &decision);
     response
-}
-
-/// The part of an address that identifies a client for rate limits: the whole IPv4 address, or
-/// the /64 prefix of an IPv6 one (a single host usually holds a whole /64, so per-address keys
-/// would let it take fresh buckets at will).
-pub fn address_key(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let segments = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", segments[0], segments[1], segments[2], segments[3])
-            }
-        },
-    }
-}
-
-/// Sets the `RateLimit-*` headers (draft-ietf-httpapi-ratelimit-headers) on a response.
-/// Headers a handler already set (a stricter bucket, as for logins) are kept.
-pub fn rate_limit_headers(response: &mut Response, burst: u32, window: Duration, decision: &Decision) {
-    let headers = response.headers_mut();
-    if headers.contains_key("ratelimit-limit") {
-        return;
-    }
-    headers.insert("ratelimit-limit", HeaderValue::from(burst));
-    headers.insert("ratelimit-remaining", HeaderValue::from(decision.remaining));
-    headers.insert("ratelimit-reset", HeaderValue::from(retry_after_seconds(decision.reset)));
-    if let Ok(policy) = HeaderValue::from_str(&format!("{burst};w={}", retry_after_seconds(window))) {
-        headers.insert("ratelimit-policy", policy);
-    }
 }
 
 /// HTTP metrics by matched route, method and status.

@@ -121,7 +121,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Err(error) => tracing::warn!(%error, "webhook secrets were not sealed again; the next start tries again"),
         }
     });
-    let sender = tokio::spawn(crate::webhooks::run_sender(
+    let sender = tokio::spawn(crate::webhooks::sender::run_sender(
         state.store.clone(),
         state.settings.webhooks,
         state.tokens.clone(),

@@ -39,9 +39,9 @@ pub struct Shared {
     /// Slots for uploads in progress.
     pub upload_slots: Arc<tokio::sync::Semaphore>,
     /// This process's copies of the answers to receipt reads.
-    pub reads: crate::read_cache::ReadCache,
+    pub reads: crate::read_cache::entries::ReadCache,
     /// This process's copies of users' records and usage counts.
-    pub accounts: crate::auth::accounts_cache::AccountCache,
+    pub accounts: crate::auth::accounts_cache::entries::AccountCache,
     /// Credentials looked up, by outcome (`accepted`, `refused`, `unavailable`).
     pub credential_checks: prometheus::IntCounterVec,
 }

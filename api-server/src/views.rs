@@ -108,7 +108,7 @@ impl From<&Receipt> for ReceiptView {
             result: receipt.effective_result().cloned(),
             corrected,
             original_result: if corrected { receipt.result.clone() } else { None },
-            review_confidence: crate::receipts::review_confidence(receipt),
+            review_confidence: finagent_platform::store::query::review_confidence(receipt),
             image_url: format!("/api/receipts/{}/image", receipt.id),
             preview_url: preview_url(receipt),
         }
@@ -222,7 +222,7 @@ impl From<&Receipt> for ReceiptSummary {
             failure_message: failure_of(receipt).map(FailureReason::message),
             result: receipt.effective_result().map(ResultSummary::from),
             corrected: receipt.corrected.is_some(),
-            review_confidence: crate::receipts::review_confidence(receipt),
+            review_confidence: finagent_platform::store::query::review_confidence(receipt),
             image_url: format!("/api/receipts/{}/image", receipt.id),
         }
     }

@@ -96,7 +96,10 @@ async fn webhooks_deliver_a_signed_event_when_a_receipt_is_read_and_retry_after_
     let header = |name: &str| headers[name].to_str().expect("ascii").to_owned();
     let timestamp: i64 = header("x-finagent-timestamp").parse().expect("timestamp");
     assert!((chrono::Utc::now().timestamp() - timestamp).abs() < 120, "a current timestamp");
-    assert_eq!(header("x-finagent-signature"), finagent_api_server::webhooks::signature(&secret, timestamp, &body));
+    assert_eq!(
+        header("x-finagent-signature"),
+        finagent_api_server::webhooks::sender::signature(&secret, timestamp, &body)
+    );
     assert_eq!(header("x-finagent-event"), "receipt.done");
     assert_eq!(header("content-type"), "application/json");
     let event: Value = serde_json::from_str(&body).expect("event");

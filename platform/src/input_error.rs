@@ -9,10 +9,7 @@ pub enum ImageError {
     Empty,
     /// Larger than the byte limit.
     #[error("the file is {size} bytes, above the limit of {limit} bytes")]
-    TooManyBytes {
-        size: usize,
-        limit: usize,
-    },
+    TooManyBytes { size: usize, limit: usize },
     /// Not an accepted image format.
     #[error("not a supported receipt file: expected a PDF or a JPEG, PNG, WebP, TIFF, BMP or GIF image")]
     UnsupportedFormat,
@@ -27,23 +24,11 @@ pub enum ImageError {
     BadHeader(&'static str),
     /// Too large to process.
     #[error("the image is {width}×{height} pixels, above the limit of {max_side} pixels a side or {max_pixels} pixels")]
-    TooLarge {
-        width: u32,
-        height: u32,
-        max_side: u32,
-        max_pixels: u64,
-    },
+    TooLarge { width: u32, height: u32, max_side: u32, max_pixels: u64 },
     /// Too small to hold a receipt.
     #[error("the image is {width}×{height} pixels, too small to read (at least {min_side} pixels a side)")]
-    TooSmall {
-        width: u32,
-        height: u32,
-        min_side: u32,
-    },
+    TooSmall { width: u32, height: u32, min_side: u32 },
     /// The pixel data could not be decoded.
     #[error("failed to decode the {format} image: {reason}")]
-    Decode {
-        format: &'static str,
-        reason: String,
-    },
+    Decode { format: &'static str, reason: String },
 }

@@ -35,7 +35,7 @@ use super::tokens::{CsrfBinding, TokenKind};
 use crate::config::SecureCookies;
 use crate::error::{AppError, Problem};
 use crate::extract::ApiJson;
-use crate::http::ClientIp;
+use crate::limits::client_ip::ClientIp;
 use crate::state::AppState;
 
 /// The header that must repeat the CSRF cookie.

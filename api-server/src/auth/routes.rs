@@ -21,8 +21,9 @@ use super::tokens::TokenKind;
 use crate::error::{AppError, Problem};
 use crate::extract::ApiJson;
 use crate::guard::now_millis;
-use crate::http::{ClientIp, address_key, rate_limit_headers};
+use crate::limits::client_ip::{ClientIp, address_key};
 use crate::limits::login;
+use crate::limits::rate::rate_limit_headers;
 use crate::state::AppState;
 
 /// A new account.

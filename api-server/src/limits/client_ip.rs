@@ -70,3 +70,23 @@ mod tests {
         assert_eq!(client_ip(ip("10.0.0.1"), &HeaderMap::new(), &trusted), ip("10.0.0.1"));
     }
 }
+
+/// The client address of a request, left in its extensions by [`protect`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+/// The part of an address that identifies a client for rate limits: the whole IPv4 address, or
+/// the /64 prefix of an IPv6 one (a single host usually holds a whole /64, so per-address keys
+/// would let it take fresh buckets at will).
+pub fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let segments = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", segments[0], segments[1], segments[2], segments[3])
+            }
+        },
+    }
+}

@@ -23,10 +23,13 @@ use std::time::Duration;
 
 /// Failures in a row allowed without delay, per account and address.
 pub const FREE_FAILURES: u32 = 5;
+
 /// Failures in a row allowed without delay on an account from all addresses together.
 pub const ACCOUNT_FREE_FAILURES: u32 = 100;
+
 /// The longest delay.
 pub const MAX_DELAY: Duration = Duration::from_secs(30);
+
 /// How long failures are remembered.
 pub const FAILURE_MEMORY: Duration = Duration::from_secs(15 * 60);
 
@@ -41,8 +44,10 @@ pub struct Backoff {
 
 /// The back-off of one account from one address.
 pub const PER_ADDRESS: Backoff = Backoff { free_failures: FREE_FAILURES, max_delay: MAX_DELAY };
+
 /// The back-off of one known device (a valid device token) on its account.
 pub const PER_DEVICE: Backoff = Backoff { free_failures: FREE_FAILURES, max_delay: MAX_DELAY };
+
 /// The back-off of one account from every address together.
 pub const PER_ACCOUNT: Backoff = Backoff { free_failures: ACCOUNT_FREE_FAILURES, max_delay: MAX_DELAY };
 

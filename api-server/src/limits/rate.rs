@@ -1,5 +1,5 @@
 //! The generic cell rate algorithm (GCRA), as one pure function shared by the in-process limiter
-//! and mirrored by the Redis script.
+//! and mirrored by the Redis script, and the `RateLimit-*` headers that tell a client where it stands.
 //!
 //! Each key keeps one number, its theoretical arrival time (TAT). A request at `now` is admitted
 //! when `max(tat, now) + interval - now <= interval * burst`; admitting it moves the TAT forward
@@ -7,6 +7,9 @@
 //! whatever the load, and there is no window edge to game.
 
 use std::time::Duration;
+
+use axum::http::HeaderValue;
+use axum::response::Response;
 
 /// What kind of route a request is for; each class has its own limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -171,4 +174,24 @@ mod tests {
         assert!(!both.allowed);
         assert_eq!((both.remaining, both.retry_after), (0, Duration::from_secs(2)));
     }
+}
+
+/// Sets the `RateLimit-*` headers (draft-ietf-httpapi-ratelimit-headers) on a response.
+/// Headers a handler already set (a stricter bucket, as for logins) are kept.
+pub fn rate_limit_headers(response: &mut Response, burst: u32, window: Duration, decision: &Decision) {
+    let headers = response.headers_mut();
+    if headers.contains_key("ratelimit-limit") {
+        return;
+    }
+    headers.insert("ratelimit-limit", HeaderValue::from(burst));
+    headers.insert("ratelimit-remaining", HeaderValue::from(decision.remaining));
+    headers.insert("ratelimit-reset", HeaderValue::from(retry_after_seconds(decision.reset)));
+    if let Ok(policy) = HeaderValue::from_str(&format!("{burst};w={}", retry_after_seconds(window))) {
+        headers.insert("ratelimit-policy", policy);
+    }
+}
+
+/// `Retry-After` in whole seconds, at least 1.
+pub fn retry_after_seconds(after: Duration) -> u64 {
+    after.as_secs() + u64::from(after.subsec_nanos() > 0)
 }

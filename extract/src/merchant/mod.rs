@@ -19,7 +19,7 @@ pub(crate) mod words;
 use crate::text::{containment, has_word, letter_share, normalize, squash};
 use address::*;
 
-pub use gazetteer::{Gazetteer, KnownMerchant, ACCEPT_ADDRESS, MIN_NAME};
+pub use gazetteer::{ACCEPT_ADDRESS, Gazetteer, KnownMerchant, MIN_NAME};
 use words::*;
 
 /// A name match at least this similar is accepted. Measured on the SROIE development receipts
