@@ -102,7 +102,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::routes::logout))
         .routes(routes!(auth::sessions::list, auth::sessions::end_others))
         .routes(routes!(auth::sessions::end))
-        .routes(routes!(auth::routes::me, auth::routes::update_me))
+        .routes(routes!(auth::me::me, auth::me::update_me))
         .routes(routes!(auth::routes::change_password))
         .routes(routes!(auth::browser::login))
         .routes(routes!(auth::browser::refresh))

@@ -28,7 +28,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::principal::SessionCaller;
-use super::routes::{
+use super::session_service::{
     ClientInfo, LoginRequest, PasswordChange, TokenResponse, end_session_of, password_changed, rotate, sign_in,
 };
 use super::tokens::{CsrfBinding, TokenKind};
@@ -40,10 +40,13 @@ use crate::state::AppState;
 
 /// The header that must repeat the CSRF cookie.
 pub const CSRF_HEADER: &str = "x-csrf-token";
+
 /// The path the refresh cookie is sent to over plain HTTP.
 const REFRESH_PATH: &str = "/api/auth/browser";
+
 /// The path the device cookie is sent to over plain HTTP: the sign-in route only.
 const DEVICE_PATH: &str = "/api/auth/browser/login";
+
 /// A year: a device stays known while it is used at least that often.
 const DEVICE_MAX_AGE: u64 = 365 * 24 * 3600;
 

@@ -15,6 +15,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 
 /// Shortest password accepted.
 pub const MIN_LENGTH: usize = 8;
+
 /// Longest password accepted (never truncated).
 pub const MAX_LENGTH: usize = 128;
 
