@@ -1,0 +1,300 @@
+//! Accounts: users, sessions, API keys, token revocations and invites.
+
+use chrono::{DateTime, Utc};
+use finagent_core::UserId;
+use finagent_core::account::{ApiKey, Rotation, Session, User};
+use futures::TryStreamExt;
+use mongodb::bson::{self, Document, doc};
+use uuid::Uuid;
+
+use super::{MongoStore, decode, encode, is_duplicate, unavailable};
+use crate::store::{ApiKeyStore, SessionStore, StoreError, UserChange, UserStore};
+
+impl UserStore for MongoStore {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        match self.users.insert_one(encode(user, user.id.to_string())?).await {
+            Ok(_) => Ok(()),
+            Err(error) if is_duplicate(&error) => Err(StoreError::Conflict("user name".to_owned())),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.users.find_one(doc! { "_id": id.to_string() }).await.map_err(unavailable)?.map(decode).transpose()
+    }
+
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
+        self.users.find_one(doc! { "username": username }).await.map_err(unavailable)?.map(decode).transpose()
+    }
+
+    async fn users(&self) -> Result<Vec<User>, StoreError> {
+        let documents: Vec<Document> = self
+            .users
+            .find(doc! {})
+            .sort(doc! { "username": 1 })
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        documents.into_iter().map(decode).collect()
+    }
+
+    async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
+        let replaced =
+            self.users.replace_one(doc! { "_id": user.id.to_string() }, encode(user, user.id.to_string())?).await;
+        match replaced {
+            Ok(outcome) => Ok(outcome.matched_count == 1),
+            Err(error) if is_duplicate(&error) => Err(StoreError::Conflict("user name".to_owned())),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn change_user(
+        &self,
+        id: UserId,
+        change: &UserChange,
+        tokens_valid_after: Option<DateTime<Utc>>,
+    ) -> Result<Option<User>, StoreError> {
+        let corrupt = |error: bson::ser::Error| StoreError::Corrupt(error.to_string());
+        let mut set = match change {
+            UserChange::Password(hash) => doc! { "password_hash": hash },
+            UserChange::Disabled(disabled) => doc! { "disabled": disabled },
+            UserChange::Role(role) => doc! { "role": bson::to_bson(role).map_err(corrupt)? },
+            UserChange::Preferences(preferences) => {
+                doc! { "preferences": bson::to_bson(preferences).map_err(corrupt)? }
+            }
+        };
+        if let Some(after) = tokens_valid_after {
+            set.insert("tokens_valid_after", bson::to_bson(&after).map_err(corrupt)?);
+        }
+        let options = mongodb::options::FindOneAndUpdateOptions::builder()
+            .return_document(mongodb::options::ReturnDocument::After)
+            .build();
+        self.users
+            .find_one_and_update(doc! { "_id": id.to_string() }, doc! { "$set": set })
+            .with_options(options)
+            .await
+            .map_err(unavailable)?
+            .map(decode)
+            .transpose()
+    }
+}
+
+impl SessionStore for MongoStore {
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        let mut document = encode(session, session.family_id.to_string())?;
+        document.insert("used_token_hashes", Vec::<String>::new());
+        self.sessions.insert_one(document).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn rotate_session(
+        &self,
+        presented_hash: &str,
+        next_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Rotation, StoreError> {
+        if let Some(document) =
+            self.sessions.find_one(doc! { "current_token_hash": presented_hash }).await.map_err(unavailable)?
+        {
+            let family_id = document.get_str("_id").unwrap_or_default().to_owned();
+            let session: Session = decode(document)?;
+            if session.revoked || session.expires_at <= now {
+                return Ok(Rotation::Invalid);
+            }
+            // Compare-and-set on the current token: of two concurrent refreshes, one wins.
+            let updated = self
+                .sessions
+                .update_one(
+                    doc! { "_id": &family_id, "current_token_hash": presented_hash, "revoked": false },
+                    doc! {
+                        "$set": { "current_token_hash": next_hash, "last_used_at": now.to_rfc3339() },
+                        "$push": { "used_token_hashes": presented_hash },
+                    },
+                )
+                .await
+                .map_err(unavailable)?;
+            if updated.modified_count == 1 {
+                return Ok(Rotation::Rotated(Session {
+                    current_token_hash: next_hash.to_owned(),
+                    last_used_at: Some(now),
+                    ..session
+                }));
+            }
+        }
+        let reused = self
+            .sessions
+            .find_one_and_update(doc! { "used_token_hashes": presented_hash }, doc! { "$set": { "revoked": true } })
+            .await
+            .map_err(unavailable)?;
+        Ok(if reused.is_some() { Rotation::ReuseDetected } else { Rotation::Invalid })
+    }
+
+    async fn user_sessions(&self, user_id: UserId, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
+        let found: Vec<Document> = self
+            .sessions
+            .find(doc! { "user_id": user_id.to_string(), "revoked": false })
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        let mut live: Vec<Session> = found.into_iter().map(decode).collect::<Result<_, _>>()?;
+        live.retain(|session| !session.revoked && session.expires_at > now);
+        live.sort_by_key(|session| std::cmp::Reverse(session.last_used_at.unwrap_or(session.created_at)));
+        Ok(live)
+    }
+
+    async fn revoke_user_session(&self, user_id: UserId, family_id: Uuid) -> Result<bool, StoreError> {
+        let updated = self
+            .sessions
+            .update_one(
+                doc! { "_id": family_id.to_string(), "user_id": user_id.to_string(), "revoked": false },
+                doc! { "$set": { "revoked": true } },
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(updated.modified_count == 1)
+    }
+
+    async fn revoke_session(&self, family_id: Uuid) -> Result<(), StoreError> {
+        self.sessions
+            .update_one(doc! { "_id": family_id.to_string() }, doc! { "$set": { "revoked": true } })
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn revoke_user_sessions(&self, user_id: UserId) -> Result<u64, StoreError> {
+        let updated = self
+            .sessions
+            .update_many(
+                doc! { "user_id": user_id.to_string(), "revoked": false },
+                doc! { "$set": { "revoked": true } },
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(updated.modified_count)
+    }
+}
+
+impl ApiKeyStore for MongoStore {
+    async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        match self.api_keys.insert_one(encode(key, key.id.to_string())?).await {
+            Ok(_) => Ok(()),
+            Err(error) if is_duplicate(&error) => Err(StoreError::Conflict("api key".to_owned())),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.api_keys
+            .find_one(doc! { "key_hash": key_hash, "revoked": false })
+            .await
+            .map_err(unavailable)?
+            .map(decode)
+            .transpose()
+    }
+
+    async fn api_keys(&self, owner: UserId) -> Result<Vec<ApiKey>, StoreError> {
+        let documents: Vec<Document> = self
+            .api_keys
+            .find(doc! { "owner_id": owner.to_string() })
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        let mut keys: Vec<ApiKey> = documents.into_iter().map(decode).collect::<Result<_, _>>()?;
+        keys.sort_by_key(|key| std::cmp::Reverse(key.created_at));
+        Ok(keys)
+    }
+
+    async fn revoke_api_key(&self, owner: UserId, id: Uuid) -> Result<bool, StoreError> {
+        let updated = self
+            .api_keys
+            .update_one(
+                doc! { "_id": id.to_string(), "owner_id": owner.to_string(), "revoked": false },
+                doc! { "$set": { "revoked": true } },
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(updated.matched_count == 1)
+    }
+}
+
+impl crate::store::RevocationStore for MongoStore {
+    async fn save_revocation(&self, revocation: &crate::store::Revocation) -> Result<(), StoreError> {
+        self.revocations
+            .update_one(
+                doc! { "_id": &revocation.key },
+                doc! { "$max": { "value": revocation.value, "until_ms": revocation.until.timestamp_millis() } },
+            )
+            .upsert(true)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn live_revocations(&self, now: DateTime<Utc>) -> Result<Vec<crate::store::Revocation>, StoreError> {
+        let now = now.timestamp_millis();
+        self.revocations.delete_many(doc! { "until_ms": { "$lte": now } }).await.map_err(unavailable)?;
+        let found: Vec<Document> =
+            self.revocations.find(doc! {}).await.map_err(unavailable)?.try_collect().await.map_err(unavailable)?;
+        Ok(found
+            .iter()
+            .filter_map(|document| {
+                Some(crate::store::Revocation {
+                    key: document.get_str("_id").ok()?.to_owned(),
+                    value: document.get_i64("value").ok()?,
+                    until: DateTime::from_timestamp_millis(document.get_i64("until_ms").ok()?)?,
+                })
+            })
+            .collect())
+    }
+}
+
+impl crate::store::InviteStore for MongoStore {
+    async fn create_invite(&self, invite: &finagent_core::account::Invite) -> Result<(), StoreError> {
+        let mut document = encode(invite, invite.id.to_string())?;
+        document.insert("created_ms", invite.created_at.timestamp_millis());
+        document.insert("expires_ms", invite.expires_at.timestamp_millis());
+        match self.invites.insert_one(document).await {
+            Ok(_) => Ok(()),
+            Err(error) if is_duplicate(&error) => Err(StoreError::Conflict("invite".into())),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn invites(&self, now: DateTime<Utc>) -> Result<Vec<finagent_core::account::Invite>, StoreError> {
+        let found: Vec<Document> = self
+            .invites
+            .find(doc! { "expires_ms": { "$gt": now.timestamp_millis() } })
+            .sort(doc! { "created_ms": -1, "_id": 1 })
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        found.into_iter().map(decode).collect()
+    }
+
+    async fn delete_invite(&self, id: Uuid) -> Result<bool, StoreError> {
+        let deleted = self.invites.delete_one(doc! { "_id": id.to_string() }).await.map_err(unavailable)?;
+        Ok(deleted.deleted_count == 1)
+    }
+
+    async fn take_invite(
+        &self,
+        code_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<finagent_core::account::Invite>, StoreError> {
+        let taken = self
+            .invites
+            .find_one_and_delete(doc! { "code_hash": code_hash, "expires_ms": { "$gt": now.timestamp_millis() } })
+            .await
+            .map_err(unavailable)?;
+        taken.map(decode).transpose()
+    }
+}
