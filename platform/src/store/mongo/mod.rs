@@ -11,13 +11,12 @@ mod schema;
 mod usage;
 mod webhooks;
 
-use futures::TryStreamExt;
 use mongodb::bson::{self, Document, doc};
 use mongodb::gridfs::GridFsBucket;
 use mongodb::options::{GridFsBucketOptions, IndexOptions};
 use mongodb::{Collection, Database, IndexModel};
 
-use super::{ApiKeyStore, ReceiptStore, StoreError, UserStore};
+use super::StoreError;
 
 /// Receipts, images and accounts on MongoDB.
 #[derive(Clone, Debug)]

@@ -8,7 +8,6 @@ use uuid::Uuid;
 
 use super::{MongoStore, decode, encode, unavailable};
 use crate::store::StoreError;
-use crate::store::WebhookStore;
 
 pub(super) fn delivery_document(delivery: &finagent_core::webhook::WebhookDelivery) -> Result<Document, StoreError> {
     let mut document = encode(delivery, delivery.id.to_string())?;
