@@ -78,9 +78,9 @@ pub const STORAGE_FULL: &str = "urn:finagent:problem:storage-full";
 impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(message) => Self::Unavailable(format!("store: {message}")),
             StoreError::Conflict(message) => Self::Conflict(message),
-            StoreError::Corrupt(message) => Self::Internal(format!("store: {message}")),
+            error @ StoreError::Unavailable { .. } => Self::Unavailable(error.to_string()),
+            error @ StoreError::Corrupt { .. } => Self::Internal(error.to_string()),
         }
     }
 }

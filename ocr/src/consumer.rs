@@ -216,7 +216,7 @@ impl<Q: JobQueue, S: ReceiptStore + BlobStore + WebhookStore + UserStore + Merch
                     }
                     return Ok(value);
                 }
-                Err(StoreError::Unavailable(reason))
+                Err(reason @ StoreError::Unavailable { .. })
                     if since.is_none_or(|since| since.elapsed() < STORE_OUTAGE_LIMIT) =>
                 {
                     let started = *since.get_or_insert_with(Instant::now);

@@ -23,18 +23,42 @@ use uuid::Uuid;
 pub use any::AnyStore;
 pub use query::{Position, ReceiptFilter, ReceiptQuery, SortOrder, Usage};
 
-/// Why a storage operation failed.
+/// The error a store operation carries from its driver (SQLite, the MongoDB driver, the file
+/// system) or, for a document that cannot be read back, from the decoder.
+pub type Source = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a storage operation failed: which operation, and the underlying error as its source.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be reached or refused the operation.
-    #[error("failed to reach the store: {0}")]
-    Unavailable(String),
+    #[error("the store failed to {operation}: {source}")]
+    Unavailable {
+        /// The store operation (a trait method's name, such as `insert_receipt_once`).
+        operation: &'static str,
+        source: Source,
+    },
     /// Something with the same identity already exists.
     #[error("already exists: {0}")]
     Conflict(String),
-    /// A stored document could not be read back.
-    #[error("failed to decode a stored document: {0}")]
-    Corrupt(String),
+    /// A stored document could not be written or read back.
+    #[error("failed to encode or decode a stored {what}: {source}")]
+    Corrupt {
+        /// What was being encoded or decoded (a type's name, or a field).
+        what: &'static str,
+        source: Source,
+    },
+}
+
+impl StoreError {
+    /// `map_err` for a driver error in `operation`.
+    pub fn unavailable<E: Into<Source>>(operation: &'static str) -> impl FnOnce(E) -> Self {
+        move |error| Self::Unavailable { operation, source: error.into() }
+    }
+
+    /// `map_err` for a document of `what` that cannot be encoded or decoded.
+    pub fn corrupt<E: Into<Source>>(what: &'static str) -> impl FnOnce(E) -> Self {
+        move |error| Self::Corrupt { what, source: error.into() }
+    }
 }
 
 /// What [`ReceiptStore::insert_receipt_once`] did.

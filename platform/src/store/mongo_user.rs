@@ -29,8 +29,8 @@ fn command_code(error: &mongodb::error::Error) -> Option<i32> {
     }
 }
 
-fn failed(what: &str, error: &mongodb::error::Error) -> StoreError {
-    StoreError::Unavailable(format!("{what}: {error}"))
+fn failed(operation: &'static str, error: mongodb::error::Error) -> StoreError {
+    StoreError::Unavailable { operation, source: error.into() }
 }
 
 /// The command that creates `username` with `roles`.
@@ -46,15 +46,15 @@ pub async fn ensure_user(
     password: &str,
     database: &str,
 ) -> Result<UserEnsured, StoreError> {
-    let client = mongodb::Client::with_uri_str(root_url).await.map_err(|error| failed("connect", &error))?;
+    let client = mongodb::Client::with_uri_str(root_url).await.map_err(|error| failed("connect", error))?;
     let admin = client.database("admin");
-    let info = admin.run_command(doc! { "usersInfo": username }).await.map_err(|error| failed("usersInfo", &error))?;
+    let info = admin.run_command(doc! { "usersInfo": username }).await.map_err(|error| failed("usersInfo", error))?;
     let exists = info.get_array("users").is_ok_and(|users| !users.is_empty());
     if exists {
         admin
             .run_command(doc! { "updateUser": username, "pwd": password })
             .await
-            .map_err(|error| failed("updateUser", &error))?;
+            .map_err(|error| failed("updateUser", error))?;
         return Ok(UserEnsured::PasswordSet);
     }
     let roles = vec![Bson::Document(doc! { "role": "readWrite", "db": database })];
@@ -64,10 +64,10 @@ pub async fn ensure_user(
             admin
                 .run_command(create_user(username, password, Vec::new()))
                 .await
-                .map_err(|error| failed("createUser", &error))?;
+                .map_err(|error| failed("createUser", error))?;
             Ok(UserEnsured::CreatedWithoutRoles)
         }
-        Err(error) => Err(failed("createUser", &error)),
+        Err(error) => Err(failed("createUser", error)),
     }
 }
 

@@ -3,11 +3,11 @@
 use chrono::{DateTime, Utc};
 use finagent_core::UserId;
 use finagent_core::account::{ApiKey, Rotation, Session, User};
-use futures::TryStreamExt;
 use mongodb::bson::{self, Document, doc};
 use uuid::Uuid;
 
 use super::{MongoStore, decode, encode, is_duplicate, unavailable};
+use super::{all, documents};
 use crate::store::{ApiKeyStore, SessionStore, StoreError, UserChange, UserStore};
 
 impl UserStore for MongoStore {
@@ -15,29 +15,25 @@ impl UserStore for MongoStore {
         match self.users.insert_one(encode(user, user.id.to_string())?).await {
             Ok(_) => Ok(()),
             Err(error) if is_duplicate(&error) => Err(StoreError::Conflict("user name".to_owned())),
-            Err(error) => Err(unavailable(error)),
+            Err(error) => Err(unavailable("create_user")(error)),
         }
     }
 
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.users.find_one(doc! { "_id": id.to_string() }).await.map_err(unavailable)?.map(decode).transpose()
+        self.users.find_one(doc! { "_id": id.to_string() }).await.map_err(unavailable("user"))?.map(decode).transpose()
     }
 
     async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
-        self.users.find_one(doc! { "username": username }).await.map_err(unavailable)?.map(decode).transpose()
+        self.users
+            .find_one(doc! { "username": username })
+            .await
+            .map_err(unavailable("user_by_name"))?
+            .map(decode)
+            .transpose()
     }
 
     async fn users(&self) -> Result<Vec<User>, StoreError> {
-        let documents: Vec<Document> = self
-            .users
-            .find(doc! {})
-            .sort(doc! { "username": 1 })
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
-        documents.into_iter().map(decode).collect()
+        all("users", self.users.find(doc! {}).sort(doc! { "username": 1 }), decode).await
     }
 
     async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
@@ -46,7 +42,7 @@ impl UserStore for MongoStore {
         match replaced {
             Ok(outcome) => Ok(outcome.matched_count == 1),
             Err(error) if is_duplicate(&error) => Err(StoreError::Conflict("user name".to_owned())),
-            Err(error) => Err(unavailable(error)),
+            Err(error) => Err(unavailable("update_user")(error)),
         }
     }
 
@@ -56,7 +52,7 @@ impl UserStore for MongoStore {
         change: &UserChange,
         tokens_valid_after: Option<DateTime<Utc>>,
     ) -> Result<Option<User>, StoreError> {
-        let corrupt = |error: bson::ser::Error| StoreError::Corrupt(error.to_string());
+        let corrupt = |error: bson::ser::Error| StoreError::corrupt("session")(error);
         let mut set = match change {
             UserChange::Password(hash) => doc! { "password_hash": hash },
             UserChange::Disabled(disabled) => doc! { "disabled": disabled },
@@ -75,7 +71,7 @@ impl UserStore for MongoStore {
             .find_one_and_update(doc! { "_id": id.to_string() }, doc! { "$set": set })
             .with_options(options)
             .await
-            .map_err(unavailable)?
+            .map_err(unavailable("change_user"))?
             .map(decode)
             .transpose()
     }
@@ -85,7 +81,7 @@ impl SessionStore for MongoStore {
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
         let mut document = encode(session, session.family_id.to_string())?;
         document.insert("used_token_hashes", Vec::<String>::new());
-        self.sessions.insert_one(document).await.map_err(unavailable)?;
+        self.sessions.insert_one(document).await.map_err(unavailable("create_session"))?;
         Ok(())
     }
 
@@ -95,8 +91,11 @@ impl SessionStore for MongoStore {
         next_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Rotation, StoreError> {
-        if let Some(document) =
-            self.sessions.find_one(doc! { "current_token_hash": presented_hash }).await.map_err(unavailable)?
+        if let Some(document) = self
+            .sessions
+            .find_one(doc! { "current_token_hash": presented_hash })
+            .await
+            .map_err(unavailable("rotate_session"))?
         {
             let family_id = document.get_str("_id").unwrap_or_default().to_owned();
             let session: Session = decode(document)?;
@@ -114,7 +113,7 @@ impl SessionStore for MongoStore {
                     },
                 )
                 .await
-                .map_err(unavailable)?;
+                .map_err(unavailable("rotate_session"))?;
             if updated.modified_count == 1 {
                 return Ok(Rotation::Rotated(Session {
                     current_token_hash: next_hash.to_owned(),
@@ -127,20 +126,14 @@ impl SessionStore for MongoStore {
             .sessions
             .find_one_and_update(doc! { "used_token_hashes": presented_hash }, doc! { "$set": { "revoked": true } })
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("rotate_session"))?;
         Ok(if reused.is_some() { Rotation::ReuseDetected } else { Rotation::Invalid })
     }
 
     async fn user_sessions(&self, user_id: UserId, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
-        let found: Vec<Document> = self
-            .sessions
-            .find(doc! { "user_id": user_id.to_string(), "revoked": false })
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
-        let mut live: Vec<Session> = found.into_iter().map(decode).collect::<Result<_, _>>()?;
+        let mut live: Vec<Session> =
+            all("user_sessions", self.sessions.find(doc! { "user_id": user_id.to_string(), "revoked": false }), decode)
+                .await?;
         live.retain(|session| !session.revoked && session.expires_at > now);
         live.sort_by_key(|session| std::cmp::Reverse(session.last_used_at.unwrap_or(session.created_at)));
         Ok(live)
@@ -154,7 +147,7 @@ impl SessionStore for MongoStore {
                 doc! { "$set": { "revoked": true } },
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("revoke_user_session"))?;
         Ok(updated.modified_count == 1)
     }
 
@@ -162,7 +155,7 @@ impl SessionStore for MongoStore {
         self.sessions
             .update_one(doc! { "_id": family_id.to_string() }, doc! { "$set": { "revoked": true } })
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("revoke_session"))?;
         Ok(())
     }
 
@@ -174,7 +167,7 @@ impl SessionStore for MongoStore {
                 doc! { "$set": { "revoked": true } },
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("revoke_user_sessions"))?;
         Ok(updated.modified_count)
     }
 }
@@ -184,7 +177,7 @@ impl ApiKeyStore for MongoStore {
         match self.api_keys.insert_one(encode(key, key.id.to_string())?).await {
             Ok(_) => Ok(()),
             Err(error) if is_duplicate(&error) => Err(StoreError::Conflict("api key".to_owned())),
-            Err(error) => Err(unavailable(error)),
+            Err(error) => Err(unavailable("create_api_key")(error)),
         }
     }
 
@@ -192,21 +185,14 @@ impl ApiKeyStore for MongoStore {
         self.api_keys
             .find_one(doc! { "key_hash": key_hash, "revoked": false })
             .await
-            .map_err(unavailable)?
+            .map_err(unavailable("api_key_by_hash"))?
             .map(decode)
             .transpose()
     }
 
     async fn api_keys(&self, owner: UserId) -> Result<Vec<ApiKey>, StoreError> {
-        let documents: Vec<Document> = self
-            .api_keys
-            .find(doc! { "owner_id": owner.to_string() })
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
-        let mut keys: Vec<ApiKey> = documents.into_iter().map(decode).collect::<Result<_, _>>()?;
+        let mut keys: Vec<ApiKey> =
+            all("api_keys", self.api_keys.find(doc! { "owner_id": owner.to_string() }), decode).await?;
         keys.sort_by_key(|key| std::cmp::Reverse(key.created_at));
         Ok(keys)
     }
@@ -219,7 +205,7 @@ impl ApiKeyStore for MongoStore {
                 doc! { "$set": { "revoked": true } },
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("revoke_api_key"))?;
         Ok(updated.matched_count == 1)
     }
 }
@@ -233,15 +219,17 @@ impl crate::store::RevocationStore for MongoStore {
             )
             .upsert(true)
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("save_revocation"))?;
         Ok(())
     }
 
     async fn live_revocations(&self, now: DateTime<Utc>) -> Result<Vec<crate::store::Revocation>, StoreError> {
         let now = now.timestamp_millis();
-        self.revocations.delete_many(doc! { "until_ms": { "$lte": now } }).await.map_err(unavailable)?;
-        let found: Vec<Document> =
-            self.revocations.find(doc! {}).await.map_err(unavailable)?.try_collect().await.map_err(unavailable)?;
+        self.revocations
+            .delete_many(doc! { "until_ms": { "$lte": now } })
+            .await
+            .map_err(unavailable("live_revocations"))?;
+        let found: Vec<Document> = documents("live_revocations", self.revocations.find(doc! {})).await?;
         Ok(found
             .iter()
             .filter_map(|document| {
@@ -263,25 +251,24 @@ impl crate::store::InviteStore for MongoStore {
         match self.invites.insert_one(document).await {
             Ok(_) => Ok(()),
             Err(error) if is_duplicate(&error) => Err(StoreError::Conflict("invite".into())),
-            Err(error) => Err(unavailable(error)),
+            Err(error) => Err(unavailable("create_invite")(error)),
         }
     }
 
     async fn invites(&self, now: DateTime<Utc>) -> Result<Vec<finagent_core::account::Invite>, StoreError> {
-        let found: Vec<Document> = self
-            .invites
-            .find(doc! { "expires_ms": { "$gt": now.timestamp_millis() } })
-            .sort(doc! { "created_ms": -1, "_id": 1 })
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
-        found.into_iter().map(decode).collect()
+        all(
+            "invites",
+            self.invites
+                .find(doc! { "expires_ms": { "$gt": now.timestamp_millis() } })
+                .sort(doc! { "created_ms": -1, "_id": 1 }),
+            decode,
+        )
+        .await
     }
 
     async fn delete_invite(&self, id: Uuid) -> Result<bool, StoreError> {
-        let deleted = self.invites.delete_one(doc! { "_id": id.to_string() }).await.map_err(unavailable)?;
+        let deleted =
+            self.invites.delete_one(doc! { "_id": id.to_string() }).await.map_err(unavailable("delete_invite"))?;
         Ok(deleted.deleted_count == 1)
     }
 
@@ -294,7 +281,7 @@ impl crate::store::InviteStore for MongoStore {
             .invites
             .find_one_and_delete(doc! { "code_hash": code_hash, "expires_ms": { "$gt": now.timestamp_millis() } })
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("take_invite"))?;
         taken.map(decode).transpose()
     }
 }

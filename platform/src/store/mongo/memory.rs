@@ -14,7 +14,7 @@ impl crate::store::MerchantMemoryStore for MongoStore {
         keys: &[String],
         merchant: &finagent_core::receipt::RememberedMerchant,
     ) -> Result<(), StoreError> {
-        let document = serde_json::to_string(merchant).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        let document = serde_json::to_string(merchant).map_err(StoreError::corrupt("document"))?;
         let now = Utc::now().timestamp_micros();
         for key in keys {
             self.merchant_memory
@@ -24,7 +24,7 @@ impl crate::store::MerchantMemoryStore for MongoStore {
                 )
                 .upsert(true)
                 .await
-                .map_err(unavailable)?;
+                .map_err(unavailable("remember_merchant"))?;
         }
         Ok(())
     }
@@ -43,10 +43,10 @@ impl crate::store::MerchantMemoryStore for MongoStore {
             .find_one(doc! { "_id": { "$in": ids } })
             .sort(doc! { "updated_us": -1 })
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("recall_merchant"))?;
         found
             .and_then(|document| document.get_str("document").ok().map(str::to_owned))
-            .map(|text| serde_json::from_str(&text).map_err(|error| StoreError::Corrupt(error.to_string())))
+            .map(|text| serde_json::from_str(&text).map_err(StoreError::corrupt("document")))
             .transpose()
     }
 }

@@ -11,12 +11,13 @@ mod schema;
 mod usage;
 mod webhooks;
 
+use futures::TryStreamExt;
 use mongodb::bson::{self, Document, doc};
 use mongodb::gridfs::GridFsBucket;
 use mongodb::options::{GridFsBucketOptions, IndexOptions};
 use mongodb::{Collection, Database, IndexModel};
 
-use super::StoreError;
+use super::{Source, StoreError};
 
 /// Receipts, images and accounts on MongoDB.
 #[derive(Clone, Debug)]
@@ -45,7 +46,7 @@ pub(super) fn is_duplicate(error: &mongodb::error::Error) -> bool {
 }
 
 pub(super) fn encode<T: serde::Serialize>(value: &T, id: String) -> Result<Document, StoreError> {
-    let mut document = bson::to_document(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut document = bson::to_document(value).map_err(StoreError::corrupt(std::any::type_name::<T>()))?;
     document.insert("_id", id);
     Ok(document)
 }
@@ -53,17 +54,37 @@ pub(super) fn encode<T: serde::Serialize>(value: &T, id: String) -> Result<Docum
 pub(super) fn decode<T: serde::de::DeserializeOwned>(mut document: Document) -> Result<T, StoreError> {
     document.remove("_id");
     document.remove("used_token_hashes");
-    bson::from_document(document).map_err(|e| StoreError::Corrupt(e.to_string()))
+    bson::from_document(document).map_err(StoreError::corrupt(std::any::type_name::<T>()))
 }
 
-pub(super) fn unavailable(error: mongodb::error::Error) -> StoreError {
-    StoreError::Unavailable(error.to_string())
+/// Runs a find (or an aggregation) and collects what it returns.
+pub(super) async fn documents<T>(
+    operation: &'static str,
+    cursor: impl IntoFuture<Output = mongodb::error::Result<mongodb::Cursor<T>>>,
+) -> Result<Vec<T>, StoreError>
+where
+    T: serde::de::DeserializeOwned + Send + Sync + Unpin,
+{
+    cursor.await.map_err(unavailable(operation))?.try_collect().await.map_err(unavailable(operation))
+}
+
+/// Runs a find and decodes every document it returns.
+pub(super) async fn all<T>(
+    operation: &'static str,
+    cursor: impl IntoFuture<Output = mongodb::error::Result<mongodb::Cursor<Document>>>,
+    decode: impl FnMut(Document) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    documents(operation, cursor).await?.into_iter().map(decode).collect()
+}
+
+pub(super) fn unavailable<E: Into<Source>>(operation: &'static str) -> impl FnOnce(E) -> StoreError {
+    StoreError::unavailable(operation)
 }
 
 impl MongoStore {
     /// Connects to `url`, uses database `database`, and creates the indexes.
     pub async fn connect(url: &str, database: &str) -> Result<Self, StoreError> {
-        let client = mongodb::Client::with_uri_str(url).await.map_err(unavailable)?;
+        let client = mongodb::Client::with_uri_str(url).await.map_err(unavailable("connect"))?;
         Self::open(client.database(database)).await
     }
 
@@ -87,7 +108,7 @@ impl MongoStore {
                 index(doc! { "owner_id": 1, "q.total_units": 1 }, "totals"),
             ])
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("open"))?;
         let images = database.gridfs_bucket(GridFsBucketOptions::builder().bucket_name("images".to_owned()).build());
         let unique = |keys: Document, name: &str| {
             IndexModel::builder()
@@ -96,7 +117,7 @@ impl MongoStore {
                 .build()
         };
         let users = database.collection::<Document>("users");
-        users.create_indexes([unique(doc! { "username": 1 }, "username")]).await.map_err(unavailable)?;
+        users.create_indexes([unique(doc! { "username": 1 }, "username")]).await.map_err(unavailable("open"))?;
         // Emails were unique before; an address nobody verified is no key (see the SQLite store).
         if let Err(error) = users.drop_index("email").await {
             tracing::debug!(%error, "no unique email index to drop");
@@ -109,14 +130,14 @@ impl MongoStore {
                 index(doc! { "user_id": 1 }, "user"),
             ])
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("open"))?;
         let api_keys = database.collection::<Document>("api_keys");
         api_keys
             .create_indexes([unique(doc! { "key_hash": 1 }, "key_hash"), index(doc! { "owner_id": 1 }, "owner")])
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("open"))?;
         let receipt_keys = database.collection::<Document>("receipt_keys");
-        receipt_keys.create_indexes([index(doc! { "receipt_id": 1 }, "receipt")]).await.map_err(unavailable)?;
+        receipt_keys.create_indexes([index(doc! { "receipt_id": 1 }, "receipt")]).await.map_err(unavailable("open"))?;
         let store = Self {
             receipts,
             receipt_keys,
@@ -138,12 +159,12 @@ impl MongoStore {
                 .options(IndexOptions::builder().name("code".to_owned()).unique(true).build())
                 .build()])
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("open"))?;
         store
             .webhooks
             .create_indexes([index(doc! { "owner_id": 1, "created_at": 1 }, "owner")])
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("open"))?;
         store
             .webhook_deliveries
             .create_indexes([
@@ -151,7 +172,7 @@ impl MongoStore {
                 index(doc! { "webhook_id": 1, "created_ms": -1 }, "of_webhook"),
             ])
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("open"))?;
         store.migrate(&database).await?;
         Ok(store)
     }

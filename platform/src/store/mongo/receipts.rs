@@ -7,15 +7,16 @@ use finagent_core::insights::{
 use finagent_core::money::{Amount, Currency};
 use finagent_core::receipt::{Receipt, ReceiptResult, ReceiptStatus};
 use finagent_core::{BlobKey, ReceiptId, UserId};
-use futures::{AsyncReadExt, AsyncWriteExt, TryStreamExt};
+use futures::{AsyncReadExt, AsyncWriteExt};
 use mongodb::bson::{self, Bson, Document, doc};
 
 use super::{MongoStore, is_duplicate, unavailable};
+use super::{all, documents};
 use crate::store::query::{IndexKeys, KeyValue, OrderKey, ReceiptFilter, ReceiptQuery, Usage};
 use crate::store::{BlobStore, INSTANCE_USAGE_KEY, Inserted, ReceiptStore, StorageLimits, StoreError, dedup_keys};
 
 pub(super) fn to_document(receipt: &Receipt) -> Result<Document, StoreError> {
-    let mut document = bson::to_document(receipt).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut document = bson::to_document(receipt).map_err(StoreError::corrupt("document"))?;
     document.insert("_id", receipt.id.to_string());
     let keys = IndexKeys::of(receipt);
     let mut q = result_keys(&keys);
@@ -53,7 +54,7 @@ pub(super) fn from_document(mut document: Document) -> Result<Receipt, StoreErro
     document.remove("_id");
     document.remove("result_writes");
     document.remove("q");
-    bson::from_document(document).map_err(|e| StoreError::Corrupt(e.to_string()))
+    bson::from_document(document).map_err(StoreError::corrupt("document"))
 }
 
 /// The query document of a filter, for an owner.
@@ -146,7 +147,7 @@ impl MongoStore {
         match self.receipts.insert_one(to_document(receipt)?).await {
             Ok(_) => Ok(()),
             Err(error) if is_duplicate(&error) => Err(StoreError::Conflict(format!("receipt {}", receipt.id))),
-            Err(error) => Err(unavailable(error)),
+            Err(error) => Err(unavailable("insert_document")(error)),
         }
     }
 
@@ -164,11 +165,19 @@ impl MongoStore {
                     // The holder may be an upload between claiming its key and storing its receipt.
                     for wait in [0, 250, 1000] {
                         tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
-                        let holder = self.receipt_keys.find_one(doc! { "_id": &key }).await.map_err(unavailable)?;
+                        let holder = self
+                            .receipt_keys
+                            .find_one(doc! { "_id": &key })
+                            .await
+                            .map_err(unavailable("insert_reserved_once"))?;
                         holder_id =
                             holder.as_ref().and_then(|holder| holder.get_str("receipt_id").ok()).map(str::to_owned);
                         if let Some(holder_id) = &holder_id {
-                            existing = self.receipts.find_one(doc! { "_id": holder_id }).await.map_err(unavailable)?;
+                            existing = self
+                                .receipts
+                                .find_one(doc! { "_id": holder_id })
+                                .await
+                                .map_err(unavailable("insert_reserved_once"))?;
                         }
                         if existing.is_some() {
                             break;
@@ -178,7 +187,7 @@ impl MongoStore {
                         self.receipt_keys
                             .delete_many(doc! { "_id": { "$in": &claimed } })
                             .await
-                            .map_err(unavailable)?;
+                            .map_err(unavailable("insert_reserved_once"))?;
                         return Ok(Inserted::Existing(Box::new(from_document(existing)?)));
                     }
                     // A key left behind by an upload that died before storing its receipt: take it
@@ -190,17 +199,17 @@ impl MongoStore {
                             doc! { "$set": { "receipt_id": &id } },
                         )
                         .await
-                        .map_err(unavailable)?;
+                        .map_err(unavailable("insert_reserved_once"))?;
                     if taken.modified_count != 1 {
                         self.receipt_keys
                             .delete_many(doc! { "_id": { "$in": &claimed } })
                             .await
-                            .map_err(unavailable)?;
+                            .map_err(unavailable("insert_reserved_once"))?;
                         return Err(StoreError::Conflict(format!("another upload holds {key}")));
                     }
                     claimed.push(key);
                 }
-                Err(error) => return Err(unavailable(error)),
+                Err(error) => return Err(unavailable("insert_reserved_once")(error)),
             }
         }
         self.insert_document(receipt).await?;
@@ -210,37 +219,21 @@ impl MongoStore {
 
 impl MongoStore {
     pub(super) async fn aggregate_all(&self, pipeline: Vec<Document>) -> Result<Vec<Document>, StoreError> {
-        self.receipts.aggregate(pipeline).await.map_err(unavailable)?.try_collect().await.map_err(unavailable)
+        documents("aggregate_all", self.receipts.aggregate(pipeline)).await
     }
 
     /// Whether the server answers (for readiness checks).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.receipts.estimated_document_count().await.map(|_| ()).map_err(unavailable)
+        self.receipts.estimated_document_count().await.map(|_| ()).map_err(unavailable("ping"))
     }
 
     pub(super) async fn find_receipts(&self, filter: Document, sort: Document) -> Result<Vec<Receipt>, StoreError> {
         let options = mongodb::options::FindOptions::builder().sort(sort).build();
-        let documents: Vec<Document> = self
-            .receipts
-            .find(filter)
-            .with_options(options)
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
-        documents.into_iter().map(from_document).collect()
+        all("find_receipts", self.receipts.find(filter).with_options(options), from_document).await
     }
 
     pub(super) async fn blob_id(&self, key: &BlobKey) -> Result<Option<Bson>, StoreError> {
-        let files: Vec<_> = self
-            .images
-            .find(doc! { "filename": key.as_str() })
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
+        let files: Vec<_> = documents("blob_id", self.images.find(doc! { "filename": key.as_str() })).await?;
         Ok(files.into_iter().next().map(|file| file.id))
     }
 }
@@ -256,11 +249,17 @@ impl ReceiptStore for MongoStore {
         if let Some(exceeded) = self.reserve_within(owner, bytes, limits).await? {
             // An upload stored before is returned again even at the limit, as on SQLite.
             for key in dedup_keys(receipt) {
-                let holder = self.receipt_keys.find_one(doc! { "_id": &key }).await.map_err(unavailable)?;
+                let holder = self
+                    .receipt_keys
+                    .find_one(doc! { "_id": &key })
+                    .await
+                    .map_err(unavailable("insert_receipt_once"))?;
                 let Some(holder) = holder.as_ref().and_then(|holder| holder.get_str("receipt_id").ok()) else {
                     continue;
                 };
-                if let Some(existing) = self.receipts.find_one(doc! { "_id": holder }).await.map_err(unavailable)? {
+                if let Some(existing) =
+                    self.receipts.find_one(doc! { "_id": holder }).await.map_err(unavailable("insert_receipt_once"))?
+                {
                     return Ok(Inserted::Existing(Box::new(from_document(existing)?)));
                 }
             }
@@ -284,9 +283,12 @@ impl ReceiptStore for MongoStore {
             .receipts
             .find_one_and_delete(doc! { "_id": id.to_string(), "owner_id": owner.to_string() })
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("delete_receipt"))?;
         let Some(found) = found.map(from_document).transpose()? else { return Ok(None) };
-        self.receipt_keys.delete_many(doc! { "receipt_id": id.to_string() }).await.map_err(unavailable)?;
+        self.receipt_keys
+            .delete_many(doc! { "receipt_id": id.to_string() })
+            .await
+            .map_err(unavailable("delete_receipt"))?;
         self.count_usage(owner, found.image_bytes, -1).await?;
         Ok(Some(found))
     }
@@ -298,13 +300,13 @@ impl ReceiptStore for MongoStore {
         corrected: &ReceiptResult,
     ) -> Result<bool, StoreError> {
         let mut set = result_key_paths(corrected);
-        set.insert("corrected", bson::to_bson(corrected).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        set.insert("corrected", bson::to_bson(corrected).map_err(StoreError::corrupt("document"))?);
         set.insert("updated_at", Utc::now().to_rfc3339());
         let updated = self
             .receipts
             .update_one(doc! { "_id": id.to_string(), "owner_id": owner.to_string() }, doc! { "$set": set })
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("save_corrections"))?;
         Ok(updated.matched_count == 1)
     }
 
@@ -313,7 +315,7 @@ impl ReceiptStore for MongoStore {
         if let Some(owner) = owner {
             filter.insert("owner_id", owner.to_string());
         }
-        self.receipts.find_one(filter).await.map_err(unavailable)?.map(from_document).transpose()
+        self.receipts.find_one(filter).await.map_err(unavailable("receipt"))?.map(from_document).transpose()
     }
 
     async fn set_status(&self, id: ReceiptId, next: ReceiptStatus, failure: Option<&str>) -> Result<bool, StoreError> {
@@ -331,13 +333,13 @@ impl ReceiptStore for MongoStore {
             .receipts
             .update_one(doc! { "_id": id.to_string(), "status": { "$in": allowed } }, doc! { "$set": set })
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("set_status"))?;
         Ok(updated.modified_count == 1)
     }
 
     async fn store_result(&self, id: ReceiptId, result: &ReceiptResult) -> Result<(), StoreError> {
         let keys = result_key_paths(result);
-        let result = bson::to_bson(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let result = bson::to_bson(result).map_err(StoreError::corrupt("document"))?;
         let set =
             doc! { "status": "done", "result": result, "failure": Bson::Null, "updated_at": Utc::now().to_rfc3339() };
         // Counts overwrites by redelivered jobs, for operations; the result itself stays single.
@@ -352,9 +354,12 @@ impl ReceiptStore for MongoStore {
             .receipts
             .update_one(uncorrected, doc! { "$set": with_keys, "$inc": count.clone() })
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("store_result"))?;
         if updated.matched_count == 0 {
-            self.receipts.update_one(unfinished, doc! { "$set": set, "$inc": count }).await.map_err(unavailable)?;
+            self.receipts
+                .update_one(unfinished, doc! { "$set": set, "$inc": count })
+                .await
+                .map_err(unavailable("store_result"))?;
         }
         Ok(())
     }
@@ -367,21 +372,11 @@ impl ReceiptStore for MongoStore {
             filter = doc! { "$and": [filter, after_document(&fields, &bounds)] };
         }
         let sort: Document = fields.iter().map(|field| (field.to_string(), Bson::Int32(1))).collect();
-        let documents: Vec<Document> = self
-            .receipts
-            .find(filter)
-            .sort(sort)
-            .limit(i64::from(query.limit))
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
-        documents.into_iter().map(from_document).collect()
+        all("receipt_page", self.receipts.find(filter).sort(sort).limit(i64::from(query.limit)), from_document).await
     }
 
     async fn count_receipts(&self, owner: UserId, filter: &ReceiptFilter) -> Result<u64, StoreError> {
-        self.receipts.count_documents(filter_document(owner, filter)).await.map_err(unavailable)
+        self.receipts.count_documents(filter_document(owner, filter)).await.map_err(unavailable("count_receipts"))
     }
 
     async fn usage(&self, owner: UserId) -> Result<Usage, StoreError> {
@@ -432,7 +427,7 @@ impl ReceiptStore for MongoStore {
             .await?;
         let mut sums = GroupSums::default();
         for group in &groups {
-            let key = group.get_document("_id").map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let key = group.get_document("_id").map_err(StoreError::corrupt("document"))?;
             let (category, merchant) = (text(key.get("c")), text(key.get("k")));
             let units = number(group, "units");
             let count = number(group, "n").max(0) as usize;
@@ -441,7 +436,8 @@ impl ReceiptStore for MongoStore {
         let [by_month, by_category, by_merchant] = sums.into_spends();
         (aggregates.by_month, aggregates.by_category, aggregates.by_merchant) = (by_month, by_category, by_merchant);
         let other = doc! { "$and": [spent.clone(), { "q.date": dates }, { "$nor": [same_money.clone()] }] };
-        aggregates.other_currency_receipts = self.receipts.count_documents(other).await.map_err(unavailable)? as usize;
+        aggregates.other_currency_receipts =
+            self.receipts.count_documents(other).await.map_err(unavailable("spend_aggregates"))? as usize;
         let mut named = in_range.clone();
         named.insert("q.merchant_key", doc! { "$ne": Bson::Null });
         // Repeated keys are found by counting, and their receipts read by key: `$push` is not an
@@ -461,20 +457,13 @@ impl ReceiptStore for MongoStore {
                 ])
                 .await?;
             for group in groups {
-                let values = group.get_document("_id").map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let values = group.get_document("_id").map_err(StoreError::corrupt("document"))?;
                 let mut members = matching.clone();
                 for (alias, path) in fields {
                     members.insert(*path, values.get(*alias).cloned().unwrap_or(Bson::Null));
                 }
-                let members: Vec<Document> = self
-                    .receipts
-                    .find(members)
-                    .projection(doc! { "_id": 1 })
-                    .await
-                    .map_err(unavailable)?
-                    .try_collect()
-                    .await
-                    .map_err(unavailable)?;
+                let members: Vec<Document> =
+                    documents("spend_aggregates", self.receipts.find(members).projection(doc! { "_id": 1 })).await?;
                 let ids: Result<Vec<ReceiptId>, StoreError> = members
                     .iter()
                     .map(|member| {
@@ -482,23 +471,21 @@ impl ReceiptStore for MongoStore {
                             .get_str("_id")
                             .ok()
                             .and_then(|id| id.parse().ok())
-                            .ok_or_else(|| StoreError::Corrupt(format!("receipt id {member}")))
+                            .ok_or_else(|| StoreError::corrupt("receipt id")(format!("{member} is not one")))
                     })
                     .collect();
                 target.push(ids?);
             }
         }
-        let recent: Vec<Document> = self
-            .receipts
-            .find(doc! { "$and": [spent, same_money] })
-            .sort(doc! { "q.sort_purchased": 1, "q.recency": 1, "_id": 1 })
-            .limit(MEDIAN_WINDOW as i64)
-            .projection(doc! { "q.total_units": 1 })
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
+        let recent: Vec<Document> = documents(
+            "spend_aggregates",
+            self.receipts
+                .find(doc! { "$and": [spent, same_money] })
+                .sort(doc! { "q.sort_purchased": 1, "q.recency": 1, "_id": 1 })
+                .limit(MEDIAN_WINDOW as i64)
+                .projection(doc! { "q.total_units": 1 }),
+        )
+        .await?;
         aggregates.median = median_of_recent(
             recent
                 .iter()
@@ -508,15 +495,9 @@ impl ReceiptStore for MongoStore {
         if let Some(threshold) = aggregates.median.and_then(unusual_threshold) {
             let mut above = in_range;
             above.insert("q.total_units", doc! { "$gt": threshold.to_units() });
-            let found: Vec<Document> = self
-                .receipts
-                .find(above)
-                .projection(doc! { "q.total_units": 1 })
-                .await
-                .map_err(unavailable)?
-                .try_collect()
-                .await
-                .map_err(unavailable)?;
+            let found: Vec<Document> =
+                documents("spend_aggregates", self.receipts.find(above).projection(doc! { "q.total_units": 1 }))
+                    .await?;
             for document in found {
                 let id = document.get_str("_id").ok().and_then(|id| id.parse().ok());
                 let units = document.get_document("q").ok().map(|q| number(q, "total_units"));
@@ -532,25 +513,25 @@ impl ReceiptStore for MongoStore {
 impl BlobStore for MongoStore {
     async fn put_blob(&self, key: &BlobKey, bytes: &[u8]) -> Result<(), StoreError> {
         if let Some(existing) = self.blob_id(key).await? {
-            self.images.delete(existing).await.map_err(unavailable)?;
+            self.images.delete(existing).await.map_err(unavailable("put_blob"))?;
         }
-        let mut upload = self.images.open_upload_stream(key.as_str()).await.map_err(unavailable)?;
-        upload.write_all(bytes).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        upload.close().await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut upload = self.images.open_upload_stream(key.as_str()).await.map_err(unavailable("put_blob"))?;
+        upload.write_all(bytes).await.map_err(unavailable("put_blob"))?;
+        upload.close().await.map_err(unavailable("put_blob"))?;
         Ok(())
     }
 
     async fn blob(&self, key: &BlobKey) -> Result<Option<Vec<u8>>, StoreError> {
         let Some(id) = self.blob_id(key).await? else { return Ok(None) };
-        let mut download = self.images.open_download_stream(id).await.map_err(unavailable)?;
+        let mut download = self.images.open_download_stream(id).await.map_err(unavailable("blob"))?;
         let mut bytes = Vec::new();
-        download.read_to_end(&mut bytes).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        download.read_to_end(&mut bytes).await.map_err(unavailable("blob"))?;
         Ok(Some(bytes))
     }
 
     async fn delete_blob(&self, key: &BlobKey) -> Result<(), StoreError> {
         if let Some(id) = self.blob_id(key).await? {
-            self.images.delete(id).await.map_err(unavailable)?;
+            self.images.delete(id).await.map_err(unavailable("delete_blob"))?;
         }
         Ok(())
     }

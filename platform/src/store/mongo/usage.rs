@@ -18,7 +18,7 @@ impl MongoStore {
                 .update_one(doc! { "_id": key }, doc! { "$inc": { "receipts": sign, "image_bytes": sign * bytes } })
                 .upsert(true)
                 .await
-                .map_err(unavailable)?;
+                .map_err(unavailable("count_usage"))?;
         }
         Ok(())
     }
@@ -49,7 +49,7 @@ impl MongoStore {
         {
             Ok(_) => Ok(true),
             Err(error) if is_duplicate(&error) => Ok(false),
-            Err(error) => Err(unavailable(error)),
+            Err(error) => Err(unavailable("reserve")(error)),
         }
     }
 
@@ -59,7 +59,7 @@ impl MongoStore {
         self.usage
             .update_one(doc! { "_id": key }, doc! { "$inc": { "receipts": -1i64, "image_bytes": -bytes } })
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("release"))?;
         Ok(())
     }
 
@@ -90,7 +90,7 @@ impl MongoStore {
 
     /// The usage row of an owner, or of the instance ([`INSTANCE_USAGE_KEY`]).
     pub(super) async fn usage_of(&self, key: &str) -> Result<Usage, StoreError> {
-        let found = self.usage.find_one(doc! { "_id": key }).await.map_err(unavailable)?;
+        let found = self.usage.find_one(doc! { "_id": key }).await.map_err(unavailable("usage_of"))?;
         let count = |document: &Document, name: &str| {
             document
                 .get(name)

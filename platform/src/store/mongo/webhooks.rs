@@ -2,10 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use finagent_core::UserId;
-use futures::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use uuid::Uuid;
 
+use super::all;
 use super::{MongoStore, decode, encode, unavailable};
 use crate::store::StoreError;
 
@@ -24,21 +24,20 @@ pub(super) fn delivery_of(mut document: Document) -> Result<finagent_core::webho
 
 impl crate::store::WebhookStore for MongoStore {
     async fn create_webhook(&self, webhook: &finagent_core::webhook::Webhook) -> Result<(), StoreError> {
-        self.webhooks.insert_one(encode(webhook, webhook.id.to_string())?).await.map_err(unavailable)?;
+        self.webhooks
+            .insert_one(encode(webhook, webhook.id.to_string())?)
+            .await
+            .map_err(unavailable("create_webhook"))?;
         Ok(())
     }
 
     async fn webhooks(&self, owner: UserId) -> Result<Vec<finagent_core::webhook::Webhook>, StoreError> {
-        let found: Vec<Document> = self
-            .webhooks
-            .find(doc! { "owner_id": owner.to_string() })
-            .sort(doc! { "created_at": 1, "_id": 1 })
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
-        found.into_iter().map(decode).collect()
+        all(
+            "webhooks",
+            self.webhooks.find(doc! { "owner_id": owner.to_string() }).sort(doc! { "created_at": 1, "_id": 1 }),
+            decode,
+        )
+        .await
     }
 
     async fn delete_webhook(&self, owner: UserId, id: Uuid) -> Result<bool, StoreError> {
@@ -46,7 +45,7 @@ impl crate::store::WebhookStore for MongoStore {
             .webhooks
             .delete_one(doc! { "_id": id.to_string(), "owner_id": owner.to_string() })
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("delete_webhook"))?;
         Ok(deleted.deleted_count == 1)
     }
 
@@ -57,8 +56,11 @@ impl crate::store::WebhookStore for MongoStore {
     ) -> Result<bool, StoreError> {
         let filter =
             doc! { "_id": webhook.id.to_string(), "owner_id": webhook.owner_id.to_string(), "secret": expected_secret };
-        let replaced =
-            self.webhooks.replace_one(filter, encode(webhook, webhook.id.to_string())?).await.map_err(unavailable)?;
+        let replaced = self
+            .webhooks
+            .replace_one(filter, encode(webhook, webhook.id.to_string())?)
+            .await
+            .map_err(unavailable("replace_webhook"))?;
         Ok(replaced.matched_count == 1)
     }
 
@@ -71,17 +73,12 @@ impl crate::store::WebhookStore for MongoStore {
             Some(after) => doc! { "_id": { "$gt": after.to_string() } },
             None => doc! {},
         };
-        let found: Vec<Document> = self
-            .webhooks
-            .find(filter)
-            .sort(doc! { "_id": 1 })
-            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
-        found.into_iter().map(decode).collect()
+        all(
+            "webhooks_after",
+            self.webhooks.find(filter).sort(doc! { "_id": 1 }).limit(i64::try_from(limit).unwrap_or(i64::MAX)),
+            decode,
+        )
+        .await
     }
 
     async fn save_delivery(&self, delivery: &finagent_core::webhook::WebhookDelivery) -> Result<(), StoreError> {
@@ -89,7 +86,7 @@ impl crate::store::WebhookStore for MongoStore {
             .replace_one(doc! { "_id": delivery.id.to_string() }, delivery_document(delivery)?)
             .upsert(true)
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("save_delivery"))?;
         Ok(())
     }
 
@@ -99,17 +96,15 @@ impl crate::store::WebhookStore for MongoStore {
         webhook: Uuid,
         limit: u32,
     ) -> Result<Vec<finagent_core::webhook::WebhookDelivery>, StoreError> {
-        let found: Vec<Document> = self
-            .webhook_deliveries
-            .find(doc! { "webhook_id": webhook.to_string(), "owner_id": owner.to_string() })
-            .sort(doc! { "created_ms": -1, "_id": -1 })
-            .limit(i64::from(limit))
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
-        found.into_iter().map(delivery_of).collect()
+        all(
+            "deliveries",
+            self.webhook_deliveries
+                .find(doc! { "webhook_id": webhook.to_string(), "owner_id": owner.to_string() })
+                .sort(doc! { "created_ms": -1, "_id": -1 })
+                .limit(i64::from(limit)),
+            delivery_of,
+        )
+        .await
     }
 
     async fn claim_due_deliveries(
@@ -131,7 +126,7 @@ impl crate::store::WebhookStore for MongoStore {
                 .sort(doc! { "next_attempt_ms": 1 })
                 .return_document(mongodb::options::ReturnDocument::After)
                 .await
-                .map_err(unavailable)?;
+                .map_err(unavailable("claim_due_deliveries"))?;
             let Some(taken) = taken else { break };
             claimed.push(delivery_of(taken)?);
         }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use finagent_core::UserId;
 use finagent_core::account::{ApiKey, Rotation, Session, User};
+use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
@@ -11,16 +12,16 @@ use crate::store::{ApiKeyStore, SessionStore, StoreError, UserChange, UserStore}
 
 impl UserStore for SqliteStore {
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
-        let (id, name, email, document) =
-            (user.id.to_string(), user.username.clone(), user.email.clone(), to_json(user)?);
-        self.with(move |db| {
-            db.execute(
-                "INSERT INTO users (id, username, email, document) VALUES (?1, ?2, ?3, ?4)",
-                params![id, name, email, document],
-            )
-            .map_err(|e| conflict_or(e, "user name"))?;
-            Ok(())
-        })
+        self.insert_row(
+            "user name",
+            "INSERT INTO users (id, username, email, document) VALUES (?1, ?2, ?3, ?4)",
+            vec![
+                Value::from(user.id.to_string()),
+                Value::from(user.username.clone()),
+                Value::from(user.email.clone()),
+                Value::from(to_json(user)?),
+            ],
+        )
         .await
     }
 
@@ -61,7 +62,7 @@ impl UserStore for SqliteStore {
     ) -> Result<Option<User>, StoreError> {
         let (id, change) = (id.to_string(), change.clone());
         self.with(move |db| {
-            let transaction = db.transaction().map_err(failed)?;
+            let transaction = db.transaction().map_err(failed("change_user"))?;
             let Some(mut user) =
                 document::<User>(&transaction, "SELECT document FROM users WHERE id = ?1", params![id])?
             else {
@@ -73,8 +74,8 @@ impl UserStore for SqliteStore {
             }
             transaction
                 .execute("UPDATE users SET document = ?2 WHERE id = ?1", params![id, to_json(&user)?])
-                .map_err(failed)?;
-            transaction.commit().map_err(failed)?;
+                .map_err(failed("change_user"))?;
+            transaction.commit().map_err(failed("change_user"))?;
             Ok(Some(user))
         })
         .await
@@ -83,21 +84,7 @@ impl UserStore for SqliteStore {
 
 impl SessionStore for SqliteStore {
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
-        let (family, user, current, document) = (
-            session.family_id.to_string(),
-            session.user_id.to_string(),
-            session.current_token_hash.clone(),
-            to_json(session)?,
-        );
-        self.with(move |db| {
-            db.execute(
-                "INSERT INTO sessions (family_id, user_id, current_token_hash, revoked, document) VALUES (?1, ?2, ?3, 0, ?4)",
-                params![family, user, current, document],
-            )
-            .map_err(|e| conflict_or(e, "session"))?;
-            Ok(())
-        })
-        .await
+        self.insert_row("session", "INSERT INTO sessions (family_id, user_id, current_token_hash, revoked, document) VALUES (?1, ?2, ?3, 0, ?4)", vec![Value::from(session.family_id.to_string()), Value::from(session.user_id.to_string()), Value::from(session.current_token_hash.clone()), Value::from(to_json(session)?)]).await
     }
 
     async fn rotate_session(
@@ -108,7 +95,7 @@ impl SessionStore for SqliteStore {
     ) -> Result<Rotation, StoreError> {
         let (presented, next) = (presented_hash.to_owned(), next_hash.to_owned());
         self.with(move |db| {
-            let transaction = db.transaction().map_err(failed)?;
+            let transaction = db.transaction().map_err(failed("rotate_session"))?;
             let current: Option<(String, String)> = transaction
                 .query_row(
                     "SELECT family_id, document FROM sessions WHERE current_token_hash = ?1",
@@ -116,7 +103,7 @@ impl SessionStore for SqliteStore {
                     |row| Ok((row.get(0)?, row.get(1)?)),
                 )
                 .optional()
-                .map_err(failed)?;
+                .map_err(failed("rotate_session"))?;
             if let Some((family, document)) = current {
                 let mut session: Session = from_json(&document)?;
                 if session.revoked || session.expires_at <= now {
@@ -129,14 +116,14 @@ impl SessionStore for SqliteStore {
                         "UPDATE sessions SET current_token_hash = ?2, document = ?3 WHERE family_id = ?1",
                         params![family, next, to_json(&session)?],
                     )
-                    .map_err(failed)?;
+                    .map_err(failed("rotate_session"))?;
                 transaction
                     .execute(
                         "INSERT INTO used_refresh_tokens (token_hash, family_id) VALUES (?1, ?2)",
                         params![presented, family],
                     )
-                    .map_err(failed)?;
-                transaction.commit().map_err(failed)?;
+                    .map_err(failed("rotate_session"))?;
+                transaction.commit().map_err(failed("rotate_session"))?;
                 return Ok(Rotation::Rotated(session));
             }
             let reused: Option<String> = transaction
@@ -146,10 +133,10 @@ impl SessionStore for SqliteStore {
                     |row| row.get(0),
                 )
                 .optional()
-                .map_err(failed)?;
+                .map_err(failed("rotate_session"))?;
             let Some(family) = reused else { return Ok(Rotation::Invalid) };
             revoke_family(&transaction, &family)?;
-            transaction.commit().map_err(failed)?;
+            transaction.commit().map_err(failed("rotate_session"))?;
             Ok(Rotation::ReuseDetected)
         })
         .await
@@ -175,7 +162,7 @@ impl SessionStore for SqliteStore {
     async fn revoke_user_session(&self, user_id: UserId, family_id: Uuid) -> Result<bool, StoreError> {
         let (user, family) = (user_id.to_string(), family_id.to_string());
         self.with(move |db| {
-            let transaction = db.transaction().map_err(failed)?;
+            let transaction = db.transaction().map_err(failed("revoke_user_session"))?;
             let found: Option<String> = transaction
                 .query_row(
                     "SELECT family_id FROM sessions WHERE family_id = ?1 AND user_id = ?2 AND revoked = 0",
@@ -183,10 +170,10 @@ impl SessionStore for SqliteStore {
                     |row| row.get(0),
                 )
                 .optional()
-                .map_err(failed)?;
+                .map_err(failed("revoke_user_session"))?;
             let Some(family) = found else { return Ok(false) };
             revoke_family(&transaction, &family)?;
-            transaction.commit().map_err(failed)?;
+            transaction.commit().map_err(failed("revoke_user_session"))?;
             Ok(true)
         })
         .await
@@ -195,21 +182,21 @@ impl SessionStore for SqliteStore {
     async fn revoke_user_sessions(&self, user_id: UserId) -> Result<u64, StoreError> {
         let user = user_id.to_string();
         self.with(move |db| {
-            let transaction = db.transaction().map_err(failed)?;
+            let transaction = db.transaction().map_err(failed("revoke_user_sessions"))?;
             let families: Vec<String> = {
                 let mut statement = transaction
                     .prepare("SELECT family_id FROM sessions WHERE user_id = ?1 AND revoked = 0")
-                    .map_err(failed)?;
+                    .map_err(failed("revoke_user_sessions"))?;
                 statement
                     .query_map(params![user], |row| row.get(0))
-                    .map_err(failed)?
+                    .map_err(failed("revoke_user_sessions"))?
                     .collect::<Result<_, _>>()
-                    .map_err(failed)?
+                    .map_err(failed("revoke_user_sessions"))?
             };
             for family in &families {
                 revoke_family(&transaction, family)?;
             }
-            transaction.commit().map_err(failed)?;
+            transaction.commit().map_err(failed("revoke_user_sessions"))?;
             Ok(u64::try_from(families.len()).unwrap_or(u64::MAX))
         })
         .await
@@ -227,28 +214,13 @@ pub(super) fn revoke_family(db: &Connection, family: &str) -> Result<(), StoreEr
         "UPDATE sessions SET revoked = 1, document = ?2 WHERE family_id = ?1",
         params![family, to_json(&session)?],
     )
-    .map_err(failed)?;
+    .map_err(failed("revoke_family"))?;
     Ok(())
 }
 
 impl ApiKeyStore for SqliteStore {
     async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
-        let (id, owner, hash, created, document) = (
-            key.id.to_string(),
-            key.owner_id.to_string(),
-            key.key_hash.clone(),
-            key.created_at.to_rfc3339(),
-            to_json(key)?,
-        );
-        self.with(move |db| {
-            db.execute(
-                "INSERT INTO api_keys (id, owner_id, key_hash, revoked, created_at, document) VALUES (?1, ?2, ?3, 0, ?4, ?5)",
-                params![id, owner, hash, created, document],
-            )
-            .map_err(|e| conflict_or(e, "api key"))?;
-            Ok(())
-        })
-        .await
+        self.insert_row("api key", "INSERT INTO api_keys (id, owner_id, key_hash, revoked, created_at, document) VALUES (?1, ?2, ?3, 0, ?4, ?5)", vec![Value::from(key.id.to_string()), Value::from(key.owner_id.to_string()), Value::from(key.key_hash.clone()), Value::from(key.created_at.to_rfc3339()), Value::from(to_json(key)?)]).await
     }
 
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
@@ -264,12 +236,12 @@ impl ApiKeyStore for SqliteStore {
         self.with(move |db| {
             let mut statement = db
                 .prepare("SELECT document FROM api_keys WHERE owner_id = ?1 ORDER BY created_at DESC")
-                .map_err(failed)?;
+                .map_err(failed("api_keys"))?;
             let documents: Vec<String> = statement
                 .query_map(params![owner], |row| row.get(0))
-                .map_err(failed)?
+                .map_err(failed("api_keys"))?
                 .collect::<Result<_, _>>()
-                .map_err(failed)?;
+                .map_err(failed("api_keys"))?;
             documents.iter().map(|document| from_json(document)).collect()
         })
         .await
@@ -291,7 +263,7 @@ impl ApiKeyStore for SqliteStore {
             }
             key.revoked = true;
             db.execute("UPDATE api_keys SET revoked = 1, document = ?2 WHERE id = ?1", params![id, to_json(&key)?])
-                .map_err(failed)?;
+                .map_err(failed("revoke_api_key"))?;
             Ok(true)
         })
         .await
@@ -307,7 +279,7 @@ impl crate::store::RevocationStore for SqliteStore {
                  ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value), until_ms = MAX(until_ms, excluded.until_ms)",
                 params![key, value, until],
             )
-            .map_err(failed)?;
+            .map_err(failed("save_revocation"))?;
             Ok(())
         })
         .await
@@ -316,14 +288,16 @@ impl crate::store::RevocationStore for SqliteStore {
     async fn live_revocations(&self, now: DateTime<Utc>) -> Result<Vec<crate::store::Revocation>, StoreError> {
         let now = now.timestamp_millis();
         self.with(move |db| {
-            db.execute("DELETE FROM revocations WHERE until_ms <= ?1", params![now]).map_err(failed)?;
-            let mut statement = db.prepare("SELECT key, value, until_ms FROM revocations").map_err(failed)?;
+            db.execute("DELETE FROM revocations WHERE until_ms <= ?1", params![now])
+                .map_err(failed("live_revocations"))?;
+            let mut statement =
+                db.prepare("SELECT key, value, until_ms FROM revocations").map_err(failed("live_revocations"))?;
             let rows = statement
                 .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?)))
-                .map_err(failed)?;
+                .map_err(failed("live_revocations"))?;
             let mut live = Vec::new();
             for row in rows {
-                let (key, value, until) = row.map_err(failed)?;
+                let (key, value, until) = row.map_err(failed("live_revocations"))?;
                 let until = DateTime::from_timestamp_millis(until).unwrap_or_default();
                 live.push(crate::store::Revocation { key, value, until });
             }
@@ -335,21 +309,17 @@ impl crate::store::RevocationStore for SqliteStore {
 
 impl crate::store::InviteStore for SqliteStore {
     async fn create_invite(&self, invite: &finagent_core::account::Invite) -> Result<(), StoreError> {
-        let (id, hash, created, expires, document) = (
-            invite.id.to_string(),
-            invite.code_hash.clone(),
-            invite.created_at.timestamp_millis(),
-            invite.expires_at.timestamp_millis(),
-            to_json(invite)?,
-        );
-        self.with(move |db| {
-            db.execute(
-                "INSERT INTO invites (id, code_hash, created_ms, expires_ms, document) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, hash, created, expires, document],
-            )
-            .map_err(|e| conflict_or(e, "invite"))?;
-            Ok(())
-        })
+        self.insert_row(
+            "invite",
+            "INSERT INTO invites (id, code_hash, created_ms, expires_ms, document) VALUES (?1, ?2, ?3, ?4, ?5)",
+            vec![
+                Value::from(invite.id.to_string()),
+                Value::from(invite.code_hash.clone()),
+                Value::from(invite.created_at.timestamp_millis()),
+                Value::from(invite.expires_at.timestamp_millis()),
+                Value::from(to_json(invite)?),
+            ],
+        )
         .await
     }
 
@@ -367,8 +337,10 @@ impl crate::store::InviteStore for SqliteStore {
 
     async fn delete_invite(&self, id: Uuid) -> Result<bool, StoreError> {
         let id = id.to_string();
-        self.with(move |db| Ok(db.execute("DELETE FROM invites WHERE id = ?1", params![id]).map_err(failed)? == 1))
-            .await
+        self.with(move |db| {
+            Ok(db.execute("DELETE FROM invites WHERE id = ?1", params![id]).map_err(failed("delete_invite"))? == 1)
+        })
+        .await
     }
 
     async fn take_invite(
@@ -378,7 +350,9 @@ impl crate::store::InviteStore for SqliteStore {
     ) -> Result<Option<finagent_core::account::Invite>, StoreError> {
         let (hash, now) = (code_hash.to_owned(), now.timestamp_millis());
         self.with(move |db| {
-            let transaction = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(failed)?;
+            let transaction = db
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(failed("take_invite"))?;
             let found: Option<finagent_core::account::Invite> = document(
                 &transaction,
                 "SELECT document FROM invites WHERE code_hash = ?1 AND expires_ms > ?2",
@@ -387,9 +361,9 @@ impl crate::store::InviteStore for SqliteStore {
             if let Some(invite) = &found {
                 transaction
                     .execute("DELETE FROM invites WHERE id = ?1", params![invite.id.to_string()])
-                    .map_err(failed)?;
+                    .map_err(failed("take_invite"))?;
             }
-            transaction.commit().map_err(failed)?;
+            transaction.commit().map_err(failed("take_invite"))?;
             Ok(found)
         })
         .await

@@ -55,13 +55,13 @@ pub(super) fn spend_aggregates(
     let counts: Vec<(Option<Currency>, usize)> = {
         let mut statement = db
             .prepare_cached("SELECT currency, SUM(receipts) FROM spend_months WHERE owner_id = ?1 GROUP BY currency")
-            .map_err(failed)?;
+            .map_err(failed("spend_aggregates"))?;
         let rows = statement
             .query_map(params![owner], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))
-            .map_err(failed)?;
+            .map_err(failed("spend_aggregates"))?;
         let mut counts = Vec::new();
         for row in rows {
-            let (code, count) = row.map_err(failed)?;
+            let (code, count) = row.map_err(failed("spend_aggregates"))?;
             counts.push((some_text(code).and_then(|code| code.parse().ok()), count.max(0) as usize));
         }
         counts
@@ -78,18 +78,18 @@ pub(super) fn spend_aggregates(
                 "SELECT month, currency, category, merchant_key, units, receipts FROM spend_months
                  WHERE owner_id = ?1 AND month >= ?2 AND month <= ?3",
             )
-            .map_err(failed)?;
+            .map_err(failed("spend_aggregates"))?;
         let mut rows = statement
             .query(params![owner, first.to_string()[..7].to_owned(), last.to_string()[..7].to_owned()])
-            .map_err(failed)?;
-        while let Some(row) = rows.next().map_err(failed)? {
+            .map_err(failed("spend_aggregates"))?;
+        while let Some(row) = rows.next().map_err(failed("spend_aggregates"))? {
             let group = (
-                row.get::<_, String>(0).map_err(failed)?,
-                some_text(row.get(1).map_err(failed)?),
-                some_text(row.get(2).map_err(failed)?),
-                some_text(row.get(3).map_err(failed)?),
-                row.get(4).map_err(failed)?,
-                row.get(5).map_err(failed)?,
+                row.get::<_, String>(0).map_err(failed("spend_aggregates"))?,
+                some_text(row.get(1).map_err(failed("spend_aggregates"))?),
+                some_text(row.get(2).map_err(failed("spend_aggregates"))?),
+                some_text(row.get(3).map_err(failed("spend_aggregates"))?),
+                row.get(4).map_err(failed("spend_aggregates"))?,
+                row.get(5).map_err(failed("spend_aggregates"))?,
             );
             add_group(&mut aggregates, &mut sums, code.as_deref(), group);
         }
@@ -115,16 +115,17 @@ pub(super) fn spend_aggregates(
                  WHERE owner_id = ?1 AND date >= ?2 AND date <= ?3 AND total_units IS NOT NULL
                  GROUP BY 1, 2, 3, 4",
             )
-            .map_err(failed)?;
-        let mut rows = statement.query(params![owner, start.to_string(), end.to_string()]).map_err(failed)?;
-        while let Some(row) = rows.next().map_err(failed)? {
+            .map_err(failed("spend_aggregates"))?;
+        let mut rows =
+            statement.query(params![owner, start.to_string(), end.to_string()]).map_err(failed("spend_aggregates"))?;
+        while let Some(row) = rows.next().map_err(failed("spend_aggregates"))? {
             let group = (
-                row.get(0).map_err(failed)?,
-                row.get(1).map_err(failed)?,
-                row.get(2).map_err(failed)?,
-                row.get(3).map_err(failed)?,
-                row.get(4).map_err(failed)?,
-                row.get(5).map_err(failed)?,
+                row.get(0).map_err(failed("spend_aggregates"))?,
+                row.get(1).map_err(failed("spend_aggregates"))?,
+                row.get(2).map_err(failed("spend_aggregates"))?,
+                row.get(3).map_err(failed("spend_aggregates"))?,
+                row.get(4).map_err(failed("spend_aggregates"))?,
+                row.get(5).map_err(failed("spend_aggregates"))?,
             );
             add_group(&mut aggregates, &mut sums, code.as_deref(), group);
         }
@@ -141,7 +142,7 @@ pub(super) fn spend_aggregates(
                  WHERE owner_id = ?1 AND duplicate = 1 AND date >= ?3 AND date <= ?4 AND total_units IS NOT NULL
                    AND {same_money}"
             ))
-            .map_err(failed)?;
+            .map_err(failed("spend_aggregates"))?;
         let rows = statement
             .query_map(params![owner, code, from.to_string(), to.to_string()], |row| {
                 Ok((
@@ -152,12 +153,13 @@ pub(super) fn spend_aggregates(
                     row.get::<_, i64>(4)?,
                 ))
             })
-            .map_err(failed)?;
+            .map_err(failed("spend_aggregates"))?;
         let mut images: std::collections::BTreeMap<String, Vec<ReceiptId>> = Default::default();
         let mut sales: std::collections::BTreeMap<(String, String, i64), Vec<ReceiptId>> = Default::default();
         for row in rows {
-            let (id, image, merchant, date, units) = row.map_err(failed)?;
-            let id: ReceiptId = id.parse().map_err(|_| StoreError::Corrupt(format!("receipt id {id:?}")))?;
+            let (id, image, merchant, date, units) = row.map_err(failed("spend_aggregates"))?;
+            let id: ReceiptId =
+                id.parse().map_err(|_| StoreError::corrupt("receipt id")(format!("{id:?} is not one")))?;
             images.entry(image).or_default().push(id);
             if let Some(merchant) = merchant {
                 sales.entry((merchant, date, units)).or_default().push(id);
@@ -173,9 +175,11 @@ pub(super) fn spend_aggregates(
                  WHERE owner_id = ?1 AND date IS NOT NULL AND total_units IS NOT NULL AND {same_money}
                  ORDER BY sort_purchased, recency, id LIMIT ?3"
             ))
-            .map_err(failed)?;
-        let rows = statement.query_map(params![owner, code, MEDIAN_WINDOW as i64], |row| row.get(0)).map_err(failed)?;
-        rows.collect::<Result<_, _>>().map_err(failed)?
+            .map_err(failed("spend_aggregates"))?;
+        let rows = statement
+            .query_map(params![owner, code, MEDIAN_WINDOW as i64], |row| row.get(0))
+            .map_err(failed("spend_aggregates"))?;
+        rows.collect::<Result<_, _>>().map_err(failed("spend_aggregates"))?
     };
     aggregates.median = median_of_recent(recent);
     if let Some(threshold) = aggregates.median.and_then(unusual_threshold) {
@@ -184,15 +188,15 @@ pub(super) fn spend_aggregates(
                 "SELECT id, total_units FROM receipts INDEXED BY receipts_totals
                  WHERE owner_id = ?1 AND total_units > ?5 AND date >= ?3 AND date <= ?4 AND {same_money}"
             ))
-            .map_err(failed)?;
+            .map_err(failed("spend_aggregates"))?;
         let rows = statement
             .query_map(params![owner, code, from.to_string(), to.to_string(), threshold.to_units()], |row| {
                 Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
             })
-            .map_err(failed)?;
+            .map_err(failed("spend_aggregates"))?;
         for row in rows {
-            let (id, units) = row.map_err(failed)?;
-            let id = id.parse().map_err(|_| StoreError::Corrupt(format!("receipt id {id:?}")))?;
+            let (id, units) = row.map_err(failed("spend_aggregates"))?;
+            let id = id.parse().map_err(|_| StoreError::corrupt("receipt id")(format!("{id:?} is not one")))?;
             aggregates.unusual.push((id, Amount::from_units(units)));
         }
     }

@@ -17,7 +17,7 @@ impl crate::store::MerchantMemoryStore for SqliteStore {
         let (owner, keys, document) = (owner.to_string(), keys.to_vec(), to_json(merchant)?);
         let now = Utc::now().timestamp_micros();
         self.with(move |db| {
-            let transaction = db.transaction().map_err(failed)?;
+            let transaction = db.transaction().map_err(failed("remember_merchant"))?;
             for key in &keys {
                 transaction
                     .execute(
@@ -25,9 +25,9 @@ impl crate::store::MerchantMemoryStore for SqliteStore {
                          ON CONFLICT (owner_id, key) DO UPDATE SET updated_us = excluded.updated_us, document = excluded.document",
                         params![owner, key, now, document],
                     )
-                    .map_err(failed)?;
+                    .map_err(failed("remember_merchant"))?;
             }
-            transaction.commit().map_err(failed)
+            transaction.commit().map_err(failed("remember_merchant"))
         })
         .await
     }
@@ -43,12 +43,12 @@ impl crate::store::MerchantMemoryStore for SqliteStore {
                 let mut best: Option<(i64, String)> = None;
                 let mut statement = db
                     .prepare_cached("SELECT updated_us, document FROM merchant_memory WHERE owner_id = ?1 AND key = ?2")
-                    .map_err(failed)?;
+                    .map_err(failed("recall_merchant"))?;
                 for key in &keys {
                     let row = statement
                         .query_row(params![owner, key], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
                         .optional()
-                        .map_err(failed)?;
+                        .map_err(failed("recall_merchant"))?;
                     if let Some(row) = row
                         && best.as_ref().is_none_or(|(updated, _)| row.0 > *updated)
                     {

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use finagent_core::{BlobKey, UserId};
 use rusqlite::{Connection, OptionalExtension};
 
-use super::StoreError;
+use super::{Source, StoreError};
 use schema::{SCHEMA, allow_shared_emails, migrate};
 
 /// Documents in SQLite, blobs in a folder.
@@ -51,16 +51,16 @@ impl Versions {
     }
 }
 
-pub(super) fn failed(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(error.to_string())
+pub(super) fn failed<E: Into<Source>>(operation: &'static str) -> impl FnOnce(E) -> StoreError {
+    StoreError::unavailable(operation)
 }
 
 pub(super) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+    serde_json::to_string(value).map_err(StoreError::corrupt(std::any::type_name::<T>()))
 }
 
 pub(super) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+    serde_json::from_str(text).map_err(StoreError::corrupt(std::any::type_name::<T>()))
 }
 
 /// The JSON document the query selects, decoded, if a row matches.
@@ -69,7 +69,8 @@ pub(super) fn document<T: serde::de::DeserializeOwned>(
     sql: &str,
     parameters: impl rusqlite::Params,
 ) -> Result<Option<T>, StoreError> {
-    let text: Option<String> = db.query_row(sql, parameters, |row| row.get(0)).optional().map_err(failed)?;
+    let text: Option<String> =
+        db.query_row(sql, parameters, |row| row.get(0)).optional().map_err(failed("document"))?;
     text.as_deref().map(from_json).transpose()
 }
 
@@ -79,9 +80,12 @@ pub(super) fn documents<T: serde::de::DeserializeOwned>(
     sql: &str,
     parameters: impl rusqlite::Params,
 ) -> Result<Vec<T>, StoreError> {
-    let mut statement = db.prepare(sql).map_err(failed)?;
-    let texts: Vec<String> =
-        statement.query_map(parameters, |row| row.get(0)).map_err(failed)?.collect::<Result<_, _>>().map_err(failed)?;
+    let mut statement = db.prepare(sql).map_err(failed("documents"))?;
+    let texts: Vec<String> = statement
+        .query_map(parameters, |row| row.get(0))
+        .map_err(failed("documents"))?
+        .collect::<Result<_, _>>()
+        .map_err(failed("documents"))?;
     texts.iter().map(|text| from_json(text)).collect()
 }
 
@@ -90,7 +94,7 @@ pub(super) fn conflict_or(error: rusqlite::Error, what: &str) -> StoreError {
         rusqlite::Error::SqliteFailure(code, _) if code.code == rusqlite::ErrorCode::ConstraintViolation => {
             StoreError::Conflict(what.to_owned())
         }
-        other => failed(other),
+        other => failed("conflict_or")(other),
     }
 }
 
@@ -99,21 +103,21 @@ impl SqliteStore {
     pub async fn open(database: impl AsRef<Path>, blobs: impl AsRef<Path>) -> Result<Self, StoreError> {
         let database = database.as_ref().to_owned();
         let blobs = blobs.as_ref().to_owned();
-        std::fs::create_dir_all(&blobs).map_err(failed)?;
+        std::fs::create_dir_all(&blobs).map_err(failed("open"))?;
         if let Some(parent) = database.parent() {
-            std::fs::create_dir_all(parent).map_err(failed)?;
+            std::fs::create_dir_all(parent).map_err(failed("open"))?;
         }
         let connection = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
-            let connection = Connection::open(&database).map_err(failed)?;
-            connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(failed)?;
-            connection.execute_batch(SCHEMA).map_err(failed)?;
+            let connection = Connection::open(&database).map_err(failed("open"))?;
+            connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(failed("open"))?;
+            connection.execute_batch(SCHEMA).map_err(failed("open"))?;
             let mut connection = connection;
             migrate(&mut connection)?;
             allow_shared_emails(&mut connection)?;
             Ok(connection)
         })
         .await
-        .map_err(failed)??;
+        .map_err(failed("open"))??;
         Ok(Self { connection: Arc::new(Mutex::new(connection)), blobs, versions: Versions::default() })
     }
 
@@ -124,7 +128,7 @@ impl SqliteStore {
 
     /// Checks that the database file answers a query.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.with(|db| db.query_row("SELECT 1", [], |_| Ok(())).map_err(failed)).await
+        self.with(|db| db.query_row("SELECT 1", [], |_| Ok(())).map_err(failed("ping"))).await
     }
 
     async fn with<T, F>(&self, work: F) -> Result<T, StoreError>
@@ -134,11 +138,27 @@ impl SqliteStore {
     {
         let connection = Arc::clone(&self.connection);
         tokio::task::spawn_blocking(move || {
-            let mut guard = connection.lock().map_err(|_| failed("the database connection is poisoned"))?;
+            let mut guard = connection
+                .lock()
+                .map_err(|_| failed("use the database connection")("a thread panicked while holding it"))?;
             work(&mut guard)
         })
         .await
-        .map_err(failed)?
+        .map_err(failed("run a blocking database call"))?
+    }
+
+    /// Inserts one row; a unique key already taken is a conflict over `what`.
+    async fn insert_row(
+        &self,
+        what: &'static str,
+        sql: &'static str,
+        values: Vec<rusqlite::types::Value>,
+    ) -> Result<(), StoreError> {
+        self.with(move |db| {
+            db.execute(sql, rusqlite::params_from_iter(values)).map_err(|e| conflict_or(e, what))?;
+            Ok(())
+        })
+        .await
     }
 
     fn blob_path(&self, key: &BlobKey) -> Result<PathBuf, StoreError> {
@@ -150,7 +170,7 @@ impl SqliteStore {
                     && part.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
             });
         if !safe {
-            return Err(StoreError::Corrupt(format!("unsafe blob key {:?}", key.as_str())));
+            return Err(StoreError::corrupt("blob key")(format!("{:?} could leave the blob folder", key.as_str())));
         }
         Ok(self.blobs.join(key.as_str()))
     }

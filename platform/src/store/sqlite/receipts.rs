@@ -112,9 +112,9 @@ impl ReceiptStore for SqliteStore {
         let row = ReceiptRow::of(receipt)?;
         let (versions, owner) = (self.versions.clone(), receipt.owner_id);
         self.with(move |db| {
-            let transaction = db.transaction().map_err(failed)?;
+            let transaction = db.transaction().map_err(failed("insert_receipt"))?;
             row.insert(&transaction)?;
-            transaction.commit().map_err(failed)?;
+            transaction.commit().map_err(failed("insert_receipt"))?;
             versions.bump(owner);
             Ok(())
         })
@@ -128,12 +128,14 @@ impl ReceiptStore for SqliteStore {
         self.with(move |db| {
             // Immediate: the write lock is taken before the limits are read, even were another
             // process to open the file.
-            let transaction = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(failed)?;
+            let transaction = db
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(failed("insert_receipt_once"))?;
             for key in &keys {
                 let existing: Option<String> = transaction
                     .query_row("SELECT receipt_id FROM receipt_keys WHERE key = ?1", params![key], |row| row.get(0))
                     .optional()
-                    .map_err(failed)?;
+                    .map_err(failed("insert_receipt_once"))?;
                 if let Some(existing) = existing {
                     let found = document::<Receipt>(
                         &transaction,
@@ -156,9 +158,9 @@ impl ReceiptStore for SqliteStore {
                         "INSERT OR REPLACE INTO receipt_keys (key, receipt_id) VALUES (?1, ?2)",
                         params![key, row.id],
                     )
-                    .map_err(failed)?;
+                    .map_err(failed("insert_receipt_once"))?;
             }
-            transaction.commit().map_err(failed)?;
+            transaction.commit().map_err(failed("insert_receipt_once"))?;
             versions.bump(owner);
             Ok(Inserted::New)
         })
@@ -180,7 +182,7 @@ impl ReceiptStore for SqliteStore {
         let (versions, owner_id) = (self.versions.clone(), owner);
         let (owner, id) = (owner.to_string(), id.to_string());
         self.with(move |db| {
-            let transaction = db.transaction().map_err(failed)?;
+            let transaction = db.transaction().map_err(failed("delete_receipt"))?;
             let found = document::<Receipt>(
                 &transaction,
                 "SELECT document FROM receipts WHERE id = ?1 AND owner_id = ?2",
@@ -188,13 +190,17 @@ impl ReceiptStore for SqliteStore {
             )?;
             if let Some(found) = &found {
                 let spent = unspend(&transaction, &id)?;
-                transaction.execute("DELETE FROM receipt_keys WHERE receipt_id = ?1", params![id]).map_err(failed)?;
-                transaction.execute("DELETE FROM receipts WHERE id = ?1", params![id]).map_err(failed)?;
+                transaction
+                    .execute("DELETE FROM receipt_keys WHERE receipt_id = ?1", params![id])
+                    .map_err(failed("delete_receipt"))?;
+                transaction
+                    .execute("DELETE FROM receipts WHERE id = ?1", params![id])
+                    .map_err(failed("delete_receipt"))?;
                 if let Some(spent) = spent {
                     spent.refresh_duplicates(&transaction)?;
                 }
                 count_usage(&transaction, &owner, found.image_bytes, -1)?;
-                transaction.commit().map_err(failed)?;
+                transaction.commit().map_err(failed("delete_receipt"))?;
                 versions.bump(owner_id);
             }
             Ok(found)
@@ -211,7 +217,7 @@ impl ReceiptStore for SqliteStore {
         let (versions, owner_id) = (self.versions.clone(), owner);
         let (owner, id, corrected) = (owner.to_string(), id.to_string(), corrected.clone());
         self.with(move |db| {
-            let transaction = db.transaction().map_err(failed)?;
+            let transaction = db.transaction().map_err(failed("save_corrections"))?;
             let Some(mut receipt) = document::<Receipt>(
                 &transaction,
                 "SELECT document FROM receipts WHERE id = ?1 AND owner_id = ?2",
@@ -223,7 +229,7 @@ impl ReceiptStore for SqliteStore {
             receipt.corrected = Some(corrected);
             receipt.updated_at = Utc::now();
             write_keys(&transaction, &receipt)?;
-            transaction.commit().map_err(failed)?;
+            transaction.commit().map_err(failed("save_corrections"))?;
             versions.bump(owner_id);
             Ok(true)
         })
@@ -246,7 +252,7 @@ impl ReceiptStore for SqliteStore {
         let (id, failure) = (id.to_string(), failure.map(str::to_owned));
         let versions = self.versions.clone();
         self.with(move |db| {
-            let transaction = db.transaction().map_err(failed)?;
+            let transaction = db.transaction().map_err(failed("set_status"))?;
             let Some(mut receipt) =
                 document::<Receipt>(&transaction, "SELECT document FROM receipts WHERE id = ?1", params![id])?
             else {
@@ -261,7 +267,7 @@ impl ReceiptStore for SqliteStore {
                 receipt.failure = failure;
             }
             write_keys(&transaction, &receipt)?;
-            transaction.commit().map_err(failed)?;
+            transaction.commit().map_err(failed("set_status"))?;
             versions.bump(receipt.owner_id);
             Ok(true)
         })
@@ -272,7 +278,7 @@ impl ReceiptStore for SqliteStore {
         let (id, result) = (id.to_string(), result.clone());
         let versions = self.versions.clone();
         self.with(move |db| {
-            let transaction = db.transaction().map_err(failed)?;
+            let transaction = db.transaction().map_err(failed("store_result"))?;
             let Some(mut receipt) =
                 document::<Receipt>(&transaction, "SELECT document FROM receipts WHERE id = ?1", params![id])?
             else {
@@ -287,9 +293,9 @@ impl ReceiptStore for SqliteStore {
             receipt.updated_at = Utc::now();
             transaction
                 .execute("UPDATE receipts SET result_writes = result_writes + 1 WHERE id = ?1", params![id])
-                .map_err(failed)?;
+                .map_err(failed("store_result"))?;
             write_keys(&transaction, &receipt)?;
-            transaction.commit().map_err(failed)?;
+            transaction.commit().map_err(failed("store_result"))?;
             versions.bump(receipt.owner_id);
             Ok(())
         })
@@ -321,7 +327,7 @@ impl ReceiptStore for SqliteStore {
         self.with(move |db| {
             db.query_row(&sql, rusqlite::params_from_iter(values), |row| row.get::<_, i64>(0))
                 .map(|count| count.max(0) as u64)
-                .map_err(failed)
+                .map_err(failed("count_receipts"))
         })
         .await
     }
@@ -352,14 +358,14 @@ impl BlobStore for SqliteStore {
         let bytes = bytes.to_vec();
         tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(failed)?;
+                std::fs::create_dir_all(parent).map_err(failed("put_blob"))?;
             }
             let temporary = path.with_extension(format!("partial-{}", Uuid::new_v4()));
-            std::fs::write(&temporary, &bytes).map_err(failed)?;
-            std::fs::rename(&temporary, &path).map_err(failed)
+            std::fs::write(&temporary, &bytes).map_err(failed("put_blob"))?;
+            std::fs::rename(&temporary, &path).map_err(failed("put_blob"))
         })
         .await
-        .map_err(failed)?
+        .map_err(failed("put_blob"))?
     }
 
     async fn blob(&self, key: &BlobKey) -> Result<Option<Vec<u8>>, StoreError> {
@@ -367,7 +373,7 @@ impl BlobStore for SqliteStore {
         match tokio::fs::read(&path).await {
             Ok(bytes) => Ok(Some(bytes)),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(failed(error)),
+            Err(error) => Err(failed("blob")(error)),
         }
     }
 
@@ -376,7 +382,7 @@ impl BlobStore for SqliteStore {
         match tokio::fs::remove_file(&path).await {
             Ok(()) => Ok(()),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(error) => Err(failed(error)),
+            Err(error) => Err(failed("delete_blob")(error)),
         }
     }
 }

@@ -92,23 +92,23 @@ pub(super) const INSTANCE_USAGE: &str = "DELETE FROM usage WHERE owner_id = '*';
 /// Creates the receipts table, or rebuilds one from before the key columns existed (keeping
 /// every row) and fills the keys and the usage counts from the stored documents, once.
 pub(super) fn migrate(db: &mut Connection) -> Result<(), StoreError> {
-    let version: i64 = db.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(failed)?;
+    let version: i64 = db.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(failed("migrate"))?;
     if version >= SCHEMA_VERSION {
-        return db.execute_batch(KEY_INDEXES).map_err(failed);
+        return db.execute_batch(KEY_INDEXES).map_err(failed("migrate"));
     }
     if version == 2 {
-        let transaction = db.transaction().map_err(failed)?;
-        transaction.execute_batch(INSTANCE_USAGE).map_err(failed)?;
-        transaction.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(failed)?;
-        transaction.commit().map_err(failed)?;
-        return db.execute_batch(KEY_INDEXES).map_err(failed);
+        let transaction = db.transaction().map_err(failed("migrate"))?;
+        transaction.execute_batch(INSTANCE_USAGE).map_err(failed("migrate"))?;
+        transaction.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(failed("migrate"))?;
+        transaction.commit().map_err(failed("migrate"))?;
+        return db.execute_batch(KEY_INDEXES).map_err(failed("migrate"));
     }
-    let transaction = db.transaction().map_err(failed)?;
+    let transaction = db.transaction().map_err(failed("migrate"))?;
     let exists: bool = transaction
         .query_row("SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'receipts'", [], |row| {
             row.get(0)
         })
-        .map_err(failed)?;
+        .map_err(failed("migrate"))?;
     if exists {
         transaction
             .execute_batch(&format!(
@@ -118,13 +118,13 @@ pub(super) fn migrate(db: &mut Connection) -> Result<(), StoreError> {
                    SELECT id, owner_id, status, image_sha256, created_at, result_writes, document FROM receipts_before_keys;
                  DROP TABLE receipts_before_keys;"
             ))
-            .map_err(failed)?;
+            .map_err(failed("migrate"))?;
         let stored: Vec<Receipt> = documents(&transaction, "SELECT document FROM receipts", [])?;
         for receipt in &stored {
             write_keys(&transaction, receipt)?;
         }
     } else {
-        transaction.execute_batch(RECEIPTS_TABLE).map_err(failed)?;
+        transaction.execute_batch(RECEIPTS_TABLE).map_err(failed("migrate"))?;
     }
     transaction
         .execute_batch(
@@ -133,11 +133,11 @@ pub(super) fn migrate(db: &mut Connection) -> Result<(), StoreError> {
              INSERT INTO usage (owner_id, receipts, image_bytes)
                SELECT owner_id, COUNT(*), SUM(image_bytes) FROM receipts GROUP BY owner_id;",
         )
-        .map_err(failed)?;
-    transaction.execute_batch(INSTANCE_USAGE).map_err(failed)?;
-    transaction.execute_batch(KEY_INDEXES).map_err(failed)?;
-    transaction.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(failed)?;
-    transaction.commit().map_err(failed)
+        .map_err(failed("migrate"))?;
+    transaction.execute_batch(INSTANCE_USAGE).map_err(failed("migrate"))?;
+    transaction.execute_batch(KEY_INDEXES).map_err(failed("migrate"))?;
+    transaction.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(failed("migrate"))?;
+    transaction.commit().map_err(failed("migrate"))
 }
 
 /// Rebuilds a users table from before emails could be shared (its `email` column was unique),
@@ -147,11 +147,11 @@ pub(super) fn allow_shared_emails(db: &mut Connection) -> Result<(), StoreError>
     let sql: Option<String> = db
         .query_row("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'users'", [], |row| row.get(0))
         .optional()
-        .map_err(failed)?;
+        .map_err(failed("allow_shared_emails"))?;
     if !sql.is_some_and(|sql| sql.contains("email TEXT NOT NULL UNIQUE")) {
         return Ok(());
     }
-    let transaction = db.transaction().map_err(failed)?;
+    let transaction = db.transaction().map_err(failed("allow_shared_emails"))?;
     transaction
         .execute_batch(
             "ALTER TABLE users RENAME TO users_with_unique_emails;
@@ -161,6 +161,6 @@ pub(super) fn allow_shared_emails(db: &mut Connection) -> Result<(), StoreError>
                SELECT id, username, email, document FROM users_with_unique_emails;
              DROP TABLE users_with_unique_emails;",
         )
-        .map_err(failed)?;
-    transaction.commit().map_err(failed)
+        .map_err(failed("allow_shared_emails"))?;
+    transaction.commit().map_err(failed("allow_shared_emails"))
 }

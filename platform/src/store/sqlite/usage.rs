@@ -40,7 +40,7 @@ impl Spent {
             },
         )
         .optional()
-        .map_err(failed)
+        .map_err(failed("of_row"))
     }
 
     /// Adds (`sign` 1) or removes (-1) this spend in the owner's monthly sums.
@@ -60,7 +60,7 @@ impl Spent {
              ON CONFLICT DO UPDATE SET units = units + excluded.units, receipts = receipts + excluded.receipts",
             key,
         )
-        .map_err(failed)?;
+        .map_err(failed("roll"))?;
         db.execute(
             "DELETE FROM spend_months WHERE owner_id = ?1 AND month = ?2 AND currency = ?3 AND category = ?4
                       AND merchant_key = ?5 AND receipts <= 0",
@@ -72,7 +72,7 @@ impl Spent {
                 self.merchant_key.as_deref().unwrap_or("")
             ],
         )
-        .map_err(failed)?;
+        .map_err(failed("roll"))?;
         Ok(())
     }
 
@@ -92,7 +92,7 @@ impl Spent {
             ),
             params![self.owner, self.image],
         )
-        .map_err(failed)?;
+        .map_err(failed("refresh_duplicates"))?;
         if let Some(merchant) = &self.merchant_key {
             db.execute(
                 &format!(
@@ -101,7 +101,7 @@ impl Spent {
                 ),
                 params![self.owner, merchant, self.date, self.units],
             )
-            .map_err(failed)?;
+            .map_err(failed("refresh_duplicates"))?;
         }
         Ok(())
     }
@@ -145,7 +145,7 @@ pub(super) fn write_keys(db: &Connection, receipt: &Receipt) -> Result<(), Store
             i64::try_from(receipt.image_bytes).unwrap_or(i64::MAX),
         ],
     )
-    .map_err(failed)?;
+    .map_err(failed("write_keys"))?;
     let after = Spent::of_row(db, &id)?;
     if before != after {
         for (spent, sign) in [(&before, -1), (&after, 1)] {
@@ -168,7 +168,7 @@ pub(super) fn count_usage(db: &Connection, owner: &str, bytes: u64, sign: i64) -
              ON CONFLICT (owner_id) DO UPDATE SET receipts = MAX(receipts + ?2, 0), image_bytes = MAX(image_bytes + ?3, 0)",
             params![row, sign, sign * bytes],
         )
-        .map_err(failed)?;
+        .map_err(failed("count_usage"))?;
     }
     Ok(())
 }
@@ -180,7 +180,7 @@ pub(super) fn usage_of(db: &Connection, key: &str) -> Result<Usage, StoreError> 
     })
     .optional()
     .map(Option::unwrap_or_default)
-    .map_err(failed)
+    .map_err(failed("usage_of"))
 }
 
 /// The limit one more receipt of `bytes` would pass, if any.

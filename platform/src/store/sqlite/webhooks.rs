@@ -3,9 +3,10 @@
 use chrono::{DateTime, Utc};
 use finagent_core::UserId;
 use rusqlite::params;
+use rusqlite::types::Value;
 use uuid::Uuid;
 
-use super::{SqliteStore, conflict_or, documents, failed, to_json};
+use super::{SqliteStore, documents, failed, to_json};
 use crate::store::StoreError;
 
 pub(super) fn delivery_status(status: finagent_core::webhook::DeliveryStatus) -> &'static str {
@@ -18,20 +19,16 @@ pub(super) fn delivery_status(status: finagent_core::webhook::DeliveryStatus) ->
 
 impl crate::store::WebhookStore for SqliteStore {
     async fn create_webhook(&self, webhook: &finagent_core::webhook::Webhook) -> Result<(), StoreError> {
-        let (id, owner, created, document) = (
-            webhook.id.to_string(),
-            webhook.owner_id.to_string(),
-            webhook.created_at.timestamp_millis(),
-            to_json(webhook)?,
-        );
-        self.with(move |db| {
-            db.execute(
-                "INSERT INTO webhooks (id, owner_id, created_ms, document) VALUES (?1, ?2, ?3, ?4)",
-                params![id, owner, created, document],
-            )
-            .map_err(|e| conflict_or(e, "webhook"))?;
-            Ok(())
-        })
+        self.insert_row(
+            "webhook",
+            "INSERT INTO webhooks (id, owner_id, created_ms, document) VALUES (?1, ?2, ?3, ?4)",
+            vec![
+                Value::from(webhook.id.to_string()),
+                Value::from(webhook.owner_id.to_string()),
+                Value::from(webhook.created_at.timestamp_millis()),
+                Value::from(to_json(webhook)?),
+            ],
+        )
         .await
     }
 
@@ -48,7 +45,7 @@ impl crate::store::WebhookStore for SqliteStore {
         self.with(move |db| {
             let deleted = db
                 .execute("DELETE FROM webhooks WHERE id = ?1 AND owner_id = ?2", params![id, owner])
-                .map_err(failed)?;
+                .map_err(failed("delete_webhook"))?;
             Ok(deleted == 1)
         })
         .await
@@ -68,7 +65,7 @@ impl crate::store::WebhookStore for SqliteStore {
                      WHERE id = ?2 AND owner_id = ?3 AND json_extract(document, '$.secret') = ?4",
                     params![document, id, owner, expected],
                 )
-                .map_err(failed)?;
+                .map_err(failed("replace_webhook"))?;
             Ok(replaced == 1)
         })
         .await
@@ -105,7 +102,7 @@ impl crate::store::WebhookStore for SqliteStore {
                    document = excluded.document",
                 params![values.0, values.1, values.2, values.3, values.4, values.5, values.6],
             )
-            .map_err(failed)?;
+            .map_err(failed("save_delivery"))?;
             Ok(())
         })
         .await
@@ -138,7 +135,7 @@ impl crate::store::WebhookStore for SqliteStore {
         let now_ms = now.timestamp_millis();
         let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(1));
         self.with(move |db| {
-            let transaction = db.transaction().map_err(failed)?;
+            let transaction = db.transaction().map_err(failed("claim_due_deliveries"))?;
             let mut due: Vec<finagent_core::webhook::WebhookDelivery> = documents(
                 &transaction,
                 "SELECT document FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_ms <= ?1
@@ -152,9 +149,9 @@ impl crate::store::WebhookStore for SqliteStore {
                         "UPDATE webhook_deliveries SET next_attempt_ms = ?2, document = ?3 WHERE id = ?1",
                         params![delivery.id.to_string(), until.timestamp_millis(), to_json(delivery)?],
                     )
-                    .map_err(failed)?;
+                    .map_err(failed("claim_due_deliveries"))?;
             }
-            transaction.commit().map_err(failed)?;
+            transaction.commit().map_err(failed("claim_due_deliveries"))?;
             Ok(due)
         })
         .await
