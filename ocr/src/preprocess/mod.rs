@@ -20,21 +20,37 @@
 //! Orientation (a photo taken sideways) is decided by the engine with Tesseract's orientation
 //! detection, because it needs the recogniser; see `crate::engine`.
 
+mod light;
+#[cfg(test)]
+mod tests;
+
 use finagent_platform::image_input::{self, ImageError, ImageInfo, ImageLimits};
 use image::imageops::FilterType;
 use image::{DynamicImage, GrayImage, Luma};
 
+use light::background;
+use light::ink;
+use light::otsu;
+use light::sauvola;
+use light::unevenly_lit;
+pub use light::{binarised, stretch_contrast};
+
 /// Skew below this is not corrected: Tesseract reads a slight tilt as well, and a resampling
 /// blurs small print (measured on the US photo set).
 pub const MIN_SKEW_DEGREES: f32 = 1.0;
+
 /// Skew beyond this is not searched for (a receipt photographed at a larger angle is rare).
 pub const MAX_SKEW_DEGREES: f32 = 6.0;
+
 /// Height of a text line (ascender to descender) that Tesseract reads best, in pixels.
 pub const TARGET_LINE_HEIGHT: f32 = 38.0;
+
 /// Widths the prepared image is kept within.
 pub const MIN_WIDTH: u32 = 400;
+
 /// The prepared image is never wider than this.
 pub const MAX_WIDTH: u32 = 2200;
+
 /// Nor has more pixels than this.
 pub const MAX_PIXELS: u64 = 9_000_000;
 
@@ -240,14 +256,6 @@ pub fn preprocess_gray(mut gray: GrayImage, info: ImageInfo, enabled: Steps) -> 
     PreparedImage { gray, scale, offset, ppi, info, steps, sideways, uneven, photo, colour: false }
 }
 
-/// A Sauvola-binarised copy of a prepared image, with a window of about a twentieth of its width.
-pub fn binarised(image: &PreparedImage) -> PreparedImage {
-    let window = (image.gray.width() / 20).clamp(15, 81) | 1;
-    let mut steps = image.steps.clone();
-    steps.push("binarised (Sauvola)".to_owned());
-    PreparedImage { gray: sauvola(&image.gray, window, 0.25), steps, uneven: false, ..image.clone() }
-}
-
 /// Whether a binary image's ink profile is sharper across its columns than across its rows by a
 /// clear margin: text lines run vertically.
 pub fn looks_sideways(binary: &GrayImage) -> bool {
@@ -297,36 +305,6 @@ pub fn resize_to(gray: &GrayImage, width: u32, height: u32) -> GrayImage {
         let filter = if enlarging { FilterType::CatmullRom } else { FilterType::Triangle };
         image::imageops::resize(gray, width, height, filter)
     })
-}
-
-/// Otsu's threshold of a histogram.
-fn otsu(gray: &GrayImage) -> u8 {
-    let mut histogram = [0u64; 256];
-    for pixel in gray.pixels() {
-        histogram[usize::from(pixel.0[0])] += 1;
-    }
-    let total: u64 = histogram.iter().sum();
-    let sum: f64 = histogram.iter().enumerate().map(|(value, count)| value as f64 * *count as f64).sum();
-    let (mut weight_below, mut sum_below, mut best, mut threshold) = (0u64, 0f64, 0f64, 0u8);
-    for (value, count) in histogram.iter().enumerate() {
-        weight_below += count;
-        if weight_below == 0 {
-            continue;
-        }
-        let weight_above = total - weight_below;
-        if weight_above == 0 {
-            break;
-        }
-        sum_below += value as f64 * *count as f64;
-        let mean_below = sum_below / weight_below as f64;
-        let mean_above = (sum - sum_below) / weight_above as f64;
-        let between = weight_below as f64 * weight_above as f64 * (mean_below - mean_above).powi(2);
-        if between > best {
-            best = between;
-            threshold = u8::try_from(value).unwrap_or(255);
-        }
-    }
-    threshold
 }
 
 /// The paper in a photo: the bounding box (left, top, width, height, in the image's pixels) of
@@ -405,56 +383,6 @@ pub fn find_paper(gray: &GrayImage) -> Option<(u32, u32, u32, u32)> {
     Some((left, top, right - left, bottom - top))
 }
 
-/// Sauvola's local threshold, T = m · (1 + k · (s / 128 − 1)) over a `window`-pixel square, from
-/// integral images: O(pixels) whatever the window. Ink becomes 0, paper 255.
-pub fn sauvola(gray: &GrayImage, window: u32, k: f64) -> GrayImage {
-    let (width, height) = gray.dimensions();
-    let (w, h) = (width as usize, height as usize);
-    let source = gray.as_raw();
-    let stride = w + 1;
-    let mut sum = vec![0u64; stride * (h + 1)];
-    let mut squares = vec![0u64; stride * (h + 1)];
-    for y in 0..h {
-        let (mut row_sum, mut row_squares) = (0u64, 0u64);
-        for x in 0..w {
-            let value = u64::from(source[y * w + x]);
-            row_sum += value;
-            row_squares += value * value;
-            let index = (y + 1) * stride + x + 1;
-            sum[index] = sum[index - stride] + row_sum;
-            squares[index] = squares[index - stride] + row_squares;
-        }
-    }
-    let half = (window / 2).max(1) as usize;
-    let mut out = vec![0u8; w * h];
-    for y in 0..h {
-        let (y0, y1) = (y.saturating_sub(half), (y + half + 1).min(h));
-        for x in 0..w {
-            let (x0, x1) = (x.saturating_sub(half), (x + half + 1).min(w));
-            let count = ((y1 - y0) * (x1 - x0)) as f64;
-            let area = |table: &[u64]| {
-                (table[y1 * stride + x1] + table[y0 * stride + x0] - table[y0 * stride + x1] - table[y1 * stride + x0])
-                    as f64
-            };
-            let mean = area(&sum) / count;
-            let variance = (area(&squares) / count - mean * mean).max(0.0);
-            let threshold = mean * (1.0 + k * (variance.sqrt() / 128.0 - 1.0));
-            out[y * w + x] = if f64::from(source[y * w + x]) > threshold { 255 } else { 0 };
-        }
-    }
-    GrayImage::from_raw(width, height, out).unwrap_or_else(|| gray.clone())
-}
-
-/// The ink pixels of a binary image, centred horizontally.
-fn ink(binary: &GrayImage) -> Vec<(f32, f32)> {
-    let half_width = binary.width() as f32 / 2.0;
-    binary
-        .enumerate_pixels()
-        .filter(|(_, _, p)| p.0[0] < 128)
-        .map(|(x, y, _)| (x as f32 - half_width, y as f32))
-        .collect()
-}
-
 /// The skew of a binary image in degrees (positive: lines fall to the right). The projection
 /// profile along the normal of each candidate angle is sharpest — the sum of squared differences
 /// of neighbouring bins largest — when rows of text line up; a coarse search, then a fine one.
@@ -517,23 +445,6 @@ pub fn rotate(gray: &GrayImage, degrees: f32, fill: u8) -> GrayImage {
     })
 }
 
-/// The paper's brightness (the 90th percentile), to fill what a rotation uncovers.
-fn background(gray: &GrayImage) -> u8 {
-    let mut histogram = [0u64; 256];
-    for pixel in gray.pixels() {
-        histogram[usize::from(pixel.0[0])] += 1;
-    }
-    let total: u64 = histogram.iter().sum();
-    let mut seen = 0;
-    for (value, count) in histogram.iter().enumerate() {
-        seen += count;
-        if seen * 10 >= total * 9 {
-            return u8::try_from(value).unwrap_or(255);
-        }
-    }
-    255
-}
-
 /// The median height of the text lines of a binary image: runs of rows that hold ink, between
 /// rows that hold almost none.
 pub fn line_height(binary: &GrayImage) -> Option<f32> {
@@ -559,187 +470,4 @@ pub fn line_height(binary: &GrayImage) -> Option<f32> {
     }
     runs.sort_unstable();
     Some(runs[runs.len() / 2] as f32)
-}
-
-/// The spread of the paper's brightness (0–255) above which the light is uneven.
-pub const UNEVEN_LIGHT: u8 = 60;
-
-/// Whether the paper's brightness varies across the image by more than a global threshold can
-/// follow: the brightest tenth of each cell of a 6×6 grid, compared across cells that hold paper.
-pub fn unevenly_lit(gray: &GrayImage) -> bool {
-    let (width, height) = gray.dimensions();
-    if width < 60 || height < 60 {
-        return false;
-    }
-    let mut levels = Vec::new();
-    for cell_y in 0..6 {
-        for cell_x in 0..6 {
-            let mut values: Vec<u8> = Vec::new();
-            for y in (cell_y * height / 6)..((cell_y + 1) * height / 6) {
-                for x in (cell_x * width / 6)..((cell_x + 1) * width / 6) {
-                    values.push(gray.get_pixel(x, y).0[0]);
-                }
-            }
-            values.sort_unstable();
-            if let Some(level) = values.get(values.len() * 9 / 10) {
-                levels.push(*level);
-            }
-        }
-    }
-    levels.sort_unstable();
-    // Ignore the darkest third of the cells (background, a table, a hand).
-    let paper = &levels[levels.len() / 3..];
-    match (paper.first(), paper.last()) {
-        (Some(low), Some(high)) => high.saturating_sub(*low) >= UNEVEN_LIGHT,
-        _ => false,
-    }
-}
-
-/// Stretches faint print to full contrast: the `low` quantile of brightness becomes black and the
-/// `high` quantile (the paper) white. Thermal receipts fade to light grey; next to a few dark
-/// marks a global threshold then drops the print entirely, and this brings it back.
-pub fn stretch_contrast(gray: &GrayImage, low: f64, high: f64) -> GrayImage {
-    let mut histogram = [0u64; 256];
-    for pixel in gray.pixels() {
-        histogram[usize::from(pixel.0[0])] += 1;
-    }
-    let total = histogram.iter().sum::<u64>() as f64;
-    let quantile = |share: f64| {
-        let mut seen = 0u64;
-        for (value, count) in histogram.iter().enumerate() {
-            seen += count;
-            if seen as f64 >= share * total {
-                return value;
-            }
-        }
-        255
-    };
-    let (dark, paper) = (quantile(low), quantile(high));
-    let mut stretched = gray.clone();
-    if paper <= dark + 8 {
-        return stretched;
-    }
-    let table: Vec<u8> = (0..256usize)
-        .map(|value| {
-            let scaled = (value.saturating_sub(dark) * 255) / (paper - dark);
-            u8::try_from(scaled.min(255)).unwrap_or(255)
-        })
-        .collect();
-    for pixel in stretched.pixels_mut() {
-        pixel.0[0] = table[usize::from(pixel.0[0])];
-    }
-    stretched
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use finagent_platform::image_input::MediaType;
-
-    #[test]
-    fn large_reductions_keep_the_requested_size_and_the_ink() {
-        let page = paper(4000, 2000, 40);
-        for scale in [0.45f32, 0.3, 0.1, 0.05] {
-            let small = resize(&page, scale);
-            let expected = ((4000.0 * scale).round() as u32, (2000.0 * scale).round() as u32);
-            assert_eq!(small.dimensions(), expected, "scale {scale}");
-            let direct = image::imageops::resize(&page, expected.0, expected.1, FilterType::Triangle);
-            let mean = |image: &GrayImage| image.pixels().map(|p| f64::from(p.0[0])).sum::<f64>() / image.len() as f64;
-            assert!((mean(&small) - mean(&direct)).abs() < 2.0, "scale {scale}: {} vs {}", mean(&small), mean(&direct));
-        }
-    }
-
-    /// A synthetic receipt: bars of "text" on white paper, `lines` rows of `line` px each.
-    fn paper(width: u32, height: u32, line: u32) -> GrayImage {
-        let mut image = GrayImage::from_pixel(width, height, Luma([235]));
-        let mut y = line;
-        while y + line < height - line {
-            // Words start at a different place on each line, as in real text.
-            let shift = (y / line) * 7 % 13;
-            for row in y..y + line {
-                for x in width / 10..width * 9 / 10 {
-                    if !((x + shift * line / 4) / (line / 2).max(1)).is_multiple_of(3) {
-                        image.put_pixel(x, row, Luma([30]));
-                    }
-                }
-            }
-            y += line * 2;
-        }
-        image
-    }
-
-    fn info(image: &GrayImage) -> ImageInfo {
-        ImageInfo { media_type: MediaType::Png, width: image.width(), height: image.height() }
-    }
-
-    #[test]
-    fn a_receipt_on_a_dark_table_is_cropped_and_a_scan_is_not() {
-        let receipt = paper(300, 600, 10);
-        let mut photo = GrayImage::from_pixel(800, 1000, Luma([60]));
-        image::imageops::overlay(&mut photo, &receipt, 250, 200);
-        let (left, top, width, height) = find_paper(&photo).expect("paper found");
-        assert!(left <= 250 && left + 40 >= 250, "left {left}");
-        assert!(top <= 200 && top + 40 >= 200, "top {top}");
-        assert!((300..=360).contains(&width) && (600..=680).contains(&height), "{width}×{height}");
-        assert_eq!(find_paper(&paper(600, 900, 10)), None);
-    }
-
-    #[test]
-    fn skew_is_measured_and_corrected() {
-        let straight = paper(600, 800, 8);
-        for angle in [-3.0f32, 2.0, 4.5] {
-            let tilted = rotate(&straight, angle, 235);
-            let measured = estimate_skew(&sauvola(&tilted, 31, 0.3));
-            assert!((measured - angle).abs() <= 0.3, "rotated {angle}°, measured {measured}°");
-        }
-        assert!(estimate_skew(&sauvola(&straight, 31, 0.3)).abs() <= 0.2);
-    }
-
-    #[test]
-    fn small_print_is_enlarged_to_the_line_height_tesseract_reads_best() {
-        let small = paper(400, 700, 8);
-        assert!((line_height(&small).expect("lines") - 8.0).abs() <= 1.0);
-        let prepared = preprocess_with(DynamicImage::ImageLuma8(small.clone()), info(&small), Steps::ALL);
-        assert!(prepared.scale > 2.0, "scale {}", prepared.scale);
-        let large = paper(2000, 2400, 80);
-        let prepared = preprocess_with(DynamicImage::ImageLuma8(large.clone()), info(&large), Steps::ALL);
-        assert!(prepared.scale < 1.0 && prepared.gray.width() <= MAX_WIDTH, "scale {}", prepared.scale);
-    }
-
-    #[test]
-    fn a_sideways_photo_is_noticed() {
-        let upright = paper(500, 700, 8);
-        assert!(!looks_sideways(&sauvola(&upright, 31, 0.3)));
-        assert!(looks_sideways(&sauvola(&image::imageops::rotate90(&upright), 31, 0.3)));
-    }
-
-    #[test]
-    fn uneven_light_is_binarised_locally() {
-        let mut shaded = paper(600, 800, 10);
-        for (x, _, pixel) in shaded.enumerate_pixels_mut() {
-            // Paper from 235 on the left to 120 on the right; ink stays darker than the paper.
-            let light = 1.0 - 0.5 * x as f32 / 600.0;
-            pixel.0[0] = (f32::from(pixel.0[0]) * light) as u8;
-        }
-        assert!(unevenly_lit(&shaded));
-        assert!(!unevenly_lit(&paper(600, 800, 10)));
-        let binary = sauvola(&shaded, 41, 0.25);
-        // Paper is white on both sides, ink black on both sides.
-        assert_eq!(binary.get_pixel(30, 2).0[0], 255);
-        assert_eq!(binary.get_pixel(570, 2).0[0], 255);
-        assert_eq!(binary.get_pixel(70, 12).0[0], 0);
-        assert_eq!(binary.get_pixel(530, 12).0[0], 0);
-    }
-
-    #[test]
-    fn faint_print_is_stretched_to_full_contrast() {
-        let mut faint = GrayImage::from_pixel(100, 100, Luma([245]));
-        for x in 10..90 {
-            faint.put_pixel(x, 50, Luma([200]));
-        }
-        faint.put_pixel(0, 0, Luma([0]));
-        let stretched = stretch_contrast(&faint, 0.005, 0.5);
-        assert_eq!(stretched.get_pixel(50, 50).0[0], 0, "faint ink becomes black");
-        assert_eq!(stretched.get_pixel(50, 20).0[0], 255, "paper becomes white");
-    }
 }
