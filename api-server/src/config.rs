@@ -4,6 +4,7 @@
 //! [`Settings::from_args`] validates it into what the server runs on. Production (`APP_ENV=production`)
 //! refuses to start without a JWT key of at least 256 bits or with the demo users enabled.
 
+use finagent_core::names::env;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,145 +27,149 @@ pub enum Environment {
 #[derive(Clone, Debug, clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000")]
+    #[arg(long, env = env::LISTEN_ADDR, default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
     /// `development` or `production`.
-    #[arg(long, env = "APP_ENV", value_enum, default_value = "development")]
+    #[arg(long, env = env::APP_ENV, value_enum, default_value = "development")]
     pub app_env: Environment,
     /// The HS256 key signing tokens, at least 32 bytes. Required in production; in development a
     /// random key is generated when it is missing (tokens then do not survive a restart).
-    #[arg(long, env = "JWT_SECRET_KEY", hide_env_values = true)]
+    #[arg(long, env = env::JWT_SECRET_KEY, hide_env_values = true)]
     pub jwt_secret_key: Option<String>,
     /// Keys that signed before the current one, comma-separated, each at least 32 bytes: tokens,
     /// device and CSRF tokens and sealed webhook secrets of these keys stay valid, and nothing new
     /// is signed with them. Keep a key here for the refresh-token lifetime after a rotation.
-    #[arg(long, env = "JWT_PREVIOUS_KEYS", hide_env_values = true, value_delimiter = ',')]
+    #[arg(long, env = env::JWT_PREVIOUS_KEYS, hide_env_values = true, value_delimiter = ',')]
     pub jwt_previous_keys: Vec<String>,
     /// The signing algorithm; only `HS256` is supported (the name is accepted for compatibility).
-    #[arg(long, env = "JWT_ALGORITHM", default_value = "HS256")]
+    #[arg(long, env = env::JWT_ALGORITHM, default_value = "HS256")]
     pub jwt_algorithm: String,
     /// Lifetime of access tokens, in minutes (1 to 15).
-    #[arg(long, env = "JWT_EXPIRE_MINUTES", default_value_t = 15)]
+    #[arg(long, env = env::JWT_EXPIRE_MINUTES, default_value_t = 15)]
     pub jwt_expire_minutes: u32,
     /// Lifetime of a refresh-token family, in days.
-    #[arg(long, env = "REFRESH_EXPIRE_DAYS", default_value_t = 14)]
+    #[arg(long, env = env::REFRESH_EXPIRE_DAYS, default_value_t = 14)]
     pub refresh_expire_days: u32,
     /// The `iss` claim of tokens issued and accepted.
-    #[arg(long, env = "JWT_ISSUER", default_value = "financial-agent")]
+    #[arg(long, env = env::JWT_ISSUER, default_value = "financial-agent")]
     pub jwt_issuer: String,
     /// The `aud` claim of tokens issued and accepted.
-    #[arg(long, env = "JWT_AUDIENCE", default_value = "financial-agent-api")]
+    #[arg(long, env = env::JWT_AUDIENCE, default_value = "financial-agent-api")]
     pub jwt_audience: String,
     /// Where accounts and receipts are stored.
     #[command(flatten)]
     pub store: StoreArgs,
     /// Redis URL for revocations and rate limits; without it they are kept in process (one replica).
-    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    #[arg(long, env = env::REDIS_URL, hide_env_values = true)]
     pub redis_url: Option<String>,
     /// Name of this platform instance; prefixes every Redis key.
-    #[arg(long, env = "FINAGENT_INSTANCE", default_value = "local")]
+    #[arg(long, env = env::FINAGENT_INSTANCE, default_value = "local")]
     pub instance: String,
     /// OCR threads run inside this process. Default: one per CPU when there is no `REDIS_URL`
     /// (the all-in-one mode), none otherwise (separate `ocr-worker` processes do the OCR).
-    #[arg(long, env = "OCR_WORKERS")]
+    #[arg(long, env = env::OCR_WORKERS)]
     pub ocr_workers: Option<usize>,
     /// Time limit of one image's OCR in the in-process workers, in seconds.
-    #[arg(long, env = "OCR_TIMEOUT", default_value_t = 60)]
+    #[arg(long, env = env::OCR_TIMEOUT, default_value_t = 60)]
     pub ocr_timeout: u64,
     /// Largest upload, in bytes.
-    #[arg(long, env = "MAX_UPLOAD_SIZE", default_value_t = finagent_core::names::uploads::MAX_BYTES)]
+    #[arg(long, env = env::MAX_UPLOAD_SIZE, default_value_t = finagent_core::names::uploads::MAX_BYTES)]
     pub max_upload_size: usize,
     /// Uploads this process receives at once (each may hold `MAX_UPLOAD_SIZE` in memory); more get
     /// 503 with `Retry-After`. Default: as many as half the memory limit holds, at most 16.
-    #[arg(long, env = "MAX_CONCURRENT_UPLOADS")]
+    #[arg(long, env = env::MAX_CONCURRENT_UPLOADS)]
     pub max_concurrent_uploads: Option<usize>,
     /// Password hashes computed at once (each takes 19 MiB). Default: twice the CPUs, but no more
     /// than a quarter of the memory limit holds.
-    #[arg(long, env = "PASSWORD_HASHES_AT_ONCE")]
+    #[arg(long, env = env::PASSWORD_HASHES_AT_ONCE)]
     pub password_hashes_at_once: Option<usize>,
+    /// The memory this process may use, in bytes (the operator passes the container's limit); the
+    /// two budgets above follow it. Default: the cgroup's limit, else 512 MiB.
+    #[arg(long, env = env::MEMORY_LIMIT_BYTES)]
+    pub memory_limit_bytes: Option<u64>,
     /// Slowest upload accepted, in bytes per second after its first 5 seconds; slower ones get 408.
-    #[arg(long, env = "UPLOAD_MIN_BYTES_PER_SECOND", default_value_t = 32 * 1024)]
+    #[arg(long, env = env::UPLOAD_MIN_BYTES_PER_SECOND, default_value_t = 32 * 1024)]
     pub upload_min_bytes_per_second: u64,
     /// Requests per second per client on ordinary API routes.
-    #[arg(long, env = "RATE_LIMIT_API_PER_SECOND", default_value_t = 10.0)]
+    #[arg(long, env = env::RATE_LIMIT_API_PER_SECOND, default_value_t = 10.0)]
     pub rate_limit_api_per_second: f64,
     /// Requests a client may send at once on ordinary API routes, above the steady rate.
-    #[arg(long, env = "RATE_LIMIT_API_BURST", default_value_t = 20)]
+    #[arg(long, env = env::RATE_LIMIT_API_BURST, default_value_t = 20)]
     pub rate_limit_api_burst: u32,
     /// Uploads per second per client.
-    #[arg(long, env = "RATE_LIMIT_UPLOAD_PER_SECOND", default_value_t = 2.0)]
+    #[arg(long, env = env::RATE_LIMIT_UPLOAD_PER_SECOND, default_value_t = 2.0)]
     pub rate_limit_upload_per_second: f64,
     /// Uploads a client may send at once.
-    #[arg(long, env = "RATE_LIMIT_UPLOAD_BURST", default_value_t = 4)]
+    #[arg(long, env = env::RATE_LIMIT_UPLOAD_BURST, default_value_t = 4)]
     pub rate_limit_upload_burst: u32,
     /// Login attempts per minute per account and client address (also registrations per address).
-    #[arg(long, env = "RATE_LIMIT_LOGIN_PER_MINUTE", default_value_t = 5.0)]
+    #[arg(long, env = env::RATE_LIMIT_LOGIN_PER_MINUTE, default_value_t = 5.0)]
     pub rate_limit_login_per_minute: f64,
     /// Requests per second per client address, on every route, before credentials are checked.
-    #[arg(long, env = "RATE_LIMIT_ADDRESS_PER_SECOND", default_value_t = 100.0)]
+    #[arg(long, env = env::RATE_LIMIT_ADDRESS_PER_SECOND, default_value_t = 100.0)]
     pub rate_limit_address_per_second: f64,
     /// Requests a client address may send at once above its steady rate.
-    #[arg(long, env = "RATE_LIMIT_ADDRESS_BURST", default_value_t = 200)]
+    #[arg(long, env = env::RATE_LIMIT_ADDRESS_BURST, default_value_t = 200)]
     pub rate_limit_address_burst: u32,
     /// Login attempts per minute per client address, whatever the account (password spraying).
-    #[arg(long, env = "RATE_LIMIT_LOGIN_PER_ADDRESS_PER_MINUTE", default_value_t = 30.0)]
+    #[arg(long, env = env::RATE_LIMIT_LOGIN_PER_ADDRESS_PER_MINUTE, default_value_t = 30.0)]
     pub rate_limit_login_per_address_per_minute: f64,
     /// Proxies (addresses or CIDR ranges, comma-separated) whose `X-Forwarded-For` is believed.
-    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    #[arg(long, env = env::TRUSTED_PROXIES, value_delimiter = ',')]
     pub trusted_proxies: Vec<IpNet>,
     /// Origins allowed to call the API from a browser (comma-separated); none by default.
-    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[arg(long, env = env::CORS_ALLOWED_ORIGINS, value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
     /// Longest time a request may take, in seconds, uploads included.
-    #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 60)]
+    #[arg(long, env = env::REQUEST_TIMEOUT_SECONDS, default_value_t = 60)]
     pub request_timeout_seconds: u64,
     /// Longest time a client may take to send a request's head, in seconds; slower connections
     /// are closed.
-    #[arg(long, env = "HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10)]
+    #[arg(long, env = env::HEADER_READ_TIMEOUT_SECONDS, default_value_t = 10)]
     pub header_read_timeout_seconds: u64,
     /// Largest request body of the JSON routes, in bytes.
-    #[arg(long, env = "MAX_JSON_BODY", default_value_t = 64 * 1024)]
+    #[arg(long, env = env::MAX_JSON_BODY, default_value_t = 64 * 1024)]
     pub max_json_body: usize,
     /// Creates the demo users `demo`/`demo123` and `admin`/`admin123` (development only).
-    #[arg(long, env = "DEMO_USERS", default_value_t = false)]
+    #[arg(long, env = env::DEMO_USERS, default_value_t = false)]
     pub demo_users: bool,
     /// Receipts one user may store; uploads past it get 422 (`quota_exceeded`).
-    #[arg(long, env = "QUOTA_MAX_RECEIPTS", default_value_t = 200_000)]
+    #[arg(long, env = env::QUOTA_MAX_RECEIPTS, default_value_t = 200_000)]
     pub quota_max_receipts: u64,
     /// Bytes of images one user may store.
-    #[arg(long, env = "QUOTA_MAX_IMAGE_BYTES", default_value_t = 20 * 1024 * 1024 * 1024)]
+    #[arg(long, env = env::QUOTA_MAX_IMAGE_BYTES, default_value_t = 20 * 1024 * 1024 * 1024)]
     pub quota_max_image_bytes: u64,
     /// Who may create an account: `open` (anyone), `invite` (with an administrator's invite code)
     /// or `closed` (administrators create accounts).
-    #[arg(long, env = "REGISTRATION", value_enum, default_value = "open")]
+    #[arg(long, env = env::REGISTRATION, value_enum, default_value = "open")]
     pub registration: Registration,
     /// Bytes of images every user together may store (the instance's disk budget); uploads past
     /// it get 507 (`storage-full`). Unset: no instance-wide limit.
-    #[arg(long, env = "STORAGE_LIMIT_BYTES")]
+    #[arg(long, env = env::STORAGE_LIMIT_BYTES)]
     pub storage_limit_bytes: Option<u64>,
     /// Uploads one user may send at once (1 to 8); more get 429.
-    #[arg(long, env = "UPLOADS_PER_USER_AT_ONCE", default_value_t = 2)]
+    #[arg(long, env = env::UPLOADS_PER_USER_AT_ONCE, default_value_t = 2)]
     pub uploads_per_user_at_once: usize,
     /// Rows one CSV export may have; a larger export is refused and asks for a narrower range.
-    #[arg(long, env = "EXPORT_MAX_ROWS", default_value_t = 100_000)]
+    #[arg(long, env = env::EXPORT_MAX_ROWS, default_value_t = 100_000)]
     pub export_max_rows: u64,
     /// Lets webhooks target loopback and private addresses (receivers on a private network); off
     /// by default, against server-side request forgery. Link-local addresses, where cloud
     /// metadata services answer, stay refused.
-    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE_TARGETS", default_value_t = false)]
+    #[arg(long, env = env::WEBHOOK_ALLOW_PRIVATE_TARGETS, default_value_t = false)]
     pub webhook_allow_private_targets: bool,
     /// Seconds before a failed webhook delivery is retried the first time (4× longer each time
     /// after, 8 attempts in all).
-    #[arg(long, env = "WEBHOOK_RETRY_BASE_SECONDS", default_value_t = 30)]
+    #[arg(long, env = env::WEBHOOK_RETRY_BASE_SECONDS, default_value_t = 30)]
     pub webhook_retry_base_seconds: u64,
     /// An address for the admin endpoints (`/metrics`, `/healthz`, and `/readyz` with each failing
     /// check's reason); the API port's `/readyz` names checks without reasons. With it, the API
     /// port serves no `/metrics`; without it, only to clients on this machine.
-    #[arg(long, env = "ADMIN_LISTEN")]
+    #[arg(long, env = env::ADMIN_LISTEN)]
     pub admin_listen: Option<SocketAddr>,
     /// When the web app's cookies carry `Secure`: `auto` (when the request reached a trusted proxy
     /// over HTTPS, by its `X-Forwarded-Proto`), `always` or `never`.
-    #[arg(long, env = "SECURE_COOKIES", value_enum, default_value_t = SecureCookies::Auto)]
+    #[arg(long, env = env::SECURE_COOKIES, value_enum, default_value_t = SecureCookies::Auto)]
     pub secure_cookies: SecureCookies,
 }
 
@@ -196,13 +201,13 @@ pub enum SecureCookies {
 #[derive(Clone, Debug, clap::Args)]
 pub struct StoreArgs {
     /// MongoDB connection string; without it the embedded SQLite store under `--data-dir` is used.
-    #[arg(long, env = "MONGODB_URL", hide_env_values = true)]
+    #[arg(long, env = env::MONGODB_URL, hide_env_values = true)]
     pub mongodb_url: Option<String>,
     /// MongoDB database name.
-    #[arg(long, env = "MONGODB_DB_NAME", default_value = finagent_core::names::env::DEFAULT_MONGODB_DB_NAME)]
+    #[arg(long, env = env::MONGODB_DB_NAME, default_value = env::DEFAULT_MONGODB_DB_NAME)]
     pub mongodb_db_name: String,
     /// Folder of the embedded store (SQLite file and images).
-    #[arg(long, env = "DATA_DIR", default_value = "data")]
+    #[arg(long, env = env::DATA_DIR, default_value = "data")]
     pub data_dir: PathBuf,
 }
 
@@ -255,6 +260,8 @@ pub struct Settings {
     /// Limits of uploaded images.
     pub image_limits: ImageLimits,
     /// Uploads received at once.
+    /// The memory budget the upload and password-hash limits are computed from, in bytes.
+    pub memory_limit: u64,
     pub max_concurrent_uploads: usize,
     /// Password hashes at once, when configured.
     pub password_hashes_at_once: Option<usize>,
@@ -395,6 +402,7 @@ impl Settings {
             }
         };
         let login_burst = args.rate_limit_login_per_minute.ceil().max(1.0) as u32;
+        let memory_limit = crate::limits::memory::memory_limit(args.memory_limit_bytes);
         Ok(Self {
             environment: args.app_env,
             jwt_key,
@@ -424,12 +432,10 @@ impl Settings {
             max_json_body: args.max_json_body,
             demo_users: args.demo_users,
             image_limits: ImageLimits { max_bytes: args.max_upload_size, ..ImageLimits::default() },
+            memory_limit,
             max_concurrent_uploads: args
                 .max_concurrent_uploads
-                .unwrap_or_else(|| {
-                    let limit = crate::limits::memory::memory_limit().unwrap_or(crate::limits::memory::DEFAULT_LIMIT);
-                    crate::limits::memory::upload_slots(limit, args.max_upload_size)
-                })
+                .unwrap_or_else(|| crate::limits::memory::upload_slots(memory_limit, args.max_upload_size))
                 .max(1),
             password_hashes_at_once: args.password_hashes_at_once.map(|slots| slots.max(1)),
             upload_min_bytes_per_second: args.upload_min_bytes_per_second,
@@ -473,6 +479,7 @@ impl Settings {
             max_json_body: 64 * 1024,
             demo_users: false,
             image_limits: ImageLimits::default(),
+            memory_limit: crate::limits::memory::DEFAULT_LIMIT,
             max_concurrent_uploads: 16,
             password_hashes_at_once: None,
             upload_min_bytes_per_second: 32 * 1024,

@@ -11,13 +11,13 @@ use finagent_platform::store::mongo_user::{UserEnsured, ensure_user};
 #[derive(Debug, clap::Args)]
 pub struct MongodbUserArgs {
     /// The root user's connection URL.
-    #[arg(long, env = "MONGODB_ROOT_URL", hide_env_values = true)]
+    #[arg(long, env = env::MONGODB_ROOT_URL, hide_env_values = true)]
     pub root_url: String,
     /// The user to make sure of.
-    #[arg(long, env = "MONGODB_APP_USERNAME")]
+    #[arg(long, env = env::MONGODB_APP_USERNAME)]
     pub username: String,
     /// Its password.
-    #[arg(long, env = "MONGODB_APP_PASSWORD", hide_env_values = true)]
+    #[arg(long, env = env::MONGODB_APP_PASSWORD, hide_env_values = true)]
     pub password: String,
     /// The database it may read and write.
     #[arg(long, env = env::MONGODB_DB_NAME, default_value = env::DEFAULT_MONGODB_DB_NAME)]

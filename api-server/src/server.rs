@@ -1,6 +1,7 @@
 //! Starting the server: open the store, the queue and the guard state the configuration names,
 //! start in-process OCR workers in the all-in-one mode, and serve until SIGTERM.
 
+use finagent_core::names::env;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,7 +74,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let hasher = match settings.password_hashes_at_once {
         Some(slots) => Hasher::with_slots(HashParams::default(), slots)?,
-        None => Hasher::new(HashParams::default())?,
+        None => Hasher::within(HashParams::default(), settings.memory_limit)?,
     };
     tracing::info!(
         password_hashes_at_once = hasher.slots(),
@@ -271,7 +272,7 @@ pub struct CreateAdminArgs {
     #[arg(long)]
     pub email: String,
     /// The password; read from the first line of standard input when not set.
-    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+    #[arg(long, env = env::ADMIN_PASSWORD, hide_env_values = true)]
     pub password: Option<String>,
     /// Where accounts are stored.
     #[command(flatten)]

@@ -99,40 +99,217 @@ pub mod uploads {
     }
 }
 
-/// Environment variables read by the services (names from the origin design).
+/// Environment variables: every one a binary reads (through its `clap` arguments) or the operator
+/// sets. The operator writes only names from here, and a test checks that each one it writes is
+/// read by the binary it runs (`operator/tests/env_contract.rs`).
 pub mod env {
-    /// `development` or `production`.
-    pub const APP_ENV: &str = "APP_ENV";
-    /// General application secret.
-    pub const SECRET_KEY: &str = "SECRET_KEY";
-    /// JWT signing key (at least 32 bytes).
-    pub const JWT_SECRET_KEY: &str = "JWT_SECRET_KEY";
-    /// Earlier JWT signing keys, comma-separated: they verify but no longer sign.
-    pub const JWT_PREVIOUS_KEYS: &str = "JWT_PREVIOUS_KEYS";
-    /// JWT algorithm; only HS256 is accepted.
-    pub const JWT_ALGORITHM: &str = "JWT_ALGORITHM";
-    /// Access-token lifetime in minutes (at most 15).
-    pub const JWT_EXPIRE_MINUTES: &str = "JWT_EXPIRE_MINUTES";
-    /// MongoDB connection string.
-    pub const MONGODB_URL: &str = "MONGODB_URL";
-    /// MongoDB database name.
+    // Read by more than one binary.
+    /// `ADMIN_LISTEN`: An address for the admin endpoints (`/metrics`, `/healthz`, and `/readyz` with each
+    /// failing check's reason); the API port's `/readyz` names checks without reasons.
+    pub const ADMIN_LISTEN: &str = "ADMIN_LISTEN";
+    /// `FINAGENT_INSTANCE`: Name of this platform instance; prefixes every Redis key.
+    pub const FINAGENT_INSTANCE: &str = "FINAGENT_INSTANCE";
+    /// `MONGODB_DB_NAME`: MongoDB database name.
     pub const MONGODB_DB_NAME: &str = "MONGODB_DB_NAME";
+    /// `MONGODB_URL`: MongoDB connection string; without it the embedded SQLite store under `--data-dir` is
+    /// used.
+    pub const MONGODB_URL: &str = "MONGODB_URL";
+    /// `OCR_TIMEOUT`: Time limit of one image's OCR in the in-process workers, in seconds.
+    pub const OCR_TIMEOUT: &str = "OCR_TIMEOUT";
+    /// `REDIS_URL`: Redis URL for revocations and rate limits; without it they are kept in process (one
+    /// replica).
+    pub const REDIS_URL: &str = "REDIS_URL";
+
+    // Read by the API server.
+    /// `ADMIN_PASSWORD`: The new administrator's password (`api-server create-admin`); read from the first
+    /// line of standard input when not set.
+    pub const ADMIN_PASSWORD: &str = "ADMIN_PASSWORD";
+    /// `APP_ENV`: `development` or `production`.
+    pub const APP_ENV: &str = "APP_ENV";
+    /// `CORS_ALLOWED_ORIGINS`: Origins allowed to call the API from a browser (comma-separated); none by
+    /// default.
+    pub const CORS_ALLOWED_ORIGINS: &str = "CORS_ALLOWED_ORIGINS";
+    /// `DATA_DIR`: Folder of the embedded store (SQLite file and images).
+    pub const DATA_DIR: &str = "DATA_DIR";
+    /// `DEMO_USERS`: Creates the demo users `demo`/`demo123` and `admin`/`admin123` (development only).
+    pub const DEMO_USERS: &str = "DEMO_USERS";
+    /// `EXPORT_MAX_ROWS`: Rows one CSV export may have; a larger export is refused and asks for a narrower
+    /// range.
+    pub const EXPORT_MAX_ROWS: &str = "EXPORT_MAX_ROWS";
+    /// `HEADER_READ_TIMEOUT_SECONDS`: Longest time a client may take to send a request's head, in seconds;
+    /// slower connections are closed.
+    pub const HEADER_READ_TIMEOUT_SECONDS: &str = "HEADER_READ_TIMEOUT_SECONDS";
+    /// `JWT_ALGORITHM`: The signing algorithm; only `HS256` is supported (the name is accepted for
+    /// compatibility).
+    pub const JWT_ALGORITHM: &str = "JWT_ALGORITHM";
+    /// `JWT_AUDIENCE`: The `aud` claim of tokens issued and accepted.
+    pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
+    /// `JWT_EXPIRE_MINUTES`: Lifetime of access tokens, in minutes (1 to 15).
+    pub const JWT_EXPIRE_MINUTES: &str = "JWT_EXPIRE_MINUTES";
+    /// `JWT_ISSUER`: The `iss` claim of tokens issued and accepted.
+    pub const JWT_ISSUER: &str = "JWT_ISSUER";
+    /// `JWT_PREVIOUS_KEYS`: Keys that signed before the current one, comma-separated, each at least 32 bytes:
+    /// tokens, device and CSRF tokens and sealed webhook secrets of these keys stay valid, and nothing new is
+    /// signed with them.
+    pub const JWT_PREVIOUS_KEYS: &str = "JWT_PREVIOUS_KEYS";
+    /// `JWT_SECRET_KEY`: The HS256 key signing tokens, at least 32 bytes. Required in production; in
+    /// development a random key is generated when it is missing (tokens then do not survive a restart).
+    pub const JWT_SECRET_KEY: &str = "JWT_SECRET_KEY";
+    /// `LISTEN_ADDR`: Address to listen on.
+    pub const LISTEN_ADDR: &str = "LISTEN_ADDR";
+    /// `MAX_CONCURRENT_UPLOADS`: Uploads this process receives at once (each may hold `MAX_UPLOAD_SIZE` in
+    /// memory); more get 503 with `Retry-After`. Default: as many as half the memory limit holds, at most 16.
+    pub const MAX_CONCURRENT_UPLOADS: &str = "MAX_CONCURRENT_UPLOADS";
+    /// `MAX_JSON_BODY`: Largest request body of the JSON routes, in bytes.
+    pub const MAX_JSON_BODY: &str = "MAX_JSON_BODY";
+    /// `MAX_UPLOAD_SIZE`: Largest upload, in bytes.
+    pub const MAX_UPLOAD_SIZE: &str = "MAX_UPLOAD_SIZE";
+    /// `MEMORY_LIMIT_BYTES`: The memory the API may use, in bytes (the operator passes the container's
+    /// limit); the budgets of password hashing and uploads in progress follow it. Default: the cgroup's
+    /// limit, else 512 MiB.
+    pub const MEMORY_LIMIT_BYTES: &str = "MEMORY_LIMIT_BYTES";
+    /// `MONGODB_APP_PASSWORD`: That user's password.
+    pub const MONGODB_APP_PASSWORD: &str = "MONGODB_APP_PASSWORD";
+    /// `MONGODB_APP_USERNAME`: The application's MongoDB user, made sure of by the API's init container.
+    pub const MONGODB_APP_USERNAME: &str = "MONGODB_APP_USERNAME";
+    /// `MONGODB_ROOT_URL`: The root user's connection URL.
+    pub const MONGODB_ROOT_URL: &str = "MONGODB_ROOT_URL";
+    /// `OCR_WORKERS`: OCR threads run inside this process. Default: one per CPU when there is no `REDIS_URL`
+    /// (the all-in-one mode), none otherwise (separate `ocr-worker` processes do the OCR).
+    pub const OCR_WORKERS: &str = "OCR_WORKERS";
+    /// `PASSWORD_HASHES_AT_ONCE`: Password hashes computed at once (each takes 19 MiB). Default: twice the
+    /// CPUs, but no more than a quarter of the memory limit holds.
+    pub const PASSWORD_HASHES_AT_ONCE: &str = "PASSWORD_HASHES_AT_ONCE";
+    /// `QUOTA_MAX_IMAGE_BYTES`: Bytes of images one user may store.
+    pub const QUOTA_MAX_IMAGE_BYTES: &str = "QUOTA_MAX_IMAGE_BYTES";
+    /// `QUOTA_MAX_RECEIPTS`: Receipts one user may store; uploads past it get 422 (`quota_exceeded`).
+    pub const QUOTA_MAX_RECEIPTS: &str = "QUOTA_MAX_RECEIPTS";
+    /// `RATE_LIMIT_ADDRESS_BURST`: Requests a client address may send at once above its steady rate.
+    pub const RATE_LIMIT_ADDRESS_BURST: &str = "RATE_LIMIT_ADDRESS_BURST";
+    /// `RATE_LIMIT_ADDRESS_PER_SECOND`: Requests per second per client address, on every route, before
+    /// credentials are checked.
+    pub const RATE_LIMIT_ADDRESS_PER_SECOND: &str = "RATE_LIMIT_ADDRESS_PER_SECOND";
+    /// `RATE_LIMIT_API_BURST`: Requests a client may send at once on ordinary API routes, above the steady
+    /// rate.
+    pub const RATE_LIMIT_API_BURST: &str = "RATE_LIMIT_API_BURST";
+    /// `RATE_LIMIT_API_PER_SECOND`: Requests per second per client on ordinary API routes.
+    pub const RATE_LIMIT_API_PER_SECOND: &str = "RATE_LIMIT_API_PER_SECOND";
+    /// `RATE_LIMIT_LOGIN_PER_ADDRESS_PER_MINUTE`: Login attempts per minute per client address, whatever the
+    /// account (password spraying).
+    pub const RATE_LIMIT_LOGIN_PER_ADDRESS_PER_MINUTE: &str = "RATE_LIMIT_LOGIN_PER_ADDRESS_PER_MINUTE";
+    /// `RATE_LIMIT_LOGIN_PER_MINUTE`: Login attempts per minute per account and client address (also
+    /// registrations per address).
+    pub const RATE_LIMIT_LOGIN_PER_MINUTE: &str = "RATE_LIMIT_LOGIN_PER_MINUTE";
+    /// `RATE_LIMIT_UPLOAD_BURST`: Uploads a client may send at once.
+    pub const RATE_LIMIT_UPLOAD_BURST: &str = "RATE_LIMIT_UPLOAD_BURST";
+    /// `RATE_LIMIT_UPLOAD_PER_SECOND`: Uploads per second per client.
+    pub const RATE_LIMIT_UPLOAD_PER_SECOND: &str = "RATE_LIMIT_UPLOAD_PER_SECOND";
+    /// `REFRESH_EXPIRE_DAYS`: Lifetime of a refresh-token family, in days.
+    pub const REFRESH_EXPIRE_DAYS: &str = "REFRESH_EXPIRE_DAYS";
+    /// `REGISTRATION`: Who may create an account: `open` (anyone), `invite` (with an administrator's invite
+    /// code) or `closed` (administrators create accounts).
+    pub const REGISTRATION: &str = "REGISTRATION";
+    /// `REQUEST_TIMEOUT_SECONDS`: Longest time a request may take, in seconds, uploads included.
+    pub const REQUEST_TIMEOUT_SECONDS: &str = "REQUEST_TIMEOUT_SECONDS";
+    /// `SECURE_COOKIES`: When the web app's cookies carry `Secure`: `auto` (when the request reached a
+    /// trusted proxy over HTTPS, by its `X-Forwarded-Proto`), `always` or `never`.
+    pub const SECURE_COOKIES: &str = "SECURE_COOKIES";
+    /// `STORAGE_LIMIT_BYTES`: Bytes of images every user together may store (the instance's disk budget);
+    /// uploads past it get 507 (`storage-full`). Unset: no instance-wide limit.
+    pub const STORAGE_LIMIT_BYTES: &str = "STORAGE_LIMIT_BYTES";
+    /// `TRUSTED_PROXIES`: Proxies (addresses or CIDR ranges, comma-separated) whose `X-Forwarded-For` is
+    /// believed.
+    pub const TRUSTED_PROXIES: &str = "TRUSTED_PROXIES";
+    /// `UPLOADS_PER_USER_AT_ONCE`: Uploads one user may send at once (1 to 8); more get 429.
+    pub const UPLOADS_PER_USER_AT_ONCE: &str = "UPLOADS_PER_USER_AT_ONCE";
+    /// `UPLOAD_MIN_BYTES_PER_SECOND`: Slowest upload accepted, in bytes per second after its first 5 seconds;
+    /// slower ones get 408.
+    pub const UPLOAD_MIN_BYTES_PER_SECOND: &str = "UPLOAD_MIN_BYTES_PER_SECOND";
+    /// `WEBHOOK_ALLOW_PRIVATE_TARGETS`: Lets webhooks target loopback and private addresses (receivers on a
+    /// private network); off by default, against server-side request forgery.
+    pub const WEBHOOK_ALLOW_PRIVATE_TARGETS: &str = "WEBHOOK_ALLOW_PRIVATE_TARGETS";
+    /// `WEBHOOK_RETRY_BASE_SECONDS`: Seconds before a failed webhook delivery is retried the first time (4×
+    /// longer each time after, 8 attempts in all).
+    pub const WEBHOOK_RETRY_BASE_SECONDS: &str = "WEBHOOK_RETRY_BASE_SECONDS";
+
+    // Read by the OCR workers.
+    /// `OCR_LANGUAGE`: Tesseract language.
+    pub const OCR_LANGUAGE: &str = "OCR_LANGUAGE";
+    /// `OCR_PPOCR_IMAGES`: Which images PP-OCR reads: photos (flat scans go to Tesseract) or all.
+    pub const OCR_PPOCR_IMAGES: &str = "OCR_PPOCR_IMAGES";
+    /// `OCR_PPOCR_MODELS`: Read text with PP-OCR networks from this folder (`*_det_*.onnx`, `*_rec_*.onnx`)
+    /// instead of Tesseract; needs `--onnxruntime`.
+    pub const OCR_PPOCR_MODELS: &str = "OCR_PPOCR_MODELS";
+    /// `OCR_PREPROCESS`: Preprocessing steps: a comma-separated list of crop, deskew, scale, sauvola; or
+    /// default (crop, deskew, sauvola), all, none.
+    pub const OCR_PREPROCESS: &str = "OCR_PREPROCESS";
+    /// `OCR_RETRY_BACKOFF`: Seconds before the first retry of a failed job (doubled for each further one).
+    pub const OCR_RETRY_BACKOFF: &str = "OCR_RETRY_BACKOFF";
+    /// `OCR_THREADS`: OCR threads, one Tesseract engine each (default: one per CPU).
+    pub const OCR_THREADS: &str = "OCR_THREADS";
+    /// `OCR_VISIBILITY_TIMEOUT`: Seconds after which a silent worker's job is reclaimed by another.
+    pub const OCR_VISIBILITY_TIMEOUT: &str = "OCR_VISIBILITY_TIMEOUT";
+    /// `ORT_DYLIB_PATH`: The ONNX Runtime shared library PP-OCR runs on.
+    pub const ORT_DYLIB_PATH: &str = "ORT_DYLIB_PATH";
+    /// `SHUTDOWN_GRACE`: Seconds in-flight jobs get to finish after SIGTERM.
+    pub const SHUTDOWN_GRACE: &str = "SHUTDOWN_GRACE";
+    /// `TESSDATA_PREFIX`: Tesseract language data folder (default: Tesseract's own).
+    pub const TESSDATA_PREFIX: &str = "TESSDATA_PREFIX";
+
+    // Read by the operator.
+    /// `CONNECT_TO`: For an operator outside the cluster: connect to a second address for an in-cluster one,
+    /// `HOST:PORT=HOST:PORT` (e.g.
+    pub const CONNECT_TO: &str = "CONNECT_TO";
+    /// `LEASE_DURATION_SECONDS`: How long the lease lasts without renewal, in seconds.
+    pub const LEASE_DURATION_SECONDS: &str = "LEASE_DURATION_SECONDS";
+    /// `LEASE_NAME`: Name of the leader-election Lease.
+    pub const LEASE_NAME: &str = "LEASE_NAME";
+    /// `LEASE_RENEW_DEADLINE_SECONDS`: How long the leader keeps trying to renew before it stops leading, in
+    /// seconds (less than the lease duration).
+    pub const LEASE_RENEW_DEADLINE_SECONDS: &str = "LEASE_RENEW_DEADLINE_SECONDS";
+    /// `LEASE_RENEW_PERIOD_SECONDS`: How often the leader renews the lease, in seconds (less than the renew
+    /// deadline).
+    pub const LEASE_RENEW_PERIOD_SECONDS: &str = "LEASE_RENEW_PERIOD_SECONDS";
+    /// `LEASE_RETRY_PERIOD_SECONDS`: How often a standby looks at the lease, and how soon a failed renewal is
+    /// tried again, in seconds (at most the renew period).
+    pub const LEASE_RETRY_PERIOD_SECONDS: &str = "LEASE_RETRY_PERIOD_SECONDS";
+    /// `MAX_CONCURRENT_ROLLOUTS`: At most this many platforms start a rollout at once (after an operator
+    /// upgrade, every platform's templates change); the others wait with their last good templates running. 0
+    /// for no limit.
+    pub const MAX_CONCURRENT_ROLLOUTS: &str = "MAX_CONCURRENT_ROLLOUTS";
+    /// `POD_NAME`: This replica's identity in the election (the pod name).
+    pub const POD_NAME: &str = "POD_NAME";
+    /// `POD_NAMESPACE`: Namespace of the leader-election Lease (the operator's own).
+    pub const POD_NAMESPACE: &str = "POD_NAMESPACE";
+    /// `WATCH_NAMESPACE`: Watch FinancialAgents (and their children) in this namespace only; every namespace
+    /// when unset.
+    pub const WATCH_NAMESPACE: &str = "WATCH_NAMESPACE";
+
+    // Read by every binary through the shared telemetry set-up.
+    /// `LOG_FORMAT`: Log format: plain or json. The level filter comes from RUST_LOG (default "info").
+    pub const LOG_FORMAT: &str = "LOG_FORMAT";
+
+    // Not read by our binaries: referenced as `$(NAME)` by another variable of the same container,
+    // or read by a library or a third-party image.
+    /// `REDIS_PASSWORD`: The managed Redis password, spliced into `REDIS_URL`.
+    pub const REDIS_PASSWORD: &str = "REDIS_PASSWORD";
+    /// `MONGODB_ROOT_USERNAME`: The managed MongoDB root user, spliced into `MONGODB_ROOT_URL`.
+    pub const MONGODB_ROOT_USERNAME: &str = "MONGODB_ROOT_USERNAME";
+    /// `MONGODB_ROOT_PASSWORD`: Its password, spliced into `MONGODB_ROOT_URL`.
+    pub const MONGODB_ROOT_PASSWORD: &str = "MONGODB_ROOT_PASSWORD";
+    /// `MONGODB_USERNAME`: the application's MongoDB user, spliced into `MONGODB_URL`.
+    pub const MONGODB_USERNAME: &str = "MONGODB_USERNAME";
+    /// `MONGODB_PASSWORD`: its password, spliced into `MONGODB_URL`.
+    pub const MONGODB_PASSWORD: &str = "MONGODB_PASSWORD";
+    /// `MONGO_INITDB_ROOT_USERNAME`: the root user the official MongoDB image creates on first start.
+    pub const MONGO_INITDB_ROOT_USERNAME: &str = "MONGO_INITDB_ROOT_USERNAME";
+    /// `MONGO_INITDB_ROOT_PASSWORD`: that user's password.
+    pub const MONGO_INITDB_ROOT_PASSWORD: &str = "MONGO_INITDB_ROOT_PASSWORD";
+    /// `OMP_THREAD_LIMIT`: OpenMP's thread limit, read by Tesseract; the workers run with 1.
+    pub const OMP_THREAD_LIMIT: &str = "OMP_THREAD_LIMIT";
+
     /// The database every binary uses unless [`MONGODB_DB_NAME`] names another.
     pub const DEFAULT_MONGODB_DB_NAME: &str = "financial_agent";
-    /// Redis URL.
-    pub const REDIS_URL: &str = "REDIS_URL";
-    /// Requests per minute for the general API class.
-    pub const RATE_LIMIT_PER_MINUTE: &str = "RATE_LIMIT_PER_MINUTE";
-    /// Upload size limit in bytes.
-    pub const MAX_UPLOAD_SIZE: &str = "MAX_UPLOAD_SIZE";
-    /// Per-image OCR time limit in seconds.
-    pub const OCR_TIMEOUT: &str = "OCR_TIMEOUT";
-    /// Whether `/metrics` is served.
-    pub const PROMETHEUS_ENABLED: &str = "PROMETHEUS_ENABLED";
-    /// The platform instance name that scopes Redis keys.
-    pub const FINAGENT_INSTANCE: &str = "FINAGENT_INSTANCE";
-    /// Tesseract's OpenMP thread limit; the workers run with 1.
-    pub const OMP_THREAD_LIMIT: &str = "OMP_THREAD_LIMIT";
 }
 
 /// Metric names shared by the services, the operator, the dashboards and the alert rules.

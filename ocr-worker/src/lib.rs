@@ -11,6 +11,7 @@ pub mod soak;
 
 pub use finagent_ocr::{engine, pool};
 
+use finagent_core::names::env;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,36 +56,36 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct EngineArgs {
     /// OCR threads, one Tesseract engine each (default: one per CPU).
-    #[arg(long, env = "OCR_THREADS")]
+    #[arg(long, env = env::OCR_THREADS)]
     pub threads: Option<usize>,
     /// Per-image time limit in seconds.
-    #[arg(long, env = "OCR_TIMEOUT", default_value_t = 60)]
+    #[arg(long, env = env::OCR_TIMEOUT, default_value_t = 60)]
     pub timeout: u64,
     /// Tesseract language data folder (default: Tesseract's own).
-    #[arg(long, env = "TESSDATA_PREFIX")]
+    #[arg(long, env = env::TESSDATA_PREFIX)]
     pub tessdata: Option<String>,
     /// Tesseract language.
-    #[arg(long, env = "OCR_LANGUAGE", default_value = "eng")]
+    #[arg(long, env = env::OCR_LANGUAGE, default_value = "eng")]
     pub language: String,
     /// Ignore the bundled merchant gazetteer (layout rules only).
     #[arg(long)]
     pub no_gazetteer: bool,
     /// Preprocessing steps: a comma-separated list of crop, deskew, scale, sauvola; or default
     /// (crop, deskew, sauvola), all, none.
-    #[arg(long, env = "OCR_PREPROCESS", default_value = "default")]
+    #[arg(long, env = env::OCR_PREPROCESS, default_value = "default")]
     pub preprocess: finagent_ocr::preprocess::Steps,
     /// Do not read a receipt again in the language its words show.
     #[arg(long)]
     pub no_language_pass: bool,
     /// Read text with PP-OCR networks from this folder (`*_det_*.onnx`, `*_rec_*.onnx`) instead
     /// of Tesseract; needs `--onnxruntime`.
-    #[arg(long, env = "OCR_PPOCR_MODELS", requires = "onnxruntime")]
+    #[arg(long, env = env::OCR_PPOCR_MODELS, requires = "onnxruntime")]
     pub ppocr_models: Option<PathBuf>,
     /// The ONNX Runtime shared library PP-OCR runs on.
-    #[arg(long, env = "ORT_DYLIB_PATH")]
+    #[arg(long, env = env::ORT_DYLIB_PATH)]
     pub onnxruntime: Option<PathBuf>,
     /// Which images PP-OCR reads: photos (flat scans go to Tesseract) or all.
-    #[arg(long, env = "OCR_PPOCR_IMAGES", default_value = "photos")]
+    #[arg(long, env = env::OCR_PPOCR_IMAGES, default_value = "photos")]
     pub ppocr_images: finagent_ocr::ppocr::PpOcrImages,
 }
 
@@ -190,7 +191,7 @@ async fn extract(args: ExtractArgs) -> anyhow::Result<()> {
 pub fn reexec_with_thread_limit() -> anyhow::Result<()> {
     let executable = std::env::current_exe()?;
     let mut command = std::process::Command::new(executable);
-    command.args(std::env::args_os().skip(1)).env("OMP_THREAD_LIMIT", "1");
+    command.args(std::env::args_os().skip(1)).env(env::OMP_THREAD_LIMIT, "1");
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;

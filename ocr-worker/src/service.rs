@@ -1,6 +1,7 @@
 //! `ocr-worker run`: the job consumer of `finagent_ocr::consumer` on Redis and MongoDB, with
 //! its admin endpoints, until SIGTERM.
 
+use finagent_core::names::env;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,28 +25,28 @@ use crate::EngineArgs;
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Redis URL of the job queue.
-    #[arg(long, env = "REDIS_URL")]
+    #[arg(long, env = env::REDIS_URL)]
     pub redis_url: String,
     /// MongoDB connection string.
-    #[arg(long, env = "MONGODB_URL")]
+    #[arg(long, env = env::MONGODB_URL)]
     pub mongodb_url: String,
     /// MongoDB database name.
-    #[arg(long, env = "MONGODB_DB_NAME", default_value = finagent_core::names::env::DEFAULT_MONGODB_DB_NAME)]
+    #[arg(long, env = env::MONGODB_DB_NAME, default_value = env::DEFAULT_MONGODB_DB_NAME)]
     pub database: String,
     /// Platform instance whose queue to consume.
-    #[arg(long, env = "FINAGENT_INSTANCE", default_value = "local")]
+    #[arg(long, env = env::FINAGENT_INSTANCE, default_value = "local")]
     pub instance: InstanceName,
     /// Address of the admin endpoints (/metrics, /healthz, /readyz).
-    #[arg(long, env = "ADMIN_LISTEN", default_value = "0.0.0.0:9090")]
+    #[arg(long, env = env::ADMIN_LISTEN, default_value = "0.0.0.0:9090")]
     pub admin_listen: SocketAddr,
     /// Seconds after which a silent worker's job is reclaimed by another.
-    #[arg(long, env = "OCR_VISIBILITY_TIMEOUT", default_value_t = finagent_core::job::VISIBILITY_TIMEOUT_SECS)]
+    #[arg(long, env = env::OCR_VISIBILITY_TIMEOUT, default_value_t = finagent_core::job::VISIBILITY_TIMEOUT_SECS)]
     pub visibility_timeout: u64,
     /// Seconds before the first retry of a failed job (doubled for each further one).
-    #[arg(long, env = "OCR_RETRY_BACKOFF", default_value_t = 2)]
+    #[arg(long, env = env::OCR_RETRY_BACKOFF, default_value_t = 2)]
     pub retry_backoff: u64,
     /// Seconds in-flight jobs get to finish after SIGTERM.
-    #[arg(long, env = "SHUTDOWN_GRACE", default_value_t = 25)]
+    #[arg(long, env = env::SHUTDOWN_GRACE, default_value_t = 25)]
     pub grace: u64,
     #[command(flatten)]
     pub engine: EngineArgs,

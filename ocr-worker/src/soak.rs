@@ -2,6 +2,7 @@
 //! SIGKILL at random and starts replacements. Prints what was accepted, done, dead-lettered,
 //! duplicated and lost. A benchmark of resilience, not a test: it runs for minutes.
 
+use finagent_core::names::env;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,10 +25,10 @@ use crate::files::image_files;
 #[derive(Debug, Args)]
 pub struct SoakArgs {
     /// Redis URL.
-    #[arg(long, env = "REDIS_URL")]
+    #[arg(long, env = env::REDIS_URL)]
     pub redis_url: String,
     /// MongoDB connection string.
-    #[arg(long, env = "MONGODB_URL")]
+    #[arg(long, env = env::MONGODB_URL)]
     pub mongodb_url: String,
     /// Folder of receipt images to submit (cycled).
     #[arg(long)]

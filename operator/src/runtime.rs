@@ -7,6 +7,7 @@
 //! passes are retried with exponential backoff, counted by failed step, and reported as a Warning
 //! Event on the resource.
 
+use finagent_core::names::env;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -32,46 +33,46 @@ use finagent_platform::metrics::Metrics;
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Address of `/metrics`, `/healthz` and `/readyz`.
-    #[arg(long, env = "ADMIN_LISTEN", default_value = "0.0.0.0:9090")]
+    #[arg(long, env = env::ADMIN_LISTEN, default_value = "0.0.0.0:9090")]
     pub admin_listen: SocketAddr,
     /// Namespace of the leader-election Lease (the operator's own).
-    #[arg(long, env = "POD_NAMESPACE", default_value = "finagent-system")]
+    #[arg(long, env = env::POD_NAMESPACE, default_value = "finagent-system")]
     pub lease_namespace: String,
     /// Name of the leader-election Lease.
-    #[arg(long, env = "LEASE_NAME", default_value = "finagent-operator")]
+    #[arg(long, env = env::LEASE_NAME, default_value = "finagent-operator")]
     pub lease_name: String,
     /// This replica's identity in the election (the pod name).
-    #[arg(long, env = "POD_NAME", default_value = "finagent-operator-local")]
+    #[arg(long, env = env::POD_NAME, default_value = "finagent-operator-local")]
     pub identity: String,
     /// How long the lease lasts without renewal, in seconds.
-    #[arg(long, env = "LEASE_DURATION_SECONDS", default_value_t = 15)]
+    #[arg(long, env = env::LEASE_DURATION_SECONDS, default_value_t = 15)]
     pub lease_duration_seconds: u64,
     /// How long the leader keeps trying to renew before it stops leading, in seconds (less than
     /// the lease duration).
-    #[arg(long, env = "LEASE_RENEW_DEADLINE_SECONDS", default_value_t = 10)]
+    #[arg(long, env = env::LEASE_RENEW_DEADLINE_SECONDS, default_value_t = 10)]
     pub lease_renew_deadline_seconds: u64,
     /// How often the leader renews the lease, in seconds (less than the renew deadline).
-    #[arg(long, env = "LEASE_RENEW_PERIOD_SECONDS", default_value_t = 5)]
+    #[arg(long, env = env::LEASE_RENEW_PERIOD_SECONDS, default_value_t = 5)]
     pub lease_renew_period_seconds: u64,
     /// How often a standby looks at the lease, and how soon a failed renewal is tried again, in
     /// seconds (at most the renew period).
-    #[arg(long, env = "LEASE_RETRY_PERIOD_SECONDS", default_value_t = 2)]
+    #[arg(long, env = env::LEASE_RETRY_PERIOD_SECONDS, default_value_t = 2)]
     pub lease_retry_period_seconds: u64,
     /// Watch FinancialAgents (and their children) in this namespace only; every namespace when
     /// unset.
-    #[arg(long, env = "WATCH_NAMESPACE")]
+    #[arg(long, env = env::WATCH_NAMESPACE)]
     pub namespace: Option<String>,
     /// For an operator outside the cluster: connect to a second address for an in-cluster one,
     /// `HOST:PORT=HOST:PORT` (e.g. `shop-redis.finance.svc:6379=127.0.0.1:6380`), comma-separated
     /// or repeated; a host may hold one `*` (`*-redis.finance.svc:6379=…` covers every instance
     /// in `finance`, those created later too). Used for the queue-depth reads and the health
     /// probe; empty in a cluster.
-    #[arg(long, env = "CONNECT_TO", value_delimiter = ',')]
+    #[arg(long, env = env::CONNECT_TO, value_delimiter = ',')]
     pub connect_to: Vec<String>,
     /// At most this many platforms start a rollout at once (after an operator upgrade, every
     /// platform's templates change); the others wait with their last good templates running.
     /// 0 for no limit.
-    #[arg(long, env = "MAX_CONCURRENT_ROLLOUTS", default_value_t = 5)]
+    #[arg(long, env = env::MAX_CONCURRENT_ROLLOUTS, default_value_t = 5)]
     pub max_concurrent_rollouts: usize,
 }
 

@@ -5,6 +5,7 @@
 //! unset. Field names are dotted (`receipt.id`, `job.id`). Tokens, passwords, emails
 //! and receipt contents are never logged.
 
+use finagent_core::names::env;
 use std::io::IsTerminal;
 
 use clap::{Args, ValueEnum};
@@ -25,7 +26,7 @@ pub enum LogFormat {
 #[derive(Clone, Debug, Args)]
 pub struct TelemetryArgs {
     /// Log format: plain or json. The level filter comes from RUST_LOG (default "info").
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain, global = true)]
+    #[arg(long, env = env::LOG_FORMAT, value_enum, default_value_t = LogFormat::Plain, global = true)]
     pub log_format: LogFormat,
 }
 

@@ -114,8 +114,12 @@ impl Hasher {
     /// A hasher with as many hashes at once as the memory limit allows
     /// ([`crate::limits::memory::hash_slots`]); builds the dummy hash used for unknown users.
     pub fn new(params: HashParams) -> Result<Self, HashError> {
+        Self::within(params, crate::limits::memory::memory_limit(None))
+    }
+
+    /// A hasher with as many hashes at once as `limit` bytes of memory allow.
+    pub fn within(params: HashParams, limit: u64) -> Result<Self, HashError> {
         let cpus = std::thread::available_parallelism().map_or(1, |cpus| cpus.get());
-        let limit = crate::limits::memory::memory_limit().unwrap_or(crate::limits::memory::DEFAULT_LIMIT);
         let hash_bytes = u64::from(params.memory_kib) * 1024;
         Self::with_slots(params, crate::limits::memory::hash_slots(cpus, limit, hash_bytes))
     }

@@ -9,11 +9,14 @@
 /// The memory budget assumed when no limit is known.
 pub const DEFAULT_LIMIT: u64 = 512 * 1024 * 1024;
 
-/// The process's memory limit in bytes, if one is set.
-pub fn memory_limit() -> Option<u64> {
-    if let Some(limit) = std::env::var("MEMORY_LIMIT_BYTES").ok().and_then(|value| value.trim().parse().ok()) {
-        return Some(limit);
-    }
+/// The process's memory limit in bytes: the configured one (`MEMORY_LIMIT_BYTES`), else the
+/// cgroup's, else [`DEFAULT_LIMIT`].
+pub fn memory_limit(configured: Option<u64>) -> u64 {
+    configured.or_else(cgroup_limit).unwrap_or(DEFAULT_LIMIT)
+}
+
+/// The cgroup's memory limit, if one is set.
+fn cgroup_limit() -> Option<u64> {
     ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"].iter().find_map(|path| {
         let text = std::fs::read_to_string(path).ok()?;
         // "max", or v1's "unlimited" (a huge number), mean no limit.

@@ -204,7 +204,6 @@ pub fn infer(rows: &[String], hint: &LocaleHint) -> Locale {
 
 /// Rewrites a row's amounts into the forms the amount reader takes, following the locale:
 /// - with a decimal comma, thousands points and spaces go (`1.234,56`, `1 234,56` → `1234,56`);
-
 /// - in a currency printed without minor units, a whole amount gets them: grouped numbers
 ///   (`125.000`, `1,280`) and the last number on the row (the value column) become `125000.00`,
 ///   so that `Rp 125.000` is read as 125,000 and not as 125.

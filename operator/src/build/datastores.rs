@@ -2,7 +2,7 @@
 //! external datastore (`managed: false`) gets nothing here; the services read its URL from the
 //! user's Secret.
 
-use finagent_core::names::{Component, ports};
+use finagent_core::names::{Component, env, ports};
 use serde_json::{Value, json};
 
 use super::workloads::{credentials_secret_name, secret_keys};
@@ -77,7 +77,7 @@ pub fn redis(agent: &ValidatedAgent) -> Vec<Value> {
         // argument), never on a command line that `ps` on the node shows; the shell execs Redis, so
         // it is the container's first process and receives SIGTERM itself.
         "command": ["sh", "-c", redis_command("/data", ports::REDIS)],
-        "env": [{"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": credentials_secret_name(agent), "key": secret_keys::REDIS_PASSWORD}}}],
+        "env": [{"name": env::REDIS_PASSWORD, "valueFrom": {"secretKeyRef": {"name": credentials_secret_name(agent), "key": secret_keys::REDIS_PASSWORD}}}],
         "ports": [{"name": "redis", "containerPort": ports::REDIS}],
         "readinessProbe": {"exec": {"command": ["sh", "-c", "REDISCLI_AUTH=\"$REDIS_PASSWORD\" redis-cli ping | grep -q PONG"]}, "periodSeconds": 5},
         "livenessProbe": {"tcpSocket": {"port": ports::REDIS}, "periodSeconds": 10},
@@ -105,8 +105,8 @@ pub fn mongodb(agent: &ValidatedAgent) -> Vec<Value> {
         "image": agent.spec.mongodb.image.as_deref().unwrap_or(MONGODB_IMAGE),
         "args": ["--bind_ip_all", "--port", ports::MONGODB.to_string()],
         "env": [
-            {"name": "MONGO_INITDB_ROOT_USERNAME", "valueFrom": {"secretKeyRef": {"name": secret, "key": secret_keys::MONGODB_USERNAME}}},
-            {"name": "MONGO_INITDB_ROOT_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret, "key": secret_keys::MONGODB_PASSWORD}}},
+            {"name": env::MONGO_INITDB_ROOT_USERNAME, "valueFrom": {"secretKeyRef": {"name": secret, "key": secret_keys::MONGODB_USERNAME}}},
+            {"name": env::MONGO_INITDB_ROOT_PASSWORD, "valueFrom": {"secretKeyRef": {"name": secret, "key": secret_keys::MONGODB_PASSWORD}}},
         ],
         "ports": [{"name": "mongodb", "containerPort": ports::MONGODB}],
         "readinessProbe": {"tcpSocket": {"port": ports::MONGODB}, "periodSeconds": 5},

@@ -111,13 +111,13 @@ fn mongodb_user_container(agent: &ValidatedAgent) -> Option<Value> {
         "image": image(agent, Component::ApiServer, agent.spec.api_server.image.as_ref()),
         "args": ["mongodb-user"],
         "env": [
-            secret_env("MONGODB_ROOT_USERNAME", &credentials, secret_keys::MONGODB_USERNAME),
-            secret_env("MONGODB_ROOT_PASSWORD", &credentials, secret_keys::MONGODB_PASSWORD),
-            {"name": "MONGODB_ROOT_URL", "value": format!("mongodb://$(MONGODB_ROOT_USERNAME):$(MONGODB_ROOT_PASSWORD)@{host}:{}/?authSource=admin", ports::MONGODB)},
-            secret_env("MONGODB_APP_USERNAME", &app, secret_keys::APP_USERNAME),
-            secret_env("MONGODB_APP_PASSWORD", &app, secret_keys::APP_PASSWORD),
+            secret_env(env::MONGODB_ROOT_USERNAME, &credentials, secret_keys::MONGODB_USERNAME),
+            secret_env(env::MONGODB_ROOT_PASSWORD, &credentials, secret_keys::MONGODB_PASSWORD),
+            {"name": env::MONGODB_ROOT_URL, "value": format!("mongodb://$(MONGODB_ROOT_USERNAME):$(MONGODB_ROOT_PASSWORD)@{host}:{}/?authSource=admin", ports::MONGODB)},
+            secret_env(env::MONGODB_APP_USERNAME, &app, secret_keys::APP_USERNAME),
+            secret_env(env::MONGODB_APP_PASSWORD, &app, secret_keys::APP_PASSWORD),
             {"name": env::MONGODB_DB_NAME, "value": env::DEFAULT_MONGODB_DB_NAME},
-            {"name": "LOG_FORMAT", "value": "json"},
+            {"name": env::LOG_FORMAT, "value": "json"},
         ],
         "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
         "securityContext": restricted_container_security(true),
@@ -152,7 +152,7 @@ fn datastore_env(agent: &ValidatedAgent) -> Vec<Value> {
             vars.push(secret_env(env::REDIS_URL, &reference.name, &reference.key))
         }
         _ => {
-            vars.push(secret_env("REDIS_PASSWORD", &credentials, secret_keys::REDIS_PASSWORD));
+            vars.push(secret_env(env::REDIS_PASSWORD, &credentials, secret_keys::REDIS_PASSWORD));
             let host = child_name(agent, Component::Redis);
             vars.push(json!({"name": env::REDIS_URL, "value": format!("redis://:$(REDIS_PASSWORD)@{host}:{}/", ports::REDIS)}));
         }
@@ -164,8 +164,8 @@ fn datastore_env(agent: &ValidatedAgent) -> Vec<Value> {
         _ => {
             // The platform's own user (`readWrite` on its database), never the root user.
             let app = mongodb_app_secret_name(agent);
-            vars.push(secret_env("MONGODB_USERNAME", &app, secret_keys::APP_USERNAME));
-            vars.push(secret_env("MONGODB_PASSWORD", &app, secret_keys::APP_PASSWORD));
+            vars.push(secret_env(env::MONGODB_USERNAME, &app, secret_keys::APP_USERNAME));
+            vars.push(secret_env(env::MONGODB_PASSWORD, &app, secret_keys::APP_PASSWORD));
             let host = child_name(agent, Component::Mongodb);
             vars.push(json!({
                 "name": env::MONGODB_URL,
@@ -175,7 +175,7 @@ fn datastore_env(agent: &ValidatedAgent) -> Vec<Value> {
     }
     vars.push(json!({"name": env::MONGODB_DB_NAME, "value": env::DEFAULT_MONGODB_DB_NAME}));
     vars.push(json!({"name": env::FINAGENT_INSTANCE, "value": agent.name}));
-    vars.push(json!({"name": "LOG_FORMAT", "value": "json"}));
+    vars.push(json!({"name": env::LOG_FORMAT, "value": "json"}));
     vars
 }
 
@@ -193,25 +193,25 @@ pub fn api_template(agent: &ValidatedAgent) -> PodTemplateSpec {
     let spec = &agent.spec;
     let mut vars = vec![
         json!({"name": env::APP_ENV, "value": "production"}),
-        json!({"name": "LISTEN_ADDR", "value": format!("0.0.0.0:{}", ports::API_HTTP)}),
+        json!({"name": env::LISTEN_ADDR, "value": format!("0.0.0.0:{}", ports::API_HTTP)}),
         // `/metrics` on its own port, which only the scrapers reach (the API port serves none).
-        json!({"name": "ADMIN_LISTEN", "value": format!("0.0.0.0:{}", ports::ADMIN)}),
+        json!({"name": env::ADMIN_LISTEN, "value": format!("0.0.0.0:{}", ports::ADMIN)}),
         secret_env(env::JWT_SECRET_KEY, &jwt_secret_name(agent), secret_keys::JWT),
         json!({"name": env::JWT_PREVIOUS_KEYS, "valueFrom": {"secretKeyRef": {
             "name": jwt_secret_name(agent), "key": secret_keys::JWT_PREVIOUS, "optional": true}}}),
-        json!({"name": "OCR_WORKERS", "value": "0"}),
-        json!({"name": "RATE_LIMIT_API_PER_SECOND", "value": spec.api_server.rate_limit.requests_per_second.to_string()}),
-        json!({"name": "RATE_LIMIT_UPLOAD_PER_SECOND", "value": spec.api_server.rate_limit.uploads_per_second.to_string()}),
+        json!({"name": env::OCR_WORKERS, "value": "0"}),
+        json!({"name": env::RATE_LIMIT_API_PER_SECOND, "value": spec.api_server.rate_limit.requests_per_second.to_string()}),
+        json!({"name": env::RATE_LIMIT_UPLOAD_PER_SECOND, "value": spec.api_server.rate_limit.uploads_per_second.to_string()}),
         // The memory budgets (password hashes and uploads at once) follow the container's limit.
-        json!({"name": "MEMORY_LIMIT_BYTES", "valueFrom": {"resourceFieldRef": {"containerName": "api-server", "resource": "limits.memory"}}}),
+        json!({"name": env::MEMORY_LIMIT_BYTES, "valueFrom": {"resourceFieldRef": {"containerName": "api-server", "resource": "limits.memory"}}}),
         // The web app's cookies: `Secure` whenever the Ingress terminates TLS (it then redirects
         // plain HTTP to HTTPS), else by the ingress controller's `X-Forwarded-Proto`.
-        json!({"name": "SECURE_COOKIES", "value": secure_cookies(agent)}),
+        json!({"name": env::SECURE_COOKIES, "value": secure_cookies(agent)}),
     ];
     // Only the ingress controller's own addresses may say who the client is: trusting every
     // private range would let any pod (or a client on the node network) forge its address.
     if !spec.ingress.trusted_proxies.is_empty() {
-        vars.push(json!({"name": "TRUSTED_PROXIES", "value": spec.ingress.trusted_proxies.join(",")}));
+        vars.push(json!({"name": env::TRUSTED_PROXIES, "value": spec.ingress.trusted_proxies.join(",")}));
     }
     vars.extend(datastore_env(agent));
     let resources = resources(
@@ -255,8 +255,8 @@ pub fn worker_template(agent: &ValidatedAgent) -> PodTemplateSpec {
         json!({"name": env::OMP_THREAD_LIMIT, "value": "1"}),
         // One OCR thread per pod: the autoscaler counts pods, and the pod's CPU request and memory
         // limit are sized for one Tesseract engine (a thread per node CPU would not fit them).
-        json!({"name": "OCR_THREADS", "value": "1"}),
-        json!({"name": "ADMIN_LISTEN", "value": format!("0.0.0.0:{}", ports::ADMIN)}),
+        json!({"name": env::OCR_THREADS, "value": "1"}),
+        json!({"name": env::ADMIN_LISTEN, "value": format!("0.0.0.0:{}", ports::ADMIN)}),
         json!({"name": env::OCR_TIMEOUT, "value": spec.ocr_worker.ocr_timeout_seconds.to_string()}),
     ];
     vars.extend(datastore_env(agent));

@@ -64,7 +64,6 @@ CREATE TABLE receipts (
 
 /// One index per order of the list, and for insights: the spend of a date range, totals (for
 /// unusual amounts), sales (to find duplicates as they are written) and the duplicates themselves;
-
 /// every one starts with the owner.
 pub(super) const KEY_INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS receipts_owner_image ON receipts (owner_id, image_sha256);
