@@ -112,6 +112,26 @@ pub fn combine(decisions: impl IntoIterator<Item = Decision>) -> Decision {
     )
 }
 
+/// Sets the `RateLimit-*` headers (draft-ietf-httpapi-ratelimit-headers) on a response.
+/// Headers a handler already set (a stricter bucket, as for logins) are kept.
+pub fn rate_limit_headers(response: &mut Response, burst: u32, window: Duration, decision: &Decision) {
+    let headers = response.headers_mut();
+    if headers.contains_key("ratelimit-limit") {
+        return;
+    }
+    headers.insert("ratelimit-limit", HeaderValue::from(burst));
+    headers.insert("ratelimit-remaining", HeaderValue::from(decision.remaining));
+    headers.insert("ratelimit-reset", HeaderValue::from(retry_after_seconds(decision.reset)));
+    if let Ok(policy) = HeaderValue::from_str(&format!("{burst};w={}", retry_after_seconds(window))) {
+        headers.insert("ratelimit-policy", policy);
+    }
+}
+
+/// `Retry-After` in whole seconds, at least 1.
+pub fn retry_after_seconds(after: Duration) -> u64 {
+    after.as_secs() + u64::from(after.subsec_nanos() > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,24 +194,4 @@ mod tests {
         assert!(!both.allowed);
         assert_eq!((both.remaining, both.retry_after), (0, Duration::from_secs(2)));
     }
-}
-
-/// Sets the `RateLimit-*` headers (draft-ietf-httpapi-ratelimit-headers) on a response.
-/// Headers a handler already set (a stricter bucket, as for logins) are kept.
-pub fn rate_limit_headers(response: &mut Response, burst: u32, window: Duration, decision: &Decision) {
-    let headers = response.headers_mut();
-    if headers.contains_key("ratelimit-limit") {
-        return;
-    }
-    headers.insert("ratelimit-limit", HeaderValue::from(burst));
-    headers.insert("ratelimit-remaining", HeaderValue::from(decision.remaining));
-    headers.insert("ratelimit-reset", HeaderValue::from(retry_after_seconds(decision.reset)));
-    if let Ok(policy) = HeaderValue::from_str(&format!("{burst};w={}", retry_after_seconds(window))) {
-        headers.insert("ratelimit-policy", policy);
-    }
-}
-
-/// `Retry-After` in whole seconds, at least 1.
-pub fn retry_after_seconds(after: Duration) -> u64 {
-    after.as_secs() + u64::from(after.subsec_nanos() > 0)
 }
