@@ -24,7 +24,7 @@ use utoipa::ToSchema;
 
 use crate::auth::principal::Caller;
 use crate::error::{AppError, Problem};
-use crate::extract::{ApiMultipart, ApiPath};
+use crate::extractors::{ApiMultipart, ApiPath};
 use crate::state::AppState;
 use crate::views::{ReceiptView, TaskView};
 
@@ -33,7 +33,7 @@ use crate::views::{ReceiptView, TaskView};
 #[allow(dead_code)]
 pub struct UploadForm {
     /// The receipt: a PDF (at most 20 pages; its text layer is read, or its pages rendered) or a
-    /// JPEG, PNG, WebP, TIFF, BMP or GIF image (10,000 px a side, 40 MP); at most 25 MiB.
+    /// JPEG, PNG, WebP, TIFF, BMP or GIF image (10,000 px a side, 40 MP); at most `MAX_UPLOAD_SIZE`.
     #[schema(value_type = String, format = Binary, content_media_type = "application/octet-stream")]
     file: Vec<u8>,
 }
@@ -184,7 +184,7 @@ fn refusal(state: &AppState, exceeded: Exceeded, incoming: u64) -> AppError {
         (status = 202, description = "Queued", body = TaskView),
         (status = 200, description = "Already uploaded (same image or idempotency key): the existing task", body = TaskView),
         (status = 401, description = "Not signed in", body = Problem),
-        (status = 413, description = "Larger than 25 MiB", body = Problem),
+        (status = 413, description = "Larger than `MAX_UPLOAD_SIZE`", body = Problem),
         (status = 415, description = "Not a supported image", body = Problem),
         (status = 408, description = "The upload arrived too slowly", body = Problem),
         (status = 422, description = "Broken, too large or too small image, a bad form, or the quota used up (type `urn:finagent:problem:quota-exceeded`)", body = Problem),
@@ -380,7 +380,7 @@ mod tests {
 
     #[test]
     fn an_upload_at_the_limit_never_holds_more_than_the_limit() {
-        let limit = 25 * 1024 * 1024;
+        let limit = finagent_core::names::uploads::MAX_BYTES;
         let chunk = vec![7u8; 64 * 1024];
         let mut bytes = Vec::new();
         while bytes.len() + chunk.len() <= limit {

@@ -42,8 +42,9 @@ impl Modify for SecuritySchemes {
 /// answer 429 (rate limit) and 503 (a dependency down); one with a request body may answer 400
 /// (unreadable), 413 (too large), 415 (wrong media type) and 422 (invalid); one with a path
 /// parameter may answer 404.
-pub fn finished(document: &utoipa::openapi::OpenApi) -> serde_json::Value {
+pub fn finished(document: &utoipa::openapi::OpenApi, max_upload_bytes: usize) -> serde_json::Value {
     let mut value = serde_json::to_value(document).unwrap_or_default();
+    state_upload_limit(&mut value, max_upload_bytes);
     let problem = serde_json::json!({"$ref": "#/components/schemas/Problem"});
     let problem_response = |description: &str| serde_json::json!({"description": description, "content": {"application/problem+json": {"schema": problem}}});
     let Some(paths) = value.get_mut("paths").and_then(serde_json::Value::as_object_mut) else { return value };
@@ -87,4 +88,19 @@ pub fn finished(document: &utoipa::openapi::OpenApi) -> serde_json::Value {
         }
     }
     value
+}
+
+/// Writes the configured upload limit where the document names `MAX_UPLOAD_SIZE`: the upload
+/// form's file and the upload's 413 answer say `25 MiB` (or whatever this server takes).
+fn state_upload_limit(document: &mut serde_json::Value, max_upload_bytes: usize) {
+    let limit = finagent_core::names::uploads::describe(max_upload_bytes);
+    let places = [
+        "/components/schemas/UploadForm/properties/file/description",
+        "/paths/~1api~1ocr~1process/post/responses/413/description",
+    ];
+    for place in places {
+        if let Some(serde_json::Value::String(text)) = document.pointer_mut(place) {
+            *text = text.replace("`MAX_UPLOAD_SIZE`", &limit);
+        }
+    }
 }

@@ -173,3 +173,24 @@ async fn the_openapi_document_is_3_1_and_describes_both_credentials() {
     assert_eq!(schemes["api_key"]["name"], "X-API-Key");
     assert!(document["components"]["schemas"]["ReceiptResult"].is_object(), "results have a real schema");
 }
+
+#[tokio::test]
+async fn the_openapi_document_states_the_upload_limit_this_server_takes() {
+    let upload = |document: &serde_json::Value| {
+        let file = document["components"]["schemas"]["UploadForm"]["properties"]["file"]["description"].clone();
+        let too_large = document["paths"]["/api/ocr/process"]["post"]["responses"]["413"]["description"].clone();
+        (file.as_str().expect("file").to_owned(), too_large.as_str().expect("413").to_owned())
+    };
+    let default = TestApp::new().await.call(Method::GET, "/openapi.json", None, None).await.json;
+    let (file, too_large) = upload(&default);
+    assert!(file.ends_with("at most 25 MiB."), "{file}");
+    assert_eq!(too_large, "Larger than 25 MiB");
+
+    let mut settings = Settings::for_tests();
+    settings.image_limits.max_bytes = 4 * 1024 * 1024;
+    let small =
+        TestApp::with(Guard::memory(), settings).await.call(Method::GET, "/openapi.json", None, None).await.json;
+    let (file, too_large) = upload(&small);
+    assert!(file.ends_with("at most 4 MiB."), "{file}");
+    assert_eq!(too_large, "Larger than 4 MiB");
+}

@@ -88,14 +88,34 @@ pub mod ports {
 /// The size of an upload, agreed between the API (which enforces it) and the edge in front of it
 /// (which must let it through, so that the API's own answer reaches the client).
 pub mod uploads {
+    /// One mebibyte, the unit in which the limit is configured and shown.
+    pub const MIB: usize = 1024 * 1024;
     /// The default largest image or PDF (`MAX_UPLOAD_SIZE`), 25 MiB.
-    pub const MAX_BYTES: usize = 25 * 1024 * 1024;
+    pub const MAX_BYTES: usize = 25 * MIB;
     /// Room for the multipart form around the file: the API's body limit is `MAX_UPLOAD_SIZE` plus this.
     pub const FORM_ALLOWANCE: usize = 64 * 1024;
 
     /// The largest request body of an upload of at most `max_bytes`.
     pub const fn body_limit(max_bytes: usize) -> usize {
-        max_bytes + FORM_ALLOWANCE
+        max_bytes.saturating_add(FORM_ALLOWANCE)
+    }
+
+    /// The body size a proxy in front of the API must let through for uploads of at most
+    /// `max_bytes`: the API's body limit rounded up to whole MiB, so that a larger upload reaches
+    /// the API and gets its own answer.
+    pub const fn proxy_body_mib(max_bytes: usize) -> usize {
+        body_limit(max_bytes).div_ceil(MIB)
+    }
+
+    /// The limit as people read it: `25 MiB`, `512 KiB`, or bytes when neither divides it.
+    pub fn describe(max_bytes: usize) -> String {
+        const KIB: usize = 1024;
+        match max_bytes {
+            0 => "0 bytes".to_owned(),
+            bytes if bytes % MIB == 0 => format!("{} MiB", bytes / MIB),
+            bytes if bytes % KIB == 0 => format!("{} KiB", bytes / KIB),
+            bytes => format!("{bytes} bytes"),
+        }
     }
 }
 
@@ -385,5 +405,21 @@ mod tests {
     fn component_names_are_stable() {
         let names: Vec<_> = Component::ALL.iter().map(Component::as_str).collect();
         assert_eq!(names, ["api-server", "ocr-worker", "redis", "mongodb", "prometheus"]);
+    }
+
+    #[test]
+    fn a_proxy_lets_through_the_largest_upload_and_its_form() {
+        assert_eq!(uploads::proxy_body_mib(uploads::MAX_BYTES), 26);
+        assert_eq!(uploads::proxy_body_mib(uploads::MIB - uploads::FORM_ALLOWANCE), 1);
+        assert_eq!(uploads::proxy_body_mib(uploads::MIB - uploads::FORM_ALLOWANCE + 1), 2);
+        assert_eq!(uploads::body_limit(usize::MAX), usize::MAX);
+    }
+
+    #[test]
+    fn the_upload_limit_reads_in_the_largest_whole_unit() {
+        assert_eq!(uploads::describe(uploads::MAX_BYTES), "25 MiB");
+        assert_eq!(uploads::describe(512 * 1024), "512 KiB");
+        assert_eq!(uploads::describe(4096 + 1), "4097 bytes");
+        assert_eq!(uploads::describe(0), "0 bytes");
     }
 }

@@ -18,7 +18,7 @@ pub fn ingress(agent: &ValidatedAgent) -> Vec<Value> {
         // The largest upload and its form pass, so that a larger one gets the API's own 413; the
         // body is read in full before it goes on (nginx's default; Traefik's nginx provider
         // enforces the size only then). OCR polling may take a while on a busy platform.
-        "nginx.ingress.kubernetes.io/proxy-body-size": ingress_body_size(),
+        "nginx.ingress.kubernetes.io/proxy-body-size": ingress_body_size(agent),
         "nginx.ingress.kubernetes.io/proxy-request-buffering": "on",
         "nginx.ingress.kubernetes.io/proxy-read-timeout": "600",
         "nginx.ingress.kubernetes.io/proxy-send-timeout": "600",
@@ -51,10 +51,9 @@ pub fn ingress(agent: &ValidatedAgent) -> Vec<Value> {
     vec![object]
 }
 
-/// The Ingress's body size: the API's upload body limit, rounded up to whole MiB.
-fn ingress_body_size() -> String {
-    const MIB: usize = 1024 * 1024;
-    format!("{}m", uploads::body_limit(uploads::MAX_BYTES).div_ceil(MIB))
+/// The Ingress's body size: the body limit of the API's largest upload, rounded up to whole MiB.
+fn ingress_body_size(agent: &ValidatedAgent) -> String {
+    format!("{}m", uploads::proxy_body_mib(agent.spec.api_server.max_upload_bytes()))
 }
 
 /// The URL of the API: through the Ingress when there is one, else the in-cluster Service.

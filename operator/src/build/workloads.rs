@@ -202,6 +202,8 @@ pub fn api_template(agent: &ValidatedAgent) -> PodTemplateSpec {
         json!({"name": env::OCR_WORKERS, "value": "0"}),
         json!({"name": env::RATE_LIMIT_API_PER_SECOND, "value": spec.api_server.rate_limit.requests_per_second.to_string()}),
         json!({"name": env::RATE_LIMIT_UPLOAD_PER_SECOND, "value": spec.api_server.rate_limit.uploads_per_second.to_string()}),
+        // The same limit as the Ingress's body size (build/edge.rs).
+        json!({"name": env::MAX_UPLOAD_SIZE, "value": spec.api_server.max_upload_bytes().to_string()}),
         // The memory budgets (password hashes and uploads at once) follow the container's limit.
         json!({"name": env::MEMORY_LIMIT_BYTES, "valueFrom": {"resourceFieldRef": {"containerName": "api-server", "resource": "limits.memory"}}}),
         // The web app's cookies: `Secure` whenever the Ingress terminates TLS (it then redirects

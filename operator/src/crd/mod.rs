@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use finagent_core::names::uploads;
 use k8s_openapi::api::core::v1::{
     Affinity, LocalObjectReference, ResourceRequirements, Toleration, TopologySpreadConstraint,
 };
@@ -149,12 +150,34 @@ pub struct ApiServerSpec {
     /// Rate limits per client.
     #[serde(default)]
     pub rate_limit: RateLimitSpec,
+    /// The largest image or PDF a user may upload, in MiB. The API refuses a larger one with 413,
+    /// and the Ingress lets it through with the form around it (rounded up to whole MiB).
+    #[serde(default = "default_max_upload_mib", rename = "maxUploadMiB")]
+    #[schemars(range(min = 1, max = 512))]
+    pub max_upload_mib: i32,
 }
 
 impl Default for ApiServerSpec {
     fn default() -> Self {
-        Self { replicas: two(), image: None, resources: None, rate_limit: RateLimitSpec::default() }
+        Self {
+            replicas: two(),
+            image: None,
+            resources: None,
+            rate_limit: RateLimitSpec::default(),
+            max_upload_mib: default_max_upload_mib(),
+        }
     }
+}
+
+impl ApiServerSpec {
+    /// The largest upload in bytes (`MAX_UPLOAD_SIZE` of the API).
+    pub fn max_upload_bytes(&self) -> usize {
+        usize::try_from(self.max_upload_mib.max(1)).unwrap_or(1) * uploads::MIB
+    }
+}
+
+fn default_max_upload_mib() -> i32 {
+    i32::try_from(uploads::MAX_BYTES / uploads::MIB).unwrap_or(i32::MAX)
 }
 
 fn two() -> i32 {

@@ -187,6 +187,19 @@ fn the_ingress_carries_the_upload_size_timeouts_and_tls() {
 }
 
 #[test]
+fn the_ingress_lets_through_the_upload_limit_the_api_is_given() {
+    let mut agent = sample("production");
+    agent.spec.api_server.max_upload_mib = 40;
+    let ingress = finagent_operator::build::edge::ingress(&agent).pop().expect("ingress");
+    // 40 MiB and the form's 64 KiB, rounded up: a 40 MiB upload passes, a larger one gets the API's 413.
+    assert_eq!(ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"], "41m");
+    let template = workloads::api_template(&agent);
+    let container = &template.spec.expect("pod").containers[0];
+    let limit = container.env.iter().flatten().find(|var| var.name == "MAX_UPLOAD_SIZE").expect("MAX_UPLOAD_SIZE");
+    assert_eq!(limit.value.as_deref(), Some("41943040"));
+}
+
+#[test]
 fn the_ingress_serves_the_app_and_the_api_from_one_origin_with_secure_cookies_under_tls() {
     let env_of = |agent: &ValidatedAgent, name: &str| {
         let template = serde_json::to_value(workloads::api_template(agent)).expect("json");
