@@ -42,7 +42,7 @@ DATA_DIR="$run_dir/aio" "$bin/api-server" serve --listen "127.0.0.1:$port" >"$ru
 aio=$!
 pids+=("$aio")
 wait_for_port "$port" api-server "$run_dir/aio.log"
-"$bin/api-server" load --url "http://127.0.0.1:$port" --label "all-in-one ($(getconf _NPROCESSORS_ONLN) in-process threads)" "$@"
+"$bin/api-bench" load --url "http://127.0.0.1:$port" --label "all-in-one ($(getconf _NPROCESSORS_ONLN) in-process threads)" "$@"
 kill "$aio"
 wait "$aio" 2>/dev/null || true
 
@@ -58,4 +58,4 @@ for worker in 1 2; do
     --admin-listen "127.0.0.1:$(free_port)" --threads 1 >"$run_dir/worker-$worker.log" 2>&1 &
   pids+=("$!")
 done
-"$bin/api-server" load --url "http://127.0.0.1:$port" --label "platform (2 worker processes)" "$@"
+"$bin/api-bench" load --url "http://127.0.0.1:$port" --label "platform (2 worker processes)" "$@"

@@ -22,7 +22,7 @@ use crate::auth::secrets::{digest, random_bytes};
 use crate::auth::session_service::{end_all_sessions, invalid_password};
 use crate::config::Registration;
 use crate::error::{AppError, Problem};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extractors::{ApiJson, ApiPath};
 use crate::state::AppState;
 
 /// A role to give.

@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 
 use crate::auth::principal::Caller;
 use crate::error::{AppError, Problem};
-use crate::extract::ApiQuery;
+use crate::extractors::ApiQuery;
 use crate::state::AppState;
 
 /// The range and size of a summary.

@@ -8,24 +8,20 @@
 
 pub mod admin;
 pub mod auth;
-pub mod bench;
 pub mod config;
 pub mod docs;
 pub mod error;
-pub mod extract;
+pub mod extractors;
 pub mod guard;
 pub mod http;
 pub mod insights;
 pub mod limits;
 pub mod listen;
-pub mod load;
 pub mod mongodb_user;
 pub mod ocr;
 pub mod openapi;
 pub mod read_cache;
 pub mod receipts;
-pub mod routes_bench;
-pub mod scale;
 pub mod server;
 pub mod state;
 pub mod views;
@@ -66,14 +62,6 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Create an administrator account (for the first sign-in).
     CreateAdmin(server::CreateAdminArgs),
-    /// Measure `/api/auth/me` and `/api/auth/login` latency against baselines (see the README).
-    Bench(bench::BenchArgs),
-    /// Time one user's list, insights and export requests at 100, 10,000 and 100,000 receipts.
-    BenchScale(scale::ScaleArgs),
-    /// Requests per second of every authenticated read route against `/healthz` (see the README).
-    BenchRoutes(routes_bench::RoutesArgs),
-    /// Upload receipts from N concurrent clients to a running server and time them (see the README).
-    Load(load::LoadArgs),
     /// Make sure the MongoDB user the platform connects as exists (run with the root credentials,
     /// as the API pod's init container).
     MongodbUser(mongodb_user::MongodbUserArgs),
@@ -85,10 +73,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => server::serve(*args).await,
         Command::CreateAdmin(args) => server::create_admin(args).await,
-        Command::Bench(args) => bench::run(args).await,
-        Command::BenchScale(args) => scale::run(args).await,
-        Command::BenchRoutes(args) => routes_bench::run(args).await,
-        Command::Load(args) => load::run(args).await,
         Command::MongodbUser(args) => mongodb_user::run(args).await,
     }
 }
@@ -143,7 +127,7 @@ fn upload_routes() -> OpenApiRouter<AppState> {
 
 pub use server::{create_demo_users, readiness};
 
-/// The OpenAPI document alone.
+/// The OpenAPI document alone, as `utoipa` derives it (before [`openapi::finished`]).
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     api_routes().1
 }
@@ -152,7 +136,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 pub fn app(state: AppState, readiness: Readiness) -> Result<Router, prometheus::Error> {
     let http_metrics = HttpMetrics::register(&state.metrics)?;
     let (routes, document) = api_routes();
-    let document = std::sync::Arc::new(openapi::finished(&document));
+    let document = std::sync::Arc::new(openapi::finished(&document, state.settings.image_limits.max_bytes));
     let upload_limit = finagent_core::names::uploads::body_limit(state.settings.image_limits.max_bytes);
     let routes = routes
         .layer(axum::middleware::from_fn_with_state(state.clone(), read_cache::layer))

@@ -22,7 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::principal::Caller;
 use crate::error::{AppError, Problem};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extractors::{ApiJson, ApiPath, ApiQuery};
 use crate::ocr::owned;
 use crate::state::AppState;
 use crate::views::{ListView, ListedReceipt, ReceiptView};

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::principal::SessionCaller;
 use super::secrets::{API_KEY_PREFIX, digest, new_api_key};
 use crate::error::{AppError, Problem};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extractors::{ApiJson, ApiPath};
 use crate::state::AppState;
 
 /// Live keys a user may hold.

@@ -34,7 +34,7 @@ use super::session_service::{
 use super::tokens::{CsrfBinding, TokenKind};
 use crate::config::SecureCookies;
 use crate::error::{AppError, Problem};
-use crate::extract::ApiJson;
+use crate::extractors::ApiJson;
 use crate::limits::client_ip::ClientIp;
 use crate::state::AppState;
 

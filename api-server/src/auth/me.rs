@@ -9,7 +9,7 @@ use super::accounts::UserView;
 use super::accounts_cache;
 use super::principal::Caller;
 use crate::error::{AppError, Problem};
-use crate::extract::ApiJson;
+use crate::extractors::ApiJson;
 use crate::state::AppState;
 
 /// A quantity used against its limit.

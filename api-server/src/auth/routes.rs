@@ -25,7 +25,7 @@ use super::password::{self};
 use super::principal::SessionCaller;
 use super::secrets::digest;
 use crate::error::{AppError, Problem};
-use crate::extract::ApiJson;
+use crate::extractors::ApiJson;
 use crate::limits::client_ip::ClientIp;
 use crate::state::AppState;
 

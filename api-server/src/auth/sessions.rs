@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::principal::SessionCaller;
 use crate::error::{AppError, Problem};
-use crate::extract::ApiPath;
+use crate::extractors::ApiPath;
 use crate::state::AppState;
 
 /// One signed-in session.

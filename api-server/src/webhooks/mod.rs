@@ -47,7 +47,7 @@ use crate::auth::principal::Caller;
 use crate::auth::tokens::{SealError, TokenKeys};
 use crate::config::WebhookSettings;
 use crate::error::{AppError, Problem};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extractors::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 use outbound::*;
 use sender::*;

@@ -1,4 +1,4 @@
-//! `api-server bench-scale`: what one user's requests cost as their receipts grow.
+//! `api-bench growth`: what one user's requests cost as their receipts grow.
 //!
 //! For each size (100, 10,000 and 100,000 receipts by default) a fresh store is seeded with one
 //! user's receipts directly through [`ReceiptStore::insert_receipt`], then the real router serves
@@ -33,16 +33,16 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::auth::password::{HashParams, Hasher};
-use crate::bench::percentile;
-use crate::config::{Limits, Settings};
-use crate::guard::Guard;
-use crate::limits::rate::Limit;
-use crate::state::AppState;
+use crate::login::percentile;
+use finagent_api_server::auth::password::{HashParams, Hasher};
+use finagent_api_server::config::{Limits, Settings};
+use finagent_api_server::guard::Guard;
+use finagent_api_server::limits::rate::Limit;
+use finagent_api_server::state::AppState;
 
-/// Options of `api-server bench-scale`.
+/// Options of `api-bench growth`.
 #[derive(Debug, clap::Args)]
-pub struct ScaleArgs {
+pub struct GrowthArgs {
     /// Receipts of the one user, per run (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "100,10000,100000")]
     pub sizes: Vec<usize>,
@@ -180,7 +180,7 @@ struct Measured {
 }
 
 /// Runs the benchmark and prints the table.
-pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
+pub async fn run(args: GrowthArgs) -> anyhow::Result<()> {
     let today = Utc::now().date_naive();
     println!(
         "store: {}, {} requests per row, one at a time; latencies in ms; x = p95 / p95 at {} receipts\n",
@@ -214,11 +214,11 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
             Metrics::new(),
             0,
         );
-        let router = crate::app(state.clone(), crate::readiness(&state))?;
+        let router = finagent_api_server::app(state.clone(), finagent_api_server::readiness(&state))?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let server = tokio::spawn(async move {
-            crate::listen::serve(listener, router, Default::default(), std::future::pending()).await.ok();
+            finagent_api_server::listen::serve(listener, router, Default::default(), std::future::pending()).await.ok();
         });
         let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
         let base = format!("http://{address}");
@@ -238,7 +238,7 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
         receipts.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
         let middle = receipts[receipts.len() / 2];
         let middle = Position { primary: 0.0, created_us: middle.0.timestamp_micros(), id: middle.1 };
-        let cursor = crate::receipts::encode_cursor(SortOrder::Newest, &middle);
+        let cursor = finagent_api_server::receipts::encode_cursor(SortOrder::Newest, &middle);
         let mut dates: Vec<NaiveDate> = receipts.iter().filter_map(|receipt| receipt.2).collect();
         dates.sort_unstable_by(|a, b| b.cmp(a));
         let export_from = dates[dates.len().min(1_000) - 1];

@@ -1,8 +1,8 @@
-//! `api-server bench-routes`: the throughput of every authenticated read route against the
+//! `api-bench routes`: the throughput of every authenticated read route against the
 //! server's own cheapest route, `GET /healthz`, in one run.
 //!
 //! One user's store is seeded with `--receipts` processed receipts (10,000 by default, as
-//! `bench-scale` makes them) and the image of one of them. The real router serves it on a loopback
+//! `api-bench growth` makes them) and the image of one of them. The real router serves it on a loopback
 //! port with the rate limits raised. Each route is then driven closed-loop for `--seconds` by
 //! `--connections` keep-alive connections (each sends its next request when the previous answer is
 //! read, as `wrk` does) from a client runtime of its own with two threads, after one second of
@@ -28,15 +28,15 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::auth::password::{HashParams, Hasher};
-use crate::bench::percentile;
-use crate::config::{Limits, Settings};
-use crate::guard::{Guard, RedisGuard};
-use crate::limits::rate::Limit;
-use crate::scale::{Seed, receipt, sign_in, sign_up};
-use crate::state::AppState;
+use crate::growth::{Seed, receipt, sign_in, sign_up};
+use crate::login::percentile;
+use finagent_api_server::auth::password::{HashParams, Hasher};
+use finagent_api_server::config::{Limits, Settings};
+use finagent_api_server::guard::{Guard, RedisGuard};
+use finagent_api_server::limits::rate::Limit;
+use finagent_api_server::state::AppState;
 
-/// Options of `api-server bench-routes`.
+/// Options of `api-bench routes`.
 #[derive(Debug, clap::Args)]
 pub struct RoutesArgs {
     /// Receipts of the one user.
@@ -108,11 +108,11 @@ pub async fn run(args: RoutesArgs) -> anyhow::Result<()> {
         Metrics::new(),
         0,
     );
-    let router = crate::app(state.clone(), crate::readiness(&state))?;
+    let router = finagent_api_server::app(state.clone(), finagent_api_server::readiness(&state))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     let server = tokio::spawn(async move {
-        crate::listen::serve(listener, router, Default::default(), std::future::pending()).await.ok();
+        finagent_api_server::listen::serve(listener, router, Default::default(), std::future::pending()).await.ok();
     });
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let base = format!("http://{address}");
@@ -282,7 +282,7 @@ async fn ceiling_server() -> anyhow::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     tokio::spawn(async move {
-        crate::listen::serve(listener, router, Default::default(), std::future::pending()).await.ok();
+        finagent_api_server::listen::serve(listener, router, Default::default(), std::future::pending()).await.ok();
     });
     Ok(format!("http://{address}"))
 }

@@ -1,4 +1,4 @@
-//! `api-server bench`: latency and throughput of `GET /api/auth/me` and `POST /api/auth/login`
+//! `api-bench login`: latency and throughput of `GET /api/auth/me` and `POST /api/auth/login`
 //! at a fixed request rate, against baselines measured in the same run.
 //!
 //! The server runs in this process on a loopback port, over the embedded store and the
@@ -27,15 +27,15 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 
-use crate::auth::password::{HashParams, Hasher};
-use crate::config::{Limits, Settings};
-use crate::guard::{Guard, RedisGuard};
-use crate::limits::rate::Limit;
-use crate::state::AppState;
+use finagent_api_server::auth::password::{HashParams, Hasher};
+use finagent_api_server::config::{Limits, Settings};
+use finagent_api_server::guard::{Guard, RedisGuard};
+use finagent_api_server::limits::rate::Limit;
+use finagent_api_server::state::AppState;
 
-/// Options of `api-server bench`.
+/// Options of `api-bench login`.
 #[derive(Debug, clap::Args)]
-pub struct BenchArgs {
+pub struct LoginArgs {
     /// Seconds each measured phase lasts.
     #[arg(long, default_value_t = 10)]
     pub duration: u64,
@@ -105,7 +105,7 @@ pub(crate) fn percentile(sorted: &[Duration], quantile: f64) -> f64 {
 }
 
 /// Runs the benchmark and prints a table.
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
     let directory = std::env::temp_dir().join(format!("finagent-bench-{}", std::process::id()));
     let store = match &args.mongodb_url {
         Some(url) => AnyStore::Mongo(MongoStore::connect(url, &format!("bench_{}", std::process::id())).await?),
@@ -122,11 +122,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let hasher = Hasher::new(HashParams::default())?;
     let queue = AnyQueue::Memory(Arc::new(MemoryQueue::new(QueuePolicy::default())));
     let state = AppState::new(store, queue, guard, hasher.clone(), settings, Metrics::new(), 0);
-    let router = crate::app(state.clone(), crate::readiness(&state))?;
+    let router = finagent_api_server::app(state.clone(), finagent_api_server::readiness(&state))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     tokio::spawn(async move {
-        crate::listen::serve(listener, router, Default::default(), std::future::pending()).await.ok();
+        finagent_api_server::listen::serve(listener, router, Default::default(), std::future::pending()).await.ok();
     });
 
     let client: HttpClient =

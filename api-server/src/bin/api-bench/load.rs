@@ -1,4 +1,4 @@
-//! `api-server load`: a load client for a running server. N clients upload receipts concurrently
+//! `api-bench load`: a load client for a running server. N clients upload receipts concurrently
 //! and poll each until it is read; it prints upload-to-result latency (p50/p95), receipts per
 //! minute, then the latency of `GET /api/ocr/result/{id}` on the finished receipts.
 //!
@@ -20,9 +20,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
-use crate::bench::percentile;
+use crate::login::percentile;
 
-/// Options of `api-server load`.
+/// Options of `api-bench load`.
 #[derive(Debug, clap::Args)]
 pub struct LoadArgs {
     /// Base URL of the server.
