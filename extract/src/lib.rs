@@ -17,7 +17,7 @@ pub mod layout;
 pub mod locale;
 pub mod memory;
 pub mod merchant;
-pub mod review;
+pub mod recheck;
 pub mod text;
 pub mod totals;
 

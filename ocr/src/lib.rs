@@ -20,4 +20,5 @@ pub mod pdf;
 pub mod pool;
 pub mod ppocr;
 pub mod preprocess;
+pub mod reading;
 pub mod sandbox;
