@@ -223,9 +223,20 @@ pub enum ConfigError {
     /// Demo users in production.
     #[error("DEMO_USERS cannot be enabled when APP_ENV=production")]
     DemoUsersInProduction,
-    /// A value out of range.
-    #[error("{0}")]
-    OutOfRange(String),
+    /// A setting outside what it allows.
+    #[error("{setting} must be {allowed}")]
+    OutOfRange {
+        /// The setting (its environment variable).
+        setting: &'static str,
+        /// What it allows, e.g. `between 1 and 15`.
+        allowed: &'static str,
+    },
+    /// A previous signing key too short for HS256.
+    #[error("JWT_PREVIOUS_KEYS: every key must be at least 32 bytes, one has {0}")]
+    ShortPreviousKey(usize),
+    /// A signing algorithm other than HS256.
+    #[error("JWT_ALGORITHM={0} is not supported: tokens are signed with HS256 only")]
+    UnsupportedAlgorithm(String),
 }
 
 /// Validated settings the server runs on.
@@ -372,33 +383,27 @@ impl Settings {
         let mut jwt_previous_keys = Vec::new();
         for key in args.jwt_previous_keys.iter().map(|key| key.trim()).filter(|key| !key.is_empty()) {
             if key.len() < 32 {
-                return Err(ConfigError::OutOfRange(format!(
-                    "JWT_PREVIOUS_KEYS: every key must be at least 32 bytes, one has {}",
-                    key.len()
-                )));
+                return Err(ConfigError::ShortPreviousKey(key.len()));
             }
             jwt_previous_keys.push(key.as_bytes().to_vec());
         }
         if args.jwt_algorithm != "HS256" {
-            return Err(ConfigError::OutOfRange(format!(
-                "JWT_ALGORITHM={} is not supported: tokens are signed with HS256 only",
-                args.jwt_algorithm
-            )));
+            return Err(ConfigError::UnsupportedAlgorithm(args.jwt_algorithm.clone()));
         }
         if production && args.demo_users {
             return Err(ConfigError::DemoUsersInProduction);
         }
         if !(1..=15).contains(&args.jwt_expire_minutes) {
-            return Err(ConfigError::OutOfRange("JWT_EXPIRE_MINUTES must be between 1 and 15".into()));
+            return Err(ConfigError::OutOfRange { setting: env::JWT_EXPIRE_MINUTES, allowed: "between 1 and 15" });
         }
         if args.refresh_expire_days == 0 || args.refresh_expire_days > 90 {
-            return Err(ConfigError::OutOfRange("REFRESH_EXPIRE_DAYS must be between 1 and 90".into()));
+            return Err(ConfigError::OutOfRange { setting: env::REFRESH_EXPIRE_DAYS, allowed: "between 1 and 90" });
         }
-        let limit = |name: &str, rate: f64, burst: u32| {
+        let limit = |setting: &'static str, rate: f64, burst: u32| {
             if rate.is_finite() && rate > 0.0 && burst > 0 {
                 Ok(Limit::per_second(rate, burst))
             } else {
-                Err(ConfigError::OutOfRange(format!("{name}: the rate and the burst must be positive")))
+                Err(ConfigError::OutOfRange { setting, allowed: "positive, with a positive burst" })
             }
         };
         let login_burst = args.rate_limit_login_per_minute.ceil().max(1.0) as u32;
@@ -412,16 +417,20 @@ impl Settings {
             issuer: args.jwt_issuer.clone(),
             audience: args.jwt_audience.clone(),
             limits: Limits {
-                api: limit("RATE_LIMIT_API", args.rate_limit_api_per_second, args.rate_limit_api_burst)?,
-                upload: limit("RATE_LIMIT_UPLOAD", args.rate_limit_upload_per_second, args.rate_limit_upload_burst)?,
-                login: limit("RATE_LIMIT_LOGIN", args.rate_limit_login_per_minute / 60.0, login_burst)?,
+                api: limit(env::RATE_LIMIT_API_PER_SECOND, args.rate_limit_api_per_second, args.rate_limit_api_burst)?,
+                upload: limit(
+                    env::RATE_LIMIT_UPLOAD_PER_SECOND,
+                    args.rate_limit_upload_per_second,
+                    args.rate_limit_upload_burst,
+                )?,
+                login: limit(env::RATE_LIMIT_LOGIN_PER_MINUTE, args.rate_limit_login_per_minute / 60.0, login_burst)?,
                 address: limit(
-                    "RATE_LIMIT_ADDRESS",
+                    env::RATE_LIMIT_ADDRESS_PER_SECOND,
                     args.rate_limit_address_per_second,
                     args.rate_limit_address_burst,
                 )?,
                 login_address: limit(
-                    "RATE_LIMIT_LOGIN_PER_ADDRESS",
+                    env::RATE_LIMIT_LOGIN_PER_ADDRESS_PER_MINUTE,
                     args.rate_limit_login_per_address_per_minute / 60.0,
                     args.rate_limit_login_per_address_per_minute.ceil().max(1.0) as u32,
                 )?,
@@ -446,7 +455,10 @@ impl Settings {
                 uploads_at_once: match args.uploads_per_user_at_once {
                     at_once @ 1..=8 => at_once,
                     _ => {
-                        return Err(ConfigError::OutOfRange("UPLOADS_PER_USER_AT_ONCE must be between 1 and 8".into()));
+                        return Err(ConfigError::OutOfRange {
+                            setting: env::UPLOADS_PER_USER_AT_ONCE,
+                            allowed: "between 1 and 8",
+                        });
                     }
                 },
                 instance_max_image_bytes: args.storage_limit_bytes,

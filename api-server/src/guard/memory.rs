@@ -109,7 +109,7 @@ impl MemoryGuard {
     /// A guard that keeps its revocations in `store` too, starting with those still in force.
     pub async fn persisted(store: AnyStore) -> Result<Self, GuardError> {
         let now = chrono::Utc::now();
-        let live = store.live_revocations(now).await.map_err(|error| GuardError(error.to_string()))?;
+        let live = store.live_revocations(now).await.map_err(GuardError::unavailable("load_revocations"))?;
         let guard = Self { persist: Some(store), ..Self::default() };
         let at = guard.now_micros();
         guard.with(|state| {
@@ -130,11 +130,15 @@ impl MemoryGuard {
     async fn remember(&self, key: String, value: i64, life: Duration) -> Result<(), GuardError> {
         let Some(store) = &self.persist else { return Ok(()) };
         let until = chrono::Utc::now() + chrono::Duration::from_std(life).unwrap_or(chrono::Duration::MAX);
-        store.save_revocation(&Revocation { key, value, until }).await.map_err(|error| GuardError(error.to_string()))
+        store
+            .save_revocation(&Revocation { key, value, until })
+            .await
+            .map_err(GuardError::unavailable("save_revocation"))
     }
 
     fn with<T>(&self, work: impl FnOnce(&mut State) -> T) -> Result<T, GuardError> {
-        let mut state = self.state.lock().map_err(|_| GuardError("the guard state is poisoned".into()))?;
+        let mut state =
+            self.state.lock().map_err(|_| GuardError::unavailable("lock")("the guard state is poisoned"))?;
         Ok(work(&mut state))
     }
 

@@ -19,10 +19,21 @@ use crate::limits::rate::{Decision, Limit};
 pub use self::memory::MemoryGuard;
 pub use self::redis::RedisGuard;
 
-/// Why the guard state could not be read or written.
+/// Why the guard state could not be read or written: which operation, and the underlying error.
 #[derive(Debug, thiserror::Error)]
-#[error("failed to reach the guard store: {0}")]
-pub struct GuardError(pub String);
+#[error("the guard store failed to {operation}: {source}")]
+pub struct GuardError {
+    /// The guard operation (a method's name, such as `check_rate`).
+    pub operation: &'static str,
+    pub source: finagent_platform::store::Source,
+}
+
+impl GuardError {
+    /// `map_err` for an error of the guard's store in `operation`.
+    pub fn unavailable<E: Into<finagent_platform::store::Source>>(operation: &'static str) -> impl FnOnce(E) -> Self {
+        move |error| Self { operation, source: error.into() }
+    }
+}
 
 /// What is known about an access token beyond its signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

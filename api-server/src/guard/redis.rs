@@ -115,10 +115,6 @@ impl std::fmt::Debug for RedisGuard {
     }
 }
 
-fn unavailable(error: redis::RedisError) -> GuardError {
-    GuardError(error.to_string())
-}
-
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX).max(1)
 }
@@ -126,8 +122,8 @@ fn millis(duration: Duration) -> u64 {
 impl RedisGuard {
     /// Connects to Redis; keys are prefixed with `finagent:{instance}:`.
     pub async fn connect(url: &str, instance: &InstanceName) -> Result<Self, GuardError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        let connection = ConnectionManager::new(client).await.map_err(unavailable)?;
+        let client = redis::Client::open(url).map_err(GuardError::unavailable("connect"))?;
+        let connection = ConnectionManager::new(client).await.map_err(GuardError::unavailable("connect"))?;
         Ok(Self::with_prefix(connection, format!("finagent:{instance}:")))
     }
 
@@ -157,7 +153,7 @@ impl RedisGuard {
         }
         let mut connection = self.connection.clone();
         let (allowed, remaining, retry, reset): (i64, i64, i64, i64) =
-            invocation.invoke_async(&mut connection).await.map_err(unavailable)?;
+            invocation.invoke_async(&mut connection).await.map_err(GuardError::unavailable("check_rate"))?;
         let micros = |value: i64| Duration::from_micros(u64::try_from(value).unwrap_or(0));
         Ok(Decision {
             allowed: allowed == 1,
@@ -182,7 +178,7 @@ impl RedisGuard {
             .arg(millis(ttl))
             .query_async::<()>(&mut connection)
             .await
-            .map_err(unavailable)
+            .map_err(GuardError::unavailable("set_expiring"))
     }
 
     pub(super) async fn revoke_token(&self, jti: &str, remaining_life: Duration) -> Result<(), GuardError> {
@@ -202,7 +198,8 @@ impl RedisGuard {
             .key(self.key(&["auth", "not-before", &user.to_string()]))
             .arg(at_millis)
             .arg(u64::try_from(horizon.as_millis()).unwrap_or(u64::MAX).max(1));
-        let _: i64 = invocation.invoke_async(&mut connection).await.map_err(unavailable)?;
+        let _: i64 =
+            invocation.invoke_async(&mut connection).await.map_err(GuardError::unavailable("set_not_before"))?;
         Ok(())
     }
 
@@ -230,7 +227,7 @@ impl RedisGuard {
             .arg(self.key(&["auth", "generation", &user]))
             .query_async(&mut connection)
             .await
-            .map_err(unavailable)?;
+            .map_err(GuardError::unavailable("token_standing"))?;
         Ok(TokenStanding {
             revoked: revoked.is_some() || session_revoked.is_some(),
             not_before_millis: not_before,
@@ -245,7 +242,7 @@ impl RedisGuard {
             .arg(self.key(&["auth", "generation", &user.to_string()]))
             .query_async::<()>(&mut connection)
             .await
-            .map_err(unavailable)
+            .map_err(GuardError::unavailable("account_changed"))
     }
 
     pub(super) async fn account_generation(&self, user: UserId) -> Result<u64, GuardError> {
@@ -254,7 +251,7 @@ impl RedisGuard {
             .arg(self.key(&["auth", "generation", &user.to_string()]))
             .query_async(&mut connection)
             .await
-            .map_err(unavailable)?;
+            .map_err(GuardError::unavailable("account_generation"))?;
         Ok(generation.unwrap_or(0))
     }
 
@@ -270,7 +267,8 @@ impl RedisGuard {
             .arg(u64::try_from(backoff.max_delay.as_millis()).unwrap_or(u64::MAX))
             .arg(u64::try_from(FAILURE_MEMORY.as_millis()).unwrap_or(u64::MAX));
         let mut connection = self.connection.clone();
-        let wait: i64 = invocation.invoke_async(&mut connection).await.map_err(unavailable)?;
+        let wait: i64 =
+            invocation.invoke_async(&mut connection).await.map_err(GuardError::unavailable("begin_login_attempt"))?;
         Ok((wait > 0).then(|| Duration::from_millis(u64::try_from(wait).unwrap_or(0))))
     }
 
@@ -280,7 +278,7 @@ impl RedisGuard {
             .arg(self.key(&["auth", "failures", account]))
             .query_async::<()>(&mut connection)
             .await
-            .map_err(unavailable)
+            .map_err(GuardError::unavailable("clear_login_failures"))
     }
 
     pub(super) async fn begin_upload(
@@ -297,7 +295,8 @@ impl RedisGuard {
             .arg(at_once)
             .arg(millis(lease));
         let mut connection = self.connection.clone();
-        let started: i64 = invocation.invoke_async(&mut connection).await.map_err(unavailable)?;
+        let started: i64 =
+            invocation.invoke_async(&mut connection).await.map_err(GuardError::unavailable("begin_upload"))?;
         Ok(started == 1)
     }
 
@@ -308,11 +307,11 @@ impl RedisGuard {
             .arg(upload.to_string())
             .query_async::<()>(&mut connection)
             .await
-            .map_err(unavailable)
+            .map_err(GuardError::unavailable("end_upload"))
     }
 
     pub(super) async fn ping(&self) -> Result<(), GuardError> {
         let mut connection = self.connection.clone();
-        redis::cmd("PING").query_async::<()>(&mut connection).await.map_err(unavailable)
+        redis::cmd("PING").query_async::<()>(&mut connection).await.map_err(GuardError::unavailable("ping"))
     }
 }

@@ -46,7 +46,7 @@ impl MemoryQueue {
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>, QueueError> {
-        self.state.lock().map_err(|_| QueueError::Unavailable("the in-process queue is poisoned".to_owned()))
+        self.state.lock().map_err(|_| QueueError::unavailable("lock")("the in-process queue is poisoned"))
     }
 
     fn take(&self, consumer: &str, max: usize) -> Result<Vec<Delivery>, QueueError> {
@@ -91,7 +91,10 @@ impl MemoryQueue {
     }
 
     fn handle(delivery: &Delivery) -> Result<u64, QueueError> {
-        delivery.handle.parse().map_err(|_| QueueError::Corrupt(format!("unknown delivery handle {}", delivery.handle)))
+        delivery
+            .handle
+            .parse()
+            .map_err(|_| QueueError::corrupt("delivery handle")(format!("unknown handle {}", delivery.handle)))
     }
 }
 

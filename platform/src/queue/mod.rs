@@ -17,6 +17,7 @@ pub mod any;
 pub mod memory;
 pub mod redis;
 
+use crate::store::Source;
 use std::time::Duration;
 
 use finagent_core::job::{DeadLetter, MAX_DELIVERIES, OcrJob, QueueDepth};
@@ -55,15 +56,35 @@ pub enum Failed {
     DeadLettered,
 }
 
-/// Why a queue operation failed.
+/// Why a queue operation failed: which operation, and the underlying error as its source.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     /// The queue server could not be reached or answered with an error.
-    #[error("failed to reach the queue: {0}")]
-    Unavailable(String),
-    /// A stored message could not be decoded.
-    #[error("failed to decode a queued message: {0}")]
-    Corrupt(String),
+    #[error("the queue failed to {operation}: {source}")]
+    Unavailable {
+        /// The queue operation (a method's name, such as `claim`).
+        operation: &'static str,
+        source: Source,
+    },
+    /// A queued message could not be decoded.
+    #[error("failed to decode a queued {what}: {source}")]
+    Corrupt {
+        /// What was being decoded (`job`, `dead letter`, `delivery handle`).
+        what: &'static str,
+        source: Source,
+    },
+}
+
+impl QueueError {
+    /// `map_err` for a server error in `operation`.
+    pub fn unavailable<E: Into<Source>>(operation: &'static str) -> impl FnOnce(E) -> Self {
+        move |error| Self::Unavailable { operation, source: error.into() }
+    }
+
+    /// `map_err` for a message of `what` that cannot be decoded.
+    pub fn corrupt<E: Into<Source>>(what: &'static str) -> impl FnOnce(E) -> Self {
+        move |error| Self::Corrupt { what, source: error.into() }
+    }
 }
 
 /// Timing of the queue.

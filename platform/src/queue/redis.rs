@@ -85,10 +85,6 @@ impl std::fmt::Debug for RedisQueue {
     }
 }
 
-fn unavailable(error: redis::RedisError) -> QueueError {
-    QueueError::Unavailable(error.to_string())
-}
-
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
@@ -158,12 +154,13 @@ impl std::fmt::Debug for QueueDepthReader {
 impl QueueDepthReader {
     /// Connects (no command is sent but the handshake).
     pub async fn connect(url: &str, instance: &InstanceName) -> Result<Self, QueueError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
+        let client = redis::Client::open(url).map_err(QueueError::unavailable("connect"))?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_number_of_retries(1)
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)));
-        let connection = ConnectionManager::new_with_config(client, config).await.map_err(unavailable)?;
+        let connection =
+            ConnectionManager::new_with_config(client, config).await.map_err(QueueError::unavailable("connect"))?;
         let names = QueueNames::for_instance(instance);
         Ok(Self { connection, jobs: names.jobs, retries: format!("finagent:{instance}:ocr:retry") })
     }
@@ -178,13 +175,13 @@ impl QueueDepthReader {
             .arg(&self.retries)
             .query_async(&mut connection)
             .await
-            .map_err(unavailable)?;
+            .map_err(QueueError::unavailable("depth"))?;
         let summary: Value =
             match redis::cmd("XPENDING").arg(&self.jobs).arg(CONSUMER_GROUP).query_async(&mut connection).await {
                 Ok(summary) => summary,
                 // No stream or no group yet: nothing was ever delivered.
                 Err(error) if error.to_string().contains("NOGROUP") => Value::Nil,
-                Err(error) => return Err(unavailable(error)),
+                Err(error) => return Err(QueueError::unavailable("depth")(error)),
             };
         Ok(depth_of(length, scheduled, &summary))
     }
@@ -193,12 +190,14 @@ impl QueueDepthReader {
 impl RedisQueue {
     /// Connects and makes sure the consumer group exists (idempotent).
     pub async fn connect(url: &str, instance: &InstanceName, policy: QueuePolicy) -> Result<Self, QueueError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        let commands = ConnectionManager::new(client.clone()).await.map_err(unavailable)?;
+        let client = redis::Client::open(url).map_err(QueueError::unavailable("connect"))?;
+        let commands = ConnectionManager::new(client.clone()).await.map_err(QueueError::unavailable("connect"))?;
         // Blocking reads wait up to their BLOCK time; the default 500 ms response timeout would
         // abandon them while Redis still delivers into them, hiding jobs until they are reclaimed.
         let blocking_config = redis::aio::ConnectionManagerConfig::new().set_response_timeout(None);
-        let blocking = ConnectionManager::new_with_config(client, blocking_config).await.map_err(unavailable)?;
+        let blocking = ConnectionManager::new_with_config(client, blocking_config)
+            .await
+            .map_err(QueueError::unavailable("connect"))?;
         let names = QueueNames::for_instance(instance);
         let retries = format!("finagent:{instance}:ocr:retry");
         let reclaim_cursor = std::sync::Arc::new(std::sync::Mutex::new("0-0".to_owned()));
@@ -220,14 +219,14 @@ impl RedisQueue {
         match created {
             Ok(()) => Ok(()),
             Err(error) if error.to_string().contains("BUSYGROUP") => Ok(()),
-            Err(error) => Err(unavailable(error)),
+            Err(error) => Err(QueueError::unavailable("ensure_group")(error)),
         }
     }
 
     /// Runs a command, riding out what a Redis restart looks like from here: a dropped or refused
     /// connection is retried with a short backoff (the connection manager reconnects meanwhile),
     /// and a vanished consumer group (Redis restarted without persistence) is recreated.
-    async fn with_group<T, F, Fut>(&self, operation: F) -> Result<T, QueueError>
+    async fn with_group<T, F, Fut>(&self, name: &'static str, operation: F) -> Result<T, QueueError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, redis::RedisError>>,
@@ -237,7 +236,7 @@ impl RedisQueue {
             match operation().await {
                 Ok(value) => return Ok(value),
                 // A timed-out command may have run; only the caller can tell whether to repeat it.
-                Err(error) if error.is_timeout() => return Err(unavailable(error)),
+                Err(error) if error.is_timeout() => return Err(QueueError::unavailable(name)(error)),
                 Err(error) if error.to_string().contains("NOGROUP") && attempt < 3 => self.ensure_group().await?,
                 Err(error)
                     if (error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal())
@@ -245,7 +244,7 @@ impl RedisQueue {
                 {
                     tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt + 1).min(10))).await;
                 }
-                Err(error) => return Err(unavailable(error)),
+                Err(error) => return Err(QueueError::unavailable(name)(error)),
             }
             attempt += 1;
         }
@@ -253,12 +252,13 @@ impl RedisQueue {
 
     async fn script<T: redis::FromRedisValue>(
         &self,
+        name: &'static str,
         source: &str,
         keys: &[String],
         args: &[String],
     ) -> Result<T, QueueError> {
         let script = Script::new(source);
-        self.with_group(|| {
+        self.with_group(name, || {
             let mut connection = self.commands.clone();
             let mut invocation = script.prepare_invoke();
             for key in keys {
@@ -272,8 +272,12 @@ impl RedisQueue {
         .await
     }
 
-    async fn command<T: redis::FromRedisValue>(&self, command: redis::Cmd) -> Result<T, QueueError> {
-        self.with_group(|| {
+    async fn command<T: redis::FromRedisValue>(
+        &self,
+        name: &'static str,
+        command: redis::Cmd,
+    ) -> Result<T, QueueError> {
+        self.with_group(name, || {
             let mut connection = self.commands.clone();
             let command = command.clone();
             async move { command.query_async(&mut connection).await }
@@ -282,8 +286,8 @@ impl RedisQueue {
     }
 
     fn decode(&self, handle: String, payload: Option<String>, times_delivered: u32) -> Result<Delivery, QueueError> {
-        let payload = payload.ok_or_else(|| QueueError::Corrupt(format!("entry {handle} has no job")))?;
-        let job = OcrJob::decode(&payload).map_err(|e| QueueError::Corrupt(e.to_string()))?;
+        let payload = payload.ok_or_else(|| QueueError::corrupt("job")(format!("entry {handle} has no job")))?;
+        let job = OcrJob::decode(&payload).map_err(QueueError::corrupt("job"))?;
         let deliveries = job.attempt.saturating_sub(1) + times_delivered.max(1);
         Ok(Delivery { handle, job, deliveries })
     }
@@ -291,6 +295,7 @@ impl RedisQueue {
     async fn times_delivered(&self, handle: &str) -> Result<u32, QueueError> {
         let pending: Value = self
             .command(
+                "times_delivered",
                 redis::cmd("XPENDING").arg(&self.names.jobs).arg(CONSUMER_GROUP).arg(handle).arg(handle).arg(1).clone(),
             )
             .await?;
@@ -317,6 +322,7 @@ impl RedisQueue {
         };
         let _: i64 = self
             .script(
+                "move_to_dead_letters",
                 DEAD_LETTER,
                 &[self.names.jobs.to_string(), self.names.dead_letters.to_string()],
                 &[
@@ -336,6 +342,7 @@ impl JobQueue for RedisQueue {
     async fn enqueue(&self, job: &OcrJob) -> Result<Enqueued, QueueError> {
         let added: Option<String> = self
             .script(
+                "enqueue",
                 ENQUEUE,
                 &[self.names.dedup_key(job.job_id).to_string(), self.names.jobs.to_string()],
                 &[
@@ -353,6 +360,7 @@ impl JobQueue for RedisQueue {
         let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
         let _: i64 = self
             .script(
+                "claim",
                 PROMOTE_DUE,
                 &[self.retries.to_string(), self.names.jobs.to_string()],
                 &[now_ms.to_string(), 100.to_string(), JOB_FIELD.to_string()],
@@ -363,7 +371,7 @@ impl JobQueue for RedisQueue {
         let visibility = millis(self.policy.visibility_timeout);
         let cursor = self.reclaim_cursor.lock().map(|cursor| cursor.clone()).unwrap_or_else(|_| "0-0".to_owned());
         let reclaimed: Value = self
-            .with_group(|| {
+            .with_group("claim", || {
                 let mut connection = self.commands.clone();
                 let cursor = cursor.clone();
                 async move {
@@ -401,6 +409,7 @@ impl JobQueue for RedisQueue {
                         tracing::error!(%error, entry = %handle, "dropping an undecodable entry");
                         let _: i64 = self
                             .script(
+                                "claim",
                                 ACK,
                                 &[self.names.jobs.to_string()],
                                 &[CONSUMER_GROUP.to_string(), handle.to_string()],
@@ -417,7 +426,7 @@ impl JobQueue for RedisQueue {
         let count = max - deliveries.len();
         let block = usize::try_from(millis(wait)).unwrap_or(usize::MAX).max(1);
         let read: Result<Option<redis::streams::StreamReadReply>, QueueError> = self
-            .with_group(|| {
+            .with_group("claim", || {
                 let mut blocking = self.blocking.clone();
                 let options = redis::streams::StreamReadOptions::default()
                     .group(CONSUMER_GROUP, consumer)
@@ -444,6 +453,7 @@ impl JobQueue for RedisQueue {
                         tracing::error!(%error, entry = %entry.id, "dropping an undecodable entry");
                         let _: i64 = self
                             .script(
+                                "claim",
                                 ACK,
                                 &[self.names.jobs.to_string()],
                                 &[CONSUMER_GROUP.to_string(), entry.id.to_string()],
@@ -459,6 +469,7 @@ impl JobQueue for RedisQueue {
     async fn heartbeat(&self, consumer: &str, delivery: &Delivery) -> Result<(), QueueError> {
         let _: i64 = self
             .script(
+                "heartbeat",
                 HEARTBEAT,
                 std::slice::from_ref(&self.names.jobs),
                 &[CONSUMER_GROUP.to_owned(), consumer.to_owned(), delivery.handle.clone()],
@@ -469,7 +480,12 @@ impl JobQueue for RedisQueue {
 
     async fn ack(&self, delivery: &Delivery) -> Result<(), QueueError> {
         let _: i64 = self
-            .script(ACK, &[self.names.jobs.to_string()], &[CONSUMER_GROUP.to_string(), delivery.handle.to_string()])
+            .script(
+                "ack",
+                ACK,
+                &[self.names.jobs.to_string()],
+                &[CONSUMER_GROUP.to_string(), delivery.handle.to_string()],
+            )
             .await?;
         Ok(())
     }
@@ -484,6 +500,7 @@ impl JobQueue for RedisQueue {
         let retried = OcrJob { attempt: delivery.deliveries + 1, ..delivery.job.clone() };
         let _: i64 = self
             .script(
+                "fail",
                 RETRY_LATER,
                 &[self.names.jobs.to_string(), self.retries.to_string()],
                 &[
@@ -498,21 +515,24 @@ impl JobQueue for RedisQueue {
     }
 
     async fn depth(&self) -> Result<QueueDepth, QueueError> {
-        let length: u64 = self.command(redis::cmd("XLEN").arg(&self.names.jobs).clone()).await?;
-        let scheduled: u64 = self.command(redis::cmd("ZCARD").arg(&self.retries).clone()).await?;
+        let length: u64 = self.command("depth", redis::cmd("XLEN").arg(&self.names.jobs).clone()).await?;
+        let scheduled: u64 = self.command("depth", redis::cmd("ZCARD").arg(&self.retries).clone()).await?;
         let summary: Value =
-            self.command(redis::cmd("XPENDING").arg(&self.names.jobs).arg(CONSUMER_GROUP).clone()).await?;
+            self.command("depth", redis::cmd("XPENDING").arg(&self.names.jobs).arg(CONSUMER_GROUP).clone()).await?;
         Ok(depth_of(length, scheduled, &summary))
     }
 
     async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {
         let range: Value = self
-            .command(redis::cmd("XRANGE").arg(&self.names.dead_letters).arg("-").arg("+").arg("COUNT").arg(max).clone())
+            .command(
+                "dead_letters",
+                redis::cmd("XRANGE").arg(&self.names.dead_letters).arg("-").arg("+").arg("COUNT").arg(max).clone(),
+            )
             .await?;
         entries(&range, DEAD_LETTER_FIELD)
             .into_iter()
             .filter_map(|(_, payload)| payload)
-            .map(|payload| DeadLetter::decode(&payload).map_err(|e| QueueError::Corrupt(e.to_string())))
+            .map(|payload| DeadLetter::decode(&payload).map_err(QueueError::corrupt("dead letter")))
             .collect()
     }
 }
