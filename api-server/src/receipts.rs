@@ -11,8 +11,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use finagent_core::ReceiptId;
-use finagent_core::money::{Amount, Currency};
-use finagent_core::receipt::{Category, PaymentMethod, Receipt, ReceiptResult, ReceiptStatus};
+use finagent_core::money::Amount;
+use finagent_core::receipt::{Category, Receipt, ReceiptResult, ReceiptStatus};
 use finagent_platform::store::{
     BlobStore, Position, ReceiptFilter as StoreFilter, ReceiptQuery, ReceiptStore, SortOrder,
 };
@@ -267,40 +267,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Fields corrected by hand; absent fields are left as they are.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Correction {
-    /// Merchant name.
-    pub merchant_name: Option<String>,
-    /// Merchant address.
-    pub merchant_address: Option<String>,
-    /// Date of purchase.
-    pub date: Option<NaiveDate>,
-    /// ISO 4217 currency.
-    pub currency: Option<Currency>,
-    /// Subtotal.
-    pub subtotal: Option<Amount>,
-    /// Tax.
-    pub tax: Option<Amount>,
-    /// Tip.
-    pub tip: Option<Amount>,
-    /// Total paid.
-    pub total: Option<Amount>,
-    /// How it was paid.
-    pub payment_method: Option<PaymentMethod>,
-    /// Spending category.
-    pub category: Option<Category>,
-}
-
-fn text_field(name: &str, value: Option<String>) -> Result<Option<String>, AppError> {
-    match value.map(|value| value.trim().to_owned()) {
-        Some(value) if value.is_empty() || value.chars().count() > 200 || value.chars().any(char::is_control) => {
-            Err(AppError::Invalid(format!("{name}: 1 to 200 printable characters")))
-        }
-        other => Ok(other),
-    }
-}
+pub use finagent_core::correction::Correction;
 
 /// Corrects fields of a processed receipt by hand. The OCR's extraction is kept as
 /// `original_result`; corrected fields get confidence 1.
@@ -326,35 +293,7 @@ pub async fn correct(
             receipt.status.as_str()
         )));
     };
-    let sure = Some(1.0);
-    if let Some(name) = text_field("merchant_name", correction.merchant_name)? {
-        (result.merchant.name, result.confidence.merchant_name) = (Some(name), sure);
-    }
-    if let Some(address) = text_field("merchant_address", correction.merchant_address)? {
-        (result.merchant.address, result.confidence.merchant_address) = (Some(address), sure);
-    }
-    if let Some(date) = correction.date {
-        (result.date, result.confidence.date) = (Some(date), sure);
-    }
-    if let Some(currency) = correction.currency {
-        (result.currency, result.confidence.currency) = (Some(currency), sure);
-    }
-    for (value, field, confidence) in [
-        (correction.subtotal, &mut result.subtotal, &mut result.confidence.subtotal),
-        (correction.tax, &mut result.tax, &mut result.confidence.tax),
-        (correction.tip, &mut result.tip, &mut result.confidence.tip),
-        (correction.total, &mut result.total, &mut result.confidence.total),
-    ] {
-        if let Some(value) = value {
-            (*field, *confidence) = (Some(value), sure);
-        }
-    }
-    if let Some(method) = correction.payment_method {
-        (result.payment_method, result.confidence.payment_method) = (Some(method), sure);
-    }
-    if let Some(category) = correction.category {
-        (result.category, result.confidence.category) = (Some(category), sure);
-    }
+    correction.apply(&mut result).map_err(|error| AppError::Invalid(error.to_string()))?;
     let taught = correction_teaches(&result);
     if !state.store.save_corrections(caller.0.user_id, id, &result).await? {
         return Err(AppError::NotFound);
@@ -388,8 +327,8 @@ pub async fn correct(
 /// (confidence 1), or nothing when neither was corrected.
 fn correction_teaches(result: &ReceiptResult) -> Option<finagent_core::receipt::RememberedMerchant> {
     let by_hand = |confidence: Option<f64>| confidence == Some(1.0);
-    let name = result.merchant.name.clone().filter(|_| by_hand(result.confidence.merchant_name));
-    let category = result.category.filter(|_| by_hand(result.confidence.category));
+    let name = result.fields.merchant.name.clone().filter(|_| by_hand(result.confidence.merchant_name));
+    let category = result.fields.category.filter(|_| by_hand(result.confidence.category));
     (name.is_some() || category.is_some()).then_some(finagent_core::receipt::RememberedMerchant { name, category })
 }
 
@@ -420,15 +359,15 @@ fn csv_row(receipt: &Receipt) -> String {
     let row = [
         cell(&receipt.id.to_string()),
         cell(receipt.status.as_str()),
-        text(result.and_then(|r| r.date).map(|date| date.to_string())),
-        text(result.and_then(|r| r.merchant.name.clone())),
-        text(result.and_then(|r| r.category).map(|category| category.as_str().to_owned())),
-        text(result.and_then(|r| r.currency).map(|currency| currency.to_string())),
-        amount(|r| r.subtotal),
-        amount(|r| r.tax),
-        amount(|r| r.tip),
-        amount(|r| r.total),
-        text(result.and_then(|r| r.payment_method).map(|method| format!("{method:?}").to_lowercase())),
+        text(result.and_then(|r| r.fields.date).map(|date| date.to_string())),
+        text(result.and_then(|r| r.fields.merchant.name.clone())),
+        text(result.and_then(|r| r.fields.category).map(|category| category.as_str().to_owned())),
+        text(result.and_then(|r| r.fields.currency).map(|currency| currency.to_string())),
+        amount(|r| r.fields.subtotal),
+        amount(|r| r.fields.tax),
+        amount(|r| r.fields.tip),
+        amount(|r| r.fields.total),
+        text(result.and_then(|r| r.fields.payment_method).map(|method| format!("{method:?}").to_lowercase())),
         cell(&receipt.created_at.to_rfc3339()),
     ];
     let mut line = row.join(",");

@@ -195,15 +195,15 @@ pub struct ResultSummary {
 impl From<&ReceiptResult> for ResultSummary {
     fn from(result: &ReceiptResult) -> Self {
         Self {
-            merchant: result.merchant.clone(),
-            date: result.date,
-            currency: result.currency,
-            subtotal: result.subtotal,
-            tax: result.tax,
-            tip: result.tip,
-            total: result.total,
-            payment_method: result.payment_method,
-            category: result.category,
+            merchant: result.fields.merchant.clone(),
+            date: result.fields.date,
+            currency: result.fields.currency,
+            subtotal: result.fields.subtotal,
+            tax: result.fields.tax,
+            tip: result.fields.tip,
+            total: result.fields.total,
+            payment_method: result.fields.payment_method,
+            category: result.fields.category,
             country: result.country.clone(),
         }
     }

@@ -422,7 +422,7 @@ async fn lists_show_summaries_unless_asked_for_whole_receipts() {
     let user = app.account("views", Role::User).await;
     let mut read = result("12.30", "2024-05-06", "KEDAI VIEW");
     read.text = "KEDAI VIEW\nTOTAL 12.30\n".repeat(50);
-    read.line_items = vec![finagent_core::receipt::LineItem {
+    read.fields.line_items = vec![finagent_core::receipt::LineItem {
         description: "TEH TARIK".into(),
         quantity: None,
         unit_price: None,

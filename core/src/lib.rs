@@ -6,6 +6,7 @@
 //! services ([`names`]). Wire formats are locked by golden JSON tests in `tests/golden.rs`.
 
 pub mod account;
+pub mod correction;
 pub mod ids;
 pub mod insights;
 pub mod job;

@@ -291,10 +291,11 @@ pub struct ResultLayout {
     pub lines: Vec<LayoutLine>,
 }
 
-/// The structured result of one receipt.
+/// The fields read from one receipt: what it says, defined once for the result, the extraction
+/// that produces it and the corrections a user makes to it.
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ReceiptResult {
+pub struct ReceiptFields {
     /// The merchant.
     pub merchant: Merchant,
     /// Date of purchase (ISO 8601, `YYYY-MM-DD`).
@@ -317,6 +318,15 @@ pub struct ReceiptResult {
     pub category: Option<Category>,
     /// Purchased lines.
     pub line_items: Vec<LineItem>,
+}
+
+/// The structured result of one receipt.
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReceiptResult {
+    /// The fields, at the top level of the result.
+    #[serde(flatten)]
+    pub fields: ReceiptFields,
     /// Confidence per field.
     pub confidence: FieldConfidence,
     /// The OCR text the fields were extracted from.

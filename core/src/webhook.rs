@@ -101,10 +101,10 @@ pub fn receipt_event(receipt: &Receipt, at: DateTime<Utc>) -> Option<(String, se
         "receipt_id": receipt.id,
         "status": receipt.status.as_str(),
         "failure": failure,
-        "merchant": result.and_then(|result| result.merchant.name.clone()),
-        "date": result.and_then(|result| result.date),
-        "total": result.and_then(|result| result.total).map(|total| total.to_string()),
-        "currency": result.and_then(|result| result.currency).map(|currency| currency.to_string()),
+        "merchant": result.and_then(|result| result.fields.merchant.name.clone()),
+        "date": result.and_then(|result| result.fields.date),
+        "total": result.and_then(|result| result.fields.total).map(|total| total.to_string()),
+        "currency": result.and_then(|result| result.fields.currency).map(|currency| currency.to_string()),
         "url": format!("/api/receipts/{}", receipt.id),
     });
     Some((kind.to_owned(), serde_json::json!({ "id": Uuid::now_v7(), "type": kind, "created_at": at, "data": data })))

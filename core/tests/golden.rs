@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use finagent_core::job::{DeadLetter, JOB_PROTOCOL_VERSION, OcrJob, QueueDepth};
 use finagent_core::receipt::{
-    Category, EngineInfo, FieldConfidence, LineItem, Merchant, PaymentMethod, ReceiptResult, Timings,
+    Category, EngineInfo, FieldConfidence, LineItem, Merchant, PaymentMethod, ReceiptFields, ReceiptResult, Timings,
 };
 use finagent_core::{Amount, BlobKey, Currency};
 use pretty_assertions::assert_eq;
@@ -76,33 +76,35 @@ fn golden_queue_depth() {
 #[test]
 fn golden_receipt_result() {
     let result = ReceiptResult {
-        merchant: Merchant {
-            name: Some("KEDAI PAPAN YEW CHUAN".to_owned()),
-            address: Some("LOT 276 JALAN BANTING 43800 DENGKIL, SELANGOR.".to_owned()),
+        fields: ReceiptFields {
+            merchant: Merchant {
+                name: Some("KEDAI PAPAN YEW CHUAN".to_owned()),
+                address: Some("LOT 276 JALAN BANTING 43800 DENGKIL, SELANGOR.".to_owned()),
+            },
+            date: NaiveDate::from_ymd_opt(2018, 3, 20),
+            date_order: Some("day_first".to_owned()),
+            currency: Some(Currency::MYR),
+            subtotal: Some(amount("30.91")),
+            tax: Some(amount("1.85")),
+            tip: None,
+            total: Some(amount("32.76")),
+            payment_method: Some(PaymentMethod::Cash),
+            category: Some(Category::Hardware),
+            line_items: vec![
+                LineItem {
+                    description: "PASIR HALUS (HQ)".to_owned(),
+                    quantity: Some(1.into()),
+                    unit_price: Some(amount("30.91")),
+                    amount: Some(amount("30.91")),
+                },
+                LineItem {
+                    description: "ROUNDING".to_owned(),
+                    quantity: None,
+                    unit_price: None,
+                    amount: Some(amount("-0.01")),
+                },
+            ],
         },
-        date: NaiveDate::from_ymd_opt(2018, 3, 20),
-        date_order: Some("day_first".to_owned()),
-        currency: Some(Currency::MYR),
-        subtotal: Some(amount("30.91")),
-        tax: Some(amount("1.85")),
-        tip: None,
-        total: Some(amount("32.76")),
-        payment_method: Some(PaymentMethod::Cash),
-        category: Some(Category::Hardware),
-        line_items: vec![
-            LineItem {
-                description: "PASIR HALUS (HQ)".to_owned(),
-                quantity: Some(1.into()),
-                unit_price: Some(amount("30.91")),
-                amount: Some(amount("30.91")),
-            },
-            LineItem {
-                description: "ROUNDING".to_owned(),
-                quantity: None,
-                unit_price: None,
-                amount: Some(amount("-0.01")),
-            },
-        ],
         confidence: FieldConfidence {
             merchant_name: Some(0.9),
             merchant_address: Some(0.75),

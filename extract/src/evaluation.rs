@@ -65,36 +65,37 @@ pub fn score(result: &ReceiptResult, label: &Label, matching: Matching) -> BTree
     };
     let debug = result.debug.as_ref();
     let date = match matching {
-        Matching::Value => result.date.map(|predicted| {
+        Matching::Value => result.fields.date.map(|predicted| {
             label
                 .date
                 .as_ref()
                 .is_some_and(|expected| dates_in(expected, false).iter().any(|found| found.date == predicted))
         }),
         Matching::String => {
-            result.date.map(|_| text_equal(&debug.and_then(|d| d.date_text.clone()), &label.date) == Some(true))
+            result.fields.date.map(|_| text_equal(&debug.and_then(|d| d.date_text.clone()), &label.date) == Some(true))
         }
     };
     let total = match matching {
-        Matching::Value => result.total.map(|predicted| {
+        Matching::Value => result.fields.total.map(|predicted| {
             label
                 .total
                 .as_ref()
                 .and_then(|expected| parse_amount(expected))
                 .is_some_and(|expected| expected.value() == predicted.value())
         }),
-        Matching::String => {
-            result.total.map(|_| text_equal(&debug.and_then(|d| d.total_text.clone()), &label.total) == Some(true))
-        }
+        Matching::String => result
+            .fields
+            .total
+            .map(|_| text_equal(&debug.and_then(|d| d.total_text.clone()), &label.total) == Some(true)),
     };
     let mut outcomes = BTreeMap::from([
-        ("company", text_equal(&result.merchant.name, &label.company)),
-        ("address", text_equal(&result.merchant.address, &label.address)),
+        ("company", text_equal(&result.fields.merchant.name, &label.company)),
+        ("address", text_equal(&result.fields.merchant.address, &label.address)),
         ("date", date),
         ("total", total),
     ]);
     if let Some(expected) = &label.currency {
-        outcomes.insert("currency", result.currency.map(|c| c.to_string().eq_ignore_ascii_case(expected)));
+        outcomes.insert("currency", result.fields.currency.map(|c| c.to_string().eq_ignore_ascii_case(expected)));
     }
     outcomes
 }
@@ -208,14 +209,17 @@ fn percent(part: usize, whole: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use finagent_core::receipt::{ExtractionDebug, Merchant};
+    use finagent_core::receipt::{ExtractionDebug, Merchant, ReceiptFields};
 
     fn result(name: &str, date: &str, total: &str, printed_date: &str, printed_total: &str) -> ReceiptResult {
         ReceiptResult {
-            merchant: Merchant { name: Some(name.to_owned()), address: None },
-            date: date.parse().ok(),
-            total: total.parse().ok(),
-            currency: "MYR".parse().ok(),
+            fields: ReceiptFields {
+                merchant: Merchant { name: Some(name.to_owned()), address: None },
+                date: date.parse().ok(),
+                total: total.parse().ok(),
+                currency: "MYR".parse().ok(),
+                ..ReceiptFields::default()
+            },
             debug: Some(ExtractionDebug {
                 date_text: Some(printed_date.to_owned()),
                 total_text: Some(printed_total.to_owned()),

@@ -22,17 +22,15 @@ pub mod text;
 pub mod totals;
 
 use chrono::NaiveDate;
-
-use finagent_core::money::{Amount, Currency};
-use text::has_word;
-
+use finagent_core::money::Amount;
 use finagent_core::receipt::{
-    Category, EngineInfo, ExtractionDebug, FieldConfidence, LayoutLine, LineItem, Merchant, PaymentMethod, PixelBox,
+    Category, EngineInfo, ExtractionDebug, FieldConfidence, LayoutLine, LineItem, Merchant, PixelBox, ReceiptFields,
     ReceiptResult, ResultLayout, Timings,
 };
 pub use layout::{BoundingBox, Page, TextLine};
 pub use locale::{Locale, LocaleHint};
 pub use merchant::Gazetteer;
+use text::has_word;
 
 /// What extraction knows besides the page: the gazetteer of known merchants (applied only to
 /// receipts from the countries it covers) and the account's locale settings (a prior).
@@ -49,28 +47,8 @@ pub struct Context<'a> {
 /// The fields extracted from one page.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Extraction {
-    /// Merchant name and address.
-    pub merchant: Merchant,
-    /// Date of purchase.
-    pub date: Option<NaiveDate>,
-    /// How an ambiguous date was read.
-    pub date_order: Option<String>,
-    /// Currency.
-    pub currency: Option<Currency>,
-    /// Before tax.
-    pub subtotal: Option<Amount>,
-    /// Tax.
-    pub tax: Option<Amount>,
-    /// Tip or service charge.
-    pub tip: Option<Amount>,
-    /// Paid.
-    pub total: Option<Amount>,
-    /// How it was paid.
-    pub payment_method: Option<PaymentMethod>,
-    /// Category.
-    pub category: Option<Category>,
-    /// Purchased lines.
-    pub line_items: Vec<LineItem>,
+    /// The fields read.
+    pub fields: ReceiptFields,
     /// Confidence per field.
     pub confidence: FieldConfidence,
     /// The page's text.
@@ -87,17 +65,7 @@ impl Extraction {
     /// The client-facing result, with the engine and timings filled in.
     pub fn into_result(self, engine: EngineInfo, timings: Timings) -> ReceiptResult {
         ReceiptResult {
-            merchant: self.merchant,
-            date: self.date,
-            date_order: self.date_order,
-            currency: self.currency,
-            subtotal: self.subtotal,
-            tax: self.tax,
-            tip: self.tip,
-            total: self.total,
-            payment_method: self.payment_method,
-            category: self.category,
-            line_items: self.line_items,
+            fields: self.fields,
             confidence: self.confidence,
             text: self.text,
             engine,
@@ -304,23 +272,25 @@ pub fn extract_with(page: &Page, context: Context<'_>) -> Extraction {
     Extraction {
         layout,
         debug,
-        merchant: Merchant {
-            name: found_merchant.name.map(|n| n.value),
-            address: found_merchant.address.map(|a| a.value),
+        fields: ReceiptFields {
+            merchant: Merchant {
+                name: found_merchant.name.map(|n| n.value),
+                address: found_merchant.address.map(|a| a.value),
+            },
+            date: dated.as_ref().map(|(found, _, _, _)| found.date),
+            date_order: dated.as_ref().and_then(|(found, _, _, _)| found.order.label()).map(str::to_owned),
+            currency: locale.currency,
+            subtotal: money.subtotal.map(|f| whole(f.value)),
+            tax: money.tax.map(|f| whole(f.value)),
+            tip: money.tip.map(|f| whole(f.value)),
+            total: money.total.map(|t| whole(t.value)),
+            payment_method: payment.map(|p| p.value),
+            category: category.map(|(c, _)| c),
+            line_items: line_items
+                .into_iter()
+                .map(|item| LineItem { unit_price: item.unit_price.map(whole), amount: item.amount.map(whole), ..item })
+                .collect(),
         },
-        date: dated.as_ref().map(|(found, _, _, _)| found.date),
-        date_order: dated.as_ref().and_then(|(found, _, _, _)| found.order.label()).map(str::to_owned),
-        currency: locale.currency,
-        subtotal: money.subtotal.map(|f| whole(f.value)),
-        tax: money.tax.map(|f| whole(f.value)),
-        tip: money.tip.map(|f| whole(f.value)),
-        total: money.total.map(|t| whole(t.value)),
-        payment_method: payment.map(|p| p.value),
-        category: category.map(|(c, _)| c),
-        line_items: line_items
-            .into_iter()
-            .map(|item| LineItem { unit_price: item.unit_price.map(whole), amount: item.amount.map(whole), ..item })
-            .collect(),
         confidence,
         text: page.text(),
         locale,

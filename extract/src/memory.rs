@@ -79,7 +79,7 @@ pub fn fingerprints(result: &ReceiptResult) -> Vec<String> {
             keys.insert(format!("line:{key}"));
         }
     }
-    if let Some(address) = &result.merchant.address {
+    if let Some(address) = &result.fields.merchant.address {
         let key = squash(address);
         if key.len() >= MIN_LINE_KEY {
             keys.insert(format!("addr:{key}"));
@@ -92,11 +92,11 @@ pub fn fingerprints(result: &ReceiptResult) -> Vec<String> {
 /// ones (the user said so), with full confidence, and the debug record says where they came from.
 pub fn apply(result: &mut ReceiptResult, remembered: &Remembered) {
     if let Some(name) = &remembered.name {
-        result.merchant.name = Some(name.clone());
+        result.fields.merchant.name = Some(name.clone());
         result.confidence.merchant_name = Some(1.0);
     }
     if let Some(category) = remembered.category {
-        result.category = Some(category);
+        result.fields.category = Some(category);
         result.confidence.category = Some(1.0);
     }
     if let Some(debug) = result.debug.as_mut() {
@@ -107,7 +107,7 @@ pub fn apply(result: &mut ReceiptResult, remembered: &Remembered) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use finagent_core::receipt::{Category, Merchant};
+    use finagent_core::receipt::{Category, Merchant, ReceiptFields};
 
     #[test]
     fn fingerprints_are_phones_header_lines_and_the_address() {
@@ -115,9 +115,12 @@ mod tests {
             text:
                 "~~ logo ~~\nSUSHI MAN\n2710 Colby Ave\nEverett, WA 98201\n(425) 252-2123\n05/11/18 12:31\nTotal 24.55"
                     .to_owned(),
-            merchant: Merchant {
-                name: Some("SU5HI MAN".to_owned()),
-                address: Some("2710 Colby Ave Everett, WA 98201".to_owned()),
+            fields: ReceiptFields {
+                merchant: Merchant {
+                    name: Some("SU5HI MAN".to_owned()),
+                    address: Some("2710 Colby Ave Everett, WA 98201".to_owned()),
+                },
+                ..ReceiptFields::default()
             },
             ..ReceiptResult::default()
         };
@@ -140,8 +143,8 @@ mod tests {
     fn what_was_remembered_replaces_the_extraction() {
         let mut result = ReceiptResult { debug: Some(Default::default()), ..ReceiptResult::default() };
         apply(&mut result, &Remembered { name: Some("Sushi Man".to_owned()), category: Some(Category::Dining) });
-        assert_eq!(result.merchant.name.as_deref(), Some("Sushi Man"));
-        assert_eq!(result.category, Some(Category::Dining));
+        assert_eq!(result.fields.merchant.name.as_deref(), Some("Sushi Man"));
+        assert_eq!(result.fields.category, Some(Category::Dining));
         assert_eq!(result.debug.and_then(|d| d.merchant_source).as_deref(), Some("memory"));
     }
 }

@@ -30,7 +30,7 @@ static TOTAL_LIKE: LazyLock<Regex> = LazyLock::new(|| {
 /// Indices into `page.lines` to re-read, most useful first.
 pub fn lines_to_recheck(page: &Page, extraction: &Extraction) -> Vec<usize> {
     let mut picked = Vec::new();
-    if extraction.date.is_none() {
+    if extraction.fields.date.is_none() {
         picked.extend(
             page.lines.iter().enumerate().filter(|(_, line)| DATE_LIKE.is_match(&line.text)).map(|(i, _)| i).take(3),
         );

@@ -144,10 +144,10 @@ fn every_format_gives_its_fields() {
     for case in CASES {
         let found = extract(case.text);
         let got = (
-            found.total.map(|t| t.to_string()),
-            found.currency.map(|c| c.to_string()),
+            found.fields.total.map(|t| t.to_string()),
+            found.fields.currency.map(|c| c.to_string()),
             found.locale.country.map(|c| c.code.to_owned()),
-            found.date.map(|d| d.to_string()),
+            found.fields.date.map(|d| d.to_string()),
         );
         let want = (
             case.total.map(str::to_owned),

@@ -20,43 +20,43 @@ fn a_german_discounter_whose_logo_ocr_lost_is_named_from_its_footer() {
          MILCH 0,99\nBROT 1,49\nSUMME 12,40\nGEGEBEN BAR 20,00\nRÜCKGELD 7,60\n10.03.2024 12:01\n\
          Aldi GmbH & Co. KG\nwww.aldi-sued.de",
     );
-    assert_eq!(found.merchant.name.as_deref(), Some("ALDI"));
+    assert_eq!(found.fields.merchant.name.as_deref(), Some("ALDI"));
     assert_eq!(found.debug.merchant_source.as_deref(), Some("brand"));
-    assert_eq!(found.merchant.address.as_deref(), Some("HAUPTSTRASSE 12 33100 PADERBORN"));
-    assert_eq!(found.category, Some(Category::Groceries));
+    assert_eq!(found.fields.merchant.address.as_deref(), Some("HAUPTSTRASSE 12 33100 PADERBORN"));
+    assert_eq!(found.fields.category, Some(Category::Groceries));
     assert_eq!(found.locale.country.map(|c| c.code), Some("DE"));
 }
 
 #[test]
 fn a_spaced_logo_is_read_as_its_brand() {
     let found = extract("L I D L\nBahnhofstr. 5\n74172 NECKARSULM\nSUMME 8,20\nBAR 10,00\nRÜCKGELD 1,80");
-    assert_eq!(found.merchant.name.as_deref(), Some("LIDL"));
-    assert_eq!(found.category, Some(Category::Groceries));
+    assert_eq!(found.fields.merchant.name.as_deref(), Some("LIDL"));
+    assert_eq!(found.fields.category, Some(Category::Groceries));
 }
 
 #[test]
 fn a_header_name_that_holds_the_brand_is_kept_as_printed() {
     let found = extract("KFC\nRestaurant #C160014\n3880 Hempstead Turnpike\nLevittown, NY 11756\nTOTAL $12.49");
-    assert_eq!(found.merchant.name.as_deref(), Some("KFC"));
-    assert_eq!(found.category, Some(Category::Dining));
+    assert_eq!(found.fields.merchant.name.as_deref(), Some("KFC"));
+    assert_eq!(found.fields.category, Some(Category::Dining));
 }
 
 #[test]
 fn european_addresses_in_both_orders() {
     let italian = extract("TRATTORIA DA MARIO\nVia Roma 15\n00184 ROMA\nP.IVA 01234567890\nTOTALE 45,00");
-    assert_eq!(italian.merchant.name.as_deref(), Some("TRATTORIA DA MARIO"));
-    assert_eq!(italian.merchant.address.as_deref(), Some("VIA ROMA 15 00184 ROMA"));
+    assert_eq!(italian.fields.merchant.name.as_deref(), Some("TRATTORIA DA MARIO"));
+    assert_eq!(italian.fields.merchant.address.as_deref(), Some("VIA ROMA 15 00184 ROMA"));
     let swiss = extract("BÄCKEREI KELLER\nBahnhofstrasse 21\n8001 ZÜRICH\nTOTAL CHF 12.40");
-    assert_eq!(swiss.merchant.address.as_deref(), Some("BAHNHOFSTRASSE 21 8001 ZÜRICH"));
+    assert_eq!(swiss.fields.merchant.address.as_deref(), Some("BAHNHOFSTRASSE 21 8001 ZÜRICH"));
     let dutch = extract("CAFE DE KROON\nKerkstraat 5\n1017 GB AMSTERDAM\nTOTAAL 18,50\nBEDANKT");
-    assert_eq!(dutch.merchant.address.as_deref(), Some("KERKSTRAAT 5 1017 GB AMSTERDAM"));
+    assert_eq!(dutch.fields.merchant.address.as_deref(), Some("KERKSTRAAT 5 1017 GB AMSTERDAM"));
 }
 
 #[test]
 fn a_street_named_after_lincoln_does_not_become_the_merchant() {
     let found = extract("MIDTOWN DELI\n100 LINCOLN PLAZA\nQUINCY, MA 02169\nTOTAL $9.00");
-    assert_eq!(found.merchant.name.as_deref(), Some("MIDTOWN DELI"));
-    assert_eq!(found.merchant.address.as_deref(), Some("100 LINCOLN PLAZA QUINCY, MA 02169"));
+    assert_eq!(found.fields.merchant.name.as_deref(), Some("MIDTOWN DELI"));
+    assert_eq!(found.fields.merchant.address.as_deref(), Some("100 LINCOLN PLAZA QUINCY, MA 02169"));
 }
 
 #[test]
@@ -66,20 +66,20 @@ fn an_invoice_is_the_sellers_not_the_buyers_whose_legal_name_it_also_prints() {
          Industrieweg 7\n80331 MÜNCHEN\nRechnungsdatum: 05.11.2026\nFällig am: 19.11.2026\n\
          Webdesign 100,00\nMwSt 19% 19,00\nGesamtbetrag 119,00 EUR",
     );
-    assert_eq!(found.merchant.name.as_deref(), Some("NORDLICHT DESIGN"));
-    assert_eq!(found.merchant.address.as_deref(), Some("HAFENSTRASSE 8 20459 HAMBURG"));
+    assert_eq!(found.fields.merchant.name.as_deref(), Some("NORDLICHT DESIGN"));
+    assert_eq!(found.fields.merchant.address.as_deref(), Some("HAFENSTRASSE 8 20459 HAMBURG"));
     assert_eq!(
-        found.date.map(|date| date.to_string()).as_deref(),
+        found.fields.date.map(|date| date.to_string()).as_deref(),
         Some("2026-11-05"),
         "the invoice date, not the due date"
     );
-    assert_eq!(found.total.map(|total| total.to_string()).as_deref(), Some("119.00"));
+    assert_eq!(found.fields.total.map(|total| total.to_string()).as_deref(), Some("119.00"));
     let english = extract(
         "BRIGHTWATER CONSULTING\n12 King Street\nLONDON EC2V 8AA\nINVOICE\nBill to:\nAcme Industries Ltd\n\
          40 Mill Road\nCAMBRIDGE CB1 2AB\nInvoice date: 03/11/2026\nDue date: 03/12/2026\n\
          Consulting 1,000.00\nVAT 20% 200.00\nAmount due 1,200.00",
     );
-    assert_eq!(english.merchant.name.as_deref(), Some("BRIGHTWATER CONSULTING"));
-    assert_eq!(english.total.map(|total| total.to_string()).as_deref(), Some("1200.00"));
-    assert_eq!(english.date.map(|date| date.to_string()).as_deref(), Some("2026-11-03"));
+    assert_eq!(english.fields.merchant.name.as_deref(), Some("BRIGHTWATER CONSULTING"));
+    assert_eq!(english.fields.total.map(|total| total.to_string()).as_deref(), Some("1200.00"));
+    assert_eq!(english.fields.date.map(|date| date.to_string()).as_deref(), Some("2026-11-03"));
 }

@@ -201,11 +201,11 @@ fn re_extract(saved: &ReceiptResult, gazetteer: &Gazetteer, hint: &LocaleHint) -
 
 fn report_errors(name: &str, result: &ReceiptResult, label: &Label) {
     let predicted: BTreeMap<&str, String> = BTreeMap::from([
-        ("company", result.merchant.name.clone().unwrap_or_default()),
-        ("address", result.merchant.address.clone().unwrap_or_default()),
-        ("date", result.date.map(|d| d.to_string()).unwrap_or_default()),
-        ("total", result.total.map(|t| t.to_string()).unwrap_or_default()),
-        ("currency", result.currency.map(|c| c.to_string()).unwrap_or_default()),
+        ("company", result.fields.merchant.name.clone().unwrap_or_default()),
+        ("address", result.fields.merchant.address.clone().unwrap_or_default()),
+        ("date", result.fields.date.map(|d| d.to_string()).unwrap_or_default()),
+        ("total", result.fields.total.map(|t| t.to_string()).unwrap_or_default()),
+        ("currency", result.fields.currency.map(|c| c.to_string()).unwrap_or_default()),
     ]);
     let expected: BTreeMap<&str, String> = BTreeMap::from([
         ("company", label.company.clone().unwrap_or_default()),

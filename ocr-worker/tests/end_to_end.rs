@@ -20,10 +20,10 @@ fn pool() -> EnginePool {
 async fn tesseract_reads_a_fixture_receipt() {
     let bytes = std::fs::read(fixture("000.jpg")).expect("fixture");
     let result = pool().process(bytes).await.expect("readable receipt");
-    assert_eq!(result.total.map(|t| t.to_string()).as_deref(), Some("9.00"));
-    assert_eq!(result.date.map(|d| d.to_string()).as_deref(), Some("2018-12-25"));
-    assert_eq!(result.currency.map(|c| c.to_string()).as_deref(), Some("MYR"));
-    let name = result.merchant.name.expect("merchant found");
+    assert_eq!(result.fields.total.map(|t| t.to_string()).as_deref(), Some("9.00"));
+    assert_eq!(result.fields.date.map(|d| d.to_string()).as_deref(), Some("2018-12-25"));
+    assert_eq!(result.fields.currency.map(|c| c.to_string()).as_deref(), Some("MYR"));
+    let name = result.fields.merchant.name.expect("merchant found");
     assert!(name.contains("TAMAN DAYA"), "{name}");
     assert!(result.text.contains("JOHOR"), "{}", result.text);
     assert_eq!(result.engine.name, "tesseract");

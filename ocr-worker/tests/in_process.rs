@@ -63,7 +63,7 @@ async fn in_process_pipeline_reads_a_receipt_and_fails_a_poison_one_at_once() {
 
     let good = store.receipt(submitted[0], Some(owner)).await.expect("read").expect("exists");
     assert_eq!(good.status, ReceiptStatus::Done);
-    assert_eq!(good.result.and_then(|r| r.total).map(|t| t.to_string()).as_deref(), Some("9.00"));
+    assert_eq!(good.result.and_then(|r| r.fields.total).map(|t| t.to_string()).as_deref(), Some("9.00"));
     let poison = store.receipt(submitted[1], Some(owner)).await.expect("read").expect("exists");
     assert_eq!(poison.status, ReceiptStatus::Failed);
     assert_eq!(poison.failure.as_deref(), Some("unreadable_image"), "{poison:?}");

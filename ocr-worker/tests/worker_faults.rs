@@ -112,7 +112,7 @@ async fn kill_9_mid_ocr_loses_nothing_and_stores_one_result() {
     let mut survivor = platform.worker();
     for id in receipts {
         let receipt = platform.wait_for(id, ReceiptStatus::Done, Duration::from_secs(60)).await;
-        assert!(receipt.result.is_some_and(|result| result.total.is_some()), "{id} has its result");
+        assert!(receipt.result.is_some_and(|result| result.fields.total.is_some()), "{id} has its result");
     }
     survivor.kill().ok();
     survivor.wait().ok();

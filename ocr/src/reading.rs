@@ -208,9 +208,9 @@ fn more_complete(first: Reading, second: Reading) -> Reading {
 
 /// How many fields a result found that a receipt almost always prints.
 fn found_fields(extraction: &Extraction) -> usize {
-    usize::from(extraction.total.is_some())
-        + usize::from(extraction.date.is_some())
-        + usize::from(extraction.merchant.name.is_some())
+    usize::from(extraction.fields.total.is_some())
+        + usize::from(extraction.fields.date.is_some())
+        + usize::from(extraction.fields.merchant.name.is_some())
 }
 
 /// What one read of a prepared image gave.

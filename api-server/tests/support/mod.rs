@@ -14,7 +14,7 @@ use finagent_api_server::limits::rate::Limit;
 use finagent_api_server::state::AppState;
 use finagent_api_server::{app, readiness};
 use finagent_core::account::Role;
-use finagent_core::receipt::{Category, EngineInfo, Merchant, ReceiptResult, Timings};
+use finagent_core::receipt::{Category, EngineInfo, Merchant, ReceiptFields, ReceiptResult, Timings};
 use finagent_core::{ReceiptId, UserId};
 use finagent_platform::metrics::Metrics;
 use finagent_platform::queue::memory::MemoryQueue;
@@ -226,17 +226,19 @@ pub fn multipart(bytes: &[u8], file_name: &str) -> (String, Vec<u8>) {
 /// A result as a worker would store it.
 pub fn result(total: &str, date: &str, merchant: &str) -> ReceiptResult {
     ReceiptResult {
-        merchant: Merchant { name: Some(merchant.to_owned()), address: None },
-        date: Some(date.parse().expect("date")),
-        date_order: None,
-        currency: Some("MYR".parse().expect("currency")),
-        subtotal: None,
-        tax: None,
-        tip: None,
-        total: Some(total.parse().expect("amount")),
-        payment_method: None,
-        category: Some(Category::Groceries),
-        line_items: vec![],
+        fields: ReceiptFields {
+            merchant: Merchant { name: Some(merchant.to_owned()), address: None },
+            date: Some(date.parse().expect("date")),
+            date_order: None,
+            currency: Some("MYR".parse().expect("currency")),
+            subtotal: None,
+            tax: None,
+            tip: None,
+            total: Some(total.parse().expect("amount")),
+            payment_method: None,
+            category: Some(Category::Groceries),
+            line_items: vec![],
+        },
         confidence: Default::default(),
         text: merchant.to_owned(),
         engine: EngineInfo { name: "tesseract".to_owned(), version: "5.3.0".to_owned() },

@@ -151,17 +151,18 @@ impl IndexKeys {
     /// The keys of a receipt uploaded at `created_at` whose effective result (when it is
     /// processed) is `result`.
     pub fn new(created_at: DateTime<Utc>, result: Option<&ReceiptResult>) -> Self {
-        let date = result.and_then(|result| result.date);
-        let name = result.and_then(|result| result.merchant.name.as_deref()).filter(|name| !name.trim().is_empty());
-        let total_units = result.and_then(|result| result.total).map(|total| total.to_units());
+        let date = result.and_then(|result| result.fields.date);
+        let name =
+            result.and_then(|result| result.fields.merchant.name.as_deref()).filter(|name| !name.trim().is_empty());
+        let total_units = result.and_then(|result| result.fields.total).map(|total| total.to_units());
         Self {
             created_us: created_at.timestamp_micros(),
             date,
             merchant_lower: name.map(str::to_lowercase),
             merchant_key: name.map(|name| merchant_key(Some(name))),
-            category: result.and_then(|result| result.category).map(|category| category.as_str()),
+            category: result.and_then(|result| result.fields.category).map(|category| category.as_str()),
             total_units,
-            currency: result.and_then(|result| result.currency).map(|currency| currency.to_string()),
+            currency: result.and_then(|result| result.fields.currency).map(|currency| currency.to_string()),
             sort_purchased: date.map_or(LAST, |date| -i64::from(date.num_days_from_ce())),
             sort_total: total_units.map_or(LAST, |units| -units),
             sort_review: result.map_or(NOT_REVIEWABLE, review_of),

@@ -8,7 +8,7 @@ mod webhooks;
 
 use chrono::{Duration, Utc};
 use finagent_core::account::{Role, User};
-use finagent_core::receipt::{EngineInfo, Merchant, Receipt, ReceiptResult, ReceiptStatus, Timings};
+use finagent_core::receipt::{EngineInfo, Merchant, Receipt, ReceiptFields, ReceiptResult, ReceiptStatus, Timings};
 use finagent_core::{BlobKey, ReceiptId, UserId};
 use finagent_platform::store::mongo::MongoStore;
 use finagent_platform::store::sqlite::SqliteStore;
@@ -84,17 +84,19 @@ pub(crate) fn receipt(owner: UserId) -> Receipt {
 
 pub(crate) fn result(total: &str) -> ReceiptResult {
     ReceiptResult {
-        merchant: Merchant { name: Some("KEDAI".to_owned()), address: None },
-        date: None,
-        date_order: None,
-        currency: None,
-        subtotal: None,
-        tax: None,
-        tip: None,
-        total: Some(total.parse().expect("amount")),
-        payment_method: None,
-        category: None,
-        line_items: vec![],
+        fields: ReceiptFields {
+            merchant: Merchant { name: Some("KEDAI".to_owned()), address: None },
+            date: None,
+            date_order: None,
+            currency: None,
+            subtotal: None,
+            tax: None,
+            tip: None,
+            total: Some(total.parse().expect("amount")),
+            payment_method: None,
+            category: None,
+            line_items: vec![],
+        },
         confidence: Default::default(),
         text: "KEDAI".to_owned(),
         engine: EngineInfo { name: "tesseract".to_owned(), version: "5.3.0".to_owned() },
@@ -132,7 +134,7 @@ pub(crate) async fn receipts_move_through_their_lifecycle(store: impl Store) {
     store.store_result(receipt.id, &result("9.00")).await.expect("a redelivery overwrites");
     let done = store.receipt(receipt.id, None).await.expect("read").expect("exists");
     assert_eq!(done.status, ReceiptStatus::Done);
-    assert_eq!(done.result.and_then(|r| r.total).map(|t| t.to_string()).as_deref(), Some("9.00"));
+    assert_eq!(done.result.and_then(|r| r.fields.total).map(|t| t.to_string()).as_deref(), Some("9.00"));
     assert!(!store.set_status(receipt.id, ReceiptStatus::Processing, None).await.expect("status"), "done stays done");
 
     let poisoned = self::receipt(owner);

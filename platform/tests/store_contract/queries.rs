@@ -40,28 +40,28 @@ pub(crate) async fn seed_mixed(store: &impl Store, owner: UserId, count: u32) ->
             _ => {}
         }
         let mut extracted = result("0");
-        extracted.merchant.name = merchants[next(5) as usize].map(str::to_owned);
-        extracted.date = (next(6) > 0)
+        extracted.fields.merchant.name = merchants[next(5) as usize].map(str::to_owned);
+        extracted.fields.date = (next(6) > 0)
             .then(|| NaiveDate::from_ymd_opt(2024, 1 + next(12) as u32, 1 + next(3) as u32).expect("date"));
-        extracted.total = (next(7) > 0).then(|| {
+        extracted.fields.total = (next(7) > 0).then(|| {
             let cents = if next(15) == 0 { 90_000 + next(1000) } else { 500 + next(5) * 250 };
             Amount::from_minor(cents as i64, 2)
         });
-        extracted.currency = match next(8) {
+        extracted.fields.currency = match next(8) {
             0 => Some(Currency::EUR),
             1 => None,
             _ => Some(Currency::MYR),
         };
-        extracted.category = categories[next(4) as usize];
+        extracted.fields.category = categories[next(4) as usize];
         extracted.confidence.total = Some(next(100) as f64 / 100.0);
         extracted.confidence.merchant_name = Some(0.9);
         extracted.confidence.date = Some(0.8);
         store.store_result(receipt.id, &extracted).await.expect("result");
         if next(6) == 0 {
             let mut corrected = extracted.clone();
-            corrected.merchant.name = Some("Corrected Shop".to_owned());
-            corrected.total = Some(Amount::from_minor(1234, 2));
-            corrected.date = Some(NaiveDate::from_ymd_opt(2024, 6, 15).expect("date"));
+            corrected.fields.merchant.name = Some("Corrected Shop".to_owned());
+            corrected.fields.total = Some(Amount::from_minor(1234, 2));
+            corrected.fields.date = Some(NaiveDate::from_ymd_opt(2024, 6, 15).expect("date"));
             assert!(store.save_corrections(owner, receipt.id, &corrected).await.expect("correct"));
         }
     }
@@ -132,11 +132,11 @@ pub(crate) fn spend_records(receipts: &[Receipt]) -> Vec<SpendRecord> {
             let result = receipt.effective_result()?;
             Some(SpendRecord {
                 receipt_id: receipt.id,
-                date: result.date?,
-                merchant: result.merchant.name.clone(),
-                category: result.category,
-                total: result.total?,
-                currency: result.currency,
+                date: result.fields.date?,
+                merchant: result.fields.merchant.name.clone(),
+                category: result.fields.category,
+                total: result.fields.total?,
+                currency: result.fields.currency,
                 image_sha256: receipt.image_sha256.clone(),
             })
         })

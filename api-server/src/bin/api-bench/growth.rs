@@ -17,8 +17,8 @@ use axum::body::Body;
 use chrono::{Days, NaiveDate, Utc};
 use finagent_core::money::{Amount, Currency};
 use finagent_core::receipt::{
-    Category, EngineInfo, FieldConfidence, LineItem, Merchant, PaymentMethod, Receipt, ReceiptResult, ReceiptStatus,
-    Timings,
+    Category, EngineInfo, FieldConfidence, LineItem, Merchant, PaymentMethod, Receipt, ReceiptFields, ReceiptResult,
+    ReceiptStatus, Timings,
 };
 use finagent_core::{BlobKey, ReceiptId, UserId};
 use finagent_platform::metrics::Metrics;
@@ -113,20 +113,22 @@ pub(crate) fn receipt(owner: UserId, index: usize, today: NaiveDate, seed: &mut 
         items.iter().map(|item| format!("{} 1.00", item.description)).collect::<Vec<_>>().join("\n")
     );
     let result = ReceiptResult {
-        merchant: Merchant {
-            name: Some(merchant.to_owned()),
-            address: Some("NO 12 JALAN EXAMPLE 3/4 43000 KAJANG SELANGOR".into()),
+        fields: ReceiptFields {
+            merchant: Merchant {
+                name: Some(merchant.to_owned()),
+                address: Some("NO 12 JALAN EXAMPLE 3/4 43000 KAJANG SELANGOR".into()),
+            },
+            date: Some(date),
+            date_order: None,
+            currency: Some(if seed.next(100) == 0 { Currency::USD } else { Currency::MYR }),
+            subtotal: None,
+            tax: None,
+            tip: None,
+            total: Some(total),
+            payment_method: Some(PaymentMethod::Cash),
+            category: Some(CATEGORIES[seed.next(CATEGORIES.len() as u64) as usize]),
+            line_items: items,
         },
-        date: Some(date),
-        date_order: None,
-        currency: Some(if seed.next(100) == 0 { Currency::USD } else { Currency::MYR }),
-        subtotal: None,
-        tax: None,
-        tip: None,
-        total: Some(total),
-        payment_method: Some(PaymentMethod::Cash),
-        category: Some(CATEGORIES[seed.next(CATEGORIES.len() as u64) as usize]),
-        line_items: items,
         confidence: FieldConfidence {
             merchant_name: Some(0.5 + seed.next(50) as f64 / 100.0),
             date: Some(0.9),
@@ -230,7 +232,7 @@ pub async fn run(args: GrowthArgs) -> anyhow::Result<()> {
         for index in 0..size {
             let receipt = receipt(owner, index, today, &mut seed);
             state.store.insert_receipt(&receipt).await?;
-            receipts.push((receipt.created_at, receipt.id, receipt.result.and_then(|result| result.date)));
+            receipts.push((receipt.created_at, receipt.id, receipt.result.and_then(|result| result.fields.date)));
         }
         eprintln!("seeded {size} receipts in {:.1} s", seeding.elapsed().as_secs_f64());
 

@@ -125,7 +125,7 @@ pub async fn run(args: RoutesArgs) -> anyhow::Result<()> {
     for index in 0..args.receipts {
         let receipt = receipt(owner, index, today, &mut seed);
         state.store.insert_receipt(&receipt).await?;
-        dates.extend(receipt.result.as_ref().and_then(|result| result.date));
+        dates.extend(receipt.result.as_ref().and_then(|result| result.fields.date));
         if first.is_none() {
             state.store.put_blob(&receipt.blob_key, &std::fs::read(&args.image)?).await?;
             first = Some(receipt.id);
