@@ -157,14 +157,19 @@ def crate_cycles(crate):
     return [["::".join(m) or "crate" for m in c] for c in components(graph)]
 
 
-def main():
-    crates = sys.argv[1:] or sorted(
+def crates():
+    """Every crate folder of the repository (a folder with a src/)."""
+    return sorted(
         os.path.join(ROOT, d)
         for d in os.listdir(ROOT)
         if os.path.isdir(os.path.join(ROOT, d, "src"))
     )
+
+
+def main():
+    crates_to_check = sys.argv[1:] or crates()
     found = 0
-    for crate in crates:
+    for crate in crates_to_check:
         for cycle in crate_cycles(crate):
             found += 1
             print(f"{os.path.basename(crate.rstrip('/'))}: {' <-> '.join(cycle)}")

@@ -9,7 +9,8 @@
 #    tests (FINAGENT_TEST_REDIS_URL, FINAGENT_TEST_MONGODB_URL), and the control plane (etcd,
 #    kube-apiserver, kube-controller-manager, kube-scheduler, kwok; FINAGENT_TEST_KUBECONFIG);
 #    The browser tests (browser_*) get Debian's chromium and the npm packages of e2e/browser.
-# 4. runs cargo fmt --check, cargo clippy --all-targets -D warnings, the delivery checks
+# 4. runs cargo fmt --check, cargo clippy --all-targets -D warnings, the structure check
+#    (scripts/check_structure.py: module circles, file length, the layout table), the delivery checks
 #    (scripts/check-delivery.sh: chart, images, workflows, alerts and dashboards), every test (the
 #    fuzz targets of fuzz/ among them, in process for a few seconds each; scripts/fuzz.sh is the
 #    long AFL++ run), and
@@ -94,6 +95,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "source structure (module circles, file length, the README's layout table)"
+python3 "$root/scripts/check_structure.py"
 
 "$root/scripts/check-delivery.sh"
 
