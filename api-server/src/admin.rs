@@ -185,7 +185,6 @@ pub struct NewInvite {
 /// An invite as listed (never its code).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InviteView {
-    /// Id.
     pub id: Uuid,
     /// Whom it is for.
     pub note: String,

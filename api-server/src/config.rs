@@ -258,11 +258,9 @@ pub struct Settings {
     pub audience: String,
     /// Limits by route class.
     pub limits: Limits,
-    /// Trusted proxies.
     pub trusted_proxies: Vec<IpNet>,
     /// Browser origins allowed by CORS.
     pub cors_allowed_origins: Vec<String>,
-    /// Request timeout.
     pub request_timeout: Duration,
     /// Body limit of JSON routes.
     pub max_json_body: usize,

@@ -169,7 +169,6 @@ pub struct ReceiptSummary {
 /// says whether a row deserves a look.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ResultSummary {
-    /// The merchant.
     pub merchant: Merchant,
     /// Date of purchase (ISO 8601, `YYYY-MM-DD`).
     pub date: Option<chrono::NaiveDate>,
@@ -177,7 +176,6 @@ pub struct ResultSummary {
     pub currency: Option<Currency>,
     /// Sum before tax.
     pub subtotal: Option<Amount>,
-    /// Tax.
     pub tax: Option<Amount>,
     /// Tip or service charge.
     pub tip: Option<Amount>,

@@ -35,7 +35,6 @@ impl Role {
 /// A user account.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
-    /// Id.
     pub id: UserId,
     /// Normalised (lower-case) user name, unique.
     pub username: String,
@@ -43,7 +42,6 @@ pub struct User {
     pub email: String,
     /// argon2id PHC string.
     pub password_hash: String,
-    /// Role.
     pub role: Role,
     /// A disabled user can neither log in nor use existing tokens.
     pub disabled: bool,
@@ -72,7 +70,6 @@ pub struct Preferences {
 /// A refresh-token family: each refresh rotates the token; presenting an old one revokes the family.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
-    /// Family id.
     pub family_id: Uuid,
     /// Owner.
     pub user_id: UserId,
@@ -110,7 +107,6 @@ pub enum Rotation {
 /// An API key as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKey {
-    /// Id.
     pub id: Uuid,
     /// Owner; a key never has more power than its owner.
     pub owner_id: UserId,
@@ -135,7 +131,6 @@ pub struct ApiKey {
 /// An invitation to register, when registration is by invite: one use, until it expires.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invite {
-    /// Id.
     pub id: Uuid,
     /// SHA-256 hex of the code (the code itself is shown once, to the administrator who made it).
     pub code_hash: String,

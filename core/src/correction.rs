@@ -12,19 +12,14 @@ use crate::receipt::{Category, PaymentMethod, ReceiptResult};
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Correction {
-    /// Merchant name.
     pub merchant_name: Option<String>,
-    /// Merchant address.
     pub merchant_address: Option<String>,
     /// Date of purchase.
     pub date: Option<NaiveDate>,
     /// ISO 4217 currency.
     pub currency: Option<Currency>,
-    /// Subtotal.
     pub subtotal: Option<Amount>,
-    /// Tax.
     pub tax: Option<Amount>,
-    /// Tip.
     pub tip: Option<Amount>,
     /// Total paid.
     pub total: Option<Amount>,

@@ -25,7 +25,6 @@ pub struct SpendRecord {
     pub date: NaiveDate,
     /// Merchant name, as extracted or corrected.
     pub merchant: Option<String>,
-    /// Category.
     pub category: Option<Category>,
     /// Amount paid.
     pub total: Amount,
@@ -76,9 +75,7 @@ pub enum Anomaly {
     },
     /// A total far above the user's usual spend.
     UnusualAmount {
-        /// The receipt.
         receipt: ReceiptId,
-        /// Its total.
         total: Amount,
         /// The user's median total.
         median: Amount,

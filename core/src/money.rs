@@ -15,7 +15,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct Amount(Decimal);
 
 impl Amount {
-    /// Zero.
     pub const ZERO: Amount = Amount(Decimal::ZERO);
 
     /// Wraps a decimal.

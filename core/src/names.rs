@@ -45,7 +45,6 @@ pub enum Component {
     Redis,
     /// MongoDB (documents and image blobs).
     Mongodb,
-    /// Prometheus.
     Prometheus,
 }
 
@@ -77,11 +76,8 @@ pub mod ports {
     pub const API_HTTP: u16 = 8000;
     /// The admin port (`/metrics`, `/healthz`, `/readyz`) of the workers and the operator.
     pub const ADMIN: u16 = 9090;
-    /// Redis.
     pub const REDIS: u16 = 6379;
-    /// MongoDB.
     pub const MONGODB: u16 = 27017;
-    /// Prometheus.
     pub const PROMETHEUS: u16 = 9091;
 }
 

@@ -296,7 +296,6 @@ pub struct ResultLayout {
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReceiptFields {
-    /// The merchant.
     pub merchant: Merchant,
     /// Date of purchase (ISO 8601, `YYYY-MM-DD`).
     pub date: Option<NaiveDate>,
@@ -306,7 +305,6 @@ pub struct ReceiptFields {
     pub currency: Option<Currency>,
     /// Sum before tax.
     pub subtotal: Option<Amount>,
-    /// Tax.
     pub tax: Option<Amount>,
     /// Tip or service charge.
     pub tip: Option<Amount>,

@@ -17,7 +17,6 @@ pub const MAX_ATTEMPTS: u32 = 8;
 /// A registered webhook.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Webhook {
-    /// Id.
     pub id: Uuid,
     /// Owner: it receives the events of their receipts only.
     pub owner_id: UserId,

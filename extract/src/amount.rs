@@ -14,7 +14,6 @@ use finagent_core::money::Amount;
 /// An amount found in a line, with where it ends (for "rightmost amount" decisions).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FoundAmount {
-    /// The amount.
     pub amount: Amount,
     /// Byte offset of its start in the searched text (currency prefix included).
     pub start: usize,

@@ -372,7 +372,6 @@ impl Directory {
 /// A brand found on a receipt.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BrandMatch<'a> {
-    /// The brand.
     pub brand: &'a Brand,
     /// Its evidence (at least [`ACCEPT`]).
     pub score: f64,

@@ -16,7 +16,6 @@ use finagent_core::receipt::PaymentMethod;
 /// A value read from a labelled row, with how sure we are of it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Labelled<T> {
-    /// The value.
     pub value: T,
     /// Confidence in 0–1.
     pub confidence: f64,
@@ -29,7 +28,6 @@ pub struct MoneyFields {
     pub total: Option<Labelled<Amount>>,
     /// Before tax.
     pub subtotal: Option<Labelled<Amount>>,
-    /// Tax.
     pub tax: Option<Labelled<Amount>>,
     /// Tip or service charge.
     pub tip: Option<Labelled<Amount>>,

@@ -341,7 +341,6 @@ pub fn mutate(rng: &mut Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
 /// What a bounded run found.
 #[derive(Debug)]
 pub struct Report {
-    /// The target.
     pub target: &'static str,
     /// Inputs run.
     pub executions: u64,

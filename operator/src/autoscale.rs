@@ -41,12 +41,12 @@ pub enum ScaleReason {
     Bounds,
 }
 
-/// The decision.
+/// How many workers to run, and why.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScaleDecision {
     /// Replicas to run.
     pub replicas: i32,
-    /// Why.
+    /// What decided it (reported in the status and the Events).
     pub reason: ScaleReason,
     /// Since when the queue has needed fewer workers than run (kept in the status); `None` while
     /// it needs them all.

@@ -33,7 +33,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// What to do.
+/// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Reconcile FinancialAgent resources (leader-elected).

@@ -11,7 +11,6 @@ pub struct OwnedKind {
     pub group: &'static str,
     /// API version.
     pub version: &'static str,
-    /// Kind.
     pub kind: &'static str,
     /// The resource's plural, as RBAC names it.
     pub plural: &'static str,

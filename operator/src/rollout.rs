@@ -23,7 +23,6 @@ pub struct RolloutObservation {
     pub replicas: i32,
     /// Replicas running the latest template.
     pub updated_replicas: i32,
-    /// Available replicas.
     pub available_replicas: i32,
     /// Replicas still running an older template.
     pub old_replicas: i32,

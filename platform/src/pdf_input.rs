@@ -48,7 +48,6 @@ impl Default for PdfLimits {
 /// What the checks found.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PdfInfo {
-    /// Pages.
     pub pages: usize,
     /// Each page's width and height, in points.
     pub page_points: Vec<(f32, f32)>,

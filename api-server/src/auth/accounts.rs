@@ -51,11 +51,9 @@ pub fn normalize_email(raw: &str) -> Result<String, AppError> {
 /// A user as clients see it (never the password hash).
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct UserView {
-    /// Id.
     pub id: Uuid,
     /// User name.
     pub username: String,
-    /// Email.
     pub email: String,
     /// `user`, `admin` or `service`.
     #[schema(value_type = String, example = "user")]

@@ -62,9 +62,7 @@ pub fn common_password_count() -> usize {
 pub struct HashParams {
     /// Memory in KiB.
     pub memory_kib: u32,
-    /// Iterations.
     pub iterations: u32,
-    /// Lanes.
     pub lanes: u32,
 }
 

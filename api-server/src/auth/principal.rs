@@ -33,7 +33,6 @@ pub enum Credential {
         /// Expiry, Unix seconds.
         expires_at: i64,
     },
-    /// An API key.
     ApiKey {
         /// The key id.
         id: Uuid,
@@ -174,11 +173,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 /// A caller signed in with a password session: API keys cannot manage keys, passwords or sessions.
 #[derive(Clone, Debug)]
 pub struct SessionCaller {
-    /// Who.
+    /// The signed-in user.
     pub principal: Principal,
     /// The access token's id.
     pub jti: Uuid,
-    /// The session.
+    /// The session (its refresh tokens' family).
     pub family: Uuid,
     /// The access token's expiry, Unix seconds.
     pub expires_at: i64,

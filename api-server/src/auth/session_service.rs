@@ -29,14 +29,11 @@ use crate::state::AppState;
 pub struct LoginRequest {
     /// User name (case-insensitive).
     pub username: String,
-    /// Password.
     pub password: String,
 }
 
-/// A password change.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PasswordChange {
-    /// The current password.
     pub current_password: String,
     /// The new password (8–128 characters, not a common password).
     pub new_password: String,

@@ -68,7 +68,6 @@ pub struct NewWebhook {
 /// A webhook as listed (never its secret).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookView {
-    /// Id.
     pub id: Uuid,
     /// Where events go.
     pub url: String,

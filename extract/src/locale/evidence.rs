@@ -130,7 +130,6 @@ pub(crate) const PLACE_WORDS: [(&str, &[&str]); 9] = [
     ("GB", &["VAT NO", "VAT REG", "LTD"]),
 ];
 
-/// Phone prefixes.
 pub(crate) const PHONE_PREFIXES: [(&str, &str); 38] = [
     ("1", "US"),
     ("49", "DE"),

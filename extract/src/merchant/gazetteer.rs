@@ -8,7 +8,6 @@ pub const MIN_NAME: usize = 6;
 /// An address match at least this similar is accepted.
 pub const ACCEPT_ADDRESS: f64 = 0.72;
 
-/// A known merchant.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct KnownMerchant {
     /// Canonical name.
@@ -26,7 +25,6 @@ pub struct Gazetteer {
     /// The countries (ISO 3166-1 alpha-2) whose receipts it covers; empty for every country.
     #[serde(default)]
     pub countries: Vec<String>,
-    /// The merchants.
     pub merchants: Vec<KnownMerchant>,
 }
 

@@ -59,9 +59,7 @@ pub struct Found {
 /// The merchant as found.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MerchantFields {
-    /// Name.
     pub name: Option<Found>,
-    /// Address.
     pub address: Option<Found>,
     /// Row index where the name was found.
     pub name_row: Option<usize>,

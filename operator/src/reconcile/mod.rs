@@ -152,9 +152,8 @@ pub enum ReconcileError {
     /// Reading an object failed.
     #[error("failed to read {what}: {source}")]
     Read {
-        /// What.
+        /// The object, as `Kind name`.
         what: String,
-        /// Why.
         source: kube::Error,
     },
     /// Applying children failed (the others were applied).
@@ -170,11 +169,10 @@ pub enum ReconcileError {
     /// Deleting an orphan failed.
     #[error("failed to delete {kind} {name}: {source}")]
     Delete {
-        /// Its kind.
+        /// The orphan's kind.
         kind: String,
-        /// Its name.
+        /// The orphan's name.
         name: String,
-        /// Why.
         source: kube::Error,
     },
     /// Creating the generated credentials failed.

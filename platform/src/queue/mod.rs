@@ -29,7 +29,6 @@ pub use any::AnyQueue;
 pub struct Delivery {
     /// The queue's handle for this delivery (a stream entry id for Redis).
     pub handle: String,
-    /// The job.
     pub job: OcrJob,
     /// How many times this job has been delivered, this delivery included.
     pub deliveries: u32,

@@ -100,7 +100,6 @@ pub struct InvalidToken(pub String);
 pub struct Issued {
     /// The compact JWT.
     pub token: String,
-    /// Its claims.
     pub claims: Claims,
 }
 
