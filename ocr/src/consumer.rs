@@ -2,8 +2,8 @@
 //!
 //! Claims jobs from the queue (Redis Streams, or in process in the all-in-one mode) with as many
 //! concurrent OCR slots as engine threads, reads the image from the blob store, runs the engine,
-//! stores the result keyed by the receipt id and acknowledges — in that order, so a crash at any point leaves the job to be redelivered and
-//! the redelivery overwrites rather than duplicates. Failures are of two kinds: a file that can
+//! stores the result keyed by the receipt id and acknowledges — in that order, so a crash at any
+//! point leaves the job to be redelivered and the redelivery overwrites rather than duplicates. Failures are of two kinds: a file that can
 //! never be read (not an image, a damaged PDF, a missing blob) fails its receipt at once with a
 //! reason code and is never delivered again; anything else is retried with backoff and dead-
 //! lettered after the last attempt. A store that cannot be reached is neither: the operation is
