@@ -3,15 +3,16 @@
 //! Claims jobs from the queue (Redis Streams, or in process in the all-in-one mode) with as many
 //! concurrent OCR slots as engine threads, reads the image from the blob store, runs the engine,
 //! stores the result keyed by the receipt id and acknowledges — in that order, so a crash at any
-//! point leaves the job to be redelivered and the redelivery overwrites rather than duplicates. Failures are of two kinds: a file that can
-//! never be read (not an image, a damaged PDF, a missing blob) fails its receipt at once with a
-//! reason code and is never delivered again; anything else is retried with backoff and dead-
-//! lettered after the last attempt. A store that cannot be reached is neither: the operation is
-//! retried until the store is back (with backoff up to [`STORE_RETRY_MAX`]), so an outage only
-//! delays jobs and never fails or dead-letters one. Long jobs are heartbeaten so they are never
-//! mistaken for abandoned. On shutdown the consumer stops claiming at once (claims wait at most
-//! one second), lets in-flight jobs finish within the grace period, and leaves any still
-//! unfinished to be reclaimed by another worker after the visibility timeout.
+//! point leaves the job to be redelivered and the redelivery overwrites rather than duplicates.
+//! Failures are of two kinds: a file that can never be read (not an image, a damaged PDF, a missing
+//! blob) fails its receipt at once with a reason code and is never delivered again; anything else
+//! is retried with backoff and dead- lettered after the last attempt. A store that cannot be
+//! reached is neither: the operation is retried until the store is back (with backoff up to
+//! [`STORE_RETRY_MAX`]), so an outage only delays jobs and never fails or dead-letters one. Long
+//! jobs are heartbeaten so they are never mistaken for abandoned. On shutdown the consumer stops
+//! claiming at once (claims wait at most one second), lets in-flight jobs finish within the grace
+//! period, and leaves any still unfinished to be reclaimed by another worker after the visibility
+//! timeout.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
