@@ -12,11 +12,7 @@ use crate::store::{ApiKeyStore, SessionStore, StoreError, UserChange, UserStore}
 
 impl UserStore for MongoStore {
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
-        match self.users.insert_one(encode(user, user.id.to_string())?).await {
-            Ok(_) => Ok(()),
-            Err(error) if is_duplicate(&error) => Err(StoreError::Conflict("user name".to_owned())),
-            Err(error) => Err(unavailable("create_user")(error)),
-        }
+        insert_new(&self.users, encode(user, user.id.to_string())?, "user name", "create_user").await
     }
 
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -140,23 +136,12 @@ impl SessionStore for MongoStore {
     }
 
     async fn revoke_user_session(&self, user_id: UserId, family_id: Uuid) -> Result<bool, StoreError> {
-        let updated = self
-            .sessions
-            .update_one(
-                doc! { "_id": family_id.to_string(), "user_id": user_id.to_string(), "revoked": false },
-                doc! { "$set": { "revoked": true } },
-            )
-            .await
-            .map_err(unavailable("revoke_user_session"))?;
-        Ok(updated.modified_count == 1)
+        let filter = doc! { "_id": family_id.to_string(), "user_id": user_id.to_string(), "revoked": false };
+        Ok(revoke_one(&self.sessions, filter, "revoke_user_session").await?.modified_count == 1)
     }
 
     async fn revoke_session(&self, family_id: Uuid) -> Result<(), StoreError> {
-        self.sessions
-            .update_one(doc! { "_id": family_id.to_string() }, doc! { "$set": { "revoked": true } })
-            .await
-            .map_err(unavailable("revoke_session"))?;
-        Ok(())
+        revoke_one(&self.sessions, doc! { "_id": family_id.to_string() }, "revoke_session").await.map(|_| ())
     }
 
     async fn revoke_user_sessions(&self, user_id: UserId) -> Result<u64, StoreError> {
@@ -174,11 +159,7 @@ impl SessionStore for MongoStore {
 
 impl ApiKeyStore for MongoStore {
     async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
-        match self.api_keys.insert_one(encode(key, key.id.to_string())?).await {
-            Ok(_) => Ok(()),
-            Err(error) if is_duplicate(&error) => Err(StoreError::Conflict("api key".to_owned())),
-            Err(error) => Err(unavailable("create_api_key")(error)),
-        }
+        insert_new(&self.api_keys, encode(key, key.id.to_string())?, "api key", "create_api_key").await
     }
 
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
@@ -198,15 +179,8 @@ impl ApiKeyStore for MongoStore {
     }
 
     async fn revoke_api_key(&self, owner: UserId, id: Uuid) -> Result<bool, StoreError> {
-        let updated = self
-            .api_keys
-            .update_one(
-                doc! { "_id": id.to_string(), "owner_id": owner.to_string(), "revoked": false },
-                doc! { "$set": { "revoked": true } },
-            )
-            .await
-            .map_err(unavailable("revoke_api_key"))?;
-        Ok(updated.matched_count == 1)
+        let filter = doc! { "_id": id.to_string(), "owner_id": owner.to_string(), "revoked": false };
+        Ok(revoke_one(&self.api_keys, filter, "revoke_api_key").await?.matched_count == 1)
     }
 }
 
@@ -248,11 +222,7 @@ impl crate::store::InviteStore for MongoStore {
         let mut document = encode(invite, invite.id.to_string())?;
         document.insert("created_ms", invite.created_at.timestamp_millis());
         document.insert("expires_ms", invite.expires_at.timestamp_millis());
-        match self.invites.insert_one(document).await {
-            Ok(_) => Ok(()),
-            Err(error) if is_duplicate(&error) => Err(StoreError::Conflict("invite".into())),
-            Err(error) => Err(unavailable("create_invite")(error)),
-        }
+        insert_new(&self.invites, document, "invite", "create_invite").await
     }
 
     async fn invites(&self, now: DateTime<Utc>) -> Result<Vec<finagent_core::account::Invite>, StoreError> {
@@ -283,5 +253,28 @@ impl crate::store::InviteStore for MongoStore {
             .await
             .map_err(unavailable("take_invite"))?;
         taken.map(decode).transpose()
+    }
+}
+
+/// Marks the one document `filter` selects as revoked (a session or an API key).
+async fn revoke_one<T: Send + Sync>(
+    collection: &mongodb::Collection<T>,
+    filter: Document,
+    operation: &'static str,
+) -> Result<mongodb::results::UpdateResult, StoreError> {
+    collection.update_one(filter, doc! { "$set": { "revoked": true } }).await.map_err(unavailable(operation))
+}
+
+/// Inserts a new document; one with the same id or unique key is a conflict over `what`.
+async fn insert_new(
+    collection: &mongodb::Collection<Document>,
+    document: Document,
+    what: &str,
+    operation: &'static str,
+) -> Result<(), StoreError> {
+    match collection.insert_one(document).await {
+        Ok(_) => Ok(()),
+        Err(error) if is_duplicate(&error) => Err(StoreError::Conflict(what.to_owned())),
+        Err(error) => Err(unavailable(operation)(error)),
     }
 }

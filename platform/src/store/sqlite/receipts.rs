@@ -214,23 +214,9 @@ impl ReceiptStore for SqliteStore {
         id: ReceiptId,
         corrected: &ReceiptResult,
     ) -> Result<bool, StoreError> {
-        let (versions, owner_id) = (self.versions.clone(), owner);
-        let (owner, id, corrected) = (owner.to_string(), id.to_string(), corrected.clone());
-        self.with(move |db| {
-            let transaction = db.transaction().map_err(failed("save_corrections"))?;
-            let Some(mut receipt) = document::<Receipt>(
-                &transaction,
-                "SELECT document FROM receipts WHERE id = ?1 AND owner_id = ?2",
-                params![id, owner],
-            )?
-            else {
-                return Ok(false);
-            };
+        let corrected = corrected.clone();
+        self.update_receipt("save_corrections", id, Some(owner), move |receipt, _| {
             receipt.corrected = Some(corrected);
-            receipt.updated_at = Utc::now();
-            write_keys(&transaction, &receipt)?;
-            transaction.commit().map_err(failed("save_corrections"))?;
-            versions.bump(owner_id);
             Ok(true)
         })
         .await
@@ -249,57 +235,39 @@ impl ReceiptStore for SqliteStore {
     }
 
     async fn set_status(&self, id: ReceiptId, next: ReceiptStatus, failure: Option<&str>) -> Result<bool, StoreError> {
-        let (id, failure) = (id.to_string(), failure.map(str::to_owned));
-        let versions = self.versions.clone();
-        self.with(move |db| {
-            let transaction = db.transaction().map_err(failed("set_status"))?;
-            let Some(mut receipt) =
-                document::<Receipt>(&transaction, "SELECT document FROM receipts WHERE id = ?1", params![id])?
-            else {
-                return Ok(false);
-            };
+        let failure = failure.map(str::to_owned);
+        self.update_receipt("set_status", id, None, move |receipt, _| {
             if !receipt.status.can_become(next) {
                 return Ok(false);
             }
             receipt.status = next;
-            receipt.updated_at = Utc::now();
             if failure.is_some() {
                 receipt.failure = failure;
             }
-            write_keys(&transaction, &receipt)?;
-            transaction.commit().map_err(failed("set_status"))?;
-            versions.bump(receipt.owner_id);
             Ok(true)
         })
         .await
     }
 
     async fn store_result(&self, id: ReceiptId, result: &ReceiptResult) -> Result<(), StoreError> {
-        let (id, result) = (id.to_string(), result.clone());
-        let versions = self.versions.clone();
-        self.with(move |db| {
-            let transaction = db.transaction().map_err(failed("store_result"))?;
-            let Some(mut receipt) =
-                document::<Receipt>(&transaction, "SELECT document FROM receipts WHERE id = ?1", params![id])?
-            else {
-                return Ok(());
-            };
+        let result = result.clone();
+        self.update_receipt("store_result", id, None, move |receipt, transaction| {
             if receipt.status == ReceiptStatus::Failed {
-                return Ok(());
+                return Ok(false);
             }
             receipt.status = ReceiptStatus::Done;
             receipt.result = Some(result);
             receipt.failure = None;
-            receipt.updated_at = Utc::now();
             transaction
-                .execute("UPDATE receipts SET result_writes = result_writes + 1 WHERE id = ?1", params![id])
+                .execute(
+                    "UPDATE receipts SET result_writes = result_writes + 1 WHERE id = ?1",
+                    params![receipt.id.to_string()],
+                )
                 .map_err(failed("store_result"))?;
-            write_keys(&transaction, &receipt)?;
-            transaction.commit().map_err(failed("store_result"))?;
-            versions.bump(receipt.owner_id);
-            Ok(())
+            Ok(true)
         })
         .await
+        .map(|_| ())
     }
 
     async fn receipt_page(&self, owner: UserId, query: &ReceiptQuery) -> Result<Vec<Receipt>, StoreError> {
@@ -384,5 +352,43 @@ impl BlobStore for SqliteStore {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(error) => Err(failed("delete_blob")(error)),
         }
+    }
+}
+
+impl SqliteStore {
+    /// Reads a receipt (the owner's, when `owner` is given), lets `change` edit it in the same
+    /// transaction, and writes it back with its keys when `change` says so. Whether it was written.
+    async fn update_receipt<F>(
+        &self,
+        operation: &'static str,
+        id: ReceiptId,
+        owner: Option<UserId>,
+        change: F,
+    ) -> Result<bool, StoreError>
+    where
+        F: FnOnce(&mut Receipt, &rusqlite::Transaction<'_>) -> Result<bool, StoreError> + Send + 'static,
+    {
+        let (id, owner) = (id.to_string(), owner.map(|owner| owner.to_string()));
+        let versions = self.versions.clone();
+        self.with(move |db| {
+            let transaction = db.transaction().map_err(failed(operation))?;
+            let Some(mut receipt) = document::<Receipt>(
+                &transaction,
+                "SELECT document FROM receipts WHERE id = ?1 AND (?2 IS NULL OR owner_id = ?2)",
+                params![id, owner],
+            )?
+            else {
+                return Ok(false);
+            };
+            if !change(&mut receipt, &transaction)? {
+                return Ok(false);
+            }
+            receipt.updated_at = Utc::now();
+            write_keys(&transaction, &receipt)?;
+            transaction.commit().map_err(failed(operation))?;
+            versions.bump(receipt.owner_id);
+            Ok(true)
+        })
+        .await
     }
 }
