@@ -101,6 +101,11 @@ fn browser_an_invite_admits_one_account_when_registration_is_by_invitation() {
 }
 
 #[test]
+fn browser_a_page_loading_late_never_replaces_the_page_navigated_to() {
+    scenario("slowPage");
+}
+
+#[test]
 fn browser_a_disabled_user_is_signed_out_on_the_next_page_load() {
     scenario("adminDisables");
 }

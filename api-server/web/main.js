@@ -75,11 +75,15 @@ async function render() {
   }
   shell();
   const params = path.match(route.pattern).slice(1);
+  // A page that finishes loading after the user went elsewhere must not replace the newer page.
+  const generation = ++render.generation;
   replace(main, h('p', { class: 'loading', role: 'status' }, 'Loading…'));
   try {
     const content = await route.page(app, ...params);
+    if (generation !== render.generation) return;
     replace(main, content);
   } catch (error) {
+    if (generation !== render.generation) return;
     replace(main, h('h1', { tabindex: '-1', id: 'page-heading' }, 'Could not load this page'), h('p', { class: 'error' }, api.explain(error)),
       h('button', { type: 'button', onclick: () => render() }, 'Try again'));
   }
@@ -88,6 +92,7 @@ async function render() {
   window.scrollTo(0, 0);
 }
 render.count = 0;
+render.generation = 0;
 
 document.addEventListener('click', (event) => {
   const link = event.target.closest('a[href]');

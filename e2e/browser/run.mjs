@@ -247,6 +247,30 @@ const scenarios = {
     assert(await login('a brand new passphrase 7') === 200, 'the new password works');
   },
 
+  /** A page still loading when the user goes elsewhere never replaces the page they went to. */
+  async slowPage(browser) {
+    const page = await newPage(browser);
+    await register(page, `slow${Date.now() % 100000}`);
+    let release;
+    const held = new Promise((resolve) => { release = resolve; });
+    await page.route(/\/api\/receipts(\?|$)/, async (route) => {
+      await held;
+      await route.continue();
+    });
+    await page.getByRole('link', { name: 'Receipts', exact: true }).click();
+    await page.getByRole('status').filter({ hasText: 'Loading' }).waitFor();
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await heading(page, 'Settings');
+    const answered = page.waitForResponse(/\/api\/receipts(\?|$)/);
+    release();
+    await answered;
+    // The list arrived after the user left: it is dropped, and Settings stays.
+    await page.waitForTimeout(300);
+    assert(await page.getByRole('heading', { level: 1, name: 'Receipts' }).count() === 0, 'the late list replaced Settings');
+    await heading(page, 'Settings');
+    assert(new URL(page.url()).pathname === '/settings', `still on /settings: ${page.url()}`);
+  },
+
   /** An admin disables a user; that user's next page load signs them out. */
   async adminDisables(browser) {
     const victim = await newPage(browser);
