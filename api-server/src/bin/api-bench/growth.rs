@@ -10,7 +10,6 @@
 //! p99 in milliseconds, each request's p95 against its own at the smallest size, and the process's
 //! resident memory after each size (current and peak).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -21,12 +20,7 @@ use finagent_core::receipt::{
     ReceiptStatus, Timings,
 };
 use finagent_core::{BlobKey, ReceiptId, UserId};
-use finagent_platform::metrics::Metrics;
-use finagent_platform::queue::memory::MemoryQueue;
-use finagent_platform::queue::{AnyQueue, QueuePolicy};
-use finagent_platform::store::mongo::MongoStore;
-use finagent_platform::store::sqlite::SqliteStore;
-use finagent_platform::store::{AnyStore, Position, ReceiptStore, SortOrder};
+use finagent_platform::store::{Position, ReceiptStore, SortOrder};
 use http_body_util::BodyExt;
 use hyper::Request;
 use hyper_util::client::legacy::Client;
@@ -34,11 +28,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::login::percentile;
+use crate::served::{self, Served};
 use finagent_api_server::auth::password::{HashParams, Hasher};
-use finagent_api_server::config::{Limits, Settings};
 use finagent_api_server::guard::Guard;
-use finagent_api_server::limits::rate::Limit;
-use finagent_api_server::state::AppState;
 
 /// Options of `api-bench growth`.
 #[derive(Debug, clap::Args)]
@@ -196,32 +188,11 @@ pub async fn run(args: GrowthArgs) -> anyhow::Result<()> {
     );
     let mut first_p95: Vec<(&'static str, f64)> = Vec::new();
     for &size in &args.sizes {
-        let directory = std::env::temp_dir().join(format!("finagent-scale-{}-{size}", std::process::id()));
-        let store = match &args.mongodb_url {
-            Some(url) => {
-                AnyStore::Mongo(MongoStore::connect(url, &format!("scale_{}_{size}", std::process::id())).await?)
-            }
-            None => AnyStore::Sqlite(SqliteStore::open(directory.join("db.sqlite3"), directory.join("blobs")).await?),
-        };
-        let mut settings = Settings::for_tests();
-        let open = Limit::per_second(1e6, 1_000_000);
-        settings.limits = Limits { api: open, upload: open, login: open, login_address: open, address: open };
+        let (store, directory) = served::store(args.mongodb_url.as_deref(), &format!("growth-{size}")).await?;
+        let mut settings = served::open_settings(1_000_000);
         settings.export_max_rows = 1_000_000;
-        let state = AppState::new(
-            store,
-            AnyQueue::Memory(Arc::new(MemoryQueue::new(QueuePolicy::default()))),
-            Guard::memory(),
-            Hasher::new(HashParams::default())?,
-            settings,
-            Metrics::new(),
-            0,
-        );
-        let router = finagent_api_server::app(state.clone(), finagent_api_server::readiness(&state))?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let address = listener.local_addr()?;
-        let server = tokio::spawn(async move {
-            finagent_api_server::listen::serve(listener, router, Default::default(), std::future::pending()).await.ok();
-        });
+        let Served { state, address, task: server } =
+            served::serve(store, Guard::memory(), Hasher::new(HashParams::default())?, settings).await?;
         let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
         let base = format!("http://{address}");
         let owner = sign_up(&client, &base).await?;

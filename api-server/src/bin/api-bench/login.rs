@@ -14,12 +14,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use finagent_platform::metrics::Metrics;
-use finagent_platform::queue::memory::MemoryQueue;
-use finagent_platform::queue::{AnyQueue, QueuePolicy};
-use finagent_platform::store::AnyStore;
-use finagent_platform::store::mongo::MongoStore;
-use finagent_platform::store::sqlite::SqliteStore;
 use http_body_util::BodyExt;
 use hyper::Request;
 use hyper_util::client::legacy::Client;
@@ -27,11 +21,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 
+use crate::served::{self, Served};
 use finagent_api_server::auth::password::{HashParams, Hasher};
-use finagent_api_server::config::{Limits, Settings};
-use finagent_api_server::guard::{Guard, RedisGuard};
-use finagent_api_server::limits::rate::Limit;
-use finagent_api_server::state::AppState;
 
 /// Options of `api-bench login`.
 #[derive(Debug, clap::Args)]
@@ -106,28 +97,11 @@ pub(crate) fn percentile(sorted: &[Duration], quantile: f64) -> f64 {
 
 /// Runs the benchmark and prints a table.
 pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
-    let directory = std::env::temp_dir().join(format!("finagent-bench-{}", std::process::id()));
-    let store = match &args.mongodb_url {
-        Some(url) => AnyStore::Mongo(MongoStore::connect(url, &format!("bench_{}", std::process::id())).await?),
-        None => AnyStore::Sqlite(SqliteStore::open(directory.join("db.sqlite3"), directory.join("blobs")).await?),
-    };
-    let guard = match &args.redis_url {
-        Some(url) => Guard::Redis(RedisGuard::connect(url, &format!("bench-{}", std::process::id()).parse()?).await?),
-        None => Guard::memory(),
-    };
-    // Limits far above the offered load: the limiter still runs on every request.
-    let mut settings = Settings::for_tests();
-    let open = Limit::per_second(1e6, 1_000_000);
-    settings.limits = Limits { api: open, upload: open, login: open, login_address: open, address: open };
+    let (store, directory) = served::store(args.mongodb_url.as_deref(), "bench").await?;
+    let guard = served::guard(args.redis_url.as_deref(), "bench").await?;
     let hasher = Hasher::new(HashParams::default())?;
-    let queue = AnyQueue::Memory(Arc::new(MemoryQueue::new(QueuePolicy::default())));
-    let state = AppState::new(store, queue, guard, hasher.clone(), settings, Metrics::new(), 0);
-    let router = finagent_api_server::app(state.clone(), finagent_api_server::readiness(&state))?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    tokio::spawn(async move {
-        finagent_api_server::listen::serve(listener, router, Default::default(), std::future::pending()).await.ok();
-    });
+    let Served { state, address, .. } =
+        served::serve(store, guard, hasher.clone(), served::open_settings(1_000_000)).await?;
 
     let client: HttpClient =
         Client::builder(TokioExecutor::new()).pool_max_idle_per_host(args.concurrency).build_http();

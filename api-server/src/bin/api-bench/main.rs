@@ -6,6 +6,7 @@ mod growth;
 mod load;
 mod login;
 mod routes;
+mod served;
 
 use clap::{Parser, Subcommand};
 use finagent_platform::telemetry::{self, TelemetryArgs};

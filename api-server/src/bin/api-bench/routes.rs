@@ -11,17 +11,11 @@
 //! answer of 16 KiB or more is also measured against the HTTP ceiling of its size: the same
 //! number of bytes from a bare router on the same HTTP server, driven the same way right after.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use chrono::{NaiveDate, Utc};
-use finagent_platform::metrics::Metrics;
-use finagent_platform::queue::memory::MemoryQueue;
-use finagent_platform::queue::{AnyQueue, QueuePolicy};
-use finagent_platform::store::mongo::MongoStore;
-use finagent_platform::store::sqlite::SqliteStore;
-use finagent_platform::store::{AnyStore, BlobStore, ReceiptStore};
+use finagent_platform::store::{BlobStore, ReceiptStore};
 use http_body_util::BodyExt;
 use hyper::Request;
 use hyper_util::client::legacy::Client;
@@ -30,11 +24,8 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::growth::{Seed, receipt, sign_in, sign_up};
 use crate::login::percentile;
+use crate::served::{self, Served};
 use finagent_api_server::auth::password::{HashParams, Hasher};
-use finagent_api_server::config::{Limits, Settings};
-use finagent_api_server::guard::{Guard, RedisGuard};
-use finagent_api_server::limits::rate::Limit;
-use finagent_api_server::state::AppState;
 
 /// Options of `api-bench routes`.
 #[derive(Debug, clap::Args)]
@@ -87,33 +78,11 @@ impl Measured {
 /// Runs the benchmark and prints the table.
 pub async fn run(args: RoutesArgs) -> anyhow::Result<()> {
     let today = Utc::now().date_naive();
-    let directory = std::env::temp_dir().join(format!("finagent-routes-{}", std::process::id()));
-    let store = match &args.mongodb_url {
-        Some(url) => AnyStore::Mongo(MongoStore::connect(url, &format!("routes_{}", std::process::id())).await?),
-        None => AnyStore::Sqlite(SqliteStore::open(directory.join("db.sqlite3"), directory.join("blobs")).await?),
-    };
-    let guard = match &args.redis_url {
-        Some(url) => Guard::Redis(RedisGuard::connect(url, &format!("routes-{}", std::process::id()).parse()?).await?),
-        None => Guard::memory(),
-    };
-    let mut settings = Settings::for_tests();
-    let open = Limit::per_second(1e7, 10_000_000);
-    settings.limits = Limits { api: open, upload: open, login: open, login_address: open, address: open };
-    let state = AppState::new(
-        store,
-        AnyQueue::Memory(Arc::new(MemoryQueue::new(QueuePolicy::default()))),
-        guard,
-        Hasher::new(HashParams::default())?,
-        settings,
-        Metrics::new(),
-        0,
-    );
-    let router = finagent_api_server::app(state.clone(), finagent_api_server::readiness(&state))?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    let server = tokio::spawn(async move {
-        finagent_api_server::listen::serve(listener, router, Default::default(), std::future::pending()).await.ok();
-    });
+    let (store, directory) = served::store(args.mongodb_url.as_deref(), "routes").await?;
+    let guard = served::guard(args.redis_url.as_deref(), "routes").await?;
+    let settings = served::open_settings(10_000_000);
+    let Served { state, address, task: server } =
+        served::serve(store, guard, Hasher::new(HashParams::default())?, settings).await?;
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let base = format!("http://{address}");
     let owner = sign_up(&client, &base).await?;
