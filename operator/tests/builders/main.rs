@@ -2,6 +2,7 @@
 //! every sample in `config/samples/` passes `kubernetes-validate --strict` for Kubernetes 1.30 and
 //! 1.35.
 
+mod env_contract;
 mod security;
 
 use std::process::Command;

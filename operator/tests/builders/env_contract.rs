@@ -10,21 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use clap::CommandFactory;
 use finagent_operator::build::{Inputs, build_all};
-use finagent_operator::crd::FinancialAgent;
-use finagent_operator::validate::{ValidatedAgent, validate};
 use serde_json::Value;
+
+use super::sample;
 
 /// Read by a library inside our images, not by our code.
 const LIBRARY_VARIABLES: [&str; 1] = ["OMP_THREAD_LIMIT"];
-
-fn sample(name: &str) -> ValidatedAgent {
-    let path = format!("{}/../config/samples/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
-    let mut agent: FinancialAgent =
-        serde_yaml::from_str(&std::fs::read_to_string(&path).expect("sample")).expect("yaml");
-    agent.metadata.uid = Some("5f0c3a52-1111-4222-8333-444455556666".into());
-    agent.metadata.namespace = Some("finance".into());
-    validate(&agent).expect("valid sample")
-}
 
 /// The variables a command reads: its own arguments' and, for `Some(subcommand)`, that
 /// subcommand's; for `None`, every subcommand's.
@@ -47,7 +38,7 @@ fn reads(command: &clap::Command, subcommand: Option<&str>) -> BTreeSet<String> 
 
 /// The names declared in `finagent_core::names::env` (every `pub const X: &str = "X"`).
 fn declared() -> BTreeSet<String> {
-    let source = include_str!("../../core/src/names.rs");
+    let source = include_str!("../../../core/src/names.rs");
     let start = source.find("pub mod env {").expect("the env module");
     let module = &source[start..start + source[start..].find("\n}\n").expect("its end")];
     module
