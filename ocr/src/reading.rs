@@ -232,9 +232,7 @@ fn read_prepared(
 ) -> Result<Reading, ProcessError> {
     let mut recognized = engine.recognize(prepared)?;
     let image = recognized.turned.take().unwrap_or_else(|| prepared.clone());
-    let clock = Instant::now();
-    let mut extraction = extract::extract_with(&recognized.page, context);
-    *extract_time += clock.elapsed();
+    let mut extraction = timed_extract(&recognized.page, context, extract_time);
     let recheck = recheck::lines_to_recheck(&recognized.page, &extraction);
     let mut improved = false;
     for index in recheck {
@@ -252,9 +250,7 @@ fn read_prepared(
         }
     }
     if improved {
-        let clock = Instant::now();
-        extraction = extract::extract_with(&recognized.page, context);
-        *extract_time += clock.elapsed();
+        extraction = timed_extract(&recognized.page, context, extract_time);
     }
     Ok(Reading {
         page: recognized.page,
@@ -340,9 +336,7 @@ fn read_with_ppocr(
             page.height = i32::try_from(image.info.height).unwrap_or(i32::MAX);
         }
     }
-    let clock = Instant::now();
-    let extraction = extract::extract_with(&page, context);
-    *extract_time += clock.elapsed();
+    let extraction = timed_extract(&page, context, extract_time);
     Ok(Reading { page, extraction, image, language: PPOCR.to_owned(), passes: 1 })
 }
 
@@ -399,9 +393,7 @@ fn read_pdf(
     let started = Instant::now();
     let info = pdf_input::inspect(bytes, &pdf_input::PdfLimits::default())?;
     if let Some(page) = pdf::text_layer(bytes, info.pages)? {
-        let clock = Instant::now();
-        let extraction = extract::extract_with(&page, context);
-        *extract_time += clock.elapsed();
+        let extraction = timed_extract(&page, context, extract_time);
         return Ok((extraction, vec!["PDF text layer".to_owned()], None, elapsed_ms(started)));
     }
     // A scan: render each page, read it, and stack the pages' lines.
@@ -426,15 +418,21 @@ fn read_pdf(
         language = Some(reading.language);
     }
     let page = Page { lines, width, height };
-    let clock = Instant::now();
-    let extraction = extract::extract_with(&page, context);
-    *extract_time += clock.elapsed();
+    let extraction = timed_extract(&page, context, extract_time);
     Ok((
         extraction,
         vec![format!("PDF scan: {pages} page(s) rendered at up to {} dpi", pdf::RENDER_DPI)],
         language,
         preprocess_ms,
     ))
+}
+
+/// Extraction of `page`, its time added to `extract_time` (reported apart from the OCR's).
+fn timed_extract(page: &Page, context: Context<'_>, extract_time: &mut Duration) -> Extraction {
+    let clock = Instant::now();
+    let extraction = extract::extract_with(page, context);
+    *extract_time += clock.elapsed();
+    extraction
 }
 
 fn elapsed_ms(since: Instant) -> u64 {
