@@ -23,7 +23,7 @@ use std::sync::LazyLock;
 use finagent_core::receipt::Category;
 use regex::Regex;
 
-use crate::text::has_word;
+use crate::text::{fold, has_word};
 
 /// Header rows searched as the merchant's own lines.
 pub const HEADER_ROWS: usize = 8;
@@ -456,30 +456,6 @@ pub fn words_key(text: &str) -> String {
         }
     }
     out.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn fold(c: char) -> char {
-    match c {
-        'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => 'A',
-        'Ç' => 'C',
-        'È' | 'É' | 'Ê' | 'Ë' => 'E',
-        'Ì' | 'Í' | 'Î' | 'Ï' | 'İ' => 'I',
-        'Ñ' => 'N',
-        'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø' => 'O',
-        'Ù' | 'Ú' | 'Û' | 'Ü' => 'U',
-        'Ý' | 'Ÿ' => 'Y',
-        'ß' => 'S',
-        'Ł' => 'L',
-        'Ś' => 'S',
-        'Ż' | 'Ź' => 'Z',
-        'Ć' => 'C',
-        'Ń' => 'N',
-        'Ę' => 'E',
-        'Ą' => 'A',
-        'Ş' => 'S',
-        'Ğ' => 'G',
-        other => other,
-    }
 }
 
 #[cfg(test)]

@@ -34,6 +34,10 @@ pub struct Label {
     /// ISO 4217 currency, when labelled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
+    /// ISO 3166-1 country of the receipt, when labelled (the generated corpus), for per-country
+    /// figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
 }
 
 /// The four fields of the micro F1.

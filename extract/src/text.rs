@@ -5,9 +5,33 @@ pub fn normalize(text: &str) -> String {
     text.to_uppercase().split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Upper-case letters and digits only, for fuzzy comparisons that ignore spacing and punctuation.
+/// Upper-case letters and digits only, accents folded, for fuzzy comparisons that ignore
+/// spacing, punctuation and diacritics (`Getränke` and an OCR reading `GETRANKE` agree).
 pub fn squash(text: &str) -> String {
-    text.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_uppercase()).collect()
+    text.chars().flat_map(char::to_uppercase).map(fold).filter(char::is_ascii_alphanumeric).collect()
+}
+
+/// An upper-case Latin letter without its accent (`Ä` → `A`, `Ř` → `R`, `ß` → `S`), as OCR
+/// often reads it and as names are compared; other characters unchanged.
+pub fn fold(c: char) -> char {
+    match c {
+        'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' | 'Ą' | 'Æ' | 'Ā' => 'A',
+        'Ç' | 'Ć' | 'Č' => 'C',
+        'Ď' | 'Đ' => 'D',
+        'È' | 'É' | 'Ê' | 'Ë' | 'Ę' | 'Ě' | 'Ē' => 'E',
+        'Ğ' => 'G',
+        'Ì' | 'Í' | 'Î' | 'Ï' | 'İ' | 'Ī' => 'I',
+        'Ł' | 'Ľ' | 'Ĺ' => 'L',
+        'Ñ' | 'Ń' | 'Ň' => 'N',
+        'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø' | 'Ő' | 'Œ' | 'Ō' => 'O',
+        'Ř' | 'Ŕ' => 'R',
+        'ß' | 'ẞ' | 'Ś' | 'Š' | 'Ş' => 'S',
+        'Ť' | 'Ţ' => 'T',
+        'Ù' | 'Ú' | 'Û' | 'Ü' | 'Ů' | 'Ű' | 'Ū' => 'U',
+        'Ý' | 'Ÿ' => 'Y',
+        'Ż' | 'Ź' | 'Ž' => 'Z',
+        other => other,
+    }
 }
 
 /// Levenshtein distance over bytes (inputs are ASCII after [`squash`]).
@@ -85,6 +109,15 @@ pub fn has_word(text: &str, word: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn squash_folds_accents_case_spacing_and_punctuation() {
+        assert_eq!(squash("Fischer Getränke"), "FISCHERGETRANKE");
+        assert_eq!(squash("PEKAŘSTVÍ Dvořák s.r.o."), "PEKARSTVIDVORAKSRO");
+        assert_eq!(squash("Żabka, ul. Długa"), "ZABKAULDLUGA");
+        assert_eq!(squash("Fırın Yılmaz A.Ş."), "FIRINYILMAZAS");
+        assert_eq!(squash("7-Eleven"), "7ELEVEN");
+    }
 
     #[test]
     fn edit_distance_table() {
