@@ -31,7 +31,7 @@ static AMOUNT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?x)
         (?P<open>\()?
-        (?P<prefix>(?:RM|MYR|SGD|USD|EUR|GBP|INR|IDR|JPY|KRW|CHF|BRL|MXN|AUD|CAD|HKD|NZD|RS\.?|RP\.?|[A-Z]{1,3}\$|\$|€|£|₹|¥|₩|₫|₱|₺)\s?)?
+        (?P<prefix>(?:RM|MYR|SGD|USD|EUR|GBP|INR|IDR|JPY|KRW|CHF|BRL|MXN|AUD|CAD|HKD|NZD|PHP|PLN|CZK|SEK|NOK|DKK|TRY|ZAR|THB|HUF|RS\.?|RP\.?|[A-Z]{1,3}\$|\$|€|£|₹|¥|₩|₫|₱|₺)\s?)?
         (?P<minus>-)?
         (?:(?:RM|\$)\s?)?
         (?P<int>\d{1,3}(?:,\d{3})+|\d{1,2}(?:,\d{2})+,\d{3}|\d{1,3}(?:['’\x{2009}\x{202F}]\d{3})+|\d+)

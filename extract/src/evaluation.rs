@@ -240,6 +240,7 @@ mod tests {
             address: Some("NO. 1, JALAN SATU".to_owned()),
             total: Some(total.to_owned()),
             currency: None,
+            country: None,
         }
     }
 

@@ -97,8 +97,21 @@ pub fn letter_share(text: &str) -> f64 {
     text.chars().filter(char::is_ascii_alphabetic).count() as f64 / total as f64
 }
 
-/// Whether `text` contains `word` as a whole word (ASCII word boundaries), case-sensitively.
+/// `text` with every letter's accent folded ([`fold`]): `RÜCKGELD` → `RUCKGELD`.
+pub fn fold_text(text: &str) -> String {
+    text.chars().map(fold).collect()
+}
+
+/// Whether `text` contains `word` as a whole word (ASCII word boundaries), case-sensitively, with
+/// accents folded on both sides: OCR often drops them (`RÜCKGELD` read `RUCKGELD`).
 pub fn has_word(text: &str, word: &str) -> bool {
+    if text.is_ascii() && word.is_ascii() {
+        return has_ascii_word(text, word);
+    }
+    has_ascii_word(&fold_text(text), &fold_text(word))
+}
+
+fn has_ascii_word(text: &str, word: &str) -> bool {
     text.match_indices(word).any(|(start, _)| {
         let before = text[..start].chars().next_back();
         let after = text[start + word.len()..].chars().next();
@@ -117,6 +130,15 @@ mod tests {
         assert_eq!(squash("Żabka, ul. Długa"), "ZABKAULDLUGA");
         assert_eq!(squash("Fırın Yılmaz A.Ş."), "FIRINYILMAZAS");
         assert_eq!(squash("7-Eleven"), "7ELEVEN");
+    }
+
+    #[test]
+    fn words_match_with_or_without_their_accents() {
+        assert!(has_word("RUCKGELD 2,19", "RÜCKGELD"));
+        assert!(has_word("RÜCKGELD 2,19", "RUCKGELD"));
+        assert!(has_word("K ÚHRADĚ 617,46", "K UHRADE"));
+        assert!(!has_word("ZURUCKGELD", "RÜCKGELD"));
+        assert!(!has_word("TOTALE", "TOTAL"));
     }
 
     #[test]

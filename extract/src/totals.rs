@@ -9,7 +9,7 @@
 use rust_decimal::Decimal;
 
 use crate::amount::{amounts_in, rightmost_priced};
-use crate::text::has_word;
+use crate::text::{fold_text, has_word};
 use finagent_core::money::Amount;
 use finagent_core::receipt::PaymentMethod;
 
@@ -57,13 +57,18 @@ fn total_strength(row: &str) -> Option<u8> {
     if row.contains("INCLUDES") || row.contains("EXCL") {
         return None;
     }
-    const NOT_TOTAL: [&str; 32] = [
+    const NOT_TOTAL: [&str; 37] = [
         "ZWISCHENSUMME",
         "DELSUMMA",
+        "DELSUM",
+        "VALISUMMA",
+        "MEZISOUCET",
+        "SUMA CZESCIOWA",
+        "JUMLAH KECIL",
         "ARA TOPLAM",
         "TOPLAM KDV",
         "SUMA PTU",
-        "SPRZEDAŻ OPODATKOWANA",
+        "SPRZEDAZ OPODATKOWANA",
         "SOUS-TOTAL",
         "SOUS TOTAL",
         "SUBTOTALE",
@@ -96,20 +101,24 @@ fn total_strength(row: &str) -> Option<u8> {
     if NOT_TOTAL.iter().any(|label| row.contains(label) || joined.contains(&label.replace(' ', ""))) {
         return None;
     }
-    const STRONG: [&str; 29] = [
+    const STRONG: [&str; 33] = [
         "ZU ZAHLEN",
         "ATT BETALA",
-        "DO ZAPŁATY",
+        "AT BETALE",
+        "A BETALE",
         "DO ZAPLATY",
         "GENEL TOPLAM",
-        "Å BETALE",
+        "ODENECEK",
+        "K UHRADE",
+        "MAKSETTAVA",
+        "VALOR A PAGAR",
+        "A PAYER",
+        "TOTAL BELANJA",
         "GESAMTBETRAG",
         "GESAMTSUMME",
         "TOTAL TTC",
         "NET A PAYER",
-        "NET À PAYER",
         "TOTAL A PAGAR",
-        "TOTAL À PAGAR",
         "TE BETALEN",
         "JUMLAH BESAR",
         "TOTAL BAYAR",
@@ -133,9 +142,9 @@ fn total_strength(row: &str) -> Option<u8> {
     {
         return Some(3);
     }
-    const TOTAL_WORDS: [&str; 16] = [
+    const TOTAL_WORDS: [&str; 21] = [
         "TOTAL", "SUMME", "GESAMT", "TOTALE", "TOTAAL", "JUMLAH", "IMPORTE", "MONTANT", "TOTAL:", "TL", "SUMA",
-        "RAZEM", "TOTALT", "SUMMA", "TOPLAM", "I ALT",
+        "RAZEM", "TOTALT", "SUMMA", "TOPLAM", "I ALT", "CELKEM", "YHTEENSA", "IMPORTO", "SUM", "BELOP",
     ];
     if TOTAL_WORDS.iter().any(|word| has_word(row, word)) || row.contains("TOTAL(") || row.contains("TOTAL RM") {
         return Some(2);
@@ -150,7 +159,10 @@ fn total_strength(row: &str) -> Option<u8> {
 }
 
 fn tax_row(row: &str) -> bool {
-    const TAX_WORDS: [&str; 11] = ["GST", "SST", "TAX", "VAT", "MWST", "UST", "TVA", "IVA", "BTW", "PPN", "PAJAK"];
+    const TAX_WORDS: [&str; 18] = [
+        "GST", "SST", "TAX", "VAT", "MWST", "UST", "TVA", "IVA", "BTW", "PPN", "PAJAK", "MOMS", "MVA", "ALV", "DPH",
+        "KDV", "PTU", "HST",
+    ];
     let labelled = TAX_WORDS.iter().any(|word| has_word(row, word) || row.contains(&format!("{word}(")))
         || row.contains("SERVICE TAX");
     let not_amount =
@@ -178,6 +190,9 @@ fn value_at(rows: &[String], index: usize) -> Option<(Amount, bool)> {
 /// rounded to where the receipt's country rounds them (Malaysia's 5 sen); elsewhere a total is
 /// never adjusted to a rounding step.
 pub fn money_fields(rows: &[String], cash_rounding: Option<Decimal>) -> MoneyFields {
+    // Labels are matched without accents, which OCR often drops (`YHTEENSÄ` read `YHTEENSA`).
+    let folded: Vec<String> = rows.iter().map(|row| fold_text(row)).collect();
+    let rows = folded.as_slice();
     let mut fields = MoneyFields::default();
     let mut candidates: Vec<(u8, usize, Amount, bool)> = Vec::new();
     for (index, row) in rows.iter().enumerate() {
@@ -289,8 +304,15 @@ pub fn money_fields(rows: &[String], cash_rounding: Option<Decimal>) -> MoneyFie
 }
 
 /// Labels of a subtotal, in the supported languages.
-const SUBTOTAL_LABELS: [&str; 12] = [
+const SUBTOTAL_LABELS: [&str; 19] = [
     "SUBTOTAL",
+    "DELSUMMA",
+    "DELSUM",
+    "VALISUMMA",
+    "MEZISOUCET",
+    "SUMA CZESCIOWA",
+    "ARA TOPLAM",
+    "JUMLAH KECIL",
     "SUB TOTAL",
     "SUB-TOTAL",
     "TOTAL EXCL",
@@ -364,7 +386,7 @@ fn rounding_adjustment(rows: &[String], step: Option<Decimal>) -> Option<Decimal
 }
 
 /// Words for cash tendered, in the supported languages.
-const CASH_WORDS: [&str; 16] = [
+const CASH_WORDS: [&str; 18] = [
     "CASH",
     "BAR",
     "GEGEBEN",
@@ -378,18 +400,24 @@ const CASH_WORDS: [&str; 16] = [
     "CONTANTE",
     "KONTANT",
     "KONTANTER",
-    "GOTÓWKA",
     "GOTOWKA",
-    "NAKİT",
+    "NAKIT",
+    "KATEINEN",
+    "HOTOVE",
+    "HOTOVOST",
 ];
 /// Words for change given.
-const CHANGE_WORDS: [&str; 16] = [
+const CHANGE_WORDS: [&str; 20] = [
     "CHANGE",
-    "VÄXEL",
+    "VAXEL",
+    "VEKSEL",
     "RESZTA",
-    "PARA ÜSTÜ",
+    "PARA USTU",
     "BYTTEPENGER",
-    "RÜCKGELD",
+    "BYTTEPENGE",
+    "TAKAISIN",
+    "VRACENO",
+    "RUCKGELD",
     "WECHSELGELD",
     "RENDU",
     "CAMBIO",
@@ -544,6 +572,14 @@ mod tests {
             ("TOTALE IVA 1,00\nTOTALE COMPLESSIVO 34,00\nCONTANTI 50,00\nRESTO 16,00", "34.00"),
             ("SUBTOTAAL 8,00\nTOTAAL 8,50\nPINNEN 8,50", "8.50"),
             ("JUMLAH 15.90\nTUNAI 20.00\nBAKI 4.10", "15.90"),
+            // Nordic, Finnish, Czech, Turkish and Portuguese labels, with and without their accents
+            // (OCR often drops them), the subtotal never taken for the total.
+            ("VALISUMMA 83,41\nALV 25.5% 16,95\nYHTEENSA 83,41 €\nKATEINEN 90,00\nTAKAISIN 6,59", "83.41"),
+            ("MEZISOUČET 600,00\nDPH 21% 104,13\nK ÚHRADĚ 617,46 KČ\nHOTOVĚ 620,00\nVRÁCENO 2,54", "617.46"),
+            ("DELSUM 540,29\nMVA 25% 108,06\nÅ BETALE 581,05 KR\nKORT 581,05", "581.05"),
+            ("SUBTOTAL 271,05\nMOMS 25% 54,21\nAT BETALE 271,05\nKONTANT 280,00\nBYTTEPENGE 8,95", "271.05"),
+            ("ARA TOPLAM 120,00\nKDV %20 20,00\nÖDENECEK 140,00 TL", "140.00"),
+            ("SUBTOTAL 80,00\nVALOR A PAGAR R$ 88,41\nTROCO 11,59", "88.41"),
         ];
         for (text, expected) in cases {
             let total = money_fields(&rows(text), None).total.map(|total| total.value);

@@ -45,7 +45,7 @@ pub(crate) const fn country(
 use DateOrder::{DayFirst, MonthFirst};
 
 /// The countries whose conventions are known.
-pub const COUNTRIES: [Country; 39] = [
+pub const COUNTRIES: [Country; 42] = [
     country("US", "USD", MonthFirst, false, None, "en", true),
     country("CA", "CAD", DayFirst, false, Some(5), "en", true),
     country("GB", "GBP", DayFirst, false, None, "en", false),
@@ -63,6 +63,9 @@ pub const COUNTRIES: [Country; 39] = [
     country("NO", "NOK", DayFirst, true, None, "no", false),
     country("DK", "DKK", DayFirst, true, None, "da", false),
     country("PL", "PLN", DayFirst, true, None, "pl", false),
+    country("FI", "EUR", DayFirst, true, Some(5), "fi", false),
+    country("CZ", "CZK", DayFirst, true, Some(100), "cs", false),
+    country("HU", "HUF", DayFirst, true, Some(500), "hu", false),
     country("TR", "TRY", DayFirst, true, None, "tr", false),
     country("MY", "MYR", DayFirst, false, Some(5), "en", false),
     country("SG", "SGD", DayFirst, false, None, "en", true),

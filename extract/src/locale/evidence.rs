@@ -29,7 +29,7 @@ pub(crate) static UK_POSTCODE: LazyLock<Regex> =
 pub(crate) static FIVE_DIGIT_CITY: LazyLock<Regex> =
     LazyLock::new(|| pattern(r"\b(\d{5})\s+([A-ZÄÖÜÉÈÀ][A-ZÄÖÜßÉÈÀ\-]{2,})"));
 
-pub(crate) static PHONE_PREFIX: LazyLock<Regex> = LazyLock::new(|| pattern(r"(?:\+|\b00)(\d{2,3})[\s\-(]"));
+pub(crate) static PHONE_PREFIX: LazyLock<Regex> = LazyLock::new(|| pattern(r"(?:\+|(?:^|[\s(:.])00)(\d{2,3})[\s\-(]"));
 
 pub(crate) static RINGGIT: LazyLock<Regex> = LazyLock::new(|| pattern(r"\bRM\s?\d|\(RM\)|\bRM\b"));
 
@@ -49,6 +49,11 @@ pub(crate) static YEN: LazyLock<Regex> = LazyLock::new(|| pattern(r"[¥￥]\s?\d
 pub(crate) static ZLOTY: LazyLock<Regex> = LazyLock::new(|| pattern(r"\d\s?ZŁ\b|\bPLN\b|\bZŁ\s?\d"));
 
 pub(crate) static KRONA: LazyLock<Regex> = LazyLock::new(|| pattern(r"\d\s?KR\b|\bKR\.?\s?\d"));
+
+// The Czech koruna (`Kč`, read `KC` or `KE` by OCR that drops the caron) after an amount.
+pub(crate) static KORUNA: LazyLock<Regex> = LazyLock::new(|| pattern(r"\d\s?K[ČC]\b|\bCZK\b"));
+
+pub(crate) static FORINT: LazyLock<Regex> = LazyLock::new(|| pattern(r"\d\s?FT\b|\bHUF\b"));
 
 pub(crate) static DONG: LazyLock<Regex> = LazyLock::new(|| pattern(r"₫|\d\s?(?:Đ|VNĐ|VND)\b"));
 
@@ -118,7 +123,7 @@ pub(crate) const MALAYSIAN_STATES: [&str; 17] = [
 ];
 
 /// Country-specific words in addresses and company forms.
-pub(crate) const PLACE_WORDS: [(&str, &[&str]); 9] = [
+pub(crate) const PLACE_WORDS: [(&str, &[&str]); 26] = [
     ("DE", &["STRASSE", "STRAßE", "STR.", "GMBH", "PLATZ", "STEUERNR", "UST-IDNR", "FILIALE"]),
     ("FR", &["RUE", "AVENUE", "BOULEVARD", "SARL", "SIRET", "SIREN", "TVA INTRACOM"]),
     ("ES", &["CALLE", "AVDA", "C/", "S.L.", "CIF", "NIF:"]),
@@ -128,9 +133,26 @@ pub(crate) const PLACE_WORDS: [(&str, &[&str]); 9] = [
     ("MY", &["JALAN", "JLN", "TAMAN", "SDN BHD", "SDN. BHD", "BHD", "KEDAI", "RESTORAN"]),
     ("US", &["BLVD", "AVE", "SUITE", "HWY", "STE"]),
     ("GB", &["VAT NO", "VAT REG", "LTD"]),
+    ("AT", &["GASSE", "UID", "ATU"]),
+    ("CH", &["MWST-NR", "CHE", "ZURICH", "GENEVE", "BASEL"]),
+    ("CZ", &["S.R.O.", "DIC", "ICO", "NAMESTI", "PRAHA", "BRNO"]),
+    ("FI", &["OY", "OYJ", "Y-TUNNUS", "HELSINKI", "TAMPERE"]),
+    ("DK", &["APS", "A/S", "CVR", "GADE", "KOBENHAVN"]),
+    ("NO", &["ORG.NR", "FORETAKSREGISTERET", "GATE", "VEIEN", "OSLO"]),
+    ("SE", &["ORG.NR", "GATAN", "STOCKHOLM", "GOTEBORG"]),
+    ("PL", &["UL.", "SP. Z O.O.", "SP.Z O.O.", "WARSZAWA", "KRAKOW"]),
+    ("TR", &["LTD. STI.", "STI.", "CADDESI", "SOKAK", "BULVARI", "MAH.", "VKN", "ISTANBUL", "ANKARA"]),
+    ("JP", &["K.K.", "TOKYO", "OSAKA", "KYOTO", "JAPAN", "CHOME"]),
+    ("ZA", &["(PTY) LTD", "PTY LTD", "JOHANNESBURG", "CAPE TOWN"]),
+    ("IN", &["GSTIN", "PVT LTD", "PVT. LTD", "NAGAR", "MUMBAI", "BENGALURU", "DELHI"]),
+    ("ID", &["JL.", "NPWP", "JAKARTA", "KOTA"]),
+    ("PH", &["VAT REG TIN", "BARANGAY", "BRGY", "MAKATI", "MANILA", "QUEZON CITY"]),
+    ("SG", &["PTE LTD", "PTE. LTD", "SINGAPORE", "GST REG NO"]),
+    ("MX", &["S.A. DE C.V.", "CDMX", "COL.", "RFC"]),
+    ("IE", &["DUBLIN", "CORK", "GALWAY", "EIRCODE"]),
 ];
 
-pub(crate) const PHONE_PREFIXES: [(&str, &str); 38] = [
+pub(crate) const PHONE_PREFIXES: [(&str, &str); 41] = [
     ("1", "US"),
     ("49", "DE"),
     ("43", "AT"),
@@ -147,6 +169,9 @@ pub(crate) const PHONE_PREFIXES: [(&str, &str); 38] = [
     ("47", "NO"),
     ("45", "DK"),
     ("48", "PL"),
+    ("358", "FI"),
+    ("420", "CZ"),
+    ("36", "HU"),
     ("90", "TR"),
     ("60", "MY"),
     ("65", "SG"),
@@ -172,14 +197,17 @@ pub(crate) const PHONE_PREFIXES: [(&str, &str); 38] = [
 ];
 
 /// Tax words and the countries that print them.
-pub(crate) const TAX_WORDS: [(&str, &[&str], f64); 15] = [
+pub(crate) const TAX_WORDS: [(&str, &[&str], f64); 18] = [
     ("SALES TAX", &["US"], 2.0),
     ("MWST", &["DE", "AT", "CH"], 2.0),
     ("UST", &["DE", "AT"], 1.0),
     ("TVA", &["FR", "BE"], 2.0),
     ("IVA", &["ES", "IT", "PT", "MX", "AR", "CL", "CO"], 1.5),
-    ("MOMS", &["SE", "DK", "NO"], 2.0),
+    ("MOMS", &["SE", "DK"], 2.0),
     ("MVA", &["NO"], 2.0),
+    ("ALV", &["FI"], 2.0),
+    ("DPH", &["CZ"], 2.0),
+    ("AFA", &["HU"], 2.0),
     ("PTU", &["PL"], 2.0),
     ("KDV", &["TR"], 2.0),
     ("BTW", &["NL", "BE"], 2.0),
@@ -191,7 +219,7 @@ pub(crate) const TAX_WORDS: [(&str, &[&str], f64); 15] = [
 ];
 
 /// Words that only one language prints on receipts (upper case).
-pub const LANGUAGE_WORDS: [(&str, &[&str]); 12] = [
+pub const LANGUAGE_WORDS: [(&str, &[&str]); 16] = [
     (
         "de",
         &[
@@ -278,6 +306,10 @@ pub const LANGUAGE_WORDS: [(&str, &[&str]); 12] = [
         "pl",
         &["PARAGON", "FISKALNY", "SUMA", "RAZEM", "GOTÓWKA", "RESZTA", "DZIĘKUJEMY", "KARTA", "SPRZEDAŻ", "PTU", "NIP"],
     ),
+    ("da", &["TAK FOR", "I ALT", "AT BETALE", "BYTTEPENGE", "BYTTEPENGER", "KONTANT", "MOMS", "KVITTERING", "DATO"]),
+    ("no", &["TAKK FOR", "A BETALE", "VEKSEL", "KONTANT", "MVA", "KVITTERING", "DATO", "TOTALT", "HANDELEN"]),
+    ("fi", &["KIITOS", "YHTEENSA", "MAKSETTAVA", "KATEINEN", "TAKAISIN", "ALV", "KUITTI", "VALISUMMA", "KORTTI"]),
+    ("cs", &["DEKUJEME", "CELKEM", "K UHRADE", "HOTOVE", "VRACENO", "DPH", "UCTENKA", "MEZISOUCET", "NAKUP"]),
     ("tr", &["TEŞEKKÜR", "TESEKKUR", "TOPLAM", "NAKİT", "NAKIT", "FİŞ", "KDV", "ARA TOPLAM", "KREDİ KARTI", "TARİH"]),
     (
         "en",
@@ -337,7 +369,9 @@ pub(crate) struct PrintedCurrencies {
 
 pub(crate) fn printed_currency(text: &str, rows: &[String], tally: &mut Tally) -> PrintedCurrencies {
     // ISO codes printed as words.
-    const CODES: [(&str, &[&str], f64); 32] = [
+    const CODES: [(&str, &[&str], f64); 34] = [
+        ("CZK", &["CZ"], 3.0),
+        ("HUF", &["HU"], 3.0),
         ("MYR", &["MY"], 3.0),
         ("SGD", &["SG"], 3.0),
         ("GBP", &["GB"], 3.0),
@@ -374,7 +408,7 @@ pub(crate) fn printed_currency(text: &str, rows: &[String], tally: &mut Tally) -
     let mut found = PrintedCurrencies::default();
     for (code, countries, weight) in CODES {
         let iso = if code == "RMB" { "CNY" } else { code };
-        if rows.iter().any(|row| has_word(row, code))
+        if rows.iter().any(|row| has_word(row, code) || before_number(row, code))
             && let Ok(currency) = iso.parse::<Currency>()
         {
             tally.add(countries, weight, format!("currency code {code}"));
@@ -419,6 +453,8 @@ pub(crate) fn printed_currency(text: &str, rows: &[String], tally: &mut Tally) -
         symbol(tally, DONG.is_match(text), "VND", &["VN"], 3.0, "dong sign"),
         symbol(tally, text.contains('₱'), "PHP", &["PH"], 3.0, "peso sign ₱"),
         symbol(tally, text.contains('₺'), "TRY", &["TR"], 3.0, "lira sign"),
+        symbol(tally, KORUNA.is_match(text), "CZK", &["CZ"], 3.0, "koruna sign Kč"),
+        symbol(tally, FORINT.is_match(text), "HUF", &["HU"], 3.0, "forint sign Ft"),
         symbol(tally, ZLOTY.is_match(text), "PLN", &["PL"], 3.0, "złoty"),
         symbol(tally, text.contains('฿'), "THB", &["TH"], 3.0, "baht sign"),
         symbol(tally, MONEDA_NACIONAL.is_match(text), "MXN", &["MX"], 3.0, "M.N. (moneda nacional)"),
@@ -441,6 +477,15 @@ pub(crate) fn printed_currency(text: &str, rows: &[String], tally: &mut Tally) -
         found.shared = Some((Currency::USD, 0.0, Some(dollar_country)));
     }
     found
+}
+
+/// Whether `code` is printed glued to the amount it prefixes (`PHP395.81`, `CHF12.50`).
+fn before_number(row: &str, code: &str) -> bool {
+    row.match_indices(code).any(|(start, _)| {
+        let before = row[..start].chars().next_back();
+        let after = row[start + code.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && after.is_some_and(|c| c.is_ascii_digit())
+    })
 }
 
 pub(crate) fn address_and_phone(text: &str, rows: &[String], tally: &mut Tally) {

@@ -103,6 +103,24 @@ fn prefixed_dollars_and_national_ids_name_their_countries() {
 }
 
 #[test]
+fn finnish_czech_and_philippine_receipts_name_their_country_and_currency() {
+    let finland = locale("K-MARKET\nMannerheimintie 12\n00100 Helsinki\nYHTEENSÄ 83,41 €\nKÄTEINEN 90,00\nALV 24%");
+    assert_eq!(finland.country.map(|c| c.code), Some("FI"));
+    assert_eq!(finland.currency, Some(Currency::EUR));
+    assert!(finland.decimal_comma);
+    let czechia = locale("PEKARSTVI NOVAK S.R.O.\nNarodni 12\n110 00 Praha 1\nDPH 21% 107,16\nK UHRADE 617,46 KC");
+    assert_eq!(czechia.country.map(|c| c.code), Some("CZ"));
+    assert_eq!(czechia.currency.map(|c| c.to_string()).as_deref(), Some("CZK"));
+    // An ISO code glued to its amount still names the currency.
+    let philippines = locale("JOLLIBEE\nAyala Avenue\nMakati City 1226\nVAT REG TIN 123-456\nTotal PHP395.81");
+    assert_eq!(philippines.currency.map(|c| c.to_string()).as_deref(), Some("PHP"));
+    // A Japanese postcode's `-0061` is not the international prefix 00 61 (Australia).
+    let japan = locale("LAWSON K.K.\n4-5-6 Ginza\nChuo-ku, Tokyo 104-0061\nTOTAL ¥2,050");
+    assert_eq!(japan.country.map(|c| c.code), Some("JP"));
+    assert!(!japan.evidence.iter().any(|e| e.contains("+61")), "{:?}", japan.evidence);
+}
+
+#[test]
 fn currencies_without_minor_units_read_whole_amounts() {
     let japan = locale("LAWSON\n+81 3-1234-5678\nTOTAL ¥1,280\nCASH ¥2,000");
     assert_eq!(japan.country.map(|c| c.code), Some("JP"));
