@@ -52,6 +52,31 @@ fn european_addresses_in_both_orders() {
     assert_eq!(dutch.fields.merchant.address.as_deref(), Some("KERKSTRAAT 5 1017 GB AMSTERDAM"));
 }
 
+/// Streets whose names carry no street word the reader knows, above a town line: the shape (a
+/// name, then a house number, then a postcode and town either way round) is the evidence.
+#[test]
+fn street_name_then_number_above_a_town_line() {
+    let cases = [
+        ("FISCHER GETRANKE\nHauptstraBe 24\n33100 Paderborn\nSUMME 67,81", "HAUPTSTRABE 24 33100 PADERBORN"),
+        ("K-MARKET\nAleksanterinkatu 193\n00100 Helsinki\nYHTEENSA 83,41", "ALEKSANTERINKATU 193 00100 HELSINKI"),
+        ("POTRAVINY KUCERA\nVaclavske namesti 123\n602 00 Brno\nCELKEM 617,46", "VACLAVSKE NAMESTI 123 602 00 BRNO"),
+        ("HYPERMART\nJl. Thamrin No. 211\nBandung 40111\nTOTAL 475.000", "JL. THAMRIN NO. 211 BANDUNG 40111"),
+        ("BIG BAZAAR\n145, Linking Road\nMumbai - 400050\nTotal 395.81", "145, LINKING ROAD MUMBAI - 400050"),
+        ("REMA 1000\nNorregade 6\n1160 Kobenhavn K\nI ALT 271,05", "NORREGADE 6 1160 KOBENHAVN K"),
+    ];
+    for (text, address) in cases {
+        assert_eq!(extract(text).fields.merchant.address.as_deref(), Some(address), "{text:?}");
+    }
+    // A sign the header reading passed over (its number made it look like a street): the address
+    // under the sign, and the brand's number kept.
+    let danish = extract("REMA 1000\nNorregade 6\n1160 Kobenhavn K\nI ALT 271,05");
+    assert_eq!(danish.fields.merchant.name.as_deref(), Some("REMA 1000"));
+    assert_eq!(danish.fields.merchant.address.as_deref(), Some("NORREGADE 6 1160 KOBENHAVN K"));
+    // A US street line is not mistaken for a town line: the city line below still joins it.
+    let american = extract("CRISFIELD\n8012 GEORGIA AVE.\nSILVER SPRING, MD 20910\nTOTAL $42.74");
+    assert_eq!(american.fields.merchant.address.as_deref(), Some("8012 GEORGIA AVE. SILVER SPRING, MD 20910"));
+}
+
 #[test]
 fn a_street_named_after_lincoln_does_not_become_the_merchant() {
     let found = extract("MIDTOWN DELI\n100 LINCOLN PLAZA\nQUINCY, MA 02169\nTOTAL $9.00");

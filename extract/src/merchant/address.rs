@@ -1,6 +1,6 @@
 //! Address rows: street lines and town lines of many countries, and the rows that end an address.
 
-use crate::text::{has_word, squash};
+use crate::text::{fold_text, has_word, squash};
 
 /// A postcode: five digits (Malaysia, Germany, France, Spain, Italy, the US ZIP), four digits
 /// before a town (Austria, Switzerland, the Netherlands, Belgium, Denmark, Norway), a UK or
@@ -89,9 +89,9 @@ pub(crate) const NUMBERED_STREET_WORDS: [&str; 10] =
     ["PLAZA", "PLACE", "PL", "SQUARE", "SQ", "COURT", "CT", "TERRACE", "CIRCLE", "TRAIL"];
 
 /// Endings of street names written as one word (`HAUPTSTRASSE`, `KIRCHWEG`, `DROTTNINGGATAN`).
-pub(crate) const STREET_ENDINGS: [&str; 17] = [
-    "STRASSE", "STRAßE", "STR.", "WEG", "GASSE", "PLATZ", "ALLEE", "DAMM", "STRAAT", "GRACHT", "PLEIN", "GATAN",
-    "VÄGEN", "VEJ", "GADE", "VEIEN", "GATE",
+pub(crate) const STREET_ENDINGS: [&str; 18] = [
+    "STRASSE", "STRAßE", "STRABE", "STR.", "WEG", "GASSE", "PLATZ", "ALLEE", "DAMM", "STRAAT", "GRACHT", "PLEIN",
+    "GATAN", "VÄGEN", "VEJ", "GADE", "VEIEN", "GATE",
 ];
 
 /// Whether a row is a street line: a street word or a street-name ending, with a house number.
@@ -171,6 +171,34 @@ pub(crate) static POSTCODE_TOWN: std::sync::LazyLock<regex::Regex> = std::sync::
     regex::Regex::new(r"^(?:[A-Z]{1,2}-)?\d{4,5}\s+[A-ZÄÖÜÉÈÀ][A-ZÄÖÜßÉÈÀ\-.]+(?:\s+[A-ZÄÖÜÉÈÀ(][A-ZÄÖÜßÉÈÀ\-.)]*){0,2}(?:\s+\d{1,2})?$")
         .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
 });
+
+/// A street line in the order most of the world prints it: the street's name, then the house
+/// number (`HAUPTSTRASSE 24`, `AV. PAULISTA, 131`, `JL. THAMRIN NO. 211`, `NORREGADE 6`).
+static NAME_THEN_NUMBER: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"^[A-Z][A-Z.'’\- ]{2,}[ ,]+(?:NO\.?\s?)?\d{1,4}[A-Z]?$")
+        .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
+});
+
+/// A town line with its postcode, either way round: `33100 PADERBORN`, `602 00 BRNO`,
+/// `00-001 WARSZAWA`, `1100-048 LISBOA`, `1012 NX AMSTERDAM`, `BANDUNG 40111`,
+/// `MUMBAI - 400050`, `TOKYO 104-0061`. OCR often glues the postcode to the town.
+static TOWN_LINE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"^(?:[A-Z]{1,2}-)?(?:\d{4,6}|\d{3} \d{2}|\d{2}-\d{3}|\d{4,5}-\d{3}|\d{3}-\d{4}|\d{4} ?[A-Z]{2})\s*[A-Z][A-Z .,'()\-]*$|^[A-Z][A-Z .,'\-]*[ ,\-]+(?:\d{4,6}|\d{3}-\d{4}|\d{5}-\d{3})$",
+    )
+    .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
+});
+
+/// Whether a row is a town line with its postcode ([`TOWN_LINE`]), accents aside.
+pub(crate) fn town_line(row: &str) -> bool {
+    TOWN_LINE.is_match(fold_text(row.trim()).as_str())
+}
+
+/// Whether `row` is a street printed name-first with its house number, directly above `next`, a
+/// town line: the shape of a European, Latin American or Indonesian address.
+pub(crate) fn street_above_town(row: &str, next: Option<&String>) -> bool {
+    next.is_some_and(|next| town_line(next)) && NAME_THEN_NUMBER.is_match(fold_text(row.trim()).as_str())
+}
 
 /// A US city line: a state's two letters and a ZIP code, often run together by OCR (`MESA,AZ85205`).
 pub(crate) static CITY_STATE_ZIP: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {

@@ -278,6 +278,12 @@ fn rules(rows: &[String], heights: &[i32]) -> MerchantFields {
         name_row += 1;
     }
     let name = Found { value: normalize(&clean_name(&name_text)), confidence: if score > 2.0 { 0.7 } else { 0.45 } };
+    let address = address_below(header, name_row);
+    MerchantFields { name: Some(name), address, name_row: Some(name_row), source: Some("header") }
+}
+
+/// The address printed under the merchant's name on row `name_row` of the header.
+fn address_below(header: &[String], name_row: usize) -> Option<Found> {
     // The address starts at the first row that reads like one (skipping registration numbers,
     // "formerly known as" lines and the like) and runs to the first contact or document row.
     let starts = |from: usize, rows: usize| {
@@ -286,7 +292,11 @@ fn rules(rows: &[String], heights: &[i32]) -> MerchantFields {
             .enumerate()
             .skip(from)
             .take(rows)
-            .find(|(_, row)| address_start(row) && !registration_row(row) && !stop_address(row))
+            .find(|(index, row)| {
+                (address_start(row) || street_above_town(row, header.get(index + 1)))
+                    && !registration_row(row)
+                    && !stop_address(row)
+            })
             .map(|(index, _)| index)
     };
     // Below the name; for a name read low on the page (a legal-entity footer), from the top.
@@ -298,7 +308,7 @@ fn rules(rows: &[String], heights: &[i32]) -> MerchantFields {
             if stop_address(row)
                 || bare_phone(row)
                 || address_rows.len() == 5
-                || (registration_row(row) && !address_start(row))
+                || (registration_row(row) && !address_start(row) && !town_line(row))
             {
                 break;
             }
@@ -313,15 +323,16 @@ fn rules(rows: &[String], heights: &[i32]) -> MerchantFields {
                 after_postcode = Some(rows_after + 1);
             }
             address_rows.push(normalize(row));
-            // A town line after the street (`33100 PADERBORN`, `8001 ZÜRICH`) ends the address too.
-            let town_line = address_rows.len() > 1 && POSTCODE_TOWN.is_match(row) && !street_row(row);
-            if after_postcode.is_none() && (POSTCODE.is_match(row) || town_line) {
+            // A town line after the street (`33100 PADERBORN`, `8001 ZÜRICH`, `BANDUNG 40111`)
+            // ends the address too.
+            let postcode_town =
+                address_rows.len() > 1 && (POSTCODE_TOWN.is_match(row) || town_line(row)) && !street_row(row);
+            if after_postcode.is_none() && (POSTCODE.is_match(row) || postcode_town) {
                 after_postcode = Some(0);
             }
         }
     }
-    let address = (!address_rows.is_empty()).then(|| Found { value: address_rows.join(" "), confidence: 0.4 });
-    MerchantFields { name: Some(name), address, name_row: Some(name_row), source: Some("header") }
+    (!address_rows.is_empty()).then(|| Found { value: address_rows.join(" "), confidence: 0.4 })
 }
 
 /// Finds the merchant in upper-cased rows, preferring a confident gazetteer match.
@@ -427,20 +438,31 @@ pub fn with_brand(
     let value = match (brand.how, brand.row.and_then(|row| rows.get(row))) {
         ("header" | "sign", Some(row)) => {
             let cleaned = clean_name(row);
-            // Debris removal takes a leading number; a brand that starts with one keeps it
-            // (`99 SPEED MART`, `7-ELEVEN`).
-            let number = row.split_whitespace().next().filter(|word| word.chars().all(|c| c.is_ascii_digit()));
-            match number {
-                Some(number) if !squash(&cleaned).contains(&printed) && printed.starts_with(number) => {
-                    normalize(&format!("{number} {cleaned}"))
-                }
+            // Debris removal takes a number at either end; a brand that starts or ends with one
+            // keeps it (`99 SPEED MART`, `7-ELEVEN`, `REMA 1000`).
+            let digits = |word: &&str| word.chars().all(|c| c.is_ascii_digit());
+            let first = row.split_whitespace().next().filter(digits);
+            let last = row.split_whitespace().next_back().filter(digits);
+            let kept = squash(&cleaned).contains(&printed);
+            match (first, last) {
+                (Some(first), _) if !kept && printed.starts_with(first) => normalize(&format!("{first} {cleaned}")),
+                (_, Some(last)) if !kept && printed.ends_with(last) => normalize(&format!("{cleaned} {last}")),
                 _ => normalize(&cleaned),
             }
         }
         _ => normalize(&brand.display_name()),
     };
+    // A sign above the row the header reading took for the name: the address is under the sign.
+    let header = &rows[..rows.len().min(HEADER_ROWS)];
+    let address = match (brand.row, found.name_row) {
+        (Some(sign), Some(name_row)) if sign < name_row && sign < header.len() => {
+            address_below(header, sign).or(found.address)
+        }
+        _ => found.address,
+    };
     let named = MerchantFields {
         name: Some(Found { value, confidence: (0.4 + 0.1 * brand.score).min(0.9) }),
+        address,
         name_row: brand.row.or(found.name_row),
         source: Some("brand"),
         ..found
