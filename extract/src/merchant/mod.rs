@@ -465,7 +465,6 @@ pub fn with_brand(
         address,
         name_row: brand.row.or(found.name_row),
         source: Some("brand"),
-        ..found
     };
     (named, true)
 }
