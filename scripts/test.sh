@@ -38,7 +38,7 @@ step "installing test dependencies"
 install_debian_packages \
   tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-spa tesseract-ocr-ita tesseract-ocr-nld tesseract-ocr-por poppler-utils libtesseract-dev libleptonica-dev libclang-dev clang pkg-config \
   redis-server python3 python3-venv curl jq ca-certificates prometheus shellcheck openssl git \
-  chromium fonts-dejavu-core nodejs
+  chromium fonts-dejavu-core fonts-liberation fonts-freefont-ttf fonts-noto-mono nodejs
 ensure_test_venv
 ensure_ppocr
 ensure_browser_tools

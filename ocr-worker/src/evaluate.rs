@@ -135,7 +135,10 @@ pub async fn run(args: EvaluateArgs) -> anyhow::Result<()> {
         by_value.add(result, &label);
         by_string.add(result, &label);
         if let Some(country) = &label.country {
-            by_country.entry(country.to_uppercase()).or_insert_with(|| Scoreboard::new(Matching::Value)).add(result, &label);
+            by_country
+                .entry(country.to_uppercase())
+                .or_insert_with(|| Scoreboard::new(Matching::Value))
+                .add(result, &label);
         }
         if args.show_errors {
             report_errors(name, result, &label);
