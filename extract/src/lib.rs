@@ -82,8 +82,9 @@ impl Extraction {
 const DATE_WORDS: [&str; 11] =
     ["DATE", "TARIKH", "DATUM", "FECHA", "DATA", "TANGGAL", "DATE:", "DATO", "TARİH", "TARIH", "RECHNUNGSDATUM"];
 
-/// Labels of dates that are not the purchase: membership, expiry, due and best-before dates.
-const OTHER_DATES: [&str; 24] = [
+/// Labels of dates that are not the purchase: membership, expiry, due and best-before dates, in
+/// the supported languages (matched with accents folded).
+const OTHER_DATES: [&str; 41] = [
     "MEMBER",
     "SINCE",
     "EXP",
@@ -91,30 +92,56 @@ const OTHER_DATES: [&str; 24] = [
     "EXPIRES",
     "EXPIRATION",
     "VALID",
-    "GÜLTIG",
+    "GULTIG",
     "BEST BEFORE",
     "USE BY",
     "DUE",
-    "FÄLLIG",
+    "FALLIG",
     "ZAHLBAR BIS",
     "VENCE",
     "VENCIMIENTO",
     "VENCIMENTO",
-    "ÉCHÉANCE",
     "ECHEANCE",
     "SCADENZA",
     "VERVALDATUM",
     "BIRTH",
     "DOB",
     "VALIDO",
-    "VÁLIDO",
+    // "Customer since", "member since" and the like.
+    "SEIT",
+    "DEPUIS",
+    "SINDS",
+    "DESDE",
+    "SEDAN",
+    "SIDEN",
+    "VUODESTA",
+    "SEJAK",
+    "CLIENTE DAL",
+    "MEMBRO DAL",
+    "KLIENT OD",
+    "CLENEM OD",
+    "UYELIK",
+    "AHLI",
+    "MITGLIED",
+    "ADHERENT",
+    "SOCIO",
+    "LID SINDS",
+    "GELDIG",
 ];
+
+/// A time of day (`14:44`), printed beside the date of the purchase and never beside a
+/// membership or expiry date.
+static TIME_OF_DAY: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"(?:^|[^\d:])(?:[01]?\d|2[0-3]):[0-5]\d(?:[^\d]|$)")
+        .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
+});
 
 /// A date found on a row: the date, its confidence, the row, and how it was printed.
 type Dated = (date::FoundDate, f64, usize, String);
 
 /// Reads the purchase date: a date on a row that says `DATE` (in any supported language) wins,
-/// else the first date printed. Dates before [`date::EARLIEST_YEAR`], after `today` (a day of
+/// then the first date printed with a time of day beside it, else the first date printed. Dates
+/// before [`date::EARLIEST_YEAR`], after `today` (a day of
 /// slack for time zones), and dates labelled as something else (a membership, an expiry, a due
 /// date) are not purchase dates.
 fn purchase_date(rows: &[String], month_first: bool, today: NaiveDate) -> Option<Dated> {
@@ -122,22 +149,22 @@ fn purchase_date(rows: &[String], month_first: bool, today: NaiveDate) -> Option
     let other = |row: &str| {
         OTHER_DATES.iter().any(|label| has_word(row, label) || (label.contains(' ') && row.contains(label)))
     };
-    let first_date = |labelled: bool| {
-        rows.iter()
-            .enumerate()
-            .filter(|(_, row)| !other(row))
-            .filter(|(_, row)| !labelled || DATE_WORDS.iter().any(|word| row.contains(word)))
-            .find_map(|(index, row)| {
-                date::date_spans(row, month_first)
-                    .into_iter()
-                    .find(|(found, _)| found.date <= latest)
-                    .map(|(found, span)| (found, index, row.get(span).unwrap_or_default().to_owned()))
-            })
+    let first_date = |row_says: &dyn Fn(&str) -> bool| {
+        rows.iter().enumerate().filter(|(_, row)| !other(row) && row_says(row)).find_map(|(index, row)| {
+            date::date_spans(row, month_first)
+                .into_iter()
+                .find(|(found, _)| found.date <= latest)
+                .map(|(found, span)| (found, index, row.get(span).unwrap_or_default().to_owned()))
+        })
     };
-    if let Some((found, index, printed)) = first_date(true) {
+    let labelled = |row: &str| DATE_WORDS.iter().any(|word| row.contains(word));
+    if let Some((found, index, printed)) = first_date(&labelled) {
         return Some((found, 0.95, index, printed));
     }
-    first_date(false).map(|(found, index, printed)| (found, 0.85, index, printed))
+    if let Some((found, index, printed)) = first_date(&|row: &str| TIME_OF_DAY.is_match(row)) {
+        return Some((found, 0.9, index, printed));
+    }
+    first_date(&|_: &str| true).map(|(found, index, printed)| (found, 0.85, index, printed))
 }
 
 fn pixel_box(bbox: &BoundingBox) -> PixelBox {

@@ -25,6 +25,38 @@ fn extract(text: &str) -> finagent_extract::Extraction {
 
 const CASES: &[Case] = &[
     Case {
+        name: "Germany, a customer-since date printed above the purchase's date and time",
+        text: "BACKEREI SCHNEIDER GMBH\nHauptstrasse 24\n33100 Paderborn\nKunde seit 13.08.2006\nBROTCHEN 2,40\nSUMME 12,40 €\nBAR 20,00\nRUCKGELD 7,60\n23.09.2024 14:02",
+        total: Some("12.40"),
+        currency: Some("EUR"),
+        country: Some("DE"),
+        date: Some("2024-09-23"),
+    },
+    Case {
+        name: "Finland, accents lost to OCR, a space-grouped total",
+        text: "K-MARKET\nAleksanterinkatu 193\n00100 Helsinki\nY-tunnus 1234567-8\n08.03.2023 12:01\nVALISUMMA 1 083,41\nALV 25.5% 216,95\nYHTEENSA 1 083,41 €\nKORTTI 1 083,41",
+        total: Some("1083.41"),
+        currency: Some("EUR"),
+        country: Some("FI"),
+        date: Some("2023-03-08"),
+    },
+    Case {
+        name: "Czechia, koruna read KC, a member date in Czech",
+        text: "POTRAVINY KUCERA S.R.O.\nNarodni 118\n602 00 Brno\nDIC CZ12345678\nClenem od 22.03.2013\nMEZISOUCET 617,46\nDPH 21% 107,16\nK UHRADE 617,46 KC\nHOTOVE 620,00\nVRACENO 2,54\n06.01.2024 09:15",
+        total: Some("617.46"),
+        currency: Some("CZK"),
+        country: Some("CZ"),
+        date: Some("2024-01-06"),
+    },
+    Case {
+        name: "Philippines, PHP glued to the amount, month-first dates",
+        text: "JOLLIBEE\nAyala Avenue\nMakati City 1226\nVAT REG TIN 000-123-456-000\n12/05/2024 13:20\nCHICKENJOY 180.00\nTotal PHP471.84\nCash 500.00\nChange 28.16",
+        total: Some("471.84"),
+        currency: Some("PHP"),
+        country: Some("PH"),
+        date: Some("2024-12-05"),
+    },
+    Case {
         name: "Singapore, S$ glued",
         text: "YA KUN KAYA TOAST\n#01-23 FUNAN MALL\nSINGAPORE 179105\n15/03/2024 08:12\nKAYA TOAST SET 5.60\nKOPI 1.90\nTOTAL S$12.50\nTHANK YOU",
         total: Some("12.50"),
