@@ -152,31 +152,41 @@ impl Page {
     }
 
     /// Lines merged into rows: a line joins a row when their vertical extents overlap by more than
-    /// half of the smaller height. Rows are ordered top to bottom, lines within a row left to right.
+    /// half of the smaller height, measured along the page's slant ([`slant`]) so that a label and
+    /// its amount on a skewed photo still share a row. Rows are ordered top to bottom, lines within
+    /// a row left to right.
     pub fn rows(&self) -> Vec<Row> {
-        let mut order: Vec<&TextLine> = self.lines.iter().collect();
-        order.sort_by_key(|line| (line.bbox.center_y(), line.bbox.left));
-        let mut groups: Vec<Vec<&TextLine>> = Vec::new();
-        for line in order {
+        let slope = slant(&self.lines);
+        // Each line's box as it would sit on a straight page (only the vertical position moves).
+        let level = |line: &TextLine| {
+            let centre_x = f64::from(line.bbox.left + line.bbox.right) / 2.0;
+            let shift = (slope * centre_x).round() as i32;
+            BoundingBox { top: line.bbox.top - shift, bottom: line.bbox.bottom - shift, ..line.bbox }
+        };
+        let mut order: Vec<(&TextLine, BoundingBox)> = self.lines.iter().map(|line| (line, level(line))).collect();
+        order.sort_by_key(|(_, bbox)| (bbox.center_y(), bbox.left));
+        let mut groups: Vec<Vec<(&TextLine, BoundingBox)>> = Vec::new();
+        for (line, levelled) in order {
             let joined = groups.last_mut().filter(|group| {
-                group.iter().any(|member| {
-                    let overlap = member.bbox.bottom.min(line.bbox.bottom) - member.bbox.top.max(line.bbox.top);
+                group.iter().any(|(_, member)| {
+                    let overlap = member.bottom.min(levelled.bottom) - member.top.max(levelled.top);
                     // Boxes that touch or overlap a little (detectors grow them) sit side by side;
                     // boxes that overlap by more than a third of the narrower one are stacked.
-                    let shared = member.bbox.right.min(line.bbox.right) - member.bbox.left.max(line.bbox.left);
-                    let narrower = (member.bbox.right - member.bbox.left).min(line.bbox.right - line.bbox.left);
+                    let shared = member.right.min(levelled.right) - member.left.max(levelled.left);
+                    let narrower = (member.right - member.left).min(levelled.right - levelled.left);
                     let horizontal_clash = shared * 3 > narrower;
-                    !horizontal_clash && overlap * 2 > member.bbox.height().min(line.bbox.height())
+                    !horizontal_clash && overlap * 2 > member.height().min(levelled.height())
                 })
             });
             match joined {
-                Some(group) => group.push(line),
-                None => groups.push(vec![line]),
+                Some(group) => group.push((line, levelled)),
+                None => groups.push(vec![(line, levelled)]),
             }
         }
         groups
             .into_iter()
-            .map(|mut group| {
+            .map(|group| {
+                let mut group: Vec<&TextLine> = group.into_iter().map(|(line, _)| line).collect();
                 group.sort_by_key(|line| line.bbox.left);
                 let bbox = group.iter().skip(1).fold(group[0].bbox, |acc, line| acc.union(&line.bbox));
                 Row {
@@ -187,6 +197,48 @@ impl Page {
             })
             .collect()
     }
+}
+
+/// The page's slant, in pixels down per pixel right: the slope along which the lines side by
+/// side (a label and its amount) line up best. Photos taken at an angle print each row as a
+/// slanted band, so a label's own amount can sit nearer the next row's label than its own.
+///
+/// Each candidate slope between −0.15 and 0.15 (about ±8.5°) is scored by how far every line sits
+/// from its nearest partner beside it (a line it does not overlap horizontally), in line heights
+/// and capped at half a line. A straight page keeps 0 unless a slope fits clearly better.
+pub fn slant(lines: &[TextLine]) -> f64 {
+    if lines.len() < 4 {
+        return 0.0;
+    }
+    let centres: Vec<(f64, f64, f64)> = lines
+        .iter()
+        .map(|line| {
+            let b = &line.bbox;
+            (f64::from(b.left + b.right) / 2.0, f64::from(b.top + b.bottom) / 2.0, f64::from(b.height()))
+        })
+        .collect();
+    let beside = |a: &TextLine, b: &TextLine| a.bbox.right <= b.bbox.left || b.bbox.right <= a.bbox.left;
+    let cost = |slope: f64| -> f64 {
+        let mut total = 0.0;
+        for (i, (x, y, height)) in centres.iter().enumerate() {
+            let own = y - slope * x;
+            let nearest = centres
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i && beside(&lines[i], &lines[*j]))
+                .map(|(_, (x2, y2, _))| (own - (y2 - slope * x2)).abs())
+                .fold(f64::INFINITY, f64::min);
+            total += (nearest / height).min(0.5);
+        }
+        total
+    };
+    let straight = cost(0.0);
+    let (best, best_cost) = (-60..=60)
+        .map(|step| f64::from(step) * 0.0025)
+        .map(|slope| (slope, cost(slope)))
+        .fold((0.0, straight), |best, candidate| if candidate.1 < best.1 { candidate } else { best });
+    // Only a clear improvement moves a page off straight.
+    if best_cost < straight * 0.7 { best } else { 0.0 }
 }
 
 #[cfg(test)]
@@ -202,6 +254,33 @@ mod tests {
         );
         let rows: Vec<String> = page.rows().into_iter().map(|row| row.text).collect();
         assert_eq!(rows, ["TOTAL: 9.00", "CASH 10.00", "NO.53 55,57 & 59"]);
+    }
+
+    /// A photo taken at an angle: each amount sits 0.09 px lower per px to the right, so the
+    /// amount of `SUMME` overlaps the next label more than its own.
+    #[test]
+    fn a_slanted_page_pairs_each_label_with_its_own_amount() {
+        let rows =
+            [("KASE", "4,92"), ("MWST 20%", "13,85"), ("SUMME", "83,08"), ("BAR", "90,00"), ("RUCKGELD", "6,92")];
+        let line = |text: &str, left: i32, top: i32| TextLine {
+            text: text.to_owned(),
+            bbox: BoundingBox { left, top, right: left + 60, bottom: top + 30 },
+            confidence: 1.0,
+        };
+        let mut lines = Vec::new();
+        for (index, (label, amount)) in rows.iter().enumerate() {
+            let top = 100 + 36 * index as i32;
+            lines.push(line(label, 80, top));
+            lines.push(line(amount, 480, top + (0.09 * 400.0) as i32));
+        }
+        let page = Page { lines, width: 600, height: 400 };
+        let slope = slant(&page.lines);
+        assert!((slope - 0.09).abs() < 0.01, "{slope}");
+        let found: Vec<String> = page.rows().into_iter().map(|row| row.text).collect();
+        assert_eq!(found, ["KASE 4,92", "MWST 20% 13,85", "SUMME 83,08", "BAR 90,00", "RUCKGELD 6,92"]);
+        // The same page held straight keeps a slope of 0.
+        let straight = Page::from_text("KASE 4,92\nSUMME 83,08\nBAR 90,00\nRUCKGELD 6,92");
+        assert_eq!(slant(&straight.lines), 0.0);
     }
 
     #[test]
