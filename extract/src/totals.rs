@@ -243,13 +243,19 @@ pub fn money_fields(rows: &[String], cash_rounding: Option<Decimal>) -> MoneyFie
         best = Some(*agreeing);
     }
     if let Some((strength, index, amount, same_row)) = best {
-        let agrees = cash_change == Some(amount);
+        // The receipt's own arithmetic checks the reading: cash tendered less change, and the
+        // subtotal plus tax. Agreeing raises the confidence; each check that disagrees lowers it,
+        // so a doubtful total is shown for review instead of passing as certain.
+        let checks = [cash_change, sum];
+        let agrees = checks.contains(&Some(amount));
+        let disagreeing = checks.iter().filter(|check| check.is_some_and(|check| check != amount)).count();
         let confidence = match (strength, agrees) {
             (_, true) => 0.97,
             (3, _) => 0.9,
             (2, _) => 0.85,
             _ => 0.6,
-        } * if same_row { 1.0 } else { 0.9 };
+        } * if same_row { 1.0 } else { 0.9 }
+            * if agrees { 1.0 } else { 0.75_f64.powi(disagreeing as i32) };
         fields.total = Some(Labelled { value: amount, confidence });
         fields.total_row = Some(index);
     } else if let Some(amount) = cash_change {
@@ -588,6 +594,19 @@ mod tests {
         // No rounding rule outside the countries that round cash: the printed total stands.
         let fields = money_fields(&rows("TOTAL 14.38\nROUNDING ADJ 0.02\nCASH 20.00\nCHANGE 5.60"), None);
         assert_eq!(fields.total.map(|t| t.value), Some(amount("14.38")));
+    }
+
+    #[test]
+    fn the_receipts_arithmetic_sets_the_totals_confidence() {
+        let confidence = |text: &str| money_fields(&rows(text), None).total.map(|total| total.confidence);
+        // Both checks agree: near certain.
+        let agreed = confidence("SUBTOTAL 10.00\nTAX 0.80\nTOTAL 10.80\nCASH 20.00\nCHANGE 9.20");
+        // Nothing to check against: the label's own strength.
+        let alone = confidence("TOTAL 10.80");
+        // Both checks disagree with the total read (an OCR slip in it): far less sure.
+        let disputed = confidence("SUBTOTAL 10.00\nTAX 0.80\nTOTAL 16.80\nCASH 20.00\nCHANGE 9.20");
+        assert!(agreed > alone && alone > disputed, "{agreed:?} {alone:?} {disputed:?}");
+        assert!(disputed.is_some_and(|c| c < 0.6), "{disputed:?}");
     }
 
     #[test]
