@@ -504,7 +504,13 @@ pub(crate) fn address_and_phone(text: &str, rows: &[String], tally: &mut Tally) 
             break;
         }
         if !["TOTAL", "CASH", "VISA", "ITEMS", "BHD", "SDN"].contains(&city) {
-            tally.add(&["DE", "FR", "ES", "IT", "MY"], 0.5, format!("5-digit postcode + city {:?}", &captures[0]));
+            // The countries whose postcodes are five digits before the town (not Austria's or
+            // Switzerland's four, the other German-speaking countries).
+            tally.add(
+                &["DE", "FR", "ES", "IT", "FI", "TR", "MY"],
+                1.0,
+                format!("5-digit postcode + city {:?}", &captures[0]),
+            );
             break;
         }
     }

@@ -165,6 +165,9 @@ pub fn infer(rows: &[String], hint: &LocaleHint) -> Locale {
             (country.currency.parse().ok(), 0.85)
         }
         (None, None, _, Some(country)) => (country.currency.parse().ok(), 0.6),
+        // No clear country, but every close contender pays in the same currency (Germany and
+        // Austria both in euros): that currency, less surely.
+        (None, None, None, None) if shared_currency(&ranked).is_some() => (shared_currency(&ranked), 0.5),
         (None, None, Some((fallback, _, _)), None) => {
             match hint.currency.as_deref().and_then(|c| c.parse::<Currency>().ok()) {
                 Some(prior) => (Some(prior), 0.6),
@@ -200,6 +203,19 @@ pub fn infer(rows: &[String], hint: &LocaleHint) -> Locale {
         minor_units: currency.map_or(2, minor_units),
         evidence: evidence.into_iter().map(|(_, what)| what).collect(),
     }
+}
+
+/// The currency of the leading countries of a tally without a clear winner, when they all share
+/// it: those within a point of the best, which must itself have [`MIN_COUNTRY_WEIGHT`].
+fn shared_currency(ranked: &[(&'static str, f64)]) -> Option<Currency> {
+    let (_, best) = *ranked.first()?;
+    if best < MIN_COUNTRY_WEIGHT {
+        return None;
+    }
+    let mut contenders =
+        ranked.iter().take_while(|(_, weight)| best - weight < 1.0).map(|(code, _)| country_by_code(code));
+    let first = contenders.next()??.currency;
+    contenders.all(|country| country.is_some_and(|c| c.currency == first)).then(|| first.parse().ok()).flatten()
 }
 
 /// Rewrites a row's amounts into the forms the amount reader takes, following the locale:

@@ -154,3 +154,17 @@ fn thin_evidence_gives_no_country() {
     let german = Locale { decimal_comma: true, ..Locale::default() };
     assert_eq!(normalize_amounts("SUMME 1.234,56", &german), "SUMME 1234,56");
 }
+
+#[test]
+fn close_contenders_that_share_a_currency_give_it() {
+    // German words and `UST` point at Germany and Austria alike, both euro countries.
+    let found = locale("GESAMT 12,40\nUST 19% 1,98\nBAR 20,00\nVIELEN DANK");
+    assert_eq!(found.country, None);
+    assert_eq!(found.currency, Some(Currency::EUR));
+    assert!(found.currency_confidence <= 0.5);
+    // German words alone also fit Switzerland: no currency is guessed.
+    assert_eq!(locale("GESAMT 12,40\nBAR 20,00\nVIELEN DANK").currency, None);
+    // A five-digit postcode before the town is not Austrian or Swiss.
+    let german = locale("GESAMT 12,40\nBAR 20,00\nVIELEN DANK\n33100 PADERBORN\nMWST 19%");
+    assert_eq!(german.country.map(|c| c.code), Some("DE"));
+}
