@@ -215,9 +215,12 @@ pub fn extract_with(page: &Page, context: Context<'_>) -> Extraction {
     let gazetteer = context.gazetteer.covers(locale.country.map(|c| c.code));
 
     let country = locale.country.map(|c| c.code);
-    let brand = brands::Directory::bundled().find(&rows, country);
+    // The merchant and its address are read from the rows as printed: amounts rewritten for the
+    // locale (`211` → `211.00` where amounts carry no minor units) would spoil house numbers and
+    // postcodes.
+    let brand = brands::Directory::bundled().find(&upper, country);
     let (found_merchant, is_brand) =
-        merchant::with_brand(merchant::merchant_with_layout(&rows, &heights, gazetteer), brand.as_ref(), &rows);
+        merchant::with_brand(merchant::merchant_with_layout(&upper, &heights, gazetteer), brand.as_ref(), &upper);
     // The brand's own category when the merchant is that brand.
     let brand_category = brand.as_ref().filter(|_| is_brand).and_then(|brand| brand.brand.category());
     let money = totals::money_fields(&rows, locale.cash_rounding);
@@ -248,7 +251,7 @@ pub fn extract_with(page: &Page, context: Context<'_>) -> Extraction {
     let below_total = total_row.map_or(rows.len(), |row| row + 1);
     let address_row = found_merchant.address.as_ref().and_then(|address| {
         let start: String = address.value.to_uppercase().chars().take(12).collect();
-        rows.iter().position(|row| !start.is_empty() && row.contains(start.trim()))
+        upper.iter().position(|row| !start.is_empty() && row.contains(start.trim()))
     });
     // The last row that names the method found (a card slip's `VISA`, a `CASH` line).
     let payment_row = payment.and_then(|found| {

@@ -452,11 +452,15 @@ fn regions(probabilities: &[f32], width: usize, height: usize) -> Vec<Quad> {
 
 /// Greedy CTC decoding of one item's `steps × classes` scores: the best class at each step,
 /// repeats merged, blanks dropped. Returns the text and the mean probability of its characters.
+///
+/// The recognition network rarely emits the space of Latin text (`BahnhofstraBe215`,
+/// `10115Berlin`), but its steps keep the characters' positions: where the step between two
+/// characters is well over the line's usual character pitch, a space is put back ([`WORD_GAP`]).
 fn ctc_decode(scores: &[f32], classes: usize, characters: &[String]) -> (String, f32) {
-    let mut text = String::new();
+    let mut emitted: Vec<(usize, &str)> = Vec::new();
     let mut kept = Vec::new();
     let mut previous = 0;
-    for step in scores.chunks_exact(classes) {
+    for (index, step) in scores.chunks_exact(classes).enumerate() {
         let (best, probability) = step
             .iter()
             .copied()
@@ -466,13 +470,40 @@ fn ctc_decode(scores: &[f32], classes: usize, characters: &[String]) -> (String,
             && best != previous
             && let Some(character) = characters.get(best)
         {
-            text.push_str(character);
+            emitted.push((index, character.as_str()));
             kept.push(probability);
         }
         previous = best;
     }
     let confidence = if kept.is_empty() { 0.0 } else { kept.iter().sum::<f32>() / kept.len() as f32 };
-    (text, confidence)
+    (with_word_gaps(&emitted), confidence)
+}
+
+/// How much wider than the line's median character pitch a gap must be to hold a space, and by
+/// how many steps at least (a step is four pixels of the 48-pixel-high line).
+const WORD_GAP: (f64, usize) = (1.75, 3);
+
+/// The characters joined, with a space where the gap before a character is a word gap.
+fn with_word_gaps(emitted: &[(usize, &str)]) -> String {
+    let mut pitches: Vec<usize> = emitted.windows(2).map(|pair| pair[1].0 - pair[0].0).collect();
+    pitches.sort_unstable();
+    let median = pitches.get(pitches.len() / 2).copied();
+    let mut text = String::new();
+    for (index, &(step, character)) in emitted.iter().enumerate() {
+        if index > 0
+            && pitches.len() >= 3
+            && let Some(median) = median
+        {
+            let (previous_step, previous) = emitted[index - 1];
+            let gap = step - previous_step;
+            let wide = gap as f64 >= median as f64 * WORD_GAP.0 && gap >= median + WORD_GAP.1;
+            if wide && previous != " " && character != " " {
+                text.push(' ');
+            }
+        }
+        text.push_str(character);
+    }
+    text
 }
 
 /// Each region as a line of its own, top to bottom (extraction joins the ones side by side).
@@ -523,5 +554,19 @@ mod tests {
         let (text, confidence) = ctc_decode(&scores, 4, &characters);
         assert_eq!(text, "aab b");
         assert!((confidence - 0.8).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_wide_gap_between_characters_is_a_space() {
+        // Characters every 5 steps, then a gap of 11 before `2`: `STRASSE 24`.
+        let emitted: Vec<(usize, &str)> =
+            [(0, "S"), (5, "T"), (10, "R"), (15, "A"), (20, "S"), (25, "S"), (30, "E"), (41, "2"), (46, "4")].to_vec();
+        assert_eq!(with_word_gaps(&emitted), "STRASSE 24");
+        // An uneven but narrow gap (a wide letter) is not.
+        let uneven: Vec<(usize, &str)> = [(0, "W"), (8, "I"), (11, "N"), (16, "E"), (21, "S")].to_vec();
+        assert_eq!(with_word_gaps(&uneven), "WINES");
+        // A space the network did emit is not doubled.
+        let spaced: Vec<(usize, &str)> = [(0, "A"), (5, "B"), (9, " "), (16, "C"), (21, "D")].to_vec();
+        assert_eq!(with_word_gaps(&spaced), "AB CD");
     }
 }
