@@ -244,9 +244,9 @@ fn generated_corpus_keeps_its_floors_in_every_country() {
     std::fs::remove_dir_all(&corpus).ok();
     eprintln!("generated corpus:\n{report}");
     assert!(report.starts_with("receipts: 186 "), "{report}");
-    // Over the corpus (measured: company 96.8, address 79.6, date 98.4, total 94.1, currency 86.6;
+    // Over the corpus (measured: company 96.8, address 79.6, date 98.4, total 95.2, currency 86.6;
     // each floor two to four receipts under).
-    for (field, floor) in [("company", 95.0), ("address", 77.0), ("date", 96.5), ("total", 92.5), ("currency", 84.5)] {
+    for (field, floor) in [("company", 95.0), ("address", 77.0), ("date", 96.5), ("total", 93.0), ("currency", 84.5)] {
         assert!(figure(&report, "by value", field) >= floor, "{field} under {floor}:\n{report}");
     }
     // In every country (six receipts each, so one receipt is 16.7 points): no field collapses.

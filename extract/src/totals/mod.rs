@@ -137,7 +137,8 @@ fn total_strength(row: &str) -> Option<u8> {
         "TOTAL DUE",
     ];
     let total_word = has_word(row, "TOTAL");
-    if STRONG.iter().any(|label| row.contains(label))
+    // Also with the spaces between its words lost to OCR (`GENELTOPLAM`, `TOTALDUE`).
+    if STRONG.iter().any(|label| row.contains(label) || joined.contains(&label.replace(' ', "")))
         || (total_word && (row.contains("ROUND") || row.contains("PAYABLE") || row.contains("NETT")))
     {
         return Some(3);

@@ -70,6 +70,7 @@ fn totals_in_other_languages() {
         ("DELSUM 540,29\nMVA 25% 108,06\nÅ BETALE 581,05 KR\nKORT 581,05", "581.05"),
         ("SUBTOTAL 271,05\nMOMS 25% 54,21\nAT BETALE 271,05\nKONTANT 280,00\nBYTTEPENGE 8,95", "271.05"),
         ("ARA TOPLAM 120,00\nKDV %20 20,00\nÖDENECEK 140,00 TL", "140.00"),
+        ("KDV20% 86,82\nGENELTOPLAM 520,91\nKREDIKARTI 520,91", "520.91"),
         ("SUBTOTAL 80,00\nVALOR A PAGAR R$ 88,41\nTROCO 11,59", "88.41"),
     ];
     for (text, expected) in cases {
