@@ -217,16 +217,17 @@ pub fn slant(lines: &[TextLine]) -> f64 {
             (f64::from(b.left + b.right) / 2.0, f64::from(b.top + b.bottom) / 2.0, f64::from(b.height()))
         })
         .collect();
+    // Each line's possible partners (the lines it does not overlap horizontally), found once.
     let beside = |a: &TextLine, b: &TextLine| a.bbox.right <= b.bbox.left || b.bbox.right <= a.bbox.left;
+    let partners: Vec<Vec<usize>> =
+        lines.iter().map(|line| (0..lines.len()).filter(|&j| beside(line, &lines[j])).collect()).collect();
     let cost = |slope: f64| -> f64 {
         let mut total = 0.0;
-        for (i, (x, y, height)) in centres.iter().enumerate() {
+        for ((x, y, height), partners) in centres.iter().zip(&partners) {
             let own = y - slope * x;
-            let nearest = centres
+            let nearest = partners
                 .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i && beside(&lines[i], &lines[*j]))
-                .map(|(_, (x2, y2, _))| (own - (y2 - slope * x2)).abs())
+                .map(|&j| (own - (centres[j].1 - slope * centres[j].0)).abs())
                 .fold(f64::INFINITY, f64::min);
             total += (nearest / height).min(0.5);
         }
@@ -267,20 +268,25 @@ mod tests {
             bbox: BoundingBox { left, top, right: left + 60, bottom: top + 30 },
             confidence: 1.0,
         };
-        let mut lines = Vec::new();
-        for (index, (label, amount)) in rows.iter().enumerate() {
-            let top = 100 + 36 * index as i32;
-            lines.push(line(label, 80, top));
-            lines.push(line(amount, 480, top + (0.09 * 400.0) as i32));
-        }
-        let page = Page { lines, width: 600, height: 400 };
-        let slope = slant(&page.lines);
+        let page = |drop: i32| {
+            let mut lines = Vec::new();
+            for (index, (label, amount)) in rows.iter().enumerate() {
+                let top = 100 + 36 * index as i32;
+                lines.push(line(label, 80, top));
+                lines.push(line(amount, 480, top + drop));
+            }
+            Page { lines, width: 600, height: 400 }
+        };
+        let slanted = page((0.09 * 400.0) as i32);
+        let slope = slant(&slanted.lines);
         assert!((slope - 0.09).abs() < 0.01, "{slope}");
-        let found: Vec<String> = page.rows().into_iter().map(|row| row.text).collect();
+        let found: Vec<String> = slanted.rows().into_iter().map(|row| row.text).collect();
         assert_eq!(found, ["KASE 4,92", "MWST 20% 13,85", "SUMME 83,08", "BAR 90,00", "RUCKGELD 6,92"]);
-        // The same page held straight keeps a slope of 0.
-        let straight = Page::from_text("KASE 4,92\nSUMME 83,08\nBAR 90,00\nRUCKGELD 6,92");
+        // The same page held straight keeps a slope of 0, and the same rows.
+        let straight = page(0);
         assert_eq!(slant(&straight.lines), 0.0);
+        let found: Vec<String> = straight.rows().into_iter().map(|row| row.text).collect();
+        assert_eq!(found, ["KASE 4,92", "MWST 20% 13,85", "SUMME 83,08", "BAR 90,00", "RUCKGELD 6,92"]);
     }
 
     #[test]

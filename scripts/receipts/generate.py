@@ -151,18 +151,10 @@ def address_lines(place, rng):
         first = street
     else:
         first = f"{street} {number}"
-    if shape == "us":
-        second = f"{city} {postcode}"
-    elif shape in ("gb", "au"):
+    if shape in ("us", "gb", "au", "sg", "id", "jp"):
         second = f"{city} {postcode}"
     elif shape == "in":
         second = f"{city} - {postcode}"
-    elif shape == "sg":
-        second = f"{city} {postcode}"
-    elif shape == "id":
-        second = f"{city} {postcode}"
-    elif shape == "jp":
-        second = f"{city} {postcode}"
     else:
         second = f"{postcode} {city}"
     return [first, second]

@@ -138,7 +138,7 @@ pub(crate) const PLACE_WORDS: [(&str, &[&str]); 26] = [
     ("CZ", &["S.R.O.", "DIC", "ICO", "NAMESTI", "PRAHA", "BRNO"]),
     ("FI", &["OY", "OYJ", "Y-TUNNUS", "HELSINKI", "TAMPERE"]),
     ("DK", &["APS", "A/S", "CVR", "GADE", "KOBENHAVN"]),
-    ("NO", &["ORG.NR", "FORETAKSREGISTERET", "GATE", "VEIEN", "OSLO"]),
+    ("NO", &["ORG.NR", "FORETAKSREGISTERET", "VEIEN", "OSLO"]),
     ("SE", &["ORG.NR", "GATAN", "STOCKHOLM", "GOTEBORG"]),
     ("PL", &["UL.", "SP. Z O.O.", "SP.Z O.O.", "WARSZAWA", "KRAKOW"]),
     ("TR", &["LTD. STI.", "STI.", "CADDESI", "SOKAK", "BULVARI", "MAH.", "VKN", "ISTANBUL", "ANKARA"]),

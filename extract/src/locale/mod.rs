@@ -158,6 +158,7 @@ pub fn infer(rows: &[String], hint: &LocaleHint) -> Locale {
         Some(_) => own_sign,
         None => printed.signs.first().map(|(currency, _)| *currency),
     };
+    let shared = shared_currency(&ranked);
     let (currency, currency_confidence) = match (printed.code, sign, printed.shared, country) {
         (Some(code), _, _, _) => (Some(code), 0.9),
         (None, Some(sign), _, _) => (Some(sign), 0.85),
@@ -167,7 +168,7 @@ pub fn infer(rows: &[String], hint: &LocaleHint) -> Locale {
         (None, None, _, Some(country)) => (country.currency.parse().ok(), 0.6),
         // No clear country, but every close contender pays in the same currency (Germany and
         // Austria both in euros): that currency, less surely.
-        (None, None, None, None) if shared_currency(&ranked).is_some() => (shared_currency(&ranked), 0.5),
+        (None, None, None, None) if shared.is_some() => (shared, 0.5),
         (None, None, Some((fallback, _, _)), None) => {
             match hint.currency.as_deref().and_then(|c| c.parse::<Currency>().ok()) {
                 Some(prior) => (Some(prior), 0.6),
