@@ -156,6 +156,18 @@ impl Page {
     /// its amount on a skewed photo still share a row. Rows are ordered top to bottom, lines within
     /// a row left to right.
     pub fn rows(&self) -> Vec<Row> {
+        self.row_groups()
+            .into_iter()
+            .map(|group| Row {
+                text: group.iter().map(|line| line.text.as_str()).collect::<Vec<_>>().join(" "),
+                bbox: group.iter().skip(1).fold(group[0].bbox, |acc, line| acc.union(&line.bbox)),
+                confidence: group.iter().map(|line| line.confidence).fold(1.0, f64::min),
+            })
+            .collect()
+    }
+
+    /// The lines of each row of [`Page::rows`], left to right.
+    pub fn row_groups(&self) -> Vec<Vec<&TextLine>> {
         let slope = slant(&self.lines);
         // Each line's box as it would sit on a straight page (only the vertical position moves).
         let level = |line: &TextLine| {
@@ -188,12 +200,7 @@ impl Page {
             .map(|group| {
                 let mut group: Vec<&TextLine> = group.into_iter().map(|(line, _)| line).collect();
                 group.sort_by_key(|line| line.bbox.left);
-                let bbox = group.iter().skip(1).fold(group[0].bbox, |acc, line| acc.union(&line.bbox));
-                Row {
-                    text: group.iter().map(|line| line.text.as_str()).collect::<Vec<_>>().join(" "),
-                    bbox,
-                    confidence: group.iter().map(|line| line.confidence).fold(1.0, f64::min),
-                }
+                group
             })
             .collect()
     }

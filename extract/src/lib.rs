@@ -11,6 +11,7 @@ pub mod amount;
 pub mod brands;
 pub mod category;
 pub mod date;
+pub mod document;
 pub mod evaluation;
 pub mod items;
 pub mod layout;
@@ -205,7 +206,9 @@ pub fn extract(page: &Page, gazetteer: &Gazetteer) -> Extraction {
 /// Extracts every field from a page.
 pub fn extract_with(page: &Page, context: Context<'_>) -> Extraction {
     let page_rows = page.rows();
-    let upper: Vec<String> = page_rows.iter().map(|row| row.text.to_uppercase()).collect();
+    // No-break and thin spaces (a PDF's `1 234,56`) are spaces.
+    let upper: Vec<String> =
+        page_rows.iter().map(|row| row.text.to_uppercase().replace(['\u{a0}', '\u{202f}', '\u{2009}'], " ")).collect();
     let locale = locale::infer(&upper, context.hint);
     let rows: Vec<String> = upper.iter().map(|row| locale::normalize_amounts(row, &locale)).collect();
     let ocr_confidence =
@@ -219,8 +222,19 @@ pub fn extract_with(page: &Page, context: Context<'_>) -> Extraction {
     // locale (`211` → `211.00` where amounts carry no minor units) would spoil house numbers and
     // postcodes.
     let brand = brands::Directory::bundled().find(&upper, country);
-    let (found_merchant, is_brand) =
-        merchant::with_brand(merchant::merchant_with_layout(&upper, &heights, gazetteer), brand.as_ref(), &upper);
+    // A document (a letter, an invoice) is read column by column: its seller's block sits beside
+    // the title and the invoice's dates. Its name row is mapped back to the page's row.
+    let read_merchant = match document::header_reading(page) {
+        Some(reading) => {
+            let texts: Vec<String> = reading.iter().map(|row| row.text.to_uppercase()).collect();
+            let heights: Vec<i32> = reading.iter().map(|row| row.height).collect();
+            let mut found = merchant::merchant_with_layout(&texts, &heights, gazetteer);
+            found.name_row = found.name_row.and_then(|row| reading.get(row)).map(|row| row.row);
+            found
+        }
+        None => merchant::merchant_with_layout(&upper, &heights, gazetteer),
+    };
+    let (found_merchant, is_brand) = merchant::with_brand(read_merchant, brand.as_ref(), &upper);
     // The brand's own category when the merchant is that brand.
     let brand_category = brand.as_ref().filter(|_| is_brand).and_then(|brand| brand.brand.category());
     let money = totals::money_fields(&rows, locale.cash_rounding);

@@ -229,7 +229,7 @@ pub fn normalize_amounts(row: &str, locale: &Locale) -> String {
     static MILLIONS: LazyLock<Regex> = LazyLock::new(|| pattern(r"(\d{1,3})\.(\d{3})\.(\d{3}),(\d{2})\b"));
     // Space grouping only after a label, a currency sign or a colon: `2 350,00` at the start of
     // an item row is a quantity and a price.
-    static SPACED: LazyLock<Regex> = LazyLock::new(|| pattern(r"([A-Z€$£:]\s*)(\d{1,3}) (\d{3}),(\d{2})\b"));
+    static SPACED: LazyLock<Regex> = LazyLock::new(|| pattern(r"([\p{Lu}€$£:]\s*)(\d{1,3}) (\d{3}),(\d{2})\b"));
     let mut text = row.to_owned();
     if locale.decimal_comma {
         text = MILLIONS.replace_all(&text, "$1$2$3,$4").into_owned();

@@ -168,3 +168,11 @@ fn close_contenders_that_share_a_currency_give_it() {
     let german = locale("GESAMT 12,40\nBAR 20,00\nVIELEN DANK\n33100 PADERBORN\nMWST 19%");
     assert_eq!(german.country.map(|c| c.code), Some("DE"));
 }
+
+#[test]
+fn space_grouping_after_a_label_with_accents_is_one_amount() {
+    let czech = locale("POTRAVINY NOVÁK S.R.O.\nDIČ CZ12345678\nDPH 21%\nCELKEM K ÚHRADĚ 7 476,59 KČ");
+    assert!(czech.decimal_comma);
+    assert_eq!(normalize_amounts("CELKEM K ÚHRADĚ 7 476,59 KČ", &czech), "CELKEM K ÚHRADĚ 7476,59 KČ");
+    assert_eq!(normalize_amounts("MAKSETTAVA YHTEENSÄ 1 412,46 €", &czech), "MAKSETTAVA YHTEENSÄ 1412,46 €");
+}

@@ -109,7 +109,36 @@ pub(crate) fn street_row(row: &str) -> bool {
 }
 
 pub(crate) fn stop_address(row: &str) -> bool {
-    const STOPS: [&str; 34] = [
+    const STOPS: [&str; 62] = [
+        // Tax and company registration ids, which follow an invoice's address.
+        "VAT",
+        "UST",
+        "UST-IDNR",
+        "UID",
+        "MWST",
+        "TVA",
+        "IVA",
+        "BTW",
+        "NIP",
+        "IČO",
+        "ICO",
+        "DIČ",
+        "CVR",
+        "ORG.NR",
+        "MVA",
+        "Y-TUNNUS",
+        "NPWP",
+        "ABN",
+        "GSTIN",
+        "SIRET",
+        "P.IVA",
+        "NIF",
+        "CIF",
+        "RFC",
+        "CNPJ",
+        "KVK",
+        "VERGI",
+        "IBAN",
         // Document titles of invoices in other languages (`INVOICE` below).
         "RECHNUNG",
         "FACTURE",

@@ -78,6 +78,9 @@ fn name_score(row: &str, index: usize) -> Option<f64> {
         || NOT_NAME.iter().any(|word| has_word(row, word))
         || PRICE_OR_ZIP.is_match(row)
         || has_word(row, "TOTAL")
+        || seller_label(row)
+        // A field's label standing alone (`NABYWCA:`, `DATE OF ISSUE:`).
+        || (row.trim_end().ends_with(':') && row.split_whitespace().count() <= 3)
         || (address_words(row) && !has_legal_suffix(row))
     {
         return None;
@@ -208,7 +211,14 @@ fn rules(rows: &[String], heights: &[i32]) -> MerchantFields {
         }
         above
     });
-    let anchor_bonus = |index: usize| if above_address == Some(index) { 0.8 } else { 0.0 };
+    // The row under a seller's label (`SPRZEDAWCA:`, `FROM:`) names the seller.
+    let under_label = header
+        .iter()
+        .position(|row| seller_label(row))
+        .and_then(|label| (label + 1..header.len()).find(|&index| name_score(&header[index], index).is_some()));
+    let anchor_bonus = |index: usize| {
+        (if above_address == Some(index) { 0.8 } else { 0.0 }) + if under_label == Some(index) { 2.5 } else { 0.0 }
+    };
     let best = header
         .iter()
         .enumerate()
@@ -316,7 +326,12 @@ fn address_below(header: &[String], name_row: usize) -> Option<Found> {
             // country, a mall), not the opening hours or a greeting.
             if let Some(rows_after) = after_postcode {
                 let short = row.split_whitespace().count() <= 3 && row.chars().all(|c| !c.is_ascii_digit());
-                let other = NOT_ADDRESS_WORDS.iter().any(|word| row.contains(word));
+                // Nor the label or name of another party (`KUNDE:`, `BILLED TO`, the buyer).
+                let other = NOT_ADDRESS_WORDS.iter().any(|word| row.contains(word))
+                    || row.contains(':')
+                    || has_legal_suffix(row)
+                    || seller_label(row)
+                    || BUYER_LABELS.iter().any(|label| row.contains(label));
                 if rows_after > 0 || !short || other {
                     break;
                 }
@@ -470,118 +485,4 @@ pub fn with_brand(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rows(text: &str) -> Vec<String> {
-        text.lines().map(|line| line.trim().to_uppercase()).filter(|line| !line.is_empty()).collect()
-    }
-
-    const RECEIPT: &str = "TAN WOON YANN\nBOOK TA .K(TAMAN DAYA) SDN BND\n789417-W\nNO.53 55,57 & 59, JALAN SAGU 18,\n\
-                           TAMAN DAYA,\n81100 JOHOR BAHRU,\nJOHOR.\nDOCUMENT NO : TD01167104\nDATE: 25/12/2018";
-
-    #[test]
-    fn rules_find_the_legal_name_and_the_address_below_it() {
-        let found = merchant(&rows(RECEIPT), &Gazetteer::default());
-        assert_eq!(found.name.map(|n| n.value).as_deref(), Some("BOOK TA .K(TAMAN DAYA) SDN BHD"));
-        assert_eq!(
-            found.address.map(|a| a.value).as_deref(),
-            Some("NO.53 55,57 & 59, JALAN SAGU 18, TAMAN DAYA, 81100 JOHOR BAHRU, JOHOR.")
-        );
-    }
-
-    #[test]
-    fn names_over_two_rows_and_addresses_after_other_lines() {
-        let found = merchant(
-            &rows(
-                "HOME MASTER HARDWARE &\nELECTRICAL\n(1045341-X)\nNO.113G & 115G, JALAN SETIA GEMBILANG\n\
-                 40170 SETIA ALAM, SELANGOR.\n07-355 2616\nTAX INVOICE",
-            ),
-            &Gazetteer::default(),
-        );
-        assert_eq!(found.name.map(|n| n.value).as_deref(), Some("HOME MASTER HARDWARE & ELECTRICAL"));
-        assert_eq!(
-            found.address.map(|a| a.value).as_deref(),
-            Some("NO.113G & 115G, JALAN SETIA GEMBILANG 40170 SETIA ALAM, SELANGOR.")
-        );
-        let split = merchant(
-            &rows("UNIHAKKA INTERNATIONAL (SETIA\nALAM) SDN BHD\nNO. 17-G, JALAN SETIA INDAH"),
-            &Gazetteer::default(),
-        );
-        assert_eq!(split.name.map(|n| n.value).as_deref(), Some("UNIHAKKA INTERNATIONAL (SETIA ALAM) SDN BHD"));
-    }
-
-    #[test]
-    fn debris_around_a_name_is_removed() {
-        let cases = [
-            ("J HEART OF PORTUGAL RESTAURANT", "HEART OF PORTUGAL RESTAURANT"),
-            ("B & BEST RESTAURANT", "B & BEST RESTAURANT"),
-            ("SAM SAM TRADING CO", "SAM SAM TRADING CO"),
-            ("ELKEN SERVICE SDN BHD (310184-X)", "ELKEN SERVICE SDN BHD"),
-            ("MR. D.I.Y. (M) SON BHD", "MR. D.I.Y. (M) SDN BHD"),
-            ("MEGAH RETAIL SBN BHO", "MEGAH RETAIL SDN BHD"),
-            ("MR. D.I.¥. (M) SDN BHD", "MR. D.I.Y. (M) SDN BHD"),
-            ("YONG CEN ENTERPRISE FU VE", "YONG CEN ENTERPRISE"),
-            ("ONE ONE THREE SEAFOOD RESTAURANT SDN", "ONE ONE THREE SEAFOOD RESTAURANT SDN BHD"),
-            ("| FLUE BEAR TAVERN", "FLUE BEAR TAVERN"),
-            ("5 ~ MIGUELS MEXICAN A", "MIGUELS MEXICAN"),
-            ("KALAVERAS - BELLFLOWER", "KALAVERAS"),
-            ("WENDY'S RESTAURANT #00003675", "WENDY'S RESTAURANT"),
-            ("EL MESON MEXICAN RESTAURANT", "EL MESON MEXICAN RESTAURANT"),
-            ("RED & HOT II", "RED & HOT II"),
-            ("A&W", "A&W"),
-        ];
-        for (noisy, clean) in cases {
-            assert_eq!(clean_name(noisy), clean, "{noisy:?}");
-        }
-        let found = merchant(&rows("1 TACO SALAD 9.50\nTHE\nGOLDEN PEAR CAFE\n123 MAIN ST"), &Gazetteer::default());
-        assert_eq!(found.name.map(|n| n.value).as_deref(), Some("THE GOLDEN PEAR CAFE"));
-    }
-
-    #[test]
-    fn the_gazetteer_repairs_ocr_slips() {
-        let gazetteer = Gazetteer {
-            source: String::new(),
-            countries: vec![],
-            merchants: vec![KnownMerchant {
-                name: "BOOK TA .K (TAMAN DAYA) SDN BHD".to_owned(),
-                addresses: vec!["NO.53 55,57 & 59, JALAN SAGU 18, TAMAN DAYA, 81100 JOHOR BAHRU, JOHOR.".to_owned()],
-            }],
-        };
-        let noisy = RECEIPT.replace("JALAN SAGU", "JALAN SACU");
-        let found = merchant(&rows(&noisy), &gazetteer);
-        assert_eq!(found.name.map(|n| n.value).as_deref(), Some("BOOK TA .K (TAMAN DAYA) SDN BHD"));
-        assert_eq!(
-            found.address.map(|a| a.value).as_deref(),
-            Some("NO.53 55,57 & 59, JALAN SAGU 18, TAMAN DAYA, 81100 JOHOR BAHRU, JOHOR.")
-        );
-    }
-
-    #[test]
-    fn an_unknown_merchant_is_not_forced_onto_a_known_one() {
-        let gazetteer = Gazetteer {
-            source: String::new(),
-            countries: vec![],
-            merchants: vec![KnownMerchant { name: "SANYU STATIONERY SHOP".to_owned(), addresses: vec![] }],
-        };
-        let found = merchant(&rows("KEDAI PAPAN YEW CHUAN\nLOT 276 JALAN BANTING"), &gazetteer);
-        assert_eq!(found.name.map(|n| n.value).as_deref(), Some("KEDAI PAPAN YEW CHUAN"));
-    }
-
-    #[test]
-    fn legal_forms_count_only_as_whole_words() {
-        // `INC` inside LINCOLN must not make the street outrank the name above it.
-        let found =
-            merchant(&rows("MIDTOWN DELI\n100 LINCOLN PLAZA\nQUINCY, MA 02169\nTOTAL 9.00"), &Gazetteer::default());
-        assert_eq!(found.name.map(|n| n.value).as_deref(), Some("MIDTOWN DELI"));
-        assert!(has_legal_suffix("ACME WIDGETS INC."));
-        assert!(!has_legal_suffix("PRINCE STREET"));
-    }
-
-    #[test]
-    fn the_bundled_gazetteer_loads() {
-        let gazetteer = Gazetteer::bundled();
-        assert!(gazetteer.merchants.len() > 50, "{}", gazetteer.merchants.len());
-        assert!(gazetteer.source.contains("SROIE"));
-    }
-}
+mod tests;

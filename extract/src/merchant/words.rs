@@ -43,8 +43,55 @@ pub(crate) const LEGAL_SUFFIXES: [&str; 33] = [
 /// Whether a row carries a company's legal form as a word of its own (`INC` in `LINCOLN`,
 /// `PRINCE` or `QUINCY` is not one).
 pub(crate) fn has_legal_suffix(row: &str) -> bool {
+    let row = row.trim_end_matches([',', ' ']);
     LEGAL_SUFFIXES.iter().any(|suffix| has_word(row, suffix))
+        || LEGAL_ENDINGS.iter().any(|form| row.strip_suffix(form).is_some_and(|rest| rest.ends_with(' ')))
+        || LEGAL_PREFIXES.iter().any(|form| row.strip_prefix(form).is_some_and(|rest| rest.starts_with(' ')))
 }
+
+/// Legal forms that are also short words or letters elsewhere (`AG`, `AS`, `AB`, `CV`), so count
+/// only where a company's name ends with them (`ELEKTRO MÜLLER AG`, `NORDIC DATA AS`).
+const LEGAL_ENDINGS: [&str; 36] = [
+    "AG",
+    "KG",
+    "OHG",
+    "UG",
+    "OY",
+    "OYJ",
+    "AB",
+    "HB",
+    "A/S",
+    "APS",
+    "AS",
+    "ASA",
+    "SP. Z O.O.",
+    "SP.Z O.O.",
+    "SP. Z O. O.",
+    "S.R.O.",
+    "A.S.",
+    "LTDA",
+    "LTDA.",
+    "DE C.V.",
+    "NV",
+    "BV",
+    "V.O.F.",
+    "SAS",
+    "SA",
+    "S.N.C.",
+    "SPA",
+    "LDA.",
+    "DAC",
+    "LLP",
+    "A.Ş.",
+    "ŞTI.",
+    "ŞTİ.",
+    "CV",
+    "TBK",
+    "KFT.",
+];
+
+/// Legal forms printed before the name (`PT MAJU JAYA`, `CV SINAR`).
+const LEGAL_PREFIXES: [&str; 4] = ["PT", "PT.", "CV", "CV."];
 
 pub(crate) const BUSINESS_WORDS: [&str; 60] = [
     "GRILL",
@@ -150,6 +197,17 @@ pub(crate) const NOT_NAME: &[&str] = &[
     "ROC",
     "BILL",
     "ORDER",
+    // Document titles: an invoice's, in the languages read.
+    "RECHNUNG",
+    "FACTURE",
+    "FACTURA",
+    "FATURA",
+    "FATTURA",
+    "FACTUUR",
+    "FAKTURA",
+    "FAKTUR",
+    "LASKU",
+    "INVOIS",
 ];
 
 /// Words that say what kind of place a business is; a row of these alone (`RESTAURANT`,
@@ -200,9 +258,48 @@ pub(crate) const SHORT_NAME_WORDS: [&str; 22] = [
     "IV", "VI", "&", "THE",
 ];
 
+/// Labels that open an invoice's seller block (`Sprzedawca:`, `Dodavatel:`, `From:`): the row
+/// below names the seller.
+pub(crate) const SELLER_LABELS: [&str; 28] = [
+    "SELLER",
+    "FROM:",
+    "SUPPLIER",
+    "VENDOR",
+    "SPRZEDAWCA",
+    "DODAVATEL",
+    "ABSENDER",
+    "VERKÄUFER",
+    "LIEFERANT",
+    "ÉMETTEUR",
+    "EMETTEUR",
+    "VENDEUR",
+    "EMISOR",
+    "EMITENTE",
+    "CEDENTE",
+    "PRESTATORE",
+    "AFZENDER",
+    "LEVERANCIER",
+    "DARIPADA",
+    "DARI:",
+    "AVSÄNDARE",
+    "SÄLJARE",
+    "AFSENDER",
+    "SÆLGER",
+    "AVSENDER",
+    "LASKUTTAJA",
+    "MYYJÄ",
+    "SATICI",
+];
+
+/// Whether a row is a seller's label standing alone (`SPRZEDAWCA:`, `FROM:`).
+pub(crate) fn seller_label(row: &str) -> bool {
+    let row = row.trim().trim_end_matches(':').trim();
+    row.split_whitespace().count() <= 2 && SELLER_LABELS.iter().any(|label| row == label.trim_end_matches(':'))
+}
+
 /// Labels that open an invoice's buyer block (`Bill to:`, `Rechnung an`, `Facturé à`, …): the rows
 /// it holds name the customer, whose legal name must not pass for the seller's.
-pub(crate) const BUYER_LABELS: [&str; 24] = [
+pub(crate) const BUYER_LABELS: [&str; 46] = [
     "BILL TO",
     "BILLED TO",
     "SOLD TO",
@@ -227,6 +324,28 @@ pub(crate) const BUYER_LABELS: [&str; 24] = [
     "DESTINATARIO",
     "FACTUUR AAN",
     "KLANT:",
+    "ODBĚRATEL",
+    "ODBERATEL",
+    "NABYWCA",
+    "FAKTURERES TIL",
+    "FAKTURERAS TILL",
+    "KUND:",
+    "KUNDE :",
+    "CLIENT :",
+    "LASKUTETTAVA",
+    "ASIAKAS:",
+    "ALICI:",
+    "SAYIN",
+    "TAGIHAN KEPADA",
+    "KEPADA YTH",
+    "BIL KEPADA",
+    "PELANGGAN:",
+    "DESTINATAIRE",
+    "DATOS DEL CLIENTE",
+    "FATURAR A",
+    "SPETT.LE",
+    "CUSTOMER :",
+    "MUSTERI:",
 ];
 
 /// The rows that belong to a buyer block: the label's row and the few rows below it, up to a blank

@@ -57,7 +57,22 @@ fn total_strength(row: &str) -> Option<u8> {
     if row.contains("INCLUDES") || row.contains("EXCL") {
         return None;
     }
-    const NOT_TOTAL: [&str; 37] = [
+    // The amount before tax on an invoice (`RAZEM NETTO`, `NETTOBETRAG`), not `NETTO A PAGARE`
+    // (net of deposits: what is due).
+    if (row.contains("NETTO") || row.contains("NET AMOUNT")) && !row.contains("PAGAR") {
+        return None;
+    }
+    const NOT_TOTAL: [&str; 47] = [
+        "IMPONIBILE",
+        "BASE IMPONIBLE",
+        "VEROTON",
+        "EXKL",
+        "EKSKL",
+        "EKS. MVA",
+        "EKS MVA",
+        "BEZ DPH",
+        "MONTANT HT",
+        "HIZMET TOPLAMI",
         "ZWISCHENSUMME",
         "DELSUMMA",
         "DELSUM",
@@ -101,7 +116,26 @@ fn total_strength(row: &str) -> Option<u8> {
     if NOT_TOTAL.iter().any(|label| row.contains(label) || joined.contains(&label.replace(' ', ""))) {
         return None;
     }
-    const STRONG: [&str; 33] = [
+    const STRONG: [&str; 51] = [
+        // What an invoice says is due.
+        "OFFENER BETRAG",
+        "RESTE A PAYER",
+        "IMPORTE A PAGAR",
+        "A PAGARE",
+        "OPENSTAAND BEDRAG",
+        "PERLU DIBAYAR",
+        "TOTAL TAGIHAN",
+        "SISA TAGIHAN",
+        "RESTBELOB",
+        "RESTBELOP",
+        "KALAN TUTAR",
+        "RECHNUNGSBETRAG",
+        "INVOICE TOTAL",
+        "TOTALE DOCUMENTO",
+        "TOTAL FACTURA",
+        "CELKEM S DPH",
+        "RAZEM BRUTTO",
+        "VEROLLINEN YHTEENSA",
         "ZU ZAHLEN",
         "ATT BETALA",
         "AT BETALE",
@@ -208,6 +242,20 @@ pub fn money_fields(rows: &[String], cash_rounding: Option<Decimal>) -> MoneyFie
     // the larger amount (a rounded or tax-inclusive total follows the raw one).
     let confirmed = candidates.iter().filter(|candidate| Some(candidate.2) == cash_change).max_by_key(|c| (c.0, c.1));
     let mut best = confirmed.or_else(|| candidates.iter().max_by_key(|c| (c.0, c.2, c.1))).copied();
+    // An invoice's total less a deposit already paid, printed between them, is what is due:
+    // `GESAMTBETRAG 9.446,22` / `ABZÜGLICH ANZAHLUNG -2.360,00` / `OFFENER BETRAG 7.086,22`.
+    if confirmed.is_none()
+        && let Some(chosen) = best
+        && let Some(due) = candidates.iter().find(|due| {
+            due.1 > chosen.1
+                && due.2.value() < chosen.2.value()
+                && rows[chosen.1 + 1..due.1].iter().any(|row| {
+                    rightmost_priced(row).is_some_and(|paid| (chosen.2.value() - paid.value().abs()) == due.2.value())
+                })
+        })
+    {
+        best = Some(*due);
+    }
     // A total that lost a digit to OCR (`3.00` for `31.00`) beside a cash/change pair that has it.
     if let (Some(chosen), Some(paid)) = (best.as_mut(), cash_change)
         && lost_a_digit(&chosen.2.to_string(), &paid.to_string())

@@ -109,3 +109,30 @@ fn payment_and_currency_need_evidence() {
     assert_eq!(payment_method(&rows("VISA ************1234")).map(|p| p.value), Some(PaymentMethod::Card));
     assert_eq!(payment_method(&rows("CASH BILL\nTOTAL 9.00")), None);
 }
+
+#[test]
+fn a_deposit_between_the_total_and_the_amount_due_makes_the_amount_due_the_total() {
+    let fields = money_fields(
+        &rows(
+            "ZWISCHENSUMME 7938,00\nUST. 19% 1508,22\nGESAMTBETRAG 9446,22\nABZÜGLICH ANZAHLUNG -2360,00\nOFFENER BETRAG 7086,22 EUR",
+        ),
+        None,
+    );
+    assert_eq!(fields.total.map(|t| t.value), Some(amount("7086.22")));
+    // Without the deposit's arithmetic, the larger of two strong totals stands.
+    let fields = money_fields(&rows("GESAMTBETRAG 9446,22\nHINWEIS 12,00\nOFFENER BETRAG 7086,22"), None);
+    assert_eq!(fields.total.map(|t| t.value), Some(amount("9446.22")));
+}
+
+#[test]
+fn an_invoices_net_amount_is_not_its_total() {
+    for (text, want) in [
+        ("TOTALE IMPONIBILE 830,00\nIVA 22% 182,60\nNETTO A PAGARE 1012,60", "1012.60"),
+        ("RAZEM NETTO 1000,00\nVAT 23% 230,00\nRAZEM BRUTTO 1230,00", "1230.00"),
+        ("VEROTON YHTEENSÄ 1492,00\nALV 25.5% 380,46\nMAKSETTAVA 1872,46", "1872.46"),
+        ("NETTO 1253,00\nMVA 25% 313,25\nRESTBELØP 1566,25", "1566.25"),
+    ] {
+        let fields = money_fields(&rows(text), None);
+        assert_eq!(fields.total.map(|t| t.value), Some(amount(want)), "{text}");
+    }
+}

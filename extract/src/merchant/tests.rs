@@ -1,0 +1,149 @@
+use super::*;
+
+fn rows(text: &str) -> Vec<String> {
+    text.lines().map(|line| line.trim().to_uppercase()).filter(|line| !line.is_empty()).collect()
+}
+
+const RECEIPT: &str = "TAN WOON YANN\nBOOK TA .K(TAMAN DAYA) SDN BND\n789417-W\nNO.53 55,57 & 59, JALAN SAGU 18,\n\
+                       TAMAN DAYA,\n81100 JOHOR BAHRU,\nJOHOR.\nDOCUMENT NO : TD01167104\nDATE: 25/12/2018";
+
+#[test]
+fn rules_find_the_legal_name_and_the_address_below_it() {
+    let found = merchant(&rows(RECEIPT), &Gazetteer::default());
+    assert_eq!(found.name.map(|n| n.value).as_deref(), Some("BOOK TA .K(TAMAN DAYA) SDN BHD"));
+    assert_eq!(
+        found.address.map(|a| a.value).as_deref(),
+        Some("NO.53 55,57 & 59, JALAN SAGU 18, TAMAN DAYA, 81100 JOHOR BAHRU, JOHOR.")
+    );
+}
+
+#[test]
+fn names_over_two_rows_and_addresses_after_other_lines() {
+    let found = merchant(
+        &rows(
+            "HOME MASTER HARDWARE &\nELECTRICAL\n(1045341-X)\nNO.113G & 115G, JALAN SETIA GEMBILANG\n\
+             40170 SETIA ALAM, SELANGOR.\n07-355 2616\nTAX INVOICE",
+        ),
+        &Gazetteer::default(),
+    );
+    assert_eq!(found.name.map(|n| n.value).as_deref(), Some("HOME MASTER HARDWARE & ELECTRICAL"));
+    assert_eq!(
+        found.address.map(|a| a.value).as_deref(),
+        Some("NO.113G & 115G, JALAN SETIA GEMBILANG 40170 SETIA ALAM, SELANGOR.")
+    );
+    let split = merchant(
+        &rows("UNIHAKKA INTERNATIONAL (SETIA\nALAM) SDN BHD\nNO. 17-G, JALAN SETIA INDAH"),
+        &Gazetteer::default(),
+    );
+    assert_eq!(split.name.map(|n| n.value).as_deref(), Some("UNIHAKKA INTERNATIONAL (SETIA ALAM) SDN BHD"));
+}
+
+#[test]
+fn debris_around_a_name_is_removed() {
+    let cases = [
+        ("J HEART OF PORTUGAL RESTAURANT", "HEART OF PORTUGAL RESTAURANT"),
+        ("B & BEST RESTAURANT", "B & BEST RESTAURANT"),
+        ("SAM SAM TRADING CO", "SAM SAM TRADING CO"),
+        ("ELKEN SERVICE SDN BHD (310184-X)", "ELKEN SERVICE SDN BHD"),
+        ("MR. D.I.Y. (M) SON BHD", "MR. D.I.Y. (M) SDN BHD"),
+        ("MEGAH RETAIL SBN BHO", "MEGAH RETAIL SDN BHD"),
+        ("MR. D.I.¥. (M) SDN BHD", "MR. D.I.Y. (M) SDN BHD"),
+        ("YONG CEN ENTERPRISE FU VE", "YONG CEN ENTERPRISE"),
+        ("ONE ONE THREE SEAFOOD RESTAURANT SDN", "ONE ONE THREE SEAFOOD RESTAURANT SDN BHD"),
+        ("| FLUE BEAR TAVERN", "FLUE BEAR TAVERN"),
+        ("5 ~ MIGUELS MEXICAN A", "MIGUELS MEXICAN"),
+        ("KALAVERAS - BELLFLOWER", "KALAVERAS"),
+        ("WENDY'S RESTAURANT #00003675", "WENDY'S RESTAURANT"),
+        ("EL MESON MEXICAN RESTAURANT", "EL MESON MEXICAN RESTAURANT"),
+        ("RED & HOT II", "RED & HOT II"),
+        ("A&W", "A&W"),
+    ];
+    for (noisy, clean) in cases {
+        assert_eq!(clean_name(noisy), clean, "{noisy:?}");
+    }
+    let found = merchant(&rows("1 TACO SALAD 9.50\nTHE\nGOLDEN PEAR CAFE\n123 MAIN ST"), &Gazetteer::default());
+    assert_eq!(found.name.map(|n| n.value).as_deref(), Some("THE GOLDEN PEAR CAFE"));
+}
+
+#[test]
+fn the_gazetteer_repairs_ocr_slips() {
+    let gazetteer = Gazetteer {
+        source: String::new(),
+        countries: vec![],
+        merchants: vec![KnownMerchant {
+            name: "BOOK TA .K (TAMAN DAYA) SDN BHD".to_owned(),
+            addresses: vec!["NO.53 55,57 & 59, JALAN SAGU 18, TAMAN DAYA, 81100 JOHOR BAHRU, JOHOR.".to_owned()],
+        }],
+    };
+    let noisy = RECEIPT.replace("JALAN SAGU", "JALAN SACU");
+    let found = merchant(&rows(&noisy), &gazetteer);
+    assert_eq!(found.name.map(|n| n.value).as_deref(), Some("BOOK TA .K (TAMAN DAYA) SDN BHD"));
+    assert_eq!(
+        found.address.map(|a| a.value).as_deref(),
+        Some("NO.53 55,57 & 59, JALAN SAGU 18, TAMAN DAYA, 81100 JOHOR BAHRU, JOHOR.")
+    );
+}
+
+#[test]
+fn an_unknown_merchant_is_not_forced_onto_a_known_one() {
+    let gazetteer = Gazetteer {
+        source: String::new(),
+        countries: vec![],
+        merchants: vec![KnownMerchant { name: "SANYU STATIONERY SHOP".to_owned(), addresses: vec![] }],
+    };
+    let found = merchant(&rows("KEDAI PAPAN YEW CHUAN\nLOT 276 JALAN BANTING"), &gazetteer);
+    assert_eq!(found.name.map(|n| n.value).as_deref(), Some("KEDAI PAPAN YEW CHUAN"));
+}
+
+#[test]
+fn legal_forms_count_only_as_whole_words() {
+    // `INC` inside LINCOLN must not make the street outrank the name above it.
+    let found = merchant(&rows("MIDTOWN DELI\n100 LINCOLN PLAZA\nQUINCY, MA 02169\nTOTAL 9.00"), &Gazetteer::default());
+    assert_eq!(found.name.map(|n| n.value).as_deref(), Some("MIDTOWN DELI"));
+    assert!(has_legal_suffix("ACME WIDGETS INC."));
+    assert!(!has_legal_suffix("PRINCE STREET"));
+}
+
+#[test]
+fn the_bundled_gazetteer_loads() {
+    let gazetteer = Gazetteer::bundled();
+    assert!(gazetteer.merchants.len() > 50, "{}", gazetteer.merchants.len());
+    assert!(gazetteer.source.contains("SROIE"));
+}
+
+#[test]
+fn the_row_under_a_sellers_label_names_the_seller_and_the_buyers_block_does_not() {
+    // A Polish invoice read column by column: the seller's block, then the buyer's.
+    let found = merchant(
+        &rows(
+            "FAKTURA VAT FV2026-0042\nDATA WYSTAWIENIA: 12.03.2026\nSPRZEDAWCA:\nKAMIŃSKI DORADZTWO SP. Z O.O.\n\
+             UL. MARSZAŁKOWSKA 172\n00-001 WARSZAWA\nNIP 5261234567\nNABYWCA:\nNOWAK TRANSPORT S.A.\nUL. DŁUGA 5\n31-010 KRAKÓW",
+        ),
+        &Gazetteer::default(),
+    );
+    assert_eq!(found.name.map(|n| n.value).as_deref(), Some("KAMIŃSKI DORADZTWO SP. Z O.O."));
+    assert_eq!(found.address.map(|a| a.value).as_deref(), Some("UL. MARSZAŁKOWSKA 172 00-001 WARSZAWA"));
+}
+
+#[test]
+fn an_address_stops_before_the_next_partys_label_or_name() {
+    for (after, label) in [("KUNDE:", "a label"), ("WAGNER LOGISTIK E.K.", "a company"), ("BILLED TO", "a buyer label")]
+    {
+        let found = merchant(
+            &rows(&format!("SCHNEIDER SOFTWARE GMBH\nHAUPTSTRASSE 132\n10115 BERLIN\n{after}")),
+            &Gazetteer::default(),
+        );
+        assert_eq!(found.address.map(|a| a.value).as_deref(), Some("HAUPTSTRASSE 132 10115 BERLIN"), "{label}");
+    }
+}
+
+#[test]
+fn legal_forms_that_are_also_short_words_count_only_at_the_end_of_a_name() {
+    assert!(has_legal_suffix("ELEKTRO PEDERSEN AS"));
+    assert!(has_legal_suffix("NORDIC DATA OYJ"));
+    assert!(has_legal_suffix("PT MAJU JAYA"));
+    assert!(has_legal_suffix("MÜLLER ELEKTRO GMBH & CO. KG"));
+    assert!(!has_legal_suffix("AS YOU LIKE IT"));
+    assert!(!has_legal_suffix("AG BAKERY"));
+    assert!(!has_legal_suffix("PTARMIGAN CAFE"));
+}
