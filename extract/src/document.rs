@@ -15,7 +15,7 @@ use crate::layout::{BoundingBox, Page, TextLine};
 /// phone photo of a receipt rarely more than 32.
 const DOCUMENT_SPAN: f64 = 38.0;
 /// Lines of one row further apart than this many line heights are separate cells.
-const CELL_GAP: f64 = 1.5;
+pub const CELL_GAP: f64 = 1.5;
 /// A row of this many cells is a table's head or one of its rows: the header's blocks end there.
 const TABLE_CELLS: usize = 4;
 /// What separates the parts of a sender line.

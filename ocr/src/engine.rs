@@ -63,7 +63,7 @@ pub struct Recognized {
     pub page: Page,
     /// Mean word confidence in 0–1.
     pub confidence: f64,
-    /// How many passes ran (1 or 2).
+    /// How many passes ran.
     pub passes: u32,
     /// Milliseconds spent in recognition.
     pub ocr_ms: u64,
@@ -256,6 +256,17 @@ impl OcrEngine {
         Ok(Recognized { page, confidence, passes, ocr_ms, turned })
     }
 
+    /// Reads a prepared image as sparse text (page segmentation mode 11): each run of words
+    /// apart, wherever it sits. A document set in columns (an invoice's seller block beside its
+    /// dates) reads badly as one uniform block, because its columns' lines sit at different
+    /// heights; read sparse, its rows are rebuilt from the runs' boxes.
+    pub fn recognize_sparse(&mut self, image: &PreparedImage) -> Result<Recognized, OcrError> {
+        let started = Instant::now();
+        let (page, confidence) = self.pass(image, "11")?;
+        let ocr_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Ok(Recognized { page, confidence, passes: 1, ocr_ms, turned: None })
+    }
+
     /// The language(s) this engine reads.
     pub fn language(&self) -> &str {
         &self.language
@@ -272,11 +283,15 @@ pub fn orientation_from_hocr(hocr: &str) -> Option<u32> {
     (best.1 * 2 > lines.max(1) && best.1 >= 2).then_some(best.0)
 }
 
+/// A word Tesseract read: its text, box and confidence (0–1).
+type Word<'a> = (&'a str, BoundingBox, f64);
+
 /// Groups Tesseract's TSV words into lines, mapping boxes back to the original image's pixels.
 /// Returns the page and the mean word confidence in 0–1.
 pub fn page_from_tsv(tsv: &str, scale: f32, width: u32, height: u32) -> (Page, f64) {
     let unscale = |value: i32| (value as f32 / scale).round() as i32;
-    let mut lines: Vec<(String, TextLine, Vec<f64>)> = Vec::new();
+    // Each of Tesseract's lines as its words, with their boxes and confidences.
+    let mut lines: Vec<(String, Vec<Word<'_>>)> = Vec::new();
     let mut confidences = Vec::new();
     for row in tsv.lines() {
         let fields: Vec<&str> = row.split('\t').collect();
@@ -303,28 +318,43 @@ pub fn page_from_tsv(tsv: &str, scale: f32, width: u32, height: u32) -> (Page, f
         let key = format!("{}:{}:{}", fields[2], fields[3], fields[4]);
         confidences.push(confidence / 100.0);
         match lines.last_mut() {
-            Some((last_key, line, word_confidences)) if *last_key == key => {
-                line.text.push(' ');
-                line.text.push_str(text);
-                line.bbox = line.bbox.union(&bbox);
-                word_confidences.push(confidence / 100.0);
-            }
-            _ => lines.push((key, TextLine { text: text.to_owned(), bbox, confidence: 0.0 }, vec![confidence / 100.0])),
+            Some((last_key, words)) if *last_key == key => words.push((text, bbox, confidence / 100.0)),
+            _ => lines.push((key, vec![(text, bbox, confidence / 100.0)])),
         }
     }
-    let lines = lines
-        .into_iter()
-        .map(|(_, mut line, word_confidences)| {
-            line.confidence = word_confidences.iter().sum::<f64>() / word_confidences.len().max(1) as f64;
-            line
-        })
-        .collect();
+    let join = |words: &[Word<'_>]| TextLine {
+        text: words.iter().map(|word| word.0).collect::<Vec<_>>().join(" "),
+        bbox: words.iter().skip(1).fold(words[0].1, |acc, word| acc.union(&word.1)),
+        confidence: words.iter().map(|word| word.2).sum::<f64>() / words.len().max(1) as f64,
+    };
     let mean = if confidences.is_empty() { 0.0 } else { confidences.iter().sum::<f64>() / confidences.len() as f64 };
-    let page = Page {
-        lines,
+    let mut page = Page {
+        lines: lines.iter().map(|(_, words)| join(words)).collect(),
         width: i32::try_from(width).map_or(i32::MAX, unscale),
         height: i32::try_from(height).map_or(i32::MAX, unscale),
     };
+    // On a document (a letter, an invoice), Tesseract's lines run across its columns (the seller's
+    // name and the title beside it): a wide gap between two words ends a line there, as the
+    // columns are read apart ([`finagent_extract::document`]). Receipts keep Tesseract's lines.
+    if finagent_extract::document::is_document(&page) {
+        page.lines = lines
+            .iter()
+            .flat_map(|(_, words)| {
+                let height = f64::from(join(words).bbox.height());
+                let mut parts: Vec<&[Word<'_>]> = Vec::new();
+                let mut start = 0;
+                for index in 1..words.len() {
+                    let (previous, next) = (&words[index - 1].1, &words[index].1);
+                    if f64::from(next.left - previous.right) > finagent_extract::document::CELL_GAP * height {
+                        parts.push(&words[start..index]);
+                        start = index;
+                    }
+                }
+                parts.push(&words[start..]);
+                parts.into_iter().map(join).collect::<Vec<_>>()
+            })
+            .collect();
+    }
     (page, mean)
 }
 
@@ -356,5 +386,44 @@ mod tests {
         assert!((page.lines[0].confidence - 0.933).abs() < 0.001);
         assert!((mean - 0.888).abs() < 0.001);
         assert_eq!((page.width, page.height), (300, 400));
+    }
+
+    /// An invoice's first lines as Tesseract's uniform block gives them: the seller's name runs
+    /// into the title, the street into the invoice number. On a page that wide in line heights
+    /// the wide gaps end the lines; on a receipt the same words stay one line.
+    #[test]
+    fn a_documents_lines_end_at_wide_gaps() {
+        let mut tsv = String::from(
+            "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n",
+        );
+        let words = [
+            (1, 160, "Schneider"),
+            (1, 330, "Software"),
+            (1, 480, "GmbH"),
+            (1, 1300, "Rechnung"),
+            (2, 160, "Hauptstraße"),
+            (2, 360, "132"),
+            (2, 1000, "Nr.:"),
+            (2, 1100, "2026-1244"),
+            (3, 160, "10115"),
+            (3, 270, "Berlin"),
+            (4, 160, "Beratung"),
+            (5, 160, "Bürostühle"),
+            (6, 160, "Catering"),
+        ];
+        for (line, left, text) in words {
+            let width = i32::try_from(text.chars().count()).unwrap_or(0) * 16;
+            tsv.push_str(&format!("5\t1\t1\t1\t{line}\t1\t{left}\t{}\t{width}\t28\t90\t{text}\n", line * 40));
+        }
+        let (page, _) = page_from_tsv(&tsv, 1.0, 1654, 2339);
+        let texts: Vec<&str> = page.lines.iter().map(|line| line.text.as_str()).collect();
+        assert_eq!(
+            &texts[..5],
+            ["Schneider Software GmbH", "Rechnung", "Hauptstraße 132", "Nr.: 2026-1244", "10115 Berlin"]
+        );
+        // The same words squeezed onto a till roll's width stay Tesseract's lines.
+        let narrow = tsv.replace("\t1300\t", "\t560\t").replace("\t1000\t", "\t440\t").replace("\t1100\t", "\t510\t");
+        let (page, _) = page_from_tsv(&narrow, 1.0, 700, 2339);
+        assert_eq!(page.lines[0].text, "Schneider Software GmbH Rechnung");
     }
 }

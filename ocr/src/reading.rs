@@ -229,8 +229,9 @@ fn read_prepared(
     prepared: &PreparedImage,
     context: Context<'_>,
     extract_time: &mut Duration,
+    sparse: bool,
 ) -> Result<Reading, ProcessError> {
-    let mut recognized = engine.recognize(prepared)?;
+    let mut recognized = if sparse { engine.recognize_sparse(prepared)? } else { engine.recognize(prepared)? };
     let image = recognized.turned.take().unwrap_or_else(|| prepared.clone());
     let mut extraction = timed_extract(&recognized.page, context, extract_time);
     let recheck = recheck::lines_to_recheck(&recognized.page, &extraction);
@@ -274,7 +275,17 @@ fn read_image(
     if reader == Reader::PpOcr {
         return read_with_ppocr(engines, prepared, context, extract_time);
     }
-    let first = read_prepared(engines.primary(), prepared, context, extract_time)?;
+    let mut first = read_prepared(engines.primary(), prepared, context, extract_time, false)?;
+    // A document (an invoice, a letter) whose reading as one block misses a field is read again as
+    // sparse text, column by column; the sparse reading is kept only when it finds more.
+    if found_fields(&first.extraction) < 3 && extract::document::is_document(&first.page) {
+        let second = read_prepared(engines.primary(), prepared, context, extract_time, true)?;
+        let passes = first.passes + second.passes;
+        if found_fields(&second.extraction) > found_fields(&first.extraction) {
+            first = second;
+        }
+        first.passes = passes;
+    }
     if reader == Reader::TesseractThenPpOcr && found_fields(&first.extraction) < 3 {
         let second = read_with_ppocr(engines, prepared, context, extract_time)?;
         return Ok(more_complete(first, second));
@@ -284,7 +295,7 @@ fn read_image(
     }
     let Some(extra) = first.extraction.locale.language.and_then(tesseract_language) else { return Ok(first) };
     let Some(engine) = engines.with_language(extra) else { return Ok(first) };
-    let second = read_prepared(engine, prepared, context, extract_time)?;
+    let second = read_prepared(engine, prepared, context, extract_time, false)?;
     Ok(more_complete(first, second))
 }
 
