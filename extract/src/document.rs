@@ -20,6 +20,11 @@ pub const CELL_GAP: f64 = 1.5;
 const TABLE_CELLS: usize = 4;
 /// What separates the parts of a sender line.
 const SENDER_SEPARATORS: [&str; 3] = [" · ", " | ", " • "];
+/// What OCR makes of a `·` in small print.
+const READ_SEPARATORS: [&str; 3] = [" - ", " « ", " * "];
+/// Print below this share of the page's usual line height is small (a sender line's 7 pt beside
+/// 10 pt text).
+const SMALL_PRINT: f64 = 0.85;
 
 /// One row of the header as read: a cell of the page's row `row`, or a part of one.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,6 +35,12 @@ pub struct ReadingRow {
     pub height: i32,
     /// The index of the row of [`Page::rows`] it comes from.
     pub row: usize,
+    /// Above the document's table (its head, or its first row of four cells or more): the
+    /// header, where the parties are.
+    pub header: bool,
+    /// A part of a sender line (`Firma GmbH · Hauptstraße 1 · 12345 Stadt`): the sender's name,
+    /// street or town.
+    pub sender: bool,
 }
 
 /// A run of lines of one row with no wide gap between them.
@@ -81,19 +92,27 @@ pub fn header_reading(page: &Page) -> Option<Vec<ReadingRow>> {
     let rows: Vec<Vec<Cell>> = page.row_groups().iter().map(|group| cells(group)).collect();
     let zone = rows.iter().position(|cells| cells.len() >= TABLE_CELLS).unwrap_or(rows.len());
     let mut reading = Vec::new();
+    let mut heights: Vec<i32> = page.lines.iter().map(|line| line.bbox.height()).collect();
+    heights.sort_unstable();
+    let median = heights[heights.len() / 2];
     let push = |reading: &mut Vec<ReadingRow>, cell: &Cell, row: usize| {
-        let separators = SENDER_SEPARATORS.iter().map(|separator| cell.text.matches(separator).count()).max();
-        let parts: Vec<&str> =
-            match SENDER_SEPARATORS.iter().find(|separator| cell.text.matches(**separator).count() >= 2) {
-                Some(separator) if separators >= Some(2) => cell.text.split(separator).collect(),
-                _ => vec![cell.text.as_str()],
-            };
+        // In small print, OCR reads a sender line's `·` as `-`, `«` or `*` too.
+        let small = f64::from(cell.bbox.height()) < SMALL_PRINT * f64::from(median);
+        let separator = SENDER_SEPARATORS
+            .iter()
+            .chain(if small { &READ_SEPARATORS[..] } else { &[] })
+            .find(|separator| cell.text.matches(**separator).count() >= 2);
+        let parts: Vec<&str> = match separator {
+            Some(separator) => cell.text.split(separator).collect(),
+            None => vec![cell.text.as_str()],
+        };
         for part in parts.into_iter().map(str::trim).filter(|part| !part.is_empty()) {
-            reading.push(ReadingRow { text: part.to_owned(), height: cell.bbox.height(), row });
+            let sender = separator.is_some();
+            reading.push(ReadingRow { text: part.to_owned(), height: cell.bbox.height(), row, header: true, sender });
         }
     };
-    // Bands of rows between rows that span the middle (a centred title); in each band the left
-    // column's cells, then the right column's.
+    // Bands of rows between rows of one cell across the middle (a centred title); in each band
+    // the left column's cells, then the right column's, a cell's column being where it starts.
     let mut band: Vec<usize> = Vec::new();
     let flush = |reading: &mut Vec<ReadingRow>, band: &mut Vec<usize>| {
         for right_column in [false, true] {
@@ -110,7 +129,10 @@ pub fn header_reading(page: &Page) -> Option<Vec<ReadingRow>> {
         band.clear();
     };
     for (index, cells) in rows.iter().enumerate().take(zone) {
-        if cells.iter().any(|cell| cell.bbox.left < middle && cell.bbox.right > middle) {
+        if let [only] = cells.as_slice()
+            && only.bbox.left < middle
+            && only.bbox.right > middle
+        {
             flush(&mut reading, &mut band);
             let text = cells.iter().map(|cell| cell.text.as_str()).collect::<Vec<_>>().join(" ");
             let bbox = cells.iter().skip(1).fold(cells[0].bbox, |acc, cell| acc.union(&cell.bbox));
@@ -123,7 +145,7 @@ pub fn header_reading(page: &Page) -> Option<Vec<ReadingRow>> {
     for (index, cells) in rows.iter().enumerate().skip(zone) {
         let text = cells.iter().map(|cell| cell.text.as_str()).collect::<Vec<_>>().join(" ");
         let bbox = cells.iter().skip(1).fold(cells[0].bbox, |acc, cell| acc.union(&cell.bbox));
-        reading.push(ReadingRow { text, height: bbox.height(), row: index });
+        reading.push(ReadingRow { text, height: bbox.height(), row: index, header: false, sender: false });
     }
     Some(reading)
 }
@@ -199,6 +221,32 @@ mod tests {
         let reading = header_reading(&page).expect("a document");
         let texts: Vec<&str> = reading.iter().take(3).map(|row| row.text.as_str()).collect();
         assert_eq!(texts, ["Schneider Software GmbH", "Hauptstraße 132", "10115 Berlin"]);
+    }
+
+    #[test]
+    fn a_seller_name_wider_than_half_the_page_still_leaves_the_title_to_its_column() {
+        let mut page = invoice();
+        page.lines[0] = line("Impianti Elettrici Colombo S.p.A. Roma", 160, 140);
+        let reading = header_reading(&page).expect("a document");
+        assert_eq!(reading[0].text, "Impianti Elettrici Colombo S.p.A. Roma");
+        assert_eq!(reading[5].text, "Rechnung");
+    }
+
+    #[test]
+    fn a_sender_line_in_small_print_read_with_dashes_is_broken_too() {
+        let mut page = invoice();
+        let mut sender = line("Schneider Software GmbH - Hauptstraße 132 - 10115 Berlin", 160, 60);
+        sender.bbox.bottom = sender.bbox.top + 18;
+        page.lines.insert(0, sender);
+        let reading = header_reading(&page).expect("a document");
+        assert!(reading[..3].iter().all(|row| row.sender), "{reading:?}");
+        assert_eq!(reading[2].text, "10115 Berlin");
+        // In the body's own size, dashes are part of the text (`São Paulo - SP`).
+        let mut page = invoice();
+        page.lines.insert(0, line("Rua Augusta, 194 - São Paulo - SP", 160, 60));
+        let reading = header_reading(&page).expect("a document");
+        assert_eq!(reading[0].text, "Rua Augusta, 194 - São Paulo - SP");
+        assert!(!reading[0].sender);
     }
 
     #[test]

@@ -203,6 +203,9 @@ pub fn extract(page: &Page, gazetteer: &Gazetteer) -> Extraction {
     extract_with(page, Context { gazetteer, hint: &LocaleHint::default(), today: chrono::Utc::now().date_naive() })
 }
 
+/// How many of a document's last rows are read for its sender, besides its header.
+const FOOTER_ROWS: usize = 3;
+
 /// Extracts every field from a page.
 pub fn extract_with(page: &Page, context: Context<'_>) -> Extraction {
     let page_rows = page.rows();
@@ -226,9 +229,20 @@ pub fn extract_with(page: &Page, context: Context<'_>) -> Extraction {
     // the title and the invoice's dates. Its name row is mapped back to the page's row.
     let read_merchant = match document::header_reading(page) {
         Some(reading) => {
+            // The header's rows, then the footer's last rows (where a letter prints its sender's
+            // legal name), not the table between them.
+            let footer = reading.iter().rposition(|row| row.header).map_or(0, |last| last + 1);
+            let footer = footer.max(reading.len().saturating_sub(FOOTER_ROWS));
+            let reading: Vec<&document::ReadingRow> = reading
+                .iter()
+                .enumerate()
+                .filter(|(index, row)| row.header || *index >= footer)
+                .map(|(_, row)| row)
+                .collect();
             let texts: Vec<String> = reading.iter().map(|row| row.text.to_uppercase()).collect();
             let heights: Vec<i32> = reading.iter().map(|row| row.height).collect();
-            let mut found = merchant::merchant_with_layout(&texts, &heights, gazetteer);
+            let sender = reading.iter().position(|row| row.sender);
+            let mut found = merchant::merchant_in_document(&texts, &heights, sender, gazetteer);
             found.name_row = found.name_row.and_then(|row| reading.get(row)).map(|row| row.row);
             found
         }

@@ -191,7 +191,7 @@ fn median_height(heights: &[i32]) -> f64 {
     sorted.get(sorted.len() / 2).map_or(0.0, |h| f64::from(*h))
 }
 
-fn rules(rows: &[String], heights: &[i32]) -> MerchantFields {
+fn rules(rows: &[String], heights: &[i32], sender: Option<usize>) -> MerchantFields {
     let header = &rows[..rows.len().min(HEADER_ROWS)];
     let buyer = buyer_rows(header);
     let name_score = |row: &str, index: usize| {
@@ -216,8 +216,10 @@ fn rules(rows: &[String], heights: &[i32]) -> MerchantFields {
         .iter()
         .position(|row| seller_label(row))
         .and_then(|label| (label + 1..header.len()).find(|&index| name_score(&header[index], index).is_some()));
+    // So does a sender line's name (the return address above a window envelope's).
     let anchor_bonus = |index: usize| {
-        (if above_address == Some(index) { 0.8 } else { 0.0 }) + if under_label == Some(index) { 2.5 } else { 0.0 }
+        (if above_address == Some(index) { 0.8 } else { 0.0 })
+            + if under_label == Some(index) || sender == Some(index) { 2.5 } else { 0.0 }
     };
     let best = header
         .iter()
@@ -362,7 +364,18 @@ pub fn merchant(rows: &[String], gazetteer: &Gazetteer) -> MerchantFields {
 
 /// [`merchant`], with each row's text height (in pixels) so that larger print can mark the name.
 pub fn merchant_with_layout(rows: &[String], heights: &[i32], gazetteer: &Gazetteer) -> MerchantFields {
-    let ruled = rules(rows, heights);
+    merchant_in_document(rows, heights, None, gazetteer)
+}
+
+/// [`merchant_with_layout`] for a document read column by column, where row `sender` holds the
+/// name of a sender line (see [`crate::document`]).
+pub fn merchant_in_document(
+    rows: &[String],
+    heights: &[i32],
+    sender: Option<usize>,
+    gazetteer: &Gazetteer,
+) -> MerchantFields {
+    let ruled = rules(rows, heights, sender);
     let header_rows = &rows[..rows.len().min(HEADER_ROWS)];
     let header = squash(&header_rows.concat());
     let header_trigrams: std::collections::HashSet<&[u8]> = header.as_bytes().windows(3).collect();

@@ -147,3 +147,17 @@ fn legal_forms_that_are_also_short_words_count_only_at_the_end_of_a_name() {
     assert!(!has_legal_suffix("AG BAKERY"));
     assert!(!has_legal_suffix("PTARMIGAN CAFE"));
 }
+
+#[test]
+fn a_sender_lines_name_is_the_seller_over_the_buyer_in_the_window() {
+    let rows = rows(
+        "DE JONG TRANSPORT V.O.F.\nDAMRAK 14\n3011 AD ROTTERDAM\nVAN DIJK CATERING V.O.F.\nKALVERSTRAAT 154\n3511 AL UTRECHT",
+    );
+    let heights = [18, 18, 18, 28, 28, 28];
+    let found = merchant_in_document(&rows, &heights, Some(0), &Gazetteer::default());
+    assert_eq!(found.name.map(|n| n.value).as_deref(), Some("DE JONG TRANSPORT V.O.F."));
+    assert_eq!(found.address.map(|a| a.value).as_deref(), Some("DAMRAK 14 3011 AD ROTTERDAM"));
+    // Without the sender line's mark, the street-and-town block below the buyer's name wins.
+    let found = merchant_in_document(&rows, &heights, None, &Gazetteer::default());
+    assert_eq!(found.name.map(|n| n.value).as_deref(), Some("VAN DIJK CATERING V.O.F."));
+}
