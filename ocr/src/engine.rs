@@ -70,6 +70,9 @@ pub struct Recognized {
     /// The image the page was read from when it is not the one given (turned upright, or
     /// binarised); its boxes are in its frame.
     pub turned: Option<PreparedImage>,
+    /// What orientation detection decided, when it ran: the quarter turns whose reading was kept,
+    /// or `None` when the page stayed as given.
+    pub orientation: Option<Option<u32>>,
 }
 
 /// Words below this many mean the first pass found too little text (receipts carry 40 or more).
@@ -203,6 +206,12 @@ impl OcrEngine {
     /// detection (a photo taken sideways) and a pass on a contrast-stretched copy (faint thermal
     /// print), keeping whichever page says more, with more confidence.
     pub fn recognize(&mut self, image: &PreparedImage) -> Result<Recognized, OcrError> {
+        self.recognize_with(image, true)
+    }
+
+    /// [`OcrEngine::recognize`], with the binarised and contrast-stretched passes only when
+    /// `fallbacks`: a caller with a better reader for a weak page (PP-OCR for a photo) skips them.
+    pub fn recognize_with(&mut self, image: &PreparedImage, fallbacks: bool) -> Result<Recognized, OcrError> {
         let started = Instant::now();
         let (mut page, mut confidence) = self.pass(image, "6")?;
         let mut passes = 1;
@@ -210,24 +219,27 @@ impl OcrEngine {
         let words = |page: &Page| page.lines.iter().map(|line| line.text.split(' ').count()).sum::<usize>();
         let weak = |page: &Page, confidence: f64| words(page) < FEW_WORDS || confidence < LOW_CONFIDENCE;
         let score = |page: &Page, confidence: f64| words(page) as f64 * confidence;
-        if image.sideways
-            && weak(&page, confidence)
-            && let Some(quarter_turns) = self.detect_orientation(image)?
-        {
+        let detected =
+            if image.sideways && weak(&page, confidence) { Some(self.detect_orientation(image)?) } else { None };
+        let mut orientation = detected.map(|_| None);
+        if let Some(Some(quarter_turns)) = detected {
             let mut upright = image.rotated(quarter_turns);
             // Boxes of a turned image are in its own frame.
             upright.offset = (0, 0);
             upright.scale = image.scale;
             let (second, second_confidence) = self.pass(&upright, "6")?;
             passes += 1;
-            if score(&second, second_confidence) > score(&page, confidence) {
+            // Turned the right way, a page reads with more confidence, not only more words: a
+            // faint upright page turned by a wrong guess reads as many words of debris.
+            if score(&second, second_confidence) > score(&page, confidence) && second_confidence > confidence {
                 (page, confidence) = (second, second_confidence);
                 turned = Some(upright);
+                orientation = Some(Some(quarter_turns));
             }
         }
         let current = turned.as_ref().unwrap_or(image);
         let mut binarised_won = None;
-        if current.uneven && weak(&page, confidence) {
+        if fallbacks && current.uneven && weak(&page, confidence) {
             let local = binarised(current);
             let (second, second_confidence) = self.pass(&local, "6")?;
             passes += 1;
@@ -237,7 +249,7 @@ impl OcrEngine {
             }
         }
         let current = binarised_won.as_ref().unwrap_or(current);
-        if weak(&page, confidence) {
+        if fallbacks && weak(&page, confidence) {
             let stretched = PreparedImage { gray: stretch_contrast(&current.gray, 0.05, 0.5), ..current.clone() };
             let (second, second_confidence) = self.pass(&stretched, "6")?;
             passes += 1;
@@ -253,7 +265,7 @@ impl OcrEngine {
         let ocr_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         // The image the page was read from, when it is not the one given.
         let turned = binarised_won.or(turned);
-        Ok(Recognized { page, confidence, passes, ocr_ms, turned })
+        Ok(Recognized { page, confidence, passes, ocr_ms, turned, orientation })
     }
 
     /// Reads a prepared image as sparse text (page segmentation mode 11): each run of words
@@ -264,7 +276,7 @@ impl OcrEngine {
         let started = Instant::now();
         let (page, confidence) = self.pass(image, "11")?;
         let ocr_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        Ok(Recognized { page, confidence, passes: 1, ocr_ms, turned: None })
+        Ok(Recognized { page, confidence, passes: 1, ocr_ms, turned: None, orientation: None })
     }
 
     /// The language(s) this engine reads.

@@ -220,6 +220,8 @@ struct Reading {
     image: PreparedImage,
     language: String,
     passes: u32,
+    /// What orientation detection decided on the way (see [`Recognized::orientation`]).
+    orientation: Option<Option<u32>>,
 }
 
 /// OCR with `engine`, then extraction, then a closer re-read of the lines a self-consistent
@@ -230,8 +232,10 @@ fn read_prepared(
     context: Context<'_>,
     extract_time: &mut Duration,
     sparse: bool,
+    fallbacks: bool,
 ) -> Result<Reading, ProcessError> {
-    let mut recognized = if sparse { engine.recognize_sparse(prepared)? } else { engine.recognize(prepared)? };
+    let mut recognized =
+        if sparse { engine.recognize_sparse(prepared)? } else { engine.recognize_with(prepared, fallbacks)? };
     let image = recognized.turned.take().unwrap_or_else(|| prepared.clone());
     let mut extraction = timed_extract(&recognized.page, context, extract_time);
     let recheck = recheck::lines_to_recheck(&recognized.page, &extraction);
@@ -259,6 +263,7 @@ fn read_prepared(
         image,
         language: engine.language().to_owned(),
         passes: recognized.passes,
+        orientation: recognized.orientation,
     })
 }
 
@@ -273,13 +278,16 @@ fn read_image(
 ) -> Result<Reading, ProcessError> {
     let reader = route(Looks::of(prepared), engines.ppocr_images());
     if reader == Reader::PpOcr {
-        return read_with_ppocr(engines, prepared, context, extract_time);
+        return read_with_ppocr(engines, prepared, context, extract_time, None);
     }
-    let mut first = read_prepared(engines.primary(), prepared, context, extract_time, false)?;
+    // A photo PP-OCR reads when Tesseract's reading falls short skips Tesseract's own fallback
+    // passes (binarised, contrast-stretched): PP-OCR is the better second reading of a photo.
+    let fallbacks = reader != Reader::TesseractThenPpOcr;
+    let mut first = read_prepared(engines.primary(), prepared, context, extract_time, false, fallbacks)?;
     // A document (an invoice, a letter) whose reading as one block misses a field is read again as
     // sparse text, column by column; the sparse reading is kept only when it finds more.
     if found_fields(&first.extraction) < 3 && extract::document::is_document(&first.page) {
-        let second = read_prepared(engines.primary(), prepared, context, extract_time, true)?;
+        let second = read_prepared(engines.primary(), prepared, context, extract_time, true, true)?;
         let passes = first.passes + second.passes;
         if found_fields(&second.extraction) > found_fields(&first.extraction) {
             first = second;
@@ -287,7 +295,8 @@ fn read_image(
         first.passes = passes;
     }
     if reader == Reader::TesseractThenPpOcr && found_fields(&first.extraction) < 3 {
-        let second = read_with_ppocr(engines, prepared, context, extract_time)?;
+        // Orientation was settled by Tesseract's reading when it ran: it is not detected again.
+        let second = read_with_ppocr(engines, prepared, context, extract_time, first.orientation)?;
         return Ok(more_complete(first, second));
     }
     if !engines.language_pass {
@@ -295,7 +304,7 @@ fn read_image(
     }
     let Some(extra) = first.extraction.locale.language.and_then(tesseract_language) else { return Ok(first) };
     let Some(engine) = engines.with_language(extra) else { return Ok(first) };
-    let second = read_prepared(engine, prepared, context, extract_time, false)?;
+    let second = read_prepared(engine, prepared, context, extract_time, false, fallbacks)?;
     Ok(more_complete(first, second))
 }
 
@@ -309,12 +318,16 @@ fn read_with_ppocr(
     prepared: &PreparedImage,
     context: Context<'_>,
     extract_time: &mut Duration,
+    orientation: Option<Option<u32>>,
 ) -> Result<Reading, ProcessError> {
     let mut image = prepared.clone();
     let mut turned = false;
-    if prepared.sideways
-        && let Some(quarter_turns) = engines.primary().detect_orientation(prepared)?
-    {
+    let orientation = match orientation {
+        Some(decided) => decided,
+        None if prepared.sideways => engines.primary().detect_orientation(prepared)?,
+        None => None,
+    };
+    if let Some(quarter_turns) = orientation {
         image = prepared.rotated(quarter_turns);
         image.offset = (0, 0);
         image.scale = prepared.scale;
@@ -348,7 +361,7 @@ fn read_with_ppocr(
         }
     }
     let extraction = timed_extract(&page, context, extract_time);
-    Ok(Reading { page, extraction, image, language: PPOCR.to_owned(), passes: 1 })
+    Ok(Reading { page, extraction, image, language: PPOCR.to_owned(), passes: 1, orientation: Some(orientation) })
 }
 
 /// Runs one receipt file (an image or a PDF) through the whole pipeline on the calling thread.
