@@ -67,17 +67,33 @@ fn cells(group: &[&TextLine]) -> Vec<Cell> {
     cells
 }
 
-/// Whether `page` is set as a document, wide in line heights (see [`DOCUMENT_SPAN`]).
-pub fn is_document(page: &Page) -> bool {
+/// The horizontal extent of a page's text and its median line height.
+fn extent(page: &Page) -> Option<(i32, i32, i32)> {
     if page.lines.len() < 6 {
-        return false;
+        return None;
     }
     let mut heights: Vec<i32> = page.lines.iter().map(|line| line.bbox.height()).collect();
     heights.sort_unstable();
-    let median = f64::from(heights[heights.len() / 2]);
     let left = page.lines.iter().map(|line| line.bbox.left).min().unwrap_or(0);
     let right = page.lines.iter().map(|line| line.bbox.right).max().unwrap_or(0);
-    f64::from(right - left) >= DOCUMENT_SPAN * median
+    Some((left, right, heights[heights.len() / 2]))
+}
+
+/// Whether `page` is set as a document, wide in line heights (see [`DOCUMENT_SPAN`]).
+pub fn is_document(page: &Page) -> bool {
+    extent(page).is_some_and(|(left, right, median)| f64::from(right - left) >= DOCUMENT_SPAN * f64::from(median))
+}
+
+/// Cells joined into one: their texts in order, the union of their boxes.
+fn joined<'a>(cells: impl IntoIterator<Item = &'a Cell>) -> Option<Cell> {
+    cells.into_iter().fold(None, |joined: Option<Cell>, cell| {
+        Some(match joined {
+            Some(joined) => {
+                Cell { text: format!("{} {}", joined.text, cell.text), bbox: joined.bbox.union(&cell.bbox) }
+            }
+            None => Cell { text: cell.text.clone(), bbox: cell.bbox },
+        })
+    })
 }
 
 /// The rows of a document's page as its reader takes them (see the module's documentation), or
@@ -86,15 +102,11 @@ pub fn header_reading(page: &Page) -> Option<Vec<ReadingRow>> {
     if !is_document(page) {
         return None;
     }
-    let left = page.lines.iter().map(|line| line.bbox.left).min().unwrap_or(0);
-    let right = page.lines.iter().map(|line| line.bbox.right).max().unwrap_or(0);
+    let (left, right, median) = extent(page)?;
     let middle = (left + right) / 2;
     let rows: Vec<Vec<Cell>> = page.row_groups().iter().map(|group| cells(group)).collect();
     let zone = rows.iter().position(|cells| cells.len() >= TABLE_CELLS).unwrap_or(rows.len());
     let mut reading = Vec::new();
-    let mut heights: Vec<i32> = page.lines.iter().map(|line| line.bbox.height()).collect();
-    heights.sort_unstable();
-    let median = heights[heights.len() / 2];
     let push = |reading: &mut Vec<ReadingRow>, cell: &Cell, row: usize| {
         // In small print, OCR reads a sender line's `·` as `-`, `«` or `*` too.
         let small = f64::from(cell.bbox.height()) < SMALL_PRINT * f64::from(median);
@@ -117,12 +129,8 @@ pub fn header_reading(page: &Page) -> Option<Vec<ReadingRow>> {
     let flush = |reading: &mut Vec<ReadingRow>, band: &mut Vec<usize>| {
         for right_column in [false, true] {
             for &row in band.iter() {
-                let side: Vec<&Cell> =
-                    rows[row].iter().filter(|cell| (cell.bbox.left >= middle) == right_column).collect();
-                if let Some(first) = side.first() {
-                    let text = side.iter().map(|cell| cell.text.as_str()).collect::<Vec<_>>().join(" ");
-                    let bbox = side.iter().skip(1).fold(first.bbox, |acc, cell| acc.union(&cell.bbox));
-                    push(reading, &Cell { text, bbox }, row);
+                if let Some(side) = joined(rows[row].iter().filter(|cell| (cell.bbox.left >= middle) == right_column)) {
+                    push(reading, &side, row);
                 }
             }
         }
@@ -134,18 +142,16 @@ pub fn header_reading(page: &Page) -> Option<Vec<ReadingRow>> {
             && only.bbox.right > middle
         {
             flush(&mut reading, &mut band);
-            let text = cells.iter().map(|cell| cell.text.as_str()).collect::<Vec<_>>().join(" ");
-            let bbox = cells.iter().skip(1).fold(cells[0].bbox, |acc, cell| acc.union(&cell.bbox));
-            push(&mut reading, &Cell { text, bbox }, index);
+            push(&mut reading, only, index);
         } else {
             band.push(index);
         }
     }
     flush(&mut reading, &mut band);
     for (index, cells) in rows.iter().enumerate().skip(zone) {
-        let text = cells.iter().map(|cell| cell.text.as_str()).collect::<Vec<_>>().join(" ");
-        let bbox = cells.iter().skip(1).fold(cells[0].bbox, |acc, cell| acc.union(&cell.bbox));
-        reading.push(ReadingRow { text, height: bbox.height(), row: index, header: false, sender: false });
+        if let Some(Cell { text, bbox }) = joined(cells) {
+            reading.push(ReadingRow { text, height: bbox.height(), row: index, header: false, sender: false });
+        }
     }
     Some(reading)
 }
