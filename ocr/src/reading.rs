@@ -239,7 +239,9 @@ fn read_prepared(
     let image = recognized.turned.take().unwrap_or_else(|| prepared.clone());
     let mut extraction = timed_extract(&recognized.page, context, extract_time);
     let recheck = recheck::lines_to_recheck(&recognized.page, &extraction);
+    let reread = Instant::now();
     let mut improved = false;
+    let rechecked = recheck.len();
     for index in recheck {
         let line = &recognized.page.lines[index];
         if let Some((text, confidence)) = engine.reread_line(&image, line.bbox)? {
@@ -254,6 +256,14 @@ fn read_prepared(
             }
         }
     }
+    tracing::debug!(
+        passes = recognized.passes,
+        ocr_ms = recognized.ocr_ms,
+        rechecked,
+        reread_ms = elapsed_ms(reread),
+        improved,
+        "page read"
+    );
     if improved {
         extraction = timed_extract(&recognized.page, context, extract_time);
     }
