@@ -64,8 +64,10 @@ static DAY_MONTH_NAME: LazyLock<Regex> = LazyLock::new(|| {
     .unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
 });
 static MONTH_NAME_DAY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:^|[^A-Z])([A-Z]{3}[A-ZÄÉÈÛÇ]*)\.?\s*(\d{1,2})(?:(?:,\s*|\s+)(\d{4})|\s*'\s*(\d{2}))(?:[^\d]|$)")
-        .unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
+    Regex::new(
+        r"(?i)(?:^|[^A-Z])([A-Z]{3}[A-ZÄÉÈÛÇ]*)\.?\s*(\d{1,2})(?:(?:[,.]\s*|\s+)(\d{4})|\s*'\s*(\d{2}))(?:[^\d]|$)",
+    )
+    .unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
 });
 // A time printed against the year, with no space (`12/29/20178:38PM`, `09/10/173:28PM`,
 // `Jan 28,20185:48`): a space goes back between them before dates are read.
@@ -86,6 +88,12 @@ static SLASHED_ANYWHERE: LazyLock<Regex> = LazyLock::new(|| {
 // name, the day, the year's last two digits (glued or after an apostrophe), then the time.
 static MONTH_DAY_SHORT_YEAR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)(?:^|[^A-Z])([A-Z0][A-Z]{2})\.?\s?(\d{2})(?:'\s?)?(\d{2})(?:\s?\d{1,2}:[0-5]\d|[^\d]|$)")
+        .unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
+});
+// The same with the apostrophe lost to a space, which only the time after it tells apart from a
+// day and a count (`Jun22 18 07:59PM`, `Sep30 1707:36PM`).
+static MONTH_DAY_SPACE_YEAR_TIME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:^|[^A-Z])([A-Z0][A-Z]{2})\.?\s?(\d{1,2})\s(\d{2})\s?\d{1,2}:[0-5]\d")
         .unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
 });
 // `16Feb1921:31`: a two-digit year run into a two-digit hour after a month's name.
@@ -167,6 +175,27 @@ fn month_from_name(name: &str) -> Option<u32> {
         .and_then(|index| u32::try_from(index + 1).ok())
 }
 
+/// A three-letter English month abbreviation with one letter misread (`MBY` for MAY), when only
+/// one abbreviation is that close (`JUX` could be June or July, and is not read).
+fn month_with_one_slip(name: &str) -> Option<u32> {
+    const ABBREVIATIONS: [&str; 12] =
+        ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+    let word = name.to_uppercase();
+    if word.len() != 3 || !word.chars().all(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let close: Vec<usize> = ABBREVIATIONS
+        .iter()
+        .enumerate()
+        .filter(|(_, abbreviation)| abbreviation.chars().zip(word.chars()).filter(|(a, b)| a != b).count() <= 1)
+        .map(|(index, _)| index)
+        .collect();
+    match close.as_slice() {
+        [index] => u32::try_from(index + 1).ok(),
+        _ => None,
+    }
+}
+
 /// Undo the usual OCR confusions inside digit runs (`2O18` → `2018`, `l2` → `12`).
 fn fix_digit_confusions(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
@@ -182,6 +211,13 @@ fn fix_digit_confusions(text: &str) -> String {
             match c {
                 'O' | 'o' if neighbour_digit && within_run => '0',
                 'I' | 'l' | '|' | 'J' if neighbour_digit && within_run => '1',
+                // A bold `8` reads as `B` (`0B/22/2015`): only between digits or before a separator.
+                'B' if index > 0
+                    && chars[index - 1].is_ascii_digit()
+                    && chars.get(index + 1).is_some_and(|n| n.is_ascii_digit() || matches!(n, '/' | '.' | '-')) =>
+                {
+                    '8'
+                }
                 other => other,
             }
         })
@@ -326,10 +362,24 @@ pub fn date_spans(text: &str, month_first: bool) -> Vec<(FoundDate, std::ops::Ra
             found.push((start, end, FoundDate { date, order: DateOrder::Unambiguous }));
         }
     }
+    for captures in MONTH_DAY_SPACE_YEAR_TIME.captures_iter(&text) {
+        let (Some(month), Ok(day), Some(y)) =
+            (month_from_name(&captures[1]), captures[2].parse::<u32>(), year(&captures[3]))
+        else {
+            continue;
+        };
+        if let Some(date) = NaiveDate::from_ymd_opt(y, month, day) {
+            let start = captures.get(1).map_or(0, |m| m.start());
+            let end = captures.get(3).map_or(start, |m| m.end());
+            found.push((start, end, FoundDate { date, order: DateOrder::Unambiguous }));
+        }
+    }
     for captures in MONTH_NAME_DAY.captures_iter(&text) {
         let Some(year_match) = captures.get(3).or_else(|| captures.get(4)) else { continue };
-        let (Some(month), Some(day), Some(y)) =
-            (month_from_name(&captures[1]), captures[2].parse::<u32>().ok(), year(year_match.as_str()))
+        // A misread month's name is trusted only before a day and a four-digit year (`Mby 21.2019`).
+        let month =
+            month_from_name(&captures[1]).or_else(|| captures.get(3).and_then(|_| month_with_one_slip(&captures[1])));
+        let (Some(month), Some(day), Some(y)) = (month, captures[2].parse::<u32>().ok(), year(year_match.as_str()))
         else {
             continue;
         };
@@ -426,6 +476,13 @@ mod tests {
             ("T6155/1 0ct081412:10PM Chk4488", ymd(2014, 10, 8)),
             ("Station1 16Feb1921:31", ymd(2019, 2, 16)),
             ("103/1 1959 GST | 25AUG'17 8:03PM", ymd(2017, 8, 25)),
+            // The apostrophe before the year lost to a space, the time after it.
+            ("Chk 699 Jun22 18 07:59PM", ymd(2018, 6, 22)),
+            ("Sep30 1707:36PH", ymd(2017, 9, 30)),
+            // A month's name with one letter misread, before a day and a four-digit year.
+            ("Mby 21.2019 6:58PM", ymd(2019, 5, 21)),
+            // A bold 8 read as B.
+            ("0B/22/2015", ymd(2015, 8, 22)),
         ] {
             assert_eq!(dates_in(text, true).first().map(|found| found.date), Some(want), "{text:?}");
         }
@@ -433,7 +490,18 @@ mod tests {
 
     #[test]
     fn non_dates_are_ignored() {
-        for text in ["TEL 03-8724 1234", "INVOICE 1234/56", "31/02/2018", "TOTAL 12.50", "GST ID 001234567890"] {
+        for text in [
+            "TEL 03-8724 1234",
+            "INVOICE 1234/56",
+            "31/02/2018",
+            "TOTAL 12.50",
+            "GST ID 001234567890",
+            // Two months are one letter away: no guess.
+            "JUX 21, 2019",
+            // A month, a day and a count, with no time to say the count is a year.
+            "JUN 22 18 ITEMS",
+            "UNIT 4B/2",
+        ] {
             assert_eq!(dates_in(text, false), [], "{text:?}");
         }
     }
