@@ -179,20 +179,46 @@ impl Page {
         order.sort_by_key(|(_, bbox)| (bbox.center_y(), bbox.left));
         let mut groups: Vec<Vec<(&TextLine, BoundingBox)>> = Vec::new();
         for (line, levelled) in order {
+            // A line joins the row above when it sits beside one of its lines, overlapping it by
+            // more than half the smaller height, and under none of them (a column holds one line
+            // a row).
             let joined = groups.last_mut().filter(|group| {
-                group.iter().any(|(_, member)| {
-                    let overlap = member.bottom.min(levelled.bottom) - member.top.max(levelled.top);
-                    // Boxes that touch or overlap a little (detectors grow them) sit side by side;
-                    // boxes that overlap by more than a third of the narrower one are stacked.
-                    let shared = member.right.min(levelled.right) - member.left.max(levelled.left);
-                    let narrower = (member.right - member.left).min(levelled.right - levelled.left);
-                    let horizontal_clash = shared * 3 > narrower;
-                    !horizontal_clash && overlap * 2 > member.height().min(levelled.height())
-                })
+                group.iter().all(|(_, member)| !stacked(member, &levelled))
+                    && group.iter().any(|(_, member)| overlap_share(member, &levelled) > 0.5)
             });
             match joined {
                 Some(group) => group.push((line, levelled)),
                 None => groups.push(vec![(line, levelled)]),
+            }
+        }
+        // A line taken into a row before its own partner came: a label whose amount sits lower
+        // (a tall `TOTAL` beside the tax's amount and its own) moves to the next row when its
+        // centre is less than half as far from a line there as from the nearest line beside it
+        // in its row, and it sits under no line there.
+        let centre = |bbox: &BoundingBox| f64::from(bbox.top + bbox.bottom) / 2.0;
+        for index in 1..groups.len() {
+            let (above, below) = groups.split_at_mut(index);
+            let (above, below) = (&mut above[index - 1], &mut below[0]);
+            let mut position = 0;
+            while position < above.len() && above.len() > 1 {
+                let levelled = above[position].1;
+                let distance = |member: &BoundingBox| (centre(member) - centre(&levelled)).abs();
+                let own = above
+                    .iter()
+                    .enumerate()
+                    .filter(|(other, _)| *other != position)
+                    .map(|(_, (_, member))| distance(member))
+                    .fold(f64::INFINITY, f64::min);
+                let next = below
+                    .iter()
+                    .filter(|(_, member)| overlap_share(member, &levelled) > 0.5)
+                    .map(|(_, member)| distance(member))
+                    .fold(f64::INFINITY, f64::min);
+                if next * 2.0 < own && below.iter().all(|(_, member)| !stacked(member, &levelled)) {
+                    below.push(above.remove(position));
+                } else {
+                    position += 1;
+                }
             }
         }
         groups
@@ -204,6 +230,20 @@ impl Page {
             })
             .collect()
     }
+}
+
+/// How much two boxes overlap vertically, as a share of the smaller height.
+fn overlap_share(a: &BoundingBox, b: &BoundingBox) -> f64 {
+    let overlap = a.bottom.min(b.bottom) - a.top.max(b.top);
+    f64::from(overlap.max(0)) / f64::from(a.height().min(b.height()).max(1))
+}
+
+/// Whether two boxes share a column: they overlap horizontally by more than a third of the
+/// narrower one (boxes side by side may touch or overlap a little, as detectors grow them).
+fn stacked(a: &BoundingBox, b: &BoundingBox) -> bool {
+    let shared = a.right.min(b.right) - a.left.max(b.left);
+    let narrower = (a.right - a.left).min(b.right - b.left);
+    shared * 3 > narrower
 }
 
 /// The page's slant, in pixels down per pixel right: the slope along which the lines side by
@@ -294,6 +334,31 @@ mod tests {
         assert_eq!(slant(&straight.lines), 0.0);
         let found: Vec<String> = straight.rows().into_iter().map(|row| row.text).collect();
         assert_eq!(found, ["KASE 4,92", "MWST 20% 13,85", "SUMME 83,08", "BAR 90,00", "RUCKGELD 6,92"]);
+    }
+
+    /// A phone photo read region by region: `TOTAL` is printed large, and its box reaches up
+    /// beside the tax's amount before its own amount comes.
+    #[test]
+    fn a_tall_label_goes_to_the_row_of_the_amount_it_overlaps_most() {
+        let line = |text: &str, left: i32, top: i32, right: i32, bottom: i32| TextLine {
+            text: text.to_owned(),
+            bbox: BoundingBox { left, top, right, bottom },
+            confidence: 1.0,
+        };
+        let page = Page {
+            lines: vec![
+                line("SUB TOTAL", 226, 762, 357, 816),
+                line("81.00", 550, 772, 639, 819),
+                line("PHILLY PA SALES TAX", 290, 841, 582, 903),
+                line("1.84", 560, 883, 640, 930),
+                line("TOTAL", 213, 895, 318, 991),
+                line("83.44", 544, 916, 646, 996),
+            ],
+            width: 747,
+            height: 1000,
+        };
+        let rows: Vec<String> = page.rows().into_iter().map(|row| row.text).collect();
+        assert_eq!(rows, ["SUB TOTAL 81.00", "PHILLY PA SALES TAX", "1.84", "TOTAL 83.44"]);
     }
 
     #[test]
