@@ -238,6 +238,18 @@ pub(crate) static CITY_STATE_ZIP: std::sync::LazyLock<regex::Regex> = std::sync:
 });
 
 /// Whether a row reads like the first line of a postal address.
+/// A row that opens with a house number: a number of three to six digits, alone or with one
+/// letter (`237 WASHINGTON`, `#237E, SISIWATH QUAY`), or glued to the street's name as OCR often
+/// reads it (`16530BELLFLOWERBLVD`, `4105MAINEAVE`). A business name seldom starts so; a short
+/// number does (`99 SPEED MART`, `7-ELEVEN`, `85C BAKERY`).
+pub(crate) fn house_number_first(row: &str) -> bool {
+    static HOUSE_NUMBER: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^#?\d{3,6}(?:[A-Z]?[,.]?$|[A-Z]{3,})")
+            .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
+    });
+    row.split_whitespace().next().is_some_and(|first| HOUSE_NUMBER.is_match(first))
+}
+
 pub(crate) fn address_start(row: &str) -> bool {
     const STARTS: [&str; 14] = [
         "NO", "LOT", "LEVEL", "UNIT", "BLOK", "BLOCK", "JALAN", "JLN", "TINGKAT", "WISMA", "PLAZA", "G-", "KM", "BATU",
@@ -254,5 +266,8 @@ pub(crate) fn address_start(row: &str) -> bool {
 pub(crate) fn bare_phone(row: &str) -> bool {
     let digits = row.chars().filter(char::is_ascii_digit).count();
     let letters = row.chars().filter(char::is_ascii_alphabetic).count();
-    digits >= 7 && letters <= 2 && row.contains('-')
+    // With dashes (`07-355 2616`), or nine digits or more standing alone (`8328902382`,
+    // `(631) 329.1600`): longer than any postcode.
+    let alone = row.chars().all(|c| c.is_ascii_digit() || " ().+/".contains(c));
+    digits >= 7 && letters <= 2 && (row.contains('-') || (alone && digits >= 9))
 }

@@ -82,6 +82,7 @@ fn name_score(row: &str, index: usize) -> Option<f64> {
         // A field's label standing alone (`NABYWCA:`, `DATE OF ISSUE:`).
         || (row.trim_end().ends_with(':') && row.split_whitespace().count() <= 3)
         || (address_words(row) && !has_legal_suffix(row))
+        || (house_number_first(row) && !has_legal_suffix(row) && !BUSINESS_WORDS.iter().any(|word| has_word(row, word)))
     {
         return None;
     }
@@ -264,6 +265,9 @@ fn rules(rows: &[String], heights: &[i32], sender: Option<usize>) -> MerchantFie
         name_row += 1;
     } else if name_row > 0
         && (name_text.starts_with(|c: char| c == ')' || c.is_ascii_lowercase())
+            // A row that only says what kind of place it is completes the name above it
+            // (`CHRIS'S` + `HAMBURGERS`).
+            || kind_only(&name_text)
             || header[name_row - 1].trim() == "THE"
             || header[name_row - 1].ends_with('&')
             || header[name_row - 1].matches('(').count() > header[name_row - 1].matches(')').count())
@@ -480,10 +484,11 @@ pub fn with_brand(
         }
         _ => normalize(&brand.display_name()),
     };
-    // A sign above the row the header reading took for the name: the address is under the sign.
+    // A sign above the row the header reading took for the name, or with no name read in the
+    // header: the address is under the sign.
     let header = &rows[..rows.len().min(HEADER_ROWS)];
     let address = match (brand.row, found.name_row) {
-        (Some(sign), Some(name_row)) if sign < name_row && sign < header.len() => {
+        (Some(sign), name_row) if name_row.is_none_or(|name_row| sign < name_row) && sign < header.len() => {
             address_below(header, sign).or(found.address)
         }
         _ => found.address,

@@ -161,3 +161,35 @@ fn a_sender_lines_name_is_the_seller_over_the_buyer_in_the_window() {
     let found = merchant_in_document(&rows, &heights, None, &Gazetteer::default());
     assert_eq!(found.name.map(|n| n.value).as_deref(), Some("VAN DIJK CATERING V.O.F."));
 }
+
+#[test]
+fn a_row_that_opens_with_a_house_number_is_the_address_not_the_name() {
+    for (text, name, address) in [
+        // OCR glues the house number to the street.
+        (
+            "RIHANNA'S CARIBBEAN RESTAURANT\n12709BEECHNUTSTSTE100\nHOUSTON,TX77072\n8328902382",
+            "RIHANNA'S CARIBBEAN RESTAURANT",
+            "12709BEECHNUTSTSTE100 HOUSTON,TX77072",
+        ),
+        // A street without a street word, right above the town line.
+        ("ARTHURS\n237 WASHINGTON\nHOBOKEN, NJ 07030\n(201) 656-5009", "ARTHURS", "237 WASHINGTON HOBOKEN, NJ 07030"),
+    ] {
+        let found = merchant(&rows(text), &Gazetteer::default());
+        assert_eq!(found.name.map(|n| n.value).as_deref(), Some(name), "{text}");
+        assert_eq!(found.address.map(|a| a.value).as_deref(), Some(address), "{text}");
+    }
+    // A short number opens many names.
+    let found = merchant(&rows("85C BAKERY CAFE\n5402 WALNUT AVE\nIRVINE, CA 92604"), &Gazetteer::default());
+    assert_eq!(found.name.map(|n| n.value).as_deref(), Some("85C BAKERY CAFE"));
+    assert!(house_number_first("16530BELLFLOWERBLVD") && house_number_first("#237E, SISIWATH QUAY"));
+    assert!(!house_number_first("7-ELEVEN") && !house_number_first("85C BAKERY CAFE"));
+}
+
+#[test]
+fn a_row_that_only_says_what_kind_of_place_completes_the_name_above() {
+    let found = merchant(
+        &rows("CHRIS'S\nHAMBURGERS\n3950 E SLAUSON MAYWOOD, CA 90270\nPHONE 323-588-1607"),
+        &Gazetteer::default(),
+    );
+    assert_eq!(found.name.map(|n| n.value).as_deref(), Some("CHRIS'S HAMBURGERS"));
+}

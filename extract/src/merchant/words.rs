@@ -93,7 +93,7 @@ const LEGAL_ENDINGS: [&str; 36] = [
 /// Legal forms printed before the name (`PT MAJU JAYA`, `CV SINAR`).
 const LEGAL_PREFIXES: [&str; 4] = ["PT", "PT.", "CV", "CV."];
 
-pub(crate) const BUSINESS_WORDS: [&str; 60] = [
+pub(crate) const BUSINESS_WORDS: [&str; 62] = [
     "GRILL",
     "GRILLE",
     "BAR",
@@ -104,6 +104,8 @@ pub(crate) const BUSINESS_WORDS: [&str; 60] = [
     "TACO",
     "BURGER",
     "BURGERS",
+    "HAMBURGER",
+    "HAMBURGERS",
     "KITCHEN",
     "DINER",
     "STEAKHOUSE",
