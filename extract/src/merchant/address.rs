@@ -238,6 +238,31 @@ pub(crate) static CITY_STATE_ZIP: std::sync::LazyLock<regex::Regex> = std::sync:
 });
 
 /// Whether a row reads like the first line of a postal address.
+/// A short row that ends with a street's kind (`COLLINS AVE`, `DAWSON STREET`): a street
+/// printed without its number.
+pub(crate) fn street_without_number(row: &str) -> bool {
+    const ENDINGS: [&str; 16] = [
+        "AVE",
+        "AVE.",
+        "AVENUE",
+        "BLVD",
+        "BLVD.",
+        "BOULEVARD",
+        "STREET",
+        "ROAD",
+        "RD",
+        "RD.",
+        "DRIVE",
+        "HWY",
+        "HIGHWAY",
+        "PARKWAY",
+        "PKWY",
+        "LANE",
+    ];
+    let words: Vec<&str> = row.split_whitespace().collect();
+    (2..=3).contains(&words.len()) && words.last().is_some_and(|last| ENDINGS.contains(last))
+}
+
 /// A row that opens with a house number: a number of three to six digits, alone or with one
 /// letter (`237 WASHINGTON`, `#237E, SISIWATH QUAY`), or glued to the street's name as OCR often
 /// reads it (`16530BELLFLOWERBLVD`, `4105MAINEAVE`). A business name seldom starts so; a short

@@ -68,9 +68,49 @@ pub struct MerchantFields {
 }
 
 /// A price (`9.50`, `$4.95`) or a ZIP code on a row: an item or an address, not a name.
+/// A ZIP code may be glued to the state before it (`MIAMI BEACH FLORIDA33139`).
 static PRICE_OR_ZIP: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(r"\d[.,]\d{2}\b|\b\d{5}\b").unwrap_or_else(|error| panic!("invalid pattern: {error}"))
+    regex::Regex::new(r"\d[.,]\d{2}\b|\b\d{5}\b|[A-Z]\d{5}(?:-\d{4})?$")
+        .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
 });
+
+/// The words a branch adds to a chain's name: its town, printed again in the town line below
+/// (`KALAVERAS-BELLFLOWER` above `BELLFLOWER, CA 90706`, `BAR LOUIE HUNTSVILLE` above
+/// `HUNTSVILLE, AL 35806`), allowing one OCR slip in five letters. A street is not a branch: a
+/// place is often named after its street (`ROSEBUD ON RUSH` on Rush Street).
+fn without_branch(name: &str, below: &[String]) -> String {
+    let towns: Vec<&String> =
+        below.iter().filter(|row| CITY_STATE_ZIP.is_match(row) || town_line(row) || POSTCODE.is_match(row)).collect();
+    if has_legal_suffix(name) || towns.is_empty() {
+        return name.to_owned();
+    }
+    let below = squash(&towns.iter().map(|row| row.as_str()).collect::<String>());
+    let tokens: Vec<&str> = name.split([' ', '-']).filter(|token| !token.is_empty()).collect();
+    // Where each token starts in `name`, to cut it as printed.
+    let starts: Vec<usize> = name
+        .char_indices()
+        .filter(|&(at, c)| c != ' ' && c != '-' && name[..at].chars().next_back().is_none_or(|b| b == ' ' || b == '-'))
+        .map(|(at, _)| at)
+        .collect();
+    for tail in [2, 1] {
+        if tokens.len() <= tail {
+            continue;
+        }
+        let (head, branch) = tokens.split_at(tokens.len() - tail);
+        let place = squash(&branch.concat());
+        let named = head.iter().any(|word| word.chars().filter(char::is_ascii_alphabetic).count() >= 3)
+            && head.last().is_some_and(|last| !SHORT_NAME_WORDS.contains(last));
+        let kind = branch
+            .iter()
+            .any(|word| BUSINESS_WORDS.contains(word) || KIND_WORDS.contains(word) || SHORT_NAME_WORDS.contains(word));
+        let slips = (1.0 - containment(&place, &below)) * place.len() as f64;
+        if named && !kind && place.len() >= 4 && slips <= place.len().div_ceil(5) as f64 + 1e-9 {
+            let cut = starts.get(head.len()).copied().unwrap_or(name.len());
+            return name[..cut].trim_end_matches([' ', '-']).to_owned();
+        }
+    }
+    name.to_owned()
+}
 
 fn name_score(row: &str, index: usize) -> Option<f64> {
     if row.len() < 3
@@ -82,7 +122,9 @@ fn name_score(row: &str, index: usize) -> Option<f64> {
         // A field's label standing alone (`NABYWCA:`, `DATE OF ISSUE:`).
         || (row.trim_end().ends_with(':') && row.split_whitespace().count() <= 3)
         || (address_words(row) && !has_legal_suffix(row))
-        || (house_number_first(row) && !has_legal_suffix(row) && !BUSINESS_WORDS.iter().any(|word| has_word(row, word)))
+        || ((house_number_first(row) || street_without_number(row))
+            && !has_legal_suffix(row)
+            && !BUSINESS_WORDS.iter().any(|word| has_word(row, word)))
     {
         return None;
     }
@@ -293,7 +335,9 @@ fn rules(rows: &[String], heights: &[i32], sender: Option<usize>) -> MerchantFie
         name_text = format!("{name_text} {next}");
         name_row += 1;
     }
-    let name = Found { value: normalize(&clean_name(&name_text)), confidence: if score > 2.0 { 0.7 } else { 0.45 } };
+    let below = &header[(name_row + 1).min(header.len())..header.len().min(name_row + 5)];
+    let name_text = without_branch(&clean_name(&name_text), below);
+    let name = Found { value: normalize(&name_text), confidence: if score > 2.0 { 0.7 } else { 0.45 } };
     let address = address_below(header, name_row);
     MerchantFields { name: Some(name), address, name_row: Some(name_row), source: Some("header") }
 }

@@ -181,6 +181,9 @@ fn a_row_that_opens_with_a_house_number_is_the_address_not_the_name() {
     // A short number opens many names.
     let found = merchant(&rows("85C BAKERY CAFE\n5402 WALNUT AVE\nIRVINE, CA 92604"), &Gazetteer::default());
     assert_eq!(found.name.map(|n| n.value).as_deref(), Some("85C BAKERY CAFE"));
+    // A street printed without its number.
+    let found = merchant(&rows("STK MIAMI BEACH\nCOLLINS AVE\nMIAMI, FL 33140"), &Gazetteer::default());
+    assert_eq!(found.name.map(|n| n.value).as_deref(), Some("STK MIAMI BEACH"));
     assert!(house_number_first("16530BELLFLOWERBLVD") && house_number_first("#237E, SISIWATH QUAY"));
     assert!(!house_number_first("7-ELEVEN") && !house_number_first("85C BAKERY CAFE"));
 }
@@ -192,4 +195,30 @@ fn a_row_that_only_says_what_kind_of_place_completes_the_name_above() {
         &Gazetteer::default(),
     );
     assert_eq!(found.name.map(|n| n.value).as_deref(), Some("CHRIS'S HAMBURGERS"));
+}
+
+#[test]
+fn a_branch_named_after_the_town_or_street_below_is_not_part_of_the_name() {
+    for (text, name) in [
+        ("KALAVERAS-BELLFLOWER\n16530 BELLFLOWER BLVD\nBELLFLOWER, CA 90706", "KALAVERAS"),
+        // One OCR slip in the town below.
+        ("BAR LOUIE HUNTSVILLE\n365 THE BRIDGE ST, SUITE 1\nHUNTSVIITE, AL 35806", "BAR LOUIE"),
+        // A place named after its street keeps it.
+        ("ROSEBUD ON RUSH\n720 NORTH RUSH STREET\nCHICAGO, IL 60611", "ROSEBUD ON RUSH"),
+        // A name that is only its kind and place keeps both; a legal name keeps its town.
+        ("BROOKLYN DINER\n212 W 57TH ST\nNEW YORK, NY 10019", "BROOKLYN DINER"),
+        ("SEAFOOD HOUSE\n10 HARBOR RD\nSEAFOOD HOUSE, ME 04101", "SEAFOOD HOUSE"),
+    ] {
+        let found = merchant(&rows(text), &Gazetteer::default());
+        assert_eq!(found.name.map(|n| n.value).as_deref(), Some(name), "{text}");
+    }
+}
+
+#[test]
+fn a_town_line_with_its_zip_glued_to_the_state_is_not_a_name() {
+    let found = merchant(
+        &rows("************\nFINNEGAN'S WAY CHECK 822819\n13440CEANDRIVE\nMIAMI BEACH FLORIDA33139\nTEL.305-672-7747"),
+        &Gazetteer::default(),
+    );
+    assert_ne!(found.name.map(|n| n.value).as_deref(), Some("MIAMI BEACH FLORIDA33139"));
 }
