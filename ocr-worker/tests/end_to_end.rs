@@ -245,17 +245,18 @@ fn generated_corpus_keeps_its_floors_in_every_country() {
     std::fs::remove_dir_all(&corpus).ok();
     eprintln!("generated corpus:\n{report}");
     assert!(report.starts_with("receipts: 186 "), "{report}");
-    // Over the corpus (measured: company 96.8, address 79.6, date 98.4, total 95.2, currency 86.6;
+    // Over the corpus (measured: company 96.8, address 79.6, date 99.5, total 95.2, currency 94.6;
     // each floor two to four receipts under).
-    for (field, floor) in [("company", 95.0), ("address", 77.0), ("date", 96.5), ("total", 93.0), ("currency", 84.5)] {
+    for (field, floor) in [("company", 95.0), ("address", 77.0), ("date", 97.5), ("total", 93.0), ("currency", 92.5)] {
         assert!(figure(&report, "by value", field) >= floor, "{field} under {floor}:\n{report}");
     }
-    // In every country (six receipts each, so one receipt is 16.7 points): no field collapses.
+    // In every country (six receipts each, so one receipt is 16.7 points): the company, the date
+    // and the total one receipt under the lowest measured (83.3), the others present.
     let figures = country_figures(&report);
     assert_eq!(figures.keys().map(|(country, _)| country).collect::<std::collections::BTreeSet<_>>().len(), 31);
     for ((country, field), value) in &figures {
         let floor = match field.as_str() {
-            "company" | "date" | "total" => 50.0,
+            "company" | "date" | "total" => 66.0,
             _ => 0.0,
         };
         assert!(*value >= floor, "{country} {field} {value} under {floor}:\n{report}");

@@ -11,6 +11,8 @@ use super::countries::EURO;
 use super::{COUNTRIES, Country};
 use crate::text::has_word;
 
+use super::contact::{PHONE_PREFIXES, domain_country};
+
 pub(crate) fn pattern(text: &str) -> Regex {
     Regex::new(text).unwrap_or_else(|error| panic!("invalid locale pattern: {error}"))
 }
@@ -150,50 +152,6 @@ pub(crate) const PLACE_WORDS: [(&str, &[&str]); 26] = [
     ("SG", &["PTE LTD", "PTE. LTD", "SINGAPORE", "GST REG NO"]),
     ("MX", &["S.A. DE C.V.", "CDMX", "COL.", "RFC"]),
     ("IE", &["DUBLIN", "CORK", "GALWAY", "EIRCODE"]),
-];
-
-pub(crate) const PHONE_PREFIXES: [(&str, &str); 41] = [
-    ("1", "US"),
-    ("49", "DE"),
-    ("43", "AT"),
-    ("41", "CH"),
-    ("33", "FR"),
-    ("32", "BE"),
-    ("31", "NL"),
-    ("34", "ES"),
-    ("39", "IT"),
-    ("351", "PT"),
-    ("44", "GB"),
-    ("353", "IE"),
-    ("46", "SE"),
-    ("47", "NO"),
-    ("45", "DK"),
-    ("48", "PL"),
-    ("358", "FI"),
-    ("420", "CZ"),
-    ("36", "HU"),
-    ("90", "TR"),
-    ("60", "MY"),
-    ("65", "SG"),
-    ("91", "IN"),
-    ("971", "AE"),
-    ("62", "ID"),
-    ("61", "AU"),
-    ("64", "NZ"),
-    ("52", "MX"),
-    ("55", "BR"),
-    ("54", "AR"),
-    ("56", "CL"),
-    ("57", "CO"),
-    ("855", "KH"),
-    ("66", "TH"),
-    ("81", "JP"),
-    ("82", "KR"),
-    ("86", "CN"),
-    ("852", "HK"),
-    ("63", "PH"),
-    ("84", "VN"),
-    ("27", "ZA"),
 ];
 
 /// Tax words and the countries that print them.
@@ -514,8 +472,17 @@ pub(crate) fn address_and_phone(text: &str, rows: &[String], tally: &mut Tally) 
             break;
         }
     }
+    // OCR often drops the spaces of a phrase (`VATREGTIN80546893`): a phrase of several words is
+    // also found with its spaces gone.
+    let squashed: Vec<String> = rows.iter().map(|row| row.chars().filter(|c| !c.is_whitespace()).collect()).collect();
+    let printed = |word: &str| {
+        rows.iter().any(|row| has_word(row, word))
+            || (word.contains(' ')
+                && word.len() >= 8
+                && squashed.iter().any(|row| row.contains(&word.replace(' ', ""))))
+    };
     for (country, words) in PLACE_WORDS {
-        let hits: Vec<&str> = words.iter().copied().filter(|word| rows.iter().any(|row| has_word(row, word))).collect();
+        let hits: Vec<&str> = words.iter().copied().filter(|word| printed(word)).collect();
         if let Some(first) = hits.first() {
             tally.add(
                 code_list(country),
@@ -533,6 +500,9 @@ pub(crate) fn address_and_phone(text: &str, rows: &[String], tally: &mut Tally) 
         if let Some(found) = shape.find(text) {
             tally.add(code_list(country), *weight, format!("{what} {:?}", found.as_str()));
         }
+    }
+    if let Some((domain, country)) = domain_country(text) {
+        tally.add(code_list(country), 3.0, format!("web or e-mail domain {domain:?}"));
     }
     if let Some(found) = US_PHONE.find(text) {
         // Canada shares the format; its postal codes say so on their own.

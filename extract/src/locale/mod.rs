@@ -22,6 +22,7 @@
 //! receipt) does not set the currency.
 //! The account's default is only a prior: one clear signal (weight 3 or more) outweighs it.
 
+mod contact;
 mod countries;
 mod evidence;
 

@@ -176,3 +176,27 @@ fn space_grouping_after_a_label_with_accents_is_one_amount() {
     assert_eq!(normalize_amounts("CELKEM K ÚHRADĚ 7 476,59 KČ", &czech), "CELKEM K ÚHRADĚ 7476,59 KČ");
     assert_eq!(normalize_amounts("MAKSETTAVA YHTEENSÄ 1 412,46 €", &czech), "MAKSETTAVA YHTEENSÄ 1412,46 €");
 }
+
+#[test]
+fn a_country_domain_names_the_country() {
+    use super::contact::domain_country;
+    assert_eq!(domain_country("WWW. SMSUPERMARKET .COM.PH"), Some(("SMSUPERMARKET.COM.PH".to_owned(), "PH")));
+    assert_eq!(domain_country("INFO@SHOP.CO.UK").map(|(_, country)| country), Some("GB"));
+    assert_eq!(domain_country("WWW.ALDI-SUED.DE").map(|(_, country)| country), Some("DE"));
+    // Generic names and addresses without a country say nothing.
+    assert_eq!(domain_country("WWW.BRAND.CO"), None);
+    assert_eq!(domain_country("WWW.GOLDENPEARCAFE.COM"), None);
+    assert_eq!(domain_country("TOTAL 12.DE"), None);
+    // A Philippine receipt whose date is ambiguous reads it month first.
+    let found = locale(
+        "SM SUPERMARKET\nQuezon City 1100\nTOTAL DUE 418.14\nDate: 12/05/2024 07:06\nwww. smsupermarket .com.ph",
+    );
+    assert_eq!(found.country.map(|c| c.code), Some("PH"));
+    assert!(found.month_first());
+}
+
+#[test]
+fn a_phrase_read_without_its_spaces_still_counts() {
+    let found = locale("BENNETT DELI INC.\n77 Escolta Street\nVATREGTIN80546893\nMakati City 1226\nTOTAL DUE 471.84");
+    assert!(found.evidence.iter().any(|line| line.contains("VAT REG TIN")), "{:?}", found.evidence);
+}
