@@ -187,9 +187,9 @@ fn dev_sets_keep_their_extraction_floors() {
     assert!(figure(&with, "by string", "micro") >= 64.0, "{with}");
     assert!(figure(&with, "by value", "micro") >= 77.5, "{with}");
     // With PP-OCR reading the photos (as scripts/test.sh sets up), what it measured (date 92.1,
-    // total 90.5, company 70.5, each less about one receipt); with Tesseract alone, its floors.
+    // total 90.5, company 72.6, each less about one receipt); with Tesseract alone, its floors.
     let ppocr = std::env::var_os("OCR_PPOCR_MODELS").is_some() && std::env::var_os("ORT_DYLIB_PATH").is_some();
-    let (date, total, company) = if ppocr { (91.0, 89.5, 69.0) } else { (65.0, 60.0, 30.0) };
+    let (date, total, company) = if ppocr { (91.0, 89.5, 71.5) } else { (65.0, 60.0, 30.0) };
     assert!(figure(&american, "by value", "date") >= date, "{american}");
     assert!(figure(&american, "by value", "total") >= total, "{american}");
     assert!(figure(&american, "by value", "company") >= company, "{american}");

@@ -229,9 +229,7 @@ impl OcrEngine {
             upright.scale = image.scale;
             let (second, second_confidence) = self.pass(&upright, "6")?;
             passes += 1;
-            // Turned the right way, a page reads with more confidence, not only more words: a
-            // faint upright page turned by a wrong guess reads as many words of debris.
-            if score(&second, second_confidence) > score(&page, confidence) && second_confidence > confidence {
+            if turned_reading_wins((words(&page), confidence), (words(&second), second_confidence)) {
                 (page, confidence) = (second, second_confidence);
                 turned = Some(upright);
                 orientation = Some(Some(quarter_turns));
@@ -283,6 +281,15 @@ impl OcrEngine {
     pub fn language(&self) -> &str {
         &self.language
     }
+}
+
+/// Whether a page's reading turned upright (its words and mean confidence) replaces the reading as
+/// given: it says more (words × confidence) and with more confidence. Turned the right way, a page
+/// reads with more confidence, not only more words: a faint upright page turned by a wrong guess
+/// reads as many words of debris.
+pub fn turned_reading_wins(given: (usize, f64), turned: (usize, f64)) -> bool {
+    let score = |(words, confidence): (usize, f64)| words as f64 * confidence;
+    score(turned) > score(given) && turned.1 > given.1
 }
 
 /// The quarter turns (clockwise) that set upright an image whose hOCR lines carry `textangle`:
@@ -373,6 +380,16 @@ pub fn page_from_tsv(tsv: &str, scale: f32, width: u32, height: u32) -> (Page, f
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_turned_reading_wins_only_when_it_is_also_more_confident() {
+        // Upright and faint, turned by a wrong guess: more words of debris, less confidence.
+        assert!(!turned_reading_wins((30, 0.62), (55, 0.41)));
+        // Sideways, read upright: more words and more confidence.
+        assert!(turned_reading_wins((12, 0.35), (48, 0.81)));
+        // More confident but saying less.
+        assert!(!turned_reading_wins((60, 0.70), (20, 0.75)));
+    }
 
     #[test]
     fn tsv_words_become_lines_in_original_pixels() {

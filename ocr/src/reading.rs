@@ -224,6 +224,18 @@ struct Reading {
     orientation: Option<Option<u32>>,
 }
 
+/// How Tesseract reads a page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Passes {
+    /// As one block, then turned, binarised or contrast-stretched when the reading is weak.
+    Block,
+    /// As one block, turned when weak, without the binarised and stretched passes (a photo that
+    /// PP-OCR reads next when Tesseract falls short).
+    BlockWithoutFallbacks,
+    /// As sparse text, once (a document's columns).
+    Sparse,
+}
+
 /// OCR with `engine`, then extraction, then a closer re-read of the lines a self-consistent
 /// receipt would read differently.
 fn read_prepared(
@@ -231,11 +243,13 @@ fn read_prepared(
     prepared: &PreparedImage,
     context: Context<'_>,
     extract_time: &mut Duration,
-    sparse: bool,
-    fallbacks: bool,
+    passes: Passes,
 ) -> Result<Reading, ProcessError> {
-    let mut recognized =
-        if sparse { engine.recognize_sparse(prepared)? } else { engine.recognize_with(prepared, fallbacks)? };
+    let mut recognized = match passes {
+        Passes::Block => engine.recognize_with(prepared, true)?,
+        Passes::BlockWithoutFallbacks => engine.recognize_with(prepared, false)?,
+        Passes::Sparse => engine.recognize_sparse(prepared)?,
+    };
     let image = recognized.turned.take().unwrap_or_else(|| prepared.clone());
     let mut extraction = timed_extract(&recognized.page, context, extract_time);
     let recheck = recheck::lines_to_recheck(&recognized.page, &extraction);
@@ -292,12 +306,12 @@ fn read_image(
     }
     // A photo PP-OCR reads when Tesseract's reading falls short skips Tesseract's own fallback
     // passes (binarised, contrast-stretched): PP-OCR is the better second reading of a photo.
-    let fallbacks = reader != Reader::TesseractThenPpOcr;
-    let mut first = read_prepared(engines.primary(), prepared, context, extract_time, false, fallbacks)?;
+    let block = if reader == Reader::TesseractThenPpOcr { Passes::BlockWithoutFallbacks } else { Passes::Block };
+    let mut first = read_prepared(engines.primary(), prepared, context, extract_time, block)?;
     // A document (an invoice, a letter) whose reading as one block misses a field is read again as
     // sparse text, column by column; the sparse reading is kept only when it finds more.
     if found_fields(&first.extraction) < 3 && extract::document::is_document(&first.page) {
-        let second = read_prepared(engines.primary(), prepared, context, extract_time, true, true)?;
+        let second = read_prepared(engines.primary(), prepared, context, extract_time, Passes::Sparse)?;
         let passes = first.passes + second.passes;
         if found_fields(&second.extraction) > found_fields(&first.extraction) {
             first = second;
@@ -314,7 +328,7 @@ fn read_image(
     }
     let Some(extra) = first.extraction.locale.language.and_then(tesseract_language) else { return Ok(first) };
     let Some(engine) = engines.with_language(extra) else { return Ok(first) };
-    let second = read_prepared(engine, prepared, context, extract_time, false, fallbacks)?;
+    let second = read_prepared(engine, prepared, context, extract_time, block)?;
     Ok(more_complete(first, second))
 }
 

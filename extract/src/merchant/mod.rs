@@ -171,6 +171,14 @@ pub fn clean_name(name: &str) -> String {
     }
     // `¥` is how Tesseract reads a bold `Y` (`D.I.¥.`).
     text = text.replace('¥', "Y");
+    // The Spanish article read with an `I` or a `1` for its `L` (`EI VALLE`, `E1 CHARRO`).
+    for misread in ["EI ", "E1 "] {
+        if let Some(rest) = text.strip_prefix(misread)
+            && rest.starts_with(|c: char| c.is_alphabetic())
+        {
+            text = format!("EL {rest}");
+        }
+    }
     let mut words: Vec<&str> = text.split_whitespace().collect();
     // Debris: no letter at all, or one stray letter that does not join the next word with `&`.
     let debris = |word: &str, next: Option<&&str>| {
@@ -234,8 +242,19 @@ fn median_height(heights: &[i32]) -> f64 {
     sorted.get(sorted.len() / 2).map_or(0.0, |h| f64::from(*h))
 }
 
+/// A point-of-sale field printed at the end of the name's row (`FINNEGAN'S WAY CHECK 822819`,
+/// `TACO BELL ORDER #12`): the row without it.
+fn without_pos_field(row: &str) -> String {
+    static POS_FIELD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\s+(?:CHECK|CHK|TABLE|TBL|ORDER|TICKET|GUESTS?|STATION)\s*(?:NO\.?|#|:)?\s*#?\d+$")
+            .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
+    });
+    POS_FIELD.replace(row, "").into_owned()
+}
+
 fn rules(rows: &[String], heights: &[i32], sender: Option<usize>) -> MerchantFields {
-    let header = &rows[..rows.len().min(HEADER_ROWS)];
+    let header: Vec<String> = rows[..rows.len().min(HEADER_ROWS)].iter().map(|row| without_pos_field(row)).collect();
+    let header = header.as_slice();
     let buyer = buyer_rows(header);
     let name_score = |row: &str, index: usize| {
         if buyer.get(index).copied().unwrap_or(false) { None } else { name_score(row, index) }

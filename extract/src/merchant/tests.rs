@@ -222,3 +222,21 @@ fn a_town_line_with_its_zip_glued_to_the_state_is_not_a_name() {
     );
     assert_ne!(found.name.map(|n| n.value).as_deref(), Some("MIAMI BEACH FLORIDA33139"));
 }
+
+#[test]
+fn a_point_of_sale_field_on_the_names_row_is_not_part_of_it() {
+    let found = merchant(
+        &rows(
+            "************\nFINNEGAN'S WAY CHECK 822819\n13440CEANDRIVE\nMIAMI BEACH FLORIDA33139\nTEL.305-672-7747\nWAITER 58 IRYNA",
+        ),
+        &Gazetteer::default(),
+    );
+    assert_eq!(found.name.map(|n| n.value).as_deref(), Some("FINNEGAN'S WAY"));
+}
+
+#[test]
+fn the_spanish_article_misread_is_put_right() {
+    assert_eq!(clean_name("EI VALLE MEXICAN RESTAURANT"), "EL VALLE MEXICAN RESTAURANT");
+    assert_eq!(clean_name("E1 CHARRO CAFE"), "EL CHARRO CAFE");
+    assert_eq!(clean_name("EIGHT BELLS"), "EIGHT BELLS");
+}

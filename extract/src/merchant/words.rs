@@ -160,6 +160,8 @@ pub(crate) const BUSINESS_WORDS: [&str; 62] = [
 
 pub(crate) const NOT_NAME: &[&str] = &[
     "SERVER",
+    "WAITER",
+    "WAITRESS",
     "TABLE",
     "GUEST",
     "GUESTS",
