@@ -269,7 +269,7 @@ pub(crate) fn street_without_number(row: &str) -> bool {
 /// number does (`99 SPEED MART`, `7-ELEVEN`, `85C BAKERY`).
 pub(crate) fn house_number_first(row: &str) -> bool {
     static HOUSE_NUMBER: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"^#?\d{3,6}(?:[A-Z]?[,.]?$|[A-Z]{3,})")
+        regex::Regex::new(r"^#?\d{3,6}(?:[A-Z]?(?:[,.]|$)|[A-Z]{3,})")
             .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
     });
     row.split_whitespace().next().is_some_and(|first| HOUSE_NUMBER.is_match(first))

@@ -185,6 +185,7 @@ fn a_row_that_opens_with_a_house_number_is_the_address_not_the_name() {
     let found = merchant(&rows("STK MIAMI BEACH\nCOLLINS AVE\nMIAMI, FL 33140"), &Gazetteer::default());
     assert_eq!(found.name.map(|n| n.value).as_deref(), Some("STK MIAMI BEACH"));
     assert!(house_number_first("16530BELLFLOWERBLVD") && house_number_first("#237E, SISIWATH QUAY"));
+    assert!(house_number_first("#237E,SISIWATH QUAY, PHNOM PENH") && house_number_first("3950 E SLAUSON"));
     assert!(!house_number_first("7-ELEVEN") && !house_number_first("85C BAKERY CAFE"));
 }
 
