@@ -180,8 +180,13 @@ fn month_from_name(name: &str) -> Option<u32> {
 fn month_with_one_slip(name: &str) -> Option<u32> {
     const ABBREVIATIONS: [&str; 12] =
         ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+    // Words and currency codes one letter away from a month (`PAY`, `BAR`, `MYR`, `AUD`).
+    const WORDS: [&str; 24] = [
+        "PAY", "DAY", "BAY", "WAY", "SAY", "BAR", "CAR", "FAR", "WAR", "FEE", "DEL", "NOT", "NOW", "ACT", "CAN", "VAN",
+        "MAN", "SUN", "FUN", "RUN", "MYR", "AUD", "SEK", "NOK",
+    ];
     let word = name.to_uppercase();
-    if word.len() != 3 || !word.chars().all(|c| c.is_ascii_alphabetic()) {
+    if word.len() != 3 || !word.chars().all(|c| c.is_ascii_alphabetic()) || WORDS.contains(&word.as_str()) {
         return None;
     }
     let close: Vec<usize> = ABBREVIATIONS
@@ -196,8 +201,18 @@ fn month_with_one_slip(name: &str) -> Option<u32> {
     }
 }
 
-/// Undo the usual OCR confusions inside digit runs (`2O18` → `2018`, `l2` → `12`).
+/// A slashed date with a four-digit year whose day or month holds a `B`: a bold `8` (`0B/22/2015`).
+static BOLD_EIGHT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b([0-9B]{1,2})/([0-9B]{1,2})/((?:19|20)\d{2})\b")
+        .unwrap_or_else(|error| panic!("invalid date pattern: {error}"))
+});
+
+/// Undo the usual OCR confusions inside digit runs (`2O18` → `2018`, `l2` → `12`), and a bold `8`
+/// read as `B` inside a slashed date.
 fn fix_digit_confusions(text: &str) -> String {
+    let text = BOLD_EIGHT.replace_all(text, |captures: &regex::Captures<'_>| {
+        format!("{}/{}/{}", captures[1].replace('B', "8"), captures[2].replace('B', "8"), &captures[3])
+    });
     let chars: Vec<char> = text.chars().collect();
     let digitish = |c: char| c.is_ascii_digit() || matches!(c, 'O' | 'o' | 'I' | 'l' | '|');
     chars
@@ -211,13 +226,6 @@ fn fix_digit_confusions(text: &str) -> String {
             match c {
                 'O' | 'o' if neighbour_digit && within_run => '0',
                 'I' | 'l' | '|' | 'J' if neighbour_digit && within_run => '1',
-                // A bold `8` reads as `B` (`0B/22/2015`): only between digits or before a separator.
-                'B' if index > 0
-                    && chars[index - 1].is_ascii_digit()
-                    && chars.get(index + 1).is_some_and(|n| n.is_ascii_digit() || matches!(n, '/' | '.' | '-')) =>
-                {
-                    '8'
-                }
                 other => other,
             }
         })
@@ -376,9 +384,12 @@ pub fn date_spans(text: &str, month_first: bool) -> Vec<(FoundDate, std::ops::Ra
     }
     for captures in MONTH_NAME_DAY.captures_iter(&text) {
         let Some(year_match) = captures.get(3).or_else(|| captures.get(4)) else { continue };
-        // A misread month's name is trusted only before a day and a four-digit year (`Mby 21.2019`).
+        // A misread month's name is trusted only before a day and a four-digit year printed in
+        // full, not repaired (`Mby 21.2019`).
+        let printed_year =
+            captures.get(3).is_some_and(|y| y.as_str().starts_with("19") || y.as_str().starts_with("20"));
         let month =
-            month_from_name(&captures[1]).or_else(|| captures.get(3).and_then(|_| month_with_one_slip(&captures[1])));
+            month_from_name(&captures[1]).or_else(|| printed_year.then(|| month_with_one_slip(&captures[1])).flatten());
         let (Some(month), Some(day), Some(y)) = (month, captures[2].parse::<u32>().ok(), year(year_match.as_str()))
         else {
             continue;
@@ -501,6 +512,12 @@ mod tests {
             // A month, a day and a count, with no time to say the count is a year.
             "JUN 22 18 ITEMS",
             "UNIT 4B/2",
+            // Words and codes one letter from a month, and a year only repaired.
+            "MYR 4.2500",
+            "PAY 12, 2019",
+            "BAY 12 2345",
+            // A `B` in an address is not an 8.
+            "NO. 1B-12-20, JALAN BATU",
         ] {
             assert_eq!(dates_in(text, false), [], "{text:?}");
         }

@@ -56,7 +56,9 @@ pub(crate) const PHONE_PREFIXES: [(&str, &str); 41] = [
 /// say nothing.
 pub(crate) fn domain_country(text: &str) -> Option<(String, &'static str)> {
     static DOMAIN: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
-        Regex::new(r"(?:WWW\s?\.|@|HTTPS?://)\s?((?:[A-Z0-9\-]+\s?\.\s?)+([A-Z]{2}))\b")
+        // Spaces OCR puts around a dot (`www. shop .com.ph`), but none after the last one, nor a
+        // line break: `WWW.SHOP.COM. IT ONLY TAKES` names no country.
+        Regex::new(r"(?:WWW ?\.|@|HTTPS?://) ?((?:[A-Z0-9\-]+ ?\. ?)*[A-Z0-9\-]+ ?\.([A-Z]{2}))\b")
             .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
     });
     const GENERIC: [&str; 12] = ["CO", "IO", "AI", "ME", "TV", "FM", "LY", "GG", "TO", "SH", "AC", "CC"];

@@ -187,6 +187,9 @@ fn a_country_domain_names_the_country() {
     assert_eq!(domain_country("WWW.BRAND.CO"), None);
     assert_eq!(domain_country("WWW.GOLDENPEARCAFE.COM"), None);
     assert_eq!(domain_country("TOTAL 12.DE"), None);
+    // A sentence after a domain is not its country.
+    assert_eq!(domain_country("SURVEY AT WWW.TELLSUBWAY.COM. IT ONLY TAKES A MINUTE"), None);
+    assert_eq!(domain_country("WWW.SHOP.COM.\nNO REFUNDS"), None);
     // A Philippine receipt whose date is ambiguous reads it month first.
     let found = locale(
         "SM SUPERMARKET\nQuezon City 1100\nTOTAL DUE 418.14\nDate: 12/05/2024 07:06\nwww. smsupermarket .com.ph",

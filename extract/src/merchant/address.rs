@@ -237,7 +237,6 @@ pub(crate) static CITY_STATE_ZIP: std::sync::LazyLock<regex::Regex> = std::sync:
     .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
 });
 
-/// Whether a row reads like the first line of a postal address.
 /// A short row that ends with a street's kind (`COLLINS AVE`, `DAWSON STREET`): a street
 /// printed without its number.
 pub(crate) fn street_without_number(row: &str) -> bool {
@@ -275,6 +274,7 @@ pub(crate) fn house_number_first(row: &str) -> bool {
     row.split_whitespace().next().is_some_and(|first| HOUSE_NUMBER.is_match(first))
 }
 
+/// Whether a row reads like the first line of a postal address.
 pub(crate) fn address_start(row: &str) -> bool {
     const STARTS: [&str; 14] = [
         "NO", "LOT", "LEVEL", "UNIT", "BLOK", "BLOCK", "JALAN", "JLN", "TINGKAT", "WISMA", "PLAZA", "G-", "KM", "BATU",

@@ -12,12 +12,14 @@
 //!   phone number, a tax id, a date or a document title.
 
 mod address;
+mod trim;
 
 mod gazetteer;
 pub(crate) mod words;
 
 use crate::text::{containment, has_word, letter_share, normalize, squash};
 use address::*;
+use trim::{without_branch, without_pos_field};
 
 pub use gazetteer::{ACCEPT_ADDRESS, Gazetteer, KnownMerchant, MIN_NAME};
 use words::*;
@@ -74,44 +76,6 @@ static PRICE_OR_ZIP: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::ne
         .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
 });
 
-/// The words a branch adds to a chain's name: its town, printed again in the town line below
-/// (`KALAVERAS-BELLFLOWER` above `BELLFLOWER, CA 90706`, `BAR LOUIE HUNTSVILLE` above
-/// `HUNTSVILLE, AL 35806`), allowing one OCR slip in five letters. A street is not a branch: a
-/// place is often named after its street (`ROSEBUD ON RUSH` on Rush Street).
-fn without_branch(name: &str, below: &[String]) -> String {
-    let towns: Vec<&String> =
-        below.iter().filter(|row| CITY_STATE_ZIP.is_match(row) || town_line(row) || POSTCODE.is_match(row)).collect();
-    if has_legal_suffix(name) || towns.is_empty() {
-        return name.to_owned();
-    }
-    let below = squash(&towns.iter().map(|row| row.as_str()).collect::<String>());
-    let tokens: Vec<&str> = name.split([' ', '-']).filter(|token| !token.is_empty()).collect();
-    // Where each token starts in `name`, to cut it as printed.
-    let starts: Vec<usize> = name
-        .char_indices()
-        .filter(|&(at, c)| c != ' ' && c != '-' && name[..at].chars().next_back().is_none_or(|b| b == ' ' || b == '-'))
-        .map(|(at, _)| at)
-        .collect();
-    for tail in [2, 1] {
-        if tokens.len() <= tail {
-            continue;
-        }
-        let (head, branch) = tokens.split_at(tokens.len() - tail);
-        let place = squash(&branch.concat());
-        let named = head.iter().any(|word| word.chars().filter(char::is_ascii_alphabetic).count() >= 3)
-            && head.last().is_some_and(|last| !SHORT_NAME_WORDS.contains(last));
-        let kind = branch
-            .iter()
-            .any(|word| BUSINESS_WORDS.contains(word) || KIND_WORDS.contains(word) || SHORT_NAME_WORDS.contains(word));
-        let slips = (1.0 - containment(&place, &below)) * place.len() as f64;
-        if named && !kind && place.len() >= 4 && slips <= place.len().div_ceil(5) as f64 + 1e-9 {
-            let cut = starts.get(head.len()).copied().unwrap_or(name.len());
-            return name[..cut].trim_end_matches([' ', '-']).to_owned();
-        }
-    }
-    name.to_owned()
-}
-
 fn name_score(row: &str, index: usize) -> Option<f64> {
     if row.len() < 3
         || letter_share(row) < 0.6
@@ -122,9 +86,6 @@ fn name_score(row: &str, index: usize) -> Option<f64> {
         // A field's label standing alone (`NABYWCA:`, `DATE OF ISSUE:`).
         || (row.trim_end().ends_with(':') && row.split_whitespace().count() <= 3)
         || (address_words(row) && !has_legal_suffix(row))
-        || ((house_number_first(row) || street_without_number(row))
-            && !has_legal_suffix(row)
-            && !BUSINESS_WORDS.iter().any(|word| has_word(row, word)))
     {
         return None;
     }
@@ -242,22 +203,32 @@ fn median_height(heights: &[i32]) -> f64 {
     sorted.get(sorted.len() / 2).map_or(0.0, |h| f64::from(*h))
 }
 
-/// A point-of-sale field printed at the end of the name's row (`FINNEGAN'S WAY CHECK 822819`,
-/// `TACO BELL ORDER #12`): the row without it.
-fn without_pos_field(row: &str) -> String {
-    static POS_FIELD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"\s+(?:CHECK|CHK|TABLE|TBL|ORDER|TICKET|GUESTS?|STATION)\s*(?:NO\.?|#|:)?\s*#?\d+$")
-            .unwrap_or_else(|error| panic!("invalid pattern: {error}"))
-    });
-    POS_FIELD.replace(row, "").into_owned()
-}
-
 fn rules(rows: &[String], heights: &[i32], sender: Option<usize>) -> MerchantFields {
     let header: Vec<String> = rows[..rows.len().min(HEADER_ROWS)].iter().map(|row| without_pos_field(row)).collect();
     let header = header.as_slice();
     let buyer = buyer_rows(header);
+    // A row opening with a house number, or a street printed without one, is the address when a
+    // town line follows or the row holds the town itself after a comma (`#237E,SISIWATH QUAY,
+    // PHNOM PENH`); OCR's glued form (`16530BELLFLOWERBLVD`) always is. Elsewhere it may be a name
+    // (`360 GOURMET`, `SILK ROAD`).
+    let street_first = |row: &str, index: usize| {
+        let town_next = header
+            .get(index + 1)
+            .is_some_and(|next| CITY_STATE_ZIP.is_match(next) || town_line(next) || POSTCODE.is_match(next));
+        let glued = row.split_whitespace().next().is_some_and(|first| {
+            first.chars().take_while(char::is_ascii_digit).count() >= 3
+                && first.chars().skip_while(char::is_ascii_digit).take(3).filter(char::is_ascii_alphabetic).count() == 3
+        });
+        let street = (house_number_first(row) && (glued || town_next || row.contains(',')))
+            || (street_without_number(row) && town_next);
+        street && !has_legal_suffix(row) && !BUSINESS_WORDS.iter().any(|word| has_word(row, word))
+    };
     let name_score = |row: &str, index: usize| {
-        if buyer.get(index).copied().unwrap_or(false) { None } else { name_score(row, index) }
+        if buyer.get(index).copied().unwrap_or(false) || street_first(row, index) {
+            None
+        } else {
+            name_score(row, index)
+        }
     };
     let median = median_height(&heights[..heights.len().min(HEADER_ROWS)]);
     // Larger print than the header's usual lines reads as the name (up to +0.6).

@@ -209,6 +209,10 @@ fn a_branch_named_after_the_town_or_street_below_is_not_part_of_the_name() {
         // A name that is only its kind and place keeps both; a legal name keeps its town.
         ("BROOKLYN DINER\n212 W 57TH ST\nNEW YORK, NY 10019", "BROOKLYN DINER"),
         ("SEAFOOD HOUSE\n10 HARBOR RD\nSEAFOOD HOUSE, ME 04101", "SEAFOOD HOUSE"),
+        // A word that only resembles part of the town, and a name that would be left a kind alone.
+        ("BURGER KING\n1200 W MONROE ST\nSPRINGFIELD, IL 62704", "BURGER KING"),
+        ("TACO BELL #123\n500 MAIN ST\nBELLEVUE, WA 98004", "TACO BELL"),
+        ("CAFE PARIS\n12 RUE DE RIVOLI\n75001 PARIS", "CAFE PARIS"),
     ] {
         let found = merchant(&rows(text), &Gazetteer::default());
         assert_eq!(found.name.map(|n| n.value).as_deref(), Some(name), "{text}");
@@ -233,6 +237,22 @@ fn a_point_of_sale_field_on_the_names_row_is_not_part_of_it() {
         &Gazetteer::default(),
     );
     assert_eq!(found.name.map(|n| n.value).as_deref(), Some("FINNEGAN'S WAY"));
+    // A weak field word ends a name unless a number sign or label says it is a field.
+    assert_eq!(without_pos_field("FIRE STATION 1"), "FIRE STATION 1");
+    assert_eq!(without_pos_field("TACO BELL ORDER #12"), "TACO BELL");
+}
+
+#[test]
+fn a_number_or_a_street_word_alone_does_not_make_a_name_an_address() {
+    // (A number alone at either end of a header name is dropped as debris; a brand keeps it.)
+    for (text, name) in [
+        ("360 GOURMET\n123 MAIN ST\nAUSTIN, TX 78701", "GOURMET"),
+        ("SILK ROAD\n45 KING ST\nTORONTO, ON M5H 1J8", "SILK ROAD"),
+    ] {
+        let found = merchant(&rows(text), &Gazetteer::default());
+        assert_eq!(found.name_row, Some(0), "{text}");
+        assert_eq!(found.name.map(|n| n.value).as_deref(), Some(name), "{text}");
+    }
 }
 
 #[test]
