@@ -148,7 +148,15 @@ pub fn clean_name(name: &str) -> String {
         let bare = word.trim_end_matches('.');
         !SHORT_NAME_WORDS.contains(&bare) && !joined && (letters == 0 || (letters == 1 && word.chars().count() <= 2))
     };
-    while words.len() > 1 && debris(words[0], words.get(1)) {
+    // A number of two or three digits before a word opens many names (`99 SPEED MART`,
+    // `360 GOURMET`); it stays when a real word follows.
+    let opens_name = |words: &[&str]| {
+        words.len() > 1
+            && (2..=3).contains(&words[0].len())
+            && words[0].chars().all(|c| c.is_ascii_digit())
+            && words[1].chars().filter(|c| c.is_alphabetic()).count() >= 3
+    };
+    while words.len() > 1 && debris(words[0], words.get(1)) && !opens_name(&words) {
         words.remove(0);
     }
     while words.len() > 1 && words.last().is_some_and(|word| debris(word, None)) {
