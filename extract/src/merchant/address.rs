@@ -274,6 +274,20 @@ pub(crate) fn house_number_first(row: &str) -> bool {
     row.split_whitespace().next().is_some_and(|first| HOUSE_NUMBER.is_match(first))
 }
 
+/// A house number OCR glued to the street's name (`16530BELLFLOWERBLVD`, `4105MAINEAVE`).
+pub(crate) fn glued_house_number(row: &str) -> bool {
+    static GLUED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^#?\d{3,6}[A-Z]{3}").unwrap_or_else(|error| panic!("invalid pattern: {error}"))
+    });
+    GLUED.is_match(row)
+}
+
+/// A town line of any of the shapes read: a US city, state and ZIP, a town with its postcode
+/// either way round, or any row holding a postcode.
+pub(crate) fn town_row(row: &str) -> bool {
+    CITY_STATE_ZIP.is_match(row) || town_line(row) || POSTCODE.is_match(row)
+}
+
 /// Whether a row reads like the first line of a postal address.
 pub(crate) fn address_start(row: &str) -> bool {
     const STARTS: [&str; 14] = [

@@ -220,14 +220,8 @@ fn rules(rows: &[String], heights: &[i32], sender: Option<usize>) -> MerchantFie
     // PHNOM PENH`); OCR's glued form (`16530BELLFLOWERBLVD`) always is. Elsewhere it may be a name
     // (`360 GOURMET`, `SILK ROAD`).
     let street_first = |row: &str, index: usize| {
-        let town_next = header
-            .get(index + 1)
-            .is_some_and(|next| CITY_STATE_ZIP.is_match(next) || town_line(next) || POSTCODE.is_match(next));
-        let glued = row.split_whitespace().next().is_some_and(|first| {
-            first.chars().take_while(char::is_ascii_digit).count() >= 3
-                && first.chars().skip_while(char::is_ascii_digit).take(3).filter(char::is_ascii_alphabetic).count() == 3
-        });
-        let street = (house_number_first(row) && (glued || town_next || row.contains(',')))
+        let town_next = header.get(index + 1).is_some_and(|next| town_row(next));
+        let street = (house_number_first(row) && (glued_house_number(row) || town_next || row.contains(',')))
             || (street_without_number(row) && town_next);
         street && !has_legal_suffix(row) && !BUSINESS_WORDS.iter().any(|word| has_word(row, word))
     };

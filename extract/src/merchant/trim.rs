@@ -1,6 +1,6 @@
 //! What a name's row carries besides the name: a branch's town, a point-of-sale field.
 
-use super::address::{CITY_STATE_ZIP, POSTCODE, town_line};
+use super::address::town_row;
 use super::words::{BUSINESS_WORDS, KIND_WORDS, SHORT_NAME_WORDS, has_legal_suffix, kind_only};
 use crate::text::{similarity, squash};
 
@@ -12,7 +12,7 @@ use crate::text::{similarity, squash};
 pub(super) fn without_branch(name: &str, below: &[String]) -> String {
     // The towns' words, one by one and two by two (`MIAMI BEACH`): letters, OCR digits allowed.
     let mut towns: Vec<String> = Vec::new();
-    for row in below.iter().filter(|row| CITY_STATE_ZIP.is_match(row) || town_line(row) || POSTCODE.is_match(row)) {
+    for row in below.iter().filter(|row| town_row(row)) {
         let words: Vec<String> = row
             .split([' ', ','])
             .map(squash)
